@@ -1,0 +1,374 @@
+"""``lmer``: fit a linear mixed model as lme4 does, and ``LmerMod``, the immutable fit result.
+
+Pipeline (lme4's ``lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod``):
+``parse_formula`` -> ``model_frame`` -> ``make_reterms`` -> ``Deviance`` -> ``minimize_theta`` -> ``LmerMod``.
+"""
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .design import ModelFrame, model_frame
+from .errors import SINGULAR_MESSAGE, DataError, SingularFitWarning
+from .formula import FormulaParts, parse_formula
+from .optimize import OptSummary, minimize_theta
+from .pls import Deviance, PLSFactor
+from .reterms import ReTerm, flist, make_reterms
+
+DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
+                       "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
+
+
+class LogLik(float):
+    """A log-likelihood value that carries its degrees of freedom, like R's ``logLik`` object.
+
+    Example
+    -------
+    >>> ll = LogLik(-871.8141, df=6, nobs=180)
+    >>> float(ll), ll.df
+    (-871.8141, 6)
+    """
+
+    def __new__(cls, value: float, df: int, nobs: int, REML: bool = False):
+        obj = super().__new__(cls, value)
+        obj.df = int(df)
+        obj.nobs = int(nobs)
+        obj.REML = bool(REML)
+        return obj
+
+    def __repr__(self) -> str:
+        kind = "'log Lik.' " if not self.REML else "'log Lik.' "
+        return f"{kind}{float(self):.7g} (df={self.df})"
+
+
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None, offset: Any = None,
+         subset: Any = None, na_action: str = "omit", contrasts: dict | None = None,
+         control: dict | None = None) -> "LmerMod":
+    """Fit a linear mixed model by REML or maximum likelihood, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula : str
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame
+        The data; string, bool and Categorical columns are factors.
+    REML : bool
+        REML (default) or maximum likelihood.
+    weights, offset : str or array-like, optional
+        Prior weights / offset: a column name or an array with one value per row of ``data``.
+    subset : array-like of bool or str, optional
+        Rows to use.
+    na_action : {"omit", "fail"}
+        Rows with missing values in any variable of the model are dropped (R's ``na.omit``) or refused.
+    contrasts : dict, optional
+        ``{"f": "contr.sum"}`` as R's ``contrasts=`` argument.
+    control : dict, optional
+        Optimiser settings (``xtol_abs``, ``ftol_abs``, ``maxeval``, ``restart_edge``, ``boundary_tol``).
+
+    Returns
+    -------
+    LmerMod
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(m.REMLcrit(), 3)
+    1743.628
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if not isinstance(REML, (bool, np.bool_)):
+        raise DataError(f"REML must be True or False, not {REML!r}")
+    parts = parse_formula(formula)
+    frame = model_frame(parts, data, weights=weights, offset=offset, subset=subset,
+                        na_action=na_action, contrasts=contrasts)
+    terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
+    devfun = Deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
+    start = np.concatenate([t.start() for t in terms])
+    lower = np.concatenate([t.lower() for t in terms])
+    opt = minimize_theta(devfun, start, lower, control)
+    names = {
+        "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
+        "weights_name": _arg_name(weights, "weights"),
+        "offset_name": _arg_name(offset, "offset"),
+    }
+    return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {}, **names)
+
+
+def _arg_name(arg: Any, default: str) -> str | None:
+    if arg is None:
+        return None
+    return arg if isinstance(arg, str) else default
+
+
+class LmerMod:
+    """A fitted linear mixed model (lme4's ``lmerMod``); immutable once built.
+
+    Every accessor reads from the stored optimum.  R-named methods mirror lme4's generics; the
+    statsmodels-style attributes (``params``, ``bse``, ``llf``...) are provided on top.
+    """
+
+    def __init__(self, formula: str, parts: FormulaParts, frame: ModelFrame, terms: list[ReTerm],
+                 devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
+                 data_name: str | None = None, weights_name: str | None = None,
+                 offset_name: str | None = None):
+        self.formula = formula
+        self.parts = parts
+        self.frame = frame
+        self.terms = terms
+        self.devfun = devfun
+        self.REML = REML
+        self.control = control
+        self.data_name = data_name
+        self.weights_name = weights_name
+        self.offset_name = offset_name
+        theta = np.asarray(opt.theta, dtype=float)
+        f: PLSFactor = devfun.factor(theta)
+        self._factor = f
+        self.theta = theta
+        self.criterion = devfun.criterion_from_factor(f)
+        beta, u = devfun.solve(f)
+        self.beta = beta
+        self.u = u
+        self.b = [(uk.reshape(t.n_levels, t.q) @ Tk.T) for uk, t, Tk in zip(u, terms, f.templates)]
+        self._sigma = devfun.sigma(f)
+        self._vcov_unscaled = devfun.beta_vcov_unscaled(f)
+        eta = frame.X @ beta if frame.X.shape[1] else np.zeros(len(frame.y))
+        for t, bk in zip(terms, self.b):
+            eta = eta + np.einsum("ij,ij->i", t.X, bk[t.codes])
+        if frame.offset is not None:
+            eta = eta + frame.offset
+        self._fitted = eta
+        messages = list(opt.messages)
+        singular = self.isSingular()
+        if singular:
+            messages.append(SINGULAR_MESSAGE)
+            warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+        self.optinfo = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
+                        "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
+                        "val": opt.fval}
+        self.opt = opt
+
+    # ---------------------------------------------------------------- sizes
+    def nobs(self) -> int:
+        """Number of observations used (after NA removal)."""
+        return int(len(self.frame.y))
+
+    @property
+    def df_residual(self) -> int:
+        return self.nobs() - self.logLik().df
+
+    def ngrps(self) -> dict[str, int]:
+        """Number of levels of each grouping factor, in lme4's order."""
+        return {g: t.n_levels for g, t in flist(self.terms).items()}
+
+    # ---------------------------------------------------------------- estimates
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates with R's coefficient names."""
+        return pd.Series(self.beta, index=list(self.frame.x_names), name="fixef")
+
+    def sigma(self) -> float:
+        """Residual standard deviation (REML or ML estimate, as the fit)."""
+        return self._sigma
+
+    def vcov(self) -> pd.DataFrame:
+        """Variance-covariance matrix of the fixed effects."""
+        names = list(self.frame.x_names)
+        return pd.DataFrame(self._sigma ** 2 * self._vcov_unscaled, index=names, columns=names)
+
+    def _npar(self) -> int:
+        return self.frame.X.shape[1] + len(self.theta) + 1
+
+    def logLik(self, REML: bool | None = None) -> LogLik:
+        """Log-likelihood (the REML log-likelihood for REML fits, as lme4)."""
+        crit = self.criterion if REML is None or bool(REML) == self.REML else \
+            self.devfun.criterion_from_factor(self._factor, REML=bool(REML))
+        use_reml = self.REML if REML is None else bool(REML)
+        return LogLik(-0.5 * crit, df=self._npar(), nobs=self.nobs(), REML=use_reml)
+
+    def AIC(self) -> float:
+        ll = self.logLik()
+        return -2.0 * float(ll) + 2.0 * ll.df
+
+    def BIC(self) -> float:
+        ll = self.logLik()
+        return -2.0 * float(ll) + np.log(self.nobs()) * ll.df
+
+    def REMLcrit(self) -> float:
+        """The REML criterion at the optimum (REML fits) or the deviance (ML fits), as lme4."""
+        return float(self.criterion)
+
+    def deviance(self, REML: bool | None = None) -> float:
+        """Deviance; for REML fits lme4 warns and returns the REML criterion unless ``REML=False``."""
+        if self.REML and REML is None:
+            warnings.warn(DEPRECATED_DEVIANCE, FutureWarning, stacklevel=2)
+            return float(self.criterion)
+        if REML is None or bool(REML) == self.REML:
+            return float(self.criterion)
+        return float(self.devfun.criterion_from_factor(self._factor, REML=bool(REML)))
+
+    def isSingular(self, tol: float = 1e-4) -> bool:
+        """lme4's rule: a template diagonal (lower bound 0) below ``tol``."""
+        lower = np.concatenate([t.lower() for t in self.terms])
+        return bool(np.any(self.theta[lower == 0] < tol))
+
+    # ---------------------------------------------------------------- random effects
+    def VarCorr(self):
+        """Estimated variances, standard deviations and correlations of the random effects."""
+        from .varcorr import VarCorr, VCTerm
+        vc_terms = []
+        for t, Tk in zip(self.terms, self._factor.templates):
+            cov = self._sigma ** 2 * (Tk @ Tk.T)
+            vc_terms.append(VCTerm(t.group, list(t.names), cov))
+        return VarCorr(vc_terms, self._sigma, use_sc=True)
+
+    def ranef(self, condVar: bool = False) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+        out: dict[str, pd.DataFrame] = {}
+        for t, bk in zip(self.terms, self.b):
+            df = pd.DataFrame(bk, index=pd.Index(t.levels), columns=list(t.names))
+            if t.group in out:
+                out[t.group] = pd.concat([out[t.group], df], axis=1)
+            else:
+                out[t.group] = df
+        return out
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed plus random effects per level of each grouping factor, columns ordered as lme4."""
+        fe = self.fixef()
+        out = {}
+        for g, re in self.ranef().items():
+            df = pd.DataFrame(np.tile(fe.values, (len(re), 1)), index=re.index, columns=fe.index)
+            for col in re.columns:
+                if col in df.columns:
+                    df[col] = df[col] + re[col].values
+                else:
+                    df[col] = re[col].values
+            extra = [c for c in re.columns if c not in fe.index]
+            df = df[extra + list(fe.index)] if extra else df
+            out[g] = df
+        return out
+
+    # ---------------------------------------------------------------- fitted values
+    def fitted(self) -> np.ndarray:
+        return self._fitted.copy()
+
+    def residuals(self, type: str = "response", scaled: bool = False) -> np.ndarray:
+        """Residuals: ``"response"`` (y - fitted) or ``"pearson"`` (times sqrt(weights)); ``scaled`` divides by sigma."""
+        r = self.frame.y - self._fitted
+        if type == "pearson":
+            if self.frame.weights is not None:
+                r = r * np.sqrt(self.frame.weights)
+        elif type not in ("response", "working"):
+            raise ValueError(f"unknown residual type {type!r}: use 'response', 'pearson' or 'working'")
+        if scaled:
+            r = r / self._sigma
+        return r
+
+    # ---------------------------------------------------------------- components
+    def getME(self, name: str):
+        """lme4's ``getME``: model components by name."""
+        terms = self.terms
+        if name == "X":
+            return self.frame.X.copy()
+        if name == "Z":
+            return sp.hstack([t.Z() for t in terms]).tocsc()
+        if name == "Zt":
+            return sp.hstack([t.Z() for t in terms]).T.tocsc()
+        if name == "theta":
+            names = [nm for t in terms for nm in t.theta_names()]
+            return pd.Series(self.theta.copy(), index=names)
+        if name == "beta":
+            return self.beta.copy()
+        if name == "u":
+            return np.concatenate(self.u)
+        if name == "b":
+            return np.concatenate([bk.ravel() for bk in self.b])
+        if name in ("Lambda", "Lambdat"):
+            blocks = [sp.kron(sp.identity(t.n_levels), sp.csr_matrix(Tk))
+                      for t, Tk in zip(terms, self._factor.templates)]
+            lam = sp.block_diag(blocks).tocsc()
+            return lam if name == "Lambda" else lam.T.tocsc()
+        if name == "lower":
+            return np.concatenate([t.lower() for t in terms])
+        if name == "flist":
+            return {g: pd.Categorical.from_codes(t.codes, categories=t.levels) for g, t in flist(terms).items()}
+        if name == "cnms":
+            out: dict[str, list[str]] = {}
+            for t in terms:
+                key = t.group
+                k = 0
+                while key in out:
+                    k += 1
+                    key = f"{t.group}.{k}"
+                out[key] = list(t.names)
+            return out
+        if name == "devcomp":
+            f = self._factor
+            n, p = self.nobs(), self.frame.X.shape[1]
+            ussq = float(sum(np.sum(uk ** 2) for uk in self.u))
+            return {"cmp": {"ldL2": f.ldL2, "ldRX2": f.ldRX2, "wrss": f.pwrss - ussq, "ussq": ussq,
+                            "pwrss": f.pwrss, "sigmaML": float(np.sqrt(f.pwrss / n)),
+                            "sigmaREML": float(np.sqrt(f.pwrss / (n - p))),
+                            "REML" if self.REML else "dev": self.criterion},
+                    "dims": {"N": n, "n": n, "p": p, "nmp": n - p, "nth": len(self.theta),
+                             "q": sum(t.n_levels * t.q for t in terms), "useSc": 1,
+                             "reTrms": len(terms), "REML": p if self.REML else 0}}
+        raise KeyError(f"getME: unknown component {name!r}")
+
+    # ---------------------------------------------------------------- printing
+    def summary(self, ddf: str | None = None):
+        from .summary import LmerSummary
+        return LmerSummary(self, ddf=ddf)
+
+    def __str__(self) -> str:
+        from .printing import format_print
+        return format_print(self)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    # ---------------------------------------------------------------- statsmodels-style
+    @property
+    def params(self) -> pd.Series:
+        return self.fixef()
+
+    @property
+    def bse(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov().values)), index=list(self.frame.x_names))
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return self.params / self.bse
+
+    @property
+    def llf(self) -> float:
+        return float(self.logLik())
+
+    @property
+    def aic(self) -> float:
+        return self.AIC()
+
+    @property
+    def bic(self) -> float:
+        return self.BIC()
+
+    @property
+    def fittedvalues(self) -> np.ndarray:
+        return self.fitted()
+
+    @property
+    def resid(self) -> np.ndarray:
+        return self.residuals()
+
+    def cov_params(self) -> pd.DataFrame:
+        return self.vcov()
+
+    @property
+    def random_effects(self) -> dict[str, pd.DataFrame]:
+        return self.ranef()

@@ -1,0 +1,499 @@
+"""lme4's printed text of a fitted linear mixed model: ``print(m)`` and ``print(summary(m))``.
+
+The fit is read through a small protocol (attributes ``formula``, ``data_name``,
+``weights_name``, ``offset_name``, ``REML``, ``df_residual``, ``optinfo`` and methods
+``REMLcrit()``, ``deviance()``, ``logLik()``, ``AIC()``, ``BIC()``, ``residuals(type, scaled)``,
+``VarCorr()``, ``ngrps()``, ``nobs()``, ``fixef()``, ``vcov()``), so any object providing it prints
+like an ``lmerMod``. ``m.optinfo`` is a dict with ``optimizer``, ``conv_code``, ``messages``
+(lme4's convergence messages), ``warnings`` (optimizer warnings) and optionally ``message``
+(the optimizer's own text, shown when ``conv_code != 0``) and ``fit_warnings`` (lme4's notes on
+the design, e.g. the rank-deficiency message, printed under "fit warnings:").
+Number formatting is :mod:`mixedcompat.rformat`; formulas are deparsed as R does by
+:func:`deparse_formula`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .rformat import (abbreviate, cat_number, format_real, print_coefmat, print_matrix,
+                      print_named_vector, quantile7, r_round, zapsmall)
+
+__all__ = ["deparse_formula", "deparse_lines", "cat_fill", "format_fixef_table",
+           "format_summary", "format_print"]
+
+PRINT_WIDTH = 80
+COR_MAX = 12  # getOption("lme4.summary.cor.max")
+
+# ---------------------------------------------------------------- R expression parser
+
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[Li]?)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<name>`[^`]*`|(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.)
+  | (?P<op>%[^%]*%|\|\||&&|<<-|->>|<-|->|<=|>=|==|!=|::|\[\[|[-+*/^:|&!~<>=?$@(),\[\]{}])
+""", re.VERBOSE)
+
+# binary operators: (left binding power, right binding power)
+_BINARY = {
+    "?": (1, 2), "=": (3, 2), "<-": (5, 4), "<<-": (5, 4), "->": (6, 7), "->>": (6, 7),
+    "~": (8, 9), "||": (10, 11), "|": (10, 11), "&&": (12, 13), "&": (12, 13),
+    "==": (16, 17), "!=": (16, 17), "<": (16, 17), ">": (16, 17), "<=": (16, 17), ">=": (16, 17),
+    "+": (18, 19), "-": (18, 19), "*": (20, 21), "/": (20, 21), "%%": (22, 23), ":": (24, 25),
+    "^": (29, 28), "$": (30, 31), "@": (30, 31), "::": (32, 33),
+}
+_PREFIX = {"~": 9, "?": 2, "!": 15, "-": 26, "+": 26}
+_CALL_BP = 34
+_SPACED = {"?", "=", "<-", "<<-", "->", "->>", "~", "||", "|", "&&", "&",
+           "==", "!=", "<", ">", "<=", ">=", "+", "-", "*"}
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.toks: list[tuple[str, str]] = []
+        pos = 0
+        while pos < len(text):
+            mt = _TOKEN.match(text, pos)
+            if not mt:
+                raise ValueError(f"cannot parse formula {text!r} at {text[pos:]!r}")
+            pos = mt.end()
+            if mt.lastgroup != "ws":
+                self.toks.append((mt.lastgroup, mt.group()))
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, value: str | None = None) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None or (value is not None and tok[1] != value):
+            raise ValueError(f"expected {value!r}, found {tok[1] if tok else 'end of formula'!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> tuple:
+        node = self.expr(0)
+        if self.peek() is not None:
+            raise ValueError(f"unexpected {self.peek()[1]!r} in formula")
+        return node
+
+    def expr(self, min_bp: int) -> tuple:
+        kind, val = self.take()
+        if kind == "op" and val == "(":
+            left: tuple = ("paren", self.expr(0))
+            self.take(")")
+        elif kind == "op" and val in _PREFIX:
+            left = ("unary", val, self.expr(_PREFIX[val]))
+        elif kind in ("num", "str", "name"):
+            left = (kind, val)
+        else:
+            raise ValueError(f"unexpected {val!r} in formula")
+        while (tok := self.peek()) is not None and tok[0] == "op":
+            op = tok[1]
+            if op in ("(", "[", "[["):
+                if _CALL_BP < min_bp:
+                    break
+                self.take()
+                args = self.args(")" if op == "(" else "]")
+                if op == "[[":
+                    self.take("]")
+                left = ("call", left, args) if op == "(" else ("index", op, left, args)
+                continue
+            key = "%%" if op.startswith("%") else op
+            if key not in _BINARY:
+                break
+            lbp, rbp = _BINARY[key]
+            if lbp < min_bp:
+                break
+            self.take()
+            left = ("binary", op, left, self.expr(rbp))
+        return left
+
+    def args(self, close: str) -> list[tuple[str | None, tuple | None]]:
+        out: list[tuple[str | None, tuple | None]] = []
+        if self.peek() and self.peek()[1] == close:
+            self.take()
+            return out
+        while True:
+            name = None
+            if (self.i + 1 < len(self.toks) and self.toks[self.i][0] in ("name", "str")
+                    and self.toks[self.i + 1][1] == "="):
+                name = self.take()[1]
+                self.take("=")
+            nxt = self.peek()
+            value = None if nxt and nxt[1] in (",", close) else self.expr(3)
+            out.append((name, value))
+            if self.take()[1] == close:
+                return out
+
+
+# ---------------------------------------------------------------- lme4's expandDoubleVerts
+
+def _plus_terms(node: tuple) -> list[tuple]:
+    if node[0] == "binary" and node[1] == "+":
+        return _plus_terms(node[2]) + _plus_terms(node[3])
+    return [node]
+
+
+def _term_labels(node: tuple) -> tuple[list[tuple], bool]:
+    """Term labels (as nodes, R's order: by interaction order) and whether there is an intercept."""
+    intercept, labels = True, []
+    for t in _plus_terms(node):
+        if t[0] == "num" and t[1] in ("0", "1"):
+            intercept = t[1] == "1"
+        elif t[0] == "unary" and t[1] == "-" and t[2] == ("num", "1"):
+            intercept = False
+        elif t[0] == "binary" and t[1] == "-" and t[3] == ("num", "1"):
+            sub, _ = _term_labels(t[2])
+            labels += sub
+            intercept = False
+        elif t[0] == "binary" and t[1] == "*":
+            a, _ = _term_labels(t[2])
+            b, _ = _term_labels(t[3])
+            labels += a + b + [("binary", ":", x, y) for x in a for y in b]
+        elif t[0] == "paren" and t[1][0] == "binary" and t[1][1] in "+*":
+            sub, _ = _term_labels(t[1])
+            labels += sub
+        else:
+            labels.append(t)
+    seen, unique = set(), []
+    for lab in labels:
+        if repr(lab) not in seen:
+            seen.add(repr(lab))
+            unique.append(lab)
+    return sorted(unique, key=_interaction_order), intercept
+
+
+def _interaction_order(node: tuple) -> int:
+    if node[0] == "binary" and node[1] == ":":
+        return _interaction_order(node[2]) + _interaction_order(node[3])
+    return 1
+
+
+def _expand_double_verts(node: tuple) -> tuple:
+    if node[0] == "binary" and node[1] == "||":
+        labels, intercept = _term_labels(node[2])
+        group = _expand_double_verts(node[3])
+        parts = [("paren", ("binary", "|", ("binary", "+", ("num", "0"), lab), group)) for lab in labels]
+        if intercept:
+            parts.insert(0, ("paren", ("binary", "|", ("num", "1"), group)))
+        out = parts[0]
+        for p in parts[1:]:
+            out = ("binary", "+", out, p)
+        return out
+    if node[0] == "binary":
+        return ("binary", node[1], _expand_double_verts(node[2]), _expand_double_verts(node[3]))
+    if node[0] == "paren":
+        return ("paren", _expand_double_verts(node[1]))
+    if node[0] == "unary":
+        return ("unary", node[1], _expand_double_verts(node[2]))
+    return node
+
+
+# ---------------------------------------------------------------- R's deparse (width.cutoff = 60)
+
+class _Deparser:
+    def __init__(self, cutoff: int = 60) -> None:
+        self.cutoff, self.indent, self.lines, self.cur, self.startline = cutoff, 0, [], "", True
+
+    def write(self, s: str) -> None:
+        if self.startline:
+            self.startline = False
+            self.cur += "".join("    " if i < 4 else "  " for i in range(self.indent))
+        self.cur += s
+
+    def writeline(self) -> None:
+        self.lines.append(self.cur)
+        self.cur, self.startline = "", True
+
+    def linebreak(self, flag: list[bool]) -> None:
+        if len(self.cur) > self.cutoff:
+            if not flag[0]:
+                flag[0] = True
+                self.indent += 1
+            self.writeline()
+
+    def node(self, n: tuple) -> None:
+        kind = n[0]
+        if kind == "num":
+            self.write(_deparse_number(n[1]))
+        elif kind == "str":
+            text = n[1]
+            if text[0] == "'":
+                text = '"' + text[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
+            self.write(text)
+        elif kind == "name":
+            self.write(n[1])
+        elif kind == "paren":
+            self.write("(")
+            self.node(n[1])
+            self.write(")")
+        elif kind == "unary":
+            self.write(n[1])
+            self.node(n[2])
+        elif kind == "binary":
+            op = n[1]
+            self.node(n[2])
+            if op in _SPACED or op.startswith("%"):
+                self.write(f" {op} ")
+                flag = [False]
+                self.linebreak(flag)
+                self.node(n[3])
+                if flag[0]:
+                    self.indent -= 1
+            else:
+                self.write(op)
+                self.node(n[3])
+        elif kind == "call":
+            self.node(n[1])
+            self.write("(")
+            self.args(n[2])
+            self.write(")")
+        elif kind == "index":
+            self.node(n[2])
+            self.write(n[1])
+            self.args(n[3])
+            self.write("]" if n[1] == "[" else "]]")
+
+    def args(self, args: list) -> None:
+        flag = [False]
+        for k, (name, value) in enumerate(args):
+            if name is not None:
+                self.write(f"{name} = ")
+            if value is not None:
+                self.node(value)
+            if k < len(args) - 1:
+                self.write(", ")
+                self.linebreak(flag)
+        if flag[0]:
+            self.indent -= 1
+
+
+def _deparse_number(text: str) -> str:
+    if text.endswith(("L", "i")):
+        return text
+    value = float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+    return format_real([value], 15)[0]
+
+
+def deparse_lines(text: str, cutoff: int = 60) -> list[str]:
+    """R's ``deparse()`` of a formula as lme4 stores it in the call (``||`` expanded).
+
+    Returns the lines R produces with ``width.cutoff = 60``.
+
+    Example
+    -------
+    >>> deparse_lines("Reaction~Days+(Days||Subject)")
+    ['Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))']
+    """
+    tree = _expand_double_verts(_Parser(text).parse())
+    d = _Deparser(cutoff)
+    d.node(tree)
+    d.writeline()
+    return d.lines
+
+
+def deparse_formula(text: str) -> str:
+    """A formula string spaced as R deparses it (one line, ``||`` expanded as lme4 does).
+
+    Example
+    -------
+    >>> deparse_formula("y~x*f+(1|a/b)+log(z+1)+I(x^2)")
+    'y ~ x * f + (1 | a/b) + log(z + 1) + I(x^2)'
+    """
+    return " ".join(line.strip() for line in deparse_lines(text, cutoff=10**9))
+
+
+def cat_fill(items: Sequence[str], width: int = PRINT_WIDTH, sep: str = " ") -> list[str]:
+    """Lines of R's ``cat(..., fill = TRUE)``: the separator is written before each item, and
+    an item that would pass ``width`` starts a new line.
+
+    Example
+    -------
+    >>> cat_fill(["Number of obs: 180, groups: ", "Subject, 18"])
+    ['Number of obs: 180, groups:  Subject, 18']
+    """
+    lines, cur, used = [], "", 0
+    for k, item in enumerate(items):
+        if k > 0:
+            cur += sep
+            if used + len(item) + len(sep) > width:
+                lines.append(cur)
+                cur, used = "", 0
+        cur += item
+        used += len(item) + len(sep)
+    if used > 0:
+        lines.append(cur)
+    return lines
+
+
+# ---------------------------------------------------------------- pieces of the printout
+
+def _title(m: Any) -> list[str]:
+    how = "REML" if m.REML else "maximum likelihood "
+    return [f"Linear mixed model fit by {how} ['lmerMod']"]
+
+
+def _call_lines(m: Any) -> list[str]:
+    lines = cat_fill(["Formula:"] + deparse_lines(m.formula))
+    for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
+                        (" Offset:", "offset_name"), (" Subset:", "subset_name")):
+        value = getattr(m, attr, None)
+        if value is not None:
+            lines += cat_fill([label, str(value)])
+    return lines
+
+
+def _aic_table(m: Any, digits: int) -> list[str]:
+    if m.REML:
+        return [f"REML criterion at convergence: {cat_number(float(r_round(float(m.REMLcrit()), digits)))}"]
+    values = [float(m.AIC()), float(m.BIC()), float(m.logLik()), float(m.deviance()), float(m.df_residual)]
+    rounded = [float(r_round(v, digits)) for v in values]
+    cells = format_real(rounded, 7)
+    cells[-1] = format_real([rounded[-1]], 7)[0]
+    return print_named_vector(cells, ["AIC", "BIC", "logLik", "deviance", "df.resid"], gap=1)
+
+
+def _residual_lines(m: Any, digits: int) -> list[str]:
+    res = np.asarray(m.residuals(type="pearson", scaled=True), dtype=float)
+    q = zapsmall(quantile7(res), digits + 1)
+    return ["Scaled residuals: "] + print_named_vector(format_real(q, digits), ["Min", "1Q", "Median", "3Q", "Max"])
+
+
+def _groups_lines(m: Any) -> list[str]:
+    groups = "; ".join(f"{k}, {v}" for k, v in m.ngrps().items())
+    return cat_fill([f"Number of obs: {int(m.nobs())}, groups: ", groups])
+
+
+def _warning_lines(m: Any, summary: bool) -> list[str]:
+    info = getattr(m, "optinfo", None) or {}
+    lines: list[str] = []
+    fit_warnings = list(info.get("fit_warnings") or [])
+    if fit_warnings:
+        lines += ["fit warnings:"] + "\n".join(fit_warnings).split("\n")
+    msgs = list(info.get("messages") or [])
+    warns = list(info.get("warnings") or [])
+    code = int(info.get("conv_code") or 0)
+    if msgs or warns or code != 0:
+        status = "OK" if code == 0 else str(info.get("message") or "failure")
+        head = f"optimizer ({info.get('optimizer', 'nloptwrap')}) convergence code: {code} ({status})"
+        if summary:
+            lines += [head] + "\n".join(msgs + warns).split("\n") + [""]
+        else:
+            lines.append(f"{head} ; {len(warns)} optimizer warnings; {len(msgs)} lme4 warnings ")
+    return lines
+
+
+def _fixef_cor_lines(m: Any, names: list[str], object_name: str, cor_max: int) -> list[str]:
+    p = len(names)
+    if p > cor_max:
+        return ["", f"Correlation matrix not shown by default, as p = {p} > {cor_max}.",
+                f"Use print({object_name}, correlation=TRUE)  or",
+                f"    vcov({object_name})        if you need it", ""]
+    if p <= 1:
+        return []
+    v = np.asarray(m.vcov(), dtype=float)
+    sd = np.sqrt(np.diag(v))
+    corr = v / np.outer(sd, sd)
+    np.fill_diagonal(corr, 1.0)
+    flat = format_real(r_round(corr.T.ravel(), 3), 7, nsmall=3)
+    cells = [[flat[j * p + i] if i > j else "" for j in range(p - 1)] for i in range(1, p)]
+    rows = abbreviate(names, 11)[1:]
+    cols = abbreviate(names, 6)[: p - 1]
+    return ["", "Correlation of Fixed Effects:"] + print_matrix(cells, rows, cols, right=False)
+
+
+def format_fixef_table(m: Any, ddf: str | None = None) -> pd.DataFrame:
+    """The fixed-effects coefficient table of ``summary(m)``: Estimate, Std. Error, t value.
+
+    Parameters
+    ----------
+    m : fit
+        Any object with ``fixef()`` (Series) and ``vcov()`` (DataFrame).
+    ddf : None
+        Only ``None`` (lme4's table) is handled here; lmerTest's tables need degrees of freedom.
+
+    Example
+    -------
+    >>> class Fit:
+    ...     def fixef(self): return pd.Series([2.0], index=["(Intercept)"])
+    ...     def vcov(self): return pd.DataFrame([[0.25]])
+    >>> format_fixef_table(Fit()).iloc[0].tolist()
+    [2.0, 0.5, 4.0]
+    """
+    if ddf is not None:
+        raise NotImplementedError(f"ddf={ddf!r}: denominator degrees of freedom are not part of "
+                                  "lme4's summary table; use the inference module")
+    beta = m.fixef()
+    se = np.sqrt(np.diag(np.asarray(m.vcov(), dtype=float)))
+    est = np.asarray(beta, dtype=float)
+    return pd.DataFrame({"Estimate": est, "Std. Error": se, "t value": est / se},
+                        index=list(beta.index))
+
+
+def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
+                   object_name: str = "x") -> str:
+    """R's ``print(summary(m))`` for an ``lmerMod`` (REML or ML), lines joined by newlines.
+
+    Parameters
+    ----------
+    m : fit
+        An object implementing the protocol described in the module docstring.
+    digits : int
+        ``max(3, getOption("digits") - 3)``, as lme4.
+    correlation : bool, optional
+        Show the correlation of fixed effects; default when 1 < p <= 12. For p > 12 the
+        default prints lme4's note instead, naming ``object_name``.
+
+    Example
+    -------
+    >>> print(format_summary(m))  # doctest: +SKIP
+    Linear mixed model fit by REML ['lmerMod']
+    Formula: Reaction ~ Days + (Days | Subject)
+    ...
+    """
+    lines = _title(m) + _call_lines(m) + [""] + _aic_table(m, 1) + [""]
+    lines += _residual_lines(m, digits) + [""]
+    lines += ["Random effects:"] + m.VarCorr().format_lines(("Variance", "Std.Dev."), digits)
+    lines += _groups_lines(m)
+    table = format_fixef_table(m)
+    names = list(table.index)
+    if names:
+        lines += ["", "Fixed effects:"]
+        lines += print_coefmat(table.to_numpy(), names, list(table.columns), digits)
+        if correlation is None or correlation:
+            cor_max = COR_MAX if correlation is None else len(names)
+            lines += _fixef_cor_lines(m, names, object_name, cor_max)
+    lines += _warning_lines(m, summary=True)
+    return "\n".join(lines)
+
+
+def format_print(m: Any, digits: int = 4) -> str:
+    """R's ``print(m)`` for an ``lmerMod``, lines joined by newlines.
+
+    Example
+    -------
+    >>> print(format_print(m))  # doctest: +SKIP
+    Linear mixed model fit by REML ['lmerMod']
+    ...
+    Fixed Effects:
+    (Intercept)         Days
+         251.41        10.47
+    """
+    lines = _title(m) + _call_lines(m) + _aic_table(m, 4)
+    lines += ["Random effects:"] + m.VarCorr().format_lines(("Std.Dev.",), digits)
+    lines += _groups_lines(m)
+    beta = m.fixef()
+    if len(beta):
+        lines.append("Fixed Effects:")
+        lines += print_named_vector(format_real(np.asarray(beta, dtype=float), digits),
+                                    [str(n) for n in beta.index], gap=2)
+    else:
+        lines.append("No fixed effect coefficients")
+    lines += _warning_lines(m, summary=False)
+    return "\n".join(lines)

@@ -1,0 +1,157 @@
+"""Random-effects terms: grouping codes, per-term model matrices, theta layout and lme4's checks.
+
+Mirrors lme4's ``mkReTrms``: each term ``(expr | g)`` contributes ``q`` columns per level of ``g``,
+ordered level by level; terms are reordered by decreasing number of levels exactly as lme4 does
+(``rev(order(nl))`` and only when some later term has more levels than an earlier one); theta
+holds the lower triangle of each term's relative covariance factor, column by column.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import DataError
+from .formula import RETerm
+
+
+@dataclass(frozen=True)
+class ReTerm:
+    """One random-effects term on the rows of a model frame.
+
+    Example
+    -------
+    >>> t = ReTerm("Subject", "Days | Subject", np.array([0, 0, 1]), ["308", "309"],
+    ...            np.ones((3, 1)), ["(Intercept)"])
+    >>> t.q, t.n_levels, t.n_theta
+    (1, 2, 1)
+    """
+
+    group: str
+    label: str
+    codes: np.ndarray
+    levels: list[str]
+    X: np.ndarray
+    names: list[str]
+
+    @property
+    def q(self) -> int:
+        return self.X.shape[1]
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def n_theta(self) -> int:
+        return self.q * (self.q + 1) // 2
+
+    @property
+    def tril_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column indices of theta's entries in the q x q template (column-major lower triangle)."""
+        return _tril_index(self.q)
+
+    def template(self, theta_slice: np.ndarray) -> np.ndarray:
+        """The q x q lower-triangular relative covariance factor for this term."""
+        T = np.zeros((self.q, self.q))
+        r, c = self.tril_index
+        T[r, c] = theta_slice
+        return T
+
+    def lower(self) -> np.ndarray:
+        r, c = self.tril_index
+        return np.where(r == c, 0.0, -np.inf)
+
+    def start(self) -> np.ndarray:
+        r, c = self.tril_index
+        return np.where(r == c, 1.0, 0.0)
+
+    def theta_names(self) -> list[str]:
+        r, c = self.tril_index
+        out = []
+        for i, j in zip(r, c):
+            if i == j:
+                out.append(f"{self.group}.{self.names[i]}")
+            else:
+                out.append(f"{self.group}.{self.names[i]}.{self.names[j]}")
+        return out
+
+    def Z(self, sqrt_weights: np.ndarray | None = None) -> sp.csr_matrix:
+        """The n x (levels * q) model matrix of this term, columns level by level."""
+        n, q = self.X.shape
+        data = self.X if sqrt_weights is None else self.X * sqrt_weights[:, None]
+        indices = (self.codes[:, None] * q + np.arange(q)[None, :]).ravel()
+        indptr = np.arange(0, n * q + 1, q)
+        return sp.csr_matrix((np.ascontiguousarray(data).ravel(), indices, indptr),
+                             shape=(n, self.n_levels * q))
+
+
+@lru_cache(maxsize=None)
+def _tril_index(q: int) -> tuple[np.ndarray, np.ndarray]:
+    cols, rows = np.triu_indices(q)   # column-major lower triangle = row-major upper triangle transposed
+    return rows, cols
+
+
+def lme4_term_order(n_levels: list[int]) -> list[int]:
+    """lme4's reordering of terms: ``rev(order(nl))`` when some term has more levels than its predecessor.
+
+    Example
+    -------
+    >>> lme4_term_order([10, 20, 10])
+    [1, 2, 0]
+    >>> lme4_term_order([18, 18])
+    [0, 1]
+    """
+    nl = list(n_levels)
+    if not any(b > a for a, b in zip(nl, nl[1:])):
+        return list(range(len(nl)))
+    ascending = sorted(range(len(nl)), key=lambda i: nl[i])  # stable, like R's order()
+    return ascending[::-1]
+
+
+def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: int) -> list[ReTerm]:
+    """Build the (reordered) random-effects terms and apply lme4's identifiability checks.
+
+    Raises
+    ------
+    DataError
+        A grouping factor with a single level, with as many levels as observations, or a term
+        with at least as many random effects as observations (lme4's ``check.nlev.gtr.1``,
+        ``check.nobs.vs.nlev`` and ``check.nobs.vs.nRE``).
+    """
+    if not re_terms:
+        raise DataError("no random effects terms specified in formula: use an ordinary linear model "
+                        "(statsmodels OLS) instead of lmer")
+    terms = []
+    for spec, (X, names), (codes, levels) in zip(re_terms, re_X, re_groups):
+        X = np.asarray(X, dtype=float)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.shape[1] == 0:
+            raise DataError(f"random-effects term ({spec.label}) has no columns")
+        terms.append(ReTerm(spec.group, spec.label, np.asarray(codes, dtype=np.intp), list(levels),
+                            X, list(names)))
+    order = lme4_term_order([t.n_levels for t in terms])
+    terms = [terms[i] for i in order]
+    for t in terms:
+        if t.n_levels < 2:
+            raise DataError(f"grouping factors must have > 1 sampled level: {t.group!r} has "
+                            f"{t.n_levels} in term ({t.label})")
+        if t.n_levels >= n:
+            raise DataError("number of levels of each grouping factor must be < number of observations "
+                            f"(problems: {t.group}: {t.n_levels} levels, {n} observations)")
+        if t.n_levels * t.q >= n:
+            raise DataError(f"number of observations (={n}) <= number of random effects "
+                            f"(={t.n_levels * t.q}) for term ({t.label}); the random-effects parameters "
+                            "and the residual variance (or scale parameter) are probably unidentifiable")
+    return terms
+
+
+def flist(terms: list[ReTerm]) -> dict[str, ReTerm]:
+    """Distinct grouping factors in lme4's order (first appearance among the sorted terms)."""
+    out: dict[str, ReTerm] = {}
+    for t in terms:
+        out.setdefault(t.group, t)
+    return out

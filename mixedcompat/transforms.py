@@ -1,0 +1,793 @@
+"""R expressions inside model formulas: parsing, R's deparse spelling, and vectorised evaluation.
+
+A formula variable such as ``log(x + 1)``, ``poly(x, 2)``, ``factor(k)`` or ``I(x^2)`` is parsed
+into a small syntax tree (:class:`Node`).  The tree gives back R's ``deparse`` text (used for column
+names: R writes ``I(x^2)``, ``x * 2``, ``x/2``, ``poly(x, 2)``) and is evaluated with numpy on a
+pandas DataFrame.  Data-dependent transformations (``poly``, ``scale``) record their training
+parameters in an :class:`EvalContext` so that new data is transformed with them (R's ``predvars``).
+"""
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, FormulaError
+
+# --------------------------------------------------------------------------------------------
+# syntax tree
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of an R expression.
+
+    ``kind`` is ``num``, ``str``, ``sym``, ``call``, ``binop``, ``unop`` or ``paren``.
+
+    Example
+    -------
+    >>> parse_r("I(x^2)").deparse()
+    'I(x^2)'
+    """
+
+    kind: str
+    value: Any = None                       # number, string, symbol name, operator or function name
+    args: tuple["Node", ...] = ()
+    names: tuple[str | None, ...] = ()      # argument names of a call
+    text: str | None = None                 # source spelling of a number
+
+    def deparse(self) -> str:
+        return _deparse(self)
+
+    def symbols(self) -> list[str]:
+        """Names of the symbols in the expression, in order of appearance (R's all.vars)."""
+        out: list[str] = []
+        _collect_symbols(self, out)
+        return out
+
+
+_CONSTANTS = {"TRUE", "FALSE", "T", "F", "pi", "NA", "NULL", "Inf", "NaN"}
+
+
+def _collect_symbols(node: Node, out: list[str]) -> None:
+    if node.kind == "sym":
+        if node.value not in _CONSTANTS and node.value not in out:
+            out.append(node.value)
+    for a in node.args:
+        _collect_symbols(a, out)
+
+
+_TOKEN_RE = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
+  | (?P<bq>`(?:[^`\\]|\\.)*`)
+  | (?P<name>(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.)
+  | (?P<op>%[^%]*%|\*\*|&&|\|\||==|!=|<=|>=|<-|[-+*/^:~()\[\],=<>!&|$])
+""", re.VERBOSE)
+
+# binding powers (R's precedence, low to high)
+_BINARY = {
+    "~": 1, "||": 2, "|": 2, "&&": 3, "&": 3,
+    "==": 5, "!=": 5, "<": 5, ">": 5, "<=": 5, ">=": 5,
+    "+": 6, "-": 6, "*": 7, "/": 7, ":": 9, "^": 11,
+}
+_UNARY_BP = {"!": 4, "-": 10, "+": 10, "~": 1}
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    pos = 0
+    out = []
+    while pos < len(text):
+        m = _TOKEN_RE.match(text, pos)
+        if not m:
+            raise FormulaError(f"unexpected character {text[pos]!r} in {text!r}")
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "ws":
+            continue
+        tok = m.group()
+        if kind == "op" and tok == "**":
+            tok = "^"
+        out.append((kind, tok))
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = _tokenize(text)
+        self.i = 0
+
+    def peek(self) -> tuple[str, str] | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def next(self) -> tuple[str, str]:
+        tok = self.peek()
+        if tok is None:
+            raise FormulaError(f"unexpected end of expression in {self.text!r}")
+        self.i += 1
+        return tok
+
+    def expect(self, op: str) -> None:
+        tok = self.next()
+        if tok != ("op", op):
+            raise FormulaError(f"expected {op!r} but found {tok[1]!r} in {self.text!r}")
+
+    @staticmethod
+    def lbp(tok: tuple[str, str] | None) -> int:
+        if tok is None or tok[0] != "op":
+            return 0
+        if tok[1] in _BINARY:
+            return _BINARY[tok[1]]
+        if tok[1].startswith("%"):
+            return 8
+        return 0
+
+    def parse(self, rbp: int = 0) -> Node:
+        left = self.nud(self.next())
+        while True:
+            tok = self.peek()
+            bp = self.lbp(tok)
+            if bp <= rbp:
+                break
+            self.next()
+            op = tok[1]
+            right = self.parse(bp - 1 if op == "^" else bp)   # '^' is right associative
+            left = Node("binop", op, (left, right))
+        return left
+
+    def nud(self, tok: tuple[str, str]) -> Node:
+        kind, t = tok
+        if kind == "num":
+            if t.endswith("L"):
+                return Node("num", float(t[:-1]), text=t)
+            return Node("num", float(t), text=t)
+        if kind == "str":
+            return Node("str", bytes(t[1:-1], "utf-8").decode("unicode_escape"))
+        if kind in ("name", "bq"):
+            name = t[1:-1] if kind == "bq" else t
+            if self.peek() == ("op", "("):
+                self.next()
+                return self.call(name)
+            return Node("sym", name)
+        if kind == "op":
+            if t == "(":
+                inner = self.parse(0)
+                self.expect(")")
+                return Node("paren", None, (inner,))
+            if t in _UNARY_BP:
+                return Node("unop", t, (self.parse(_UNARY_BP[t]),))
+        raise FormulaError(f"unexpected {t!r} in {self.text!r}")
+
+    def call(self, fname: str) -> Node:
+        args: list[Node] = []
+        names: list[str | None] = []
+        if self.peek() == ("op", ")"):
+            self.next()
+            return Node("call", fname, (), ())
+        while True:
+            tok = self.peek()
+            nxt = self.toks[self.i + 1] if self.i + 1 < len(self.toks) else None
+            if tok is not None and tok[0] in ("name", "bq") and nxt == ("op", "="):
+                self.next()
+                self.next()
+                names.append(tok[1].strip("`"))
+            else:
+                names.append(None)
+            args.append(self.parse(0))
+            tok = self.next()
+            if tok == ("op", ")"):
+                break
+            if tok != ("op", ","):
+                raise FormulaError(f"expected ',' or ')' in call to {fname}() in {self.text!r}")
+        return Node("call", fname, tuple(args), tuple(names))
+
+
+def parse_r(text: str) -> Node:
+    """Parse one R expression (formula operators included).
+
+    Example
+    -------
+    >>> parse_r("log(x,base=2) + a:b").deparse()
+    'log(x, base = 2) + a:b'
+    """
+    p = _Parser(text)
+    if not p.toks:
+        raise FormulaError(f"empty expression {text!r}")
+    node = p.parse(0)
+    if p.peek() is not None:
+        raise FormulaError(f"unexpected {p.peek()[1]!r} in {text!r}")
+    return node
+
+
+# --------------------------------------------------------------------------------------------
+# R's spelling
+
+_SYNTACTIC = re.compile(r"^((([A-Za-z]|[.][A-Za-z._])[A-Za-z0-9._]*)|[.])$")
+_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
+             "NULL", "Inf", "NaN", "NA", "in"}
+_NO_SPACE = {"^", ":", "/", "%%", "%/%"}
+
+
+def r_symbol(name: str) -> str:
+    """A symbol as R deparses it: backticks around non-syntactic names."""
+    if _SYNTACTIC.match(name) and name not in _RESERVED:
+        return name
+    return "`" + name.replace("`", "\\`") + "`"
+
+
+def r_number(v: float) -> str:
+    """A double as R's ``as.character``/``deparse`` prints it (15 significant digits).
+
+    Example
+    -------
+    >>> [r_number(v) for v in (308.0, 1e5, 0.1 + 0.2, 123456.0, 1e-4)]
+    ['308', '1e+05', '0.3', '123456', '1e-04']
+    """
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "0"
+    target = f"{v:.14e}"
+    sig = 15
+    for d in range(1, 16):
+        if float(f"{v:.{d - 1}e}") == float(target):
+            sig = d
+            break
+    sci = f"{v:.{sig - 1}e}"
+    mant, exp = sci.split("e")
+    e = int(exp)
+    sci = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
+    rgt = max(0, sig - 1 - e)
+    fixed = f"{v:.{rgt}f}"
+    return fixed if len(fixed) <= len(sci) else sci
+
+
+def _deparse(node: Node) -> str:
+    k = node.kind
+    if k == "num":
+        if node.text is not None and node.text.endswith("L"):
+            return r_number(node.value).split("e")[0] + "L" if abs(node.value) < 1e15 else node.text
+        return r_number(node.value)
+    if k == "str":
+        return '"' + node.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if k == "sym":
+        return r_symbol(node.value)
+    if k == "paren":
+        return "(" + _deparse(node.args[0]) + ")"
+    if k == "unop":
+        return node.value + _deparse(node.args[0])
+    if k == "binop":
+        sep = node.value if node.value in _NO_SPACE else f" {node.value} "
+        return _deparse(node.args[0]) + sep + _deparse(node.args[1])
+    if k == "call":
+        parts = [(f"{r_symbol(n)} = " if n else "") + _deparse(a) for a, n in zip(node.args, node.names)]
+        return f"{r_symbol(node.value)}({', '.join(parts)})"
+    raise AssertionError(k)
+
+
+# --------------------------------------------------------------------------------------------
+# values
+
+
+@dataclass
+class Num:
+    """A numeric vector (n,) or matrix (n, k); ``logical`` marks R logicals (0/1, NaN = NA)."""
+
+    values: np.ndarray
+    colnames: list[str] | None = None
+    logical: bool = False
+    integer: bool = False                   # an integer column (labels print as integers, as R's)
+
+    @property
+    def matrix(self) -> np.ndarray:
+        return self.values if self.values.ndim == 2 else self.values[:, None]
+
+    def take(self, rows: np.ndarray) -> "Num":
+        return Num(self.values[rows], self.colnames, self.logical, self.integer)
+
+    def na_mask(self) -> np.ndarray:
+        v = self.values
+        return np.isnan(v) if v.ndim == 1 else np.isnan(v).any(axis=1)
+
+
+@dataclass
+class Fac:
+    """A factor: integer codes (-1 = NA) into ``levels`` (labels as R prints them)."""
+
+    codes: np.ndarray
+    levels: list[str]
+    ordered: bool = False
+
+    def take(self, rows: np.ndarray) -> "Fac":
+        return Fac(self.codes[rows], self.levels, self.ordered)
+
+    def na_mask(self) -> np.ndarray:
+        return self.codes < 0
+
+    def drop_unused(self) -> "Fac":
+        """R's ``droplevels``: keep the observed levels in their order."""
+        L = len(self.levels)
+        valid = self.codes >= 0
+        used = np.bincount(self.codes[valid], minlength=L) > 0 if L else np.zeros(0, bool)
+        if used.all():
+            return self
+        newcode = np.cumsum(used) - 1
+        codes = np.where(valid, newcode[np.where(valid, self.codes, 0)], -1)
+        return Fac(codes.astype(np.int64), [lv for lv, u in zip(self.levels, used) if u], self.ordered)
+
+
+def labels_for(values: np.ndarray, integer: bool = False) -> list[str]:
+    """Level labels of numbers as R's ``as.character`` writes them (integers plainly)."""
+    values = np.asarray(values, dtype=float)
+    if integer or (np.all(np.isfinite(values)) and np.all(values == np.round(values))
+                   and np.all(np.abs(values) < 1e5)):
+        return [str(v) for v in values.astype(np.int64).tolist()]
+    return [r_number(v) for v in values.tolist()]
+
+
+def factor_from_values(values: Any) -> Fac:
+    """R's ``factor(x)``: levels sorted (numbers numerically, strings by code point).
+
+    Example
+    -------
+    >>> factor_from_values(np.array(["b", "a", "b"])).levels
+    ['a', 'b']
+    """
+    if isinstance(values, Fac):
+        return values.drop_unused()
+    if isinstance(values, Num):
+        if values.values.ndim != 1:
+            raise DataError("a matrix cannot be turned into a factor")
+        if values.logical:
+            v = values.values
+            codes_raw = np.where(np.isnan(v), -1, v).astype(np.int64)
+            return Fac(codes_raw, ["FALSE", "TRUE"]).drop_unused()
+        if values.integer:
+            v = values.values
+            return factor_from_values(pd.Series(v).astype("Int64") if np.isnan(v).any() else v.astype(np.int64))
+        values = values.values
+    arr = values
+    if isinstance(arr, (pd.Series, pd.Index)):
+        ser = pd.Series(arr)
+    else:
+        ser = pd.Series(np.asarray(arr))
+    is_int = pd.api.types.is_integer_dtype(ser.dtype)
+    is_num = pd.api.types.is_numeric_dtype(ser.dtype) and not pd.api.types.is_bool_dtype(ser.dtype)
+    codes, uniques = pd.factorize(ser, sort=False, use_na_sentinel=True)
+    codes = np.asarray(codes, dtype=np.int64)
+    if is_num:
+        u = np.asarray(uniques, dtype=float)
+        keep = ~np.isnan(u)
+        order = np.argsort(u, kind="stable")
+        order = order[keep[order]]
+        labels = labels_for(u[order], integer=is_int)
+    else:
+        u = [str(x) for x in np.asarray(uniques, dtype=object)]
+        order = np.argsort(np.array(u, dtype=str), kind="stable") if u else np.zeros(0, np.int64)
+        labels = [u[i] for i in order]
+    rank = np.full(len(uniques) + 1, -1, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    codes = rank[codes]        # -1 stays -1 (last slot)
+    return Fac(codes, labels)
+
+
+def column_value(series: pd.Series, name: str) -> Num | Fac:
+    """Turn a data column into a formula value (factor or numeric) the way R's model.frame sees it."""
+    dt = series.dtype
+    if isinstance(dt, pd.CategoricalDtype):
+        cats = dt.categories
+        if pd.api.types.is_numeric_dtype(cats.dtype):
+            labels = labels_for(np.asarray(cats, dtype=float), integer=pd.api.types.is_integer_dtype(cats.dtype))
+        else:
+            labels = [str(c) for c in cats.tolist()]
+        return Fac(np.asarray(series.cat.codes, dtype=np.int64), labels, bool(dt.ordered))
+    if pd.api.types.is_bool_dtype(dt):
+        return Num(series.to_numpy(dtype=float, na_value=np.nan), logical=True)
+    if pd.api.types.is_numeric_dtype(dt):
+        return Num(series.to_numpy(dtype=float, na_value=np.nan), integer=pd.api.types.is_integer_dtype(dt))
+    if pd.api.types.is_string_dtype(dt) or dt == object:
+        if dt == object:
+            kind = pd.api.types.infer_dtype(series, skipna=True)
+            if kind == "boolean":
+                return Num(series.map({True: 1.0, False: 0.0}).to_numpy(dtype=float, na_value=np.nan),
+                           logical=True)
+            if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+                return Num(pd.to_numeric(series).to_numpy(dtype=float, na_value=np.nan))
+        return factor_from_values(series)
+    raise DataError(f"column {name!r} has dtype {dt}, which cannot be used in a model formula")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluation
+
+
+@dataclass
+class EvalContext:
+    """Where symbols come from and where data-dependent transforms keep their parameters.
+
+    ``fit=True`` computes and records ``poly``/``scale`` parameters (keyed by R's text of the call);
+    ``fit=False`` reuses them, like R's ``predvars``.
+    """
+
+    data: pd.DataFrame
+    params: dict[str, dict] = field(default_factory=dict)
+    fit: bool = True
+    cache: dict[str, Num | Fac] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.data)
+
+    def column(self, name: str) -> Num | Fac:
+        if name not in self.cache:
+            if name not in self.data.columns:
+                raise FormulaError(f"object '{name}' not found: no column {name!r} in the data")
+            self.cache[name] = column_value(self.data[name], name)
+        return self.cache[name]
+
+
+def _num(v: Any, what: str) -> np.ndarray:
+    if isinstance(v, Fac):
+        raise DataError(f"'{what}' is not meaningful for factors")
+    if isinstance(v, Num):
+        return v.values
+    if isinstance(v, (int, float, np.floating, np.integer, np.ndarray)):
+        return np.asarray(v, dtype=float)
+    raise FormulaError(f"cannot use {v!r} in {what}")
+
+
+def _warn_nan(before: tuple[np.ndarray, ...], after: np.ndarray, what: str) -> None:
+    with np.errstate(invalid="ignore"):
+        new_nan = np.isnan(after)
+        if new_nan.any():
+            old = np.zeros(np.shape(after), bool)
+            for b in before:
+                old = old | np.isnan(np.broadcast_to(b, np.shape(after)))
+            if (new_nan & ~old).any():
+                warnings.warn(f"NaNs produced in {what}; those rows count as missing", RuntimeWarning,
+                              stacklevel=4)
+
+
+def _arg(node: Node, pos: int, name: str, default: Any = None) -> Node | Any:
+    """The argument called ``name`` or at position ``pos`` (R's matching, simplified)."""
+    for a, n in zip(node.args, node.names):
+        if n == name:
+            return a
+    positional = [a for a, n in zip(node.args, node.names) if n is None]
+    if pos < len(positional):
+        return positional[pos]
+    return default
+
+
+def _const(node: Node | Any, ctx: EvalContext) -> Any:
+    """Evaluate an argument that must be a constant (number, string, logical, c(...))."""
+    if not isinstance(node, Node):
+        return node
+    if node.kind == "num":
+        return node.value
+    if node.kind == "str":
+        return node.value
+    if node.kind == "sym" and node.value in ("TRUE", "T"):
+        return True
+    if node.kind == "sym" and node.value in ("FALSE", "F"):
+        return False
+    if node.kind == "sym" and node.value == "NULL":
+        return None
+    if node.kind == "unop" and node.value == "-":
+        return -_const(node.args[0], ctx)
+    if node.kind == "call" and node.value == "c":
+        return [_const(a, ctx) for a in node.args]
+    if node.kind == "paren":
+        return _const(node.args[0], ctx)
+    if node.kind == "binop" and node.value == ":" and node.args[0].kind == "num":
+        a, b = _const(node.args[0], ctx), _const(node.args[1], ctx)
+        step = 1 if b >= a else -1
+        return [float(x) for x in np.arange(a, b + step, step)]
+    raise FormulaError(f"expected a constant but found {node.deparse()!r}")
+
+
+def _as_fac(v: Any) -> Fac:
+    if isinstance(v, Fac):
+        return v
+    return factor_from_values(v)
+
+
+def _factor_call(node: Node, ctx: EvalContext, ordered: bool | None) -> Fac:
+    x = evaluate(_arg(node, 0, "x"), ctx)
+    f = _as_fac(x) if not isinstance(x, Fac) else x.drop_unused()
+    lv_node = _arg(node, 1, "levels")
+    if lv_node is not None:
+        wanted = _const(lv_node, ctx)
+        wanted = wanted if isinstance(wanted, list) else [wanted]
+        wanted = [r_number(w) if isinstance(w, float) else str(w) for w in wanted]
+        pos = {lv: i for i, lv in enumerate(wanted)}
+        remap = np.array([pos.get(lv, -1) for lv in f.levels] + [-1], dtype=np.int64)
+        f = Fac(remap[f.codes], wanted, f.ordered)
+    if ordered is None:
+        ordered_arg = _arg(node, 4, "ordered")
+        ordered = bool(_const(ordered_arg, ctx)) if ordered_arg is not None else (
+            f.ordered if isinstance(x, Fac) else False)
+    return Fac(f.codes, f.levels, ordered)
+
+
+def poly_fit(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """R's ``poly(x, degree)``: orthonormal polynomial columns and the ``alpha``/``norm2`` coefficients.
+
+    Example
+    -------
+    >>> Z, alpha, norm2 = poly_fit(np.arange(5.0), 2)
+    >>> np.round(Z[:, 0] * np.sqrt(10), 6).tolist()
+    [-2.0, -1.0, 0.0, 1.0, 2.0]
+    """
+    if np.isnan(x).any():
+        raise DataError("missing values are not allowed in 'poly'")
+    if degree < 1:
+        raise FormulaError("'degree' must be at least 1 in poly()")
+    if degree >= len(np.unique(x)):
+        raise DataError("'degree' must be less than number of unique points in poly()")
+    xbar = x.mean()
+    xc = x - xbar
+    V = xc[:, None] ** np.arange(degree + 1)
+    Q, R = np.linalg.qr(V)
+    Z = Q * np.diag(R)
+    norm2 = (Z ** 2).sum(axis=0)
+    alpha = ((xc[:, None] * Z ** 2).sum(axis=0) / norm2 + xbar)[:degree]
+    norm2 = np.concatenate([[1.0], norm2])
+    Z = Z / np.sqrt(norm2[1:])
+    return Z[:, 1:], alpha, norm2
+
+
+def poly_predict(x: np.ndarray, degree: int, alpha: np.ndarray, norm2: np.ndarray) -> np.ndarray:
+    """R's ``predict(poly)``: the three-term recursion with the training coefficients."""
+    Z = np.ones((len(x), degree + 1))
+    Z[:, 1] = x - alpha[0]
+    for i in range(1, degree):
+        Z[:, i + 1] = (x - alpha[i]) * Z[:, i] - (norm2[i + 1] / norm2[i]) * Z[:, i - 1]
+    Z = Z / np.sqrt(norm2[1:])
+    return Z[:, 1:]
+
+
+def _poly(node: Node, ctx: EvalContext) -> Num:
+    xs = [a for a, n in zip(node.args, node.names) if n is None]
+    x = _num(evaluate(xs[0], ctx), "poly")
+    if x.ndim != 1:
+        raise FormulaError("poly() of a matrix is not supported")
+    deg_node = _arg(node, 1, "degree", None)
+    if len(xs) > 2 or (len(xs) == 2 and deg_node is not xs[1]):
+        raise FormulaError(f"poly() of several variables is not supported: {node.deparse()}")
+    degree = int(_const(deg_node, ctx)) if deg_node is not None else 1
+    raw_node = _arg(node, 99, "raw", None)
+    raw = bool(_const(raw_node, ctx)) if raw_node is not None else False
+    names = [str(i) for i in range(1, degree + 1)]
+    if raw:
+        return Num(x[:, None] ** np.arange(1, degree + 1), names)
+    key = node.deparse()
+    if ctx.fit:
+        if key not in ctx.params:
+            Z, alpha, norm2 = poly_fit(x, degree)
+            ctx.params[key] = {"alpha": alpha, "norm2": norm2}
+            return Num(Z, names)
+    p = ctx.params[key]
+    return Num(poly_predict(x, degree, p["alpha"], p["norm2"]), names)
+
+
+def _scale(node: Node, ctx: EvalContext) -> Num:
+    x = _num(evaluate(_arg(node, 0, "x"), ctx), "scale")
+    mat = x if x.ndim == 2 else x[:, None]
+    key = node.deparse()
+    if ctx.fit and key not in ctx.params:
+        c_arg = _arg(node, 1, "center", None)
+        s_arg = _arg(node, 2, "scale", None)
+        c_val = True if c_arg is None else _const(c_arg, ctx)
+        s_val = True if s_arg is None else _const(s_arg, ctx)
+        if c_val is True:
+            center = np.nanmean(mat, axis=0)
+        elif c_val is False:
+            center = None
+        else:
+            center = np.atleast_1d(np.asarray(c_val, dtype=float))
+        centred = mat - center if center is not None else mat
+        if s_val is True:
+            cnt = (~np.isnan(centred)).sum(axis=0)
+            scl = np.sqrt(np.nansum(centred ** 2, axis=0) / np.maximum(1, cnt - 1))
+        elif s_val is False:
+            scl = None
+        else:
+            scl = np.atleast_1d(np.asarray(s_val, dtype=float))
+        ctx.params[key] = {"center": center, "scale": scl}
+    p = ctx.params[key]
+    out = mat.astype(float)
+    if p["center"] is not None:
+        out = out - p["center"]
+    if p["scale"] is not None:
+        out = out / p["scale"]
+    return Num(out if x.ndim == 2 else out[:, 0], None)
+
+
+_UFUNCS = {
+    "log10": np.log10, "log2": np.log2, "log1p": np.log1p, "exp": np.exp, "expm1": np.expm1,
+    "sqrt": np.sqrt, "abs": np.abs, "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin,
+    "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh,
+    "floor": np.floor, "ceiling": np.ceil, "trunc": np.trunc, "sign": np.sign,
+}
+
+
+def _call(node: Node, ctx: EvalContext) -> Any:
+    f = node.value
+    if f in ("I", "offset"):
+        return evaluate(node.args[0], ctx)
+    if f == "log":
+        x = _num(evaluate(_arg(node, 0, "x"), ctx), "log")
+        base = _arg(node, 1, "base", None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = np.log(x) if base is None else np.log(x) / np.log(_const(base, ctx))
+        _warn_nan((x,), out, node.deparse())
+        return Num(out)
+    if f in _UFUNCS:
+        x = _num(evaluate(node.args[0], ctx), f)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = _UFUNCS[f](x)
+        _warn_nan((x,), out, node.deparse())
+        return Num(out)
+    if f == "round":
+        x = _num(evaluate(node.args[0], ctx), f)
+        d = _arg(node, 1, "digits", None)
+        return Num(np.round(x, int(_const(d, ctx)) if d is not None else 0))
+    if f in ("as.numeric", "as.double", "as.integer"):
+        v = evaluate(node.args[0], ctx)
+        if isinstance(v, Fac):
+            return Num(np.where(v.codes < 0, np.nan, v.codes + 1.0))
+        x = _num(v, f)
+        return Num(np.trunc(x) if f == "as.integer" else x.astype(float))
+    if f in ("pmin", "pmax"):
+        vals = [_num(evaluate(a, ctx), f) for a in node.args]
+        op = np.minimum if f == "pmin" else np.maximum
+        out = vals[0]
+        for v in vals[1:]:
+            out = op(out, v)
+        return Num(np.asarray(out, dtype=float))
+    if f in ("factor", "as.factor"):
+        return _factor_call(node, ctx, None)
+    if f in ("ordered", "as.ordered"):
+        return _factor_call(node, ctx, True)
+    if f == "relevel":
+        x = evaluate(_arg(node, 0, "x"), ctx)
+        if not isinstance(x, Fac):
+            raise DataError(f"relevel() needs a factor in {node.deparse()}")
+        ref = _const(_arg(node, 1, "ref"), ctx)
+        ref = r_number(ref) if isinstance(ref, float) else str(ref)
+        if ref not in x.levels:
+            raise DataError(f"'ref' must be an existing level in {node.deparse()}: {ref!r} is not one of "
+                            f"{x.levels}")
+        i = x.levels.index(ref)
+        order = [i] + [j for j in range(len(x.levels)) if j != i]
+        remap = np.empty(len(order) + 1, dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        remap[-1] = -1
+        return Fac(remap[x.codes], [x.levels[j] for j in order], x.ordered)
+    if f == "poly":
+        return _poly(node, ctx)
+    if f == "scale":
+        return _scale(node, ctx)
+    if f == "ifelse":
+        cond = _num(evaluate(node.args[0], ctx), "ifelse")
+        a = _num(evaluate(node.args[1], ctx), "ifelse")
+        b = _num(evaluate(node.args[2], ctx), "ifelse")
+        out = np.where(cond.astype(bool) if not np.isnan(cond).any() else np.nan_to_num(cond).astype(bool),
+                       a, b).astype(float)
+        out = np.where(np.isnan(cond), np.nan, out)
+        return Num(np.broadcast_to(out, (ctx.n,)).copy())
+    raise FormulaError(f"function {f}() in {node.deparse()!r} is not supported in model formulas")
+
+
+_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
+          "%%": np.mod, "%/%": np.floor_divide}
+_CMP = {"==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater, "<=": np.less_equal,
+        ">=": np.greater_equal}
+
+
+def _compare(op: str, a: Any, b: Any, what: str) -> Num:
+    if isinstance(a, Fac) or isinstance(b, Fac):
+        if op not in ("==", "!="):
+            raise DataError(f"'{op}' is not meaningful for factors in {what}")
+        fac, other = (a, b) if isinstance(a, Fac) else (b, a)
+        other = r_number(other) if isinstance(other, float) else str(other)
+        lab = np.array(fac.levels + [""], dtype=object)
+        hit = (lab == other)[fac.codes].astype(float)
+        if op == "!=":
+            hit = 1.0 - hit
+        return Num(np.where(fac.codes < 0, np.nan, hit), logical=True)
+    x, y = _num(a, what), _num(b, what)
+    with np.errstate(invalid="ignore"):
+        out = _CMP[op](x, y).astype(float)
+    out = np.where(np.isnan(x) | np.isnan(y), np.nan, out)
+    return Num(out, logical=True)
+
+
+def evaluate(node: Node, ctx: EvalContext) -> Any:
+    """Evaluate an R expression on ``ctx.data``; returns :class:`Num`, :class:`Fac` or a constant.
+
+    Example
+    -------
+    >>> ctx = EvalContext(pd.DataFrame({"x": [1.0, 4.0]}))
+    >>> evaluate(parse_r("I(sqrt(x) + 1)"), ctx).values.tolist()
+    [2.0, 3.0]
+    """
+    k = node.kind
+    if k == "num":
+        return node.value
+    if k == "str":
+        return node.value
+    if k == "paren":
+        return evaluate(node.args[0], ctx)
+    if k == "sym":
+        name = node.value
+        if name in ctx.data.columns:
+            return ctx.column(name)
+        if name == "pi":
+            return math.pi
+        if name in ("TRUE", "T"):
+            return Num(np.ones(ctx.n), logical=True)
+        if name in ("FALSE", "F"):
+            return Num(np.zeros(ctx.n), logical=True)
+        return ctx.column(name)           # raises the 'not found' error
+    if k == "call":
+        return _call(node, ctx)
+    if k == "unop":
+        v = evaluate(node.args[0], ctx)
+        if node.value == "-":
+            return Num(-_num(v, "unary -")) if isinstance(v, Num) else -float(v)
+        if node.value == "+":
+            return v
+        if node.value == "!":
+            x = _num(v, "!")
+            return Num(np.where(np.isnan(x), np.nan, (x == 0).astype(float)), logical=True)
+        raise FormulaError(f"unexpected {node.value!r} in {node.deparse()!r}")
+    if k == "binop":
+        op = node.value
+        a = evaluate(node.args[0], ctx)
+        b = evaluate(node.args[1], ctx)
+        what = node.deparse()
+        if op in _CMP:
+            return _compare(op, a, b, what)
+        if op in ("&", "&&", "|", "||"):
+            x, y = _num(a, what), _num(b, what)
+            xb, yb = np.nan_to_num(x) != 0, np.nan_to_num(y) != 0
+            if op in ("&", "&&"):
+                out = (xb & yb).astype(float)
+                na = (np.isnan(x) & ~(~yb & ~np.isnan(y))) | (np.isnan(y) & ~(~xb & ~np.isnan(x)))
+            else:
+                out = (xb | yb).astype(float)
+                na = (np.isnan(x) & ~(yb & ~np.isnan(y))) | (np.isnan(y) & ~(xb & ~np.isnan(x)))
+            return Num(np.where(na, np.nan, out), logical=True)
+        if op in _ARITH:
+            x, y = _num(a, what), _num(b, what)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out = _ARITH[op](x, y)
+                if op == "%/%":
+                    out = np.floor(x / y)
+            out = np.asarray(out, dtype=float)
+            _warn_nan((x, y), out, what)
+            if out.ndim == 0:
+                return float(out)
+            return Num(out)
+        if op == "%in%" and isinstance(a, (Fac, Num)):
+            vals = _const(node.args[1], ctx)
+            vals = vals if isinstance(vals, list) else [vals]
+            if isinstance(a, Fac):
+                keys = {r_number(v) if isinstance(v, float) else str(v) for v in vals}
+                hit = np.array([lv in keys for lv in a.levels] + [False])[a.codes]
+            else:
+                hit = np.isin(a.values, np.asarray(vals, dtype=float))
+            return Num(hit.astype(float), logical=True)
+        raise FormulaError(f"operator {op!r} in {what!r} is not supported here")
+    raise AssertionError(k)

@@ -1,0 +1,99 @@
+"""Shared test helpers: the tolerance table and loaders for the R golden-master fixtures."""
+from __future__ import annotations
+
+import json
+import pathlib
+import warnings
+
+import numpy as np
+import pytest
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+# One table of tolerances for every comparison against R (see ../README.md "Agreement with R").
+TOL = {
+    "criterion": dict(rtol=1e-6),      # REMLcrit / deviance at the optimum; lower than R's passes
+    "logLik": dict(rtol=1e-6),
+    "AIC": dict(rtol=1e-6),
+    "BIC": dict(rtol=1e-6),
+    "objective_at": dict(rtol=1e-8),   # the criterion at fixed theta: no optimiser involved
+    "fixef": dict(rtol=1e-5),          # plus 1e-4 standard errors for coefficients near zero
+    "se": dict(rtol=1e-4),
+    "sigma": dict(rtol=1e-5),
+    "theta": dict(atol=1e-4),
+    "varcorr": dict(rtol=1e-4, atol=1e-8),
+    "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
+    "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
+}
+# When our criterion is below R's by more than 1e-9 (a better optimum: R's BOBYQA stopped early on
+# a flat criterion), quantities that depend on theta are compared with tolerances this many times
+# looser and the gap is printed; test_objective_at_fixed_theta still checks that at R's own theta
+# we reproduce R's criterion to 1e-8.
+BETTER_OPTIMUM_FACTOR = 100
+
+
+def fixture_paths(kind: str) -> list[pathlib.Path]:
+    return sorted((FIXTURES / kind).glob("*.json"))
+
+
+def load_fixture(path: pathlib.Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def load_fixture_data(stem: str):
+    from mixedcompat.datasets import read_csv_with_levels
+    df = read_csv_with_levels(FIXTURES / "data" / f"{stem}.csv")
+    df.attrs["name"] = stem
+    return df
+
+
+_FIT_CACHE: dict[str, object] = {}
+
+
+def fit_fixture(path: pathlib.Path):
+    """Fit the model a fixture describes (cached per session)."""
+    key = str(path)
+    if key not in _FIT_CACHE:
+        import mixedcompat as mc
+        fx = load_fixture(path)
+        inp = fx["input"]
+        data = load_fixture_data(inp["data"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = mc.lmer(inp["formula"], data, REML=inp["REML"], weights=inp.get("weights"),
+                        offset=inp.get("offset"))
+        _FIT_CACHE[key] = (fx, m, [str(w.message) for w in caught], [w.category for w in caught])
+    return _FIT_CACHE[key]
+
+
+def assert_close(actual, expected, what: str, rtol: float = 0.0, atol: float = 0.0) -> None:
+    a = np.asarray(actual, dtype=float)
+    e = np.asarray(expected, dtype=float)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != R's {e.shape}"
+    bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} differ beyond rtol={rtol}, atol={atol}; "
+                             f"first at flat index {i}: ours {a.ravel()[i]!r} vs R {e.ravel()[i]!r}")
+
+
+def r_available() -> tuple[bool, str]:
+    import shutil
+    if shutil.which("R") is None:
+        return False, "R is not installed"
+    try:
+        import rpy2.robjects  # noqa: F401
+    except Exception as exc:  # rpy2 missing or does not load against this R
+        return False, f"rpy2 is not usable: {exc}"
+    return True, ""
+
+
+def pytest_collection_modifyitems(config, items):
+    ok, why = r_available()
+    if ok:
+        return
+    skip = pytest.mark.skip(reason=f"live-R test skipped: {why}")
+    for item in items:
+        if item.get_closest_marker("r") is not None:
+            item.add_marker(skip)
