@@ -67,7 +67,8 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     contrasts : dict, optional
         ``{"f": "contr.sum"}`` as R's ``contrasts=`` argument.
     control : dict, optional
-        Optimiser settings (``xtol_abs``, ``ftol_abs``, ``maxeval``, ``restart_edge``, ``boundary_tol``).
+        Optimiser settings (``xtol_abs``, ``ftol_abs``, ``maxeval``, ``restart_edge``, ``boundary_tol``),
+        ``start`` (theta start values) and ``optimizer`` (``None``: no optimisation, keep ``start``).
 
     Returns
     -------
@@ -89,15 +90,34 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
                         na_action=na_action, contrasts=contrasts)
     terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
     devfun = Deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
-    start = np.concatenate([t.start() for t in terms])
     lower = np.concatenate([t.lower() for t in terms])
-    opt = minimize_theta(devfun, start, lower, control)
+    start = _start_values(control, terms, lower)
+    if control is not None and "optimizer" in control and control["optimizer"] is None:
+        # lme4's lmerControl(optimizer = NULL): evaluate at the start values, no optimisation
+        opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
+                         message="no optimisation: theta fixed at the start values")
+    else:
+        opt = minimize_theta(devfun, start, lower, control)
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
         "offset_name": _arg_name(offset, "offset"),
     }
     return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {}, **names)
+
+
+def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) -> np.ndarray:
+    """lme4's start values (1 on template diagonals, 0 elsewhere) or ``control["start"]``."""
+    default = np.concatenate([t.start() for t in terms])
+    if not control or control.get("start") is None:
+        return default
+    start = np.asarray(control["start"], dtype=float).ravel()
+    if start.shape != default.shape:
+        raise DataError(f"control['start'] has {start.size} values; this model has {default.size} "
+                        f"theta parameters ({', '.join(n for t in terms for n in t.theta_names())})")
+    if np.any(start < lower) or not np.all(np.isfinite(start)):
+        raise DataError("control['start'] must be finite and >= 0 on the template diagonals")
+    return start
 
 
 def _arg_name(arg: Any, default: str) -> str | None:

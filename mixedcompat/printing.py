@@ -1,7 +1,8 @@
 """lme4's printed text of a fitted linear mixed model: ``print(m)`` and ``print(summary(m))``.
 
 The fit is read through a small protocol (attributes ``formula``, ``data_name``,
-``weights_name``, ``offset_name``, ``REML``, ``df_residual``, ``optinfo`` and methods
+``weights_name``, ``offset_name`` (optional: ``control_name``, ``subset_name``, the R text of those
+arguments), ``REML``, ``df_residual``, ``optinfo`` and methods
 ``REMLcrit()``, ``deviance()``, ``logLik()``, ``AIC()``, ``BIC()``, ``residuals(type, scaled)``,
 ``VarCorr()``, ``ngrps()``, ``nobs()``, ``fixef()``, ``vcov()``), so any object providing it prints
 like an ``lmerMod``. ``m.optinfo`` is a dict with ``optimizer``, ``conv_code``, ``messages``
@@ -339,11 +340,14 @@ def _title(m: Any) -> list[str]:
     return [f"Linear mixed model fit by {how} ['lmerMod']"]
 
 
-def _call_lines(m: Any) -> list[str]:
+def _call_lines(m: Any, summary: bool) -> list[str]:
     lines = cat_fill(["Formula:"] + deparse_lines(m.formula))
     for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
-                        (" Offset:", "offset_name"), (" Subset:", "subset_name")):
+                        (" Offset:", "offset_name"), ("Control:", "control_name"),
+                        (" Subset:", "subset_name")):
         value = getattr(m, attr, None)
+        if attr == "control_name" and (not summary or value == "lmerControl()"):
+            continue
         if value is not None:
             lines += cat_fill([label, str(value)])
     return lines
@@ -457,7 +461,7 @@ def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
     Formula: Reaction ~ Days + (Days | Subject)
     ...
     """
-    lines = _title(m) + _call_lines(m) + [""] + _aic_table(m, 1) + [""]
+    lines = _title(m) + _call_lines(m, summary=True) + [""] + _aic_table(m, 1) + [""]
     lines += _residual_lines(m, digits) + [""]
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Variance", "Std.Dev."), digits)
     lines += _groups_lines(m)
@@ -485,7 +489,7 @@ def format_print(m: Any, digits: int = 4) -> str:
     (Intercept)         Days
          251.41        10.47
     """
-    lines = _title(m) + _call_lines(m) + _aic_table(m, 4)
+    lines = _title(m) + _call_lines(m, summary=False) + _aic_table(m, 4)
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Std.Dev.",), digits)
     lines += _groups_lines(m)
     beta = m.fixef()

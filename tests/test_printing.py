@@ -71,6 +71,7 @@ class FixtureFit:
         self.weights_name = inp.get("weights")
         self.offset_name = inp.get("offset")
         self.subset_name = inp.get("subset")
+        self.control_name = inp.get("control")
         self.REML = bool(ex["REML"])
         self.df_residual = int(ex["df_residual"])
         opt_msgs = list(ex.get("optinfo_messages") or [])
@@ -79,7 +80,8 @@ class FixtureFit:
             "optimizer": ex.get("optimizer", "nloptwrap"),
             "conv_code": int(ex.get("conv_code") or 0),
             "messages": opt_msgs,
-            "warnings": [],
+            "warnings": list(ex.get("optinfo_warnings") or []),
+            "message": ex.get("optinfo_message"),
             "fit_warnings": [w for w in captured if w.startswith(RANK_DROP)],
         }
         self._varcorr = varcorr_from_rows(ex["varcorr"], ex["sigma"])
