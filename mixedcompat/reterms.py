@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import DataError
+from .errors import DataError, FormulaError
 from .formula import RETerm
 
 
@@ -122,8 +122,8 @@ def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: i
         ``check.nobs.vs.nlev`` and ``check.nobs.vs.nRE``).
     """
     if not re_terms:
-        raise DataError("no random effects terms specified in formula: use an ordinary linear model "
-                        "(statsmodels OLS) instead of lmer")
+        raise FormulaError("no random effects terms specified in formula: add a term such as "
+                           "'(1 | g)', or use an ordinary linear model (statsmodels OLS)")
     terms = []
     for spec, (X, names), (codes, levels) in zip(re_terms, re_X, re_groups):
         X = np.asarray(X, dtype=float)

@@ -1,0 +1,102 @@
+"""Bad input to lmer: each case raises FormulaError / DataError naming the culprit (lme4's checks)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import mixedcompat as mc
+
+
+@pytest.fixture(scope="module")
+def sleep():
+    return mc.datasets.load("sleepstudy")
+
+
+@pytest.mark.parametrize("formula, culprit", [
+    ("Reaction ~ Days + (Days | Subject", "not closed"),
+    ("Reaction ~ Days + (Days | Subject))", "no matching"),
+    ("Reaction ~ Days + 1 | Subject", "(1 | Subject)"),
+    ("~ Days + (1 | Subject)", "no response"),
+    ("Reaction ~ Dayz + (1 | Subject)", "Dayz"),
+    ("Reaction ~ Days + (1 | Subjekt)", "Subjekt"),
+    ("Reaction ~ Days", "no random effects"),
+    ("Reaction ~ Days + (1 || Subject + Days)", "Subject + Days"),
+    ("Reaction Days (1 | Subject)", "no '~'"),
+])
+def test_formula_errors_name_the_culprit(sleep, formula, culprit):
+    with pytest.raises(mc.FormulaError, match=None) as info:
+        mc.lmer(formula, sleep)
+    assert culprit in str(info.value)
+
+
+def test_non_numeric_response(sleep):
+    with pytest.raises(mc.DataError, match="Subject"):
+        mc.lmer("Subject ~ Days + (1 | Days)", sleep)
+
+
+def test_grouping_factor_with_one_level_per_observation(sleep):
+    d = sleep.assign(id=[f"r{i}" for i in range(len(sleep))])
+    with pytest.raises(mc.DataError, match=r"must be < number of observations \(problems: id"):
+        mc.lmer("Reaction ~ Days + (1 | id)", d)
+
+
+def test_grouping_factor_with_single_level(sleep):
+    with pytest.raises(mc.DataError, match="'one'"):
+        mc.lmer("Reaction ~ Days + (1 | one)", sleep.assign(one="a"))
+
+
+def test_more_random_effects_than_observations(sleep):
+    d = sleep[sleep["Days"] <= 1]
+    with pytest.raises(mc.DataError, match=r"number of observations \(=36\) <= number of random effects \(=36\)"):
+        mc.lmer("Reaction ~ Days + (Days | Subject)", d)
+
+
+def test_empty_data(sleep):
+    with pytest.raises(mc.DataError, match="no rows"):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep.iloc[:0])
+
+
+def test_all_rows_removed_by_na(sleep):
+    with pytest.raises(mc.DataError, match="Reaction"):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep.assign(Reaction=np.nan))
+
+
+@pytest.mark.parametrize("weights, culprit", [
+    (-np.ones(180), "negative weights"),
+    (np.r_[np.inf, np.ones(179)], "finite"),
+    (np.r_[np.ones(179), np.nan], None),
+    (np.ones(3), "one value per data row"),
+])
+def test_bad_weights(sleep, weights, culprit):
+    if culprit is None:
+        # an NA weight drops its row (R's na.omit), it is not an error
+        m = mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, weights=weights)
+        assert m.nobs() == 179
+        assert m.frame.rows[-1] == 178
+        return
+    with pytest.raises(mc.DataError, match=culprit):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, weights=weights)
+
+
+def test_data_must_be_a_dataframe(sleep):
+    with pytest.raises(mc.DataError, match="DataFrame"):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep.to_dict())
+
+
+def test_bad_start_values(sleep):
+    with pytest.raises(mc.DataError, match="Subject"):
+        mc.lmer("Reaction ~ Days + (Days | Subject)", sleep, control={"start": [1.0]})
+
+
+def test_na_rows_dropped_consistently(sleep):
+    d = sleep.copy()
+    d.loc[3, "Reaction"] = np.nan
+    d.loc[10, "Days"] = np.nan
+    d["Subject"] = d["Subject"].astype(object)
+    d.loc[20, "Subject"] = None
+    m = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
+    assert m.nobs() == 177
+    assert 3 not in m.frame.rows and 10 not in m.frame.rows and 20 not in m.frame.rows
+    assert len(m.fitted()) == 177
+    with pytest.raises(mc.DataError, match="Reaction"):
+        mc.lmer("Reaction ~ Days + (Days | Subject)", d, na_action="fail")

@@ -1,0 +1,268 @@
+"""R's number formatting (mixedcompat.rformat): pieces of R's printed fixture texts, and invariants.
+
+Expected strings come only from the R fixtures (tests/fixtures/lmer/*.json); the property tests
+check rules that hold whatever R's exact choices are.
+"""
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import re
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixedcompat.rformat import (abbreviate, cat_number, formatC, format_real, print_coefmat,
+                                 print_matrix, print_named_vector, quantile7, r_round, signif,
+                                 zapsmall)
+
+FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "lmer").glob("*.json"))
+settings.register_profile("rformat", deadline=None, max_examples=300)
+settings.load_profile("rformat")
+
+
+def _load(path: pathlib.Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def _names(ex: dict) -> list[str]:
+    n = ex["fixef"]["names"]
+    return [n] if isinstance(n, str) else list(n)
+
+
+def _section(text: str, header: str) -> list[str]:
+    lines = text.split("\n")
+    i = lines.index(header)
+    out = []
+    for line in lines[i + 1:]:
+        if not line.strip():
+            break
+        out.append(line)
+    return out
+
+
+needs_fixtures = pytest.mark.skipif(not FIXTURES, reason="no lmer fixtures")
+ids = [p.stem for p in FIXTURES]
+
+
+# ------------------------------------------------------------------ against R's printed text
+
+@needs_fixtures
+@pytest.mark.parametrize("path", FIXTURES, ids=ids)
+def test_coefficient_table_is_r_printcoefmat(path: pathlib.Path) -> None:
+    ex = _load(path)["expected"]
+    beta = np.atleast_1d(np.asarray(ex["fixef"]["values"], dtype=float))
+    se = np.sqrt(np.diag(np.asarray(ex["vcov"], dtype=float).reshape(beta.size, beta.size)))
+    ours = print_coefmat(np.column_stack([beta, se, beta / se]), _names(ex),
+                         ["Estimate", "Std. Error", "t value"], digits=4)
+    r = _section(ex["summary_text"], "Fixed effects:")[: len(_names(ex)) + 1]
+    assert [x.rstrip() for x in ours] == [x.rstrip() for x in r]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", FIXTURES, ids=ids)
+def test_scaled_residual_quantiles(path: pathlib.Path) -> None:
+    ex = _load(path)["expected"]
+    if len(ex["residuals_pearson_scaled"]) != ex["nobs"]:
+        pytest.skip("fixture stores only some residuals")
+    q = zapsmall(quantile7(ex["residuals_pearson_scaled"]), 5)
+    ours = print_named_vector(format_real(q, 4), ["Min", "1Q", "Median", "3Q", "Max"])
+    assert ours == _section(ex["summary_text"], "Scaled residuals: ")[:2]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", FIXTURES, ids=ids)
+def test_fixed_effects_named_vector_of_print(path: pathlib.Path) -> None:
+    ex = _load(path)["expected"]
+    beta = np.atleast_1d(np.asarray(ex["fixef"]["values"], dtype=float))
+    ours = print_named_vector(format_real(beta, 4), _names(ex), gap=2)
+    lines = ex["print_text"].split("\n")
+    start = lines.index("Fixed Effects:") + 1
+    assert ours == lines[start:start + len(ours)]
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", FIXTURES, ids=ids)
+def test_criterion_line_uses_cat_digits(path: pathlib.Path) -> None:
+    ex = _load(path)["expected"]
+    if not ex["REML"]:
+        pytest.skip("ML fit")
+    lines = ex["print_text"].split("\n")
+    assert f"REML criterion at convergence: {cat_number(float(r_round(ex['REMLcrit'], 4)))}" in lines
+    lines = ex["summary_text"].split("\n")
+    assert f"REML criterion at convergence: {cat_number(float(r_round(ex['REMLcrit'], 1)))}" in lines
+
+
+@needs_fixtures
+@pytest.mark.parametrize("path", FIXTURES, ids=ids)
+def test_correlation_header_uses_abbreviate(path: pathlib.Path) -> None:
+    ex = _load(path)["expected"]
+    names = _names(ex)
+    text = ex["summary_text"].split("\n")
+    if "Correlation of Fixed Effects:" not in text:
+        pytest.skip("no correlation block")
+    block = _section(ex["summary_text"], "Correlation of Fixed Effects:")
+    rows = abbreviate(names, 11)[1:]
+    rw = max(len(r) for r in rows)
+    assert [line[:rw].rstrip() for line in block[1:len(names)]] == rows
+    pos = 0
+    for col in abbreviate(names, 6)[: len(names) - 1]:
+        found = block[0].find(col, pos)
+        if found < 0:  # the matrix continues in a second block
+            break
+        pos = found + len(col)
+    assert pos > 0
+
+
+# ------------------------------------------------------------------ invariants
+
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e300, max_value=1e300)
+vectors = st.lists(finite, min_size=1, max_size=6)
+digits_st = st.integers(min_value=1, max_value=15)
+
+
+def _shown_precision_ok(shown: float, x: float, digits: int) -> bool:
+    if x == 0:
+        return shown == 0
+    unit = 10.0 ** (math.floor(math.log10(abs(x))) - digits + 1)
+    return abs(shown - x) <= 0.5 * unit * (1 + 1e-9) + abs(x) * 1e-15
+
+
+@given(vectors, digits_st)
+def test_format_real_common_width_and_precision(xs: list[float], digits: int) -> None:
+    out = format_real(xs, digits)
+    assert len({len(s) for s in out}) == 1
+    assert all(s == s.strip() or s.startswith(" ") and not s.endswith(" ") for s in out)
+    for s, x in zip(out, xs):
+        assert _shown_precision_ok(float(s), x, digits), (xs, digits, out)
+
+
+@given(vectors, digits_st)
+def test_format_real_is_all_fixed_or_all_scientific(xs: list[float], digits: int) -> None:
+    out = format_real(xs, digits)
+    sci = ["e" in s for s in out]
+    assert all(sci) or not any(sci)
+    if not any(sci):
+        decimals = {len(s.strip().split(".")[1]) if "." in s else 0 for s in out}
+        assert len(decimals) == 1
+
+
+@given(vectors, st.integers(min_value=1, max_value=12))
+def test_format_real_uses_fewest_decimals(xs: list[float], digits: int) -> None:
+    out = format_real(xs, digits)
+    if any("e" in s for s in out) or "." not in out[0]:
+        return
+    d = len(out[0].strip().split(".")[1])
+    fewer = [float(f"{x:.{d - 1}f}") for x in xs]
+    assert not all(_shown_precision_ok(f, x, digits) for f, x in zip(fewer, xs))
+
+
+@given(vectors, st.integers(min_value=1, max_value=7), st.integers(min_value=0, max_value=6))
+def test_format_real_nsmall(xs: list[float], digits: int, nsmall: int) -> None:
+    out = format_real(xs, digits, nsmall=nsmall)
+    if not any("e" in s for s in out):
+        shown = len(out[0].strip().split(".")[1]) if "." in out[0] else 0
+        assert shown >= nsmall
+
+
+def test_format_real_special_values() -> None:
+    out = format_real([1.5, float("nan"), None, float("inf"), -float("inf")], 3)
+    assert [s.strip() for s in out] == ["1.5", "NaN", "NA", "Inf", "-Inf"]
+    assert len({len(s) for s in out}) == 1
+
+
+@given(finite, digits_st)
+def test_signif_keeps_digits(x: float, digits: int) -> None:
+    y = signif(x, digits)
+    assert _shown_precision_ok(y, x, digits)
+    if y != 0:
+        assert len(f"{abs(y):.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0")) <= digits
+
+
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), st.integers(min_value=0, max_value=8))
+def test_r_round_is_within_half_unit(x: float, d: int) -> None:
+    assert abs(r_round(x, d) - x) <= 0.5 * 10.0 ** -d * (1 + 1e-9) + abs(x) * 1e-15
+
+
+def test_r_round_ties_to_even_and_rounds_digits() -> None:
+    assert [r_round(v) for v in (0.5, 1.5, 2.5, -0.5)] == [0.0, 2.0, 2.0, -0.0]
+    assert r_round(1.234567, 2.5) == r_round(1.234567, 3)
+
+
+@given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=40))
+def test_quantile7_is_linear_interpolation(xs: list[float]) -> None:
+    np.testing.assert_allclose(quantile7(xs), np.quantile(xs, [0, .25, .5, .75, 1]), rtol=1e-12, atol=1e-9)
+
+
+@given(st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), min_size=1, max_size=10),
+       st.integers(min_value=1, max_value=10))
+def test_zapsmall_rounds_relative_to_largest(xs: list[float], digits: int) -> None:
+    z = zapsmall(xs, digits)
+    mx = max(abs(v) for v in xs)
+    if mx > 0:
+        d = math.floor(max(0.0, digits - math.log10(mx)) + 0.5)
+        assert np.all(np.abs(z - np.asarray(xs)) <= 0.5 * 10.0 ** -d * (1 + 1e-9) + mx * 1e-15)
+
+
+names_st = st.lists(st.text(alphabet="abcdeiouxyzABC:()_.^0123 ", min_size=1, max_size=25)
+                    .filter(lambda s: s.strip()), min_size=1, max_size=8)
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    it = iter(long)
+    return all(c in it for c in short)
+
+
+@given(names_st, st.integers(min_value=1, max_value=12))
+def test_abbreviate_invariants(names: list[str], minlength: int) -> None:
+    out = abbreviate(names, minlength)
+    assert len(out) == len(names)
+    for full, short in zip(names, out):
+        full = full.strip()
+        assert short[:1] == full[:1]
+        assert _is_subsequence(short, full)
+        if len(full) <= minlength:
+            assert short == full
+    distinct = {n.strip() for n in names}
+    assert len({a for n, a in zip(names, out)}) == len(distinct)
+
+
+def test_formatC_is_sprintf() -> None:
+    assert formatC(3.14159, digits=3, format="f") == f"{3.14159:.3f}"
+    assert formatC([1, 22], width=5, format="d") == [f"{1:5d}", f"{22:5d}"]
+    assert formatC(1234.5, digits=3, format="e") == f"{1234.5:.3e}"
+
+
+@given(st.lists(st.text(alphabet="abc()", min_size=1, max_size=30), min_size=1, max_size=30),
+       st.integers(min_value=1, max_value=3))
+def test_named_vector_layout(names: list[str], gap: int) -> None:
+    values = [str(len(n)) for n in names]
+    lines = print_named_vector(values, names, gap=gap)
+    assert all(len(lines[i]) == len(lines[i + 1]) for i in range(0, len(lines), 2))
+    assert len({len(line) for line in lines[:-2]} | {len(lines[0])}) == 1
+    w = max(len(s) for s in names + values)
+    per_line = max(1, 80 // (w + gap))
+    assert len(lines) == 2 * math.ceil(len(names) / per_line)
+
+
+@given(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=30),
+       st.booleans())
+def test_matrix_layout_fits_width(nrow: int, ncol: int, right: bool) -> None:
+    cells = [[f"{i * j - 7:.3f}" for j in range(ncol)] for i in range(nrow)]
+    lines = print_matrix(cells, [f"row{i}" for i in range(nrow)], [f"c{j}" for j in range(ncol)], right=right)
+    assert all(len(line) <= 80 for line in lines)
+    blocks = len(lines) // (nrow + 1)
+    assert len(lines) == blocks * (nrow + 1)
+    headers = " ".join(lines[b * (nrow + 1)] for b in range(blocks)).split()
+    assert headers == [f"c{j}" for j in range(ncol)]
+
+
+def test_coefmat_reformats_nonzero_values_shown_as_zero() -> None:
+    lines = print_coefmat(np.array([[1234.5, 1.0, 3.0], [1e-7, 2e-8, 5.0]]), ["a", "b"],
+                          ["Estimate", "Std. Error", "t value"], digits=4)
+    b = re.split(r"\s+", lines[2].strip())
+    assert float(b[1]) != 0 and float(b[2]) != 0
