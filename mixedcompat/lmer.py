@@ -13,10 +13,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .design import ModelFrame, model_frame
-from .errors import SINGULAR_MESSAGE, DataError, SingularFitWarning
+from .errors import SINGULAR_MESSAGE, DataError, RankDeficiencyWarning, SingularFitWarning
 from .formula import FormulaParts, parse_formula
 from .optimize import OptSummary, minimize_theta
-from .pls import Deviance, PLSFactor
+from .pls import Deviance, PLSFactor, make_deviance
 from .reterms import ReTerm, flist, make_reterms
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
@@ -86,10 +86,17 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     if not isinstance(REML, (bool, np.bool_)):
         raise DataError(f"REML must be True or False, not {REML!r}")
     parts = parse_formula(formula)
-    frame = model_frame(parts, data, weights=weights, offset=offset, subset=subset,
-                        na_action=na_action, contrasts=contrasts)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = model_frame(parts, data, weights=weights, offset=offset, subset=subset,
+                            na_action=na_action, contrasts=contrasts)
+    fit_warnings = []
+    for w in caught:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if issubclass(w.category, RankDeficiencyWarning):
+            fit_warnings.append(str(w.message))
     terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-    devfun = Deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
+    devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
     lower = np.concatenate([t.lower() for t in terms])
     start = _start_values(control, terms, lower)
     if control is not None and "optimizer" in control and control["optimizer"] is None:
@@ -103,7 +110,8 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         "weights_name": _arg_name(weights, "weights"),
         "offset_name": _arg_name(offset, "offset"),
     }
-    return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {}, **names)
+    return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
+                   fit_warnings=fit_warnings, **names)
 
 
 def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) -> np.ndarray:
@@ -136,7 +144,7 @@ class LmerMod:
     def __init__(self, formula: str, parts: FormulaParts, frame: ModelFrame, terms: list[ReTerm],
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
                  data_name: str | None = None, weights_name: str | None = None,
-                 offset_name: str | None = None):
+                 offset_name: str | None = None, fit_warnings: list[str] | None = None):
         self.formula = formula
         self.parts = parts
         self.frame = frame
@@ -171,7 +179,7 @@ class LmerMod:
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
         self.optinfo = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
                         "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
-                        "val": opt.fval}
+                        "val": opt.fval, "fit_warnings": list(fit_warnings or [])}
         self.opt = opt
 
     # ---------------------------------------------------------------- sizes
@@ -343,7 +351,7 @@ class LmerMod:
 
     # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):
-        from .summary import LmerSummary
+        from .lmer_summary import LmerSummary
         return LmerSummary(self, ddf=ddf)
 
     def __str__(self) -> str:

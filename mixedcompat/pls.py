@@ -38,6 +38,7 @@ class PLSFactor:
     pwrss: float                     # penalised weighted residual sum of squares r^2
     ldL2: float                      # log |L_Z|^2
     ldRX2: float                     # log |R_X|^2
+    L_full: np.ndarray | None = None # the whole dense factor (DenseDeviance only)
 
 
 def _batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -283,5 +284,103 @@ class Deviance:
         """(R_X' R_X)^{-1}: multiply by sigma^2 for vcov(beta)."""
         if self.p == 0:
             return np.zeros((0, 0))
-        Linv = sla.solve_triangular(f.LXX, np.eye(self.p), lower=True)
+        Linv = np.linalg.inv(f.LXX)
         return Linv.T @ Linv
+
+
+class DenseDeviance(Deviance):
+    """The same criterion with one dense Cholesky of the whole ``(q + p + 1)`` system.
+
+    For small models (few random effects in all) one LAPACK call costs less than the blocked
+    algorithm's many small steps.
+
+    Example
+    -------
+    >>> # make_deviance(terms, X, y, None, None, REML=True) picks this class when q is small
+    """
+
+    def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
+                 weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
+        self.terms = terms
+        self.REML = bool(REML)
+        n, p = X.shape
+        self.n, self.p = n, p
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+        self.sum_log_weights = float(np.sum(np.log(w))) if weights is not None else 0.0
+        sqrtw = np.sqrt(w) if weights is not None else None
+        XY = np.column_stack([X, y - offset if offset is not None else y])
+        if sqrtw is not None:
+            XY = XY * sqrtw[:, None]
+        Z = sp.hstack([t.Z(sqrtw) for t in terms]).tocsc()
+        self.q = Z.shape[1]
+        A = np.empty((self.q + p + 1, self.q + p + 1))
+        A[:self.q, :self.q] = (Z.T @ Z).toarray()
+        ZXY = np.asarray(Z.T @ XY)
+        A[:self.q, self.q:] = ZXY
+        A[self.q:, :self.q] = ZXY.T
+        A[self.q:, self.q:] = XY.T @ XY
+        self.A = A
+        # where each theta entry goes in the dense Lambda
+        rows, cols, idx = [], [], []
+        self.theta_slices = []
+        offset_q, offset_t = 0, 0
+        for t in terms:
+            r, c = t.tril_index
+            lev = np.arange(t.n_levels)[:, None] * t.q + offset_q
+            rows.append((lev + r[None, :]).ravel())
+            cols.append((lev + c[None, :]).ravel())
+            idx.append(np.tile(np.arange(t.n_theta) + offset_t, t.n_levels))
+            self.theta_slices.append(slice(offset_t, offset_t + t.n_theta))
+            offset_q += t.n_levels * t.q
+            offset_t += t.n_theta
+        self.n_theta = offset_t
+        self._lam_rows = np.concatenate(rows)
+        self._lam_cols = np.concatenate(cols)
+        self._lam_idx = np.concatenate(idx)
+        self._eye_q = np.arange(self.q)
+
+    def factor(self, theta: np.ndarray) -> PLSFactor:
+        theta = np.asarray(theta, dtype=float)
+        q, p = self.q, self.p
+        lam = np.zeros((q, q))
+        lam[self._lam_rows, self._lam_cols] = theta[self._lam_idx]
+        M = self.A.copy()
+        M[:q, :q] = lam.T @ M[:q, :q] @ lam
+        M[self._eye_q, self._eye_q] += 1.0
+        M[:q, q:] = lam.T @ M[:q, q:]
+        M[q:, :q] = M[:q, q:].T
+        L = np.linalg.cholesky(M)
+        d = np.diagonal(L)
+        T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
+        ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
+        ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
+        return PLSFactor(theta, T, None, None, [], {}, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
+                         float(d[q + p] ** 2), ldL2, ldRX2, L_full=L)
+
+    def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:
+        q, p = self.q, self.p
+        L = f.L_full
+        beta = sla.solve_triangular(f.LXX.T, f.lyX, lower=False) if p > 0 else np.zeros(0)
+        c = L[q + p, :q] - L[q:q + p, :q].T @ beta
+        u = sla.solve_triangular(L[:q, :q].T, c, lower=False)
+        out, start = [], 0
+        for t in self.terms:
+            out.append(u[start:start + t.n_levels * t.q])
+            start += t.n_levels * t.q
+        return beta, out
+
+
+DENSE_MAX_Q = 400
+
+
+def make_deviance(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+                  offset: np.ndarray | None, REML: bool) -> Deviance:
+    """The criterion object for a model: one dense factor when the random effects are few.
+
+    Example
+    -------
+    >>> # dev = make_deviance(terms, X, y, None, None, REML=True); dev(theta)
+    """
+    q = sum(t.n_levels * t.q for t in terms)
+    cls = DenseDeviance if q <= DENSE_MAX_Q else Deviance
+    return cls(terms, X, y, weights, offset, REML)

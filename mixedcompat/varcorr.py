@@ -65,7 +65,7 @@ class VCTerm:
     Example
     -------
     >>> t = VCTerm("Subject", ["(Intercept)", "Days"], np.array([[612.1, 9.6], [9.6, 35.07]]))
-    >>> [round(s, 3) for s in t.stddev]
+    >>> [round(float(s), 3) for s in t.stddev]
     [24.741, 5.922]
     """
 

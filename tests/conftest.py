@@ -25,11 +25,16 @@ TOL = {
     "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
     "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
 }
-# When our criterion is below R's by more than 1e-9 (a better optimum: R's BOBYQA stopped early on
-# a flat criterion), theta is compared with a tolerance this many times looser and the gap is
-# printed, and every other theta-dependent result is compared, at the normal tolerances, on the
-# model evaluated at R's own theta (see fit_fixture_at_r_theta).
-BETTER_OPTIMUM_FACTOR = 100
+# Same optimiser, same settings: on most models our BOBYQA path is lme4's and theta agrees to 1e-6.
+# On flat criteria the paths can part (floating-point differences in the last bits) and the two
+# optimisers stop at different points of the flat valley.  Then ("diverged"): our criterion must
+# be below R's or above it by at most DIVERGED_CRITERION_RTOL (relative), theta must agree within
+# DIVERGED_THETA_ATOL, the gap is printed, and every other theta-dependent result (fixef, VarCorr,
+# ranef, fitted, printed text) is compared at the normal tolerances on the model evaluated at R's
+# own theta (fit_fixture_at_r_theta) -- test_objective_at_fixed_theta checks that criterion.
+PATH_DIVERGED_THETA = 1e-6
+DIVERGED_CRITERION_RTOL = 1e-9
+DIVERGED_THETA_ATOL = 1e-3
 
 
 def fixture_paths(kind: str) -> list[pathlib.Path]:
@@ -113,3 +118,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("r") is not None:
             item.add_marker(skip)
+
+# used by tests/test_live_r.py (tolerance factor when our criterion is below R's)
+BETTER_OPTIMUM_FACTOR = 100

@@ -1,12 +1,12 @@
 """lmer fits against lme4's stored results (tests/fixtures/lmer/*.json, written by generate_fixtures.R)."""
 from __future__ import annotations
 
-import warnings
+import re
 
 import numpy as np
 import pytest
 
-from conftest import (BETTER_OPTIMUM_FACTOR, TOL, assert_close, fit_fixture, fit_fixture_at_r_theta,
+from conftest import (DIVERGED_CRITERION_RTOL, DIVERGED_THETA_ATOL, PATH_DIVERGED_THETA, TOL, assert_close, fit_fixture, fit_fixture_at_r_theta,
                       fixture_paths)
 
 PATHS = fixture_paths("lmer")
@@ -17,20 +17,18 @@ def test_fixture_suite_is_complete():
     assert len(PATHS) >= 25, f"only {len(PATHS)} lmer fixtures in tests/fixtures/lmer"
 
 
-def _better_optimum(fx, m) -> bool:
-    """True when our criterion is below R's: theta-dependent results may then differ a little."""
-    return m.REMLcrit() < fx["expected"]["criterion"] - 1e-9
+def _path_diverged(fx, m) -> bool:
+    """True when our optimiser stopped at another point of a flat optimum than lme4's."""
+    return float(np.max(np.abs(m.theta - np.asarray(fx["expected"]["theta"], dtype=float)))) > PATH_DIVERGED_THETA
 
 
 def _model_to_compare(path):
-    """Our fit, or -- when we found a lower criterion than R -- the model at R's theta.
+    """Our fit, or -- when the optimiser paths parted -- the model evaluated at R's theta.
 
-    Returns (fixture, model, better) where ``better`` says the substitution happened.
+    Returns (fixture, model, diverged).
     """
     fx, m, _, _ = fit_fixture(path)
-    if _better_optimum(fx, m):
-        print(f"{path.stem}: our criterion {m.REMLcrit()!r} is below R's {fx['expected']['criterion']!r}; "
-              "comparing theta-dependent results at R's theta")
+    if _path_diverged(fx, m):
         return fx, fit_fixture_at_r_theta(path), True
     return fx, m, False
 
@@ -42,7 +40,7 @@ def test_criterion_and_likelihood(path):
     ours, theirs = m.REMLcrit(), e["criterion"]
     if ours > theirs:
         assert_close(ours, theirs, "criterion", **TOL["criterion"])
-    elif theirs - ours > 1e-8 * abs(theirs):
+    elif theirs - ours > 1e-9 * abs(theirs):
         print(f"{path.stem}: criterion {ours!r} is below R's {theirs!r} by {theirs - ours:.3g}")
     assert_close(float(m.logLik()), e["logLik"], "logLik", **TOL["logLik"])
     assert m.logLik().df == e["logLik_df"]
@@ -75,11 +73,15 @@ def test_theta(path):
     assert list(theta.index) == e["theta_names"]
     lower = [-np.inf if v is None else v for v in e["lower"]]
     assert_close(m.getME("lower"), np.array(lower, dtype=float), "lower")
-    tol = TOL["theta"]
-    if _better_optimum(fx, m):
-        tol = {k: v * BETTER_OPTIMUM_FACTOR for k, v in tol.items()}
-        print(f"{path.stem}: theta gap to R {np.max(np.abs(theta.values - e['theta'])):.3g}")
-    assert_close(theta.values, e["theta"], "theta", **tol)
+    if not _path_diverged(fx, m):
+        assert_close(theta.values, e["theta"], "theta", **TOL["theta"])
+    else:
+        gap = m.REMLcrit() - e["criterion"]
+        dtheta = float(np.max(np.abs(theta.values - e["theta"])))
+        print(f"{path.stem}: optimiser path parted from lme4's: criterion gap {gap:.3g}, theta gap {dtheta:.3g}")
+        assert gap <= DIVERGED_CRITERION_RTOL * abs(e["criterion"]), f"criterion {gap:.3g} above R's"
+        if dtheta > TOL["theta"]["atol"]:
+            assert_close(theta.values, e["theta"], "theta on a flat criterion", atol=DIVERGED_THETA_ATOL)
     assert m.isSingular() == e["isSingular"]
 
 
@@ -162,3 +164,46 @@ def test_messages_and_warnings(path):
         assert "boundary (singular) fit: see help('isSingular')" in m.optinfo["messages"]
     else:
         assert mc.SingularFitWarning not in categories
+
+
+_NUMBER = re.compile(r"-?\d+\.?\d*(?:e[+-]\d+)?")
+
+
+def _last_digit_only(x: str, y: str) -> bool:
+    """True when two lines differ only in numbers that are one unit apart in their last printed digit.
+
+    That happens when a value lies on a rounding tie (``1527.5`` printed with 4 digits): a difference
+    in the 16th digit between our arithmetic and R's decides which way it rounds.
+    """
+    if _NUMBER.sub("#", x) != _NUMBER.sub("#", y):
+        return False
+    for a, b in zip(_NUMBER.findall(x), _NUMBER.findall(y)):
+        if a == b:
+            continue
+        decimals = len(a.split(".")[1].split("e")[0]) if "." in a else 0
+        if "e" in a or len(a) != len(b) or abs(float(a) - float(b)) > 1.01 * 10.0 ** -decimals:
+            return False
+    return True
+
+
+def _same_lines(ours: str, theirs: str, what: str) -> None:
+    a = [line.rstrip() for line in ours.rstrip("\n").split("\n")]
+    b = [line.rstrip() for line in theirs.rstrip("\n").split("\n")]
+    ties = 0
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y and _last_digit_only(x, y) and ties == 0:
+            ties += 1
+            print(f"{what}: line {i + 1} differs in a last digit only (rounding tie): {x!r} vs R {y!r}")
+            continue
+        assert x == y, f"{what}: line {i + 1} differs\n ours: {x!r}\n    R: {y!r}"
+    assert len(a) == len(b), f"{what}: {len(a)} lines, R has {len(b)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_printed_summary_of_the_fit(path):
+    import mixedcompat as mc
+    fx, m, _ = _model_to_compare(path)
+    e = fx["expected"]
+    _same_lines(str(mc.summary(m)), e["summary_text"], "summary(m)")
+    _same_lines(str(m), e["print_text"], "print(m)")
+    _same_lines(str(mc.VarCorr(m)), e["varcorr_text"], "print(VarCorr(m))")

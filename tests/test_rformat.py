@@ -20,8 +20,7 @@ from mixedcompat.rformat import (abbreviate, cat_number, formatC, format_real, p
                                  zapsmall)
 
 FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "lmer").glob("*.json"))
-settings.register_profile("rformat", deadline=None, max_examples=300)
-settings.load_profile("rformat")
+PROPERTY = settings(deadline=None, max_examples=200)
 
 
 def _load(path: pathlib.Path) -> dict:
@@ -132,6 +131,7 @@ def _shown_precision_ok(shown: float, x: float, digits: int) -> bool:
     return abs(shown - x) <= 0.5 * unit * (1 + 1e-9) + abs(x) * 1e-15
 
 
+@PROPERTY
 @given(vectors, digits_st)
 def test_format_real_common_width_and_precision(xs: list[float], digits: int) -> None:
     out = format_real(xs, digits)
@@ -141,6 +141,7 @@ def test_format_real_common_width_and_precision(xs: list[float], digits: int) ->
         assert _shown_precision_ok(float(s), x, digits), (xs, digits, out)
 
 
+@PROPERTY
 @given(vectors, digits_st)
 def test_format_real_is_all_fixed_or_all_scientific(xs: list[float], digits: int) -> None:
     out = format_real(xs, digits)
@@ -151,6 +152,7 @@ def test_format_real_is_all_fixed_or_all_scientific(xs: list[float], digits: int
         assert len(decimals) == 1
 
 
+@PROPERTY
 @given(vectors, st.integers(min_value=1, max_value=12))
 def test_format_real_uses_fewest_decimals(xs: list[float], digits: int) -> None:
     out = format_real(xs, digits)
@@ -161,6 +163,7 @@ def test_format_real_uses_fewest_decimals(xs: list[float], digits: int) -> None:
     assert not all(_shown_precision_ok(f, x, digits) for f, x in zip(fewer, xs))
 
 
+@PROPERTY
 @given(vectors, st.integers(min_value=1, max_value=7), st.integers(min_value=0, max_value=6))
 def test_format_real_nsmall(xs: list[float], digits: int, nsmall: int) -> None:
     out = format_real(xs, digits, nsmall=nsmall)
@@ -175,6 +178,7 @@ def test_format_real_special_values() -> None:
     assert len({len(s) for s in out}) == 1
 
 
+@PROPERTY
 @given(finite, digits_st)
 def test_signif_keeps_digits(x: float, digits: int) -> None:
     y = signif(x, digits)
@@ -183,6 +187,7 @@ def test_signif_keeps_digits(x: float, digits: int) -> None:
         assert len(f"{abs(y):.{digits - 1}e}".split("e")[0].replace(".", "").rstrip("0")) <= digits
 
 
+@PROPERTY
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), st.integers(min_value=0, max_value=8))
 def test_r_round_is_within_half_unit(x: float, d: int) -> None:
     assert abs(r_round(x, d) - x) <= 0.5 * 10.0 ** -d * (1 + 1e-9) + abs(x) * 1e-15
@@ -193,11 +198,13 @@ def test_r_round_ties_to_even_and_rounds_digits() -> None:
     assert r_round(1.234567, 2.5) == r_round(1.234567, 3)
 
 
+@PROPERTY
 @given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=40))
 def test_quantile7_is_linear_interpolation(xs: list[float]) -> None:
     np.testing.assert_allclose(quantile7(xs), np.quantile(xs, [0, .25, .5, .75, 1]), rtol=1e-12, atol=1e-9)
 
 
+@PROPERTY
 @given(st.lists(st.floats(min_value=-1e3, max_value=1e3, allow_nan=False), min_size=1, max_size=10),
        st.integers(min_value=1, max_value=10))
 def test_zapsmall_rounds_relative_to_largest(xs: list[float], digits: int) -> None:
@@ -217,6 +224,7 @@ def _is_subsequence(short: str, long: str) -> bool:
     return all(c in it for c in short)
 
 
+@PROPERTY
 @given(names_st, st.integers(min_value=1, max_value=12))
 def test_abbreviate_invariants(names: list[str], minlength: int) -> None:
     out = abbreviate(names, minlength)
@@ -237,6 +245,7 @@ def test_formatC_is_sprintf() -> None:
     assert formatC(1234.5, digits=3, format="e") == f"{1234.5:.3e}"
 
 
+@PROPERTY
 @given(st.lists(st.text(alphabet="abc()", min_size=1, max_size=30), min_size=1, max_size=30),
        st.integers(min_value=1, max_value=3))
 def test_named_vector_layout(names: list[str], gap: int) -> None:
@@ -249,6 +258,7 @@ def test_named_vector_layout(names: list[str], gap: int) -> None:
     assert len(lines) == 2 * math.ceil(len(names) / per_line)
 
 
+@PROPERTY
 @given(st.integers(min_value=1, max_value=6), st.integers(min_value=1, max_value=30),
        st.booleans())
 def test_matrix_layout_fits_width(nrow: int, ncol: int, right: bool) -> None:
