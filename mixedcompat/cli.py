@@ -47,11 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     from .lmer import lmer
     try:
         data = _load_data(args.data)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             model = lmer(args.formula, data, REML=not args.ml)
     except (FormulaError, DataError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    for w in caught:   # lme4 reports these as messages on stderr
+        print(w.message, file=sys.stderr)
     print(model.summary())
     return 0
