@@ -1,11 +1,10 @@
 """Bounded derivative-free minimisation of the profiled criterion, as lme4's ``nloptwrap``.
 
-lme4 (>= 1.1-19) minimises with NLopt's BOBYQA (``xtol_abs = 1e-8``, ``ftol_abs = 1e-8``,
-``maxeval = 1e5``); we call the same NLopt algorithm with the same start values, bounds and
-settings, so that on most models the optimiser takes lme4's path and stops where lme4 stops (the
-printed summary then agrees to the last digit).  On flat criteria the paths can part in the last
-bits and both stop within ~1e-10 (relative) of each other with theta differing by up to ~5e-4;
-``control={"ftol_abs": 1e-10}`` goes further towards the exact optimum.  Then we apply lme4's
+lme4 (>= 1.1-19) minimises with NLopt's BOBYQA through R's nloptr: ``xtol_abs = 1e-8``,
+``ftol_abs = 1e-8``, ``maxeval = 1e5`` from lme4, plus nloptr's own default ``xtol_rel = 1e-4``
+(which lme4 does not override and which usually decides when BOBYQA stops).  We call the same
+NLopt algorithm with all four settings and lme4's start values and bounds, so the optimiser takes
+lme4's path and stops where lme4 stops.  Then we apply lme4's
 boundary handling: ``restart_edge`` (restart when a parameter on the boundary has a negative
 one-sided derivative) and ``boundary.tol = 1e-5`` (snap a parameter near the boundary onto it when
 that does not increase the criterion).
@@ -21,7 +20,8 @@ import numpy as np
 
 from .errors import ConvergenceWarning
 
-DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "maxeval": 100000,
+DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
+                   "maxeval": 100000,
                    "restart_edge": True, "boundary_tol": 1e-5}
 
 _NLOPT_MESSAGES = {
@@ -75,6 +75,7 @@ def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.nda
     opt.set_upper_bounds([np.inf] * n)
     opt.set_xtol_abs(control["xtol_abs"])
     opt.set_ftol_abs(control["ftol_abs"])
+    opt.set_xtol_rel(control["xtol_rel"])
     opt.set_maxeval(int(control["maxeval"]))
     opt.set_min_objective(objective)
     x0 = np.maximum(start, lower)
