@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import json
 import resource
 import statistics
@@ -48,6 +49,15 @@ def reset_peak() -> bool:
         return True
     except OSError:
         return False
+
+
+def source_digest(package_dir: Path) -> str:
+    """sha256 (first 12 hex digits) of the package's .py files: which code was timed, when it changes under us."""
+    digest = hashlib.sha256()
+    for path in sorted(package_dir.rglob("*.py")):
+        digest.update(str(path.relative_to(package_dir)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def main() -> None:
@@ -93,6 +103,7 @@ def main() -> None:
     result = {
         "engine": "mixedcompat", "mixedcompat_version": mc.__version__,
         "python_version": sys.version.split()[0],
+        "source_sha256": source_digest(Path(mc.__file__).resolve().parent),
         "n": int(model.nobs()), "reml": reml, "times_s": times,
         "fit_s": statistics.median(times), "min_s": min(times),
         "import_s": import_s, "read_s": read_s,

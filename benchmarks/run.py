@@ -76,9 +76,14 @@ def data_path(model: Model) -> Path:
     return DATASETS_DIR / f"{model.data}.csv"
 
 
-def run_child(cmd: list[str], timeout: float) -> dict:
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_child(cmd: list[str], timeout: float, blas_threads: int | None = None) -> dict:
     """Run one timing subprocess; its last stdout line is JSON. Errors are returned, not raised."""
     env = dict(os.environ)
+    if blas_threads is not None:
+        env.update({var: str(blas_threads) for var in BLAS_THREAD_VARS})
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     try:
         proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
@@ -127,6 +132,7 @@ def summarize(model: Model, runs: dict[str, list[dict]]) -> dict:
         "peak_rss_mb_mixedcompat": max(x["peak_rss_mb"] for x in mc),
         "peak_rss_mb_lme4": max(x["peak_rss_mb"] for x in r),
         "peak_is_fit_only": all(x.get("peak_is_fit_only") for x in mc + r),
+        "mixedcompat_source_sha256": sorted({x.get("source_sha256") for x in mc}),
     })
     if model.memory_target_mb is not None:
         out["memory_target_mb"] = model.memory_target_mb
@@ -154,12 +160,22 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def git_state() -> dict:
+    """HEAD commit and modified files of the checkout (read-only git commands), when git is available."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                                  timeout=30).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+    return {"head": git("rev-parse", "HEAD"), "modified": git("status", "--short").splitlines()}
+
+
 def machine_info() -> dict:
     """Context for reading the timings: cores, load, versions, thread settings."""
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-               if k in os.environ}
+    threads = {k: os.environ[k] for k in BLAS_THREAD_VARS if k in os.environ}
     return {"cpu_count": os.cpu_count(), "loadavg_start": os.getloadavg(), "platform": platform.platform(),
-            "python": sys.executable, "thread_env": threads,
+            "python": sys.executable, "thread_env": threads, "git": git_state(),
             "started": _dt.datetime.now().isoformat(timespec="seconds")}
 
 
@@ -172,11 +188,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="processes per side and model (default 3 for small models, 1 for large)")
     parser.add_argument("--inner", type=int, default=20, help="timed fits per process for small models")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds per subprocess")
+    parser.add_argument("--blas-threads", type=int, default=None,
+                        help="set OMP/OPENBLAS/MKL_NUM_THREADS in both subprocesses (default: inherit)")
     parser.add_argument("--rscript", default=shutil.which("Rscript") or "Rscript")
     args = parser.parse_args(argv)
 
     selected = [m for m in MODELS if args.only is None or m.name in args.only]
     meta = machine_info()
+    meta["blas_threads_option"] = args.blas_threads
     rows = []
     for model in selected:
         csv = data_path(model)
@@ -188,12 +207,13 @@ def main(argv: list[str] | None = None) -> int:
             order = ["mixedcompat", "lme4"] if k % 2 == 0 else ["lme4", "mixedcompat"]
             for side in order:
                 print(f"[{model.name}] {side} process {k + 1}/{repeat} ...", file=sys.stderr, flush=True)
-                runs[side].append(run_child(cmds[side], args.timeout))
+                runs[side].append(run_child(cmds[side], args.timeout, args.blas_threads))
                 if "error" in runs[side][-1]:
                     print(f"  {side} failed: {runs[side][-1]}", file=sys.stderr, flush=True)
         rows.append({"name": model.name, "model": asdict(model), "csv": str(csv.relative_to(REPO_ROOT)),
                      "repeat": repeat, "fits_per_process": reps, "warmup_fits": warmup,
                      "finished": _dt.datetime.now().isoformat(timespec="seconds"), "loadavg": os.getloadavg(),
+                     "blas_threads_option": args.blas_threads,
                      "summary": summarize(model, runs), "runs": runs})
     meta["loadavg_end"] = os.getloadavg()
 

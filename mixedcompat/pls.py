@@ -72,6 +72,86 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
     return sp.bsr_matrix((blocks, np.arange(m), np.arange(m + 1)), shape=(m * q, m * q)).tocsr()
 
 
+class _BlockRows:
+    """A sparse block ``A_k1`` (rows: term k's columns; columns: level x component of term 1) stored
+    as one dense row vector of length q_1 per (row, level) pair, so that multiplying by a
+    block-diagonal matrix (one q_1 x q_1 block per level) is a batched product on the data.
+    """
+
+    def __init__(self, A: sp.spmatrix, q1: int):
+        coo = A.tocoo()
+        self.shape = A.shape
+        self.q1 = q1
+        n_levels = A.shape[1] // q1
+        key = coo.row.astype(np.int64) * n_levels + coo.col // q1
+        keys, inv = np.unique(key, return_inverse=True)
+        self.rows = (keys // n_levels).astype(np.int64)
+        self.levels = (keys % n_levels).astype(np.int64)
+        self.vals = np.zeros((len(keys), q1))
+        self.vals[inv, coo.col % q1] = coo.data
+        self.indices = (self.levels[:, None] * q1 + np.arange(q1)[None, :]).ravel().astype(np.int32)
+        counts = np.bincount(self.rows, minlength=A.shape[0]) * q1
+        self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+
+    def times_blocks(self, M: np.ndarray) -> sp.csr_matrix:
+        """``A @ blockdiag(M)`` for (levels, q1, q1) blocks ``M``."""
+        if self.q1 == 1:
+            data = self.vals[:, 0] * M[self.levels, 0, 0]
+        else:
+            data = np.einsum("pa,pab->pb", self.vals, M[self.levels]).ravel()
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+class _GramPattern:
+    """``A_k1 diag(w) A_j1'`` for scalar terms as one sparse matrix-vector product in ``w``.
+
+    Every pair of entries of ``A_k1`` and ``A_j1`` in the same column (a level of the first term)
+    contributes ``a * b * w[level]`` to one entry of the dense result; the pairs are collected once,
+    so an evaluation costs one pass over them instead of a sparse matrix product.
+    """
+
+    MAX_PAIRS = 30_000_000
+
+    def __init__(self, C: sp.csr_matrix, shape: tuple[int, int], same: bool):
+        self.C = C
+        self.shape = shape
+        self.same = same
+
+    @classmethod
+    def build(cls, Ak: "_BlockRows", Aj: "_BlockRows", same: bool) -> "_GramPattern | None":
+        n_levels = Ak.shape[1]
+        ok = np.argsort(Ak.levels, kind="stable")
+        oj = np.argsort(Aj.levels, kind="stable")
+        lk, rk, vk = Ak.levels[ok], Ak.rows[ok], Ak.vals[ok, 0]
+        lj, rj, vj = Aj.levels[oj], Aj.rows[oj], Aj.vals[oj, 0]
+        nk = np.bincount(lk, minlength=n_levels)
+        nj = np.bincount(lj, minlength=n_levels)
+        start_j = np.concatenate([[0], np.cumsum(nj)[:-1]])
+        reps = nj[lk]
+        total = int(reps.sum())
+        if total > cls.MAX_PAIRS or total == 0:
+            return None
+        idx_k = np.repeat(np.arange(len(lk)), reps)
+        first = np.repeat(np.cumsum(reps) - reps, reps)
+        idx_j = np.repeat(start_j[lk], reps) + (np.arange(total) - first)
+        r, c = rk[idx_k], rj[idx_j]
+        val = vk[idx_k] * vj[idx_j]
+        col = lk[idx_k]
+        if same:
+            keep = r >= c
+            r, c, val, col = r[keep], c[keep], val[keep], col[keep]
+        m_k, m_j = Ak.shape[0], Aj.shape[0]
+        C = sp.csr_matrix((val, (r * m_j + c, col)), shape=(m_k * m_j, n_levels))
+        del nk
+        return cls(C, (m_k, m_j), same)
+
+    def evaluate(self, w: np.ndarray, scale: float) -> np.ndarray:
+        """The dense product; for a diagonal block (``same``) only its lower triangle is filled."""
+        out = (self.C @ w).reshape(self.shape)
+        out *= scale
+        return out
+
+
 class Deviance:
     """The profiled deviance (ML) or REML criterion as a function of theta.
 
@@ -118,6 +198,13 @@ class Deviance:
             for j in range(k):
                 self.Aoff[(k, j)] = (Zs[k].T @ Zs[j]).tocsr()
         self.AX = [np.asarray((Z.T @ XY).T) for Z in Zs]   # (p+1) x (levels q)
+        self.against_first = {k: _BlockRows(self.Aoff[(k, 0)], terms[0].q) for k in range(1, len(terms))}
+        self.grams: dict[tuple[int, int], _GramPattern | None] = {}
+        for k in range(1, len(terms)):
+            for j in range(1, k + 1):
+                self.grams[(k, j)] = _GramPattern.build(self.against_first[k], self.against_first[j],
+                                                        same=(k == j)) \
+                    if terms[0].q == 1 and terms[k].q == 1 and terms[j].q == 1 else None
         self.AXX = XY.T @ XY
         self._AX1_3d = self.AX[0].reshape(p + 1, terms[0].n_levels, terms[0].q)
 
@@ -154,20 +241,19 @@ class Deviance:
         G: list = [None]
         Ldense: dict = {}
         if K > 1:
-            M1sp = _block_diag_sparse(M1)
+            m2 = (M1[:, 0, 0] ** 2) if t1.q == 1 else None
             for k in range(1, K):
-                Gk = self.Aoff[(k, 0)] @ M1sp
-                Gk = self._left_template(Gk, T[k], terms[k])
-                G.append(Gk.tocsr())
+                Gk = self.against_first[k].times_blocks(M1)
+                G.append(self._left_template(Gk, T[k], terms[k]).tocsr())
             for k in range(1, K):
                 tk = terms[k]
                 # diagonal block
                 D = self._lam_t_a_lam(self.Adiag[k], T[k], tk)
-                D -= (G[k] @ G[k].T).toarray()
+                D -= self._gram(k, k, G, T, m2)
                 for j in range(1, k):
                     Akj = self.Aoff[(k, j)].toarray()
                     Akj = self._scale_dense(Akj, T[k], tk, T[j], terms[j])
-                    Akj -= (G[k] @ G[j].T).toarray()
+                    Akj -= self._gram(k, j, G, T, m2)
                     for m in range(1, j):
                         Akj -= Ldense[(k, m)] @ Ldense[(j, m)].T
                     Lkj = sla.solve_triangular(Ldense[(j, j)], Akj.T, lower=True).T
@@ -201,6 +287,14 @@ class Deviance:
             pwrss = float(S[0, 0])
             ldRX2 = 0.0
         return PLSFactor(theta, T, L11, M1, G, Ldense, LX, LXX, lyX, pwrss, ldL2, ldRX2)
+
+    def _gram(self, k: int, j: int, G: list, T: list, m2: np.ndarray | None) -> np.ndarray:
+        """Dense L_{k,1} L_{j,1}' (the fill-in from block 1); for k == j possibly lower triangle only,
+        which is all the Cholesky factorisation that follows reads."""
+        pattern = self.grams.get((k, j))
+        if pattern is not None:
+            return pattern.evaluate(m2, T[k][0, 0] * T[j][0, 0])
+        return (G[k] @ G[j].T).toarray()
 
     @staticmethod
     def _left_template(Gk: sp.spmatrix, Tk: np.ndarray, tk: ReTerm) -> sp.spmatrix:
