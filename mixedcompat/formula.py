@@ -200,7 +200,8 @@ def _parse_re_term(body: str, original: str) -> list[RETerm]:
     groups = _expand_slash(group, original) if _find_top(group, "/") >= 0 else [group]
     groups = [_normalise_group(g, original) for g in groups]
     exprs = _expand_double_vert(expr) if width == 2 else [expr]
-    return [RETerm(e, g) for g in groups for e in exprs]
+    # lme4 expands '||' before '/': all groups of the first expression, then the next expression
+    return [RETerm(e, g) for e in exprs for g in groups]
 
 
 def parse_formula(formula: str) -> FormulaParts:

@@ -7,6 +7,8 @@ covariance on the variance scale) per random-effects term and the residual stand
 """
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -15,7 +17,7 @@ import pandas as pd
 
 from .rformat import format_real, print_matrix, r_round
 
-__all__ = ["VCTerm", "VarCorr", "make_unique"]
+__all__ = ["VCTerm", "VarCorr", "make_unique", "make_names", "group_names"]
 
 _COMPONENTS = ("Variance", "Std.Dev.")
 
@@ -47,6 +49,38 @@ def make_unique(names: Sequence[str]) -> list[str]:
         used.add(cand)
         out.append(cand)
     return out
+
+
+def make_names(names: Sequence[str], unique: bool = True) -> list[str]:
+    """R's ``make.names``: characters that cannot appear in an R name become ``.``.
+
+    Example
+    -------
+    >>> make_names(["g1:g2", "g1:g2", "g1"])
+    ['g1.g2', 'g1.g2.1', 'g1']
+    """
+    out = []
+    for n in names:
+        m = re.sub(r"[^A-Za-z0-9._]", ".", n)
+        if not m or not (m[0].isalpha() or (m[0] == "." and not (len(m) > 1 and m[1].isdigit()))):
+            m = "X" + m
+        out.append(m)
+    return make_unique(out) if unique else out
+
+
+def group_names(groups: Sequence[str]) -> list[str]:
+    """The group labels lme4 gives VarCorr terms: as they are, or ``make.names(unique = TRUE)``
+    of all of them when some repeat.
+
+    Example
+    -------
+    >>> group_names(["Subject", "Subject"])
+    ['Subject', 'Subject.1']
+    >>> group_names(["b:a", "a"])
+    ['b:a', 'a']
+    """
+    groups = list(groups)
+    return make_names(groups) if len(set(groups)) < len(groups) else groups
 
 
 @dataclass(frozen=True)
@@ -122,7 +156,7 @@ class VarCorr:
         self.terms = list(terms)
         self.sigma = None if sigma is None else float(sigma)
         self.use_sc = bool(use_sc) and sigma is not None
-        self.groups = make_unique([t.group for t in self.terms])
+        self.groups = group_names([t.group for t in self.terms])
 
     def __str__(self) -> str:
         return self.format(comp=("Std.Dev.",), digits=5)

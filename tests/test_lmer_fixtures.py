@@ -207,3 +207,18 @@ def test_printed_summary_of_the_fit(path):
     _same_lines(str(mc.summary(m)), e["summary_text"], "summary(m)")
     _same_lines(str(m), e["print_text"], "print(m)")
     _same_lines(str(mc.VarCorr(m)), e["varcorr_text"], "print(VarCorr(m))")
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_coef_per_level(path):
+    fx, m, _ = _model_to_compare(path)
+    e = fx["expected"]
+    ours = m.coef()
+    assert list(ours) == list(e["coef"])
+    for g, spec in e["coef"].items():
+        df = ours[g]
+        assert list(df.index) == spec["levels"]
+        assert list(df.columns) == spec["columns"]
+        vals = np.asarray(spec["values"], dtype=float).reshape(len(spec["levels"]), len(spec["columns"]))
+        scale = np.maximum(np.abs(vals).max(axis=0), 1e-8)
+        assert_close(df.values / scale, vals / scale, f"coef {g}", atol=1e-5)
