@@ -104,7 +104,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
                          message="no optimisation: theta fixed at the start values")
     else:
-        opt = minimize_theta(devfun, start, lower, control)
+        opt = minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
@@ -126,6 +126,19 @@ def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) 
     if np.any(start < lower) or not np.all(np.isfinite(start)):
         raise DataError("control['start'] must be finite and >= 0 on the template diagonals")
     return start
+
+
+def _column_partners(terms: list[ReTerm]) -> dict[int, list[int]]:
+    """theta index of each template diagonal -> indices of the entries below it in its column."""
+    out: dict[int, list[int]] = {}
+    offset = 0
+    for t in terms:
+        rows, cols = t.tril_index
+        for k, (r, c) in enumerate(zip(rows, cols)):
+            if r == c:
+                out[offset + k] = [offset + j for j, (r2, c2) in enumerate(zip(rows, cols)) if c2 == c and r2 > r]
+        offset += t.n_theta
+    return out
 
 
 def _arg_name(arg: Any, default: str) -> str | None:

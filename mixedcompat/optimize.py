@@ -8,6 +8,14 @@ lme4's path and stops where lme4 stops.  Then we apply lme4's
 boundary handling: ``restart_edge`` (restart when a parameter on the boundary has a negative
 one-sided derivative) and ``boundary.tol = 1e-5`` (snap a parameter near the boundary onto it when
 that does not increase the criterion).
+
+One addition of ours (``polish``, on by default): when a variance parameter stops in
+``(0, polish_tol = 1e-2)``, BOBYQA is restarted from the point with those parameters on the
+boundary and tight tolerances, and the result is kept if its criterion is lower; and when a
+diagonal ends exactly on 0, the mirror image (entries below it negated, same criterion) is used as
+a second start.  Live comparisons on random designs found lme4 reaching a singular optimum where
+the plain run stopped at ~1e-4 with a criterion up to 4e-3 higher, or in the mirror-image valley;
+regular (non-singular) fits are untouched.
 """
 from __future__ import annotations
 
@@ -22,7 +30,7 @@ from .errors import ConvergenceWarning
 
 DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
                    "maxeval": 100000,
-                   "restart_edge": True, "boundary_tol": 1e-5}
+                   "restart_edge": True, "boundary_tol": 1e-5, "polish": True, "polish_tol": 1e-2}
 
 _NLOPT_MESSAGES = {
     nlopt.SUCCESS: "NLOPT_SUCCESS: Generic success return value.",
@@ -89,7 +97,8 @@ def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.nda
 
 
 def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
-                   control: dict | None = None) -> OptSummary:
+                   control: dict | None = None,
+                   column_partners: dict[int, list[int]] | None = None) -> OptSummary:
     """Minimise ``fun`` over theta >= lower as lme4's ``optimizeLmer`` with ``nloptwrap``.
 
     Parameters
@@ -100,6 +109,10 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
         Start values and lower bounds (0 for template diagonals, -inf elsewhere).
     control : dict, optional
         Overrides of ``DEFAULT_CONTROL``.
+    column_partners : dict, optional
+        For each template-diagonal index of theta, the indices of the entries below it in the same
+        column: when the diagonal is 0 the sign of those entries does not change the criterion but
+        decides which of two mirror-image valleys BOBYQA explores next.
     """
     ctrl = dict(DEFAULT_CONTROL)
     ctrl.update(control or {})
@@ -123,6 +136,27 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             if any(g < 0 for g in grads):
                 x, fval, fe2, code = _bobyqa(fun, x, lower, ctrl)
                 feval += fe2
+    # near-boundary polish (ours, not lme4's): BOBYQA's loose xtol_rel can stop a variance
+    # parameter short of 0 where the optimum sits on the boundary; try it on the boundary
+    if ctrl["polish"]:
+        near = np.isfinite(lower) & (x > lower) & (x - lower < ctrl["polish_tol"])
+        if near.any():
+            th = x.copy()
+            th[near] = lower[near]
+            tight = dict(ctrl, xtol_rel=0.0, ftol_abs=1e-10)
+            x2, f2, fe2, code2 = _bobyqa(fun, th, lower, tight)
+            feval += fe2
+            if f2 < fval:
+                x, fval, code = x2, f2, code2
+        # a zero diagonal makes the signs below it arbitrary: try the mirror image
+        for i, partners in (column_partners or {}).items():
+            if x[i] == lower[i] and partners and np.any(x[partners] != 0):
+                th = x.copy()
+                th[partners] = -th[partners]
+                x2, f2, fe2, code2 = _bobyqa(fun, th, lower, dict(ctrl, xtol_rel=0.0, ftol_abs=1e-10))
+                feval += fe2
+                if f2 < fval:
+                    x, fval, code = x2, f2, code2
     # boundary.tol: snap near-boundary parameters when that is no worse
     btol = ctrl["boundary_tol"]
     if btol > 0:
