@@ -18,6 +18,7 @@ from .formula import FormulaParts, parse_formula
 from .optimize import OptSummary, minimize_theta
 from .pls import Deviance, PLSFactor, make_deviance
 from .reterms import ReTerm, flist, make_reterms
+from .threads import blas_threads
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
                        "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
@@ -95,23 +96,26 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if issubclass(w.category, RankDeficiencyWarning):
             fit_warnings.append(str(w.message))
-    terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-    devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
-    lower = np.concatenate([t.lower() for t in terms])
-    start = _start_values(control, terms, lower)
-    if control is not None and "optimizer" in control and control["optimizer"] is None:
-        # lme4's lmerControl(optimizer = NULL): evaluate at the start values, no optimisation
-        opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
-                         message="no optimisation: theta fixed at the start values")
-    else:
-        opt = minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
+    threads = (control or {}).get("blas_threads", 1)
+    with blas_threads(threads):
+        terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
+        devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
+        lower = np.concatenate([t.lower() for t in terms])
+        start = _start_values(control, terms, lower)
+        if control is not None and "optimizer" in control and control["optimizer"] is None:
+            # lme4's lmerControl(optimizer = NULL): evaluate at the start values, no optimisation
+            opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
+                             message="no optimisation: theta fixed at the start values")
+        else:
+            opt = minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
         "offset_name": _arg_name(offset, "offset"),
     }
-    return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
-                   fit_warnings=fit_warnings, **names)
+    with blas_threads(threads):
+        return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
+                       fit_warnings=fit_warnings, **names)
 
 
 def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) -> np.ndarray:

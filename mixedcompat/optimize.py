@@ -115,7 +115,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
         decides which of two mirror-image valleys BOBYQA explores next.
     """
     ctrl = dict(DEFAULT_CONTROL)
-    ctrl.update(control or {})
+    ctrl.update({k: v for k, v in (control or {}).items() if k not in ("start", "blas_threads")})
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
     x, fval, feval, code = _bobyqa(fun, start, lower, ctrl)
