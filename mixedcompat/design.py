@@ -666,13 +666,13 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     for s in [fixed, *re_structs]:
         for node in s.variables:
             add(node)
-    for g in group_nodes:
+    for g, term in zip(group_nodes, parts.re_terms):
         leaves: list[Node] = []
         _group_leaves(g, leaves)
         for leaf in leaves:
             if leaf.kind == "sym" and leaf.value not in data.columns:
                 raise FormulaError(f"object '{leaf.value}' not found: grouping factor {leaf.value!r} "
-                                   f"of random-effects term ({g.deparse()}) is not a column of the data")
+                                   f"of random-effects term ({term.label}) is not a column of the data")
             add(leaf)
     extras: dict[str, np.ndarray] = {}
     w_arr = off_arr = None

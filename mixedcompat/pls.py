@@ -173,17 +173,8 @@ class Deviance:
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
-        self.terms = terms
-        self.REML = bool(REML)
-        n, p = X.shape
-        self.n, self.p = n, p
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        self.sum_log_weights = float(np.sum(np.log(w))) if weights is not None else 0.0
-        sqrtw = np.sqrt(w) if weights is not None else None
-        yoff = y - offset if offset is not None else y
-        XY = np.column_stack([X, yoff])
-        if sqrtw is not None:
-            XY = XY * sqrtw[:, None]
+        sqrtw, XY = self._setup(terms, X, y, weights, offset, REML)
+        p = self.p
         self.theta_slices = []
         start = 0
         for t in terms:
@@ -207,6 +198,19 @@ class Deviance:
                     if terms[0].q == 1 and terms[k].q == 1 and terms[j].q == 1 else None
         self.AXX = XY.T @ XY
         self._AX1_3d = self.AX[0].reshape(p + 1, terms[0].n_levels, terms[0].q)
+
+    def _setup(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+               offset: np.ndarray | None, REML: bool) -> tuple[np.ndarray | None, np.ndarray]:
+        """Common set-up: sizes, the weights' log-determinant and the weighted ``[X, y - offset]``."""
+        self.terms = terms
+        self.REML = bool(REML)
+        self.n, self.p = X.shape
+        self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
+        sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
+        XY = np.column_stack([X, y - offset if offset is not None else y])
+        if sqrtw is not None:
+            XY = XY * sqrtw[:, None]
+        return sqrtw, XY
 
     @staticmethod
     def _diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
@@ -395,16 +399,8 @@ class DenseDeviance(Deviance):
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
-        self.terms = terms
-        self.REML = bool(REML)
-        n, p = X.shape
-        self.n, self.p = n, p
-        w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
-        self.sum_log_weights = float(np.sum(np.log(w))) if weights is not None else 0.0
-        sqrtw = np.sqrt(w) if weights is not None else None
-        XY = np.column_stack([X, y - offset if offset is not None else y])
-        if sqrtw is not None:
-            XY = XY * sqrtw[:, None]
+        sqrtw, XY = self._setup(terms, X, y, weights, offset, REML)
+        p = self.p
         Z = sp.hstack([t.Z(sqrtw) for t in terms]).tocsc()
         self.q = Z.shape[1]
         A = np.empty((self.q + p + 1, self.q + p + 1))
