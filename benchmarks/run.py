@@ -16,7 +16,7 @@ Results are printed as a table and written to ``benchmarks/results.json`` (gitig
 
 Example
 -------
-``/work/venv/bin/python benchmarks/run.py --only sleepstudy penicillin``
+``python benchmarks/run.py --only sleepstudy penicillin``
 """
 
 from __future__ import annotations
