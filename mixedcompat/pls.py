@@ -103,28 +103,30 @@ class _BlockRows:
 
 
 class _GramPattern:
-    """``A_k1 diag(w) A_j1'`` for scalar terms as one sparse matrix-vector product in ``w``.
+    """``A_k1 W A_j1'`` for scalar terms k, j as one sparse matrix-vector product in ``W``.
 
-    Every pair of entries of ``A_k1`` and ``A_j1`` in the same column (a level of the first term)
-    contributes ``a * b * w[level]`` to one entry of the dense result; the pairs are collected once,
-    so an evaluation costs one pass over them instead of a sparse matrix product.
+    ``W`` is block diagonal with one symmetric q_1 x q_1 block per level of the first term
+    (``M1 M1'``).  Every pair of (row, level) entries of ``A_k1`` and ``A_j1`` at the same level
+    contributes ``a' W_level b`` to one entry of the dense result; the pairs and their coefficients
+    (one per upper-triangle entry of ``W_level``) are collected once, so an evaluation costs one pass
+    over them instead of two sparse matrix products.
     """
 
     MAX_PAIRS = 30_000_000
 
-    def __init__(self, C: sp.csr_matrix, shape: tuple[int, int], same: bool):
-        self.C = C
+    def __init__(self, mats: list, shape: tuple[int, int], q1: int):
+        self.mats = mats
         self.shape = shape
-        self.same = same
+        self.iu = np.triu_indices(q1)
 
     @classmethod
     def build(cls, Ak: "_BlockRows", Aj: "_BlockRows", same: bool) -> "_GramPattern | None":
-        n_levels = Ak.shape[1]
+        q1 = Ak.q1
+        n_levels = Ak.shape[1] // q1
         ok = np.argsort(Ak.levels, kind="stable")
         oj = np.argsort(Aj.levels, kind="stable")
-        lk, rk, vk = Ak.levels[ok], Ak.rows[ok], Ak.vals[ok, 0]
-        lj, rj, vj = Aj.levels[oj], Aj.rows[oj], Aj.vals[oj, 0]
-        nk = np.bincount(lk, minlength=n_levels)
+        lk, rk, vk = Ak.levels[ok], Ak.rows[ok], Ak.vals[ok]
+        lj, rj, vj = Aj.levels[oj], Aj.rows[oj], Aj.vals[oj]
         nj = np.bincount(lj, minlength=n_levels)
         start_j = np.concatenate([[0], np.cumsum(nj)[:-1]])
         reps = nj[lk]
@@ -134,20 +136,33 @@ class _GramPattern:
         idx_k = np.repeat(np.arange(len(lk)), reps)
         first = np.repeat(np.cumsum(reps) - reps, reps)
         idx_j = np.repeat(start_j[lk], reps) + (np.arange(total) - first)
+        del first
         r, c = rk[idx_k], rj[idx_j]
-        val = vk[idx_k] * vj[idx_j]
-        col = lk[idx_k]
         if same:
             keep = r >= c
-            r, c, val, col = r[keep], c[keep], val[keep], col[keep]
+            idx_k, idx_j, r, c = idx_k[keep], idx_j[keep], r[keep], c[keep]
         m_k, m_j = Ak.shape[0], Aj.shape[0]
-        C = sp.csr_matrix((val, (r * m_j + c, col)), shape=(m_k * m_j, n_levels))
-        del nk
-        return cls(C, (m_k, m_j), same)
+        out = (r * m_j + c).astype(np.int64 if m_k * m_j > 2**31 - 1 else np.int32)
+        del r, c
+        # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels,
+        # built without sorting
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(lk[idx_k], minlength=n_levels))])
+        iu, ju = np.triu_indices(q1)
+        mats = []
+        for a, b in zip(iu, ju):
+            coef = vk[idx_k, a] * vj[idx_j, b]
+            if a != b:
+                coef += vk[idx_k, b] * vj[idx_j, a]
+            mats.append(sp.csc_matrix((coef, out, indptr), shape=(m_k * m_j, n_levels)))
+        return cls(mats, (m_k, m_j), q1)
 
-    def evaluate(self, w: np.ndarray, scale: float) -> np.ndarray:
-        """The dense product; for a diagonal block (``same``) only its lower triangle is filled."""
-        out = (self.C @ w).reshape(self.shape)
+    def evaluate(self, W: np.ndarray, scale: float) -> np.ndarray:
+        """The dense product for (levels, q1, q1) blocks ``W``; for a diagonal block only its lower
+        triangle is filled (all the Cholesky factorisation that follows reads)."""
+        out = self.mats[0] @ W[:, self.iu[0][0], self.iu[1][0]]
+        for mat, a, b in zip(self.mats[1:], self.iu[0][1:], self.iu[1][1:]):
+            out += mat @ W[:, a, b]
+        out = out.reshape(self.shape)
         out *= scale
         return out
 
@@ -195,7 +210,7 @@ class Deviance:
             for j in range(1, k + 1):
                 self.grams[(k, j)] = _GramPattern.build(self.against_first[k], self.against_first[j],
                                                         same=(k == j)) \
-                    if terms[0].q == 1 and terms[k].q == 1 and terms[j].q == 1 else None
+                    if terms[k].q == 1 and terms[j].q == 1 else None
         self.AXX = XY.T @ XY
         self._AX1_3d = self.AX[0].reshape(p + 1, terms[0].n_levels, terms[0].q)
 
@@ -245,7 +260,7 @@ class Deviance:
         G: list = [None]
         Ldense: dict = {}
         if K > 1:
-            m2 = (M1[:, 0, 0] ** 2) if t1.q == 1 else None
+            W1 = M1 @ np.transpose(M1, (0, 2, 1))          # Lambda_1 (L_11 L_11')^{-1} Lambda_1' blocks
             for k in range(1, K):
                 Gk = self.against_first[k].times_blocks(M1)
                 G.append(self._left_template(Gk, T[k], terms[k]).tocsr())
@@ -253,11 +268,11 @@ class Deviance:
                 tk = terms[k]
                 # diagonal block
                 D = self._lam_t_a_lam(self.Adiag[k], T[k], tk)
-                D -= self._gram(k, k, G, T, m2)
+                D -= self._gram(k, k, G, T, W1)
                 for j in range(1, k):
                     Akj = self.Aoff[(k, j)].toarray()
                     Akj = self._scale_dense(Akj, T[k], tk, T[j], terms[j])
-                    Akj -= self._gram(k, j, G, T, m2)
+                    Akj -= self._gram(k, j, G, T, W1)
                     for m in range(1, j):
                         Akj -= Ldense[(k, m)] @ Ldense[(j, m)].T
                     Lkj = sla.solve_triangular(Ldense[(j, j)], Akj.T, lower=True).T
@@ -292,12 +307,12 @@ class Deviance:
             ldRX2 = 0.0
         return PLSFactor(theta, T, L11, M1, G, Ldense, LX, LXX, lyX, pwrss, ldL2, ldRX2)
 
-    def _gram(self, k: int, j: int, G: list, T: list, m2: np.ndarray | None) -> np.ndarray:
+    def _gram(self, k: int, j: int, G: list, T: list, W1: np.ndarray) -> np.ndarray:
         """Dense L_{k,1} L_{j,1}' (the fill-in from block 1); for k == j possibly lower triangle only,
         which is all the Cholesky factorisation that follows reads."""
         pattern = self.grams.get((k, j))
         if pattern is not None:
-            return pattern.evaluate(m2, T[k][0, 0] * T[j][0, 0])
+            return pattern.evaluate(W1, T[k][0, 0] * T[j][0, 0])
         return (G[k] @ G[j].T).toarray()
 
     @staticmethod

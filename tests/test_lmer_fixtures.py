@@ -222,3 +222,29 @@ def test_coef_per_level(path):
         vals = np.asarray(spec["values"], dtype=float).reshape(len(spec["levels"]), len(spec["columns"]))
         scale = np.maximum(np.abs(vals).max(axis=0), 1e-8)
         assert_close(df.values / scale, vals / scale, f"coef {g}", atol=1e-5)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_blocked_and_dense_factorisations_agree(path):
+    """Both PLS implementations (dense for small q, blocked for large q) on every fixture model:
+    R's criterion at fixed theta, and the same beta and u."""
+    from mixedcompat.pls import DenseDeviance, Deviance
+    fx, m, _, _ = fit_fixture(path)
+    f = m.frame
+    args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)
+    blocked = Deviance(*args)
+    dense = DenseDeviance(*args) if sum(t.n_levels * t.q for t in m.terms) <= 3000 else None
+    for point in fx["expected"]["objective_at"]:
+        theta = np.asarray(point["theta"], dtype=float)
+        assert_close(blocked(theta), point["value"], "blocked criterion", **TOL["objective_at"])
+        if dense is not None:
+            assert_close(dense(theta), point["value"], "dense criterion", **TOL["objective_at"])
+    if dense is not None:
+        fb, fd = blocked.factor(m.theta), dense.factor(m.theta)
+        beta_b, u_b = blocked.solve(fb)
+        beta_d, u_d = dense.solve(fd)
+        assert_close(beta_b, beta_d, "beta", rtol=1e-9, atol=1e-9 * np.abs(beta_d).max())
+        for ub, ud in zip(u_b, u_d):
+            assert_close(ub, ud, "u", rtol=1e-7, atol=1e-9 * max(1.0, np.abs(ud).max()))
+        assert_close(blocked.beta_vcov_unscaled(fb), dense.beta_vcov_unscaled(fd), "vcov", rtol=1e-9,
+                     atol=1e-12)
