@@ -24,28 +24,8 @@ datasets <- list(
   nlme = c("Orthodont", "Machines", "Oats", "Ovary", "BodyWeight", "ergoStool", "Rail", "Oxboys")
 )
 
-# ---- helpers (the same two functions are in tests/fixtures/generate_fixtures.R) ----
-
-column_type <- function(x) {
-  if (is.ordered(x)) return("ordered")
-  if (is.factor(x)) return("factor")
-  if (is.logical(x)) return("logical")
-  if (is.integer(x)) return("integer")
-  if (is.numeric(x)) return("numeric")
-  if (is.character(x)) return("character")
-  stop("unsupported column class: ", paste(class(x), collapse = "/"))
-}
-
-# Doubles as text that reads back to the identical double.
-exact_number_text <- function(x) {
-  s <- rep(NA_character_, length(x))
-  ok <- !is.na(x)
-  s[ok] <- sprintf("%.15g", x[ok])
-  bad <- ok
-  bad[ok] <- as.numeric(s[ok]) != x[ok]
-  s[bad] <- sprintf("%.17g", x[bad])
-  s
-}
+# ---- helpers (column_type, exact_number_text) ----
+source(file.path("mixedcompat", "datasets", "data_files.R"))
 
 write_data_with_metadata <- function(df, dir, stem, source, title) {
   df <- as.data.frame(df, stringsAsFactors = FALSE)
