@@ -42,8 +42,7 @@ class LogLik(float):
         return obj
 
     def __repr__(self) -> str:
-        kind = "'log Lik.' " if not self.REML else "'log Lik.' "
-        return f"{kind}{float(self):.7g} (df={self.df})"
+        return f"'log Lik.' {float(self):.7g} (df={self.df})"
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None, offset: Any = None,
@@ -68,8 +67,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     contrasts : dict, optional
         ``{"f": "contr.sum"}`` as R's ``contrasts=`` argument.
     control : dict, optional
-        Optimiser settings (``xtol_abs``, ``ftol_abs``, ``maxeval``, ``restart_edge``, ``boundary_tol``),
-        ``start`` (theta start values) and ``optimizer`` (``None``: no optimisation, keep ``start``).
+        Optimiser settings, lme4's defaults unless given: ``xtol_abs``, ``ftol_abs``, ``xtol_rel``,
+        ``maxeval``, ``restart_edge``, ``boundary_tol``; ``polish`` / ``polish_tol`` (see
+        :mod:`mixedcompat.optimize`); ``start`` (theta start values); ``optimizer`` (``None``: no
+        optimisation, keep ``start``, as ``lmerControl(optimizer = NULL)``); ``blas_threads`` (1).
 
     Returns
     -------
@@ -86,6 +87,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if not isinstance(REML, (bool, np.bool_)):
         raise DataError(f"REML must be True or False, not {REML!r}")
+    _check_control(control)
     parts = parse_formula(formula)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -116,6 +118,15 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     with blas_threads(threads):
         return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
                        fit_warnings=fit_warnings, **names)
+
+
+def _check_control(control: dict | None) -> None:
+    from .optimize import DEFAULT_CONTROL
+    known = set(DEFAULT_CONTROL) | {"start", "blas_threads"}
+    unknown = sorted(set(control or {}) - known)
+    if unknown:
+        raise DataError(f"unknown control setting(s) {', '.join(map(repr, unknown))}; "
+                        f"known: {', '.join(sorted(known))}")
 
 
 def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) -> np.ndarray:
@@ -198,6 +209,14 @@ class LmerMod:
                         "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
                         "val": opt.fval, "fit_warnings": list(fit_warnings or [])}
         self.opt = opt
+        for arr in (self.theta, self.beta, self._fitted, self._vcov_unscaled, *self.u, *self.b):
+            arr.flags.writeable = False
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if getattr(self, "_frozen", False):
+            raise AttributeError(f"an LmerMod is immutable: cannot set {name!r} (use update() / refit())")
+        object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- sizes
     def nobs(self) -> int:

@@ -125,3 +125,13 @@ def test_fit_at_fixed_theta_equals_devfun(fm1):
                 control={"optimizer": None, "start": theta})
     assert m.REMLcrit() == pytest.approx(fm1.devfun(theta), rel=1e-12)
     np.testing.assert_array_equal(m.getME("theta").values, theta)
+
+
+def test_fit_is_immutable(fm1):
+    with pytest.raises(AttributeError, match="immutable"):
+        fm1.REML = False
+    with pytest.raises(ValueError):
+        fm1.theta[0] = 2.0
+    fe = fm1.fixef()
+    fe.iloc[0] = 0.0
+    assert fm1.fixef().iloc[0] != 0.0

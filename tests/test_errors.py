@@ -100,3 +100,8 @@ def test_na_rows_dropped_consistently(sleep):
     assert len(m.fitted()) == 177
     with pytest.raises(mc.DataError, match="Reaction"):
         mc.lmer("Reaction ~ Days + (Days | Subject)", d, na_action="fail")
+
+
+def test_unknown_control_setting(sleep):
+    with pytest.raises(mc.DataError, match="'calc_derivs'"):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, control={"calc_derivs": False})
