@@ -20,7 +20,8 @@ def _method(name: str):
 
 
 _NAMES = ["fixef", "vcov", "sigma", "logLik", "AIC", "BIC", "deviance", "REMLcrit", "nobs", "ngrps",
-          "VarCorr", "ranef", "coef", "fitted", "residuals", "getME", "isSingular", "summary"]
+          "VarCorr", "ranef", "coef", "fitted", "residuals", "getME", "isSingular", "summary",
+          "predict", "simulate", "refit", "update"]
 
 fixef = _method("fixef")
 vcov = _method("vcov")
@@ -40,6 +41,10 @@ residuals = _method("residuals")
 getME = _method("getME")
 isSingular = _method("isSingular")
 summary = _method("summary")
+predict = _method("predict")
+simulate = _method("simulate")
+refit = _method("refit")
+update = _method("update")
 resid = residuals
 
 __all__ = _NAMES + ["resid"]

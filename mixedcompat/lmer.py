@@ -115,9 +115,11 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         "weights_name": _arg_name(weights, "weights"),
         "offset_name": _arg_name(offset, "offset"),
     }
+    call = {"formula": formula, "data": data, "REML": bool(REML), "weights": weights, "offset": offset,
+            "subset": subset, "na_action": na_action, "contrasts": contrasts, "control": control}
     with blas_threads(threads):
         return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
-                       fit_warnings=fit_warnings, **names)
+                       fit_warnings=fit_warnings, call=call, **names)
 
 
 def _check_control(control: dict | None) -> None:
@@ -172,8 +174,10 @@ class LmerMod:
     def __init__(self, formula: str, parts: FormulaParts, frame: ModelFrame, terms: list[ReTerm],
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
                  data_name: str | None = None, weights_name: str | None = None,
-                 offset_name: str | None = None, fit_warnings: list[str] | None = None):
+                 offset_name: str | None = None, fit_warnings: list[str] | None = None,
+                 call: dict | None = None):
         self.formula = formula
+        self.call = dict(call or {})   # the arguments lmer() was called with (refit / update)
         self.parts = parts
         self.frame = frame
         self.terms = terms
@@ -291,8 +295,15 @@ class LmerMod:
             vc_terms.append(VCTerm(t.group, list(t.names), cov))
         return VarCorr(vc_terms, self._sigma, use_sc=True)
 
-    def ranef(self, condVar: bool = False) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms)."""
+    def ranef(self, condVar: bool = False):
+        """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms).
+
+        With ``condVar=True`` each DataFrame carries lme4's conditional variances in
+        ``.attrs["postVar"]`` (an array levels x q x q).
+        """
+        if condVar:
+            from .condvar import ranef_with_condvar
+            return ranef_with_condvar(self)
         out: dict[str, pd.DataFrame] = {}
         for t, bk in zip(self.terms, self.b):
             df = pd.DataFrame(bk, index=pd.Index(t.levels), columns=list(t.names))
@@ -384,6 +395,29 @@ class LmerMod:
                              "q": sum(t.n_levels * t.q for t in terms), "useSc": 1,
                              "reTrms": len(terms), "REML": p if self.REML else 0}}
         raise KeyError(f"getME: unknown component {name!r}")
+
+    # ---------------------------------------------------------------- after the fit
+    def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
+                allow_new_levels: bool = False, **kwargs) -> np.ndarray:
+        """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.predict`)."""
+        from .predict import predict
+        return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
+
+    def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False,
+                 re_form: str | None = None, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Responses simulated from the fitted model, as lme4's ``simulate.merMod``."""
+        from .predict import simulate
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata)
+
+    def refit(self, newresp: Any) -> "LmerMod":
+        """The same model fitted to a new response, as lme4's ``refit``."""
+        from .predict import refit
+        return refit(self, newresp)
+
+    def update(self, formula: str | None = None, **kwargs) -> "LmerMod":
+        """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments."""
+        from .predict import update
+        return update(self, formula, **kwargs)
 
     # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):
