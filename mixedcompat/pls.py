@@ -220,7 +220,8 @@ class Deviance:
         self.terms = terms
         self.REML = bool(REML)
         self.n, self.p = X.shape
-        self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
+        with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
+            self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
         sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
         XY = np.column_stack([X, y - offset if offset is not None else y])
         if sqrtw is not None:
