@@ -295,15 +295,19 @@ class LmerMod:
             vc_terms.append(VCTerm(t.group, list(t.names), cov))
         return VarCorr(vc_terms, self._sigma, use_sc=True)
 
-    def ranef(self, condVar: bool = False):
+    def ranef(self, condVar: bool = True):
         """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms).
 
-        With ``condVar=True`` each DataFrame carries lme4's conditional variances in
-        ``.attrs["postVar"]`` (an array levels x q x q).
+        As lme4 (``condVar = TRUE`` by default), each DataFrame carries the conditional variances in
+        ``.attrs["postVar"]`` (an array levels x q x q); ``str()`` prints as R's ``print(ranef(m))``.
         """
+        from .condvar import as_ranef_dict, ranef_with_condvar
         if condVar:
-            from .condvar import ranef_with_condvar
             return ranef_with_condvar(self)
+        return as_ranef_dict(self._ranef_frames())
+
+    def _ranef_frames(self) -> dict[str, pd.DataFrame]:
+        """The conditional modes as plain DataFrames (terms on the same factor side by side)."""
         out: dict[str, pd.DataFrame] = {}
         for t, bk in zip(self.terms, self.b):
             df = pd.DataFrame(bk, index=pd.Index(t.levels), columns=list(t.names))
@@ -317,7 +321,7 @@ class LmerMod:
         """Fixed plus random effects per level of each grouping factor, columns ordered as lme4."""
         fe = self.fixef()
         out = {}
-        for g, re in self.ranef().items():
+        for g, re in self._ranef_frames().items():
             df = pd.DataFrame(np.tile(fe.values, (len(re), 1)), index=re.index, columns=fe.index)
             for col in re.columns:
                 if col in df.columns:
