@@ -404,23 +404,23 @@ class LmerMod:
     def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
                 allow_new_levels: bool = False, **kwargs) -> np.ndarray:
         """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.predict`)."""
-        from .predict import predict
+        from .prediction import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False,
                  re_form: str | None = None, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, as lme4's ``simulate.merMod``."""
-        from .predict import simulate
+        from .prediction import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata)
 
     def refit(self, newresp: Any) -> "LmerMod":
         """The same model fitted to a new response, as lme4's ``refit``."""
-        from .predict import refit
+        from .prediction import refit
         return refit(self, newresp)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerMod":
         """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments."""
-        from .predict import update
+        from .prediction import update
         return update(self, formula, **kwargs)
 
     # ---------------------------------------------------------------- printing

@@ -135,3 +135,12 @@ def test_fit_is_immutable(fm1):
     fe = fm1.fixef()
     fe.iloc[0] = 0.0
     assert fm1.fixef().iloc[0] != 0.0
+
+
+def test_generic_names_are_not_shadowed_by_modules(fm1):
+    """Importing a submodule must not replace a generic of the same name (mc.predict, mc.summary...)."""
+    fm1.predict()
+    fm1.summary()
+    for name in ["predict", "simulate", "refit", "update", "summary", "ranef", "coef", "VarCorr"]:
+        assert callable(getattr(mc, name)) and not isinstance(getattr(mc, name), type(mc)), name
+    np.testing.assert_allclose(mc.predict(fm1), fm1.fitted())

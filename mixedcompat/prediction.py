@@ -1,0 +1,602 @@
+"""After the fit: predictions, simulated responses, refits and updates, as lme4's merMod methods.
+
+* :func:`predict` is lme4's ``predict.merMod``: fixed part from the training model matrix spec
+  (contrasts, ``poly``/``scale`` coefficients, formula ``offset()`` terms), random effects matched to
+  the fitted levels **by label**, ``re_form`` to keep all, none or some of the terms, new levels
+  refused or (``allow_new_levels=True``) given a zero random effect.
+* :func:`simulate` is ``simulate.merMod`` (new random effects and residuals, or conditional on the
+  fitted random effects); numpy's generator, not R's, so draws differ from R's but not their law.
+* :func:`refit` is ``refit.merMod``: the same model matrices, weights and offset with a new response,
+  optimised from the current theta as lme4 does.
+* :func:`update` is ``update.merMod`` with R's ``update.formula`` (``". ~ . - x"``) semantics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
+from .errors import DataError, FormulaError
+from .formula import RETerm, _parse_re_term, _strip_parens, parse_formula, split_top_level
+from .reterms import lme4_term_order
+from .transforms import EvalContext, Fac, Num, evaluate, parse_r
+
+__all__ = ["predict", "simulate", "refit", "update", "update_formula"]
+
+NEW_LEVELS_MESSAGE = "new levels detected in newdata"
+NA_GROUP_MESSAGE = ("NAs are not allowed in prediction data for grouping variables unless "
+                    "allow.new.levels is TRUE")
+
+
+# ------------------------------------------------------------------------------------------------
+# re_form: which random-effects columns to use
+
+
+def _original_order(m) -> list[int]:
+    """Index into ``m.frame.re_specs`` / ``m.parts.re_terms`` of each term of ``m.terms`` (lme4 reorders)."""
+    order = lme4_term_order([len(levels) for _codes, levels in m.frame.re_groups])
+    for t, i in zip(m.terms, order):
+        if t.label != m.parts.re_terms[i].label:   # the layout lmer() built; a mismatch is a bug
+            raise RuntimeError(f"internal: term order mismatch ({t.label} vs {m.parts.re_terms[i].label})")
+    return order
+
+
+def _is_none_form(re_form: Any) -> bool:
+    if re_form is None:
+        return False
+    if isinstance(re_form, float) and math.isnan(re_form):
+        return True
+    if isinstance(re_form, str):
+        text = "".join(re_form.split())
+        return text in ("NA", "~0", "0", "~-1", "~1", "1", "~0+1", "~1-1")  # no random-effects terms
+    return False
+
+
+def _norm_group(group: str) -> str:
+    return parse_r(group).deparse()
+
+
+def _re_form_terms(re_form: str) -> tuple[RETerm, ...]:
+    text = re_form.strip()
+    if not text.startswith("~"):
+        raise FormulaError(f"re_form must be None, 'NA', '~0' or a one-sided formula of random-effects "
+                           f"terms such as '~(1 | g)', not {re_form!r}")
+    return parse_formula("re_form_response__ " + text).re_terms
+
+
+def select_re(m, re_form: Any) -> dict[int, list[int]]:
+    """The random-effects columns ``re_form`` keeps: index in ``m.terms`` -> column indices.
+
+    ``None``: every column of every term; ``"NA"``/``"~0"``: none; a formula: the columns its
+    terms name, matched to the model's terms by grouping factor and column name (as lme4 does, so
+    ``~(1 | g)`` keeps the intercept of a ``(x | g)`` term).
+
+    Raises
+    ------
+    FormulaError
+        A term's grouping factor or one of its columns is not in the model.
+    """
+    if re_form is None:
+        return {k: list(range(t.q)) for k, t in enumerate(m.terms)}
+    if _is_none_form(re_form):
+        return {}
+    if not isinstance(re_form, str):
+        raise FormulaError(f"re_form must be None, 'NA', '~0' or a formula string, not {re_form!r}")
+    terms = _re_form_terms(re_form)
+    order = _original_order(m)
+    model_labels = ", ".join(f"({t.label})" for t in m.terms)
+    out: dict[int, set[int]] = {}
+    for term in terms:
+        group = _norm_group(term.group)
+        ks = [k for k, t in enumerate(m.terms) if _norm_group(t.group) == group]
+        if not ks:
+            raise FormulaError(f"re_form term ({term.label}): grouping factor {term.group!r} is not in the model "
+                               f"(random-effects terms: {model_labels})")
+        same = [k for k in ks if _same_expr(m.parts.re_terms[order[k]].expr, term.expr)]
+        if same:
+            out.setdefault(same[0], set()).update(range(m.terms[same[0]].q))
+            continue
+        try:
+            names = model_matrix(term.expr, m.frame.data)[1]
+        except (FormulaError, DataError) as exc:
+            raise FormulaError(f"re_form term ({term.label}) cannot be evaluated: {exc}") from exc
+        for name in names:
+            hits = [(k, m.terms[k].names.index(name)) for k in ks if name in m.terms[k].names]
+            if not hits:
+                raise FormulaError(f"re_form term ({term.label}): random effect {name!r} of grouping factor "
+                                   f"{term.group!r} is not in the model (random-effects terms: {model_labels})")
+            k, j = hits[0]
+            out.setdefault(k, set()).add(j)
+    return {k: sorted(cols) for k, cols in sorted(out.items())}
+
+
+def _same_expr(a: str, b: str) -> bool:
+    try:
+        sa, sb = rhs_terms(a), rhs_terms(b)
+    except FormulaError:
+        return a.replace(" ", "") == b.replace(" ", "")
+    return sa.labels == sb.labels and sa.intercept == sb.intercept
+
+
+# ------------------------------------------------------------------------------------------------
+# pieces of the linear predictor on new data
+
+
+def _reraise_newdata(exc: Exception) -> Exception:
+    cls = type(exc) if isinstance(exc, (FormulaError, DataError)) else DataError
+    return cls(f"newdata: {exc}")
+
+
+def _fixed_part(m, newdata: pd.DataFrame) -> np.ndarray:
+    """X beta + the formula's offset() terms on newdata (lme4 ignores an ``offset=`` argument here)."""
+    spec = m.frame.fixed_spec
+    try:
+        X = build_fixed(spec, newdata)
+        eta = X @ m.beta if X.shape[1] else np.zeros(len(newdata))
+        struct = spec.structure
+        if struct.offsets:
+            ctx = EvalContext(newdata, params=spec.params, fit=False)
+            for i in struct.offsets:
+                val = evaluate(struct.variables[i], ctx)
+                if isinstance(val, Fac):
+                    raise DataError(f"offset {struct.names[i]!r} must be numeric")
+                eta = eta + np.broadcast_to(np.asarray(val.values if isinstance(val, Num) else val, float),
+                                            (len(newdata),))
+    except (FormulaError, DataError, KeyError) as exc:
+        raise _reraise_newdata(exc) from exc
+    return np.asarray(eta, dtype=float)
+
+
+def _group_on(group: str, newdata: pd.DataFrame) -> Fac:
+    """The grouping factor ``group`` (``g``, ``b:a``...) evaluated on newdata, with its own levels."""
+    node = parse_r(group)
+    leaves: list = []
+    _group_leaves(node, leaves)
+    ctx = EvalContext(newdata)
+    values = {}
+    try:
+        for leaf in leaves:
+            values[leaf.deparse()] = evaluate(leaf, ctx)
+        return _group_factor(node, values, None, group)
+    except (FormulaError, DataError) as exc:
+        raise _reraise_newdata(exc) from exc
+
+
+def _level_codes(t, newdata: pd.DataFrame) -> np.ndarray:
+    """Codes of newdata's rows into the training levels of term ``t``: -1 new level, -2 missing."""
+    fac = _group_on(t.group, newdata)
+    pos = {lv: i for i, lv in enumerate(t.levels)}
+    remap = np.array([pos.get(lv, -1) for lv in fac.levels] + [-2], dtype=np.int64)
+    return remap[fac.codes]  # code -1 (NA) picks the last slot
+
+
+def _term_matrix(m, k: int, newdata: pd.DataFrame | None, order: list[int]) -> np.ndarray:
+    if newdata is None:
+        return m.terms[k].X
+    try:
+        return build_matrix(m.frame.re_specs[order[k]], newdata)
+    except (FormulaError, DataError, KeyError) as exc:
+        raise _reraise_newdata(exc) from exc
+
+
+def _random_part(m, newdata: pd.DataFrame | None, keep: dict[int, list[int]], allow_new_levels: bool,
+                 n: int) -> np.ndarray:
+    out = np.zeros(n)
+    if not keep:
+        return out
+    order = _original_order(m)
+    for k, cols in keep.items():
+        t = m.terms[k]
+        X = _term_matrix(m, k, newdata, order)[:, cols]
+        b = np.asarray(m.b[k])[:, cols]
+        if newdata is None:
+            codes = t.codes
+        else:
+            codes = _level_codes(t, newdata)
+            if np.any(codes == -2) and not allow_new_levels:
+                raise DataError(f"{NA_GROUP_MESSAGE} (grouping factor {t.group!r} has "
+                                f"{int(np.sum(codes == -2))} missing value(s) in newdata)")
+            if np.any(codes == -1) and not allow_new_levels:
+                fac = _group_on(t.group, newdata)
+                new = list(dict.fromkeys(fac.levels[c] for c in fac.codes[codes == -1]))
+                raise DataError(f"{NEW_LEVELS_MESSAGE}: {', '.join(new)} (grouping factor {t.group!r}; "
+                                "use allow_new_levels=True for population-level predictions for them)")
+        bz = np.vstack([b, np.zeros((1, b.shape[1]))])      # new or missing level -> b = 0
+        out = out + np.einsum("ij,ij->i", X, bz[np.where(codes < 0, len(b), codes)])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# predict
+
+
+def predict(m, newdata: pd.DataFrame | None = None, re_form: Any = None, allow_new_levels: bool = False,
+            type: str = "response", random_only: bool = False, na_action: str = "pass") -> np.ndarray:
+    """Predictions from a fitted model, as lme4's ``predict.merMod``.
+
+    Parameters
+    ----------
+    m : LmerMod
+    newdata : pandas.DataFrame, optional
+        Rows to predict for; ``None`` predicts for the rows used in the fit (with their offset).
+        Factors are matched to the training levels by label; rows with a missing covariate give NaN.
+    re_form : None, "NA", "~0" or str
+        ``None``: all random effects; ``"NA"`` or ``"~0"``: none (population level); a formula of
+        random-effects terms such as ``"~(1 | Subject)"``: only those.
+    allow_new_levels : bool
+        Give levels (and missing values) of grouping factors not seen in the fit a zero random
+        effect instead of raising :class:`~mixedcompat.DataError`.
+    type : {"response", "link"}
+        Identical for linear mixed models.
+    random_only : bool
+        Only the random-effects part.
+    na_action : {"pass", "omit", "exclude"}
+        ``"pass"`` (lme4's default) and ``"exclude"`` keep NaN for incomplete rows; ``"omit"`` drops them.
+
+    Returns
+    -------
+    numpy.ndarray
+        One value per row of ``newdata`` (or per observation used in the fit).
+
+    Notes
+    -----
+    With ``newdata``, as lme4 1.1: the formula's ``offset()`` terms are evaluated on newdata, an
+    ``offset=`` argument of ``lmer`` is not added.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> nd = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["308", "309"]})
+    >>> mc.predict(m, nd).round(2).tolist()            # doctest: +SKIP
+    [253.66, 211.93]
+    """
+    if type not in ("response", "link"):
+        raise ValueError(f"type must be 'response' or 'link', not {type!r}")
+    if na_action not in ("pass", "omit", "exclude", "na.pass", "na.omit", "na.exclude"):
+        raise ValueError(f"na_action must be 'pass', 'omit' or 'exclude', not {na_action!r}")
+    keep = select_re(m, re_form)
+    if newdata is None:
+        n = m.nobs()
+        if re_form is None and not random_only:
+            out = m.fitted()
+        else:
+            fixed = np.zeros(n) if random_only else (
+                (m.frame.X @ m.beta if m.frame.X.shape[1] else np.zeros(n))
+                + (m.frame.offset if m.frame.offset is not None else 0.0))
+            out = fixed + _random_part(m, None, keep, allow_new_levels, n)
+    else:
+        if not isinstance(newdata, pd.DataFrame):
+            raise DataError(f"newdata must be a pandas DataFrame, not {type_name(newdata)}")
+        n = len(newdata)
+        fixed = np.zeros(n) if random_only else _fixed_part(m, newdata)
+        out = fixed + _random_part(m, newdata, keep, allow_new_levels, n)
+    out = np.asarray(out, dtype=float)
+    if na_action in ("omit", "na.omit"):
+        out = out[~np.isnan(out)]
+    return out
+
+
+def type_name(x: Any) -> str:
+    return type(x).__name__
+
+
+# ------------------------------------------------------------------------------------------------
+# simulate
+
+
+def _check_nsim(nsim: Any) -> int:
+    if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer, float)) \
+            or (isinstance(nsim, float) and not float(nsim).is_integer()):
+        raise DataError(f"nsim must be a positive integer, not {nsim!r}")
+    if int(nsim) < 1:
+        raise DataError(f"nsim must be a positive integer (>= 1), not {nsim!r}")
+    return int(nsim)
+
+
+def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: Any = None,
+             newdata: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Responses simulated from the fitted model, as lme4's ``simulate.merMod``.
+
+    ``y* = X beta + offset + Z b* + sigma e* / sqrt(w)``: with ``use_u=False`` (lme4's default)
+    ``b* ~ N(0, sigma^2 Lambda Lambda')`` is drawn anew for every simulation; ``use_u=True``
+    keeps the fitted random effects (R's ``re.form = NULL``); ``re_form`` (a formula of the model's
+    terms) keeps the fitted values of those terms and draws the others.  ``re_form=None`` with
+    ``use_u=False`` is R's default ``re.form = NA``.  Residuals use the prior weights (1 on newdata).
+
+    Parameters
+    ----------
+    m : LmerMod
+    nsim : int
+        Number of simulations (>= 1).
+    seed : int, numpy.random.Generator or None
+        Seed for numpy's generator (R's random numbers are not reproduced).
+    use_u, re_form : see above
+    newdata : pandas.DataFrame, optional
+        Simulate for these rows; drawn random effects use newdata's own levels.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``sim_1 ... sim_<nsim>``, index = the rows used in the fit (or newdata's index).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> mc.simulate(m, nsim=2, seed=1).columns.tolist()
+    ['sim_1', 'sim_2']
+    """
+    nsim = _check_nsim(nsim)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if use_u and re_form is not None:
+        raise FormulaError("simulate: give use_u=True or re_form, not both (use_u=True means re_form=None "
+                           "in R: condition on all random effects)")
+    if use_u:
+        keep = select_re(m, None)
+    elif re_form is None:
+        keep = {}
+    else:
+        keep = select_re(m, re_form)
+    for k, cols in keep.items():
+        if len(cols) != m.terms[k].q:
+            raise FormulaError(f"simulate: re_form must name whole random-effects terms; ({m.terms[k].label}) "
+                               f"is only partly named")
+    if newdata is None:
+        n = m.nobs()
+        eta = predict(m, None, re_form=None if use_u else _form_of(m, keep))
+        weights = m.frame.weights
+        index = m.frame.data.index
+    else:
+        n = len(newdata)
+        eta = predict(m, newdata, re_form=None if use_u else _form_of(m, keep))
+        weights = None
+        index = newdata.index
+    sigma = m.sigma()
+    order = _original_order(m)
+    sims = np.empty((n, nsim))
+    drawn = []
+    for k, t in enumerate(m.terms):
+        if k in keep:
+            continue
+        X = _term_matrix(m, k, newdata, order)
+        if newdata is None:
+            codes, n_levels = t.codes, t.n_levels
+        else:
+            fac = _group_on(t.group, newdata)
+            codes, n_levels = fac.codes, len(fac.levels)
+        drawn.append((X, codes, n_levels, m._factor.templates[k]))
+    scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
+    for s in range(nsim):
+        y = eta.copy()
+        for X, codes, n_levels, T in drawn:
+            b = sigma * rng.standard_normal((n_levels, T.shape[0])) @ T.T
+            bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])       # missing level -> NaN
+            y = y + np.einsum("ij,ij->i", X, bz[codes])
+        sims[:, s] = y + sigma * rng.standard_normal(n) * scale
+    return pd.DataFrame(sims, index=index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
+
+
+def _form_of(m, keep: dict[int, list[int]]) -> str:
+    if not keep:
+        return "NA"
+    order = _original_order(m)
+    return "~" + " + ".join(f"({m.parts.re_terms[order[k]].label})" for k in keep)
+
+
+# ------------------------------------------------------------------------------------------------
+# refit
+
+
+def refit(m, newresp: Any):
+    """The same model fitted to a new response, as lme4's ``refit``.
+
+    X, Z, prior weights, offset and the criterion (REML or ML) are kept; the optimiser starts
+    from the current theta, as lme4 does.
+
+    Known lme4 bug, *not* reproduced: lme4 1.1-31's ``refit()`` of a REML fit adds log|R_X|^2 to
+    the REML criterion a second time and optimises that (``refit(m, getME(m, "y"))`` on sleepstudy
+    reports REMLcrit 1751.947 instead of 1743.628 and moves theta).  We return what ``refit`` is
+    documented to give, which equals ``lmer()`` on the data with the response replaced; the fixture
+    tests compare with that.  ML fits agree with lme4's ``refit()`` itself.
+
+    Parameters
+    ----------
+    m : LmerMod
+    newresp : array-like or pandas.Series
+        One value per observation used in the fit (``nobs(m)``, after NA removal).
+
+    Returns
+    -------
+    LmerMod
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
+    """
+    from .lmer import LmerMod, _column_partners
+    from .optimize import OptSummary, minimize_theta
+    from .pls import make_deviance
+    from .threads import blas_threads
+
+    if isinstance(newresp, pd.DataFrame):
+        if newresp.shape[1] != 1:
+            raise DataError(f"newresp must be a single column, not a data frame with {newresp.shape[1]} columns")
+        newresp = newresp.iloc[:, 0]
+    try:
+        y = np.asarray(newresp.to_numpy() if isinstance(newresp, pd.Series) else newresp, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"newresp must be numeric: {exc}") from exc
+    y = y.ravel() if y.ndim > 1 and 1 in y.shape else y
+    n = m.nobs()
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"newresp has length {y.size} but the model has {n} observations (nobs); "
+                        f"refit needs one response value per observation used in the fit")
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"newresp has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+    frame = dataclasses.replace(m.frame, y=y)
+    control = dict(m.control)
+    with blas_threads(control.get("blas_threads", 1)):
+        devfun = make_deviance(m.terms, frame.X, y, frame.weights, frame.offset, REML=m.REML)
+        lower = np.concatenate([t.lower() for t in m.terms])
+        start = np.asarray(m.theta, dtype=float).copy()
+        if "optimizer" in control and control["optimizer"] is None:
+            opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
+                             message="no optimisation: theta fixed at the start values")
+        else:
+            opt_control = {k: v for k, v in control.items() if k != "start"}
+            opt = minimize_theta(devfun, start, lower, opt_control, column_partners=_column_partners(m.terms))
+        call = dict(m.call)
+        data = call.get("data")
+        if isinstance(data, pd.DataFrame) and m.frame.response_name in data.columns:
+            data = data.copy()
+            col = data.columns.get_loc(m.frame.response_name)
+            data[m.frame.response_name] = data[m.frame.response_name].astype(float)
+            data.iloc[m.frame.rows, col] = y
+            call["data"] = data
+        return LmerMod(m.formula, m.parts, frame, m.terms, devfun, opt, m.REML, m.control,
+                       data_name=m.data_name, weights_name=m.weights_name, offset_name=m.offset_name,
+                       fit_warnings=list(m.optinfo.get("fit_warnings", [])), call=call)
+
+
+# ------------------------------------------------------------------------------------------------
+# update
+
+
+_DOT = re.compile(r"(?<![\w.])\.(?![\w.])")
+_UPDATE_ARGS = ("data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
+
+
+def _re_pieces(rhs: str) -> list[tuple[str, str, bool]]:
+    """Top-level pieces of a right-hand side: (sign, text, is a random-effects term)."""
+    out = []
+    for sign, piece in split_top_level(rhs):
+        inner = _strip_parens(piece)
+        bracketed = piece.strip().startswith("(") and inner != piece.strip()
+        is_re = bracketed and "|" in inner and _top_bar(inner)
+        out.append((sign, piece, is_re))
+    return out
+
+
+def _top_bar(inner: str) -> bool:
+    depth = 0
+    for ch in inner:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            return True
+    return False
+
+
+def _with_placeholders(rhs: str, table: dict, texts: dict) -> str:
+    """``rhs`` with every random-effects term replaced by a symbol (one per distinct term)."""
+    parts = []
+    for sign, piece, is_re in _re_pieces(rhs):
+        if is_re:
+            inner = _strip_parens(piece)
+            key = tuple(_parse_re_term(inner, inner))
+            if key not in table:
+                table[key] = f"re_term_{len(table) + 1}__"
+                texts[table[key]] = parse_r(piece).deparse()
+            piece = table[key]
+        parts.append(f"{'-' if sign == '-' else '+'} {piece}")
+    text = " ".join(parts)
+    return text[2:] if text.startswith("+ ") else "0 " + text   # a leading "- x" keeps R's meaning
+
+
+def update_formula(old: str, new: str) -> str:
+    """R's ``update.formula(old, new)`` for lme4 formulas: ``.`` is the old side; terms simplified.
+
+    Random-effects terms behave as single terms (added with ``+``, removed with ``-``); the result
+    lists the terms in R's order (by degree, then first appearance), then the offsets, then ``- 1``.
+
+    Example
+    -------
+    >>> update_formula("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)")
+    'log(y) ~ f + (x | g) + (1 | h) + x:f'
+    """
+    if not isinstance(new, str) or "~" not in new:
+        raise FormulaError(f"update formula must be an R formula string such as '. ~ . - x', not {new!r}")
+    old_parts = parse_formula(old)
+    old_text = old_parts.text
+    tilde_old = old_text.index("~")
+    old_lhs, old_rhs = old_text[:tilde_old].strip(), old_text[tilde_old + 1:].strip()
+    new_text = " ".join(new.split())
+    tilde = new_text.index("~")
+    new_lhs, new_rhs = new_text[:tilde].strip(), new_text[tilde + 1:].strip()
+    if not new_rhs:
+        raise FormulaError(f"update formula {new!r} has an empty right-hand side")
+    lhs = old_lhs if not new_lhs else _DOT.sub(lambda _m: old_lhs, new_lhs)
+    table: dict = {}
+    texts: dict = {}
+    old_ph = _with_placeholders(old_rhs, table, texts)
+    new_ph = _with_placeholders(new_rhs, table, texts)
+    combined = _DOT.sub(lambda _m: f"({old_ph})", new_ph)
+    try:
+        struct = rhs_terms(combined)
+    except FormulaError as exc:
+        raise FormulaError(f"cannot update {old!r} with {new!r}: {exc}") from exc
+    labels = []
+    for label in struct.labels:
+        parts = label.split(":")
+        if any(p in texts for p in parts):
+            if len(parts) > 1:
+                raise FormulaError(f"cannot update {old!r} with {new!r}: a random-effects term would be "
+                                   f"crossed with another term ({':'.join(texts.get(p, p) for p in parts)})")
+            labels.append(texts[label])
+        else:
+            labels.append(label)
+    labels += [struct.names[i] for i in struct.offsets]
+    if not struct.intercept:
+        labels.append("- 1" if labels else "0")
+    rhs = " + ".join(labels).replace("+ - 1", "- 1") if labels else "1"
+    if not any(texts.get(lab) for lab in struct.labels):
+        raise FormulaError(f"updated formula '{lhs} ~ {rhs}' has no random-effects terms")
+    return f"{lhs} ~ {rhs}"
+
+
+def update(m, formula: str | None = None, **kwargs):
+    """Refit with a changed formula and/or arguments, as R's ``update(m, . ~ . - x, REML = FALSE)``.
+
+    Parameters
+    ----------
+    m : LmerMod
+    formula : str, optional
+        An update formula in R's syntax: ``". ~ . - Days"``, ``". ~ . + (1 | g)"``, ``"log(.) ~ ."``.
+    **kwargs
+        ``lmer`` arguments that replace the original ones: ``data``, ``REML``, ``weights``, ``offset``,
+        ``subset``, ``na_action``, ``contrasts``, ``control``.
+
+    Returns
+    -------
+    LmerMod
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> mc.update(m, ". ~ . - Days").formula
+    'Reaction ~ (Days | Subject)'
+    """
+    from .lmer import lmer
+
+    unknown = sorted(set(kwargs) - set(_UPDATE_ARGS))
+    if unknown:
+        raise TypeError(f"update: unknown argument(s) {', '.join(unknown)}; lmer takes "
+                        f"{', '.join(_UPDATE_ARGS)}")
+    call = dict(m.call)
+    if "data" not in call or call["data"] is None:
+        raise DataError("update: the original data are not stored with this fit; pass data=")
+    call["formula"] = m.formula if formula is None else update_formula(m.formula, formula)
+    call.update(kwargs)
+    args = {k: call[k] for k in ("formula", "data", *_UPDATE_ARGS[1:]) if k in call}
+    return lmer(**args)
