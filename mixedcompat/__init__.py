@@ -6,6 +6,8 @@ Example
 >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
 >>> print(mc.summary(m))  # doctest: +SKIP
 """
+from __future__ import annotations
+
 from . import datasets
 from .errors import (ConvergenceWarning, DataError, FormulaError, RankDeficiencyWarning,
                      SingularFitWarning)
@@ -29,7 +31,7 @@ def to_statsmodels(formula: str, data):
     return _to(formula, data)
 
 
-def from_statsmodels(model) -> str:
+def from_statsmodels(model, groups: str | None = None) -> str:
     """The lme4 formula of a statsmodels ``MixedLM`` (see :mod:`mixedcompat.interop`)."""
     from .interop import from_statsmodels as _from
-    return _from(model)
+    return _from(model, groups=groups)

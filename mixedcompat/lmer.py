@@ -18,6 +18,7 @@ from .formula import FormulaParts, parse_formula
 from .optimize import OptSummary, minimize_theta
 from .pls import Deviance, PLSFactor, make_deviance
 from .reterms import ReTerm, flist, make_reterms
+from .statsmodels_api import CallableInt, StatsmodelsExtras
 from .threads import blas_threads
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
@@ -164,7 +165,7 @@ def _arg_name(arg: Any, default: str) -> str | None:
     return arg if isinstance(arg, str) else default
 
 
-class LmerMod:
+class LmerMod(StatsmodelsExtras):
     """A fitted linear mixed model (lme4's ``lmerMod``); immutable once built.
 
     Every accessor reads from the stored optimum.  R-named methods mirror lme4's generics; the
@@ -223,9 +224,10 @@ class LmerMod:
         object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------------- sizes
-    def nobs(self) -> int:
-        """Number of observations used (after NA removal)."""
-        return int(len(self.frame.y))
+    @property
+    def nobs(self) -> CallableInt:
+        """Number of observations used (after NA removal): ``m.nobs`` and ``m.nobs()`` / ``nobs(m)``."""
+        return CallableInt(len(self.frame.y))
 
     @property
     def df_residual(self) -> int:
