@@ -104,13 +104,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
         devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
         lower = np.concatenate([t.lower() for t in terms])
-        start = _start_values(control, terms, lower)
-        if control is not None and "optimizer" in control and control["optimizer"] is None:
-            # lme4's lmerControl(optimizer = NULL): evaluate at the start values, no optimisation
-            opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
-                             message="no optimisation: theta fixed at the start values")
-        else:
-            opt = minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
+        opt = optimize_fit(devfun, terms, _start_values(control, terms, lower), control)
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
@@ -121,6 +115,16 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     with blas_threads(threads):
         return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
                        fit_warnings=fit_warnings, call=call, **names)
+
+
+def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, control: dict | None) -> OptSummary:
+    """Minimise the criterion from ``start`` (lme4's ``optimizeLmer``), or with
+    ``control["optimizer"] = None`` (lme4's ``lmerControl(optimizer = NULL)``) just evaluate it there."""
+    if control is not None and "optimizer" in control and control["optimizer"] is None:
+        return OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
+                          message="no optimisation: theta fixed at the start values")
+    lower = np.concatenate([t.lower() for t in terms])
+    return minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
 
 
 def _check_control(control: dict | None) -> None:

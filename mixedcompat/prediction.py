@@ -421,8 +421,7 @@ def refit(m, newresp: Any):
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
     """
-    from .lmer import LmerMod, _column_partners
-    from .optimize import OptSummary, minimize_theta
+    from .lmer import LmerMod, optimize_fit
     from .pls import make_deviance
     from .threads import blas_threads
 
@@ -445,14 +444,7 @@ def refit(m, newresp: Any):
     control = dict(m.control)
     with blas_threads(control.get("blas_threads", 1)):
         devfun = make_deviance(m.terms, frame.X, y, frame.weights, frame.offset, REML=m.REML)
-        lower = np.concatenate([t.lower() for t in m.terms])
-        start = np.asarray(m.theta, dtype=float).copy()
-        if "optimizer" in control and control["optimizer"] is None:
-            opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
-                             message="no optimisation: theta fixed at the start values")
-        else:
-            opt_control = {k: v for k, v in control.items() if k != "start"}
-            opt = minimize_theta(devfun, start, lower, opt_control, column_partners=_column_partners(m.terms))
+        opt = optimize_fit(devfun, m.terms, np.asarray(m.theta, dtype=float).copy(), control)
         call = dict(m.call)
         data = call.get("data")
         if isinstance(data, pd.DataFrame) and m.frame.response_name in data.columns:

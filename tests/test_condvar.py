@@ -6,9 +6,7 @@ diagonal when a factor has several terms).  Printed text: ``tests/fixtures/ranef
 """
 from __future__ import annotations
 
-import json
 import pathlib
-import re
 import warnings
 
 import numpy as np
