@@ -22,7 +22,65 @@ __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",
-           "update", "to_statsmodels", "from_statsmodels"]
+           "update", "to_statsmodels", "from_statsmodels", "anova", "confint", "profile", "bootMer",
+           "PBmodcomp", "ranova", "drop1", "model_table", "cross_validate"]
+
+
+def anova(*models, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
+    """R's ``anova`` (see :mod:`mixedcompat.inference`)."""
+    from .inference import anova as _anova
+    return _anova(*models, type=type, ddf=ddf, refit=refit)
+
+
+def confint(m, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500, seed=None,
+            oldNames: bool = True, **kwargs):
+    """lme4's ``confint.merMod`` (see :mod:`mixedcompat.inference.intervals`)."""
+    from .inference.intervals import confint as _confint
+    return _confint(m, parm=parm, level=level, method=method, nsim=nsim, seed=seed, oldNames=oldNames, **kwargs)
+
+
+def profile(m, **kwargs):
+    """lme4's ``profile.merMod`` (see :mod:`mixedcompat.inference.profile`)."""
+    from .inference.profile import profile as _profile
+    return _profile(m, **kwargs)
+
+
+def bootMer(m, FUN, nsim: int = 1, seed=None, use_u: bool = False, type: str = "parametric",  # noqa: A002
+            parallel=None, progress: bool = True, **kwargs):
+    """lme4's ``bootMer`` (see :mod:`mixedcompat.inference.bootstrap`)."""
+    from .inference.bootstrap import bootMer as _boot
+    return _boot(m, FUN, nsim=nsim, seed=seed, use_u=use_u, type=type, parallel=parallel,
+                 progress=progress, **kwargs)
+
+
+def PBmodcomp(large, small, nsim: int = 1000, seed=None, **kwargs):
+    """pbkrtest's ``PBmodcomp`` (see :mod:`mixedcompat.inference.bootstrap`)."""
+    from .inference.bootstrap import PBmodcomp as _pb
+    return _pb(large, small, nsim=nsim, seed=seed, **kwargs)
+
+
+def ranova(m, **kwargs):
+    """lmerTest's ``ranova`` (see :mod:`mixedcompat.inference.lrt`)."""
+    from .inference.lrt import ranova as _ranova
+    return _ranova(m, **kwargs)
+
+
+def drop1(m, **kwargs):
+    """lmerTest's / lme4's ``drop1`` (see :mod:`mixedcompat.inference.lrt`)."""
+    from .inference.lrt import drop1 as _drop1
+    return _drop1(m, **kwargs)
+
+
+def model_table(*models, **kwargs):
+    """AIC/BIC table over several fits (see :mod:`mixedcompat.inference.selection`)."""
+    from .inference.selection import model_table as _table
+    return _table(*models, **kwargs)
+
+
+def cross_validate(m, folds=None, groups=None, **kwargs):
+    """Out-of-sample RMSE and log predictive density per fold (see :mod:`mixedcompat.inference.selection`)."""
+    from .inference.selection import cross_validate as _cv
+    return _cv(m, folds=folds, groups=groups, **kwargs)
 
 
 def to_statsmodels(formula: str, data):

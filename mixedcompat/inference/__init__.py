@@ -1,0 +1,25 @@
+"""Inference and model selection for lmer fits: lme4's / lmerTest's / pbkrtest's tables and intervals.
+
+``anova(m)`` with one model gives lmerTest's F table (Satterthwaite or Kenward-Roger denominator
+degrees of freedom); with several models, lme4's likelihood-ratio table.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
+    """R's ``anova``: one model -> F tests of the fixed effects (lmerTest); several -> LRT (lme4).
+
+    Example
+    -------
+    >>> # mc.anova(m0, m1)            # likelihood-ratio table, REML fits refitted with ML
+    >>> # mc.anova(m, ddf="Kenward-Roger")
+    """
+    if not models:
+        raise TypeError("anova() needs at least one fitted model")
+    if len(models) == 1:
+        from .ftests import anova_table
+        return anova_table(models[0], type=type, ddf=ddf)
+    from .lrt import anova_lrt
+    return anova_lrt(*models, refit=refit)
