@@ -26,10 +26,10 @@ __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError",
            "PBmodcomp", "ranova", "drop1", "model_table", "cross_validate"]
 
 
-def anova(*models, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
-    """R's ``anova`` (see :mod:`mixedcompat.inference`)."""
+def anova(*models, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True, **named_models):  # noqa: A002
+    """R's ``anova`` (see :mod:`mixedcompat.inference`); keyword models are labelled by their names."""
     from .inference import anova as _anova
-    return _anova(*models, type=type, ddf=ddf, refit=refit)
+    return _anova(*models, type=type, ddf=ddf, refit=refit, **named_models)
 
 
 def confint(m, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500, seed=None,

@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
+def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True,  # noqa: A002
+          **named_models: Any):
     """R's ``anova``: one model -> F tests of the fixed effects (lmerTest); several -> LRT (lme4).
 
     Example
@@ -16,10 +17,11 @@ def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool =
     >>> # mc.anova(m0, m1)            # likelihood-ratio table, REML fits refitted with ML
     >>> # mc.anova(m, ddf="Kenward-Roger")
     """
-    if not models:
+    n_models = len(models) + sum(k != "model_names" for k in named_models)
+    if n_models == 0:
         raise TypeError("anova() needs at least one fitted model")
-    if len(models) == 1:
+    if n_models == 1 and not named_models:
         from .ftests import anova_table
         return anova_table(models[0], type=type, ddf=ddf)
     from .lrt import anova_lrt
-    return anova_lrt(*models, refit=refit)
+    return anova_lrt(*models, refit=refit, **named_models)

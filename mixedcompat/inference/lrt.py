@@ -1,0 +1,675 @@
+"""Likelihood-ratio tables for lmer fits: lme4's ``anova(m0, m1, ...)`` and ``drop1.merMod``, lmerTest's ``ranova``.
+
+All three return an :class:`AnovaTable` (a pandas DataFrame with R's row names and column names that
+prints as R's ``print.anova``).  Conditions R reports:
+
+* lme4's ``message("refitting model(s) with ML (instead of REML)")`` is a :class:`RefitMLWarning`
+  (a ``UserWarning``), so ``warnings.simplefilter`` / ``pytest.warns`` see it;
+* lme4's ``warning("some models fit with REML = TRUE, some not")`` is a ``UserWarning``;
+* ``stop("models were not all fitted to the same size of dataset")`` and the other refusals are
+  :class:`mixedcompat.DataError`.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ..errors import DataError, FormulaError, SingularFitWarning
+
+__all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
+           "REFIT_MESSAGE", "MIXED_REML_WARNING", "SIZE_ERROR", "REML_FIXED_WARNING"]
+
+REFIT_MESSAGE = "refitting model(s) with ML (instead of REML)"
+MIXED_REML_WARNING = "some models fit with REML = TRUE, some not"
+SIZE_ERROR = "models were not all fitted to the same size of dataset"
+DATA_ERROR = "all models must be fit to the same data object"
+SUBSET_ERROR = "all models must use the same subset"
+ROWS_CHANGED_ERROR = "number of rows in use has changed: remove missing values?"
+REML_FIXED_WARNING = ("REML fits with different fixed effects compared with refit=False: their REML "
+                      "criteria are not comparable (use refit=True to compare ML fits)")
+SIGNIF_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+_LMER_ARGS = ("formula", "data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
+
+
+class RefitMLWarning(UserWarning):
+    """lme4's note that REML fits were refitted by maximum likelihood before an LRT."""
+
+
+class AnovaTable(pd.DataFrame):
+    """A DataFrame that prints like R's ``print.anova`` (heading, table, significance stars).
+
+    ``.attrs["heading"]`` holds the heading lines (``"Data: sleepstudy"``, ``"Models:"``...).
+
+    Example
+    -------
+    >>> t = AnovaTable({"npar": [4.0, 6.0]}, index=["m0", "m1"])
+    >>> t.attrs["heading"] = ["Models:"]
+    >>> print(t)
+    Models:
+       npar
+    m0    4
+    m1    6
+    """
+
+    @property
+    def _constructor(self):
+        return AnovaTable
+
+    def __str__(self) -> str:
+        return format_anova(self, list(self.attrs.get("heading", [])))
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The numbers as a plain DataFrame."""
+        return pd.DataFrame(self)
+
+
+# ------------------------------------------------------------------------------------------------
+# anova(m0, m1, ...)
+
+def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | None = None,
+              **named_models: Any) -> AnovaTable:
+    """lme4's ``anova(m0, m1, ..., refit = TRUE)``: likelihood-ratio tests between nested fits.
+
+    Parameters
+    ----------
+    *models : LmerMod
+        Two or more fits to the same data.
+    refit : bool
+        Refit REML fits by maximum likelihood first (lme4's default).  As lme4 1.1-31: when *any*
+        model is a REML fit, every REML fit is refitted (ML fits are used as they are) and a
+        :class:`RefitMLWarning` ``"refitting model(s) with ML (instead of REML)"`` is issued.  The
+        refit starts from the REML theta, as lme4's ``refitML``.
+    model_names : list of str, optional
+        Row labels, one per model in argument order (R's ``model.names``).
+    **named_models : LmerMod
+        Models passed by keyword: the keyword is the label (``anova_lrt(fm1=m1, fm2=m2)``), as R
+        labels rows with the argument expressions.
+
+    Labels: ``model_names`` if given, else the keyword of a keyword model, else ``m0, m1, ...``
+    (the position among all models passed).  Duplicated labels are replaced by ``MODEL1, MODEL2,
+    ...`` with lme4's warning ``"failed to find model names, assigning generic names"``.
+
+    Returns
+    -------
+    AnovaTable
+        Columns ``npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq)``; rows sorted by npar
+        (stable: ties keep argument order).  ``Chisq = 2 max(0, logLik - previous logLik)``,
+        ``Df`` the difference in npar, p-value NaN (R's NA) where ``Df == 0``.
+
+    Raises
+    ------
+    DataError
+        ``"models were not all fitted to the same size of dataset"`` (different nobs, as lme4),
+        ``"all models must be fit to the same data object"``, ``"all models must use the same
+        subset"``, and (stricter than lme4, which cannot see it) models that used different rows
+        of the same data.
+
+    Warns
+    -----
+    RefitMLWarning
+        REML fits refitted with ML.
+    UserWarning
+        ``refit=False`` with REML and ML fits mixed (lme4's warning); ``refit=False`` with REML
+        fits whose fixed effects differ (not in lme4, which silently compares incomparable REML
+        criteria).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> d = mc.datasets.load("sleepstudy")
+    >>> m0 = mc.lmer("Reaction ~ Days + (1 | Subject)", d)
+    >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
+    >>> tab = anova_lrt(m0, m1)            # doctest: +SKIP
+    >>> round(tab.loc["m1", "Chisq"], 3)   # doctest: +SKIP
+    42.139
+    """
+    mods = list(models) + list(named_models.values())
+    if len(mods) < 2:
+        raise TypeError("anova_lrt() needs at least two fitted models")
+    for i, m in enumerate(mods):
+        if not hasattr(m, "logLik") or not hasattr(m, "REML"):
+            raise TypeError(f"anova: argument {i + 1} is a {type(m).__name__}, not a fitted lmer model")
+    labels = _model_labels(len(models), list(named_models), model_names)
+    nobs = [int(m.nobs()) for m in mods]
+    if len(set(nobs)) > 1:
+        raise DataError(SIZE_ERROR)
+    reml = [bool(m.REML) for m in mods]
+    if refit:
+        if any(reml):
+            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=_stacklevel())
+            mods = [refit_ml(m) if r else m for m, r in zip(mods, reml)]
+    elif any(reml) and not all(reml):
+        warnings.warn(MIXED_REML_WARNING, UserWarning, stacklevel=_stacklevel())
+    elif all(reml) and len({_fixed_signature(m) for m in mods}) > 1:
+        warnings.warn(REML_FIXED_WARNING, UserWarning, stacklevel=_stacklevel())
+    lls = [m.logLik() for m in mods]
+    npar = [ll.df for ll in lls]
+    order = sorted(range(len(mods)), key=lambda i: npar[i])   # stable, as R's order()
+    mods = [mods[i] for i in order]
+    labels = [labels[i] for i in order]
+    lls = [lls[i] for i in order]
+    _check_same_data(mods)
+    n = nobs[0]
+    ll = np.array([float(v) for v in lls])
+    k = np.array([v.df for v in lls], dtype=float)
+    chisq = np.concatenate([[np.nan], 2.0 * np.maximum(0.0, np.diff(ll))])
+    df = np.concatenate([[np.nan], np.diff(k)])
+    with np.errstate(invalid="ignore"):      # Df == 0 (same npar): NA, as lme4
+        p = stats.chi2.sf(chisq, np.where(df > 0, df, np.nan))
+    tab = AnovaTable({"npar": k, "AIC": -2 * ll + 2 * k, "BIC": -2 * ll + math.log(n) * k,
+                      "logLik": ll, "deviance": -2 * ll, "Chisq": chisq, "Df": df, "Pr(>Chisq)": p},
+                     index=labels)
+    heading = [f"Data: {_data_name(mods[0])}"]
+    subset = mods[0].call.get("subset")
+    if subset is not None:
+        heading.append(f"Subset: {subset if isinstance(subset, str) else 'subset'}")
+    heading.append("Models:")
+    heading += [f"{lab}: {_deparse(m.formula)}" for lab, m in zip(labels, mods)]
+    tab.attrs["heading"] = heading
+    tab.attrs["models"] = mods
+    return tab
+
+
+def _stacklevel() -> int:
+    """Point warnings at the caller of mc.anova / anova_lrt rather than at this module."""
+    import inspect
+    level = 2
+    frame = inspect.currentframe()
+    try:
+        f = frame.f_back if frame else None
+        while f is not None and f.f_globals.get("__name__", "").startswith("mixedcompat"):
+            level += 1
+            f = f.f_back
+    finally:
+        del frame
+    return max(2, level - 1)
+
+
+def _model_labels(n_positional: int, keywords: list[str], model_names: Sequence[str] | None) -> list[str]:
+    n = n_positional + len(keywords)
+    if model_names is not None:
+        names = [str(s) for s in model_names]
+        if len(names) != n:
+            raise ValueError("model names vector and model list have different lengths")
+    else:
+        names = [f"m{i}" for i in range(n_positional)] + list(keywords)
+    if len(set(names)) != len(names) or max(len(s) for s in names) > 200:
+        warnings.warn("failed to find model names, assigning generic names", UserWarning, stacklevel=3)
+        names = [f"MODEL{i + 1}" for i in range(n)]
+    return names
+
+
+def _fixed_signature(m) -> tuple:
+    return (m.frame.response_name, tuple(m.frame.x_names))
+
+
+def _same_object(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if a is None or b is None:
+        return False
+    if isinstance(a, pd.DataFrame) and isinstance(b, pd.DataFrame):
+        return a.shape == b.shape and a.equals(b)
+    try:
+        return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+    except Exception:  # noqa: BLE001 - incomparable objects are different
+        return False
+
+
+def _check_same_data(mods: list) -> None:
+    first = mods[0]
+    for m in mods[1:]:
+        if not _same_object(first.call.get("data"), m.call.get("data")):
+            raise DataError(DATA_ERROR)
+    for m in mods[1:]:
+        if not _same_object(first.call.get("subset"), m.call.get("subset")):
+            raise DataError(SUBSET_ERROR)
+    rows0 = np.asarray(first.frame.rows)
+    for m in mods[1:]:
+        rows = np.asarray(m.frame.rows)
+        if rows.shape != rows0.shape or not np.array_equal(rows, rows0):
+            raise DataError("models were not all fitted to the same rows of the data (the same number of "
+                            "rows, but different rows dropped for missing values): compare fits on "
+                            "data without the incomplete rows")
+
+
+def _data_name(m) -> str:
+    name = getattr(m, "data_name", None)
+    return name if name else "data"
+
+
+def _deparse(formula: str) -> str:
+    try:
+        from ..printing import deparse_formula
+        return deparse_formula(formula)
+    except Exception:  # noqa: BLE001 - printing only
+        return " ".join(formula.split())
+
+
+def refit_ml(m):
+    """The ML fit of a REML fit (lme4's ``refitML``): same data and terms, optimiser started at the
+    REML theta; ML fits are returned unchanged.  The boundary note is not repeated, as lme4.
+
+    Example
+    -------
+    >>> # refit_ml(m).REML  -> False
+    """
+    if not m.REML:
+        return m
+    control = dict(m.call.get("control") or {})
+    control["start"] = np.array(m.theta, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SingularFitWarning)
+        return _lmer_with(m, REML=False, control=control)
+
+
+def _lmer_with(m, **changes):
+    """lmer() with the arguments of ``m`` and ``changes``."""
+    from ..lmer import lmer
+    call = dict(m.call)
+    if call.get("data") is None:
+        raise DataError("the original data are not stored with this fit: cannot refit it")
+    call.update(changes)
+    return lmer(**{k: call[k] for k in _LMER_ARGS if k in call})
+
+
+# ------------------------------------------------------------------------------------------------
+# drop1
+
+def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float = 2,
+          trace: bool = False) -> AnovaTable:
+    """lme4's ``drop1.merMod``: drop each fixed-effect term in turn, compare by AIC and (``test =
+    "Chisq"``) a likelihood-ratio test.  Every fit, the full one included, is refitted by ML (lme4's
+    ``extractAIC.merMod`` uses ``refitML``); the random effects are kept.
+
+    Parameters
+    ----------
+    m : LmerMod
+    scope : None, list of str or str
+        Terms to drop.  ``None``: every term not contained in another term (R's ``drop.scope``:
+        ``x * f`` offers only ``x:f``); a formula string ``"~ x + z"`` or a list of term labels.
+    scale : float
+        Must be 0 (as lme4 ignores it for mixed models).
+    test : {"none", "Chisq"}
+        R's default is ``"none"`` (columns ``npar, AIC``); ``"Chisq"`` adds ``LRT, Pr(Chi)``.
+        lme4's ``"F"`` is a stub that stops; lmerTest's F-test ``drop1`` is ``anova(m)``.
+    k : float
+        AIC penalty per parameter.
+
+    Returns
+    -------
+    AnovaTable
+        Row ``<none>`` then one row per term (R's labels, R's term order); ``npar`` is the number
+        of parameters dropped (NaN for ``<none>``), ``AIC = -2 logLik_ML + k npar``, ``LRT`` the
+        increase in ML deviance, ``Pr(Chi)`` its chi-square p-value.
+
+    Raises
+    ------
+    DataError
+        ``"number of rows in use has changed: remove missing values?"``.
+    ValueError
+        ``"scope is not a subset of term labels"``; an unknown ``test``.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> drop1(m, test="Chisq").loc["Days", "LRT"].round(3)     # doctest: +SKIP
+    23.537
+    """
+    if test not in ("none", "Chisq"):
+        if test == "F":
+            raise ValueError("drop1: lme4's test = \"F\" for merMod is an unfinished stub; use "
+                             "anova(m, ddf=...) for F tests of the fixed effects (lmerTest)")
+        raise ValueError(f"drop1: test must be 'none' or 'Chisq', not {test!r}")
+    from ..design import rhs_terms
+    struct = rhs_terms(m.parts.fixed)
+    labels = struct.labels
+    if scope is None:
+        scope_terms = _drop_scope(struct)
+    else:
+        if isinstance(scope, str):
+            rhs = scope.split("~", 1)[1] if "~" in scope else scope
+            scope_terms = rhs_terms(rhs).labels
+        else:
+            scope_terms = [str(s) for s in scope]
+        canon = {_canon_label(lab): lab for lab in labels}
+        mapped = []
+        for s in scope_terms:
+            key = _canon_label(s)
+            if key not in canon:
+                raise ValueError("scope is not a subset of term labels")
+            mapped.append(canon[key])
+        scope_terms = mapped
+    full = refit_ml(m)
+    n0 = int(m.nobs())
+    fits = [full]
+    from ..prediction import update
+    for term in scope_terms:
+        if trace:
+            print(f"trying - {term}")
+        reduced = update(m, f". ~ . - {term}", REML=False)
+        if int(reduced.nobs()) != n0:
+            raise DataError(ROWS_CHANGED_ERROR)
+        fits.append(reduced)
+    ll = np.array([float(f.logLik()) for f in fits])
+    edf = np.array([f.logLik().df for f in fits], dtype=float)
+    aic = -2 * ll + k * edf
+    dfs = edf[0] - edf
+    dfs[0] = np.nan
+    out = {"npar": dfs, "AIC": aic}
+    if test == "Chisq":
+        dev = aic - k * edf
+        dev = dev - dev[0]
+        dev[0] = np.nan
+        with np.errstate(invalid="ignore"):
+            p = stats.chi2.sf(dev, np.where(dfs > 0, dfs, np.nan))
+        p[0] = np.nan
+        out["LRT"] = dev
+        out["Pr(Chi)"] = p
+    tab = AnovaTable(out, index=["<none>"] + scope_terms)
+    tab.attrs["heading"] = ["Single term deletions", "\nModel:", _deparse(m.formula)]
+    tab.attrs["models"] = fits
+    return tab
+
+
+def _canon_label(label: str) -> str:
+    from ..design import rhs_terms
+    try:
+        s = rhs_terms(label)
+        return "|".join(":".join(sorted(lab.split(":"))) for lab in s.labels)
+    except FormulaError:
+        return label.replace(" ", "")
+
+
+def _drop_scope(struct) -> list[str]:
+    """R's ``drop.scope``: the terms not contained in (marginal to) another term."""
+    terms = [set(t) for t in struct.terms]
+    out = []
+    for i, t in enumerate(terms):
+        if not any(j != i and t < u for j, u in enumerate(terms)):
+            out.append(struct.labels[i])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# ranova
+
+def ranova(m, reduce_terms: bool = True) -> AnovaTable:
+    """lmerTest's ``ranova``: likelihood-ratio tests of the random-effects terms.
+
+    Each random-effects term ``(expr | g)`` (after lme4's ``||`` and ``/`` expansion) is reduced in
+    turn, keeping the criterion of the fit (a REML fit is compared by REML likelihoods, as lmerTest):
+
+    * a term without variables besides the intercept (``(1 | g)``) is removed; when no random
+      effect is left the model is a linear model (``lm``), with its REML or ML log-likelihood;
+    * otherwise each variable of ``expr`` that no other variable of ``expr`` contains is dropped
+      (``(Days | Subject)`` -> ``(1 | Subject)``: row ``"Days in (Days | Subject)"``;
+      ``(1 + x + z | g)`` -> ``(z | g)`` and ``(x | g)``); a term left with no variable becomes
+      ``(1 | g)`` (also for ``(0 + x | g)``, as lmerTest).  A term that duplicates another is
+      dropped, as R's formula algebra does.
+
+    With ``reduce_terms=False`` every term is removed whole.
+
+    Returns
+    -------
+    AnovaTable
+        Columns ``npar, logLik, AIC, LRT, Df, Pr(>Chisq)``; rows ``<none>`` and one per reduction
+        with lmerTest's row names.  ``LRT = 2 (logLik_full - logLik_reduced)`` (not clamped at 0).
+
+    Raises
+    ------
+    DataError
+        ``"number of rows in use has changed: remove missing values?"``.
+    ValueError
+        ``"Model should have at least one random-effects term"``.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> list(ranova(m).index)                  # doctest: +SKIP
+    ['<none>', 'Days in (Days | Subject)']
+    """
+    from ..design import rhs_terms
+    from ..transforms import parse_r
+    re_terms = list(m.parts.re_terms)
+    if not re_terms:
+        raise ValueError("Model should have at least one random-effects term")
+    labels = [parse_r(f"{t.expr} | {t.group}").deparse() for t in re_terms]
+    bars = [f"({lab})" for lab in labels]
+    reductions: list[tuple[str, list[str]]] = []
+    for i, (t, lab) in enumerate(zip(re_terms, labels)):
+        struct = rhs_terms(t.expr)
+        scope = _drop_scope(struct) if reduce_terms else []
+        if not struct.labels or not scope:
+            reductions.append((f"({lab})", bars[:i] + bars[i + 1:]))
+            continue
+        for term in scope:
+            rest = [s for s in struct.labels if s != term]
+            if not rest:
+                lhs = "1"
+            else:
+                lhs = " + ".join(rest) + ("" if struct.intercept else " - 1")
+            new_bar = f"({lhs} | {t.group})"
+            new = bars[:i] + [new_bar] + bars[i + 1:]
+            reductions.append((f"{term} in ({lab})", _unique(new)))
+    n0 = int(m.nobs())
+    response = m.parts.response
+    fixed = m.parts.fixed
+    rows = ["<none>"]
+    ll = [float(m.logLik())]
+    npar = [m.logLik().df]
+    fits: list[Any] = [m]
+    for name, bars_left in reductions:
+        formula = f"{response} ~ {' + '.join([fixed] + bars_left)}"
+        if bars_left:
+            fit = _lmer_with(m, formula=formula)
+            if int(fit.nobs()) != n0:
+                raise DataError(ROWS_CHANGED_ERROR)
+            value, df = float(fit.logLik()), fit.logLik().df
+        else:
+            value, df, n_lm = lm_loglik(m, formula, REML=bool(m.REML))
+            if n_lm != n0:
+                raise DataError(ROWS_CHANGED_ERROR)
+            fit = None
+        rows.append(name)
+        ll.append(value)
+        npar.append(df)
+        fits.append(fit)
+    ll_a = np.array(ll)
+    k = np.array(npar, dtype=float)
+    lrt = np.concatenate([[np.nan], 2.0 * (ll_a[0] - ll_a[1:])])
+    df = np.concatenate([[np.nan], k[0] - k[1:]])
+    with np.errstate(invalid="ignore"):
+        p = stats.chi2.sf(lrt, np.where(df > 0, df, np.nan))
+    p[0] = np.nan
+    tab = AnovaTable({"npar": k, "logLik": ll_a, "AIC": -2 * ll_a + 2 * k, "LRT": lrt, "Df": df,
+                      "Pr(>Chisq)": p}, index=rows)
+    full = f"{response} ~ {' + '.join(([] if fixed.strip() == '1' else [fixed]) + bars)}"
+    tab.attrs["heading"] = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:",
+                            _deparse(full)]
+    tab.attrs["models"] = fits
+    return tab
+
+
+def _unique(items: list[str]) -> list[str]:
+    from ..transforms import parse_r
+    seen, out = set(), []
+    for s in items:
+        key = parse_r(s).deparse()
+        if key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
+def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
+    """R's ``logLik(lm(formula, data, weights, offset, subset))`` (``REML`` as ``logLik.lm``) with the
+    data and arguments of the mixed fit ``m``: value, df (rank + 1) and number of rows used.
+
+    Example
+    -------
+    >>> # lm_loglik(m, "Reaction ~ Days", REML=True)
+    """
+    from ..design import model_frame
+    from ..formula import parse_formula
+    call = dict(m.call)
+    frame = model_frame(parse_formula(formula), call["data"], weights=call.get("weights"),
+                        offset=call.get("offset"), subset=call.get("subset"),
+                        na_action=call.get("na_action", "omit"), contrasts=call.get("contrasts"))
+    y = np.asarray(frame.y, dtype=float)
+    if frame.offset is not None:
+        y = y - np.asarray(frame.offset, dtype=float)
+    X = np.asarray(frame.X, dtype=float)
+    w = np.ones(len(y)) if frame.weights is None else np.asarray(frame.weights, dtype=float)
+    keep = w != 0                       # logLik.lm drops zero-weight cases
+    y, X, w = y[keep], X[keep], w[keep]
+    sw = np.sqrt(w)
+    p = X.shape[1]
+    if p:
+        q, r = np.linalg.qr(X * sw[:, None])
+        beta = np.linalg.solve(r, q.T @ (y * sw))
+        res = y - X @ beta
+        logdiag = float(np.sum(np.log(np.abs(np.diag(r)))))
+    else:
+        res, logdiag = y, 0.0
+    n = len(y)
+    N = n - p if REML else n
+    val = 0.5 * (float(np.sum(np.log(w))) - N * (math.log(2 * math.pi) + 1 - math.log(N)
+                                               + math.log(float(np.sum(w * res ** 2)))))
+    if REML:
+        val -= logdiag
+    return val, p + 1, int(len(frame.y))
+
+
+# ------------------------------------------------------------------------------------------------
+# printing (R's print.anova -> printCoefmat)
+
+def format_anova(tab: pd.DataFrame, heading: list[str], digits: int | None = None,
+                 signif_stars: bool = True) -> str:
+    """The text of R's ``print.anova`` for a table: heading lines, the table with R's column
+    formats (``zapsmall`` + ``format(digits = 5)``, test statistics rounded to 4 decimals,
+    ``format.pval``), blank NA cells, significance stars and their legend.
+
+    Example
+    -------
+    >>> t = pd.DataFrame({"npar": [4.0, 6.0], "Chisq": [np.nan, 42.1]}, index=["m0", "m1"])
+    >>> print(format_anova(t, []))
+       npar Chisq
+    m0    4      
+    m1    6  42.1
+    """
+    from ..rformat import format_real, print_matrix, r_round, zapsmall
+    digits = 5 if digits is None else digits
+    dig_tst = max(1, min(5, digits - 1))
+    cols = [str(c) for c in tab.columns]
+    nc = len(cols)
+    xm = np.asarray(tab.to_numpy(dtype=float), dtype=float).copy()
+    nr = xm.shape[0]
+    has_p = nc > 0 and (cols[-1].startswith("P(") or cols[-1].startswith("Pr("))
+    tst = [j for j, c in enumerate(cols) if c[1:7] == " value" or c in ("F", "Cp", "Chisq")]
+    zap = [j for j in range(nc - 1 if has_p else nc) if j not in tst and not cols[j].endswith("Df")]
+    ina = np.isnan(xm)
+    for j in zap:
+        xm[:, j] = zapsmall(xm[:, j], digits)
+
+    def fmt(values: np.ndarray, d: int) -> list[str]:
+        return format_real([None if np.isnan(v) else float(v) for v in values], d)
+
+    cells = [["" for _ in range(nc)] for _ in range(nr)]
+    for j in range(nc):
+        if has_p and j == nc - 1:
+            continue
+        col = fmt(np.asarray(r_round(xm[:, j], dig_tst), dtype=float), digits) if j in tst else fmt(xm[:, j], digits)
+        for i in range(nr):
+            cells[i][j] = col[i]
+    for i in range(nr):
+        for j in range(nc - 1 if has_p else nc):
+            if j in tst or ina[i, j]:
+                continue
+            try:
+                shown = float(cells[i][j])
+            except ValueError:
+                continue
+            if (xm[i, j] == 0) != (shown == 0):
+                cells[i][j] = fmt(np.array([xm[i, j]]), max(1, digits - 1))[0]
+    stars_col = None
+    if has_p:
+        pv = xm[:, nc - 1]
+        ok = ~np.isnan(pv)
+        if ok.any():
+            texts = _format_pval(pv[ok], dig_tst)
+            for i, s in zip(np.flatnonzero(ok), texts):
+                cells[i][nc - 1] = s
+            if signif_stars and np.any(pv[ok] < 0.1):
+                syms = [_stars(v) for v in pv]
+                width = max(len(s) for s in syms)
+                stars_col = [s.ljust(width) for s in syms]
+    for i in range(nr):
+        for j in range(nc):
+            if ina[i, j]:
+                cells[i][j] = ""
+    names = list(cols)
+    if stars_col is not None:
+        for i in range(nr):
+            cells[i].append(stars_col[i])
+        names.append("")
+    lines = []
+    for h in heading:
+        lines.extend(h.split("\n"))
+    lines += print_matrix(cells, [str(r) for r in tab.index], names, right=True)
+    if stars_col is not None:
+        lines += ["---", SIGNIF_LEGEND]
+    return "\n".join(lines)
+
+
+def _stars(p: float) -> str:
+    if np.isnan(p):
+        return ""
+    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
+        if p <= cut:
+            return sym
+    return " "
+
+
+def _format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16) -> list[str]:
+    """R's ``format.pval(pv, digits, eps)``."""
+    from ..rformat import format_real
+    is0 = pv < eps
+    out = [""] * len(pv)
+    rr: list[str] = []
+    if (~is0).any():
+        vals = pv[~is0]
+        expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1))
+        rr = [""] * len(vals)
+        if fixp.any():
+            for i, s in zip(np.flatnonzero(fixp), format_real(vals[fixp].tolist(), digits)):
+                rr[i] = s
+        if (~fixp).any():
+            for i, s in zip(np.flatnonzero(~fixp), format_real(vals[~fixp].tolist(), digits)):
+                rr[i] = s
+        for i, s in zip(np.flatnonzero(~is0), rr):
+            out[i] = s
+    if is0.any():
+        d = max(1, digits - 2)
+        if (~is0).any():
+            nc = max(len(s) for s in rr)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if d == 1 and nc <= 6 else " "
+        else:
+            sep = "" if d == 1 else " "
+        eps_text = format_real([eps], d)[0]
+        for i in np.flatnonzero(is0):
+            out[i] = "<" + sep + eps_text
+    return out
