@@ -1,0 +1,787 @@
+"""Likelihood profiles of an lmer fit (lme4's ``profile.merMod`` / ``thpr``) and their plot.
+
+The profile of one parameter ``p`` is ``zeta(p) = sign(p - p_hat) sqrt(dev(p) - dev_min)``, where
+``dev(p)`` is the maximum-likelihood deviance minimised over all other parameters with ``p`` held
+fixed (Bates et al. 2015, JSS 67(1), section 5.1).  As lme4:
+
+* REML fits are first refitted by maximum likelihood: the profile is always of the ML deviance and is
+  centred on the ML estimates (so ``confint`` of a REML fit is that of its ML refit);
+* variance parameters are profiled on the standard-deviation / correlation scale (``.sig01``, ...)
+  plus the residual standard deviation ``.sigma``: the deviance is written as a function of those
+  (``sigma`` is not profiled out) and the other ones re-optimised with BOBYQA within their bounds
+  (``sd >= 0``, ``-1 <= cor <= 1``, ``sigma >= 0``);
+* a fixed effect ``beta_j`` is profiled by refitting theta (ML, sigma and the other coefficients
+  profiled out) with ``beta_j x_j`` moved into the offset;
+* the points are placed by lme4's stepping rule (steps of about ``delta = cutoff / 8`` in zeta, where
+  ``cutoff = sqrt(qchisq(1 - alphamax, number of parameters))``), and ``confint`` inverts a natural
+  interpolating cubic spline of zeta (R's ``interpSpline`` + ``backSpline``).
+
+Singular fits: as lme4, a parameter estimated on its boundary (an sd at 0, a correlation at -1 or 1)
+is profiled away from the boundary only, and its interval ends at the boundary (``confint`` gives 0
+or -1/1 there); profiles that are not monotonic (common for correlations of singular fits) give a
+``ProfileWarning`` and ``confint`` falls back to linear interpolation or NaN, with lme4's messages.
+
+Example
+-------
+>>> import mixedcompat as mc
+>>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
+>>> pr = mc.profile(m)
+>>> pr.confint().round(2)                      # doctest: +SKIP
+              2.5 %   97.5 %
+.sig01        12.20    84.06
+.sigma        38.23    67.66
+(Intercept) 1486.45  1568.55
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import nlopt
+import numpy as np
+import pandas as pd
+from scipy import interpolate, stats
+from scipy.linalg.lapack import dpotrf as _dpotrf, dtrtrs as _dtrtrs
+
+from ..optimize import minimize_theta
+from ..pls import make_deviance
+from ..threads import blas_threads
+
+__all__ = ["profile", "ThetaProfile", "plot_profile", "ProfileWarning", "sdcor_names", "profile_zeta"]
+
+LOG_2PI = math.log(2.0 * math.pi)
+# lme4's nloptwrap defaults (nloptr's xtol_rel = 1e-4 is not overridden)
+_INNER = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 100000}
+
+
+class ProfileWarning(UserWarning):
+    """A profile that is not monotonic, has missing points or slightly lower deviances (as lme4 warns)."""
+
+
+# ------------------------------------------------------------------------------------ names
+def sdcor_names(m, oldNames: bool = True) -> list[str]:
+    """lme4's names of the variance parameters: ``.sig01, ..., .sigma`` or (``oldNames=False``)
+    ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ..., ``sigma``.
+
+    Example
+    -------
+    >>> # sdcor_names(m)  ->  ['.sig01', '.sig02', '.sig03', '.sigma']
+    """
+    n_theta = sum(t.n_theta for t in m.terms)
+    if oldNames:
+        return [f".sig{i:02d}" for i in range(1, n_theta + 1)] + [".sigma"]
+    out = []
+    for t in m.terms:
+        rows, cols = t.tril_index
+        for r, c in zip(rows, cols):
+            if r == c:
+                out.append(f"sd_{t.names[r]}|{t.group}")
+            else:
+                out.append(f"cor_{t.names[r]}.{t.names[c]}|{t.group}")
+    return out + ["sigma"]
+
+
+# ------------------------------------------------------------------------------------ scales
+def theta_to_sdcor(theta: np.ndarray, sigma: float, terms) -> np.ndarray:
+    """Relative covariance factors -> standard deviations and correlations (theta's layout), then sigma."""
+    out = []
+    start = 0
+    for t in terms:
+        T = t.template(theta[start:start + t.n_theta])
+        start += t.n_theta
+        cov = T @ T.T
+        sd = np.sqrt(np.diag(cov))
+        rows, cols = t.tril_index
+        for r, c in zip(rows, cols):
+            if r == c:
+                out.append(sigma * sd[r])
+            else:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    out.append(cov[r, c] / (sd[r] * sd[c]))
+    return np.array(out + [sigma], dtype=float)
+
+
+def _semidef_cholesky(C: np.ndarray) -> np.ndarray | None:
+    """Lower Cholesky factor of a positive semi-definite matrix (zero pivots allowed), else None."""
+    q = C.shape[0]
+    L = np.zeros_like(C)
+    for j in range(q):
+        d = C[j, j] - L[j, :j] @ L[j, :j]
+        if d < -1e-10:
+            return None
+        d = math.sqrt(max(d, 0.0))
+        L[j, j] = d
+        for i in range(j + 1, q):
+            s = C[i, j] - L[i, :j] @ L[j, :j]
+            if d > 0:
+                L[i, j] = s / d
+            elif abs(s) > 1e-10:
+                return None
+    return L
+
+
+def sdcor_to_theta(par: np.ndarray, terms) -> np.ndarray | None:
+    """Inverse of :func:`theta_to_sdcor` (last entry sigma); None where the correlations are not valid."""
+    sigma = par[-1]
+    if not sigma > 0:
+        return None
+    out = []
+    start = 0
+    for t in terms:
+        v = par[start:start + t.n_theta]
+        start += t.n_theta
+        rows, cols = t.tril_index
+        if t.q == 1:
+            out.append(v[0] / sigma)
+            continue
+        sd = np.zeros(t.q)
+        C = np.eye(t.q)
+        for val, r, c in zip(v, rows, cols):
+            if r == c:
+                sd[r] = val
+            else:
+                C[r, c] = C[c, r] = val
+        Lc = _semidef_cholesky(C)
+        if Lc is None:
+            return None
+        T = (sd / sigma)[:, None] * Lc
+        out.extend(T[rows, cols])
+    return np.array(out, dtype=float)
+
+
+# ------------------------------------------------------------------------------------ optimiser
+def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
+            upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """NLopt BOBYQA with lme4's ``nloptwrap`` settings and box bounds (the optimiser lme4 profiles with)."""
+    n = len(start)
+    best = [np.inf, np.asarray(start, dtype=float).copy()]
+
+    def objective(x, grad):
+        val = fun(np.asarray(x))
+        if not np.isfinite(val):
+            val = np.finfo(float).max
+        if val < best[0]:
+            best[0], best[1] = val, np.array(x)
+        return float(val)
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    opt.set_lower_bounds(lower.tolist())
+    opt.set_upper_bounds(upper.tolist())
+    opt.set_xtol_abs(_INNER["xtol_abs"])
+    opt.set_ftol_abs(_INNER["ftol_abs"])
+    opt.set_xtol_rel(_INNER["xtol_rel"])
+    opt.set_maxeval(_INNER["maxeval"])
+    opt.set_min_objective(objective)
+    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
+    try:
+        x = np.asarray(opt.optimize(x0.tolist()))
+        f = opt.last_optimum_value()
+    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
+        x, f = best[1], best[0]
+    if best[0] < f:
+        x, f = best[1], best[0]
+    return x, float(f)
+
+
+# ------------------------------------------------------------------------------------ fast criterion
+class _Criterion:
+    """``log|L|^2`` and the penalised RSS at theta from a criterion object.
+
+    For the dense criterion (few random effects: ``DenseDeviance`` exposes its ``A = [Z X y]'[Z X y]``)
+    one LAPACK Cholesky per evaluation without building a factor object; otherwise the criterion
+    object's own ``factor``.  Both are pure functions of theta.
+    """
+
+    def __init__(self, devfun, terms):
+        self.devfun = devfun
+        A = getattr(devfun, "A", None)
+        q = getattr(devfun, "q", None)
+        self.dense = isinstance(A, np.ndarray) and isinstance(q, (int, np.integer)) and \
+            q == sum(t.n_levels * t.q for t in terms) and A.shape[0] == q + devfun.p + 1
+        if self.dense:
+            self.q, self.p = int(q), devfun.p
+            self.A11 = np.ascontiguousarray(A[:q, :q])
+            self.A12 = np.ascontiguousarray(A[:q, q:])
+            self.A22 = np.ascontiguousarray(A[q:, q:])
+            rows, cols, idx = [], [], []
+            off_q = off_t = 0
+            for t in terms:
+                r, c = t.tril_index
+                lev = np.arange(t.n_levels)[:, None] * t.q + off_q
+                rows.append((lev + r[None, :]).ravel())
+                cols.append((lev + c[None, :]).ravel())
+                idx.append(np.tile(np.arange(t.n_theta) + off_t, t.n_levels))
+                off_q += t.n_levels * t.q
+                off_t += t.n_theta
+            self.rows, self.cols, self.idx = np.concatenate(rows), np.concatenate(cols), np.concatenate(idx)
+            self.diag = np.arange(q)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, float]:
+        """``(ldL2, pwrss)``; ``(nan, nan)`` where the factor does not exist."""
+        if not self.dense:
+            try:
+                f = self.devfun.factor(theta)
+            except np.linalg.LinAlgError:
+                return np.nan, np.nan
+            return f.ldL2, f.pwrss
+        q, p = self.q, self.p
+        lam = np.zeros((q, q))
+        lam[self.rows, self.cols] = theta[self.idx]
+        B = lam.T @ self.A11 @ lam
+        B[self.diag, self.diag] += 1.0
+        L, info = _dpotrf(B, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return np.nan, np.nan
+        W, info = _dtrtrs(L, lam.T @ self.A12, lower=1)
+        S = self.A22 - W.T @ W
+        C, info2 = _dpotrf(S, lower=1, clean=0, overwrite_a=1)
+        if info != 0 or info2 != 0:
+            return np.nan, np.nan
+        return 2.0 * float(np.log(L.diagonal()).sum()), float(C[p, p] ** 2)
+
+    def ml_deviance(self, theta: np.ndarray, n: int, sum_log_weights: float) -> float:
+        """The ML deviance with sigma profiled out (lme4's objective for an ML fit)."""
+        ldL2, pwrss = self(theta)
+        if not (np.isfinite(ldL2) and pwrss > 0):
+            return np.inf
+        return ldL2 - sum_log_weights + n * (1.0 + LOG_2PI + math.log(pwrss / n))
+
+
+class _SdcorMap:
+    """sd / correlation / sigma -> theta for a fixed term layout (closed form for 1 x 1 and 2 x 2 terms)."""
+
+    def __init__(self, terms):
+        self.terms = terms
+        self.slices = []
+        start = 0
+        for t in terms:
+            self.slices.append((start, t))
+            start += t.n_theta
+        self.n_theta = start
+        self.simple = all(t.q <= 2 for t in terms)
+
+    def __call__(self, par: np.ndarray) -> np.ndarray | None:
+        if not self.simple:
+            return sdcor_to_theta(par, self.terms)
+        sigma = par[-1]
+        if not sigma > 0:
+            return None
+        out = np.empty(self.n_theta)
+        for start, t in self.slices:
+            if t.q == 1:
+                out[start] = par[start] / sigma
+            else:
+                s1, r, s2 = par[start], par[start + 1], par[start + 2]
+                if not -1.0 <= r <= 1.0:
+                    return None
+                out[start] = s1 / sigma
+                out[start + 1] = s2 * r / sigma
+                out[start + 2] = s2 * math.sqrt(max(0.0, 1.0 - r * r)) / sigma
+        return out
+
+
+# ------------------------------------------------------------------------------------ the ML problem
+@dataclass
+class _MLFit:
+    """The maximum-likelihood refit the profile is centred on (lme4's ``devfun2``)."""
+
+    m: Any
+    devfun: Any                      # criterion object of the model (a pure function of theta)
+    theta: np.ndarray
+    deviance: float                  # ML deviance at the optimum: the profile's base
+    sigma: float
+    beta: np.ndarray
+    stderr: np.ndarray
+    opt: np.ndarray                  # sd/cor..., sigma, fixed effects (ML)
+    names: list[str]
+    nvp: int                         # number of variance parameters (theta entries + sigma)
+    lower: np.ndarray                # bounds of all parameters (sd/cor/sigma scale, then fixed effects)
+    upper: np.ndarray
+    n: int
+    sum_log_weights: float
+    theta_lower: np.ndarray
+    crit: Any = None
+    to_theta: Any = None
+
+    def dev_sdcor(self, par: np.ndarray) -> float:
+        """ML deviance at standard deviations / correlations / sigma ``par`` (beta profiled out)."""
+        theta = self.to_theta(par)
+        if theta is None:
+            return np.inf
+        ldL2, pwrss = self.crit(theta)
+        if not np.isfinite(ldL2):
+            return np.inf
+        s2 = par[-1] ** 2
+        return ldL2 - self.sum_log_weights + pwrss / s2 + self.n * (LOG_2PI + math.log(s2))
+
+    def beta_at(self, theta: np.ndarray) -> np.ndarray:
+        return self.devfun.solve(self.devfun.factor(theta))[0]
+
+
+def _ml_fit(m, oldNames: bool) -> _MLFit:
+    devfun = m.devfun
+    terms = m.terms
+    theta_lower = np.concatenate([t.lower() for t in terms])
+
+    def ml_crit(theta: np.ndarray) -> float:
+        try:
+            return devfun.criterion_from_factor(devfun.factor(theta), REML=False)
+        except np.linalg.LinAlgError:
+            return np.inf
+
+    theta = np.asarray(m.theta, dtype=float)
+    if m.REML:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize_theta(ml_crit, theta, theta_lower, m.control or None)
+        theta = np.asarray(res.theta, dtype=float)
+    f = devfun.factor(theta)
+    dev = devfun.criterion_from_factor(f, REML=False)
+    sigma = devfun.sigma(f, REML=False)
+    beta = devfun.solve(f)[0]
+    stderr = sigma * np.sqrt(np.diag(devfun.beta_vcov_unscaled(f)))
+    vp = theta_to_sdcor(theta, sigma, terms)
+    names = sdcor_names(m, oldNames) + list(m.frame.x_names)
+    lower, upper = [], []
+    for t in terms:
+        rows, cols = t.tril_index
+        lower.extend(np.where(rows == cols, 0.0, -1.0))
+        upper.extend(np.where(rows == cols, np.inf, 1.0))
+    p = len(beta)
+    lower = np.array(lower + [0.0] + [-np.inf] * p)
+    upper = np.array(upper + [np.inf] + [np.inf] * p)
+    return _MLFit(m, devfun, theta, float(dev), float(sigma), beta, stderr, np.concatenate([vp, beta]),
+                  names, len(vp), lower, upper, len(m.frame.y), float(devfun.sum_log_weights), theta_lower,
+                  _Criterion(devfun, terms), _SdcorMap(terms))
+
+
+# ------------------------------------------------------------------------------------ zeta functions
+class _VarZeta:
+    """zeta along variance parameter ``w`` (the others re-optimised from ``start``)."""
+
+    def __init__(self, fit: _MLFit, w: int, devtol: float):
+        self.fit, self.w, self.devtol = fit, w, devtol
+        nvp = fit.nvp
+        self.others = np.array([i for i in range(nvp) if i != w], dtype=int)
+        self.lo = fit.lower[self.others]
+        self.hi = fit.upper[self.others]
+
+    def __call__(self, value: float, start: np.ndarray) -> np.ndarray:
+        fit, w = self.fit, self.w
+        par = fit.opt[:fit.nvp].copy()
+        par[w] = value
+
+        def objective(x: np.ndarray) -> float:
+            par[self.others] = x
+            return fit.dev_sdcor(par)
+
+        x, fval = _bobyqa(objective, start, self.lo, self.hi)
+        par[self.others] = x
+        devdiff = fval - fit.deviance
+        if not np.isfinite(devdiff):
+            warnings.warn("NAs detected in profiling", ProfileWarning, stacklevel=4)
+            zeta = np.nan
+        else:
+            if devdiff < -self.devtol:
+                raise RuntimeError(f"profiling detected new, lower deviance ({fval:.10g} < {fit.deviance:.10g} "
+                                   f"at {fit.names[w]} = {value:.6g}): the fit is not at the optimum")
+            if devdiff < 0:
+                warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", ProfileWarning,
+                              stacklevel=4)
+            zeta = math.copysign(math.sqrt(max(devdiff, 0.0)), value - fit.opt[w]) if value != fit.opt[w] else 0.0
+        theta = fit.to_theta(par)
+        beta = fit.beta_at(theta) if theta is not None else np.full(len(fit.beta), np.nan)
+        return np.concatenate([[zeta], par, beta])
+
+
+class _FixefZeta:
+    """zeta along fixed effect ``j``: theta refitted (ML) with ``beta_j x_j`` in the offset."""
+
+    def __init__(self, fit: _MLFit, j: int):
+        self.fit, self.j = fit, j
+        fr = fit.m.frame
+        X = np.asarray(fr.X, dtype=float)
+        self.xj = X[:, j]
+        self.Xdrop = np.delete(X, j, axis=1)
+        self.offset0 = np.zeros(len(fr.y)) if fr.offset is None else np.asarray(fr.offset, dtype=float)
+
+    def __call__(self, value: float, start: np.ndarray | None = None) -> np.ndarray:
+        fit, j = self.fit, self.j
+        fr = fit.m.frame
+        dev = make_deviance(fit.m.terms, self.Xdrop, fr.y, fr.weights, self.offset0 + value * self.xj, REML=False)
+        crit = _Criterion(dev, fit.m.terms)
+        n, slw = fit.n, fit.sum_log_weights
+        x, fval = _bobyqa(lambda th: crit.ml_deviance(th, n, slw), fit.theta, fit.theta_lower,
+                          np.full(len(fit.theta), np.inf))
+        f = dev.factor(x)
+        sigma = dev.sigma(f, REML=False)
+        beta_rest = dev.solve(f)[0]
+        devdiff = fval - fit.deviance
+        if devdiff < 0:
+            devdiff = 0.0 if devdiff > -1e-6 else np.nan
+        est = fit.opt[fit.nvp + j]
+        zeta = math.copysign(math.sqrt(devdiff), value - est) if np.isfinite(devdiff) else np.nan
+        beta = np.insert(beta_rest, j, value)
+        return np.concatenate([[zeta], theta_to_sdcor(x, sigma, fit.m.terms), beta])
+
+
+# ------------------------------------------------------------------------------------ stepping
+def _next_value(mat: list[np.ndarray], col: int, absstep: float, lo: float, hi: float,
+                maxmult: float, minstep: float) -> float:
+    """lme4's rule: a step of about ``absstep`` in zeta, extrapolated from the last two points."""
+    p0, p1 = mat[-2][col], mat[-1][col]
+    z0, z1 = mat[-2][0], mat[-1][0]
+    num = p1 - p0
+    denom = z1 - z0
+    if not np.isfinite(denom) or denom == 0:
+        warnings.warn("Last two rows have identical or NA .zeta values: using minstep", ProfileWarning,
+                      stacklevel=3)
+        step = minstep
+    else:
+        step = absstep * num / denom
+        if step < 0:
+            warnings.warn("unexpected decrease in profile: using minstep", ProfileWarning, stacklevel=3)
+            step = minstep
+        elif abs(step) > abs(maxmult * num):
+            step = abs(maxmult * num)
+    return float(min(hi, max(lo, p1 + math.copysign(1.0, num) * step)))
+
+
+def _fill(rows: list[np.ndarray], col: int, zetafun, lo: float, hi: float, cutoff: float,
+          delta: float, maxpts: int, maxmult: float, minstep: float, carry_start) -> list[np.ndarray]:
+    """Extend the profile from its first two rows until |zeta| passes the cutoff or a bound is hit."""
+    while len(rows) < maxpts:
+        cur = rows[-1]
+        z = cur[0]
+        if not (lo < cur[col] < hi) or (np.isfinite(z) and abs(z) > cutoff):
+            break
+        nxt = _next_value(rows, col, delta, lo, hi, maxmult, minstep)
+        rows.append(zetafun(nxt, carry_start(cur)))
+    return rows
+
+
+def _unique_rows(rows: list[np.ndarray]) -> np.ndarray:
+    out: list[np.ndarray] = []
+    for r in rows:
+        if not any(np.array_equal(r, s, equal_nan=True) for s in out):
+            out.append(r)
+    return np.array(out)
+
+
+# ------------------------------------------------------------------------------------ the result
+@dataclass
+class _ParamSpline:
+    """zeta(p) as a natural interpolating cubic spline and its inverse (R's interpSpline / backSpline)."""
+
+    forward: Any = None
+    backward: Any = None
+    error: str | None = None
+
+
+def _splines(x: np.ndarray, z: np.ndarray) -> _ParamSpline:
+    ok = np.isfinite(x) & np.isfinite(z)
+    x, z = x[ok], z[ok]
+    order = np.argsort(x, kind="stable")
+    x, z = x[order], z[order]
+    if len(x) < 2 or np.any(np.diff(x) <= 0):
+        return _ParamSpline(error="too few distinct points")
+    try:
+        fwd = interpolate.CubicSpline(x, z, bc_type="natural", extrapolate=True) if len(x) > 2 \
+            else interpolate.interp1d(x, z, fill_value="extrapolate")
+    except ValueError as exc:
+        return _ParamSpline(error=str(exc))
+    d = fwd(x, 1) if len(x) > 2 else np.full(len(x), (z[1] - z[0]) / (x[1] - x[0]))
+    if not (np.all(d > 0) or np.all(d < 0)):
+        return _ParamSpline(forward=fwd, error="spline must be monotone")
+    zo = np.argsort(z)
+    bak = interpolate.CubicHermiteSpline(z[zo], x[zo], 1.0 / d[zo], extrapolate=False)
+    return _ParamSpline(fwd, bak)
+
+
+@dataclass
+class ThetaProfile:
+    """lme4's ``thpr``: the profile points of each parameter, their splines, and ``confint``.
+
+    ``pr[name]`` -> the rows of that parameter's profile (columns ``.zeta`` and every parameter,
+    sorted by the profiled one); ``pr.points(name)`` -> DataFrame ``(value, zeta)``;
+    ``pr.to_frame()`` -> R's ``as.data.frame(profile(m))`` (with ``.par`` and ``.focal``).
+    """
+
+    params: list[str]                               # profiled parameters, in lme4's order
+    columns: list[str]                              # every parameter (the columns of each profile)
+    tables: dict[str, pd.DataFrame]
+    lower: pd.Series
+    upper: pd.Series
+    splines: dict[str, _ParamSpline] = field(repr=False)
+    cutoff: float = float("nan")
+    REML_refitted: bool = False
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        if name not in self.tables:
+            raise KeyError(f"{name!r} was not profiled; profiled parameters: {', '.join(self.params)}")
+        return self.tables[name]
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+    def points(self, name: str) -> pd.DataFrame:
+        tab = self[name]
+        return pd.DataFrame({"value": tab[name].to_numpy(), "zeta": tab[".zeta"].to_numpy()})
+
+    def to_frame(self) -> pd.DataFrame:
+        parts = []
+        for name in self.params:
+            tab = self.tables[name].copy()
+            tab[".par"] = name
+            tab[".focal"] = tab[name]
+            parts.append(tab)
+        return pd.concat(parts, ignore_index=True)
+
+    def confint(self, parm: Sequence[str] | str | None = None, level: float = 0.95,
+                non_mono_tol: float = 1e-2) -> pd.DataFrame:
+        """Profile intervals: where the spline of zeta reaches ``-/+ qnorm((1 + level) / 2)`` (lme4's
+        ``confint.thpr``); ends the profile never reaches are the parameter's bounds."""
+        from .intervals import check_level, percent_labels
+        check_level(level)
+        names = self.params if parm is None else ([parm] if isinstance(parm, str) else list(parm))
+        a = (1.0 - level) / 2.0
+        zeta = stats.norm.ppf([a, 1.0 - a])
+        out = np.full((len(names), 2), np.nan)
+        for i, name in enumerate(names):
+            sp_ = self.splines.get(name)
+            if sp_ is None:
+                raise KeyError(f"{name!r} was not profiled; profiled parameters: {', '.join(self.params)}")
+            bad = False
+            if sp_.error is None:
+                val = np.asarray(sp_.backward(zeta), dtype=float)
+            else:
+                tab = self.tables[name]
+                z = tab[".zeta"].to_numpy()
+                v = tab[name].to_numpy()
+                if np.all(np.isnan(z)):
+                    bad = True
+                    warnings.warn(f"bad profile for {name}", ProfileWarning, stacklevel=2)
+                    val = np.full(2, np.nan)
+                elif np.nanmin(np.diff(z)) < -non_mono_tol:
+                    bad = True
+                    warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=2)
+                    val = np.full(2, np.nan)
+                else:
+                    warnings.warn(f"bad spline fit for {name}: falling back to linear interpolation",
+                                  ProfileWarning, stacklevel=2)
+                    ok = np.isfinite(z) & np.isfinite(v)
+                    zo = np.argsort(z[ok], kind="stable")
+                    zz, vv = z[ok][zo], v[ok][zo]
+                    val = np.interp(zeta, zz, vv, left=np.nan, right=np.nan)
+            if not bad:
+                if np.isnan(val[0]):
+                    val[0] = self.lower[name]
+                if np.isnan(val[1]):
+                    val[1] = self.upper[name]
+            out[i] = val
+        return pd.DataFrame(out, index=names, columns=percent_labels(level))
+
+    def __repr__(self) -> str:
+        n = {p: len(t) for p, t in self.tables.items()}
+        return "ThetaProfile(" + ", ".join(f"{p}: {k} points" for p, k in n.items()) + ")"
+
+
+# ------------------------------------------------------------------------------------ profile()
+def _resolve_which(which, names: list[str], nvp: int) -> list[int]:
+    if which is None:
+        return list(range(len(names)))
+    if isinstance(which, str):
+        if which == "theta_":
+            return list(range(nvp))
+        if which == "beta_":
+            return list(range(nvp, len(names)))
+        which = [which]
+    out = []
+    for w in which:
+        if isinstance(w, (int, np.integer)) and not isinstance(w, bool):
+            if not 1 <= w <= len(names):
+                raise ValueError(f"parameter index {w} out of range 1..{len(names)} (R's 1-based positions "
+                                 f"in {', '.join(names)})")
+            out.append(int(w) - 1)
+        elif w in ("theta_", "beta_"):
+            out.extend(_resolve_which(w, names, nvp))
+        elif w in names:
+            out.append(names.index(w))
+        else:
+            raise ValueError(f"unknown parameter {w!r}: the parameters are {', '.join(names)} "
+                             "(or 'theta_' / 'beta_')")
+    return sorted(set(out))
+
+
+def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01, maxpts: int = 100,
+            delta: float | None = None, delta_cutoff: float = 1 / 8, maxmult: float = 10,
+            devtol: float = 1e-6, minstep: float = 1e-6, oldNames: bool = True,
+            signames: bool | None = None) -> ThetaProfile:
+    """Profile the ML deviance along each parameter, as lme4's ``profile.merMod``.
+
+    Parameters
+    ----------
+    m : LmerMod
+        The fit (REML fits are refitted by ML first, as lme4 does).
+    which : str or list, optional
+        Parameters to profile: names (``".sig01"``, ``".sigma"``, ``"Days"``), R's 1-based positions,
+        ``"theta_"`` (all variance parameters) or ``"beta_"`` (all fixed effects). Default: all.
+    alphamax : float
+        Profiles extend to ``|zeta| > sqrt(qchisq(1 - alphamax, number of parameters))``.
+    maxpts : int
+        Maximum number of points in each direction.
+    delta : float, optional
+        Target step in zeta (default ``cutoff * delta_cutoff``).
+    oldNames, signames : bool
+        ``.sig01`` ... names (default) or ``sd_(Intercept)|Subject`` ... (``signames`` is lme4's name).
+    devtol : float
+        A deviance below the optimum by more than this is an error (the fit was not at the optimum);
+        lme4 uses 1e-9 against its own refit; ours is computed afresh, so a little slack.
+
+    Returns
+    -------
+    ThetaProfile
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
+    >>> pr = mc.profile(m, which=".sig01")
+    >>> pr.points(".sig01").head(3)      # doctest: +SKIP
+    """
+    if signames is not None:
+        oldNames = bool(signames)
+    if not 0 < alphamax < 1:
+        raise ValueError(f"alphamax must be in (0, 1), not {alphamax!r}")
+    if int(maxpts) < 3:
+        raise ValueError(f"maxpts must be at least 3, not {maxpts!r}")
+    with blas_threads((m.control or {}).get("blas_threads", 1)):
+        return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames)
+
+
+def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
+             maxmult: float, devtol: float, minstep: float, oldNames: bool) -> ThetaProfile:
+    fit = _ml_fit(m, oldNames)
+    names = fit.names
+    nptot = len(names)
+    idx = _resolve_which(which, names, fit.nvp)
+    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
+    if delta is None:
+        delta = cutoff * delta_cutoff
+    base_row = np.concatenate([[0.0], fit.opt])
+    tables: dict[str, pd.DataFrame] = {}
+    splines: dict[str, _ParamSpline] = {}
+    cols = [".zeta"] + names
+    for w in idx:
+        name = names[w]
+        col = w + 1
+        if w < fit.nvp:
+            zf = _VarZeta(fit, w, devtol)
+            others = zf.others
+            pw = fit.opt[w]
+            lo, hi = fit.lower[w], fit.upper[w]
+            shift = 1e-3 if pw == 0 else pw * 1.01
+            first = zf(shift, fit.opt[others])
+
+            def carry(row, others=others):
+                return row[1 + others]
+        else:
+            j = w - fit.nvp
+            zf = _FixefZeta(fit, j)
+            lo, hi = -np.inf, np.inf
+            pw = fit.opt[w]
+            first = zf(pw + delta * fit.stderr[j])
+
+            def carry(row):
+                return None
+        up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+        if pw > lo:
+            down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+        else:
+            down = [first, base_row]
+        mat = _unique_rows(up + down)
+        mat = mat[np.argsort(mat[:, col], kind="stable")]
+        tab = pd.DataFrame(mat, columns=cols)
+        tables[name] = tab.reset_index(drop=True)
+        spl = _splines(mat[:, col], mat[:, 0])
+        if spl.error is not None:
+            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=2)
+        splines[name] = spl
+    lower = pd.Series(fit.lower, index=names)
+    upper = pd.Series(fit.upper, index=names)
+    return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, bool(m.REML))
+
+
+def profile_zeta(m, name: str, values: Sequence[float], oldNames: bool = True) -> np.ndarray:
+    """zeta of parameter ``name`` at given values (no stepping): for checks against R's profile points.
+
+    Example
+    -------
+    >>> # profile_zeta(m, ".sig01", [20.0, 30.0])
+    """
+    fit = _ml_fit(m, oldNames)
+    w = fit.names.index(name)
+    out = []
+    if w < fit.nvp:
+        zf = _VarZeta(fit, w, devtol=np.inf)
+        for v in values:
+            out.append(zf(float(v), fit.opt[zf.others])[0])
+    else:
+        zf = _FixefZeta(fit, w - fit.nvp)
+        out = [zf(float(v))[0] for v in values]
+    return np.array(out)
+
+
+# ------------------------------------------------------------------------------------ plot
+def plot_profile(pr: ThetaProfile, absVal: bool = False, levels: Sequence[float] = (0.5, 0.8, 0.9, 0.95, 0.99),
+                 ncol: int | None = None):
+    """lme4's ``xyplot(profile(m))``: zeta against each parameter, one panel per parameter.
+
+    The spline of the profile is drawn as a line over its points; horizontal lines mark
+    ``+/- qnorm((1 + level) / 2)`` for ``levels`` and vertical ones the matching interval ends.
+    ``absVal=True`` draws ``|zeta|`` (lme4's ``absVal`` argument).  Returns a matplotlib Figure built
+    without pyplot (works headless).
+
+    Example
+    -------
+    >>> # fig = plot_profile(mc.profile(m)); fig.savefig("profile.png")
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:   # pragma: no cover - depends on the environment
+        raise ImportError("plot_profile needs matplotlib: pip install mixedcompat[plot]") from exc
+    names = list(pr.params)
+    k = len(names)
+    ncol = ncol or min(k, 3 if k > 4 else k)
+    nrow = math.ceil(k / ncol)
+    fig = Figure(figsize=(3.2 * ncol, 2.8 * nrow))
+    zlev = stats.norm.ppf((1 + np.asarray(levels)) / 2)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(nrow, ncol, i + 1)
+        tab = pr[name]
+        x, z = tab[name].to_numpy(), tab[".zeta"].to_numpy()
+        sp_ = pr.splines[name]
+        ok = np.isfinite(x) & np.isfinite(z)
+        if sp_.forward is not None and ok.sum() > 1:
+            xs = np.linspace(np.min(x[ok]), np.max(x[ok]), 200)
+            zs = sp_.forward(xs)
+            ax.plot(xs, np.abs(zs) if absVal else zs, color="C0", lw=1.2)
+        ax.plot(x[ok], np.abs(z[ok]) if absVal else z[ok], "o", color="C0", ms=3)
+        for zl in zlev:
+            for s in ((1,) if absVal else (-1, 1)):
+                ax.axhline(s * zl, color="0.75", lw=0.6, ls=":")
+            if sp_.backward is not None:
+                ends = sp_.backward([-zl, zl])
+                for e in ends:
+                    if np.isfinite(e):
+                        ax.axvline(e, color="0.75", lw=0.6, ls=":")
+        ax.set_title(name, fontsize=9)
+        ax.set_ylabel("|zeta|" if absVal else "zeta", fontsize=8)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return fig
