@@ -429,6 +429,34 @@ class LmerMod(StatsmodelsExtras):
         from .prediction import update
         return update(self, formula, **kwargs)
 
+    # ---------------------------------------------------------------- inference (issue 4)
+    def anova(self, *others: "LmerMod", type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
+        """``anova(m)`` (F tests, lmerTest) or ``anova(m, m2, ...)`` (likelihood-ratio, lme4)."""
+        from . import anova
+        return anova(self, *others, type=type, ddf=ddf, refit=refit)
+
+    def confint(self, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500,
+                seed: int | None = None, oldNames: bool = True, **kwargs):
+        """lme4's ``confint.merMod``: profile, Wald or bootstrap intervals."""
+        from . import confint
+        return confint(self, parm=parm, level=level, method=method, nsim=nsim, seed=seed,
+                       oldNames=oldNames, **kwargs)
+
+    def profile(self, **kwargs):
+        """lme4's ``profile.merMod``."""
+        from . import profile
+        return profile(self, **kwargs)
+
+    def ranova(self, **kwargs):
+        """lmerTest's ``ranova``: likelihood-ratio tests of the random-effect terms."""
+        from . import ranova
+        return ranova(self, **kwargs)
+
+    def drop1(self, **kwargs):
+        """lme4's ``drop1.merMod``."""
+        from . import drop1
+        return drop1(self, **kwargs)
+
     # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):
         from .lmer_summary import LmerSummary
