@@ -23,7 +23,7 @@ __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError",
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",
            "update", "to_statsmodels", "from_statsmodels", "anova", "confint", "profile", "bootMer",
-           "PBmodcomp", "ranova", "drop1", "model_table", "cross_validate"]
+           "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate"]
 
 
 def anova(*models, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True, **named_models):  # noqa: A002
@@ -57,6 +57,12 @@ def PBmodcomp(large, small, nsim: int = 1000, seed=None, **kwargs):
     """pbkrtest's ``PBmodcomp`` (see :mod:`mixedcompat.inference.bootstrap`)."""
     from .inference.bootstrap import PBmodcomp as _pb
     return _pb(large, small, nsim=nsim, seed=seed, **kwargs)
+
+
+def boot_ci(b, type: str = "perc", level: float = 0.95, index=None):  # noqa: A002
+    """R's ``boot.ci`` for a :func:`bootMer` result (see :mod:`mixedcompat.inference.bootstrap`)."""
+    from .inference.bootstrap import boot_ci as _ci
+    return _ci(b, type=type, level=level, index=index)
 
 
 def ranova(m, **kwargs):

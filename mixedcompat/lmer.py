@@ -408,8 +408,15 @@ class LmerMod(StatsmodelsExtras):
 
     # ---------------------------------------------------------------- after the fit
     def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
-                allow_new_levels: bool = False, **kwargs) -> np.ndarray:
-        """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.predict`)."""
+                allow_new_levels: bool = False, interval: str | None = None, nsim: int = 500,
+                seed: int | None = None, level: float = 0.95, **kwargs):
+        """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.prediction`): a numpy array;
+        with ``interval="confidence"|"prediction"``, a DataFrame ``fit, lwr, upr`` from a parametric
+        bootstrap of ``nsim`` refits (see :func:`mixedcompat.inference.bootstrap.predict_interval`)."""
+        if interval is not None:
+            from .inference.bootstrap import predict_interval
+            return predict_interval(self, newdata, interval=interval, nsim=nsim, seed=seed, level=level,
+                                    re_form=re_form, allow_new_levels=allow_new_levels)
         from .prediction import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
