@@ -71,10 +71,15 @@ def ranova(m, **kwargs):
     return _ranova(m, **kwargs)
 
 
-def drop1(m, **kwargs):
-    """lmerTest's / lme4's ``drop1`` (see :mod:`mixedcompat.inference.lrt`)."""
+def drop1(m, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):
+    """``drop1``: lmerTest's F tests of single term deletions (``ddf`` = "Satterthwaite" or
+    "Kenward-Roger", the default, as lmerTest), or lme4's AIC / likelihood-ratio table when ``test``
+    is given (``test="Chisq"`` or ``"none"``, see :func:`mixedcompat.inference.lrt.drop1`)."""
+    if test is None and not kwargs:
+        from .inference.ftests import drop1_ftable
+        return drop1_ftable(m, ddf=ddf)
     from .inference.lrt import drop1 as _drop1
-    return _drop1(m, **kwargs)
+    return _drop1(m, test="none" if test is None else test, **kwargs)
 
 
 def model_table(*models, **kwargs):

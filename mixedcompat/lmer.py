@@ -459,10 +459,10 @@ class LmerMod(StatsmodelsExtras):
         from . import ranova
         return ranova(self, **kwargs)
 
-    def drop1(self, **kwargs):
-        """lme4's ``drop1.merMod``."""
+    def drop1(self, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):
+        """lmerTest's ``drop1`` (F tests) or, with ``test=``, lme4's ``drop1.merMod``."""
         from . import drop1
-        return drop1(self, **kwargs)
+        return drop1(self, test=test, ddf=ddf, **kwargs)
 
     # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):

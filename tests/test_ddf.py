@@ -134,3 +134,13 @@ def test_kr_refuses_ml():
 def test_unknown_ddf():
     with pytest.raises(ValueError, match="ddf="):
         anova_table(model("sleepstudy"), ddf="Wald")
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("key, ddf", [("drop1", "Satterthwaite"), ("drop1_kr", "Kenward-Roger")])
+def test_drop1_as_lmertest(name, key, ddf):
+    fx = fixture(name)
+    expected = fx[key]
+    if isinstance(expected, dict) and "error" in expected:
+        pytest.skip(f"R refuses: {expected['error']}")
+    compare(mc.drop1(model(name), ddf=ddf), expected)

@@ -195,7 +195,7 @@ def test_anova_needs_two_models_and_fits():
 def test_drop1_options_and_errors():
     d = load_fixture_data("sim_main")
     m = mc.lmer("y ~ x * f + z + (1 | g)", d, REML=False)
-    plain = mc.drop1(m)                          # R's default test = "none"
+    plain = mc.drop1(m, test="none")             # lme4's drop1 with R's default test = "none"
     assert list(plain.columns) == ["npar", "AIC"]
     assert list(plain.index) == ["<none>", "z", "x:f"]
     scoped = mc.drop1(m, scope="~ z", test="Chisq")

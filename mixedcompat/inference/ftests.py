@@ -248,3 +248,24 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
             t = beta[i] / se
             rows.append([beta[i], se, df, t, 2.0 * stats.t.sf(abs(t), df)])
     return pd.DataFrame(rows, index=names, columns=COEF_COLUMNS, dtype=float)
+
+
+def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
+    """lmerTest's ``drop1``: F tests (Satterthwaite or Kenward-Roger) of dropping each fixed-effect
+    term that is not contained in another one (R's ``drop.scope``), as single term deletions.
+
+    For those terms the marginal contrast is the type III one, so the rows are those of
+    ``anova_table(m, type=3, ddf=ddf)`` for the terms in the drop scope.
+
+    Example
+    -------
+    >>> # drop1_ftable(mc.lmer("distance ~ age * Sex + (1 | Subject)", orthodont)).index.tolist()
+    >>> # ['age:Sex']
+    """
+    from ..design import rhs_terms
+    from .lrt import _drop_scope
+    table = anova_table(m, type=3, ddf=ddf)
+    scope = _drop_scope(rhs_terms(m.parts.fixed))
+    out = table.loc[[t for t in table.index if t in scope]]
+    out.attrs["heading"] = f"Single term deletions using {ddf}'s method:"
+    return out
