@@ -651,7 +651,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         None: one process; ``k``: ``k`` worker processes; a backend name uses ``ncpus`` workers
         (default: all cores).  ``t`` does not depend on it.
     progress : bool
-        A tqdm progress bar when tqdm is installed and stderr is a terminal.
+        A tqdm progress bar when stderr is a terminal (tqdm is a dependency; none otherwise).
     re_form : str, optional
         As lme4's ``re.form``: random-effects terms to condition on (``"NA"``/``"~0"``: none);
         overrides ``use_u`` when given.
