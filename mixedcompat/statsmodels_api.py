@@ -50,9 +50,9 @@ class PValuesUnavailable(AttributeError, NotImplementedError):
 
 PVALUES_MESSAGE = (
     "lme4 reports no p-values for lmer fits: the t statistics of the fixed effects have no known "
-    "denominator degrees of freedom. p-values come with a ddf method (Satterthwaite as lmerTest, "
-    "Kenward-Roger as pbkrtest; issue 4: summary(m, ddf=...) / anova(m, ddf=...)), which this "
-    "version does not have yet. Use m.tvalues, m.conf_int() (Wald) or anova(m1, m2) (likelihood ratio)."
+    "denominator degrees of freedom. Choose a ddf method: summary(m, ddf=\"Satterthwaite\") (as lmerTest) "
+    "or ddf=\"Kenward-Roger\" (as pbkrtest) gives .coefficients with df and Pr(>|t|); anova(m, ddf=...) "
+    "gives F tests; anova(m1, m2) a likelihood-ratio test."
 )
 
 
