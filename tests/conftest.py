@@ -91,6 +91,21 @@ def fit_fixture_at_r_theta(path: pathlib.Path):
     return _FIT_CACHE[key]
 
 
+def fit_at_r_optimum(inp: dict, data, theta_r) -> object:
+    """Fit ``inp`` (a fixture's "input": formula, REML, weights, offset) to ``data``; when our theta
+    differs from R's by more than PATH_DIVERGED_THETA (the optimiser paths parted on a flat criterion),
+    return the model evaluated at R's theta instead, so theta-dependent results compare tightly."""
+    import mixedcompat as mc
+    kw = dict(REML=inp["REML"], weights=inp.get("weights"), offset=inp.get("offset"))
+    theta_r = np.asarray(theta_r, dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer(inp["formula"], data, **kw)
+        if np.max(np.abs(m.theta - theta_r), initial=0.0) > PATH_DIVERGED_THETA:
+            m = mc.lmer(inp["formula"], data, control={"optimizer": None, "start": list(theta_r)}, **kw)
+    return m
+
+
 def assert_close(actual, expected, what: str, rtol: float = 0.0, atol: float = 0.0) -> None:
     a = np.asarray(actual, dtype=float)
     e = np.asarray(expected, dtype=float)

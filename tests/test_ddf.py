@@ -6,7 +6,6 @@ when our optimum differs from R's by more than 1e-6.
 from __future__ import annotations
 
 import json
-import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
+from conftest import fit_at_r_optimum
 from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.inference.ftests import anova_table, coef_table
 
@@ -35,14 +35,7 @@ def model(name: str):
     d = fixture(name)
     data = read_csv_with_levels(FIXTURES / "data" / f"{d['input']['data']}.csv")
     data.attrs["name"] = d["input"]["data"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m = mc.lmer(d["input"]["formula"], data, REML=d["input"]["REML"])
-        theta_r = np.asarray(d["theta"], dtype=float)
-        if np.max(np.abs(m.theta - theta_r)) > 1e-6:
-            m = mc.lmer(d["input"]["formula"], data, REML=d["input"]["REML"],
-                        control={"optimizer": None, "start": list(theta_r)})
-    return m
+    return fit_at_r_optimum(d["input"], data, d["theta"])
 
 
 def r_table(t: dict) -> pd.DataFrame:

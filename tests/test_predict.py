@@ -10,7 +10,8 @@ import pytest
 import mixedcompat as mc
 from mixedcompat.datasets import read_csv_with_levels
 
-from conftest import DIVERGED_THETA_ATOL, FIXTURES, TOL, assert_close, fixture_paths, load_fixture, load_fixture_data
+from conftest import (DIVERGED_THETA_ATOL, FIXTURES, TOL, assert_close, fit_at_r_optimum, fixture_paths,
+                      load_fixture, load_fixture_data)
 
 PATHS = fixture_paths("predict")
 IDS = [p.stem for p in PATHS]
@@ -34,9 +35,7 @@ def model(path, optimised: bool = False):
     if key not in _CACHE:
         fx = load_fixture(path)
         data = load_fixture_data(fx["input"]["data"])
-        m = _fit(fx["input"], data)
-        if not optimised and not np.allclose(m.theta, fx["theta"], rtol=0, atol=1e-6):
-            m = _fit(fx["input"], data, theta=fx["theta"])
+        m = _fit(fx["input"], data) if optimised else fit_at_r_optimum(fx["input"], data, fx["theta"])
         nd = read_csv_with_levels(FIXTURES / "predict" / "data" / f"{fx['newdata']}.csv")
         _CACHE[key] = (fx, m, nd)
     return _CACHE[key]
