@@ -10,9 +10,13 @@ sanity check (they agree to Monte-Carlo error, not exactly: the random numbers d
 
 Target: mixedcompat / lme4 <= 0.2 (serial against serial).
 
+``FUN = mc.fixef`` reads each refit's beta directly (no Series built); ``--general`` also times
+``FUN = lambda x: x.fixef()``, which goes through the general path (the refit object handed to
+``FUN`` and ``FUN``'s Series), to show what an arbitrary statistic costs.
+
 Usage
 -----
-``python benchmarks/bench_bootstrap.py [--nsim 1000] [--repeat 3] [--parallel 2] [--rscript Rscript]``
+``python benchmarks/bench_bootstrap.py [--nsim 1000] [--repeat 3] [--parallel 2] [--general] [--rscript Rscript]``
 
 Example
 -------
@@ -65,7 +69,11 @@ def time_r(rscript: str, nsim: int, seed: int, timeout: float) -> dict:
     return json.loads(line)
 
 
-def time_mc(nsim: int, seed: int, parallel) -> dict:
+def _method_fixef(x):
+    return x.fixef()
+
+
+def time_mc(nsim: int, seed: int, parallel, general: bool = False) -> dict:
     import warnings
 
     import numpy as np
@@ -73,11 +81,12 @@ def time_mc(nsim: int, seed: int, parallel) -> dict:
     import mixedcompat as mc
     from mixedcompat.inference.bootstrap import bootMer
     m = mc.lmer(FORMULA, mc.datasets.load("sleepstudy"))
-    bootMer(m, mc.fixef, nsim=5, seed=1, progress=False, parallel=parallel)   # warm-up
+    fun = _method_fixef if general else mc.fixef
+    bootMer(m, fun, nsim=5, seed=1, progress=False, parallel=parallel)   # warm-up
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        b = bootMer(m, mc.fixef, nsim=nsim, seed=seed, progress=False, parallel=parallel)
+        b = bootMer(m, fun, nsim=nsim, seed=seed, progress=False, parallel=parallel)
         el = time.perf_counter() - t0
     return {"seconds": el, "mean": np.nanmean(b.t, axis=0).tolist(),
             "sd": np.nanstd(b.t, axis=0, ddof=1).tolist(), "nfail": b.nfail}
@@ -89,11 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=20240611)
     ap.add_argument("--parallel", type=int, default=0, help="also time mixedcompat with K worker processes")
+    ap.add_argument("--general", action="store_true",
+                    help="also time FUN = lambda x: x.fixef() (no fixef fast path), serially")
     ap.add_argument("--rscript", default="Rscript")
     ap.add_argument("--timeout", type=float, default=1800.0)
     args = ap.parse_args(argv)
 
-    r_runs, mc_runs, par_runs = [], [], []
+    r_runs, mc_runs, par_runs, gen_runs = [], [], [], []
     for rep in range(args.repeat):
         order = ["r", "mc"] if rep % 2 == 0 else ["mc", "r"]
         for side in order:
@@ -107,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
                     par_runs.append(time_mc(args.nsim, args.seed + rep, args.parallel))
                     print(f"[{rep + 1}/{args.repeat}] mixedcompat parallel={args.parallel} "
                           f"{par_runs[-1]['seconds']:8.2f} s", file=sys.stderr)
+                if args.general:
+                    gen_runs.append(time_mc(args.nsim, args.seed + rep, None, general=True))
+                    print(f"[{rep + 1}/{args.repeat}] mixedcompat x.fixef() "
+                          f"{gen_runs[-1]['seconds']:8.2f} s", file=sys.stderr)
     r_s = statistics.median(x["seconds"] for x in r_runs)
     mc_s = statistics.median(x["seconds"] for x in mc_runs)
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
@@ -118,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         par_s = statistics.median(x["seconds"] for x in par_runs)
         print(f"  mixedcompat (parallel={args.parallel}) {par_s:6.2f} s   ratio {par_s / r_s:.3f} "
               f"(against lme4 serial)")
+    if gen_runs:
+        gen_s = statistics.median(x["seconds"] for x in gen_runs)
+        print(f"  mixedcompat (serial, FUN = lambda x: x.fixef()) {gen_s:6.2f} s   ratio {gen_s / r_s:.3f}")
     print("  bootstrap mean / sd of (Intercept), Days  [last run each side]")
     print(f"    lme4        mean {r_runs[-1]['mean']}  sd {r_runs[-1]['sd']}  failed {r_runs[-1]['nfail']}")
     print(f"    mixedcompat mean {mc_runs[-1]['mean']}  sd {mc_runs[-1]['sd']}  failed {mc_runs[-1]['nfail']}")

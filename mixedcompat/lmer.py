@@ -180,7 +180,7 @@ class LmerMod(StatsmodelsExtras):
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
                  data_name: str | None = None, weights_name: str | None = None,
                  offset_name: str | None = None, fit_warnings: list[str] | None = None,
-                 call: dict | None = None):
+                 call: dict | None = None, warn_singular: bool = True):
         self.formula = formula
         self.call = dict(call or {})   # the arguments lmer() was called with (refit / update)
         self.parts = parts
@@ -213,7 +213,8 @@ class LmerMod(StatsmodelsExtras):
         singular = self.isSingular()
         if singular:
             messages.append(SINGULAR_MESSAGE)
-            warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+            if warn_singular:   # False: a bootstrap replicate completing a fit that has already warned
+                warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
         self.optinfo = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
                         "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
                         "val": opt.fval, "fit_warnings": list(fit_warnings or [])}

@@ -322,3 +322,160 @@ def test_predict_interval(model):
     np.testing.assert_allclose(pop["fit"], mc.predict(model, nd, re_form="NA"))
     with pytest.raises(ValueError, match="interval"):
         predict_interval(model, nd, interval="tolerance")
+
+
+# ------------------------------------------------------------------------------------------------
+# fast refits (mixedcompat.inference.replicate_fit): the same numbers as the model's own Deviance
+
+
+def _variants(sleep):
+    """Models covering each criterion path: balanced one-term (scalar kernel), unbalanced with
+    weights and offset (vectorised kernel), one scalar term, p = 1 and p = 3, ML, two terms (dense)."""
+    rng = np.random.default_rng(0)
+    unb = sleep.sample(frac=0.8, random_state=1).copy()
+    unb["w"] = rng.uniform(0.5, 2.0, len(unb))
+    unb["off"] = rng.normal(0.0, 5.0, len(unb))
+    unb["x"] = rng.normal(size=len(unb))
+    return {
+        "balanced": mc.lmer("Reaction ~ Days + (Days | Subject)", sleep),
+        "balanced_ml": mc.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False),
+        "intercept_only": mc.lmer("Reaction ~ 1 + (Days | Subject)", sleep),
+        "scalar_term": mc.lmer("Reaction ~ Days + (1 | Subject)", sleep),
+        "unbalanced_weights_offset": mc.lmer("Reaction ~ Days + x + (Days | Subject)", unb, weights="w",
+                                             offset="off"),
+        "unbalanced_scalar_ml": mc.lmer("Reaction ~ Days + (1 | Subject)", unb, REML=False, weights="w"),
+        "two_terms": mc.lmer("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", sleep),
+    }
+
+
+@pytest.fixture(scope="module")
+def variants(sleep):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _variants(sleep)
+
+
+def _responses(m, k=2):
+    from mixedcompat.inference.bootstrap import _Simulator
+    sim = _Simulator(m)
+    return [sim(np.random.default_rng(s)) for s in range(k)]
+
+
+def test_fast_criteria_equal_the_deviance(variants, monkeypatch):
+    """Every fast criterion (and both kernel code paths: Python floats for few distinct Z'Z blocks,
+    numpy otherwise) gives the model's Deviance value at arbitrary theta, to 1e-10 relative."""
+    from mixedcompat.inference import replicate_fit as rf
+    rng = np.random.default_rng(1)
+    for scalar_max in (rf.SCALAR_MAX_GROUPS, 0, 10_000):
+        monkeypatch.setattr(rf, "SCALAR_MAX_GROUPS", scalar_max)
+        for name, m in variants.items():
+            r = rf._Refitter(m)
+            expected_kernel = len(m.terms) == 1
+            assert (r.kernel is not None) == expected_kernel, name
+            for y in _responses(m):
+                fun = r._fast_criterion(y)
+                dev = r.deviance(y)
+                assert fun is not None, name
+                for _ in range(4):
+                    theta = np.asarray(m.theta) * rng.uniform(0.3, 2.0, len(m.theta))
+                    np.testing.assert_allclose(fun(theta), dev(theta), rtol=1e-10, err_msg=name)
+                    crit, beta, pwrss = fun.solution(theta)
+                    f = dev.factor(theta)
+                    beta_ref, _u = dev.solve(f)
+                    np.testing.assert_allclose(crit, dev.criterion_from_factor(f), rtol=1e-10, err_msg=name)
+                    np.testing.assert_allclose(beta, beta_ref, rtol=1e-9, atol=1e-9, err_msg=name)
+                    np.testing.assert_allclose(pwrss, f.pwrss, rtol=1e-9, err_msg=name)
+
+
+def test_kernel_merges_levels_with_equal_blocks(variants):
+    from mixedcompat.inference.replicate_fit import _Refitter
+    assert _Refitter(variants["balanced"]).kernel.G == 1            # every subject has Days 0..9
+    assert _Refitter(variants["unbalanced_weights_offset"]).kernel.G == 18
+
+
+def test_replicate_fit_is_the_complete_refit(variants):
+    """The light fit has refit()'s theta, beta, sigma and criterion; anything else completes it,
+    after which every accessor agrees with the complete LmerMod of the same optimum."""
+    from mixedcompat.lmer import LmerMod
+    from mixedcompat.inference.replicate_fit import ReplicateFit, _Refitter
+    for name, m in variants.items():
+        r = _Refitter(m)
+        y = _responses(m, 1)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = r.fit(y)
+            fun, opt = r.optimize(y)
+            full = r.full_fit(y, opt)
+        assert isinstance(x, ReplicateFit) and isinstance(x, LmerMod), name
+        np.testing.assert_array_equal(x.theta, full.theta)
+        np.testing.assert_allclose(x.beta, full.beta, rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(x.sigma(), full.sigma(), rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(x.REMLcrit(), full.REMLcrit(), rtol=1e-12, err_msg=name)
+        assert x.optinfo == full.optinfo, name
+        pd.testing.assert_series_equal(x.fixef(), full.fixef(), rtol=1e-9)
+        assert float(x.logLik()) == pytest.approx(float(full.logLik()), rel=1e-12)
+        assert "u" not in x.__dict__ and "call" not in x.__dict__       # not built yet
+        np.testing.assert_allclose(x.fitted(), full.fitted(), rtol=1e-9, err_msg=name)
+        assert "u" in x.__dict__ and x.__dict__["_pending"] is None
+        for key in ("u", "b"):
+            for a, b in zip(getattr(x, key), getattr(full, key)):
+                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=name)
+        np.testing.assert_allclose(x.vcov().to_numpy(), full.vcov().to_numpy(), rtol=1e-9)
+        pd.testing.assert_frame_equal(x.call["data"], full.call["data"])
+        assert str(x.VarCorr()) == str(full.VarCorr())
+        with pytest.raises(AttributeError, match="immutable"):
+            x.beta = None
+        with pytest.raises(AttributeError):
+            x.no_such_attribute
+
+
+def test_replicate_fit_completes_on_any_first_access(model):
+    """Whatever FUN reads first (here the random effects and update()), it gets the complete fit."""
+    b = bootMer(model, lambda x: x.ranef(condVar=False)["Subject"].to_numpy()[:2, 0], nsim=3, seed=5,
+                progress=False)
+    streams = np.random.SeedSequence(5).spawn(3)
+    from mixedcompat.inference.replicate_fit import _Refitter
+    r = _Refitter(model)
+    for i, ss in enumerate(streams):
+        y = simulate(model, 1, seed=np.random.default_rng(ss)).iloc[:, 0].to_numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            full = r.full_fit(y, r.optimize(y)[1])
+        np.testing.assert_allclose(b.t[i], full.ranef(condVar=False)["Subject"].to_numpy()[:2, 0], rtol=1e-9)
+
+
+def test_replicate_fit_pickles_as_lmermod(model):
+    import pickle
+
+    from mixedcompat.lmer import LmerMod
+    from mixedcompat.inference.replicate_fit import _Refitter
+    r = _Refitter(model)
+    x = r.fit(_responses(model, 1)[0])
+    back = pickle.loads(pickle.dumps(x))
+    assert type(back) is LmerMod
+    np.testing.assert_array_equal(back.beta, x.beta)
+    np.testing.assert_allclose(back.fitted(), x.fitted())
+
+
+def test_fixef_fast_path_equals_fixef(model):
+    """FUN = fixef (the generic or the method) reads beta directly: the same t as calling it."""
+    ref = bootMer(model, lambda x: x.fixef(), nsim=6, seed=9, progress=False)
+    for fun in (mc.fixef, type(model).fixef):
+        b = bootMer(model, fun, nsim=6, seed=9, progress=False)
+        np.testing.assert_array_equal(b.t, ref.t)
+        assert b.names == ref.names == ["(Intercept)", "Days"]
+
+
+def test_singular_replicates_are_counted_as_lme4_messages(sleep):
+    """A replicate on the boundary warns once (lme4's message), also on the light fit, and the
+    warning is counted in .messages; completing a light fit does not warn again."""
+    shuffled = sleep.copy()
+    shuffled["Subject"] = np.random.default_rng(3).permutation(shuffled["Subject"].to_numpy())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer("Reaction ~ Days + (1 | Subject)", shuffled)
+    b = bootMer(m, lambda x: np.append(x.theta, x.fitted()[0]), nsim=20, seed=1, progress=False)
+    n_singular = int(np.sum(b.t[:, 0] < 1e-4))
+    assert 0 < n_singular < 20
+    key = "SingularFitWarning: boundary (singular) fit: see help('isSingular')"
+    assert b.messages[key] == n_singular, b.messages

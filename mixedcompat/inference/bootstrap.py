@@ -10,8 +10,9 @@
 
 Speed: a replicate only changes the response, so the model matrices, the random-effects structure and
 every block of ``A = [Z X y]' W [Z X y]`` that does not involve ``y`` are built once; each refit
-updates the ``y`` column of ``A`` (one matrix-vector product) and runs the optimiser from the fitted
-theta.  For small models (lme4-sized sleepstudy) the criterion is a single LAPACK Cholesky.
+updates the ``y`` column of ``A`` and runs the optimiser from the fitted theta, and ``FUN`` gets a
+fit that builds its heavier parts (random effects, fitted values, ``call["data"]``) only when asked
+(:mod:`mixedcompat.inference.replicate_fit`).  ``FUN = fixef`` reads the refit's beta directly.
 
 Random numbers: numpy's, not R's.  One independent stream per replicate
 (``numpy.random.SeedSequence(seed).spawn(nsim)``), so a result depends on ``seed`` only, not on the
@@ -20,8 +21,6 @@ number of workers.
 from __future__ import annotations
 
 import collections
-import copy
-import dataclasses
 import multiprocessing
 import os
 import pickle
@@ -33,16 +32,12 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import scipy.linalg.lapack as lapack
-import scipy.sparse as sp
 from scipy import stats
 
 from ..errors import DataError, FormulaError
-from ..pls import LOG_2PI, DenseDeviance, Deviance, make_deviance
+from ..generics import fixef as _fixef_generic
 from ..threads import blas_threads
-
-REPLICATE_STEP = 0.25  # initial BOBYQA step of a replicate refit, relative to |theta|
-ONE_TERM_MIN_Q = 64   # one term with more random effects than this: closed-form blocks, not a dense Cholesky
+from .replicate_fit import _Refitter
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
 
@@ -122,280 +117,7 @@ class BootResult:
 
 
 # ================================================================================================
-# fast refits: only y changes
-
-
-class _DenseCriterion:
-    """The criterion of a ``DenseDeviance`` as one LAPACK Cholesky (no factor object built): what the
-    optimiser calls ~70 times per refit.  Same formula as ``Deviance.criterion_from_factor``.
-
-    Buffers are per object: one object serves one refit (one thread)."""
-
-    def __init__(self, dev: DenseDeviance):
-        q, p = dev.q, dev.p
-        self.q, self.p, self.n = q, p, dev.n
-        self.rows, self.cols, self.idx = dev._lam_rows, dev._lam_cols, dev._lam_idx
-        self.REML = dev.REML
-        self.lam = np.zeros((q, q))
-        self.lamT = self.lam.T                      # a view: follows lam
-        self.Aq = np.ascontiguousarray(dev.A[:q])   # [Z'Z Z'X Z'y]
-        self.base = np.zeros_like(dev.A)
-        self.base[q:, q:] = dev.A[q:, q:]
-        self.diag_flat = np.arange(q) * (dev.A.shape[0] + 1)
-        denom = self.n - p if self.REML else self.n
-        self.denom = denom
-        self.const = -dev.sum_log_weights + denom * (1.0 + LOG_2PI - np.log(denom))
-
-    def __call__(self, theta: np.ndarray) -> float:
-        q = self.q
-        self.lam[self.rows, self.cols] = theta[self.idx]
-        top = self.lamT @ self.Aq                   # Lambda' [Z'Z Z'X Z'y]
-        M = self.base.copy()                        # C order: its transpose is the Fortran matrix
-        M[:q, :q] = top[:, :q] @ self.lam
-        M.ravel()[self.diag_flat] += 1.0
-        M[q:, :q] = top[:, q:].T                    # lower triangle only: all dpotrf reads
-        R, info = lapack.dpotrf(M.T, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            return np.inf
-        logd = np.log(R.diagonal())                 # log|L|, log|R_X|, log(sqrt(pwrss))
-        if not np.isfinite(logd[-1]):
-            return np.inf
-        logdet = logd[:-1].sum() if self.REML else logd[:q].sum()
-        return float(2.0 * logdet + self.const + self.denom * 2.0 * logd[-1])
-
-
-class _OneTermCriterion:
-    """The criterion of a model with one random-effects term (``Lambda' Z'Z Lambda + I`` block
-    diagonal: one ``q x q`` block per level), closed form for ``q <= 2``: no ``q_total``-sized matrix.
-
-    Built from ``Z'Z`` blocks ``Ad`` (levels, q, q), ``Z'[X y]`` blocks ``R`` (levels, q, p + 1) and
-    ``[X y]'[X y]``; the same criterion as ``Deviance.criterion_from_factor`` (``ldL2`` = sum of the
-    log-determinants of the blocks)."""
-
-    def __init__(self, Ad: np.ndarray, R: np.ndarray, AXX: np.ndarray, n: int, p: int, REML: bool,
-                 sum_log_weights: float, tril: tuple[np.ndarray, np.ndarray]):
-        self.q = Ad.shape[1]
-        self.p, self.n, self.REML = p, n, REML
-        self.Ad, self.R, self.AXX = Ad, R, AXX
-        self.a, self.b, self.c = (Ad[:, 0, 0].copy(), Ad[:, 1, 0].copy() if self.q > 1 else None,
-                                  Ad[:, 1, 1].copy() if self.q > 1 else None)
-        self.R0 = np.ascontiguousarray(R[:, 0, :])
-        self.R1 = np.ascontiguousarray(R[:, 1, :]) if self.q > 1 else None
-        self.tril = tril
-        denom = n - p if REML else n
-        self.denom = denom
-        self.const = -sum_log_weights + denom * (1.0 + LOG_2PI - np.log(denom))
-
-    def _schur(self, theta: np.ndarray) -> tuple[float, np.ndarray] | None:
-        q = self.q
-        if q == 1:
-            t = theta[0]
-            B = t * t * self.a + 1.0
-            W = self.R0 * (t / np.sqrt(B))[:, None]
-            return float(np.log(B).sum()), W.T @ W
-        if q == 2:
-            t1, t2, t3 = theta[0], theta[1], theta[2]
-            a, b, c = self.a, self.b, self.c
-            v = t1 * b + t2 * c
-            B00 = t1 * (t1 * a + t2 * b) + t2 * v + 1.0
-            l11 = np.sqrt(B00)
-            l21 = (t3 * v) / l11
-            l22sq = t3 * t3 * c + 1.0 - l21 * l21
-            if not np.all(l22sq > 0):
-                return None
-            W0 = (t1 * self.R0 + t2 * self.R1) / l11[:, None]
-            W1 = (t3 * self.R1 - l21[:, None] * W0) / np.sqrt(l22sq)[:, None]
-            return float(np.log(B00 * l22sq).sum()), W0.T @ W0 + W1.T @ W1
-        T = np.zeros((q, q))
-        T[self.tril] = theta
-        B = T.T @ self.Ad @ T + np.eye(q)
-        L = np.linalg.cholesky(B)
-        W = np.linalg.solve(L, T.T @ self.R)          # L^{-1} T' R per level
-        Wf = W.reshape(-1, self.p + 1)
-        return 2.0 * float(np.log(np.diagonal(L, axis1=1, axis2=2)).sum()), Wf.T @ Wf
-
-    def __call__(self, theta: np.ndarray) -> float:
-        try:
-            out = self._schur(theta)
-        except np.linalg.LinAlgError:
-            return np.inf
-        if out is None:
-            return np.inf
-        ldL2, WtW = out
-        S = self.AXX - WtW
-        R, info = lapack.dpotrf(S, lower=0, clean=0, overwrite_a=1)
-        if info != 0:
-            return np.inf
-        logd = np.log(R.diagonal())
-        if not np.isfinite(logd[-1]):
-            return np.inf
-        logdet = ldL2 + 2.0 * logd[:-1].sum() if self.REML else ldL2
-        return float(logdet + self.const + self.denom * 2.0 * logd[-1])
-
-
-class _Refitter:
-    """Refits one model to new responses, reusing everything that does not depend on ``y``.
-
-    ``fit(y)`` returns an ``LmerMod`` equal to ``refit(m, y)``; ``criterion(y)`` only the optimum
-    criterion (what ``PBmodcomp`` needs).  Falls back to a fresh ``make_deviance`` per replicate
-    when the deviance class is not one it knows how to update (checked once at construction).
-    """
-
-    def __init__(self, m):
-        from ..lmer import _column_partners
-        self.m = m
-        self.terms = m.terms
-        frame = m.frame
-        self.offset = frame.offset
-        self.sqrtw = np.sqrt(frame.weights) if frame.weights is not None else None
-        self.start = np.asarray(m.theta, dtype=float).copy()
-        self.control = dict(m.control)
-        self.lower = np.concatenate([t.lower() for t in m.terms])
-        self.partners = _column_partners(m.terms)
-        self.template = m.devfun
-        self.fast = type(self.template) in (DenseDeviance, Deviance)
-        # one term on the blocked path (many levels): the closed-form criterion; small models keep
-        # the single dense Cholesky, which costs fewer numpy calls
-        self.one_term = self.fast and len(m.terms) == 1 and (
-            type(self.template) is Deviance or m.terms[0].n_levels * m.terms[0].q > ONE_TERM_MIN_Q)
-        if self.fast:
-            Zs = [t.Z(self.sqrtw) for t in m.terms]
-            self.Zs = [sp.csr_matrix(Z.T) for Z in Zs]              # q_k x n, one per term
-            Xs = frame.X if self.sqrtw is None else frame.X * self.sqrtw[:, None]
-            self.Xs = Xs
-            self.XsT = np.ascontiguousarray(Xs.T)
-            self.XsXs = Xs.T @ Xs
-            self.ZallT = sp.vstack(self.Zs).tocsr() if isinstance(self.template, DenseDeviance) else None
-        if self.one_term:
-            t = m.terms[0]
-            self.t_codes = t.codes
-            self.t_Xw = t.X if self.sqrtw is None else t.X * self.sqrtw[:, None]
-            self.Ad = Deviance._diag_blocks(t, self.sqrtw)
-            L, q, p = t.n_levels, t.q, frame.X.shape[1]
-            self.RX = np.empty((L, q, p))
-            for a in range(q):
-                for j in range(p):
-                    self.RX[:, a, j] = np.bincount(t.codes, weights=self.t_Xw[:, a] * Xs[:, j], minlength=L)
-        if self.fast:
-            y0 = np.asarray(frame.y, dtype=float)
-            ref = float(self.template(self.start))
-            for fun in (self._criterion_fn(self.deviance(y0)),
-                        self._one_term_criterion(y0) if self.one_term else None):
-                if fun is None:
-                    continue
-                got = float(fun(self.start))
-                if not (np.isfinite(ref) and abs(got - ref) <= 1e-8 * max(1.0, abs(ref))):
-                    self.fast = self.one_term = False   # pls.py changed under us: stay correct, lose speed
-        data = m.call.get("data") if isinstance(m.call, dict) else None
-        self.data = None
-        if isinstance(data, pd.DataFrame) and frame.response_name in data.columns:
-            # each refit's call["data"]: the data with the response replaced (update() on a
-            # replicate refits to the replicate's response, as prediction.refit)
-            self.data = data
-            self.resp_values = data[frame.response_name].to_numpy(dtype=float, copy=True)
-
-    def _weighted_response(self, y: np.ndarray) -> np.ndarray:
-        ys = y - self.offset if self.offset is not None else y
-        return ys * self.sqrtw if self.sqrtw is not None else ys
-
-    def _one_term_criterion(self, y: np.ndarray) -> _OneTermCriterion:
-        ys = self._weighted_response(y)
-        L, q, p = self.RX.shape
-        R = np.empty((L, q, p + 1))
-        R[:, :, :p] = self.RX
-        for a in range(q):
-            R[:, a, p] = np.bincount(self.t_codes, weights=self.t_Xw[:, a] * ys, minlength=L)
-        AXX = np.empty((p + 1, p + 1))
-        AXX[:p, :p] = self.XsXs
-        Xy = self.XsT @ ys
-        AXX[p, :p] = Xy
-        AXX[:p, p] = Xy
-        AXX[p, p] = ys @ ys
-        dev = self.template
-        return _OneTermCriterion(self.Ad, R, AXX, dev.n, p, dev.REML, dev.sum_log_weights,
-                                 self.terms[0].tril_index)
-
-    def deviance(self, y: np.ndarray):
-        """The model's deviance object for response ``y``."""
-        frame = self.m.frame
-        if not self.fast:
-            return make_deviance(self.terms, frame.X, y, frame.weights, frame.offset, REML=self.m.REML)
-        ys = self._weighted_response(y)
-        Xy = self.XsT @ ys
-        yy = float(ys @ ys)
-        dev = copy.copy(self.template)
-        p = dev.p
-        if isinstance(dev, DenseDeviance):
-            q = dev.q
-            A = dev.A.copy()
-            col = np.concatenate([self.ZallT @ ys, Xy])
-            A[:q + p, q + p] = col
-            A[q + p, :q + p] = col
-            A[q + p, q + p] = yy
-            dev.A = A
-        else:
-            AX = []
-            for ZkT, AXk in zip(self.Zs, dev.AX):
-                new = AXk.copy()
-                new[p, :] = ZkT @ ys
-                AX.append(new)
-            dev.AX = AX
-            AXX = dev.AXX.copy()
-            AXX[p, :p] = Xy
-            AXX[:p, p] = Xy
-            AXX[p, p] = yy
-            dev.AXX = AXX
-            t1 = self.terms[0]
-            dev._AX1_3d = AX[0].reshape(p + 1, t1.n_levels, t1.q)
-        return dev
-
-    @staticmethod
-    def _criterion_fn(dev) -> Callable[[np.ndarray], float]:
-        return _DenseCriterion(dev) if type(dev) is DenseDeviance else dev
-
-    def optimize(self, y: np.ndarray, need_deviance: bool = True):
-        """(deviance object or None, OptSummary) for response ``y``, from the fitted theta."""
-        from ..lmer import optimize_fit
-        from ..optimize import minimize_theta
-        dev = self.deviance(y) if (need_deviance or not self.one_term) else None
-        fun = self._one_term_criterion(y) if self.one_term else self._criterion_fn(dev)
-        if self.control.get("optimizer", "nloptwrap") is None:
-            opt = optimize_fit(dev if dev is not None else self.deviance(y), self.terms, self.start.copy(),
-                               self.control)
-        else:
-            # a replicate's optimum is near the fitted theta: start BOBYQA with a trust region of a
-            # quarter of each parameter (not NLopt's default of 3/4 of the distance to the bound);
-            # ~25% fewer evaluations, optimum criterion within ~1e-7 of the default path
-            control = dict(self.control)
-            if control.get("initial_step") is None:
-                control["initial_step"] = REPLICATE_STEP * np.maximum(np.abs(self.start), 0.05)
-            opt = minimize_theta(fun, self.start.copy(), self.lower, control,
-                                 column_partners=self.partners)
-        return dev, opt
-
-    def criterion(self, y: np.ndarray) -> float:
-        """The optimum criterion (REML criterion or deviance, as the model) for response ``y``."""
-        _dev, opt = self.optimize(y, need_deviance=False)
-        if not np.isfinite(opt.fval) or opt.fval >= np.finfo(float).max:
-            raise FloatingPointError("the criterion is not finite at the optimum")
-        return float(opt.fval)
-
-    def fit(self, y: np.ndarray):
-        """``refit(m, y)``: an ``LmerMod``."""
-        from ..lmer import LmerMod
-        m = self.m
-        dev, opt = self.optimize(y)
-        frame = dataclasses.replace(m.frame, y=y)
-        call = dict(m.call)
-        if self.data is not None:
-            column = self.resp_values.copy()
-            column[m.frame.rows] = y
-            data = self.data.copy(deep=False)
-            data[m.frame.response_name] = column
-            call["data"] = data
-        return LmerMod(m.formula, m.parts, frame, m.terms, dev, opt, m.REML, m.control,
-                       data_name=m.data_name, weights_name=m.weights_name, offset_name=m.offset_name,
-                       fit_warnings=list(m.optinfo.get("fit_warnings", [])), call=call)
+# simulating responses
 
 
 class _Simulator:
@@ -702,8 +424,12 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     refitter = _Refitter(m)
     simulate = _Simulator(m, use_u=use_u, re_form=re_form, type=type)
 
-    def compute(y: np.ndarray) -> np.ndarray:
-        return _as_vector(FUN(refitter.fit(y)))[0]
+    if _is_fixef(FUN):
+        def compute(y: np.ndarray) -> np.ndarray:       # fixef(fit) without building its Series
+            return np.array(refitter.fit(y).beta, dtype=float)
+    else:
+        def compute(y: np.ndarray) -> np.ndarray:
+            return _as_vector(FUN(refitter.fit(y)))[0]
 
     job = _Job(simulate, compute, k)
     t, fails, msgs = _run(job, nsim, ss, parallel, ncpus, progress, m.control.get("blas_threads", 1), "bootMer")
@@ -715,6 +441,12 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     if use_u:
         call["use.u"] = "TRUE"
     return BootResult(t0, t, seed_out, type, mle, FUN, fails, msgs, call)
+
+
+def _is_fixef(FUN: Callable) -> bool:
+    """``FUN`` is lme4's ``fixef`` (the generic or the method), whose value on a refit is its beta."""
+    from ..lmer import LmerMod
+    return FUN is _fixef_generic or FUN is LmerMod.fixef
 
 
 def type_name(x: Any) -> str:
