@@ -15,6 +15,9 @@ from .generics import (AIC, BIC, REMLcrit, VarCorr, coef, deviance, fitted, fixe
                        logLik, ngrps, nobs, predict, ranef, refit, resid, residuals, sigma, simulate,
                        summary, update, vcov)
 from .lmer import LmerMod, LogLik, lmer
+from .nlme import (gls, lme, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
+from .nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corGaus, corLin, corRatio,
+                              corSpher, corSymm, varComb, varConstPower, varExp, varFixed, varIdent, varPower)
 
 __version__ = "0.1.0"
 
@@ -23,10 +26,29 @@ __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError",
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",
            "update", "to_statsmodels", "from_statsmodels", "anova", "confint", "profile", "bootMer",
-           "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate"]
+           "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
+           "lme", "gls", "intervals", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
+           "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
+           "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb"]
 
 
-def anova(*models, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True, **named_models):  # noqa: A002
+def intervals(m, level: float = 0.95, which: str = "all"):
+    """nlme's ``intervals`` for lme / gls fits (see :mod:`mixedcompat.nlme.nlme_inference`)."""
+    from .nlme.nlme_inference import intervals as _iv
+    return _iv(m, level=level, which=which)
+
+
+def ACF(m, maxLag: int | None = None, resType: str = "pearson"):
+    """nlme's ``ACF`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    return m.ACF(maxLag=maxLag, resType=resType)
+
+
+def Variogram(m, form: str | None = None, resType: str = "pearson", robust: bool = False, maxDist=None):
+    """nlme's ``Variogram`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    return m.Variogram(form=form, resType=resType, robust=robust, maxDist=maxDist)
+
+
+def anova(*models, type=None, ddf: str = "Satterthwaite", refit: bool = True, **named_models):  # noqa: A002
     """R's ``anova`` (see :mod:`mixedcompat.inference`); keyword models are labelled by their names."""
     from .inference import anova as _anova
     return _anova(*models, type=type, ddf=ddf, refit=refit, **named_models)

@@ -24,6 +24,18 @@ TOL = {
     "varcorr": dict(rtol=1e-4, atol=1e-8),
     "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
     "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
+    # nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
+    # estimates are compared at the issue's tolerances, not lme4's
+    "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero
+    "nlme_se": dict(rtol=1e-3),
+    "nlme_logLik": dict(rtol=1e-6),
+    "nlme_params": dict(rtol=1e-3),    # variance components, correlation and variance parameters, sigma
+    # var-cov intervals rest on a numerical Hessian (nlme's apVar, a finite-difference Hessian with
+    # .relStep = eps^(1/3)).  nlme's own bounds move when that step changes (by ~0.5% on Orthodont +
+    # varIdent, ~6% on the weakly identified varConstPower fits); ours are stable over steps
+    # 1e-2 .. 3e-4.  test_intervals allows the larger of this and twice nlme's own change.
+    "nlme_intervals": dict(rtol=2e-3),
+    "nlme_fitted": dict(rtol=1e-4),
 }
 # Same optimiser, same settings: on most models our BOBYQA path is lme4's and theta agrees to 1e-6.
 # On flat criteria the paths can part (floating-point differences in the last bits) and the two

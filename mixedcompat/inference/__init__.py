@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool = True,  # noqa: A002
+def anova(*models: Any, type: int | str | None = None, ddf: str = "Satterthwaite", refit: bool = True,  # noqa: A002
           **named_models: Any):
     """R's ``anova``: one model -> F tests of the fixed effects (lmerTest); several -> LRT (lme4).
 
@@ -20,8 +20,12 @@ def anova(*models: Any, type: int = 3, ddf: str = "Satterthwaite", refit: bool =
     n_models = len(models) + sum(k != "model_names" for k in named_models)
     if n_models == 0:
         raise TypeError("anova() needs at least one fitted model")
+    from ..nlme.fit import NlmeFit
+    if any(isinstance(m, NlmeFit) for m in list(models) + list(named_models.values())):
+        from ..nlme.nlme_inference import anova_nlme
+        return anova_nlme(*models, type=type, **named_models)
     if n_models == 1 and not named_models:
         from .ftests import anova_table
-        return anova_table(models[0], type=type, ddf=ddf)
+        return anova_table(models[0], type=3 if type is None else type, ddf=ddf)
     from .lrt import anova_lrt
     return anova_lrt(*models, refit=refit, **named_models)

@@ -1,0 +1,12 @@
+"""nlme's linear models: ``lme`` and ``gls`` with correlation structures and variance functions.
+
+Modules: ``model_setup`` (arguments -> sorted rows), ``likelihood`` (the criterion), ``estimate``
+(optimiser, apVar), ``fit`` (the result object), ``nlme_inference`` (df, F / LRT tables,
+intervals), ``nlme_printing`` (nlme's text), ``pdmat``, ``corstruct``, ``varfunc``, ``diagnostics``.
+"""
+from __future__ import annotations
+
+from .lme import gls, lme
+from .pdmat import pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
+
+__all__ = ["lme", "gls", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol"]

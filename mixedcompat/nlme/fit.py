@@ -1,0 +1,376 @@
+"""The result of ``mc.lme`` / ``mc.gls``: nlme's accessors on an immutable fit object.
+
+Every accessor has nlme's meaning: ``fixef``/``coef``, ``vcov``, ``sigma``, ``logLik``/``AIC``/``BIC``
+(nlme's REML constant; BIC with ``n - p`` observations under REML), ``VarCorr`` (same
+``.to_frame()`` shape as lmer's), ``ranef``, ``fitted``/``residuals`` by level and type, ``predict``
+by level, ``cor_params`` / ``var_params`` on the natural scale; ``intervals`` and ``anova`` live in
+:mod:`mixedcompat.nlme.tests_intervals`.  Results are returned in the data's row order (nlme works
+on rows sorted by group and puts them back).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..design import build_fixed, build_matrix
+from ..errors import DataError
+from ..lmer import LogLik
+from .estimate import Estimate, approximate_vcov
+from .model_setup import Setup
+
+
+class NlmeFit:
+    """A fitted ``lme`` or ``gls`` model (see :func:`mixedcompat.lme`, :func:`mixedcompat.gls`)."""
+
+    def __init__(self, kind: str, setup: Setup, est: Estimate, method: str, call: dict, control: dict):
+        self.kind = kind
+        self.method = method
+        self.call = call
+        self._setup = setup
+        self._est = est
+        self._control = control
+        lik = setup.lik
+        self._lik = lik
+        self._sol = lik.solve(est.params, est.fitted)
+        self._unsort = np.empty_like(setup.order)
+        self._unsort[setup.order] = np.arange(len(setup.order))
+        self._fitted_sorted = lik.fitted_levels(self._sol.beta, self._sol.b)
+        self._apvar = None
+
+    # --- basic quantities -----------------------------------------------------------------------------
+    @property
+    def x_names(self) -> list[str]:
+        return list(self._setup.frame.x_names)
+
+    @property
+    def REML(self) -> bool:
+        return self.method == "REML"
+
+    @property
+    def n_levels(self) -> int:
+        return len(self._lik.levels)
+
+    @property
+    def level_names(self) -> list[str]:
+        return [lv.name for lv in self._lik.levels]
+
+    def nobs(self) -> int:
+        return int(self._lik.n)
+
+    def fixef(self) -> pd.Series:
+        """Fixed-effects estimates (nlme's ``fixef`` / ``coef`` for gls)."""
+        return pd.Series(self._sol.beta, index=self.x_names)
+
+    def sigma(self) -> float:
+        return float(self._sol.sigma)
+
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed-effects estimates (sigma^2 (X' V^{-1} X)^{-1})."""
+        v = self._sol.sigma ** 2 * self._sol.vcov_unscaled
+        if not self.REML and self.kind == "gls":   # gls (ML) scales it by N / (N - p); lme's vcov does not
+            v = v * self._lik.n / (self._lik.n - self._lik.p)
+        return pd.DataFrame(v, index=self.x_names, columns=self.x_names)
+
+    @property
+    def n_var_params(self) -> int:
+        return int(self._lik.n_par)
+
+    def logLik(self) -> LogLik:
+        """nlme's (restricted) log-likelihood; df = fixed effects + variance parameters + sigma."""
+        df = self._lik.p + self._lik.n_par + 1
+        return LogLik(-0.5 * self._sol.criterion, df=df, nobs=self.nobs())
+
+    def AIC(self) -> float:
+        ll = self.logLik()
+        return float(-2.0 * ll + 2.0 * ll.df)
+
+    def BIC(self) -> float:
+        ll = self.logLik()
+        n = self.nobs() - (self._lik.p if self.REML else 0)
+        return float(-2.0 * ll + np.log(n) * ll.df)
+
+    def deviance(self) -> float:
+        return float(-2.0 * self.logLik())
+
+    # --- structures' parameters on the natural scale --------------------------------------------------------
+    @property
+    def params_unconstrained(self) -> np.ndarray:
+        return self._est.params
+
+    @property
+    def cor_params(self) -> np.ndarray | None:
+        """``coef(m$modelStruct$corStruct, unconstrained = FALSE)``."""
+        cor = self._lik.cor
+        if cor is None:
+            return None
+        _, cu, _ = self._lik.split(self._est.params)
+        return np.asarray(cor.natural(cu), float)
+
+    @property
+    def cor_names(self) -> list[str]:
+        return [] if self._lik.cor is None else list(self._lik.cor.names)
+
+    @property
+    def var_params(self) -> dict | None:
+        """``coef(m$modelStruct$varStruct, unconstrained = FALSE)`` as name -> value."""
+        var = self._lik.var
+        if var is None:
+            return None
+        _, _, vu = self._lik.split(self._est.params)
+        return dict(var.natural(vu, all_coef=False))
+
+    # --- random effects ---------------------------------------------------------------------------------------
+    def _psi(self, k: int) -> np.ndarray:
+        re_pars, _, _ = self._lik.split(self._est.params)
+        lv = self._lik.levels[k]
+        return lv.pd.relative_cov(re_pars[k]) * self._sol.sigma ** 2
+
+    def re_cov(self) -> dict:
+        """Level name -> covariance matrix of the random effects (DataFrame)."""
+        out = {}
+        for k, lv in enumerate(self._lik.levels):
+            cols = list(lv.pd.columns)
+            out[lv.name] = pd.DataFrame(self._psi(k), index=cols, columns=cols)
+        return out
+
+    def ranef(self, level: int | None = None):
+        """Conditional modes (BLUPs) per level: dict level name -> DataFrame (index = group labels)."""
+        out = {}
+        for lv, b in zip(self._lik.levels, self._sol.b):
+            out[lv.name] = pd.DataFrame(b, index=[str(x) for x in lv.labels], columns=list(lv.pd.columns))
+        if level is not None:
+            return out[self.level_names[level - 1]]
+        return out
+
+    def coef(self, level: int | None = None):
+        """Fixed plus random effects per group (nlme's ``coef``); gls: the fixed effects."""
+        if self.kind == "gls":
+            return self.fixef()
+        out = {}
+        beta = self.fixef()
+        for k, lv in enumerate(self._lik.levels):
+            labels = [str(x) for x in lv.labels]
+            df = pd.DataFrame(np.tile(beta.to_numpy(), (len(labels), 1)), index=labels, columns=beta.index)
+            for j in range(k + 1):
+                lj = self._lik.levels[j]
+                bj = self.ranef()[lj.name]
+                # the outer group of each level-k group: first row of that group
+                first = np.array([np.flatnonzero(lv.codes == g)[0] for g in range(lv.n_groups)])
+                outer = lj.codes[first]
+                for col in bj.columns:
+                    if col in df.columns:
+                        df[col] = df[col].to_numpy() + bj[col].to_numpy()[outer]
+                    else:
+                        df[col] = bj[col].to_numpy()[outer]
+            out[lv.name] = df
+        if level is not None:
+            return out[self.level_names[level - 1]]
+        return out
+
+    # --- fitted values, residuals, predictions ----------------------------------------------------------------
+    def _back(self, v_sorted: np.ndarray) -> np.ndarray:
+        return np.asarray(v_sorted)[self._unsort]
+
+    def fitted(self, level: int | None = None) -> np.ndarray:
+        """Fitted values at ``level`` (default: innermost; 0 = population), in the data's row order."""
+        level = self.n_levels if level is None else int(level)
+        if not 0 <= level <= self.n_levels:
+            raise DataError(f"level must be between 0 and {self.n_levels}, not {level}")
+        return self._back(self._fitted_sorted[level])
+
+    def residuals(self, type: str = "response", level: int | None = None,  # noqa: A002
+                  r_compatible: bool = True) -> np.ndarray:
+        """nlme's residuals: ``"response"``, ``"pearson"`` (divided by sigma times the variance
+        function) or ``"normalized"`` (pre-multiplied by the inverse square root of the estimated
+        correlation matrix).
+
+        Known nlme bug, reproduced by default (``r_compatible=True``): nlme 3.1-162 computes the
+        normalized residuals by applying the correlation factor, which is laid out for the rows
+        sorted by group (factor-level order), to the pearson residuals in the *data's* row order.
+        When the data rows are not already in that order (``Ovary``, ``Orthodont``: their grouping
+        factors' levels are not in data order) rows are whitened with the wrong neighbours.
+        ``r_compatible=False`` gives the correct normalized residuals (each row whitened within its
+        own group).
+        """
+        level = self.n_levels if level is None else int(level)
+        r = self._lik.y - self._fitted_sorted[level]
+        t = type.lower()
+        if t in ("response", "r"):
+            return self._back(r)
+        w = self._sol.weights
+        pr = r / self._sol.sigma if w is None else r * w / self._sol.sigma
+        if t in ("pearson", "p"):
+            return self._back(pr)
+        if t in ("normalized", "n"):
+            cor = self._lik.cor
+            if cor is None:
+                return self._back(pr)
+            _, cu, _ = self._lik.split(self._est.params)
+            if r_compatible:    # nlme: the sorted-order factor applied to the data-order vector
+                return _nlme_factor(cor, cu, self._back(pr))
+            return self._back(_nlme_factor(cor, cu, pr))
+        raise DataError(f"residual type must be 'response', 'pearson' or 'normalized', not {type!r}")
+
+    resid = residuals
+
+    def predict(self, newdata: pd.DataFrame | None = None, level: int | None = None) -> np.ndarray:
+        """Predictions at ``level`` (0 = population); groups not in the fit give NaN at levels that use them."""
+        level = self.n_levels if level is None else int(level)
+        if newdata is None:
+            return self.fitted(level)
+        if not isinstance(newdata, pd.DataFrame):
+            raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
+        frame = self._setup.frame
+        X = build_fixed(frame.fixed_spec, newdata)
+        pred = X @ self._sol.beta
+        for k in range(level):
+            lv = self._lik.levels[k]
+            Z = build_matrix(frame.re_specs[k], newdata)
+            groups = self._setup.random[k].groups
+            for g in groups:
+                if g not in newdata.columns:
+                    raise DataError(f"newdata has no column {g!r} (grouping factor of level {k + 1})")
+            keys = newdata[groups].astype(str).agg("/".join, axis=1).to_numpy()
+            lookup = {str(lab): i for i, lab in enumerate(lv.labels)}
+            idx = np.array([lookup.get(key, -1) for key in keys])
+            b = self._sol.b[k]
+            contrib = np.where(idx >= 0, np.einsum("nq,nq->n", Z, b[np.maximum(idx, 0)]), np.nan)
+            pred = pred + contrib
+        return pred
+
+    # --- approximate covariance of the variance parameters -------------------------------------------------
+    @property
+    def apVar(self) -> np.ndarray:
+        """nlme's ``apVar`` (natural parameterisation; see :func:`estimate.approximate_vcov`)."""
+        if self._apvar is None:
+            self._apvar = approximate_vcov(self._lik, self._est.params, self._sol.sigma, self._est.fitted,
+                                           rel_step=self._control.get("rel_step", 1e-3))
+        return self._apvar
+
+    # --- tables, intervals, text ------------------------------------------------------------------------------
+    def anova(self, *others, type=None, **named):  # noqa: A002
+        """nlme's ``anova``: F tests of this fit, or the likelihood-ratio table with ``others``."""
+        from .nlme_inference import anova_nlme
+        return anova_nlme(self, *others, type=type, **named)
+
+    def intervals(self, level: float = 0.95, which: str = "all"):
+        """nlme's approximate confidence intervals (see :func:`nlme_inference.intervals`)."""
+        from .nlme_inference import intervals
+        return intervals(self, level=level, which=which)
+
+    def tTable(self) -> pd.DataFrame:
+        from .nlme_inference import t_table
+        return t_table(self)
+
+    def VarCorr(self) -> "NlmeVarCorr":
+        """Variance components (lme): ``str()`` prints as nlme, ``.to_frame()`` as lmer's."""
+        if self.kind != "lme":
+            raise DataError("VarCorr applies to lme fits; a gls fit has no random effects (see sigma())")
+        return NlmeVarCorr(self)
+
+    def summary(self) -> "NlmeSummary":
+        return NlmeSummary(self)
+
+    def __str__(self) -> str:
+        from .nlme_printing import format_print
+        return format_print(self)
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} fit: {self.call['fixed']} ({self.method}), logLik {float(self.logLik()):.4f}>"
+
+    # --- diagnostics ------------------------------------------------------------------------------------------
+    def ACF(self, maxLag: int | None = None, resType: str = "pearson") -> pd.DataFrame:
+        """nlme's ``ACF``: autocorrelation of the residuals within groups (see :mod:`fit_diagnostics`)."""
+        from .fit_diagnostics import acf_of
+        return acf_of(self, maxLag=maxLag, resType=resType)
+
+    def Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
+                  maxDist: float | None = None) -> pd.DataFrame:
+        """nlme's ``Variogram``: semivariogram of the residuals within groups (see :mod:`fit_diagnostics`)."""
+        from .fit_diagnostics import variogram_of
+        return variogram_of(self, form=form, resType=resType, robust=robust, maxDist=maxDist)
+
+    # --- statsmodels-style attributes ---------------------------------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        return self.fixef()
+
+    @property
+    def bse(self) -> pd.Series:
+        return self.tTable()["Std.Error"]
+
+    @property
+    def llf(self) -> float:
+        return float(self.logLik())
+
+    @property
+    def aic(self) -> float:
+        return self.AIC()
+
+    @property
+    def bic(self) -> float:
+        return self.BIC()
+
+
+def _nlme_factor(cor, cu: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """nlme's ``corFactor`` applied to ``v`` (rows in the bound order): the inverse transposed Cholesky
+    factor of each group's correlation matrix, except for corCompSymm, where nlme uses a Helmert
+    factor (first row: the scaled group sum; row k: the k-th Helmert contrast over sqrt(1 - rho))."""
+    if getattr(cor, "class_name", "") != "corCompSymm":
+        out, _ = cor.whiten(cu, v[:, None])
+        return out[:, 0]
+    rho = float(cor.natural(cu)[0])
+    out = np.empty_like(v, dtype=float)
+    for rows in cor.group_rows:
+        x = v[rows]
+        n = len(x)
+        k = np.arange(1, n + 1)
+        prev = np.r_[0.0, np.cumsum(x)[:-1]]
+        res = np.empty(n)
+        res[0] = x.sum() / np.sqrt(n * (1 + (n - 1) * rho))
+        res[1:] = ((k[1:] - 1) * x[1:] - prev[1:]) / np.sqrt(k[1:] * (k[1:] - 1) * (1 - rho))
+        out[rows] = res
+    return out
+
+
+class NlmeSummary:
+    """``summary(m)`` of an lme / gls fit: ``str()`` is nlme's printed summary; ``tTable`` the coefficients."""
+
+    def __init__(self, m: NlmeFit):
+        self.model = m
+        self.tTable = m.tTable()
+
+    def __str__(self) -> str:
+        from .nlme_printing import format_summary
+        return format_summary(self.model)
+
+    __repr__ = __str__
+
+
+class NlmeVarCorr:
+    """nlme's ``VarCorr(m)``: standard deviations and correlations per level, plus the residual."""
+
+    def __init__(self, m: NlmeFit):
+        self.model = m
+
+    def __str__(self) -> str:
+        from .nlme_printing import format_varcorr
+        return format_varcorr(self.model)
+
+    __repr__ = __str__
+
+    def to_frame(self) -> pd.DataFrame:
+        """Rows as lme4's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        rows = []
+        for name, S in self.model.re_cov().items():
+            cols = list(S.columns)
+            V = S.to_numpy()
+            sd = np.sqrt(np.diag(V))
+            for i, c in enumerate(cols):
+                rows.append((name, c, None, V[i, i], sd[i]))
+            for i in range(len(cols)):
+                for j in range(i + 1, len(cols)):
+                    rows.append((name, cols[i], cols[j], V[i, j], V[i, j] / (sd[i] * sd[j])))
+        s = self.model.sigma()
+        rows.append(("Residual", None, None, s * s, s))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])

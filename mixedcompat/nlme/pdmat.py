@@ -1,0 +1,233 @@
+"""nlme's positive-definite matrix classes for the random effects of ``lme`` (pdSymm, pdDiag, pdIdent, pdCompSymm).
+
+A ``pdMat`` here is a specification (a one-sided formula for the random-effects columns and a
+structure); bound to a number of columns ``q`` it maps an unconstrained parameter vector to the
+*relative* covariance factor ``T`` (``Psi / sigma^2 = T T'``) that the likelihood uses, and the
+absolute covariance to nlme's "natural" parameters (log standard deviations and
+``log((1 + r) / (1 - r))`` of correlations), the scale on which nlme's ``intervals()`` works.
+
+Example
+-------
+>>> pd = pdDiag("~ age")
+>>> b = pd.bind(["(Intercept)", "age"])
+>>> b.n_par
+2
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import FormulaError
+
+PD_CLASSES = ("pdLogChol", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm")
+
+
+class pdMat:
+    """A random-effects covariance structure as nlme's ``pdMat`` constructors (``pdSymm(~ age)``).
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, ``"~ age"``, ``"~ 1"``, ``"~ Sex - 1"``;
+        a grouping ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+    """
+
+    kind = "pdLogChol"
+
+    def __init__(self, form: str = "~ 1"):
+        if not isinstance(form, str) or "~" not in form:
+            raise FormulaError(f"{type(self).__name__}: form must be a one-sided formula such as '~ age', not {form!r}")
+        self.form = form.strip()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.form!r})"
+
+    def bind(self, columns: list[str]) -> "BoundPd":
+        """The structure for these random-effects column names."""
+        q = len(columns)
+        if self.kind == "pdCompSymm" and q < 2:
+            raise FormulaError(f"pdCompSymm({self.form!r}) needs at least two random-effects columns, has {q}")
+        return BoundPd(self.kind, list(columns))
+
+
+class pdSymm(pdMat):
+    """General positive-definite matrix (nlme's ``pdSymm``; fitted through a log-Cholesky parameterisation)."""
+
+    kind = "pdSymm"
+
+
+class pdLogChol(pdMat):
+    """General positive-definite matrix, log-Cholesky parameterisation (nlme's default for ``random``)."""
+
+    kind = "pdLogChol"
+
+
+class pdDiag(pdMat):
+    """Diagonal matrix: independent random effects with their own variances (nlme's ``pdDiag``)."""
+
+    kind = "pdDiag"
+
+
+class pdIdent(pdMat):
+    """Multiple of the identity: independent random effects with one common variance (nlme's ``pdIdent``)."""
+
+    kind = "pdIdent"
+
+
+class pdCompSymm(pdMat):
+    """Compound symmetry: one variance and one correlation (nlme's ``pdCompSymm``)."""
+
+    kind = "pdCompSymm"
+
+
+_BY_NAME = {"pdSymm": pdSymm, "pdLogChol": pdLogChol, "pdDiag": pdDiag, "pdIdent": pdIdent,
+            "pdCompSymm": pdCompSymm}
+
+
+def pd_from_text(text: str) -> pdMat:
+    """``"pdDiag(~ age)"`` -> ``pdDiag("~ age")``; a bare formula gives nlme's default ``pdLogChol``."""
+    t = text.strip()
+    for name, cls in _BY_NAME.items():
+        if t.startswith(name + "(") and t.endswith(")"):
+            inner = t[len(name) + 1:-1].strip()
+            if inner.startswith(("'", '"')) and inner.endswith(("'", '"')):
+                inner = inner[1:-1]
+            if inner.startswith("form") and "=" in inner:
+                inner = inner.split("=", 1)[1].strip().strip("'\"")
+            return cls(inner)
+    if t.startswith("pd"):
+        raise FormulaError(f"unknown positive-definite class in {text!r}; use one of {', '.join(PD_CLASSES)}")
+    return pdLogChol(t)
+
+
+def _cs_rho(z: float, q: int) -> float:
+    """pdCompSymm's correlation from its unconstrained value (range (-1/(q-1), 1))."""
+    a = 1.0 / (q - 1)
+    e = np.exp(z)
+    return float((e - a) / (e + 1.0))
+
+
+def _cs_z(rho: float, q: int) -> float:
+    a = 1.0 / (q - 1)
+    return float(np.log((rho + a) / (1.0 - rho)))
+
+
+@dataclass(frozen=True)
+class BoundPd:
+    """A pdMat bound to its columns: parameters <-> relative factor, natural parameters."""
+
+    kind: str
+    columns: list
+
+    @property
+    def q(self) -> int:
+        return len(self.columns)
+
+    @property
+    def n_par(self) -> int:
+        q = self.q
+        return {"pdDiag": q, "pdIdent": 1, "pdCompSymm": 2}.get(self.kind, q * (q + 1) // 2)
+
+    def start(self) -> np.ndarray:
+        """Start: relative covariance = identity (lme4's start), or its nearest member."""
+        return np.zeros(self.n_par)
+
+    def factor(self, par: np.ndarray) -> np.ndarray:
+        """The lower-triangular relative factor ``T`` (``Psi / sigma^2 = T T'``)."""
+        q = self.q
+        if self.kind == "pdDiag":
+            return np.diag(np.exp(par))
+        if self.kind == "pdIdent":
+            return np.exp(par[0]) * np.eye(q)
+        if self.kind == "pdCompSymm":
+            s2 = np.exp(2.0 * par[0])
+            rho = _cs_rho(par[1], q)
+            D = s2 * ((1.0 - rho) * np.eye(q) + rho * np.ones((q, q)))
+            return np.linalg.cholesky(D)
+        T = np.zeros((q, q))
+        T[np.diag_indices(q)] = np.exp(par[:q])
+        rows, cols = np.tril_indices(q, -1)
+        T[rows, cols] = par[q:]
+        return T
+
+    def relative_cov(self, par: np.ndarray) -> np.ndarray:
+        T = self.factor(par)
+        return T @ T.T
+
+    def par_from_cov(self, D: np.ndarray) -> np.ndarray:
+        """Parameters whose relative covariance is (the structure's projection of) ``D``."""
+        q = self.q
+        sd = np.sqrt(np.maximum(np.diag(D), 1e-300))
+        if self.kind == "pdDiag":
+            return np.log(sd)
+        if self.kind == "pdIdent":
+            return np.array([np.log(np.sqrt(np.mean(sd ** 2)))])
+        if self.kind == "pdCompSymm":
+            v = float(np.mean(sd ** 2))
+            off = D[~np.eye(q, dtype=bool)].mean() / v
+            off = float(np.clip(off, -1.0 / (q - 1) + 1e-6, 1 - 1e-6))
+            return np.array([0.5 * np.log(v), _cs_z(off, q)])
+        T = np.linalg.cholesky(D)
+        rows, cols = np.tril_indices(q, -1)
+        return np.concatenate([np.log(np.diag(T)), T[rows, cols]])
+
+    # --- natural parameters (absolute scale), nlme's apVar / intervals scale -------------------------
+    def natural_names(self) -> list[str]:
+        """nlme's names of the natural parameters: ``sd(x)``, ``cor(x,y)`` (intervals' rows)."""
+        c = self.columns
+        if self.kind in ("pdDiag",):
+            return [f"sd({n})" for n in c]
+        if self.kind == "pdIdent":       # nlme labels the common sd by the last column
+            return [f"sd({c[-1]})"]
+        if self.kind == "pdCompSymm":
+            return ["std. dev", "corr."]
+        names = [f"sd({n})" for n in c]
+        for j in range(self.q):
+            for i in range(j):
+                names.append(f"cor({c[i]},{c[j]})")
+        return names
+
+    def natural_from_cov(self, Psi: np.ndarray) -> np.ndarray:
+        """Natural unconstrained parameters of an absolute covariance: log sd, log((1+r)/(1-r))."""
+        q = self.q
+        sd = np.sqrt(np.diag(Psi))
+        if self.kind == "pdDiag":
+            return np.log(sd)
+        if self.kind == "pdIdent":
+            return np.array([np.log(sd[0])])
+        if self.kind == "pdCompSymm":
+            rho = Psi[0, 1] / (sd[0] * sd[1])
+            return np.array([np.log(sd[0]), _cs_z(rho, q)])
+        R = Psi / np.outer(sd, sd)
+        z = [np.log((1 + R[i, j]) / (1 - R[i, j])) for j in range(q) for i in range(j)]
+        return np.concatenate([np.log(sd), np.array(z)])
+
+    def cov_from_natural(self, nat: np.ndarray) -> np.ndarray:
+        q = self.q
+        if self.kind == "pdDiag":
+            return np.diag(np.exp(2 * nat))
+        if self.kind == "pdIdent":
+            return np.exp(2 * nat[0]) * np.eye(q)
+        if self.kind == "pdCompSymm":
+            rho = _cs_rho(nat[1], q)
+            return np.exp(2 * nat[0]) * ((1 - rho) * np.eye(q) + rho * np.ones((q, q)))
+        sd = np.exp(nat[:q])
+        R = np.eye(q)
+        k = q
+        for j in range(q):
+            for i in range(j):
+                r = np.tanh(nat[k] / 2.0)
+                R[i, j] = R[j, i] = r
+                k += 1
+        return R * np.outer(sd, sd)
+
+    def natural_to_display(self, nat: np.ndarray) -> np.ndarray:
+        """Natural parameters -> (sd, ..., cor, ...) as ``intervals()`` prints them."""
+        q = self.q
+        if self.kind in ("pdDiag", "pdIdent"):
+            return np.exp(nat)
+        if self.kind == "pdCompSymm":
+            return np.array([np.exp(nat[0]), _cs_rho(nat[1], q)])
+        return np.concatenate([np.exp(nat[:q]), np.tanh(nat[q:] / 2.0)])
