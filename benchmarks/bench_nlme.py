@@ -70,7 +70,7 @@ def main() -> None:
     print(f"| lme corAR1, {a.groups} x {a.per_group} rows | {ours:.3f} s | {theirs:.3f} s | "
           f"{ours / theirs:.3f} | <= 0.2 |")
     print(f"logLik: ours {ll:.6f}, nlme {rll:.6f} (relative gap {abs(ll - rll) / abs(rll):.1e}); "
-          f"Phi ours {m.cor_params[0]:.6f}, nlme {r['phi'][0]:.6f}")
+          f"Phi ours {m.cor_params[0]:.6f}, nlme {float(np.ravel(r['phi'])[0]):.6f}")
 
 
 if __name__ == "__main__":

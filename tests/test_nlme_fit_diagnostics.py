@@ -99,3 +99,22 @@ def test_variogram_spatial_gls_with_model_curve(spatial):
 def test_variogram_bad_form(spatial):
     with pytest.raises(mc.DataError, match="nosuch"):
         mc.Variogram(spatial, form="~ nosuch")
+
+
+def test_plots_render(ovary_lme, spatial):
+    pytest.importorskip("matplotlib")
+    ax = ovary_lme.plot_ACF(maxLag=6)
+    segments = sum(len(c.get_segments()) for c in ax.collections if hasattr(c, "get_segments"))
+    assert segments == 7 and len(ax.lines) >= 2                          # a bar per lag 0..6 + bounds
+    ax = spatial.plot_Variogram()
+    xs = np.concatenate([np.asarray(c.get_offsets())[:, 0] for c in ax.collections if len(c.get_offsets())] +
+                        [ln.get_xdata() for ln in ax.lines])
+    assert len(xs) >= len(mc.Variogram(spatial)) + 50                    # points + the model's 50-point curve
+    ax = ovary_lme.plot_residuals_by_group()
+    assert len(ax.get_yticklabels()) + len(ax.get_xticklabels()) >= 11     # one box per mare
+
+
+def test_residuals_by_group_needs_groups():
+    m = mc.gls("distance ~ age", mc.datasets.load("Orthodont"))
+    with pytest.raises(mc.DataError, match="groups"):
+        m.plot_residuals_by_group()

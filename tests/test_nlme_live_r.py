@@ -59,7 +59,7 @@ def _compare(m, r: dict) -> None:
         np.testing.assert_allclose(list(m.var_params.values()), r["var"], rtol=TOL["nlme_params"]["rtol"], atol=1e-4)
 
 
-PATHS = [p for p in nlme_fixture_paths() if p.stem not in WEAKLY_IDENTIFIED]
+PATHS = nlme_fixture_paths()
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
@@ -68,7 +68,11 @@ def test_fixture_model_live(path):
     inp = fx["input"]
     data = load_fixture_data(inp["data"])
     r = _summary_in_r(inp["r_call"], data, inp["data"])
-    _compare(fit_input(inp), r)
+    m = fit_input(inp)
+    if path.stem in WEAKLY_IDENTIFIED:     # no unique optimum: the likelihood only (ours may be higher)
+        assert float(m.logLik()) >= r["logLik"][0] - TOL["nlme_logLik"]["rtol"] * abs(r["logLik"][0])
+        return
+    _compare(m, r)
 
 
 @st.composite

@@ -290,6 +290,22 @@ class NlmeFit:
         from .fit_diagnostics import variogram_of
         return variogram_of(self, form=form, resType=resType, robust=robust, maxDist=maxDist)
 
+    def plot_ACF(self, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
+        """Plot of :meth:`ACF` with nlme's critical bounds (matplotlib; the ``plot`` extra)."""
+        from .fit_diagnostics import plot_acf
+        return plot_acf(self, maxLag=maxLag, resType=resType, alpha=alpha, ax=ax)
+
+    def plot_Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
+                       maxDist: float | None = None, ax=None):
+        """Plot of :meth:`Variogram`, with a spatial correlation structure's model curve."""
+        from .fit_diagnostics import plot_variogram
+        return plot_variogram(self, form=form, resType=resType, robust=robust, maxDist=maxDist, ax=ax)
+
+    def plot_residuals_by_group(self, level: int | None = None, resType: str = "pearson", ax=None):
+        """Boxes of residuals per group (nlme's ``plot(m, g ~ resid(.))``)."""
+        from .fit_diagnostics import plot_residuals_by_group
+        return plot_residuals_by_group(self, level=level, resType=resType, ax=ax)
+
     # --- statsmodels-style attributes ---------------------------------------------------------------------------
     @property
     def params(self) -> pd.Series:

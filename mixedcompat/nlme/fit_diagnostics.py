@@ -73,3 +73,35 @@ def variogram_of(m, form: str | None = None, resType: str = "pearson", robust: b
         if dists.size:
             out.attrs["model"] = model_variogram_frame(cor.class_name, float(nat[0]), nugget, dists)
     return out
+
+
+# --- plots (the ``plot`` extra) ----------------------------------------------------------------------------------
+def plot_acf(m, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
+    """nlme's ``plot(ACF(m, resType = "normalized"), alpha = 0.05)``: bars and critical bounds."""
+    from .diagnostics import plot_acf as _plot
+    df = acf_of(m, maxLag=maxLag, resType=resType)
+    return _plot(df, alpha=alpha, ax=ax, n_used=df.attrs.get("n.used"))
+
+
+def plot_variogram(m, form: str | None = None, resType: str = "pearson", robust: bool = False,
+                   maxDist: float | None = None, ax=None):
+    """nlme's ``plot(Variogram(m))``: the semivariogram, with the spatial model's curve when there is one."""
+    from .diagnostics import plot_variogram as _plot
+    df = variogram_of(m, form=form, resType=resType, robust=robust, maxDist=maxDist)
+    return _plot(df, model_curve=df.attrs.get("model"), ax=ax)
+
+
+def plot_residuals_by_group(m, level: int | None = None, resType: str = "pearson", ax=None):
+    """nlme's ``plot(m, g ~ resid(., type = "p"))``: a box of residuals per group of ``level``
+    (default: the innermost random-effects level; gls: the correlation groups)."""
+    from .diagnostics import plot_residuals_by_group as _plot
+    lik = m._lik
+    r = np.asarray(m.residuals(type=resType, r_compatible=False))[m._setup.order]
+    if lik.levels:
+        lv = lik.levels[(level or len(lik.levels)) - 1]
+        groups = pd.Categorical.from_codes(lv.codes, categories=[str(x) for x in lv.labels])
+    elif lik.cor is not None:
+        groups = pd.Categorical.from_codes(np.asarray(lik.cor.group_codes), categories=list(lik.cor.group_labels))
+    else:
+        raise DataError("residuals by group need groups: an lme fit or a gls fit with a grouped correlation")
+    return _plot(r, groups, ax=ax)

@@ -144,7 +144,6 @@ class NlmeLikelihood:
     # --- the criterion -------------------------------------------------------------------------------------
     def _schur(self, re_pars: list, Mw: np.ndarray):
         """Lower Cholesky of the [X y] Schur complement, log|L|^2, and what solve() needs."""
-        p1 = self.p + 1
         XY = Mw[:, self._q_tot_cols:]
         S = XY.T @ XY
         if not self.levels:

@@ -82,7 +82,7 @@ def lme(fixed: str, data: pd.DataFrame, random=None, correlation=None, weights=N
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> round(m.sigma(), 4)
-    1.4322
+    1.4316
     """
     return _fit("lme", fixed, data, random, correlation, weights, method, na_action, control)
 

@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import re
 import string
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
