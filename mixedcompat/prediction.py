@@ -505,7 +505,7 @@ def _with_placeholders(rhs: str, table: dict, texts: dict) -> str:
     return text[2:] if text.startswith("+ ") else "0 " + text   # a leading "- x" keeps R's meaning
 
 
-def update_formula(old: str, new: str) -> str:
+def update_formula(old: str, new: str, require_random: bool = True) -> str:
     """R's ``update.formula(old, new)`` for lme4 formulas: ``.`` is the old side; terms simplified.
 
     Random-effects terms behave as single terms (added with ``+``, removed with ``-``); the result
@@ -551,7 +551,7 @@ def update_formula(old: str, new: str) -> str:
     if not struct.intercept:
         labels.append("- 1" if labels else "0")
     rhs = " + ".join(labels).replace("+ - 1", "- 1") if labels else "1"
-    if not any(texts.get(lab) for lab in struct.labels):
+    if require_random and not any(texts.get(lab) for lab in struct.labels):
         raise FormulaError(f"updated formula '{lhs} ~ {rhs}' has no random-effects terms")
     return f"{lhs} ~ {rhs}"
 

@@ -111,3 +111,24 @@ def test_missing_values_in_correlation_covariate_are_dropped_or_refused(panel):
     assert m.nobs() == 23
     with pytest.raises(DataError, match="t"):
         mc.lme("y ~ x", d, random="~ 1 | g", correlation=mc.corAR1(form="~ t | g"), na_action="fail")
+
+
+def test_coarser_correlation_groups_are_replaced_with_a_warning():
+    """nlme: corAR1(form = ~ 1 | Worker) with random = ~ 1 | Worker/Machine warns and uses Worker/Machine."""
+    d = mc.datasets.load("Machines")
+    with pytest.warns(UserWarning, match="smaller level of grouping"):
+        m = mc.lme("score ~ Machine", d, random="~ 1 | Worker/Machine", correlation=mc.corAR1(form="~ 1 | Worker"))
+    ref = mc.lme("score ~ Machine", d, random="~ 1 | Worker/Machine", correlation=mc.corAR1())
+    assert float(m.logLik()) == pytest.approx(float(ref.logLik()), rel=1e-10)
+
+
+def test_update_refits_with_changed_arguments():
+    d = mc.datasets.load("Orthodont")
+    m = mc.lme("distance ~ age * Sex", d, random="~ 1 | Subject")
+    m2 = m.update(". ~ . - age:Sex", method="ML", correlation=mc.corAR1())
+    ref = mc.lme("distance ~ age + Sex", d, random="~ 1 | Subject", method="ML", correlation=mc.corAR1())
+    assert m2.x_names == ref.x_names and m2.method == "ML"
+    assert float(m2.logLik()) == pytest.approx(float(ref.logLik()), rel=1e-10)
+    assert m2.update(correlation=None).cor_params is None
+    with pytest.raises(DataError, match="nosuch"):
+        m.update(nosuch=1)

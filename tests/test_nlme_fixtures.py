@@ -183,6 +183,19 @@ def _varcov_blocks(ours, iv, other):
     yield "sigma", ours["sigma"].to_numpy(), iv["sigma"], other["sigma"]
 
 
+def test_predict_levels_frame(case):
+    """``level=[0, ..., Q]`` gives nlme's data frame (predict.fixed, predict.<level>)."""
+    fx, m = case
+    if m.kind != "lme":
+        pytest.skip("lme only")
+    frame = m.predict(level=list(range(m.n_levels + 1)))
+    names = ["predict.fixed"] + [f"predict.{n}" for n in m.level_names]
+    assert list(frame.columns[-len(names):]) == names
+    for lev, col in enumerate(names):
+        _close(frame[col], fx["expected"]["fitted"][str(lev)], col, TOL["nlme_fitted"]["rtol"],
+               atol=1e-4 * np.abs(frame[col]).max())
+
+
 def test_predict_by_level(case):
     fx, m = case
     p = fx["expected"].get("predict")

@@ -213,8 +213,13 @@ class NlmeFit:
 
     resid = residuals
 
-    def predict(self, newdata: pd.DataFrame | None = None, level: int | None = None) -> np.ndarray:
-        """Predictions at ``level`` (0 = population); groups not in the fit give NaN at levels that use them."""
+    def predict(self, newdata: pd.DataFrame | None = None, level=None):
+        """Predictions at ``level`` (0 = population); groups not in the fit give NaN at levels that use them.
+
+        A sequence of levels (``level=[0, 1]``) gives nlme's data frame: the grouping columns, then
+        ``predict.fixed`` and ``predict.<level name>`` per level."""
+        if isinstance(level, (list, tuple, range, np.ndarray)):
+            return self._predict_levels(newdata, [int(x) for x in level])
         level = self.n_levels if level is None else int(level)
         if newdata is None:
             return self.fitted(level)
@@ -238,6 +243,19 @@ class NlmeFit:
             pred = pred + contrib
         return pred
 
+    def _predict_levels(self, newdata, levels: list[int]) -> pd.DataFrame:
+        if not levels or min(levels) < 0 or max(levels) > self.n_levels:
+            raise DataError(f"levels must be between 0 and {self.n_levels}, not {levels}")
+        src = self._setup.sorted_data.iloc[self._unsort] if newdata is None else newdata
+        out = pd.DataFrame(index=range(len(src)))
+        if max(levels) > 0:
+            for g in self._setup.random[max(levels) - 1].groups:
+                out[g] = src[g].astype(str).to_numpy()
+        for lev in levels:
+            name = "predict.fixed" if lev == 0 else f"predict.{self.level_names[lev - 1]}"
+            out[name] = self.predict(newdata, level=lev)
+        return out
+
     # --- approximate covariance of the variance parameters -------------------------------------------------
     @property
     def apVar(self) -> np.ndarray:
@@ -246,6 +264,24 @@ class NlmeFit:
             self._apvar = approximate_vcov(self._lik, self._est.params, self._sol.sigma, self._est.fitted,
                                            rel_step=self._control.get("rel_step", 1e-3))
         return self._apvar
+
+    def update(self, fixed: str | None = None, **kwargs) -> "NlmeFit":
+        """Refit with some arguments changed, as R's ``update``: ``m.update(". ~ . - age")``,
+        ``m.update(correlation=mc.corAR1())``, ``m.update(method="ML")``; ``correlation=None`` /
+        ``weights=None`` remove a structure."""
+        from ..prediction import update_formula
+        from .lme import _fit
+        call = dict(self.call)
+        unknown = set(kwargs) - (set(call) | {"model"})
+        if unknown:
+            raise DataError(f"update: unknown argument(s) {sorted(unknown)}")
+        if "model" in kwargs:
+            fixed = kwargs.pop("model")
+        call.update(kwargs)
+        if fixed is not None:
+            call["fixed"] = update_formula(self.call["fixed"], fixed, require_random=False)
+        return _fit(self.kind, call["fixed"], call["data"], call["random"], call["correlation"], call["weights"],
+                    call["method"], call["na_action"], call["control"])
 
     # --- tables, intervals, text ------------------------------------------------------------------------------
     def anova(self, *others, type=None, **named):  # noqa: A002

@@ -175,12 +175,34 @@ def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation
         if not hasattr(correlation, "bind"):
             raise FormulaError(f"correlation must be a corStruct such as corAR1(), not {correlation!r}")
         default = levels[-1].codes if levels else None
+        if levels:
+            correlation = _coarser_cor_groups(correlation, random)
         cor = correlation.bind(sorted_data, default_groups=default)
         if levels:
             _check_nested(cor.group_codes, levels[-1].codes, levels[-1].name)
     lik = NlmeLikelihood(np.asarray(frame.y, float)[order], np.asarray(frame.X, float)[order], levels, cor, var,
                          REML)
     return Setup(frame=frame, rows=rows, order=order, lik=lik, random=random, sorted_data=sorted_data)
+
+
+def _coarser_cor_groups(correlation, random: list):
+    """nlme: correlation groups that are an outer part of random's grouping (``~ 1 | a`` with random
+    ``~ 1 | a/b``) are replaced by the innermost random-effects groups, with nlme's warning."""
+    import copy
+    import warnings
+
+    from .corstruct import CorForm
+    form = getattr(correlation, "form", None)
+    groups = tuple(getattr(form, "groups", ()) or ())
+    inner = list(random[-1].groups)
+    if groups and len(groups) < len(inner) and list(groups) == inner[:len(groups)]:
+        warnings.warn("cannot use smaller level of grouping for 'correlation' than for 'random'. "
+                      "Replacing the former with the latter.", UserWarning, stacklevel=4)
+        out = copy.copy(correlation)
+        text = form.text.split("|")[0].rstrip()
+        out.form = CorForm(covariates=form.covariates, groups=(), text=text)
+        return out
+    return correlation
 
 
 def _check_nested(cor_codes: np.ndarray, inner_codes: np.ndarray, inner_name: str) -> None:
