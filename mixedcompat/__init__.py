@@ -27,7 +27,7 @@ __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",
            "update", "to_statsmodels", "from_statsmodels", "anova", "confint", "profile", "bootMer",
            "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
-           "lme", "gls", "intervals", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
+           "lme", "gls", "intervals", "getVarCov", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb"]
 
@@ -36,6 +36,11 @@ def intervals(m, level: float = 0.95, which: str = "all"):
     """nlme's ``intervals`` for lme / gls fits (see :mod:`mixedcompat.nlme.nlme_inference`)."""
     from .nlme.nlme_inference import intervals as _iv
     return _iv(m, level=level, which=which)
+
+
+def getVarCov(m, individuals=None, type: str = "random.effects"):  # noqa: A002
+    """nlme's ``getVarCov`` for lme / gls fits (see :meth:`mixedcompat.nlme.fit.NlmeFit.getVarCov`)."""
+    return m.getVarCov(individuals=individuals, type=type)
 
 
 def ACF(m, maxLag: int | None = None, resType: str = "pearson"):

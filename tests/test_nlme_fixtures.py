@@ -239,3 +239,20 @@ def test_lrt_table(path):
     _close(tab["L.Ratio"].to_numpy()[ok], lr[ok], "L.Ratio", 1e-4, atol=1e-5)
     pv = np.asarray([np.nan if v is None else v for v in e["p-value"]], float)
     _close(tab["p-value"].to_numpy()[ok], pv[ok], "p-value", 1e-3)
+
+
+def test_model_table_refits_nlme_fits_with_ml():
+    """mc.model_table on lme fits: REML fits refitted by ML (nlme: update(m, method = "ML"))."""
+    import warnings
+
+    import mixedcompat as mc
+    fx = load([p for p in PATHS if p.stem == "orthodont_pdsymm_ml"][0])
+    d = load_fixture_data("Orthodont")
+    m1 = mc.lme("distance ~ age * Sex", d, random="~ 1 | Subject")
+    m2 = mc.lme("distance ~ age * Sex", d, random="~ age | Subject")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab = mc.model_table(m1, m2)
+    assert set(tab["method"]) == {"ML"}
+    row = tab[tab["npar"] == 8]
+    _close(row["logLik"], [fx["expected"]["logLik"]], "ML logLik of the refit", **TOL["nlme_logLik"])

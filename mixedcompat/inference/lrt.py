@@ -232,13 +232,19 @@ def _check_same_data(mods: list) -> None:
     for m in mods[1:]:
         if not _same_object(first.call.get("subset"), m.call.get("subset")):
             raise DataError(SUBSET_ERROR)
-    rows0 = np.asarray(first.frame.rows)
+    rows0 = _model_rows(first)
     for m in mods[1:]:
-        rows = np.asarray(m.frame.rows)
+        rows = _model_rows(m)
         if rows.shape != rows0.shape or not np.array_equal(rows, rows0):
             raise DataError("models were not all fitted to the same rows of the data (the same number of "
                             "rows, but different rows dropped for missing values): compare fits on "
                             "data without the incomplete rows")
+
+
+def _model_rows(m) -> np.ndarray:
+    """Positions in the data of the rows a fit used (lmer: its model frame; lme / gls: ``model_rows``)."""
+    rows = getattr(m, "model_rows", None)
+    return np.asarray(rows if rows is not None else m.frame.rows)
 
 
 def _data_name(m) -> str:
@@ -264,6 +270,8 @@ def refit_ml(m):
     """
     if not m.REML:
         return m
+    if getattr(m, "kind", None) in ("lme", "gls"):      # nlme fits: refit with method = "ML"
+        return m.update(method="ML")
     control = dict(m.call.get("control") or {})
     control["start"] = np.array(m.theta, dtype=float)
     with warnings.catch_warnings():

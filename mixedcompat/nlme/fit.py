@@ -54,6 +54,24 @@ class NlmeFit:
     def level_names(self) -> list[str]:
         return [lv.name for lv in self._lik.levels]
 
+    @property
+    def model_rows(self) -> np.ndarray:
+        """Positions in the data of the rows the fit used (after NA removal), in the data's order."""
+        return np.sort(self._setup.rows)
+
+    @property
+    def formula(self) -> str:
+        """The fixed-effects formula (nlme's ``formula(m)``)."""
+        return self.call["fixed"]
+
+    def describe(self) -> str:
+        """One line: fixed formula, random, correlation and variance structures, method."""
+        parts = [self.call["fixed"]]
+        for key in ("random", "correlation", "weights"):
+            if self.call.get(key) is not None:
+                parts.append(f"{key} = {self.call[key]!r}" if key != "random" else f"random = {self.call[key]}")
+        return ", ".join(parts)
+
     def nobs(self) -> int:
         return int(self._lik.n)
 
@@ -166,6 +184,54 @@ class NlmeFit:
         if level is not None:
             return out[self.level_names[level - 1]]
         return out
+
+    def getVarCov(self, individuals=None, type: str = "random.effects"):  # noqa: A002
+        """nlme's ``getVarCov``.
+
+        lme: ``type="random.effects"`` (the random-effects covariance, one level of grouping),
+        ``"conditional"`` (sigma^2 times the within-group correlation and variance structure of each
+        individual) or ``"marginal"`` (``Z_i Psi Z_i' + conditional``); ``individuals``: group labels
+        (default the first group). gls: the ``"conditional"`` matrix of one individual (the correlation
+        structure's group, default the first in level order). Returns a DataFrame, or a dict label ->
+        DataFrame for several individuals.
+        """
+        lik = self._lik
+        if self.kind == "lme" and type == "random.effects":
+            if self.n_levels > 1:
+                raise DataError("getVarCov is not implemented for multiple levels of nesting")
+            return self.re_cov()[self.level_names[0]]
+        if type not in ("conditional", "marginal", "random.effects"):
+            raise DataError(f"type must be 'random.effects', 'conditional' or 'marginal', not {type!r}")
+        if self.kind == "lme":
+            if self.n_levels > 1:
+                raise DataError("getVarCov is not implemented for multiple levels of nesting")
+            lv = lik.levels[0]
+            labels, codes = [str(x) for x in lv.labels], lv.codes
+        else:
+            if type == "marginal":
+                raise DataError("a gls fit has no random effects: use type='conditional'")
+            if lik.cor is None:
+                labels, codes = ["1"], np.zeros(lik.n, int)
+            else:
+                labels, codes = list(lik.cor.group_labels), np.asarray(lik.cor.group_codes)
+        wanted = [labels[0]] if individuals is None else [str(x) for x in np.atleast_1d(individuals)]
+        out = {}
+        _, cu, vu = lik.split(self._est.params)
+        for lab in wanted:
+            if lab not in labels:
+                raise DataError(f"individual {lab!r} is not a group of the fit")
+            rows = np.flatnonzero(codes == labels.index(lab))
+            E = np.zeros((lik.n, len(rows)))
+            E[rows, np.arange(len(rows))] = 1.0
+            Kfull, _, _ = lik.whiten(cu, vu, self._est.fitted, M=E)
+            K = Kfull[rows]
+            V = self._sol.sigma ** 2 * np.linalg.inv(K.T @ K)
+            if type == "marginal":
+                Z = lv.Z[rows]
+                V = V + Z @ self._psi(0) @ Z.T
+            idx = [str(i + 1) for i in range(len(rows))]
+            out[lab] = pd.DataFrame(V, index=idx, columns=idx)
+        return out[wanted[0]] if len(wanted) == 1 else out
 
     # --- fitted values, residuals, predictions ----------------------------------------------------------------
     def _back(self, v_sorted: np.ndarray) -> np.ndarray:
