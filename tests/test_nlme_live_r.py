@@ -123,3 +123,19 @@ def test_random_ar1_panels_match_nlme(case):
             + (', weights = varIdent(form = ~ 1 | arm)' if with_varident else '') + f', method = "{method}")')
     r = _summary_in_r(call, d, "panel")
     _compare(m, r)
+
+
+def test_nested_levels_with_many_groups_match_nlme():
+    """Three-level nesting with 100 outer and 500 inner groups (the block-by-outermost-group path)."""
+    rng = np.random.default_rng(11)
+    S, C, N = 100, 5, 6
+    school = np.repeat(np.arange(S), C * N)
+    klass = np.repeat(np.arange(S * C), N)
+    x = rng.normal(size=S * C * N)
+    y = 1 + 0.5 * x + rng.normal(0, 1.0, S)[school] + rng.normal(0, 0.7, S * C)[klass] + rng.normal(size=len(x))
+    d = pd.DataFrame({"y": y, "x": x, "school": pd.Categorical(school.astype(str)),
+                      "klass": pd.Categorical((klass % C).astype(str)), "t": np.tile(np.arange(1, N + 1), S * C)})
+    m = mc.lme("y ~ x", d, random="~ 1 | school/klass", correlation=mc.corAR1(form="~ t | school/klass"))
+    r = _summary_in_r("lme(y ~ x, data = nested, random = ~ 1 | school/klass, "
+                      "correlation = corAR1(form = ~ t | school/klass))", d, "nested")
+    _compare(m, r)

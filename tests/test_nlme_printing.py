@@ -107,6 +107,9 @@ def compare_text(expected: str, got: str, rtol: float) -> list[str]:
 
 
 def _fit_or_skip(fx: dict):
+    from test_nlme_fixtures import WEAKLY_IDENTIFIED
+    if fx["name"] in WEAKLY_IDENTIFIED:      # no unique optimum: the numbers are not nlme's to print
+        pytest.skip(f"{fx['name']}: {WEAKLY_IDENTIFIED[fx['name']]}")
     try:
         m = fit_input(fx["input"])
     except Exception as exc:      # the fit's business, not printing's

@@ -22,7 +22,7 @@ from ..errors import ConvergenceWarning
 from .likelihood import NlmeLikelihood
 
 BOUND = 50.0
-DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-10, "ftol_rel": 1e-13, "max_outer": 100,
+DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
                    "outer_tol": 1e-9, "apVar": True, "rel_step": 1e-3}
 
 
@@ -37,7 +37,8 @@ class Estimate:
     message: str
 
 
-def _bobyqa(fun, start: np.ndarray, control: dict) -> tuple[np.ndarray, float, int, str]:
+def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = None,
+            upper: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
     n = len(start)
     count = [0]
     best = [np.inf, start.copy()]
@@ -52,15 +53,18 @@ def _bobyqa(fun, start: np.ndarray, control: dict) -> tuple[np.ndarray, float, i
         return float(val)
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_lower_bounds([-BOUND] * n)
-    opt.set_upper_bounds([BOUND] * n)
+    lo = np.full(n, -BOUND) if lower is None else np.maximum(np.asarray(lower, float), -BOUND)
+    opt.set_lower_bounds(lo.tolist())
+    hi = np.full(n, BOUND) if upper is None else np.asarray(upper, float)
+    opt.set_upper_bounds(hi.tolist())
     opt.set_xtol_rel(control["xtol_rel"])
     opt.set_xtol_abs(1e-10)
     opt.set_ftol_rel(control["ftol_rel"])
     opt.set_maxeval(int(control["maxeval"]))
-    opt.set_initial_step([0.5] * n)
+    # a trust region on each parameter's own scale (relative standard deviations can be in the hundreds)
+    opt.set_initial_step(np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float))).tolist())
     opt.set_min_objective(objective)
-    x0 = np.clip(start, -BOUND + 1e-6, BOUND - 1e-6)
+    x0 = np.clip(start, lo, np.where(np.isfinite(hi), hi - 1e-6, np.inf))
     try:
         x = np.asarray(opt.optimize(x0.tolist()))
         fval = opt.last_optimum_value()
@@ -81,12 +85,12 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
         return Estimate(np.zeros(0), lik.criterion(np.zeros(0), fitted0), fitted0, 1, 0, True, "no parameters")
     x = np.asarray(start, float)
     if not lik.uses_fitted:
-        x, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v), x, ctl)
+        x, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
         return Estimate(x, f, None, n_eval, 1, msg.startswith("converged"), msg)
     fitted = fitted0
     total = 0
     for it in range(1, int(ctl["max_outer"]) + 1):
-        x_new, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v, fitted), x, ctl)
+        x_new, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v, fitted), x, ctl, lik.lower(), lik.upper(BOUND))
         total += n_eval
         sol = lik.solve(x_new, fitted)
         new_fitted = lik.fitted_levels(sol.beta, sol.b)[-1]

@@ -9,8 +9,9 @@ is lme4's (Bates et al. 2015), plus ``-2 log|K|``.  Because correlation groups a
 innermost random-effects groups, whitening keeps every row inside its groups at all levels.
 
 One level of random effects: everything is batched over groups (no q x q system is ever formed).
-Several nested levels: the random-effects columns are a sparse matrix with a fixed pattern and
-the system ``Lambda' Z'Z Lambda + I`` is factored densely.
+Several nested levels: the random-effects columns are a sparse matrix with a fixed pattern; the
+system ``Lambda' Z'Z Lambda + I`` is block diagonal by outermost group (every inner group lies in
+one outer group), so it is factored block by block, blocks of equal size batched.
 
 The criterion is a pure function of the parameter vector ``[pd parameters per level, free
 correlation parameters, free variance parameters]``; variance functions of the fitted values take
@@ -115,6 +116,17 @@ class NlmeLikelihood:
         var_u = params[k + self.n_cor:k + self.n_cor + self.n_var]
         return out, cor_u, var_u
 
+    def lower(self) -> np.ndarray:
+        """Lower bounds: 0 on the random-effects standard deviations, none elsewhere."""
+        parts = [lv.pd.lower() for lv in self.levels] + [np.full(self.n_cor + self.n_var, -np.inf)]
+        return np.concatenate(parts)
+
+    def upper(self, bound: float) -> np.ndarray:
+        """Upper bounds: none on the random-effects parameters (lme4's scale), ``bound`` on the
+        unconstrained correlation / variance parameters."""
+        parts = [np.full(lv.pd.n_par, np.inf) for lv in self.levels] + [np.full(self.n_cor + self.n_var, bound)]
+        return np.concatenate(parts)
+
     def start(self) -> np.ndarray:
         parts = [lv.pd.start() for lv in self.levels]
         if self.cor is not None:
@@ -170,16 +182,27 @@ class NlmeLikelihood:
             S = S - np.einsum("gqi,gqj->ij", C, C)
             ld = 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
             return S, ld, (T, L, C)
+        # nested levels: the system is block diagonal by outermost group (columns permuted so that each
+        # outermost group's coefficients, at every level, are contiguous); blocks of equal size batched
         Zs = self._Zs
         Zs.data = np.ascontiguousarray(Mw[:, :self._q_tot_cols]).ravel()
         lam = self._lambda(re_pars)
-        ZL = (Zs @ lam).tocsc()
-        A = (ZL.T @ ZL).toarray()
-        A[np.diag_indices_from(A)] += 1.0
-        L = sla.cholesky(A, lower=True, check_finite=False)
-        C = sla.solve_triangular(L, ZL.T @ XY, lower=True, check_finite=False)
-        S = S - C.T @ C
-        return S, 2.0 * float(np.sum(np.log(np.diag(L)))), (lam, L, C)
+        ZL = (Zs @ lam).tocsc()[:, self._perm]
+        A = (ZL.T @ ZL).tocoo()
+        R = np.asarray(ZL.T @ XY)
+        ld, Ls, Cs = 0.0, [], []
+        for b, (idx, s_b) in enumerate(self._buckets):
+            keep = self._bucket_of[A.row] == b
+            stack = np.zeros((idx.shape[0], s_b, s_b))
+            stack[self._local_of[A.row[keep]], self._pos_of[A.row[keep]], self._pos_of[A.col[keep]]] = A.data[keep]
+            stack[:, np.arange(s_b), np.arange(s_b)] += 1.0
+            L = np.linalg.cholesky(stack)
+            C = np.linalg.solve(L, R[idx])
+            S = S - np.einsum("gqi,gqj->ij", C, C)
+            ld += 2.0 * float(np.sum(np.log(np.diagonal(L, axis1=1, axis2=2))))
+            Ls.append(L)
+            Cs.append(C)
+        return S, ld, (lam, Ls, Cs)
 
     def _chol_schur(self, S: np.ndarray):
         try:
@@ -265,8 +288,12 @@ class NlmeLikelihood:
             else:
                 u = np.linalg.solve(np.swapaxes(L, 1, 2), rhs[:, :, None])[:, :, 0]
             return [u @ T.T]
-        lam, L, C = extra
-        u = sla.solve_triangular(L.T, C @ coef, lower=False)
+        lam, Ls, Cs = extra
+        u_perm = np.zeros(self._q_total)
+        for (idx, _), L, C in zip(self._buckets, Ls, Cs):
+            u_perm[idx] = np.linalg.solve(np.swapaxes(L, 1, 2), (C @ coef)[:, :, None])[:, :, 0]
+        u = np.empty(self._q_total)
+        u[self._perm] = u_perm
         bvec = lam @ u
         out, k = [], 0
         for lv in self.levels:
@@ -296,6 +323,29 @@ class NlmeLikelihood:
         indptr = np.arange(0, self.n * k + 1, k)
         self._Zs = sp.csr_matrix((np.ones(self.n * k), indices, indptr), shape=(self.n, off))
         self._q_total = off
+        # outermost group of every coefficient; permutation making each outermost group contiguous
+        outer_of = []
+        first = self.levels[0].codes
+        for lv in self.levels:
+            grp_outer = np.zeros(lv.n_groups, int)
+            grp_outer[lv.codes] = first
+            outer_of.append(np.repeat(grp_outer, lv.q))
+        outer_of = np.concatenate(outer_of)
+        self._perm = np.argsort(outer_of, kind="stable")
+        block = outer_of[self._perm]
+        sizes = np.bincount(block, minlength=self.levels[0].n_groups)
+        starts = np.r_[0, np.cumsum(sizes)[:-1]]
+        pos = np.arange(self._q_total) - starts[block]
+        self._pos_of = pos
+        self._bucket_of = np.empty(self._q_total, int)
+        self._local_of = np.empty(self._q_total, int)
+        self._buckets = []
+        for b, s_b in enumerate(np.unique(sizes)):
+            blocks = np.flatnonzero(sizes == s_b)
+            idx = starts[blocks][:, None] + np.arange(s_b)[None, :]
+            self._buckets.append((idx, int(s_b)))
+            self._bucket_of[idx.ravel()] = b
+            self._local_of[idx.ravel()] = np.repeat(np.arange(len(blocks)), s_b)
 
     def _lambda(self, re_pars: list) -> sp.csr_matrix:
         blocks = []

@@ -130,24 +130,43 @@ class BoundPd:
         q = self.q
         return {"pdDiag": q, "pdIdent": 1, "pdCompSymm": 2}.get(self.kind, q * (q + 1) // 2)
 
+    # The optimiser works on lme4's scale: relative standard deviations / Cholesky diagonals bounded
+    # below by 0 (so that a variance that vanishes reaches its boundary in a few steps, as in lme4,
+    # instead of a log-scale parameter crawling towards -inf), off-diagonals and pdCompSymm's
+    # correlation unconstrained.  nlme's own parameterisation is used only for apVar (natural scale).
     def start(self) -> np.ndarray:
-        """Start: relative covariance = identity (lme4's start), or its nearest member."""
-        return np.zeros(self.n_par)
+        """Start: relative covariance = identity (lme4's start)."""
+        q = self.q
+        if self.kind == "pdDiag":
+            return np.ones(q)
+        if self.kind == "pdIdent":
+            return np.ones(1)
+        if self.kind == "pdCompSymm":
+            return np.array([1.0, _cs_z(0.0, q)])
+        return np.concatenate([np.ones(q), np.zeros(q * (q - 1) // 2)])
+
+    def lower(self) -> np.ndarray:
+        """Lower bounds of the parameters (0 on standard deviations / Cholesky diagonals)."""
+        q = self.q
+        if self.kind in ("pdDiag", "pdIdent"):
+            return np.zeros(self.n_par)
+        if self.kind == "pdCompSymm":
+            return np.array([0.0, -np.inf])
+        return np.concatenate([np.zeros(q), np.full(q * (q - 1) // 2, -np.inf)])
 
     def factor(self, par: np.ndarray) -> np.ndarray:
         """The lower-triangular relative factor ``T`` (``Psi / sigma^2 = T T'``)."""
         q = self.q
         if self.kind == "pdDiag":
-            return np.diag(np.exp(par))
+            return np.diag(par)
         if self.kind == "pdIdent":
-            return np.exp(par[0]) * np.eye(q)
+            return par[0] * np.eye(q)
         if self.kind == "pdCompSymm":
-            s2 = np.exp(2.0 * par[0])
             rho = _cs_rho(par[1], q)
-            D = s2 * ((1.0 - rho) * np.eye(q) + rho * np.ones((q, q)))
-            return np.linalg.cholesky(D)
+            D = par[0] ** 2 * ((1.0 - rho) * np.eye(q) + rho * np.ones((q, q)))
+            return np.linalg.cholesky(D + 1e-300 * np.eye(q)) if par[0] > 0 else np.zeros((q, q))
         T = np.zeros((q, q))
-        T[np.diag_indices(q)] = np.exp(par[:q])
+        T[np.diag_indices(q)] = par[:q]
         rows, cols = np.tril_indices(q, -1)
         T[rows, cols] = par[q:]
         return T
@@ -159,19 +178,19 @@ class BoundPd:
     def par_from_cov(self, D: np.ndarray) -> np.ndarray:
         """Parameters whose relative covariance is (the structure's projection of) ``D``."""
         q = self.q
-        sd = np.sqrt(np.maximum(np.diag(D), 1e-300))
+        sd = np.sqrt(np.maximum(np.diag(D), 0.0))
         if self.kind == "pdDiag":
-            return np.log(sd)
+            return sd
         if self.kind == "pdIdent":
-            return np.array([np.log(np.sqrt(np.mean(sd ** 2)))])
+            return np.array([np.sqrt(np.mean(sd ** 2))])
         if self.kind == "pdCompSymm":
             v = float(np.mean(sd ** 2))
             off = D[~np.eye(q, dtype=bool)].mean() / v
             off = float(np.clip(off, -1.0 / (q - 1) + 1e-6, 1 - 1e-6))
-            return np.array([0.5 * np.log(v), _cs_z(off, q)])
+            return np.array([np.sqrt(v), _cs_z(off, q)])
         T = np.linalg.cholesky(D)
         rows, cols = np.tril_indices(q, -1)
-        return np.concatenate([np.log(np.diag(T)), T[rows, cols]])
+        return np.concatenate([np.diag(T), T[rows, cols]])
 
     # --- natural parameters (absolute scale), nlme's apVar / intervals scale -------------------------
     def natural_names(self) -> list[str]:
