@@ -132,3 +132,10 @@ def test_update_refits_with_changed_arguments():
     assert m2.update(correlation=None).cor_params is None
     with pytest.raises(DataError, match="nosuch"):
         m.update(nosuch=1)
+
+
+def test_ranef_condvar_is_lme4s(panel):
+    m = mc.lme("y ~ x", panel, random="~ 1 | g")
+    assert list(mc.ranef(m)) == ["g"]
+    with pytest.raises(DataError, match="condVar"):
+        mc.ranef(m, condVar=True)

@@ -102,6 +102,7 @@ def test_varcorr(case):
         _close(C, g["corr"], f"corr {name}", 0, atol=5e-3)
     frame = m.VarCorr().to_frame()
     assert list(frame.columns) == ["grp", "var1", "var2", "vcov", "sdcor"]
+    assert frame["var1"].iloc[-1] is None and frame["var2"].iloc[0] is None     # R's NA, as lmer's frame
     _close(frame["sdcor"].iloc[-1], e["varcorr"]["residual_sd"], "residual sd", **TOL["nlme_params"])
 
 

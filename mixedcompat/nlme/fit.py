@@ -151,8 +151,10 @@ class NlmeFit:
             out[lv.name] = pd.DataFrame(self._psi(k), index=cols, columns=cols)
         return out
 
-    def ranef(self, level: int | None = None):
+    def ranef(self, level: int | None = None, condVar: bool = False):
         """Conditional modes (BLUPs) per level: dict level name -> DataFrame (index = group labels)."""
+        if condVar:
+            raise DataError("nlme's ranef has no conditional variances (condVar is lme4's): use an lmer fit")
         out = {}
         for lv, b in zip(self._lik.levels, self._sol.b):
             out[lv.name] = pd.DataFrame(b, index=[str(x) for x in lv.labels], columns=list(lv.pd.columns))
@@ -491,4 +493,7 @@ class NlmeVarCorr:
                     rows.append((name, cols[i], cols[j], V[i, j], V[i, j] / (sd[i] * sd[j])))
         s = self.model.sigma()
         rows.append(("Residual", None, None, s * s, s))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        cols = list(zip(*rows))
+        return pd.DataFrame({"grp": pd.Series(cols[0], dtype=object), "var1": pd.Series(cols[1], dtype=object),
+                             "var2": pd.Series(cols[2], dtype=object), "vcov": np.asarray(cols[3], float),
+                             "sdcor": np.asarray(cols[4], float)})
