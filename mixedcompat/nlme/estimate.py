@@ -23,7 +23,7 @@ from .likelihood import NlmeLikelihood
 
 BOUND = 50.0
 DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
-                   "outer_tol": 1e-9, "apVar": True, "rel_step": 1e-3}
+                   "outer_tol": 1e-7, "apVar": True, "rel_step": 1e-3}
 
 
 @dataclass(frozen=True)
