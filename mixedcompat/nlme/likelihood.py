@@ -127,8 +127,40 @@ class NlmeLikelihood:
         parts = [np.full(lv.pd.n_par, np.inf) for lv in self.levels] + [np.full(self.n_cor + self.n_var, bound)]
         return np.concatenate(parts)
 
+    def _pd_start(self, lv: LevelDesign, resid: np.ndarray, s2: float) -> np.ndarray:
+        """A data-based start (as nlme's initial pdMat): the covariance of per-group least-squares
+        fits of the level's columns to the OLS residuals, relative to the residual variance; the
+        identity (lme4's start) when that is not available or not positive definite."""
+        q = lv.q
+        st = np.flatnonzero(np.r_[True, np.diff(lv.codes) != 0])     # rows are contiguous by group
+        n_g = np.diff(np.r_[st, len(lv.codes)])
+        ZZ = np.add.reduceat(lv.Z[:, :, None] * lv.Z[:, None, :], st, axis=0)
+        Zr = np.add.reduceat(lv.Z * resid[:, None], st, axis=0)
+        rr = np.add.reduceat(resid * resid, st)
+        ok = (n_g > q) & (np.abs(np.linalg.det(ZZ)) > 1e-10 * np.maximum(1.0, np.abs(ZZ).max(axis=(1, 2))) ** q)
+        coefs = np.linalg.solve(ZZ[ok], Zr[ok][:, :, None])[:, :, 0] if ok.any() else np.zeros((0, q))
+        rss = float(np.sum(rr[ok] - np.einsum("gq,gq->g", coefs, Zr[ok])))
+        dof = int(np.sum(n_g[ok] - q))
+        if dof > 0 and rss > 0:
+            s2 = rss / dof                 # within-group residual variance
+        if len(coefs) > q and s2 > 0:
+            D = np.cov(np.asarray(coefs).T).reshape(q, q) / s2
+            D = D + 1e-2 * np.diag(np.maximum(np.diag(D), 1e-2))
+            try:
+                np.linalg.cholesky(D)
+                return lv.pd.par_from_cov(D)
+            except np.linalg.LinAlgError:
+                pass
+        return lv.pd.start()
+
     def start(self) -> np.ndarray:
-        parts = [lv.pd.start() for lv in self.levels]
+        if self.levels:
+            beta = np.linalg.lstsq(self.X, self.y, rcond=None)[0]
+            resid = self.y - self.X @ beta
+            s2 = float(resid @ resid) / max(self.n - self.p, 1)
+            parts = [self._pd_start(lv, resid, s2) for lv in self.levels]
+        else:
+            parts = []
         if self.cor is not None:
             parts.append(np.asarray(self.cor.start, float))
         if self.var is not None:
