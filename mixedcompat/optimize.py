@@ -65,7 +65,10 @@ class OptSummary:
 
 
 def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
-            control: dict) -> tuple[np.ndarray, float, int, int]:
+            control: dict, upper: np.ndarray | None = None) -> tuple[np.ndarray, float, int, int]:
+    """NLopt's BOBYQA on ``fun`` from ``start`` within [lower, upper] (upper: none by default):
+    ``control`` holds ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval`` and optionally ``ftol_rel``
+    and ``initial_step``.  Returns (x, f(x), evaluations, NLopt's result code)."""
     n = len(start)
     count = [0]
     best = [np.inf, start.copy()]
@@ -81,10 +84,12 @@ def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.nda
 
     opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     opt.set_lower_bounds(lower.tolist())
-    opt.set_upper_bounds([np.inf] * n)
+    opt.set_upper_bounds([np.inf] * n if upper is None else np.asarray(upper, dtype=float).tolist())
     opt.set_xtol_abs(control["xtol_abs"])
     opt.set_ftol_abs(control["ftol_abs"])
     opt.set_xtol_rel(control["xtol_rel"])
+    if control.get("ftol_rel") is not None:
+        opt.set_ftol_rel(control["ftol_rel"])
     opt.set_maxeval(int(control["maxeval"]))
     if control.get("initial_step") is not None:
         opt.set_initial_step(np.broadcast_to(np.asarray(control["initial_step"], dtype=float), (n,)).tolist())

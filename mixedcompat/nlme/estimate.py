@@ -19,6 +19,7 @@ import nlopt
 import numpy as np
 
 from ..errors import ConvergenceWarning
+from ..optimize import _bobyqa as _nlopt_bobyqa
 from .likelihood import NlmeLikelihood
 
 BOUND = 50.0
@@ -39,42 +40,24 @@ class Estimate:
 
 def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = None,
             upper: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
+    """The project's BOBYQA (:func:`mixedcompat.optimize._bobyqa`) with nlme's settings: tight
+    tolerances, parameters bounded by +/- BOUND unless given, and a trust region on each
+    parameter's own scale (relative standard deviations can be in the hundreds)."""
     n = len(start)
-    count = [0]
-    best = [np.inf, start.copy()]
-
-    def objective(x, grad):
-        count[0] += 1
-        val = fun(np.asarray(x))
-        if not np.isfinite(val):
-            val = 1e300
-        if val < best[0]:
-            best[0], best[1] = val, np.array(x)
-        return float(val)
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
     lo = np.full(n, -BOUND) if lower is None else np.maximum(np.asarray(lower, float), -BOUND)
-    opt.set_lower_bounds(lo.tolist())
     hi = np.full(n, BOUND) if upper is None else np.asarray(upper, float)
-    opt.set_upper_bounds(hi.tolist())
-    opt.set_xtol_rel(control["xtol_rel"])
-    opt.set_xtol_abs(1e-10)
-    opt.set_ftol_rel(control["ftol_rel"])
-    opt.set_maxeval(int(control["maxeval"]))
-    # a trust region on each parameter's own scale (relative standard deviations can be in the hundreds)
-    opt.set_initial_step(np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float))).tolist())
-    opt.set_min_objective(objective)
     x0 = np.clip(start, lo, np.where(np.isfinite(hi), hi - 1e-6, np.inf))
-    try:
-        x = np.asarray(opt.optimize(x0.tolist()))
-        fval = opt.last_optimum_value()
-        msg = "converged" if opt.last_optimize_result() > 0 and opt.last_optimize_result() != nlopt.MAXEVAL_REACHED \
-            else "iteration limit reached"
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-        x, fval, msg = best[1], best[0], "converged (round-off limited)"
-    if best[0] < fval:
-        x, fval = best[1], best[0]
-    return x, float(fval), count[0], msg
+    settings = {"xtol_abs": 1e-10, "ftol_abs": 0.0, "xtol_rel": control["xtol_rel"],
+                "ftol_rel": control["ftol_rel"], "maxeval": control["maxeval"],
+                "initial_step": np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float)))}
+    x, fval, n_eval, code = _nlopt_bobyqa(fun, x0, lo, settings, upper=hi)
+    if code == nlopt.FAILURE:
+        msg = "converged (round-off limited)"
+    elif code == nlopt.MAXEVAL_REACHED or code < 0:
+        msg = "iteration limit reached"
+    else:
+        msg = "converged"
+    return x, fval, n_eval, msg
 
 
 def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
