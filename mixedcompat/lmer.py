@@ -478,40 +478,14 @@ class LmerMod(StatsmodelsExtras):
         return self.__str__()
 
     # ---------------------------------------------------------------- statsmodels-style
-    @property
-    def params(self) -> pd.Series:
-        return self.fixef()
-
+    # (params, tvalues, llf, aic, bic, fittedvalues, cov_params: StatsmodelsExtras)
     @property
     def bse(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.vcov().values)), index=list(self.frame.x_names))
 
     @property
-    def tvalues(self) -> pd.Series:
-        return self.params / self.bse
-
-    @property
-    def llf(self) -> float:
-        return float(self.logLik())
-
-    @property
-    def aic(self) -> float:
-        return self.AIC()
-
-    @property
-    def bic(self) -> float:
-        return self.BIC()
-
-    @property
-    def fittedvalues(self) -> np.ndarray:
-        return self.fitted()
-
-    @property
     def resid(self) -> np.ndarray:
         return self.residuals()
-
-    def cov_params(self) -> pd.DataFrame:
-        return self.vcov()
 
     @property
     def random_effects(self) -> dict[str, pd.DataFrame]:

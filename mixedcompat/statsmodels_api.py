@@ -88,7 +88,9 @@ def wald_conf_int(params: pd.Series, bse: pd.Series, alpha: float = 0.05) -> pd.
 
 
 class StatsmodelsExtras:
-    """Mixin for fit classes that define ``params`` and ``bse``: ``conf_int`` and ``pvalues``.
+    """Mixin for fit classes: statsmodels' names on top of R's accessors (``params`` = ``fixef()``,
+    ``tvalues``, ``llf``, ``aic``, ``bic``, ``fittedvalues``, ``cov_params()``), ``conf_int`` (Wald,
+    from ``params`` and ``bse``, which the fit class defines) and ``pvalues``.
 
     Example
     -------
@@ -100,6 +102,33 @@ class StatsmodelsExtras:
     >>> hasattr(Fit(), "pvalues")
     False
     """
+
+    @property
+    def params(self) -> pd.Series:
+        return self.fixef()
+
+    @property
+    def tvalues(self) -> pd.Series:
+        return self.params / self.bse
+
+    @property
+    def llf(self) -> float:
+        return float(self.logLik())
+
+    @property
+    def aic(self) -> float:
+        return self.AIC()
+
+    @property
+    def bic(self) -> float:
+        return self.BIC()
+
+    @property
+    def fittedvalues(self) -> np.ndarray:
+        return self.fitted()
+
+    def cov_params(self) -> pd.DataFrame:
+        return self.vcov()
 
     def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
         """Wald confidence intervals of the fixed effects (normal quantiles, as statsmodels' MixedLM)."""

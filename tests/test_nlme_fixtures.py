@@ -63,6 +63,8 @@ def test_fixed_effects(case):
     _close(m.fixef(), e["fixef"]["values"], "fixef", TOL["nlme_coef"]["rtol"], atol=1e-3 * se)
     _close(m.bse, se, "standard errors", **TOL["nlme_se"])
     _close(m.vcov().to_numpy(), e["vcov"], "vcov", TOL["nlme_se"]["rtol"] * 2, atol=1e-3 * np.outer(se, se))
+    _close(m.tvalues, e["t"], "t values (statsmodels' name)", 1e-3)
+    _close(m.pvalues, e["p"], "p-values (statsmodels' name)", 1e-2, atol=1e-10)
     tt = m.tTable()
     if m.kind == "lme":
         np.testing.assert_array_equal(tt["DF"].to_numpy(), np.asarray(e["df"], float))

@@ -15,11 +15,12 @@ import pandas as pd
 from ..design import build_fixed, build_matrix
 from ..errors import DataError
 from ..lmer import LogLik
+from ..statsmodels_api import StatsmodelsExtras
 from .estimate import Estimate, approximate_vcov
 from .model_setup import Setup
 
 
-class NlmeFit:
+class NlmeFit(StatsmodelsExtras):
     """A fitted ``lme`` or ``gls`` model (see :func:`mixedcompat.lme`, :func:`mixedcompat.gls`)."""
 
     def __init__(self, kind: str, setup: Setup, est: Estimate, method: str, call: dict, control: dict):
@@ -410,26 +411,16 @@ class NlmeFit:
         from .fit_diagnostics import plot_residuals_by_group
         return plot_residuals_by_group(self, level=level, resType=resType, ax=ax)
 
-    # --- statsmodels-style attributes ---------------------------------------------------------------------------
-    @property
-    def params(self) -> pd.Series:
-        return self.fixef()
-
+    # --- statsmodels-style attributes (the rest: StatsmodelsExtras) ---------------------------------------------
     @property
     def bse(self) -> pd.Series:
+        """Standard errors as nlme's summary prints them."""
         return self.tTable()["Std.Error"]
 
     @property
-    def llf(self) -> float:
-        return float(self.logLik())
-
-    @property
-    def aic(self) -> float:
-        return self.AIC()
-
-    @property
-    def bic(self) -> float:
-        return self.BIC()
+    def pvalues(self) -> pd.Series:
+        """nlme's t-test p-values (summary's tTable, with nlme's denominator df)."""
+        return self.tTable()["p-value"]
 
 
 def _nlme_factor(cor, cu: np.ndarray, v: np.ndarray) -> np.ndarray:
