@@ -141,15 +141,7 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     nobs = [int(m.nobs()) for m in mods]
     if len(set(nobs)) > 1:
         raise DataError(SIZE_ERROR)
-    reml = [bool(m.REML) for m in mods]
-    if refit:
-        if any(reml):
-            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=_stacklevel())
-            mods = [refit_ml(m) if r else m for m, r in zip(mods, reml)]
-    elif any(reml) and not all(reml):
-        warnings.warn(MIXED_REML_WARNING, UserWarning, stacklevel=_stacklevel())
-    elif all(reml) and len({_fixed_signature(m) for m in mods}) > 1:
-        warnings.warn(REML_FIXED_WARNING, UserWarning, stacklevel=_stacklevel())
+    mods = comparable_fits(mods, refit)
     lls = [m.logLik() for m in mods]
     npar = [ll.df for ll in lls]
     order = sorted(range(len(mods)), key=lambda i: npar[i])   # stable, as R's order()
@@ -176,6 +168,22 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     tab.attrs["heading"] = heading
     tab.attrs["models"] = mods
     return tab
+
+
+def comparable_fits(mods: list, refit: bool) -> list:
+    """lme4's rule before likelihoods are compared: with ``refit``, REML fits are refitted by ML (with
+    lme4's message); without, a warning when REML and ML fits are mixed or REML fits have different
+    fixed effects."""
+    reml = [bool(m.REML) for m in mods]
+    if refit:
+        if any(reml):
+            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=_stacklevel())
+            mods = [refit_ml(m) if r else m for m, r in zip(mods, reml)]
+    elif any(reml) and not all(reml):
+        warnings.warn(MIXED_REML_WARNING, UserWarning, stacklevel=_stacklevel())
+    elif all(reml) and len({_fixed_signature(m) for m in mods}) > 1:
+        warnings.warn(REML_FIXED_WARNING, UserWarning, stacklevel=_stacklevel())
+    return mods
 
 
 def _stacklevel() -> int:

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError
-from .lrt import (MIXED_REML_WARNING, REFIT_MESSAGE, REML_FIXED_WARNING, SIZE_ERROR, RefitMLWarning,
-                  _check_same_data, _deparse, _fixed_signature, _model_labels, _stacklevel, refit_ml)
+from .lrt import SIZE_ERROR, _check_same_data, _deparse, _model_labels, comparable_fits
 
 __all__ = ["model_table", "cross_validate"]
 
@@ -73,15 +72,7 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
     if len({int(m.nobs()) for m in mods}) > 1:
         raise DataError(SIZE_ERROR)
     _check_same_data(mods)
-    reml = [bool(m.REML) for m in mods]
-    if refit:
-        if any(reml):
-            warnings.warn(REFIT_MESSAGE, RefitMLWarning, stacklevel=_stacklevel())
-            mods = [refit_ml(m) if r else m for m, r in zip(mods, reml)]
-    elif any(reml) and not all(reml):
-        warnings.warn(MIXED_REML_WARNING, UserWarning, stacklevel=_stacklevel())
-    elif all(reml) and len({_fixed_signature(m) for m in mods}) > 1:
-        warnings.warn(REML_FIXED_WARNING, UserWarning, stacklevel=_stacklevel())
+    mods = comparable_fits(mods, refit)
     n = int(mods[0].nobs())
     lls = [m.logLik() for m in mods]
     ll = np.array([float(v) for v in lls])

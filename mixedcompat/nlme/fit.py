@@ -169,15 +169,15 @@ class NlmeFit(StatsmodelsExtras):
             return self.fixef()
         out = {}
         beta = self.fixef()
+        ranefs = self.ranef()
         for k, lv in enumerate(self._lik.levels):
             labels = [str(x) for x in lv.labels]
             df = pd.DataFrame(np.tile(beta.to_numpy(), (len(labels), 1)), index=labels, columns=beta.index)
+            first = np.unique(lv.codes, return_index=True)[1]        # first row of each level-k group
             for j in range(k + 1):
                 lj = self._lik.levels[j]
-                bj = self.ranef()[lj.name]
-                # the outer group of each level-k group: first row of that group
-                first = np.array([np.flatnonzero(lv.codes == g)[0] for g in range(lv.n_groups)])
-                outer = lj.codes[first]
+                bj = ranefs[lj.name]
+                outer = lj.codes[first]                                # its group at level j
                 for col in bj.columns:
                     if col in df.columns:
                         df[col] = df[col].to_numpy() + bj[col].to_numpy()[outer]
