@@ -23,7 +23,7 @@ from .formula import FormulaParts
 from .transforms import EvalContext, Fac, Node, Num, evaluate, factor_from_values, parse_r
 
 __all__ = ["ModelFrame", "MatrixSpec", "TermStructure", "model_frame", "build_fixed", "build_matrix",
-           "rhs_terms", "model_matrix", "qr_rank"]
+           "rhs_terms", "model_matrix", "qr_rank", "check_finite"]
 
 RANK_TOL = 1e-7
 
@@ -578,6 +578,61 @@ def _as_array(arg: Any, data: pd.DataFrame, what: str) -> tuple[np.ndarray, str]
     return arr, f"({what})"
 
 
+# R's words when a model variable holds Inf or -Inf: lme4 1.1-31 stops in the response module
+# (mkRespMod), in qr() of the fixed-effects matrix, or at the first evaluation of the objective
+_INF_MESSAGES = {
+    "the response": "NA/NaN/Inf in 'y'",
+    "the fixed-effects variable": "NA/NaN/Inf in foreign function call (arg 1)",
+    "the random-effects variable": "objective in x0 returns NA",
+    "the weights": "objective in x0 returns NA",
+    "the offset": "objective in x0 returns NA",
+}
+
+
+def check_finite(value: Num | Fac, name: str, role: str, row_labels: Any) -> None:
+    """Raise lme4's error, naming the variable and rows, when a numeric model variable holds Inf or -Inf.
+
+    Parameters
+    ----------
+    value : Num or Fac
+        The evaluated variable on the rows of the model frame (factors and logicals always pass).
+    name : str
+        The variable as R writes it (``"log(x)"``, ``"y"``, ``"(weights)"``).
+    role : str
+        One of ``"the response"``, ``"the fixed-effects variable"``, ``"the random-effects variable"``,
+        ``"the weights"``, ``"the offset"``: it picks R's message.
+    row_labels : sequence
+        The data's row labels of the model-frame rows (named in the message).
+
+    Raises
+    ------
+    DataError
+        ``"NA/NaN/Inf in 'y': the response 'log(y)' is -Inf in 1 row (row label 3)"``.
+
+    Example
+    -------
+    >>> check_finite(Num(np.array([1.0, np.inf])), "x", "the response", [10, 11])
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.DataError: NA/NaN/Inf in 'y': the response 'x' is Inf in 1 row (row label 11)
+    """
+    if isinstance(value, Fac) or value.logical:
+        return
+    vals = np.asarray(value.values, dtype=float)
+    inf = np.isinf(vals) if vals.ndim == 1 else np.isinf(vals).any(axis=1)
+    if not inf.any():
+        return
+    where = np.flatnonzero(inf)
+    signs = vals[where] if vals.ndim == 1 else vals[where][np.isinf(vals[where])]
+    kinds = "/".join(k for k, hit in (("Inf", (signs > 0).any()), ("-Inf", (signs < 0).any())) if hit)
+    labels = [str(row_labels[i]) for i in where[:5].tolist()]
+    more = f" and {len(where) - 5} more" if len(where) > 5 else ""
+    rows_text = f"row label{'s' if len(where) > 1 else ''} {', '.join(labels)}{more}"
+    verb = "are" if role == "the weights" else "is"
+    raise DataError(f"{_INF_MESSAGES[role]}: {role} {name!r} {verb} {kinds} in {len(where)} "
+                    f"row{'s' if len(where) > 1 else ''} ({rows_text}); drop or recode those rows")
+
+
 def _subset_mask(subset: Any, data: pd.DataFrame, ctx: EvalContext) -> np.ndarray:
     n = len(data)
     if isinstance(subset, str):
@@ -709,12 +764,21 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
         v = v if take is None else v.take(take)
         return v.drop_unused() if isinstance(v, Fac) else v
 
+    # infinite values, in the order lme4 meets them: fixed-effects matrix (its rank check), response,
+    # then the random-effects matrices (the first evaluation of the objective)
+    for name in fixed.names:
+        if fixed.names.index(name) not in fixed.offsets:
+            check_finite(used(name), name, "the fixed-effects variable", data.index[rows])
     # response
     rname = response_node.deparse()
     yv = used(rname)
     if isinstance(yv, Fac) or yv.values.ndim != 1:
         raise DataError(f"response must be numeric: {rname!r} is "
                         f"{'a factor/string column' if isinstance(yv, Fac) else 'a matrix'}")
+    check_finite(yv, rname, "the response", data.index[rows])
+    for s in re_structs:
+        for name in s.names:
+            check_finite(used(name), name, "the random-effects variable", data.index[rows])
     y = np.asarray(yv.values, dtype=float)
     n = len(y)
 
@@ -722,9 +786,7 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     w = None
     if w_arr is not None:
         w = w_arr if take is None else w_arr[take]
-        if not np.all(np.isfinite(w)):
-            raise DataError(f"weights must be finite: {int((~np.isfinite(w)).sum())} non-finite value(s) in "
-                            f"{w_name!r}")
+        check_finite(Num(w), w_name, "the weights", data.index[rows])
         if np.any(w < 0):
             raise DataError(f"negative weights not allowed: {int((w < 0).sum())} negative value(s) in {w_name!r}")
     off = None
@@ -732,9 +794,11 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
         ov = used(fixed.names[i])
         if isinstance(ov, Fac):
             raise DataError(f"offset {fixed.names[i]!r} must be numeric")
+        check_finite(ov, fixed.names[i], "the offset", data.index[rows])
         off = ov.values.astype(float) if off is None else off + ov.values
     if off_arr is not None:
         oa = off_arr if take is None else off_arr[take]
+        check_finite(Num(oa), o_name, "the offset", data.index[rows])
         off = oa.astype(float) if off is None else off + oa
 
     # fixed effects

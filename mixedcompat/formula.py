@@ -4,6 +4,11 @@ The random-effect grammar follows lme4's ``findbars`` / ``nobars`` / ``expandDou
 ``expandSlash``: ``(expr | g)``, ``(expr || g)`` (uncorrelated: one term per model term),
 ``(expr | a/b)`` -> ``(expr | b:a) + (expr | a)``.  The fixed part is returned as an R formula
 right-hand side; :mod:`mixedcompat.design` turns it into a model matrix.
+
+R's precedence decides what a bar without parentheses means: ``|`` and ``||`` bind more loosely than
+``+`` and more tightly than ``~``, so ``y ~ x + 1 | g`` is ``y ~ ((x + 1) | g)``: the whole right-hand
+side is one random-effects term and the fixed part is ``1`` (lme4's ``findbars`` / ``nobars`` of the
+right-hand side, as ``lFormula`` uses them).
 """
 from __future__ import annotations
 
@@ -157,8 +162,9 @@ def _normalise_group(group: str, term_text: str) -> str:
         raise FormulaError(f"random-effects term ({term_text}) has no grouping factor")
     for bad in ("+", "*", "|", "~"):
         if _find_top(g, bad) >= 0:
-            raise FormulaError(f"grouping factor {g!r} in random-effects term ({term_text}) may only "
-                               f"combine variables with ':' or '/', not {bad!r}")
+            raise FormulaError(f"Invalid grouping factor specification, {g}: the grouping factor {g!r} in "
+                               f"random-effects term ({term_text}) may only combine variables with ':' or "
+                               f"'/', not {bad!r}")
     return ":".join(p.strip() for p in g.split(":")) if "(" not in g else g
 
 
@@ -187,12 +193,33 @@ def _expand_double_vert(expr: str) -> list[str]:
     return out
 
 
+def _has_bar(text: str) -> bool:
+    """Whether ``text`` holds a ``|`` / ``||`` outside function calls (a random-effects bar)."""
+    depth_call: list[bool] = []             # for each open parenthesis: does it open a call?
+    prev = ""
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth_call.append(bool(prev) and (prev.isalnum() or prev in "._`"))
+        elif ch == ")":
+            if depth_call:
+                depth_call.pop()
+        elif ch == "|" and not any(depth_call):
+            return True
+        if not ch.isspace():
+            prev = ch
+    return False
+
+
 def _parse_re_term(body: str, original: str) -> list[RETerm]:
     pos, width = _bar_position(body)
     expr = body[:pos].strip()
     group = body[pos + width:].strip()
     if not expr:
         raise FormulaError(f"random-effects term ({original}) has nothing before the bar")
+    if _has_bar(expr):
+        raise FormulaError(f"random-effects term ({original}) has a bar in its left-hand side {expr!r}: "
+                           f"put each term in its own parentheses, as in '(x | g) + (1 | h)' (lme4 stops "
+                           f"with 'model frame and formula mismatch in model.matrix()')")
     if width == 2 and _find_top(group, "|") >= 0:
         raise FormulaError(f"random-effects term ({original}) has more than one bar")
     if _find_top(group, "|") >= 0:
@@ -219,12 +246,20 @@ def parse_formula(formula: str) -> FormulaParts:
     Raises
     ------
     FormulaError
-        Unbalanced parentheses, a missing response, a bar outside parentheses, an empty term.
+        Unbalanced parentheses, a missing response, an empty term, a bar inside a bar term's left side.
+
+    Notes
+    -----
+    As in R, a bar outside parentheses takes the whole right-hand side: ``"y ~ x + 1 | g"`` is the
+    single term ``(x + 1 | g)`` with fixed part ``1`` (lme4 fits it so, without a warning).
 
     Example
     -------
     >>> [t.label for t in parse_formula("y ~ x + (x || g) + (1 | a/b)").re_terms]
     ['1 | g', '0 + x | g', '1 | b:a', '1 | a']
+    >>> p = parse_formula("log(y) ~ x | z")
+    >>> p.fixed, [t.label for t in p.re_terms]
+    ('1', ['x | z'])
     """
     if not isinstance(formula, str) or not formula.strip():
         raise FormulaError("the formula must be a non-empty string such as 'y ~ x + (1 | g)'")
@@ -241,6 +276,10 @@ def parse_formula(formula: str) -> FormulaParts:
         raise FormulaError(f"formula {text!r} has an empty right-hand side")
     if _find_top(rhs, "~") >= 0:
         raise FormulaError(f"formula {text!r} has more than one '~'")
+    if _bar_position(rhs)[0] >= 0:
+        # a bar outside parentheses: '|' binds more loosely than '+', so the whole right-hand side is
+        # one random-effects term and the fixed part is the intercept (lme4: nobars(x | g) -> 1)
+        return FormulaParts(text=text, response=response, fixed="1", re_terms=tuple(_parse_re_term(rhs, rhs)))
     re_terms: list[RETerm] = []
     fixed: list[str] = []
     for sign, piece in split_top_level(rhs):
@@ -251,9 +290,6 @@ def parse_formula(formula: str) -> FormulaParts:
                 raise FormulaError(f"cannot subtract the random-effects term {piece}")
             re_terms.extend(_parse_re_term(inner, inner))
             continue
-        if _bar_position(piece)[0] >= 0 and not piece.strip().startswith(("I(", "(")):
-            raise FormulaError(f"random-effects term {piece!r} must be enclosed in parentheses, "
-                               f"as in '({piece})'")
         fixed.append(("- " if sign == "-" else "+ ") + piece)
     fixed_text = " ".join(fixed).strip()
     if fixed_text.startswith("+ "):

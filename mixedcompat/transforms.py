@@ -565,6 +565,8 @@ def _poly(node: Node, ctx: EvalContext) -> Num:
     if len(xs) > 2 or (len(xs) == 2 and deg_node is not xs[1]):
         raise FormulaError(f"poly() of several variables is not supported: {node.deparse()}")
     degree = int(_const(deg_node, ctx)) if deg_node is not None else 1
+    if ctx.fit:
+        _refuse_infinite(x, node, ctx)
     raw_node = _arg(node, 99, "raw", None)
     raw = bool(_const(raw_node, ctx)) if raw_node is not None else False
     names = [str(i) for i in range(1, degree + 1)]
@@ -580,8 +582,22 @@ def _poly(node: Node, ctx: EvalContext) -> Num:
     return Num(poly_predict(x, degree, p["alpha"], p["norm2"]), names)
 
 
+def _refuse_infinite(x: np.ndarray, node: Node, ctx: EvalContext) -> None:
+    """A data-dependent transform (poly, scale) of a variable with Inf: R's qr() error, naming the rows."""
+    inf = np.isinf(x) if x.ndim == 1 else np.isinf(x).any(axis=1)
+    if inf.any():
+        where = np.flatnonzero(inf)
+        labels = ", ".join(str(ctx.data.index[i]) for i in where[:5].tolist())
+        raise DataError(f"NA/NaN/Inf in foreign function call (arg 1): {node.deparse()} of a variable with "
+                        f"{len(where)} infinite value{'s' if len(where) > 1 else ''} (row label"
+                        f"{'s' if len(where) > 1 else ''} {labels}{' ...' if len(where) > 5 else ''}); "
+                        f"drop or recode those rows")
+
+
 def _scale(node: Node, ctx: EvalContext) -> Num:
     x = _num(evaluate(_arg(node, 0, "x"), ctx), "scale")
+    if ctx.fit:
+        _refuse_infinite(x, node, ctx)
     mat = x if x.ndim == 2 else x[:, None]
     key = node.deparse()
     if ctx.fit and key not in ctx.params:

@@ -1,10 +1,13 @@
 """Bad input to lmer: each case raises FormulaError / DataError naming the culprit (lme4's checks)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
 import mixedcompat as mc
+from conftest import fixture_paths, load_fixture, load_fixture_data
 
 
 @pytest.fixture(scope="module")
@@ -15,7 +18,7 @@ def sleep():
 @pytest.mark.parametrize("formula, culprit", [
     ("Reaction ~ Days + (Days | Subject", "not closed"),
     ("Reaction ~ Days + (Days | Subject))", "no matching"),
-    ("Reaction ~ Days + 1 | Subject", "(1 | Subject)"),
+    ("Reaction ~ Days + (Days | Subject) | Subject", "bar in its left-hand side"),
     ("~ Days + (1 | Subject)", "no response"),
     ("Reaction ~ Dayz + (1 | Subject)", "Dayz"),
     ("Reaction ~ Days + (1 | Subjekt)", "Subjekt"),
@@ -63,7 +66,7 @@ def test_all_rows_removed_by_na(sleep):
 
 @pytest.mark.parametrize("weights, culprit", [
     (-np.ones(180), "negative weights"),
-    (np.r_[np.inf, np.ones(179)], "finite"),
+    (np.r_[np.inf, np.ones(179)], r"objective in x0 returns NA: the weights '\(weights\)' are Inf"),
     (np.r_[np.ones(179), np.nan], None),
     (np.ones(3), "one value per data row"),
 ])
@@ -105,3 +108,59 @@ def test_na_rows_dropped_consistently(sleep):
 def test_unknown_control_setting(sleep):
     with pytest.raises(mc.DataError, match="'calc_derivs'"):
         mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, control={"calc_derivs": False})
+
+
+def test_unparenthesised_bar_is_one_term_as_in_r(sleep):
+    # R parses 'Reaction ~ Days + 1 | Subject' as 'Reaction ~ ((Days + 1) | Subject)': lme4 fits it
+    m = mc.lmer("Reaction ~ Days + 1 | Subject", sleep)
+    assert list(m.fixef().index) == ["(Intercept)"]
+    assert [t.label for t in m.parts.re_terms] == ["Days + 1 | Subject"]
+
+
+# ---- Inf / -Inf in model variables: lme4's message, and the variable and rows named ------------
+
+INF_FIXTURES = [p for p in fixture_paths("input") if p.stem.startswith("inf_")]
+
+
+def _data_with_value(fx):
+    d = load_fixture_data(fx["data"]).copy()
+    col = fx["column"]
+    d[col] = d[col].astype(float)
+    value = {"Inf": np.inf, "-Inf": -np.inf}.get(fx["value"], fx["value"])
+    d.loc[d.index[fx["row"]], col] = value
+    kw = {}
+    if fx.get("weights"):
+        kw["weights"] = fx["weights"]
+    if fx.get("offset"):
+        kw["offset"] = fx["offset"]
+    return d, kw
+
+
+@pytest.mark.parametrize("path", INF_FIXTURES, ids=lambda p: p.stem)
+def test_infinite_values_as_lme4(path):
+    fx = load_fixture(path)
+    d, kw = _data_with_value(fx)
+    if fx["error"] is None:
+        # R accepts it (Inf is a factor level): so do we
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = mc.lmer(fx["formula"], d, **kw)
+        assert m.nobs() == fx["nobs"]
+        np.testing.assert_allclose(m.theta, fx["theta"], atol=1e-4)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # no numpy RuntimeWarning on the way
+        with pytest.raises(mc.DataError) as info:
+            mc.lmer(fx["formula"], d, **kw)
+    msg = str(info.value)
+    assert msg.startswith(fx["error"])
+    assert f"row label {d.index[fx['row']]}" in msg
+    variables = mc.transforms.parse_r(fx["formula"].split("~")[0]).symbols() if fx["column"] == "y" else [fx["column"]]
+    assert any(v in msg for v in variables)
+
+
+def test_infinite_grouping_value_is_a_level_named_as_r(sleep):
+    d = sleep.assign(gg=sleep["Subject"].cat.codes.astype(float))
+    d.loc[0, "gg"] = np.inf
+    m = mc.lmer("Reaction ~ Days + (1 | gg)", d)
+    assert "Inf" in mc.ranef(m, condVar=False)["gg"].index

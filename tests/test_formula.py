@@ -1,9 +1,13 @@
 """Formula parsing: lme4's findbars / nobars / expandDoubleVerts / expandSlash semantics."""
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
 import pytest
 
 import mixedcompat as mc
+from conftest import TOL, fixture_paths, load_fixture, load_fixture_data
 from mixedcompat.formula import parse_formula
 
 
@@ -35,7 +39,10 @@ def test_random_terms_and_fixed_part(formula, fixed, terms):
     ("y ~ (1 | g", "not closed"),
     ("y ~ (1 | g))", "no matching"),
     ("~ x + (1 | g)", "no response"),
-    ("y ~ x + 1 | g", "enclosed in parentheses"),
+    ("y ~ x + (x | g) | h", "bar in its left-hand side"),
+    ("y ~ x | g + h", "Invalid grouping factor specification, g + h"),
+    ("y ~ 1 | g + (1 | h)", "Invalid grouping factor specification"),
+    ("y ~ x | g | h", "more than one bar"),
     ("y ~ x", None),
     ("y ~ (1 | )", "no grouping factor"),
     ("y ~ ( | g)", "nothing before the bar"),
@@ -50,3 +57,52 @@ def test_formula_errors(formula, message):
     with pytest.raises(mc.FormulaError, match=None) as info:
         parse_formula(formula)
     assert message in str(info.value)
+
+
+# ---- bar terms without parentheses (R's precedence: '|' binds more loosely than '+') -----------
+
+BAR_FIXTURES = [p for p in fixture_paths("input") if p.stem.startswith("bars_")]
+
+
+@pytest.mark.parametrize("formula, fixed, terms", [
+    ("Yield ~ 1|Batch", "1", ["1 | Batch"]),
+    ("log(y) ~ x | z", "1", ["x | z"]),
+    ("y ~ x + 1|g", "1", ["x + 1 | g"]),               # the whole right-hand side, not x + (1 | g)
+    ("y ~ x || g", "1", ["1 | g", "0 + x | g"]),
+    ("y ~ 1 | a/b", "1", ["1 | b:a", "1 | a"]),
+    ("y ~ I(a | b) + (1 | g)", "I(a | b)", ["1 | g"]),  # a bar inside a call is R's 'or'
+])
+def test_bar_without_parentheses_takes_the_whole_rhs(formula, fixed, terms):
+    p = parse_formula(formula)
+    assert p.fixed == fixed
+    assert [t.label for t in p.re_terms] == terms
+
+
+@pytest.mark.parametrize("path", BAR_FIXTURES, ids=lambda p: p.stem)
+def test_bar_terms_match_lme4_findbars_nobars(path):
+    fx = load_fixture(path)
+    p = parse_formula(fx["formula"])
+    assert p.fixed == fx["nobars"]
+    ours = [" ".join(t.label.replace("*", " * ").split()) for t in p.re_terms]
+    assert ours == fx["findbars"]
+
+
+@pytest.mark.parametrize("path", BAR_FIXTURES, ids=lambda p: p.stem)
+def test_bar_terms_fit_as_lme4(path):
+    fx = load_fixture(path)
+    data = load_fixture_data(fx["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer(fx["formula"], data, REML=fx["REML"])
+        at_r = mc.lmer(fx["formula"], data, REML=fx["REML"],
+                       control={"optimizer": None, "start": fx["theta"]})
+    assert list(m.fixef().index) == fx["x_names"]
+    assert list(mc.ngrps(m)) == fx["flist"]
+    assert {g: list(v) for g, v in mc.getME(m, "cnms").items()} == fx["cnms"]
+    Z = mc.getME(m, "Z")
+    assert Z.shape[1] == fx["z_ncol"]
+    assert m.nobs() == fx["nobs"]
+    assert m.REMLcrit() <= fx["criterion"] * (1 + 1e-8)
+    np.testing.assert_allclose(m.REMLcrit(), fx["criterion"], **TOL["criterion"])
+    np.testing.assert_allclose(at_r.fixef().to_numpy(), fx["fixef"], **TOL["fixef"])
+    np.testing.assert_allclose(at_r.REMLcrit(), fx["criterion"], **TOL["objective_at"])
