@@ -614,7 +614,7 @@ def check_finite(value: Num | Fac, name: str, role: str, row_labels: Any) -> Non
     >>> check_finite(Num(np.array([1.0, np.inf])), "x", "the response", [10, 11])
     Traceback (most recent call last):
     ...
-    mixedcompat.errors.DataError: NA/NaN/Inf in 'y': the response 'x' is Inf in 1 row (row label 11)
+    mixedcompat.errors.DataError: NA/NaN/Inf in 'y': the response 'x' is Inf in 1 row (row label 11); drop or recode those rows
     """
     if isinstance(value, Fac) or value.logical:
         return

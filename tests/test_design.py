@@ -193,7 +193,7 @@ def test_negative_weights():
 def test_non_finite_weights():
     d = _frame()
     d.loc[4, "w"] = np.inf
-    with pytest.raises(DataError, match="finite.*'w'"):
+    with pytest.raises(DataError, match=r"objective in x0 returns NA: the weights 'w' are Inf in 1 row \(row label 4\)"):
         model_frame(parse_formula("y ~ x + (1 | g)"), d, weights="w")
 
 
