@@ -20,7 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-__all__ = ["KRAdjusted", "kr_adjusted", "lb_ddf", "kr_ftest", "MAX_N"]
+from ..design import qr_rank
+from .rlinalg import RLinAlgError, ginv, r_chol_inverse, r_solve, rank_matrix
+
+__all__ = ["KRAdjusted", "kr_adjusted", "lb_ddf", "kr_ftest", "kr_ttest", "MAX_N"]
 
 MAX_N = 5000
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -59,11 +62,22 @@ def _g_matrices(m) -> list[np.ndarray]:
 def kr_adjusted(m) -> KRAdjusted:
     """pbkrtest's ``vcovAdj``: the Kenward-Roger adjusted covariance of the fixed effects (cached).
 
+    Follows pbkrtest where it decides: ``Sigma^-1`` by Cholesky, ``W = 2 IE2^-1`` by R's ``solve``
+    when the smallest absolute eigenvalue of ``IE2`` exceeds 1e-10 and by ``MASS::ginv`` otherwise.
+
+    Raises
+    ------
+    RLinAlgError
+        Where pbkrtest stops (``chol`` of a matrix that is not positive definite, ``solve`` of a
+        computationally singular ``IE2``); lmerTest then falls back to Satterthwaite's df.
+
     Example
     -------
     >>> # kr_adjusted(m).vcov_adj   # p x p
     """
     cached = _CACHE.get(m)
+    if isinstance(cached, Exception):
+        raise cached
     if cached is not None:
         return cached
     if not m.REML:
@@ -72,12 +86,31 @@ def kr_adjusted(m) -> KRAdjusted:
     if n > MAX_N:
         raise NotImplementedError(f"Kenward-Roger uses dense {n} x {n} matrices; refused above "
                                   f"{MAX_N} observations (use ddf='Satterthwaite')")
+    try:
+        out = _vcov_adj(m)
+    except RLinAlgError as exc:
+        _remember(m, exc)
+        raise
+    _remember(m, out)
+    return out
+
+
+def _remember(m, value) -> None:
+    try:
+        _CACHE[m] = value
+    except TypeError:
+        pass
+
+
+def _vcov_adj(m) -> KRAdjusted:
     X = np.asarray(m.frame.X, dtype=float)
+    n = X.shape[0]
     sigma2 = float(m.sigma()) ** 2
     Zl = np.asarray((m.getME("Z") @ m.getME("Lambda")).toarray())
     V = sigma2 * (Zl @ Zl.T + np.eye(n))
-    Vinv = np.linalg.inv(V)
-    Vinv = 0.5 * (Vinv + Vinv.T)
+    if not np.all(np.isfinite(V)):
+        raise RLinAlgError("infinite or missing values in the marginal covariance")
+    Vinv = r_chol_inverse(V)
     Phi = np.asarray(m.vcov(), dtype=float)
     G = _g_matrices(m)
     k = len(G)
@@ -97,8 +130,10 @@ def kr_adjusted(m) -> KRAdjusted:
             ktrace = float(np.sum(H[r].T * H[s]))
             val = ktrace - 2.0 * float(np.sum(Phi * Q[(r, s)])) + float(np.sum(PhiPr * (P[s] @ Phi)))
             info2[r, s] = info2[s, r] = val
-    ev = np.linalg.eigvalsh(info2)
-    W = 2.0 * (np.linalg.inv(info2) if np.min(np.abs(ev)) > 1e-10 else np.linalg.pinv(info2))
+    if not np.all(np.isfinite(info2)):
+        raise RLinAlgError("infinite or missing values in 'x'")
+    condi = float(np.min(np.abs(np.linalg.eigvalsh(info2))))
+    W = 2.0 * (r_solve(info2) if condi > 1e-10 else ginv(info2))
     W = 0.5 * (W + W.T)
     U = np.zeros_like(Phi)
     for r in range(k):
@@ -106,23 +141,30 @@ def kr_adjusted(m) -> KRAdjusted:
             term = W[r, s] * (Q[(r, s)] - P[r] @ Phi @ P[s])
             U += term if r == s else term + term.T
     Phi_A = Phi + 2.0 * Phi @ U @ Phi
-    out = KRAdjusted(beta=np.asarray(m.beta, dtype=float), vcov=Phi, vcov_adj=Phi_A, P=P, W=W)
-    try:
-        _CACHE[m] = out
-    except TypeError:
-        pass
-    return out
+    return KRAdjusted(beta=np.asarray(m.beta, dtype=float), vcov=Phi, vcov_adj=Phi_A, P=P, W=W)
 
 
 def _div_zero(x: float, y: float, tol: float = 1e-14) -> float:
-    return 1.0 if (abs(x) < tol and abs(y) < tol) else x / y
+    if abs(x) < tol and abs(y) < tol:
+        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(x) / np.float64(y))
 
 
-def _kr_quantities(adj: KRAdjusted, L: np.ndarray) -> tuple[float, float, int]:
-    """(df2, F.scaling, q) for the hypothesis ``L beta = 0``."""
+def _solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``solve`` of a Matrix-package dense matrix: LAPACK LU with no condition check."""
+    try:
+        return np.linalg.solve(A, B)
+    except np.linalg.LinAlgError as exc:
+        raise RLinAlgError(f"Lapack dgetrf: matrix is exactly singular ({exc})") from exc
+
+
+def _kr_quantities(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> tuple[float, float, int, float]:
+    """(df2, F.scaling, q, A2) for the hypothesis ``L beta = 0`` (pbkrtest's ``.KR_adjust``; with
+    ``q = nrow(L)`` its ``Lb_ddf``)."""
     Phi = adj.vcov
     L = np.atleast_2d(L)
-    Theta = L.T @ np.linalg.solve(L @ Phi @ L.T, L)
+    Theta = L.T @ _solve(L @ Phi @ L.T, L)
     TP = Theta @ Phi
     k = len(adj.P)
     u = [TP @ Pr @ Phi for Pr in adj.P]
@@ -132,33 +174,77 @@ def _kr_quantities(adj: KRAdjusted, L: np.ndarray) -> tuple[float, float, int]:
             e = 1.0 if r == s else 2.0
             A1 += e * adj.W[r, s] * np.trace(u[r]) * np.trace(u[s])
             A2 += e * adj.W[r, s] * float(np.sum(u[r] * u[s].T))
-    q = int(np.linalg.matrix_rank(L))
-    B = (A1 + 6.0 * A2) / (2.0 * q)
-    g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
-    den = 3 * q + 2 * (1 - g)
-    c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
-    V0, V1, V2 = 1 + c1 * B, 1 - c2 * B, 1 - c3 * B
-    V0 = 0.0 if abs(V0) < 1e-10 else V0
-    rho = (1.0 / q) * _div_zero(1 - A2 / q, V1) ** 2 * V0 / V2
-    df2 = 4 + (q + 2) / (q * rho - 1)
-    scaling = 1.0 if abs(df2 - 4) < 1e-2 else df2 * (1 - A2 / q) / (df2 - 2)
-    return float(df2), float(scaling), q
+    q = rank_matrix(L) if q is None else q
+    with np.errstate(divide="ignore", invalid="ignore"):
+        B = (A1 + 6.0 * A2) / (2.0 * q)
+        g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
+        den = 3 * q + 2 * (1 - g)
+        c1, c2, c3 = g / den, (q - g) / den, (q + 2 - g) / den
+        V0, V1, V2 = 1 + c1 * B, 1 - c2 * B, 1 - c3 * B
+        V0 = 0.0 if abs(V0) < 1e-10 else V0
+        rho = (1.0 / q) * _div_zero(1 - A2 / q, V1) ** 2 * V0 / V2
+        df2 = 4 + (q + 2) / (q * rho - 1)
+        scaling = 1.0 if abs(df2 - 2) < 1e-2 else df2 * (1 - A2 / q) / (df2 - 2)
+    return float(df2), float(scaling), q, float(A2)
 
 
 def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
-    """pbkrtest's ``Lb_ddf``: Kenward-Roger denominator df for ``L beta``."""
-    return _kr_quantities(adj, L)[0]
+    """pbkrtest's ``Lb_ddf``: Kenward-Roger denominator df for ``L beta`` (``q = nrow(L)``).
+
+    Example
+    -------
+    >>> # lb_ddf(kr_adjusted(m), np.array([[0.0, 1.0]]))
+    """
+    L = np.atleast_2d(L)
+    return _kr_quantities(adj, L, q=L.shape[0])[0]
+
+
+def _force_full_rank(L: np.ndarray) -> np.ndarray:
+    """pbkrtest's ``force_full_rank``: an orthonormal basis of the row space when ``L`` is rank deficient."""
+    if rank_matrix(L) < L.shape[0]:
+        rank, pivot = qr_rank(L.T)
+        Q, _ = np.linalg.qr(L.T[:, np.asarray(pivot)])
+        return Q[:, :rank].T
+    return L
 
 
 def kr_ftest(m, L: np.ndarray) -> dict:
-    """Kenward-Roger F test of ``L beta = 0``: scaled F with the adjusted covariance, as pbkrtest / lmerTest.
+    """pbkrtest's ``KRmodcomp(m, L)`` as lmerTest reads it: ``F`` (unscaled, ``FstatU``, for
+    ``Mean Sq``), ``F value`` (scaled by ``F.scaling``), ``NumDF``, ``DenDF``, ``Pr(>F)``.
 
-    Returns ``F value``, ``NumDF``, ``DenDF``, ``Pr(>F)``.
+    Raises
+    ------
+    RLinAlgError
+        Where pbkrtest stops: the adjusted covariance cannot be computed, or ``L`` is not in the row
+        space of ``X`` ("Models have equal mean stucture or are not nested").
+
+    Example
+    -------
+    >>> # kr_ftest(m, np.eye(3)[1:])["F value"]
     """
     adj = kr_adjusted(m)
     L = np.atleast_2d(np.asarray(L, dtype=float))
-    df2, scaling, q = _kr_quantities(adj, L)
+    X = np.asarray(m.frame.X, dtype=float)
+    if rank_matrix(np.vstack([X, L])) > rank_matrix(X):
+        raise RLinAlgError("Models have equal mean stucture or are not nested!")
+    L = _force_full_rank(L)
+    df2, scaling, q, _A2 = _kr_quantities(adj, L)
     Lb = L @ adj.beta
-    wald = float(Lb @ np.linalg.solve(L @ adj.vcov_adj @ L.T, Lb))
-    F = scaling * wald / q
-    return {"F value": F, "NumDF": q, "DenDF": df2, "Pr(>F)": float(stats.f.sf(F, q, df2))}
+    wald = float(Lb @ _solve(L @ adj.vcov_adj @ L.T, Lb))
+    F = wald / q
+    Fs = scaling * F
+    p = float(stats.f.sf(Fs, q, df2)) if not (np.isnan(Fs) or np.isnan(df2)) else np.nan
+    return {"F": F, "F value": Fs, "NumDF": q, "DenDF": df2, "Pr(>F)": p}
+
+
+def kr_ttest(m, L: np.ndarray) -> tuple[float, float]:
+    """lmerTest's ``get_KR1D``: (variance of ``L beta`` under the adjusted covariance, KR df).
+
+    Raises
+    ------
+    RLinAlgError
+        pbkrtest's ``vcovAdj`` or ``Lb_ddf`` stops.
+    """
+    adj = kr_adjusted(m)
+    L = np.asarray(L, dtype=float).ravel()
+    return float(L @ adj.vcov_adj @ L), lb_ddf(adj, L[None, :])

@@ -8,20 +8,23 @@ function of ``(theta, sigma)`` with sigma *not* profiled out; ``H^+`` is the eig
 and ``g_k = l' (dV / d varpar_k) l``.  Multi-row contrasts use lmerTest's eigen-decomposition of
 ``L V L'`` and combine the per-direction df by ``2E / (E - q)``, ``E = sum nu / (nu - 2)``.
 
-Derivatives are central differences with Richardson extrapolation (as numDeriv), accurate to
-about 1e-9 relative on smooth criteria.
+Derivatives are numDeriv's, with its step rules (:mod:`.numderiv`): relative steps, so the df do
+not depend on the units of the response.
 """
 from __future__ import annotations
 
+import warnings
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg as sla
 from scipy import stats
 
-__all__ = ["SatterthwaiteState", "satterthwaite_state", "deviance_varpar", "contest_1d", "contest_md",
-           "fstat_ddf"]
+from ..errors import ConvergenceWarning
+from .numderiv import hessian, jacobian
+
+__all__ = ["SatterthwaiteState", "VarparHessianWarning", "satterthwaite_state", "deviance_varpar",
+           "contest_1d", "contest_md", "fstat_ddf"]
 
 LOG_2PI = np.log(2.0 * np.pi)
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -38,6 +41,19 @@ class SatterthwaiteState:
     vcov_varpar: np.ndarray
     jacobian: list
     hessian: np.ndarray
+    sigma: float = float("nan")
+
+
+class VarparHessianWarning(ConvergenceWarning):
+    """lmerTest's fit-time check of the Hessian of the deviance in ``(theta, sigma)``:
+    ``"Model failed to converge with k negative eigenvalue(s): ..."`` or ``"Model may not have
+    converged with k eigenvalue(s) close to zero: ..."`` (eigenvalues within 1e-8 of zero).
+
+    Example
+    -------
+    >>> issubclass(VarparHessianWarning, ConvergenceWarning)
+    True
+    """
 
 
 def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
@@ -66,80 +82,27 @@ def _unscaled_vcov(m, theta: np.ndarray) -> np.ndarray:
     return m.devfun.beta_vcov_unscaled(m.devfun.factor(theta))
 
 
-def _steps(x: np.ndarray, d: float = 1e-4, eps: float = 1e-4) -> np.ndarray:
-    zero_tol = np.sqrt(eps / 7e-7)
-    return d * np.abs(x) + eps * (np.abs(x) < zero_tol)
-
-
-def _richardson(a: np.ndarray, v: float = 2.0) -> np.ndarray:
-    """Richardson extrapolation of estimates with step h, h/v, h/v^2, ... (error O(h^2))."""
-    a = list(a)
-    for m in range(1, len(a)):
-        fac = v ** (2 * m)
-        a = [(a[k + 1] * fac - a[k]) / (fac - 1) for k in range(len(a) - 1)]
-    return a[0]
-
-
-def hessian(fun, x: np.ndarray, d: float = 0.1, r: int = 4, v: float = 2.0) -> np.ndarray:
-    """Hessian of a scalar function as numDeriv's ``hessian`` (``genD``, Richardson; default ``d = 0.1``).
-
-    Steps start at ``d |x_i|`` (``1e-4`` when ``x_i`` is near 0) and are halved ``r - 1`` times; the
-    second differences are Richardson-extrapolated; mixed differences subtract the extrapolated
-    diagonal.  lmerTest computes its Hessian this way, so the df follow it to many digits.
-
-    Example
-    -------
-    >>> (np.round(hessian(lambda z: z[0] ** 2 * z[1], np.array([1.0, 2.0])), 6) + 0.0).tolist()
-    [[4.0, 2.0], [2.0, 0.0]]
-    """
-    x = np.asarray(x, dtype=float)
-    k = len(x)
-    f0 = fun(x)
-    h0 = _steps(x, d=d)
-    H = np.zeros((k, k))
-    for i in range(k):
-        h = h0.copy()
-        est = np.zeros(r)
-        for j in range(r):
-            e = np.zeros(k)
-            e[i] = h[i]
-            est[j] = (fun(x + e) - 2 * f0 + fun(x - e)) / h[i] ** 2
-            h = h / v
-        H[i, i] = _richardson(est, v)
-    for i in range(k):
-        for l in range(i):
-            h = h0.copy()
-            est = np.zeros(r)
-            for j in range(r):
-                e = np.zeros(k)
-                e[i], e[l] = h[i], h[l]
-                est[j] = ((fun(x + e) - 2 * f0 + fun(x - e) - H[i, i] * h[i] ** 2
-                           - H[l, l] * h[l] ** 2) / (2 * h[i] * h[l]))
-                h = h / v
-            H[i, l] = H[l, i] = _richardson(est, v)
-    return H
-
-
-def jacobian(fun, x: np.ndarray, r: int = 4, v: float = 2.0) -> list:
-    """Derivatives of an array-valued function w.r.t. each element of ``x`` (central differences,
-    Richardson extrapolation): a list of arrays shaped like ``fun(x)``."""
-    x = np.asarray(x, dtype=float)
-    h0 = _steps(x)
-    out = []
-    for i in range(len(x)):
-        est = []
-        h = h0[i]
-        for _ in range(r):
-            e = np.zeros(len(x))
-            e[i] = h
-            est.append((fun(x + e) - fun(x - e)) / (2 * h))
-            h = h / v
-        out.append(_richardson(np.asarray(est), v))
-    return out
+def _eigen_warnings(evals: np.ndarray, tol: float) -> None:
+    """lmerTest's ``as_lmerModLT`` checks of the Hessian of the deviance in ``(theta, sigma)``."""
+    neg = evals < -tol
+    zero = (evals > -tol) & (evals < tol)
+    for mask, text in ((neg, "Model failed to converge with {k} negative {what}: {vals}"),
+                       (zero, "Model may not have converged with {k} {what} close to zero: {vals}")):
+        k = int(mask.sum())
+        if k:
+            what = "eigenvalues" if k > 1 else "eigenvalue"
+            vals = " ".join(f"{v:1.1e}" for v in evals[mask])
+            warnings.warn(text.format(k=k, what=what, vals=vals), VarparHessianWarning, stacklevel=4)
 
 
 def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
-    """Hessian-based covariance of ``(theta, sigma)`` and the Jacobian of ``vcov(beta)`` (cached per fit).
+    """lmerTest's ``lmerModLmerTest`` slots: Hessian-based covariance of ``(theta, sigma)`` and the
+    Jacobian of ``vcov(beta)`` (cached per fit).
+
+    Built as lmerTest's ``as_lmerModLT``: ``numDeriv::hessian`` of the deviance at ``(theta, sigma)``,
+    its eigenvalues classed with ``tol`` (negative ones and ones close to zero give lmerTest's
+    warnings, as :class:`VarparHessianWarning`), ``A = 2 H^+`` over the positive eigenvalues, and
+    ``numDeriv::jacobian`` of ``sigma^2 (R_X' R_X)^-1`` in theta (exact in sigma).
 
     Example
     -------
@@ -152,12 +115,10 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
     varpar = np.r_[np.asarray(m.theta, dtype=float), sigma]
     H = hessian(lambda vp: deviance_varpar(m, vp), varpar)
     evals, evecs = np.linalg.eigh(H)
+    order = np.argsort(evals)[::-1]                # R's eigen(): decreasing
+    evals, evecs = evals[order], evecs[:, order]
+    _eigen_warnings(evals, tol)
     pos = evals > tol
-    if np.any(evals < -tol):
-        import warnings
-        warnings.warn("Model failed to converge with negative eigenvalues of the Hessian of the "
-                      "deviance w.r.t. (theta, sigma); Satterthwaite df may be unreliable", RuntimeWarning,
-                      stacklevel=3)
     h_inv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
     A = 2.0 * h_inv
     theta = varpar[:-1]
@@ -166,7 +127,8 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
     unscaled = _unscaled_vcov(m, theta)
     jac.append(2.0 * sigma * unscaled)
     state = SatterthwaiteState(varpar=varpar, beta=np.asarray(m.beta, dtype=float),
-                               vcov=sigma ** 2 * unscaled, vcov_varpar=A, jacobian=jac, hessian=H)
+                               vcov=sigma ** 2 * unscaled, vcov_varpar=A, jacobian=jac, hessian=H,
+                               sigma=sigma)
     try:
         _CACHE[m] = state
     except TypeError:
@@ -174,8 +136,17 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
     return state
 
 
+def _r_div(a: float, b: float) -> float:
+    """``a / b`` with R's IEEE semantics (``x / 0`` is ``Inf``, ``0 / 0`` is ``NaN``)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(a) / np.float64(b))
+
+
 def contest_1d(st: SatterthwaiteState, L: np.ndarray) -> dict:
-    """t test of one contrast ``L beta = 0``: Estimate, Std. Error, df, t value, Pr(>|t|).
+    """lmerTest's ``contest1D``: t test of one contrast ``L beta = 0`` with Satterthwaite's df.
+
+    Returns Estimate, Std. Error, df, t value, Pr(>|t|); ``df = 2 (L'VL)^2 / (g' A g)`` is ``Inf``
+    when the denominator is 0, as in R.
 
     Example
     -------
@@ -186,44 +157,72 @@ def contest_1d(st: SatterthwaiteState, L: np.ndarray) -> dict:
     var = float(L @ st.vcov @ L)
     grad = np.array([L @ J @ L for J in st.jacobian])
     denom = float(grad @ st.vcov_varpar @ grad)
-    df = 2.0 * var ** 2 / denom if denom > 0 else np.nan
-    se = np.sqrt(var)
-    t = est / se
-    p = 2.0 * stats.t.sf(abs(t), df) if np.isfinite(df) else np.nan
+    df = _r_div(2.0 * var ** 2, denom)
+    se = float(np.sqrt(var)) if var >= 0 else np.nan
+    t = _r_div(est, se)
+    p = 2.0 * float(stats.t.sf(abs(t), df)) if not (np.isnan(df) or np.isnan(t)) else np.nan
     return {"Estimate": est, "Std. Error": se, "df": df, "t value": t, "Pr(>|t|)": p}
 
 
 def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
-    """lmerTest's combination of per-direction df into the F denominator df."""
+    """lmerTest's ``get_Fstat_ddf``: the F denominator df from the per-direction df ``nu``.
+
+    One direction: ``nu``; all equal (within ``tol``): their mean; any ``nu <= 2``: 2; otherwise
+    ``2E / (E - q)`` with ``E = sum nu / (nu - 2)`` (``Inf`` when ``E == q``, as R).
+
+    Example
+    -------
+    >>> fstat_ddf(np.array([10.0, 20.0]))
+    13.0
+    """
     nu = np.asarray(nu, dtype=float)
     if len(nu) == 1:
         return float(nu[0])
-    if np.all(np.abs(np.diff(nu)) < tol):
-        return float(np.mean(nu))
+    with np.errstate(invalid="ignore"):
+        if np.all(np.abs(np.diff(nu)) < tol):
+            return float(np.mean(nu))
     if np.any(nu <= 2):
         return 2.0
-    E = float(np.sum(nu / (nu - 2)))
-    return 2.0 * E / (E - len(nu))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        E = float(np.sum(nu / (nu - 2)))
+    return _r_div(2.0 * E, E - len(nu))
 
 
-def contest_md(st: SatterthwaiteState, L: np.ndarray, eps: float = np.sqrt(np.finfo(float).eps)) -> dict:
-    """F test of ``L beta = 0`` (several rows) with Satterthwaite df, lmerTest's eigen method.
+def contest_md(st: SatterthwaiteState, L: np.ndarray, eps: float = np.sqrt(np.finfo(float).eps)) -> dict | None:
+    """lmerTest's ``contestMD``: F test of ``L beta = 0`` (several rows) with Satterthwaite's df.
 
-    Returns ``F value``, ``NumDF``, ``DenDF``, ``Pr(>F)``.
+    ``L V L'`` is eigen-decomposed; directions with eigenvalue above ``eps`` times the largest are
+    tested (``NumDF`` = their number; one direction is ``contest1D``'s t test squared).  Returns
+    ``F value``, ``NumDF``, ``DenDF``, ``Pr(>F)`` and the unscaled ``F`` for ``Mean Sq``; ``None``
+    when no direction is left (lmerTest then lists the term with NAs at the end of the table).
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
+    if L.shape[0] == 1:
+        r = contest_1d(st, L[0])
+        return _f_row(r["t value"] ** 2, 1, r["df"])
     VL = L @ st.vcov @ L.T
-    d, P = sla.eigh(VL)
+    d, P = np.linalg.eigh(VL)
     order = np.argsort(d)[::-1]
     d, P = d[order], P[:, order]
     tol = max(eps * d[0], 0.0)
     q = int(np.sum(d > tol))
+    if q <= 0:
+        return None
     PtL = (P.T @ L)[:q]
+    if q == 1:
+        r = contest_1d(st, PtL[0])
+        return _f_row(r["t value"] ** 2, 1, r["df"])
     t2 = (PtL @ st.beta) ** 2 / d[:q]
     F = float(np.sum(t2) / q)
     nu = np.empty(q)
     for k in range(q):
         g = np.array([PtL[k] @ J @ PtL[k] for J in st.jacobian])
-        nu[k] = 2.0 * d[k] ** 2 / float(g @ st.vcov_varpar @ g)
-    ddf = fstat_ddf(nu)
-    return {"F value": F, "NumDF": q, "DenDF": ddf, "Pr(>F)": float(stats.f.sf(F, q, ddf))}
+        nu[k] = _r_div(2.0 * d[k] ** 2, float(g @ st.vcov_varpar @ g))
+    return _f_row(F, q, fstat_ddf(nu))
+
+
+def _f_row(F: float, q: int, ddf: float, scaling: float = 1.0) -> dict:
+    """lmerTest's ``mk_Ftable``: ``Mean Sq`` from the unscaled F, ``F value`` scaled (Kenward-Roger)."""
+    Fs = F * scaling
+    p = float(stats.f.sf(Fs, q, ddf)) if not (np.isnan(Fs) or np.isnan(ddf)) else np.nan
+    return {"F": F, "F value": Fs, "NumDF": q, "DenDF": ddf, "Pr(>F)": p}
