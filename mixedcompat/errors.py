@@ -19,7 +19,37 @@ class DataError(ValueError):
 
 
 class ConvergenceWarning(UserWarning):
-    """The optimiser stopped before meeting its convergence criteria."""
+    """The optimiser stopped before meeting its convergence criteria, or lme4's ``checkConv``
+    found a problem at the optimum (the subclasses below)."""
+
+
+class GradientWarning(ConvergenceWarning):
+    """lme4's ``check.conv.grad``: ``"Model failed to converge with max|grad| = ..."``.
+
+    Example
+    -------
+    >>> issubclass(GradientWarning, ConvergenceWarning)
+    True
+    """
+
+
+class HessianWarning(ConvergenceWarning):
+    """lme4's ``check.conv.hess``: ``"Model is nearly unidentifiable: very large eigenvalue ..."``,
+    ``"Model failed to converge: degenerate  Hessian with k negative eigenvalues"`` and the like."""
+
+
+class ConvergenceError(RuntimeError):
+    """A convergence check set to ``"stop"`` failed (lme4's ``stop()`` in ``checkConv``)."""
+
+
+class ScaleWarning(UserWarning):
+    """lme4's ``check.scaleX``: ``"Some predictor variables are on very different scales: consider
+    rescaling"``."""
+
+
+class IdentifiabilityWarning(UserWarning):
+    """An ``lmerControl`` data check set to ``"warning"`` failed (``check.nobs.vs.rankZ``,
+    ``check.nobs.vs.nlev``, ``check.nlev.gtr.1``, ``check.nobs.vs.nRE``, ``check.nlev.gtreq.5``)."""
 
 
 class SingularFitWarning(UserWarning):

@@ -5,6 +5,7 @@ Pipeline (lme4's ``lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod``):
 """
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -12,9 +13,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .convergence import check_conv, emit, is_singular_theta
+from .data_input import as_data_frame
 from .design import ModelFrame, model_frame
-from .errors import SINGULAR_MESSAGE, DataError, RankDeficiencyWarning, SingularFitWarning
+from .errors import SINGULAR_MESSAGE, ConvergenceError, DataError, RankDeficiencyWarning, SingularFitWarning
 from .formula import FormulaParts, parse_formula
+from .lmer_checks import check_rank_x, check_reterms, check_scale_x
+from .lmer_control import lmer_control
 from .optimize import OptSummary, minimize_theta
 from .pls import Deviance, PLSFactor, make_deviance
 from .reterms import ReTerm, flist, make_reterms
@@ -68,10 +73,19 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     contrasts : dict, optional
         ``{"f": "contr.sum"}`` as R's ``contrasts=`` argument.
     control : dict, optional
-        Optimiser settings, lme4's defaults unless given: ``xtol_abs``, ``ftol_abs``, ``xtol_rel``,
-        ``maxeval``, ``restart_edge``, ``boundary_tol``; ``polish`` / ``polish_tol`` (see
-        :mod:`mixedcompat.optimize`); ``start`` (theta start values); ``optimizer`` (``None``: no
-        optimisation, keep ``start``, as ``lmerControl(optimizer = NULL)``); ``blas_threads`` (1).
+        lme4's ``lmerControl`` settings, with ``_`` or lme4's dots in the names (``"boundary.tol"``):
+        optimiser settings ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval``, ``restart_edge``,
+        ``boundary_tol``; ``polish`` (True: lme4's path, restarted with tight tolerances only where
+        lme4's own convergence check says it stopped early; ``"always"``: the tight optimum;
+        False: lme4's path exactly) and ``polish_tol`` (see :mod:`mixedcompat.optimize`);
+        ``calc_derivs`` (True: gradient and Hessian at the optimum in ``m.optinfo["derivs"]`` and
+        lme4's ``checkConv``); the checks ``check_conv_grad``, ``check_conv_singular``,
+        ``check_conv_hess`` (an action or ``make_cc(action, tol, relTol)``), ``check_nobs_vs_rankZ``,
+        ``check_nobs_vs_nlev``, ``check_nlev_gtreq_5``, ``check_nlev_gtr_1``, ``check_nobs_vs_nRE``,
+        ``check_rankX``, ``check_scaleX`` (see :mod:`mixedcompat.lmer_control`); ``start`` (theta
+        start values; by default lme4's: 1 on template diagonals, 0 elsewhere, or from the data when
+        every term is ``(1 | f)`` on its own factor); ``optimizer`` (``None``: no optimisation,
+        keep the start, as ``lmerControl(optimizer = NULL)``); ``blas_threads`` (1).
 
     Returns
     -------
@@ -84,11 +98,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     >>> round(m.REMLcrit(), 3)
     1743.628
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = as_data_frame(data)
     if not isinstance(REML, (bool, np.bool_)):
         raise DataError(f"REML must be True or False, not {REML!r}")
-    _check_control(control)
+    ctrl = lmer_control(control)
     parts = parse_formula(formula)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -96,15 +109,20 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
                             na_action=na_action, contrasts=contrasts)
     fit_warnings = []
     for w in caught:
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         if issubclass(w.category, RankDeficiencyWarning):
             fit_warnings.append(str(w.message))
-    threads = (control or {}).get("blas_threads", 1)
+            if ctrl["check_rankX"] == "silent.drop.cols":
+                continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
+    threads = ctrl["blas_threads"]
     with blas_threads(threads):
         terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
+        check_reterms(terms, len(frame.y), ctrl)
+        fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
         devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
         lower = np.concatenate([t.lower() for t in terms])
-        opt = optimize_fit(devfun, terms, _start_values(control, terms, lower), control)
+        opt = optimize_fit(devfun, terms, _start_values(control, terms, lower, frame.y), control)
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
@@ -119,27 +137,94 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
 
 def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, control: dict | None) -> OptSummary:
     """Minimise the criterion from ``start`` (lme4's ``optimizeLmer``), or with
-    ``control["optimizer"] = None`` (lme4's ``lmerControl(optimizer = NULL)``) just evaluate it there."""
-    if control is not None and "optimizer" in control and control["optimizer"] is None:
-        return OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
-                          message="no optimisation: theta fixed at the start values")
+    ``control["optimizer"] = None`` (lme4's ``lmerControl(optimizer = NULL)``) just evaluate it there;
+    then lme4's ``checkConv`` at the optimum (:mod:`mixedcompat.convergence`), whose warnings are
+    given here and whose result is ``OptSummary.lme4conv``."""
+    ctrl = lmer_control(control)
     lower = np.concatenate([t.lower() for t in terms])
-    return minimize_theta(devfun, start, lower, control, column_partners=_column_partners(terms))
+    if ctrl["optimizer"] is None:
+        start = np.asarray(start, dtype=float)
+        opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
+                         message="no optimisation: theta fixed at the start values")
+    else:
+        opt = minimize_theta(devfun, start, lower, ctrl, column_partners=_column_partners(terms),
+                             calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms))
+    conv = check_conv(opt.derivs, opt.theta, lower, ctrl)
+    if conv is not None and conv.singular:
+        if ctrl["check_conv_singular"]["action"] == "stop":
+            raise ConvergenceError(SINGULAR_MESSAGE)
+        # the singular message and warning are the fit object's (LmerMod), as before
+        return dataclasses.replace(opt, lme4conv=conv.as_dict())
+    emit(conv, ctrl, stacklevel=4)
+    msgs = tuple(opt.messages) + (conv.messages if conv is not None else ())
+    return dataclasses.replace(opt, messages=msgs, lme4conv=None if conv is None else conv.as_dict())
 
 
-def _check_control(control: dict | None) -> None:
-    from .optimize import DEFAULT_CONTROL
-    known = set(DEFAULT_CONTROL) | {"start", "blas_threads"}
-    unknown = sorted(set(control or {}) - known)
-    if unknown:
-        raise DataError(f"unknown control setting(s) {', '.join(map(repr, unknown))}; "
-                        f"known: {', '.join(sorted(known))}")
+def theta_scale(terms: list[ReTerm]) -> np.ndarray:
+    """The natural size of each theta entry: ``1 / rms(x_i)`` for an entry in row i of a term's
+    template (x_i the term's i-th column), since ``x_i b_i`` is what the data see.  1 for intercepts.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> d = mc.datasets.load("sleepstudy").assign(Dm=lambda d: d["Days"] * 1e-3)
+    >>> m = mc.lmer("Reaction ~ Dm + (Dm | Subject)", d, control={"check_scaleX": "ignore"})
+    >>> np.round(theta_scale(m.terms), 1).tolist()
+    [1.0, 190.7, 190.7]
+    """
+    out = []
+    for t in terms:
+        rms = np.sqrt(np.mean(t.X ** 2, axis=0)) if len(t.X) else np.ones(t.q)
+        rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
+        rows, _cols = t.tril_index
+        out.append(1.0 / rms[rows])
+    return np.concatenate(out)
 
 
-def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray) -> np.ndarray:
-    """lme4's start values (1 on template diagonals, 0 elsewhere) or ``control["start"]``."""
+def data_start(terms: list[ReTerm], y: np.ndarray) -> np.ndarray | None:
+    """lme4 1.1-31's start for models whose terms are all ``(1 | f)``, each on its own factor.
+
+    ``mkLmerDevfun`` starts theta at ``sqrt(v_k / v_e)``: ``v_k`` the sample variance of the
+    response's group means ``ave(y, f_k)`` (one value per observation), ``v_e = var(y) - sum(v_k)``
+    -- when ``v_e > 0``; otherwise (and for any other model) at lme4's usual 1 / 0.  The response is
+    the model frame's (no offset removed, no weights).  Returns None when the rule does not apply.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"), control={"optimizer": None})
+    >>> round(float(m.theta[0]), 7)
+    0.9787605
+    """
+    groups = [t.group for t in terms]
+    if not all(list(t.names) == ["(Intercept)"] for t in terms) or len(set(groups)) != len(terms):
+        return None
+    y = np.asarray(y, dtype=float)
+    if len(y) < 2:
+        return None
+    v = []
+    for t in terms:
+        sums = np.bincount(t.codes, weights=y, minlength=t.n_levels)
+        counts = np.bincount(t.codes, minlength=t.n_levels)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = sums / counts
+        v.append(float(np.var(means[t.codes], ddof=1)))
+    v_e = float(np.var(y, ddof=1)) - sum(v)
+    if not np.isfinite(v_e) or v_e <= 0:
+        return None
+    return np.sqrt(np.asarray(v) / v_e)
+
+
+def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray,
+                  y: np.ndarray | None = None) -> np.ndarray:
+    """lme4's start values (1 on template diagonals, 0 elsewhere; :func:`data_start` when it
+    applies) or ``control["start"]``."""
     default = np.concatenate([t.start() for t in terms])
     if not control or control.get("start") is None:
+        if y is not None:
+            from_data = data_start(terms, y)
+            if from_data is not None:
+                return from_data
         return default
     start = np.asarray(control["start"], dtype=float).ravel()
     if start.shape != default.shape:
@@ -210,14 +295,21 @@ class LmerMod(StatsmodelsExtras):
             eta = eta + frame.offset
         self._fitted = eta
         messages = list(opt.messages)
-        singular = self.isSingular()
-        if singular:
+        sing = lmer_control(control)["check_conv_singular"]
+        if sing["action"] != "ignore" and is_singular_theta(theta, np.concatenate([t.lower() for t in terms]),
+                                                            sing["tol"]):
             messages.append(SINGULAR_MESSAGE)
             if warn_singular:   # False: a bootstrap replicate completing a fit that has already warned
                 warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
+        lme4conv = opt.lme4conv
+        if lme4conv is None and SINGULAR_MESSAGE in messages:
+            lme4conv = {"messages": [SINGULAR_MESSAGE]}
         self.optinfo = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
                         "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
-                        "val": opt.fval, "fit_warnings": list(fit_warnings or [])}
+                        "val": opt.fval, "fit_warnings": list(fit_warnings or []),
+                        "derivs": None if opt.derivs is None else opt.derivs.as_dict(),
+                        "conv": {"opt": opt.conv_code, "lme4": lme4conv},
+                        "polished": opt.polished}
         self.opt = opt
         for arr in (self.theta, self.beta, self._fitted, self._vcov_unscaled, *self.u, *self.b):
             arr.flags.writeable = False

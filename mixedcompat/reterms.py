@@ -112,14 +112,13 @@ def lme4_term_order(n_levels: list[int]) -> list[int]:
 
 
 def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: int) -> list[ReTerm]:
-    """Build the (reordered) random-effects terms and apply lme4's identifiability checks.
+    """Build the (reordered) random-effects terms (lme4's ``mkReTrms``); lme4's checks of them
+    are :func:`mixedcompat.lmer_checks.check_reterms`.
 
     Raises
     ------
-    DataError
-        A grouping factor with a single level, with as many levels as observations, or a term
-        with at least as many random effects as observations (lme4's ``check.nlev.gtr.1``,
-        ``check.nobs.vs.nlev`` and ``check.nobs.vs.nRE``).
+    FormulaError, DataError
+        No random-effects term, or a term without columns.
     """
     if not re_terms:
         raise FormulaError("no random effects terms specified in formula: add a term such as "
@@ -135,17 +134,8 @@ def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: i
                             X, list(names)))
     order = lme4_term_order([t.n_levels for t in terms])
     terms = [terms[i] for i in order]
-    for t in terms:
-        if t.n_levels < 2:
-            raise DataError(f"grouping factors must have > 1 sampled level: {t.group!r} has "
-                            f"{t.n_levels} in term ({t.label})")
-        if t.n_levels >= n:
-            raise DataError("number of levels of each grouping factor must be < number of observations "
-                            f"(problems: {t.group}: {t.n_levels} levels, {n} observations)")
-        if t.n_levels * t.q >= n:
-            raise DataError(f"number of observations (={n}) <= number of random effects "
-                            f"(={t.n_levels * t.q}) for term ({t.label}); the random-effects parameters "
-                            "and the residual variance (or scale parameter) are probably unidentifiable")
+    # lme4's identifiability checks (check.nlev.gtr.1, check.nobs.vs.nlev, check.nobs.vs.nRE, ...)
+    # are lmerControl settings: mixedcompat.lmer_checks.check_reterms
     return terms
 
 

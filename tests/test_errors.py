@@ -106,8 +106,8 @@ def test_na_rows_dropped_consistently(sleep):
 
 
 def test_unknown_control_setting(sleep):
-    with pytest.raises(mc.DataError, match="'calc_derivs'"):
-        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, control={"calc_derivs": False})
+    with pytest.raises(mc.DataError, match="'calc_derivz'"):
+        mc.lmer("Reaction ~ Days + (1 | Subject)", sleep, control={"calc_derivz": False})
 
 
 def test_unparenthesised_bar_is_one_term_as_in_r(sleep):
