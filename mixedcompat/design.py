@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .contrasts import contrast_matrix
+from .data_input import as_data_frame
 from .errors import DataError, FormulaError, RankDeficiencyWarning
 from .formula import FormulaParts
 from .transforms import EvalContext, Fac, Node, Num, evaluate, factor_from_values, parse_r
@@ -335,8 +336,18 @@ def model_matrix(rhs: str, data: pd.DataFrame, contrasts: dict | None = None,
             rows = np.flatnonzero(~miss)
             values = {i: v.take(rows) for i, v in values.items()}
             n = len(rows)
+            # R's model.matrix makes factors of character columns after the NA rows are gone
+            for i, node in enumerate(struct.variables):
+                if isinstance(values[i], Fac) and node.kind == "sym" and node.value in data.columns \
+                        and _is_string_column(data[node.value]):
+                    values[i] = values[i].drop_unused()
     X, names, assign, _spec = _design(struct, values, n, contrasts)
     return X, names, assign
+
+
+def _is_string_column(col: pd.Series) -> bool:
+    dt = col.dtype
+    return not isinstance(dt, pd.CategoricalDtype) and (pd.api.types.is_string_dtype(dt) or dt == object)
 
 
 def _finish_variable(v: Any, name: str, n: int) -> Num | Fac:
@@ -692,8 +703,7 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     >>> mf.x_names, mf.re_groups[0][1]
     (['(Intercept)', 'x'], ['a', 'b'])
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = as_data_frame(data)
     if len(data) == 0:
         raise DataError("data has no rows (0 cases): nothing to fit")
     if na_action not in ("omit", "fail", "na.omit", "na.fail", "exclude", "na.exclude"):

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .data_input import as_data_frame
 from .design import model_matrix
 from .errors import DataError, FormulaError
 from .formula import RETerm, _find_top, _strip_parens, parse_formula, split_top_level
@@ -213,8 +214,7 @@ def statsmodels_spec(formula: str, data: pd.DataFrame) -> StatsmodelsSpec:
     >>> s.groups, s.re_formula, s.vc_formula
     ('batch', '1', {'cask': '0 + C(cask)'})
     """
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = as_data_frame(data)
     parts = parse_formula(formula)
     if not parts.re_terms:
         raise FormulaError(f"formula {formula!r} has no random-effects term: statsmodels MixedLM needs a "

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data_input import as_data_frame
 from .design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
 from .errors import DataError, FormulaError
 from .formula import RETerm, _parse_re_term, _strip_parens, parse_formula, split_top_level
@@ -271,8 +272,7 @@ def predict(m, newdata: pd.DataFrame | None = None, re_form: Any = None, allow_n
                 + (m.frame.offset if m.frame.offset is not None else 0.0))
             out = fixed + _random_part(m, None, keep, allow_new_levels, n)
     else:
-        if not isinstance(newdata, pd.DataFrame):
-            raise DataError(f"newdata must be a pandas DataFrame, not {type_name(newdata)}")
+        newdata = as_data_frame(newdata, "newdata")
         n = len(newdata)
         fixed = np.zeros(n) if random_only else _fixed_part(m, newdata)
         out = fixed + _random_part(m, newdata, keep, allow_new_levels, n)

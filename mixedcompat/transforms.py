@@ -280,19 +280,25 @@ def _deparse(node: Node) -> str:
 
 @dataclass
 class Num:
-    """A numeric vector (n,) or matrix (n, k); ``logical`` marks R logicals (0/1, NaN = NA)."""
+    """A numeric vector (n,) or matrix (n, k); ``logical`` marks R logicals (0/1, NaN = NA).
+
+    ``time`` marks R's time classes, which model matrices use as numbers: ``"Date"`` (days since
+    1970-01-01) and ``"POSIXct"`` (seconds since 1970-01-01 UTC, ``tz`` the zone labels are written in).
+    """
 
     values: np.ndarray
     colnames: list[str] | None = None
     logical: bool = False
     integer: bool = False                   # an integer column (labels print as integers, as R's)
+    time: str | None = None
+    tz: str | None = None
 
     @property
     def matrix(self) -> np.ndarray:
         return self.values if self.values.ndim == 2 else self.values[:, None]
 
     def take(self, rows: np.ndarray) -> "Num":
-        return Num(self.values[rows], self.colnames, self.logical, self.integer)
+        return Num(self.values[rows], self.colnames, self.logical, self.integer, self.time, self.tz)
 
     def na_mask(self) -> np.ndarray:
         v = self.values
@@ -351,6 +357,8 @@ def factor_from_values(values: Any) -> Fac:
             v = values.values
             codes_raw = np.where(np.isnan(v), -1, v).astype(np.int64)
             return Fac(codes_raw, ["FALSE", "TRUE"]).drop_unused()
+        if values.time is not None:
+            return _time_factor(values)
         if values.integer:
             v = values.values
             return factor_from_values(pd.Series(v).astype("Int64") if np.isnan(v).any() else v.astype(np.int64))
@@ -380,6 +388,33 @@ def factor_from_values(values: Any) -> Fac:
     return Fac(codes, labels)
 
 
+def _time_factor(values: Num) -> Fac:
+    """R's ``factor()`` of a Date / POSIXct vector: sorted times, labelled as R formats them."""
+    v = values.values
+    ok = ~np.isnan(v)
+    uniq = np.unique(v[ok])
+    codes = np.full(len(v), -1, dtype=np.int64)
+    codes[ok] = np.searchsorted(uniq, v[ok])
+    if values.time == "Date":
+        labels = [str(np.datetime64(int(d), "D")) for d in uniq]
+    else:
+        stamps = pd.to_datetime(uniq, unit="s", utc=True)
+        if values.tz is not None:
+            stamps = stamps.tz_convert(values.tz)
+        midnight = bool(np.all((stamps.hour == 0) & (stamps.minute == 0) & (stamps.second == 0)))
+        labels = [t.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S") for t in stamps]
+    return Fac(codes, labels)
+
+
+def _date_days(series: pd.Series) -> np.ndarray:
+    """``datetime.date`` objects (None = NA) as R's Date numbers: days since 1970-01-01."""
+    out = np.full(len(series), np.nan)
+    for i, d in enumerate(series.tolist()):
+        if d is not None and not (isinstance(d, float) and np.isnan(d)):
+            out[i] = float(np.datetime64(d, "D").astype(np.int64))
+    return out
+
+
 def column_value(series: pd.Series, name: str) -> Num | Fac:
     """Turn a data column into a formula value (factor or numeric) the way R's model.frame sees it."""
     dt = series.dtype
@@ -392,6 +427,15 @@ def column_value(series: pd.Series, name: str) -> Num | Fac:
         return Fac(np.asarray(series.cat.codes, dtype=np.int64), labels, bool(dt.ordered))
     if pd.api.types.is_bool_dtype(dt):
         return Num(series.to_numpy(dtype=float, na_value=np.nan), logical=True)
+    if pd.api.types.is_datetime64_any_dtype(dt):        # R's POSIXct: seconds since the epoch (UTC)
+        tz = str(dt.tz) if getattr(dt, "tz", None) is not None else None
+        stamps = series.dt.tz_convert("UTC").dt.tz_localize(None) if tz else series
+        ns = stamps.to_numpy(dtype="datetime64[ns]")
+        secs = np.where(np.isnat(ns), np.nan, ns.astype(np.int64) / 1e9)
+        return Num(secs, time="POSIXct", tz=tz)
+    if pd.api.types.is_timedelta64_dtype(dt):
+        raise DataError(f"column {name!r} is a time difference ({dt}); convert it to numbers in the unit you "
+                        f"mean, e.g. d[{name!r}].dt.total_seconds() or d[{name!r}] / pd.Timedelta(days=1)")
     if pd.api.types.is_numeric_dtype(dt):
         return Num(series.to_numpy(dtype=float, na_value=np.nan), integer=pd.api.types.is_integer_dtype(dt))
     if pd.api.types.is_string_dtype(dt) or dt == object:
@@ -402,6 +446,8 @@ def column_value(series: pd.Series, name: str) -> Num | Fac:
                            logical=True)
             if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
                 return Num(pd.to_numeric(series).to_numpy(dtype=float, na_value=np.nan))
+            if kind == "date":                           # datetime.date objects: R's Date
+                return Num(_date_days(series), time="Date")
         return factor_from_values(series)
     raise DataError(f"column {name!r} has dtype {dt}, which cannot be used in a model formula")
 
@@ -525,7 +571,7 @@ def poly_fit(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray, np.nda
     Example
     -------
     >>> Z, alpha, norm2 = poly_fit(np.arange(5.0), 2)
-    >>> np.round(Z[:, 0] * np.sqrt(10), 6).tolist()
+    >>> (np.round(Z[:, 0] * np.sqrt(10), 6) + 0.0).tolist()
     [-2.0, -1.0, 0.0, 1.0, 2.0]
     """
     if np.isnan(x).any():
@@ -702,7 +748,73 @@ def _call(node: Node, ctx: EvalContext) -> Any:
                        a, b).astype(float)
         out = np.where(np.isnan(cond), np.nan, out)
         return Num(np.broadcast_to(out, (ctx.n,)).copy())
+    hint = patsy_hint(node)
+    if hint is not None:
+        raise FormulaError(hint)
     raise FormulaError(f"function {f}() in {node.deparse()!r} is not supported in model formulas")
+
+
+# patsy (Python formula) spellings and the R spelling that works here
+_NUMPY_TO_R = {"log": "log", "log10": "log10", "log2": "log2", "log1p": "log1p", "exp": "exp",
+               "expm1": "expm1", "sqrt": "sqrt", "abs": "abs", "absolute": "abs", "sin": "sin",
+               "cos": "cos", "tan": "tan", "arcsin": "asin", "arccos": "acos", "arctan": "atan",
+               "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "floor": "floor", "ceil": "ceiling",
+               "trunc": "trunc", "sign": "sign", "round": "round", "minimum": "pmin", "maximum": "pmax"}
+_PATSY_CONTRASTS = {"Sum": "contr.sum", "Helmert": "contr.helmert", "Poly": "contr.poly",
+                    "Treatment": "contr.treatment"}
+
+
+def patsy_hint(node: Node) -> str | None:
+    """The message for a patsy (Python formula) spelling, naming the R spelling that works; else None.
+
+    Example
+    -------
+    >>> patsy_hint(parse_r("np.log(x)"))
+    "np.log(x) is numpy's spelling: R formulas write log(x)"
+    """
+    if node.kind != "call":
+        return None
+    f, text = node.value, node.deparse()
+    args = [a.deparse() for a in node.args]
+    if f == "C" and args:
+        x = args[0]
+        if len(args) == 1:
+            return (f"{text} is patsy's spelling: R formulas write factor({x}) (string, bool and Categorical "
+                    f"columns are factors already, so plain {x} works too)")
+        contr = node.args[1]
+        cname = contr.value if contr.kind in ("call", "sym") else None
+        if cname == "Treatment":
+            ref = _arg(contr, 0, "reference", None)
+            if ref is not None:
+                return (f"{text} is patsy's spelling: R formulas write relevel(factor({x}), ref = "
+                        f"{ref.deparse()}) to choose the reference level")
+            return f"{text} is patsy's spelling: R formulas write factor({x}) (treatment contrasts are R's default)"
+        rname = _PATSY_CONTRASTS.get(cname) or (cname if isinstance(cname, str) and cname.startswith("contr.")
+                                                else None)
+        if rname is not None:
+            return (f"{text} sets contrasts inside the formula, which is not supported: write {x} (or "
+                    f"factor({x})) and pass contrasts={{{x!r}: {rname!r}}}, as R's contrasts= argument")
+        return (f"{text} sets contrasts inside the formula, which is not supported: write {x} and pass the "
+                f"contrasts as contrasts={{{x!r}: <'contr.sum' | 'contr.helmert' | ... | a levels x k matrix>}}")
+    for prefix in ("np.", "numpy."):
+        if f.startswith(prefix):
+            name = f[len(prefix):]
+            if name in ("power", "float_power") and len(args) == 2:
+                return f"{text} is numpy's spelling: R formulas write I({args[0]}^{args[1]})"
+            if name == "square" and len(args) == 1:
+                return f"{text} is numpy's spelling: R formulas write I({args[0]}^2)"
+            if name in _NUMPY_TO_R:
+                return f"{text} is numpy's spelling: R formulas write {_NUMPY_TO_R[name]}({', '.join(args)})"
+            return (f"{text}: numpy functions cannot be used in an R formula; use R's function of that name "
+                    f"or add the transformed variable as a column of the data")
+    if f == "Q" and len(node.args) == 1 and node.args[0].kind == "str":
+        return (f"{text} is patsy's quoting: R formulas write a non-syntactic column name in backticks, "
+                f"{r_symbol(node.args[0].value)}")
+    if f == "center" and len(args) == 1:
+        return f"{text} is patsy's spelling: R formulas write scale({args[0]}, scale = FALSE)"
+    if f == "standardize" and len(args) == 1:
+        return f"{text} is patsy's spelling: R formulas write scale({args[0]})"
+    return None
 
 
 _ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..data_input import as_data_frame
 from ..design import ModelFrame, model_frame
 from ..errors import DataError, FormulaError
 from ..formula import parse_formula
@@ -129,8 +130,7 @@ def _pd_rhs(pd_: pdMat) -> str:
 def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation, weights, REML: bool,
           na_action: str) -> Setup:
     """Model frame, sorted rows, bound structures and the likelihood."""
-    if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    data = as_data_frame(data)
     if not isinstance(fixed, str) or "~" not in fixed:
         raise FormulaError(f"the fixed-effects formula must be a two-sided formula string, not {fixed!r}")
     if "|" in fixed:
