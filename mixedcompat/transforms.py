@@ -213,6 +213,7 @@ _SYNTACTIC = re.compile(r"^((([A-Za-z]|[.][A-Za-z._])[A-Za-z0-9._]*)|[.])$")
 _RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
              "NULL", "Inf", "NaN", "NA", "in"}
 _NO_SPACE = {"^", ":", "/", "%%", "%/%"}
+_LITERALS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA"}       # R deparses these constants bare
 
 
 def r_symbol(name: str) -> str:
@@ -260,7 +261,7 @@ def _deparse(node: Node) -> str:
     if k == "str":
         return '"' + node.value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     if k == "sym":
-        return r_symbol(node.value)
+        return node.value if node.value in _LITERALS else r_symbol(node.value)
     if k == "paren":
         return "(" + _deparse(node.args[0]) + ")"
     if k == "unop":

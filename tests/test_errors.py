@@ -164,3 +164,45 @@ def test_infinite_grouping_value_is_a_level_named_as_r(sleep):
     d.loc[0, "gg"] = np.inf
     m = mc.lmer("Reaction ~ Days + (1 | gg)", d)
     assert "Inf" in mc.ranef(m, condVar=False)["gg"].index
+
+
+# ---- patsy spellings: the error says the R spelling that works ---------------------------------
+
+@pytest.mark.parametrize("formula, r_spelling", [
+    ("Reaction ~ C(Subject) + (1 | Subject)", "factor(Subject)"),
+    ("Reaction ~ C(f, Treatment(reference='b')) + (1 | Subject)", 'relevel(factor(f), ref = "b")'),
+    ("Reaction ~ C(f, Treatment('b')) + (1 | Subject)", 'relevel(factor(f), ref = "b")'),
+    ("Reaction ~ C(f, Sum) + (1 | Subject)", "contrasts={'f': 'contr.sum'}"),
+    ("Reaction ~ C(f, Helmert) + (1 | Subject)", "contrasts={'f': 'contr.helmert'}"),
+    ("np.log(Reaction) ~ Days + (1 | Subject)", "log(Reaction)"),
+    ("Reaction ~ numpy.sqrt(Days) + (1 | Subject)", "sqrt(Days)"),
+    ("Reaction ~ np.power(Days, 2) + (1 | Subject)", "I(Days^2)"),
+    ("Reaction ~ Q('a b') + (1 | Subject)", "`a b`"),
+    ("Reaction ~ center(Days) + (1 | Subject)", "scale(Days, scale = FALSE)"),
+    ("Reaction ~ standardize(Days) + (1 | Subject)", "scale(Days)"),
+    ("Reaction ~ Days + (1 | C(Subject))", "factor(Subject)"),
+])
+def test_patsy_spellings_get_the_r_spelling(sleep, formula, r_spelling):
+    with pytest.raises(mc.FormulaError) as info:
+        mc.lmer(formula, sleep)
+    assert r_spelling in str(info.value)
+
+
+@pytest.mark.parametrize("patsy_formula, r_formula, kw", [
+    ("Reaction ~ np.log(Days + 1) + (1 | Subject)", None, {}),
+    ("Reaction ~ C(f, Sum) + (1 | Subject)", None, {}),
+    ("Reaction ~ center(Days) + (1 | Subject)", None, {}),
+])
+def test_the_suggested_r_spelling_fits(sleep, patsy_formula, r_formula, kw):
+    # the spelling the message suggests is itself accepted
+    d = sleep.assign(f=np.where(sleep["Days"] < 5, "a", "b"))
+    with pytest.raises(mc.FormulaError) as info:
+        mc.lmer(patsy_formula, d)
+    msg = str(info.value)
+    suggestion = msg.split("R formulas write ")[-1].split(" (")[0] if "R formulas write" in msg else None
+    if "contrasts=" in msg:
+        m = mc.lmer("Reaction ~ f + (1 | Subject)", d, contrasts={"f": "contr.sum"})
+        assert list(m.fixef().index) == ["(Intercept)", "f1"]
+        return
+    m = mc.lmer(patsy_formula.replace(patsy_formula.split("~")[1].split("+ (1")[0].strip(), suggestion), d)
+    assert m.fixef().index[1] == suggestion
