@@ -288,6 +288,17 @@ def _one_group_spec(fixed, terms, comps, columns, data) -> StatsmodelsSpec:
     return StatsmodelsSpec(fixed, groups, None, vcs, data, True, [note], components)
 
 
+def _formula_namespace():
+    """R's functions (``log``, ``exp``, ...) for statsmodels' formula evaluation: a plain mapping for
+    statsmodels 0.15 and later (its formula manager takes one), a patsy ``EvalEnvironment`` before
+    (statsmodels 0.13 / 0.14 hand ``eval_env`` to patsy, which takes no mapping)."""
+    import statsmodels
+    if tuple(int(p) for p in re.findall(r"\d+", statsmodels.__version__)[:2]) >= (0, 15):
+        return dict(R_FUNCTIONS)
+    from patsy import EvalEnvironment
+    return EvalEnvironment([dict(R_FUNCTIONS)])
+
+
 def to_statsmodels(formula: str, data: pd.DataFrame):
     """The equivalent, unfitted ``statsmodels`` ``MixedLM`` of an lme4 formula.
 
@@ -321,7 +332,7 @@ def to_statsmodels(formula: str, data: pd.DataFrame):
     try:
         model = MixedLM.from_formula(spec.formula, spec.data, re_formula=spec.re_formula,
                                      vc_formula=spec.vc_formula, groups=spec.groups, missing="none",
-                                     eval_env=dict(R_FUNCTIONS))
+                                     eval_env=_formula_namespace())
     except (FormulaError, DataError):
         raise
     except Exception as exc:

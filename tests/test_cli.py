@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import mixedcompat as mc
+from conftest import assert_same_printout
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -22,8 +23,7 @@ def r_text(name: str) -> str:
 def test_fit_prints_lme4_summary():
     out = run("fit", "Reaction ~ Days + (Days | Subject)", "--data", "sleepstudy")
     assert out.returncode == 0, out.stderr
-    assert [s.rstrip() for s in out.stdout.rstrip().split("\n")] == \
-        [s.rstrip() for s in r_text("sleepstudy_reml").split("\n")]
+    assert_same_printout(out.stdout, r_text("sleepstudy_reml"), "fit")
 
 
 def test_fit_ml_from_csv(tmp_path):
@@ -31,8 +31,7 @@ def test_fit_ml_from_csv(tmp_path):
     mc.datasets.load("sleepstudy").to_csv(csv, index=False)
     out = run("fit", "Reaction ~ Days + (Days | Subject)", "--data", str(csv), "--ml")
     assert out.returncode == 0, out.stderr
-    assert [s.rstrip() for s in out.stdout.rstrip().split("\n")] == \
-        [s.rstrip() for s in r_text("sleepstudy_ml").split("\n")]
+    assert_same_printout(out.stdout, r_text("sleepstudy_ml"), "fit --ml")
 
 
 def test_singular_fit_message_goes_to_stderr():

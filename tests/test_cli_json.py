@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FIXTURES, TOL, assert_close, load_fixture
+from conftest import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture
 
 LMER = FIXTURES / "lmer"
 DATA = FIXTURES / "data"
@@ -99,8 +99,7 @@ def test_json_matches_r(name):
 
 def test_json_to_file_keeps_summary_on_stdout(tmp_path):
     got, exp, out = _fit_json("sleepstudy_reml", tmp_path)
-    assert [s.rstrip() for s in out.stdout.rstrip().split("\n")] == \
-        [s.rstrip() for s in exp["summary_text"].split("\n")]
+    assert_same_printout(out.stdout, exp["summary_text"], "fit --json FILE")
     assert got["data"] == "sleepstudy"
 
 
