@@ -337,7 +337,7 @@ class LmerMod(StatsmodelsExtras):
     # ---------------------------------------------------------------- estimates
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates with R's coefficient names."""
-        return pd.Series(self.beta, index=list(self.frame.x_names), name="fixef")
+        return pd.Series(self.beta.copy(), index=list(self.frame.x_names), name="fixef")  # writable under pandas < 3
 
     def sigma(self) -> float:
         """Residual standard deviation (REML or ML estimate, as the fit)."""
