@@ -50,6 +50,10 @@ class LogLik(float):
     def __repr__(self) -> str:
         return f"'log Lik.' {float(self):.7g} (df={self.df})"
 
+    def __reduce__(self):
+        # a float subclass with required arguments: pickle rebuilds it from value and attributes
+        return (LogLik, (float(self), self.df, self.nobs, self.REML))
+
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None, offset: Any = None,
          subset: Any = None, na_action: str = "omit", contrasts: dict | None = None,

@@ -88,6 +88,16 @@ class BootResult:
         self.nfail = int(sum(fail_messages.values()))
         self.call = call
 
+    def __getstate__(self) -> dict:
+        # FUN is kept when it pickles (a module-level function); a lambda or closure cannot be, and is
+        # replaced by None so that the result itself still travels (joblib, multiprocessing)
+        state = dict(self.__dict__)
+        try:
+            pickle.dumps(state["statistic"])
+        except Exception:       # pickle raises PicklingError, AttributeError or TypeError here
+            state["statistic"] = None
+        return state
+
     @property
     def names(self) -> list[str]:
         return list(self.t0.index)
