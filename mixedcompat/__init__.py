@@ -9,7 +9,9 @@ Example
 from __future__ import annotations
 
 from . import datasets
-from .errors import (ConvergenceWarning, DataError, FormulaError, RankDeficiencyWarning,
+from .convergence import make_cc
+from .errors import (ConvergenceError, ConvergenceWarning, DataError, FormulaError, GradientWarning,
+                     HessianWarning, IdentifiabilityWarning, RankDeficiencyWarning, ScaleWarning,
                      SingularFitWarning)
 from .generics import (AIC, BIC, REMLcrit, VarCorr, coef, deviance, fitted, fixef, getME, isSingular,
                        logLik, ngrps, nobs, predict, ranef, refit, resid, residuals, sigma, simulate,
@@ -22,6 +24,8 @@ from .nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, corExp, cor
 __version__ = "0.1.0"
 
 __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+           "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
+           "make_cc",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",

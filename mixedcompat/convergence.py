@@ -131,14 +131,17 @@ def deriv12(fun: Callable[[np.ndarray], float], theta: np.ndarray, fx: float | N
     pts = deriv_points(x, delta)
     vals = np.asarray(fun_many(pts) if fun_many is not None else [fun(pt) for pt in pts], dtype=float)
     fadd, fsub = vals[0:2 * p:2], vals[1:2 * p:2]
-    grad = (fadd - fsub) / (2.0 * delta)
+    with np.errstate(invalid="ignore"):
+        grad = (fadd - fsub) / (2.0 * delta)
     H = np.empty((p, p))
-    H[np.diag_indices(p)] = fadd / delta ** 2 - 2.0 * fx / delta ** 2 + fsub / delta ** 2
+    with np.errstate(invalid="ignore"):
+        H[np.diag_indices(p)] = fadd / delta ** 2 - 2.0 * fx / delta ** 2 + fsub / delta ** 2
     if p > 1:
         i, j = np.triu_indices(p, 1)
         four = vals[2 * p:].reshape(-1, 4)
         d2 = (2.0 * delta) ** 2
-        h = four[:, 0] / d2 - four[:, 1] / d2 - four[:, 2] / d2 + four[:, 3] / d2
+        with np.errstate(invalid="ignore"):
+            h = four[:, 0] / d2 - four[:, 1] / d2 - four[:, 2] / d2 + four[:, 3] / d2
         H[i, j] = h
         H[j, i] = h
     return Derivs(grad, H)
@@ -287,8 +290,15 @@ def check_conv(derivs: Derivs | None, theta: np.ndarray, lower: np.ndarray,
         return ConvResult(code, tuple(messages), tuple(emitted), singular=True)
     if derivs is None:
         return None
-    if np.any(np.isnan(derivs.gradient)):
+    if np.any(np.isnan(derivs.gradient)) and np.all(np.isfinite(derivs.Hessian) | np.isnan(derivs.Hessian)):
         return ConvResult(-5, ("Gradient contains NAs",), (), singular=False)
+    if not np.all(np.isfinite(derivs.gradient)):
+        # the criterion was infinite at some stencil points (e.g. a constant response: zero residual
+        # sum of squares, where lme4's sparse factorisation returns a huge finite value instead):
+        # the derivatives are unusable, and lme4's checks then report what they report for a
+        # non-finite Hessian ("unable to evaluate scaled gradient", "Problem with Hessian check")
+        derivs = Derivs(np.where(np.isfinite(derivs.gradient), derivs.gradient, 0.0),
+                        np.where(np.isnan(derivs.Hessian), np.inf, derivs.Hessian))
     grad = s["check_conv_grad"]
     component = max_grad = None
     if grad["action"] != "ignore":

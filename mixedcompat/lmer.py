@@ -152,7 +152,8 @@ def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, contr
                          message="no optimisation: theta fixed at the start values")
     else:
         opt = minimize_theta(devfun, start, lower, ctrl, column_partners=_column_partners(terms),
-                             calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms))
+                             calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms),
+                             fun_many=getattr(devfun, "criteria", None))
     conv = check_conv(opt.derivs, opt.theta, lower, ctrl)
     if conv is not None and conv.singular:
         if ctrl["check_conv_singular"]["action"] == "stop":
@@ -252,6 +253,31 @@ def _column_partners(terms: list[ReTerm]) -> dict[int, list[int]]:
     return out
 
 
+def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | None) -> dict:
+    """A fit's ``optinfo`` (lme4's ``@optinfo``): the optimiser's result, lme4's messages
+    (``messages``, singular message included) and the design's "fit warnings:" lines.
+
+    lme4's ``derivs`` (gradient, Hessian) and ``conv`` (``{"opt": code, "lme4": checkConv's
+    result}``) and our ``polished`` flag are present for fits that computed them (``lmer``,
+    ``refit``); a bootstrap replicate's fast path has none.
+
+    Example
+    -------
+    >>> # m.optinfo["conv"]["lme4"]["messages"]  -> lme4's @optinfo$conv$lme4$messages
+    """
+    info = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
+            "message": opt.message, "messages": list(messages), "warnings": list(opt.warnings),
+            "val": opt.fval, "fit_warnings": list(fit_warnings or [])}
+    lme4conv = opt.lme4conv
+    if lme4conv is None and SINGULAR_MESSAGE in messages and opt.derivs is not None:
+        lme4conv = {"messages": [SINGULAR_MESSAGE]}
+    if opt.derivs is not None or lme4conv is not None:
+        info["derivs"] = None if opt.derivs is None else opt.derivs.as_dict()
+        info["conv"] = {"opt": opt.conv_code, "lme4": lme4conv}
+        info["polished"] = opt.polished
+    return info
+
+
 def _arg_name(arg: Any, default: str) -> str | None:
     if arg is None:
         return None
@@ -305,15 +331,7 @@ class LmerMod(StatsmodelsExtras):
             messages.append(SINGULAR_MESSAGE)
             if warn_singular:   # False: a bootstrap replicate completing a fit that has already warned
                 warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
-        lme4conv = opt.lme4conv
-        if lme4conv is None and SINGULAR_MESSAGE in messages:
-            lme4conv = {"messages": [SINGULAR_MESSAGE]}
-        self.optinfo = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
-                        "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
-                        "val": opt.fval, "fit_warnings": list(fit_warnings or []),
-                        "derivs": None if opt.derivs is None else opt.derivs.as_dict(),
-                        "conv": {"opt": opt.conv_code, "lme4": lme4conv},
-                        "polished": opt.polished}
+        self.optinfo = optinfo_of(opt, messages, fit_warnings)
         self.opt = opt
         for arr in (self.theta, self.beta, self._fitted, self._vcov_unscaled, *self.u, *self.b):
             arr.flags.writeable = False

@@ -463,6 +463,52 @@ class DenseDeviance(Deviance):
         return PLSFactor(theta, T, None, None, [], {}, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
                          float(d[q + p] ** 2), ldL2, ldRX2, L_full=L)
 
+    BATCH_BYTES = 32 * 2**20
+
+    def criteria(self, thetas: np.ndarray) -> np.ndarray:
+        """The criterion at every row of ``thetas``, from batched dense factorisations (the fast
+        path of lme4's ``deriv12`` stencil, :mod:`mixedcompat.convergence`); equal to ``self(theta)``
+        row by row (tests/test_convergence.py checks it).
+
+        Example
+        -------
+        >>> # dev.criteria(np.array([[1.0, 0.0, 1.0], [0.9, 0.1, 1.1]]))  -> two criteria
+        """
+        thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+        q, p = self.q, self.p
+        N = q + p + 1
+        chunk = max(1, int(self.BATCH_BYTES // (8 * 3 * N * N)))
+        out = np.empty(len(thetas))
+        for lo in range(0, len(thetas), chunk):
+            th = thetas[lo:lo + chunk]
+            k = len(th)
+            lam = np.zeros((k, q, q))
+            lam[:, self._lam_rows, self._lam_cols] = th[:, self._lam_idx]
+            lamT = lam.transpose(0, 2, 1)
+            M = np.empty((k, N, N))
+            M[:, :q, :q] = lamT @ self.A[:q, :q] @ lam
+            M[:, self._eye_q, self._eye_q] += 1.0
+            top = lamT @ self.A[:q, q:]
+            M[:, :q, q:] = top
+            M[:, q:, :q] = top.transpose(0, 2, 1)
+            M[:, q:, q:] = self.A[q:, q:]
+            try:
+                d = np.diagonal(np.linalg.cholesky(M), axis1=1, axis2=2)
+            except np.linalg.LinAlgError:
+                out[lo:lo + k] = [self(t) for t in th]
+                continue
+            ldL2 = 2.0 * np.sum(np.log(d[:, :q]), axis=1)
+            ldRX2 = 2.0 * np.sum(np.log(d[:, q:q + p]), axis=1)
+            pwrss = d[:, q + p] ** 2
+            n = self.n
+            with np.errstate(divide="ignore"):
+                if self.REML:
+                    crit = ldL2 + ldRX2 - self.sum_log_weights + (n - p) * (1.0 + LOG_2PI + np.log(pwrss / (n - p)))
+                else:
+                    crit = ldL2 - self.sum_log_weights + n * (1.0 + LOG_2PI + np.log(pwrss / n))
+            out[lo:lo + k] = np.where(pwrss > 0, crit, np.inf)
+        return out
+
     def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:
         q, p = self.q, self.p
         L = f.L_full
