@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mixedcompat.rformat import (abbreviate, cat_number, formatC, format_real, print_coefmat,
@@ -20,7 +20,8 @@ from mixedcompat.rformat import (abbreviate, cat_number, formatC, format_real, p
                                  zapsmall)
 
 FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "lmer").glob("*.json"))
-PROPERTY = settings(deadline=None, max_examples=200)
+# no timing checks: on a loaded 2-core CI machine, data generation itself can be "too slow"
+PROPERTY = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _load(path: pathlib.Path) -> dict:
