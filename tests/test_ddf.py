@@ -6,6 +6,8 @@ when our optimum differs from R's by more than 1e-6.
 from __future__ import annotations
 
 import json
+import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -16,7 +18,8 @@ import pytest
 import mixedcompat as mc
 from conftest import fit_at_r_optimum
 from mixedcompat.datasets import read_csv_with_levels
-from mixedcompat.inference.ftests import anova_table, coef_table
+from mixedcompat.inference.ftests import KenwardRogerFallbackWarning, anova_table, coef_table
+from mixedcompat.inference.satterthwaite import fstat_ddf
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DDF_FILES = sorted((FIXTURES / "ddf").glob("*.json"))
@@ -57,10 +60,9 @@ def test_summary_satterthwaite(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kind", [3, 1])
+@pytest.mark.parametrize("kind", [3, 2, 1])
 def test_anova_satterthwaite(name, kind):
-    key = "anova3" if kind == 3 else "anova1"
-    compare(anova_table(model(name), type=kind, ddf="Satterthwaite"), fixture(name)[key])
+    compare(anova_table(model(name), type=kind, ddf="Satterthwaite"), fixture(name)[f"anova{kind}"])
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -75,15 +77,76 @@ def test_summary_kenward_roger(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("kind", [3, 1])
+@pytest.mark.parametrize("kind", [3, 2, 1])
 def test_anova_kenward_roger(name, kind):
-    exp = fixture(name)["anova3_kr" if kind == 3 else "anova1_kr"]
+    exp = fixture(name)[f"anova{kind}_kr"]
     m = model(name)
     if "error" in exp:
         with pytest.raises(ValueError, match="only available for REML"):
             anova_table(m, type=kind, ddf="Kenward-Roger")
         return
     compare(anova_table(m, type=kind, ddf="Kenward-Roger"), exp)
+
+
+def _recorded(fun) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fun()
+    return [str(w.message) for w in caught]
+
+
+LMERTEST_HESSIAN = re.compile(r"^Model (failed to converge with \d+ negative|may not have converged with)")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lmertest_hessian_warnings(name):
+    """lmerTest's own check of the deviance Hessian in (theta, sigma), same words, as a
+    ConvergenceWarning subclass; given when the lmerTest quantities are first built."""
+    d = fixture(name)
+    expected = [w for w in d.get("fit_warnings", []) if LMERTEST_HESSIAN.match(w)]
+    data = read_csv_with_levels(FIXTURES / "data" / f"{d['input']['data']}.csv")
+    m = fit_at_r_optimum(d["input"], data, d["theta"])       # a fresh fit: nothing cached
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        coef_table(m, "Satterthwaite")
+    ours = [w for w in caught if LMERTEST_HESSIAN.match(str(w.message))]
+    assert [str(w.message) for w in ours] == expected
+    assert all(issubclass(w.category, mc.ConvergenceWarning) for w in ours)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("key", ["coef_kr", "anova3_kr", "anova2_kr", "anova1_kr"])
+def test_kenward_roger_fallback_warnings(name, key):
+    """Where pbkrtest stops, lmerTest's warning (one per test) and Satterthwaite's df."""
+    d = fixture(name)
+    if "error" in d[key]:
+        pytest.skip(f"R refuses: {d[key]['error']}")
+    m = model(name)
+    if key == "coef_kr":
+        ours = _recorded(lambda: coef_table(m, "Kenward-Roger"))
+    else:
+        ours = _recorded(lambda: anova_table(m, type=int(key[5]), ddf="Kenward-Roger"))
+    ours = [w for w in ours if w.startswith("Unable to compute Kenward-Roger")]
+    assert ours == d["warnings"][key]
+
+
+def test_kenward_roger_fallback_warning_class():
+    m = model("orthodont_dup")
+    with pytest.warns(KenwardRogerFallbackWarning, match="Unable to compute Kenward-Roger F-test: using "
+                                                          "Satterthwaite instead"):
+        anova_table(m, ddf="Kenward-Roger")
+
+
+def test_satterthwaite_df_do_not_depend_on_units():
+    """numDeriv's relative steps: Reaction * 1e-6 has the df of Reaction (17.0, lmerTest's)."""
+    a = model("sleepstudy").summary(ddf="Satterthwaite").coefficients["df"].to_numpy()
+    b = model("sleepstudy_micro").summary(ddf="Satterthwaite").coefficients["df"].to_numpy()
+    np.testing.assert_allclose(a, b, rtol=1e-4)
+
+
+def test_fstat_ddf_infinite_as_r():
+    """lmerTest's 2E / (E - q) is Inf when every direction has (numerically) infinite df."""
+    assert fstat_ddf(np.array([1e300, 2e300])) == np.inf
 
 
 def assert_same_text(ours: str, expected: str) -> None:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..design import MatrixSpec, _assemble, _as_factor_var, _finish_variable, qr_rank
+from ..design import MatrixSpec, TermStructure, _assemble, _as_factor_var, _factor_codes, _finish_variable, qr_rank
 from ..transforms import EvalContext, Fac, Num, evaluate, factor_from_values
 from .rlinalg import doolittle, ginv, lm_resid, zapsmall
 
-__all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "containment", "term_columns"]
+__all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "contrasts_drop1", "containment",
+           "term_columns"]
 
 
 def term_columns(m) -> dict[str, np.ndarray]:
@@ -238,4 +239,49 @@ def contrasts_type2(m) -> dict[str, np.ndarray]:
         rows = np.isin(order, cols[t])
         back = np.argsort(order)                          # columns back to X's order
         out[t] = Lc[rows][:, back]
+    return out
+
+
+def _matrix_without(m, values, term: str) -> np.ndarray:
+    """``model.matrix`` of the fixed part without ``term`` (no rank check), the model's contrasts."""
+    spec = m.frame.fixed_spec
+    struct = spec.structure
+    keep = [t for t, lab in zip(struct.terms, struct.labels) if lab != term]
+    reduced = TermStructure(struct.variables, struct.names, tuple(keep), struct.intercept, struct.offsets)
+    is_factor = [v in spec.levels for v in range(len(struct.names))]
+    codings = tuple(tuple(c) for c in _factor_codes(reduced, is_factor))
+    X0, _names, _assign = _assemble(reduced, values, codings, spec.contrast_mats, len(m.frame.y))
+    return X0
+
+
+def _ldiff(X0: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+    """lmerTest's ``get_Ldiffmat2``: the hypothesis that ``X``'s model reduces to ``X0``'s."""
+    R = lm_resid(X0, X)
+    R = R[:, np.sum(np.abs(R), axis=0) > 1e-8]
+    if R.shape[1] == 0:
+        return None
+    Lt = X.T @ R
+    Q, _ = np.linalg.qr(Lt)
+    return zapsmall(Q).T
+
+
+def contrasts_drop1(m, scope: list[str]) -> dict[str, np.ndarray]:
+    """lmerTest's ``drop1`` hypotheses: the identity rows of each term's columns (its marginal
+    contrast) or, when lme4 dropped aliased columns, the difference between the model and the model
+    without the term (``get_Ldiffmat2``; a row of NAs when dropping the term changes nothing).
+
+    Example
+    -------
+    >>> # contrasts_drop1(m, ["Days"])["Days"]   # array([[0., 1.]])
+    """
+    X = np.asarray(m.frame.X, dtype=float)
+    p = X.shape[1]
+    cols = term_columns(m)
+    if not m.frame.dropped:
+        return {t: np.eye(p)[cols[t]] for t in scope}
+    values = _variable_values(m)
+    out = {}
+    for t in scope:
+        L = _ldiff(_matrix_without(m, values, t), X)
+        out[t] = np.full((1, p), np.nan) if L is None else L
     return out

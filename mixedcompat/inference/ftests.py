@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .anova_contrasts import contrasts_type1, contrasts_type2, contrasts_type3
+from .anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from .kenward_roger import kr_ftest, kr_ttest
 from .rlinalg import RLinAlgError
 from .satterthwaite import contest_1d, contest_md, satterthwaite_state
@@ -160,8 +160,8 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """lmerTest's ``drop1``: F tests (Satterthwaite or Kenward-Roger) of dropping each fixed-effect
     term that is not contained in another one (R's ``drop.scope``), as single term deletions.
 
-    For those terms the marginal contrast is the type III one, so the rows are those of
-    ``anova_table(m, type=3, ddf=ddf)`` for the terms in the drop scope.
+    The hypotheses are lmerTest's (:func:`.anova_contrasts.contrasts_drop1`); a term whose removal
+    does not change the model (aliased columns) gets a row of NAs, as in R.
 
     Example
     -------
@@ -170,8 +170,23 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """
     from ..design import rhs_terms
     from .lrt import _drop_scope
-    table = anova_table(m, type=3, ddf=ddf)
+    method = _normalise_ddf(ddf)
+    if method == "Kenward-Roger" and not m.REML:
+        raise ValueError("Kenward-Roger's method is only available for REML model fits")
     scope = _drop_scope(rhs_terms(m.parts.fixed))
-    out = table.loc[[t for t in table.index if t in scope]]
-    out.attrs["heading"] = f"Single term deletions using {ddf}'s method:"
+    Ls = contrasts_drop1(m, scope)
+    sigma2 = float(m.sigma()) ** 2
+    rows = {}
+    for term in scope:
+        res = _test_term(m, Ls[term], method)
+        if res is None:
+            continue
+        ms = res["F"] * sigma2
+        rows[term] = [ms * res["NumDF"], ms, res["NumDF"], res["DenDF"], res["F value"], res["Pr(>F)"]]
+    out = pd.DataFrame.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
+    if out.empty:
+        out = pd.DataFrame(columns=ANOVA_COLUMNS, dtype=float)
+    elif not out["NumDF"].isna().any():
+        out["NumDF"] = out["NumDF"].astype(int)
+    out.attrs["heading"] = f"Single term deletions using {method}'s method:"
     return out

@@ -18,6 +18,7 @@ import weakref
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as sla
 from scipy import stats
 
 from ..errors import ConvergenceWarning
@@ -114,8 +115,8 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
     sigma = float(m.sigma())
     varpar = np.r_[np.asarray(m.theta, dtype=float), sigma]
     H = hessian(lambda vp: deviance_varpar(m, vp), varpar)
-    evals, evecs = np.linalg.eigh(H)
-    order = np.argsort(evals)[::-1]                # R's eigen(): decreasing
+    evals, evecs = sla.eigh(H, driver="evr")       # R's eigen(symmetric = TRUE): LAPACK dsyevr
+    order = np.argsort(evals)[::-1]                # in R's order: decreasing
     evals, evecs = evals[order], evecs[:, order]
     _eigen_warnings(evals, tol)
     pos = evals > tol
