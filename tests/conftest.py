@@ -26,6 +26,7 @@ TOL = {
     "varcorr": dict(rtol=1e-4, atol=1e-8),
     "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
     "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
+    "model_matrix": dict(rtol=1e-10, atol=1e-12),   # X and Z built from the formula: no optimiser involved
     # nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
     # estimates are compared at the issue's tolerances, not lme4's
     "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero
