@@ -101,6 +101,7 @@ def test_bar_terms_fit_as_lme4(path):
     assert {g: list(v) for g, v in mc.getME(m, "cnms").items()} == fx["cnms"]
     Z = mc.getME(m, "Z")
     assert Z.shape[1] == fx["z_ncol"]
+    assert [lv for t in m.terms for lv in t.levels for _ in t.names][:12] == fx["z_colnames_head"]
     assert m.nobs() == fx["nobs"]
     assert m.REMLcrit() <= fx["criterion"] * (1 + 1e-8)
     np.testing.assert_allclose(m.REMLcrit(), fx["criterion"], **TOL["criterion"])
