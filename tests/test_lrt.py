@@ -10,7 +10,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.inference import lrt
-from conftest import assert_close, fixture_paths, load_fixture, load_fixture_data
+from conftest import assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
 
 LRT_FIXTURES = fixture_paths("lrt")
 P_COLUMNS = {"Pr(>Chisq)", "Pr(Chi)"}
@@ -60,7 +60,7 @@ def test_table_matches_r(path):
 def test_printed_like_r(path):
     fx = load_fixture(path)
     tab, _ = _table(fx)
-    assert str(tab) == fx["text"]
+    assert_same_printout(str(tab), fx["text"], path.stem)
 
 
 @pytest.mark.parametrize("path", [p for p in LRT_FIXTURES if p.stem.startswith("anova_")],
