@@ -23,7 +23,7 @@ import pandas as pd
 from .data_input import as_data_frame
 from .design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
 from .errors import DataError, FormulaError
-from .formula import RETerm, _parse_re_term, _strip_parens, parse_formula, split_top_level
+from .formula import RETerm, _bar_position, _parse_re_term, _strip_parens, parse_formula, split_top_level
 from .reterms import lme4_term_order
 from .transforms import EvalContext, Fac, Num, evaluate, parse_r
 
@@ -522,6 +522,8 @@ def update_formula(old: str, new: str, require_random: bool = True) -> str:
     old_text = old_parts.text
     tilde_old = old_text.index("~")
     old_lhs, old_rhs = old_text[:tilde_old].strip(), old_text[tilde_old + 1:].strip()
+    if _bar_position(old_rhs)[0] >= 0:      # 'y ~ x | g': the bar is the whole right-hand side (R's precedence)
+        old_rhs = f"({old_rhs})"
     new_text = " ".join(new.split())
     tilde = new_text.index("~")
     new_lhs, new_rhs = new_text[:tilde].strip(), new_text[tilde + 1:].strip()

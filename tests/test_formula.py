@@ -107,3 +107,11 @@ def test_bar_terms_fit_as_lme4(path):
     np.testing.assert_allclose(m.REMLcrit(), fx["criterion"], **TOL["criterion"])
     np.testing.assert_allclose(at_r.fixef().to_numpy(), fx["fixef"], **TOL["fixef"])
     np.testing.assert_allclose(at_r.REMLcrit(), fx["criterion"], **TOL["objective_at"])
+
+
+def test_update_of_an_unparenthesised_bar_formula():
+    # R: update(Reaction ~ Days | Subject, . ~ . + Days) is Reaction ~ (Days | Subject) + Days
+    m = mc.lmer("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
+    m2 = mc.update(m, ". ~ . + Days")
+    assert m2.formula == "Reaction ~ (Days | Subject) + Days"
+    assert list(m2.fixef().index) == ["(Intercept)", "Days"]
