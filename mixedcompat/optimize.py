@@ -62,6 +62,8 @@ POLISH_STEP = 0.1
 POLISH_ACCEPT_RTOL = 1e-12
 """A polished point is kept when its criterion is lower by more than this (relative): rounding-level
 gains on a boundary optimum would only move theta off its exact 0."""
+SNAP_RTOL = 1e-11
+"""Snapping a near-boundary parameter onto its bound may raise the criterion by this much (relative)."""
 BADLY_SCALED = 1.5
 """A theta scale beyond 10^1.5 (a random-effects covariate with rms below 0.03 or above 30) also
 restarts the polish from lme4's start on the rescaled problem."""
@@ -288,7 +290,9 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
 def _snap_to_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, fval: float, lower: np.ndarray,
                       btol: float) -> tuple[np.ndarray, float, int]:
     """lme4's ``check.boundary``: put parameters within ``btol`` of their bound on it when that is
-    no worse.  Returns (x, f(x), evaluations)."""
+    no worse -- up to rounding (``SNAP_RTOL``): a variance parameter at 1e-8 whose criterion differs
+    from the bound's in the 12th digit is undetermined by the data, and lme4 reports the bound
+    (printed 0.0000, and singular).  Returns (x, f(x), evaluations)."""
     if btol <= 0:
         return x, fval, 0
     near = [i for i in np.where((x - lower) < btol)[0] if x[i] != lower[i]]
@@ -297,6 +301,6 @@ def _snap_to_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, fval: f
     th = x.copy()
     th[near] = lower[near]
     f_snap = fun(th)
-    if f_snap <= fval:
+    if f_snap <= fval + SNAP_RTOL * max(1.0, abs(fval)):
         return th, f_snap, 1
     return x, fval, 1
