@@ -22,7 +22,7 @@ from mixedcompat.inference.ftests import KenwardRogerFallbackWarning, anova_tabl
 from mixedcompat.inference.satterthwaite import fstat_ddf
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DDF_FILES = sorted((FIXTURES / "ddf").glob("*.json"))
+DDF_FILES = sorted(p for p in (FIXTURES / "ddf").glob("*.json") if not p.name.startswith("_"))
 NAMES = [p.stem for p in DDF_FILES]
 RTOL = {"Estimate": 1e-5, "Std. Error": 1e-5, "t value": 1e-5, "df": 1e-3, "Pr(>|t|)": 1e-3,
         "Sum Sq": 1e-3, "Mean Sq": 1e-3, "NumDF": 0, "DenDF": 1e-3, "F value": 1e-3, "Pr(>F)": 1e-3}
@@ -200,3 +200,44 @@ def test_drop1_as_lmertest(name, key, ddf):
     if isinstance(expected, dict) and "error" in expected:
         pytest.skip(f"R refuses: {expected['error']}")
     compare(mc.drop1(model(name), ddf=ddf), expected)
+
+
+NUMERICS = json.loads((FIXTURES / "ddf" / "_numerics.json").read_text())["numerics"]
+
+
+def test_numerics_numderiv_hessian():
+    """numDeriv's hessian (genD, d = 0.1, eps = 1e-4 where |x| < zero.tol) on inputs of very
+    different scales, one of them below zero.tol."""
+    from mixedcompat.inference.numderiv import hessian
+
+    def f(x):
+        return np.log(1 + x[0] ** 2 * 1e12) * x[1] + x[2] ** 3 / 1e12 + x[1] * x[2] * 1e-4
+    ours = hessian(f, np.array(NUMERICS["x"]))
+    np.testing.assert_allclose(ours, np.array(NUMERICS["hessian"]), rtol=1e-7, atol=1e-12)
+
+
+def test_numerics_numderiv_jacobian():
+    from mixedcompat.inference.numderiv import jacobian
+
+    def g(x):
+        return np.array([x[0] * x[1], np.sin(x[1]) * x[2], x[2] ** 2 / 1e8])
+    ours = np.column_stack(jacobian(g, np.array(NUMERICS["x"])))
+    np.testing.assert_allclose(ours, np.array(NUMERICS["jacobian"]), rtol=1e-9, atol=1e-14)
+
+
+def test_numerics_ginv_doolittle_zapsmall():
+    from mixedcompat.inference.rlinalg import doolittle, ginv, zapsmall
+    A = np.array(NUMERICS["A"])
+    np.testing.assert_allclose(doolittle(A)[0], np.array(NUMERICS["doolittle_L"]), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(ginv(np.array(NUMERICS["S"])), np.array(NUMERICS["ginv_S"]), rtol=1e-6,
+                               atol=1e-9)
+    np.testing.assert_array_equal(zapsmall(A), np.array(NUMERICS["zapsmall_A"]))
+
+
+def test_r_solve_stops_where_r_does():
+    """base R's solve() stops on a computationally singular matrix (rcond < eps): pbkrtest then fails."""
+    from mixedcompat.inference.rlinalg import RLinAlgError, r_solve
+    with pytest.raises(RLinAlgError, match="computationally singular"):
+        r_solve(np.array([[1.0, 1.0], [1.0, 1.0 + 4.4e-16]]))
+    np.testing.assert_allclose(r_solve(np.array([[2.0, 1.0], [1.0, 3.0]])) @ np.array([[2.0, 1.0], [1.0, 3.0]]),
+                               np.eye(2), atol=1e-14)
