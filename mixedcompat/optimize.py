@@ -253,11 +253,19 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     # the optimum lme4's stopping rule may have missed (ours, see the module docstring)
     singular = is_singular_theta(x, lower)
     budget_spent = code == nlopt.MAXEVAL_REACHED    # the user's maxeval is respected, as lme4
-    if polish == "always" or (polish and not budget_spent and
-                              (singular or (derivs is not None and _needs_polish(derivs, fval)))):
-        s = np.ones_like(x) if scale is None else np.asarray(scale, dtype=float)
+    s = np.ones_like(x) if scale is None else np.asarray(scale, dtype=float)
+    badly_scaled = bool(np.any(np.abs(np.log10(s)) > BADLY_SCALED))
+    restart = polish == "always"
+    if polish and not restart and not budget_spent:
+        restart = singular or (derivs is not None and _needs_polish(derivs, fval))
+        if not restart and badly_scaled and derivs is not None:
+            # lme4's 1e-4 step is lost in rounding on theta entries of size 1e3 (a covariate in
+            # thousandths): judge the stop by derivatives in the rescaled coordinates
+            many = None if fun_many is None else (lambda U: fun_many(U * s))
+            restart = _needs_polish(deriv12(lambda u: fun(u * s), x / s, fval, fun_many=many), fval)
+    if restart:
         starts = [x / s]
-        if np.any(np.abs(np.log10(s)) > BADLY_SCALED):
+        if badly_scaled:
             # covariates in tiny or huge units: also lme4's start on the rescaled problem
             starts.append(np.maximum(start, lower))
         best = None
