@@ -8,7 +8,8 @@ the meaning R gives their types when a data frame reaches ``model.frame``:
 column type                   becomes
 ============================  ==================================================================
 strings                       a factor with R's ``factor()`` levels (sorted), missing -> NA
-polars Categorical            a factor with sorted levels (polars orders categoricals lexically)
+polars Categorical            a factor with sorted levels (polars >= 1.32 orders categoricals
+                              lexically; before, the default physical ordering is first appearance)
 polars Enum, pandas           a factor with the categories in their declared order (an ordered
 Categorical                   Categorical is R's ordered factor, coded with ``contr.poly``)
 booleans                      R logicals (a factor ``FALSE``/``TRUE`` in a model matrix)
