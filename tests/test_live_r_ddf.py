@@ -50,6 +50,13 @@ FIXED = [
     ("A * B * x", {"factor", "covariate", "interaction"}),
     ("x * z", {"covariate", "interaction"}),
     ("A + x + z + A:z", {"factor", "covariate", "interaction"}),
+    ("0 + A + x", {"factor", "covariate", "no_intercept"}),
+    ("0 + A:B + x", {"factor", "covariate", "no_intercept", "interaction_without_main"}),
+    ("A * scale(x)", {"factor", "scale()", "interaction"}),
+    ("A + A:scale(x)", {"factor", "scale()", "interaction_without_main"}),
+    ("L * x", {"logical", "covariate", "interaction"}),
+    ("L + A + L:A:x", {"logical", "factor", "covariate", "interaction_without_main"}),
+    ("A * B + log(z + 5)", {"factor", "covariate", "interaction"}),
 ]
 RANDOM = [
     ("(1 | g)", set()),
@@ -59,8 +66,10 @@ RANDOM = [
 ]
 
 _R_DDF = r"""
-function(d, formula, REML, use_weights) {
+function(d, formula, REML, use_weights, ordered) {
     suppressPackageStartupMessages({library(lmerTest); library(pbkrtest)})
+    for (cn in ordered) d[[cn]] <- factor(d[[cn]], levels = levels(d[[cn]]), ordered = TRUE)
+    if ("L" %in% names(d)) d$L <- d$L > 0.5
     warns <- character(0)
     catch <- function(expr) {
         w <- character(0)
@@ -147,6 +156,11 @@ def random_design(seed: int) -> dict:
         classes.add("unbalanced")
     for col in ("A", "B", "g", "h"):
         df[col] = df[col].cat.remove_unused_categories()
+    if " L" in f" {fixed}":
+        df["L"] = rng.random(len(df)) < 0.5          # a logical (TRUE/FALSE) variable
+    if "A" in fixed and rng.random() < 0.25:
+        df["A"] = df["A"].cat.as_ordered()           # R's contr.poly
+        classes.add("contr.poly")
     weights = bool(rng.random() < 0.25)
     if weights:
         df["w"] = rng.uniform(0.5, 2.0, len(df))
@@ -164,7 +178,9 @@ def lmertest_in_r(design: dict) -> dict:
     ro = rlive.robjects()
     fn = ro.r(_R_DDF)
     df = design["data"]
-    return rlive._py(fn(rlive.to_r_frame(df), design["formula"], design["REML"], design["weights"]))
+    ordered = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype) and df[c].cat.ordered]
+    return rlive._py(fn(rlive.to_r_frame(df), design["formula"], design["REML"], design["weights"],
+                        ro.StrVector(ordered)))
 
 
 def _table_frame(t: dict) -> pd.DataFrame | str:
