@@ -131,7 +131,7 @@ def test_polars_frame_is_converted_with_r_semantics():
     check_against_r(frame)
 
 
-def test_polars_categorical_keeps_its_order():
+def test_polars_categorical_is_sorted_like_strings():
     pl = pytest.importorskip("polars", reason="polars is optional (the 'test' extra installs it)")
     df = pl.DataFrame({"g": pl.Series(["b", "a", "c", None], dtype=pl.Categorical)})
     fac = factor_from_values(column_value(as_data_frame(df)["g"], "g"))
