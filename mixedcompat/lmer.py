@@ -159,10 +159,22 @@ def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, contr
         if ctrl["check_conv_singular"]["action"] == "stop":
             raise ConvergenceError(SINGULAR_MESSAGE)
         # the singular message and warning are the fit object's (LmerMod), as before
-        return dataclasses.replace(opt, lme4conv=conv.as_dict())
+        return dataclasses.replace(opt, lme4conv=conv.as_dict(), lme4_stop=_lme4_stop_report(opt, lower, ctrl))
     emit(conv, ctrl, stacklevel=4)
     msgs = tuple(opt.messages) + (conv.messages if conv is not None else ())
-    return dataclasses.replace(opt, messages=msgs, lme4conv=None if conv is None else conv.as_dict())
+    return dataclasses.replace(opt, messages=msgs, lme4conv=None if conv is None else conv.as_dict(),
+                               lme4_stop=_lme4_stop_report(opt, lower, ctrl))
+
+
+def _lme4_stop_report(opt: OptSummary, lower: np.ndarray, ctrl: dict) -> dict | None:
+    """Where lme4's own path stopped when our polishing restart went lower: its theta, criterion
+    and the messages lme4's checkConv gives there (not warned: they describe a point we left)."""
+    stop = opt.lme4_stop
+    if stop is None:
+        return None
+    conv = check_conv(stop["derivs"], stop["theta"], lower, ctrl)
+    return {"theta": np.asarray(stop["theta"]).copy(), "criterion": stop["fval"],
+            "messages": [] if conv is None else list(conv.messages)}
 
 
 def theta_scale(terms: list[ReTerm]) -> np.ndarray:
@@ -175,7 +187,7 @@ def theta_scale(terms: list[ReTerm]) -> np.ndarray:
     >>> d = mc.datasets.load("sleepstudy").assign(Dm=lambda d: d["Days"] * 1e-3)
     >>> m = mc.lmer("Reaction ~ Dm + (Dm | Subject)", d, control={"check_scaleX": "ignore"})
     >>> np.round(theta_scale(m.terms), 1).tolist()
-    [1.0, 190.7, 190.7]
+    [1.0, 187.3, 187.3]
     """
     out = []
     for t in terms:
@@ -259,7 +271,10 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
 
     lme4's ``derivs`` (gradient, Hessian) and ``conv`` (``{"opt": code, "lme4": checkConv's
     result}``) and our ``polished`` flag are present for fits that computed them (``lmer``,
-    ``refit``); a bootstrap replicate's fast path has none.
+    ``refit``); a bootstrap replicate's fast path has none.  When the polishing restart went below
+    the point where lme4's path stopped, ``lme4_stop`` says where that was (``theta``,
+    ``criterion``) and what lme4's checkConv says there (``messages``: the warnings lme4 gives for
+    this fit, which ours, at a lower criterion, does not repeat).
 
     Example
     -------
@@ -275,6 +290,8 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
         info["derivs"] = None if opt.derivs is None else opt.derivs.as_dict()
         info["conv"] = {"opt": opt.conv_code, "lme4": lme4conv}
         info["polished"] = opt.polished
+        if opt.lme4_stop is not None and "messages" in opt.lme4_stop:
+            info["lme4_stop"] = dict(opt.lme4_stop)
     return info
 
 

@@ -102,6 +102,7 @@ class OptSummary:
     derivs: Derivs | None = None     # gradient and Hessian at theta (calc_derivs)
     polished: bool = False           # a polishing restart found a lower criterion
     lme4conv: dict | None = None     # lme4's checkConv result (code, messages), set by lmer.optimize_fit
+    lme4_stop: dict | None = None    # when polished: where lme4's path stopped (theta, fval, derivs)
 
 
 def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
@@ -263,7 +264,9 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             # thousandths): judge the stop by derivatives in the rescaled coordinates
             many = None if fun_many is None else (lambda U: fun_many(U * s))
             restart = _needs_polish(deriv12(lambda u: fun(u * s), x / s, fval, fun_many=many), fval)
+    lme4_stop = None
     if restart:
+        lme4_stop = {"theta": x.copy(), "fval": float(fval), "derivs": derivs}
         starts = [x / s]
         if badly_scaled:
             # covariates in tiny or huge units: also lme4's start on the rescaled problem
@@ -292,7 +295,8 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     conv = 0 if code > 0 and code != nlopt.MAXEVAL_REACHED else int(code)
     return OptSummary(theta=x, fval=float(fval), feval=int(feval), optimizer=ctrl["optimizer"],
                       conv_code=conv, message=_NLOPT_MESSAGES.get(code, str(code)),
-                      messages=tuple(msgs), warnings=tuple(warns), derivs=derivs, polished=polished)
+                      messages=tuple(msgs), warnings=tuple(warns), derivs=derivs, polished=polished,
+                      lme4_stop=lme4_stop if polished else None)
 
 
 def _snap_to_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, fval: float, lower: np.ndarray,

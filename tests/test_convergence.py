@@ -133,6 +133,22 @@ def test_polish_always_is_never_worse(path):
     assert m2.REMLcrit() <= m.REMLcrit() + 1e-10 * abs(m.REMLcrit())
 
 
+@pytest.mark.parametrize("path", PATHS, ids=IDS)
+def test_where_lme4_stopped_is_reported(path):
+    """When ours went below lme4's stopping point, optinfo["lme4_stop"] holds lme4's messages there."""
+    fx, m, _ = _fit(path)
+    if not fx.get("rescaled"):
+        pytest.skip("lme4 does not stop early here")
+    stop = m.optinfo["lme4_stop"]
+    assert stop["criterion"] > m.REMLcrit()
+    e = fx["expected"]
+    # lme4's stop is on a flat, badly scaled criterion (its exact point moves with the BLAS): the
+    # kind of message is compared, not its numbers
+    kinds = lambda msgs: {re.sub(r"[-0-9.e+]+", "#", s) for s in msgs}  # noqa: E731
+    if abs(stop["criterion"] - e["criterion"]) < 1e-6 * abs(e["criterion"]):
+        assert kinds(stop["messages"]) == kinds(e["conv_messages"])
+
+
 def test_polish_false_is_lme4s_path():
     d = mc.datasets.load("sleepstudy").assign(Dk=lambda d: d["Days"] * 1e-6)
     with warnings.catch_warnings():
