@@ -52,6 +52,17 @@ class IdentifiabilityWarning(UserWarning):
     ``check.nobs.vs.nlev``, ``check.nlev.gtr.1``, ``check.nobs.vs.nRE``, ``check.nlev.gtreq.5``)."""
 
 
+class VarparHessianWarning(ConvergenceWarning):
+    """lmerTest's check of the Hessian of the deviance in ``(theta, sigma)`` when it builds its
+    Satterthwaite quantities: ``"Model failed to converge with k negative eigenvalue(s): ..."`` or
+    ``"Model may not have converged with k eigenvalue(s) close to zero: ..."`` (within 1e-8 of 0)."""
+
+
+class KenwardRogerFallbackWarning(UserWarning):
+    """lmerTest's ``"Unable to compute Kenward-Roger F-test: using Satterthwaite instead"`` (or
+    ``t-test``): pbkrtest stopped and Satterthwaite's df are used."""
+
+
 class SingularFitWarning(UserWarning):
     """The fit is on the boundary of the parameter space (lme4's ``isSingular``)."""
 

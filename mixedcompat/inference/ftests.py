@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import KenwardRogerFallbackWarning
 from .anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from .kenward_roger import kr_ftest, kr_ttest
 from .rlinalg import RLinAlgError
@@ -28,17 +29,6 @@ ANOVA_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
 COEF_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
 KR_F_FALLBACK = "Unable to compute Kenward-Roger F-test: using Satterthwaite instead"
 KR_T_FALLBACK = "Unable to compute Kenward-Roger t-test: using Satterthwaite instead"
-
-
-class KenwardRogerFallbackWarning(UserWarning):
-    """lmerTest's warning when pbkrtest cannot compute the Kenward-Roger test and Satterthwaite's
-    df are used instead.
-
-    Example
-    -------
-    >>> str(KenwardRogerFallbackWarning(KR_F_FALLBACK))
-    'Unable to compute Kenward-Roger F-test: using Satterthwaite instead'
-    """
 
 
 def _normalise_ddf(ddf: str) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy import stats
 
-from ..errors import ConvergenceWarning
+from ..errors import VarparHessianWarning
 from .numderiv import hessian, jacobian
 
 __all__ = ["SatterthwaiteState", "VarparHessianWarning", "satterthwaite_state", "deviance_varpar",
@@ -43,18 +43,6 @@ class SatterthwaiteState:
     jacobian: list
     hessian: np.ndarray
     sigma: float = float("nan")
-
-
-class VarparHessianWarning(ConvergenceWarning):
-    """lmerTest's fit-time check of the Hessian of the deviance in ``(theta, sigma)``:
-    ``"Model failed to converge with k negative eigenvalue(s): ..."`` or ``"Model may not have
-    converged with k eigenvalue(s) close to zero: ..."`` (eigenvalues within 1e-8 of zero).
-
-    Example
-    -------
-    >>> issubclass(VarparHessianWarning, ConvergenceWarning)
-    True
-    """
 
 
 def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
