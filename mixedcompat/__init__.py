@@ -12,7 +12,8 @@ from . import datasets
 from .convergence import make_cc
 from .errors import (ConvergenceError, ConvergenceWarning, DataError, FormulaError, GradientWarning,
                      HessianWarning, IdentifiabilityWarning, KenwardRogerFallbackWarning,
-                     RankDeficiencyWarning, ScaleWarning, SingularFitWarning, VarparHessianWarning)
+                     MissingCellsWarning, RankDeficiencyWarning, ScaleWarning, SingularFitWarning,
+                     VarparHessianWarning)
 from .generics import (AIC, BIC, REMLcrit, VarCorr, coef, deviance, fitted, fixef, getME, isSingular,
                        logLik, ngrps, nobs, predict, ranef, refit, resid, residuals, sigma, simulate,
                        summary, update, vcov)
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = ["lmer", "LmerMod", "LogLik", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
-           "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning",
+           "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",

@@ -63,6 +63,11 @@ class KenwardRogerFallbackWarning(UserWarning):
     ``t-test``): pbkrtest stopped and Satterthwaite's df are used."""
 
 
+class MissingCellsWarning(UserWarning):
+    """lmerTest's message for type III tests when a cell of an interaction has no data:
+    ``"Missing cells for: ... Interpret type III hypotheses with care."``."""
+
+
 class SingularFitWarning(UserWarning):
     """The fit is on the boundary of the parameter space (lme4's ``isSingular``)."""
 

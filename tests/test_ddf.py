@@ -30,7 +30,8 @@ RTOL = {"Estimate": 1e-5, "Std. Error": 1e-5, "t value": 1e-5, "df": 1e-3, "Pr(>
 
 # the fallback and Hessian warnings are expected on some fixtures (checked by their own tests below)
 pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.KenwardRogerFallbackWarning"),
-              pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessianWarning")]
+              pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessianWarning"),
+              pytest.mark.filterwarnings("ignore::mixedcompat.errors.MissingCellsWarning")]
 
 
 @lru_cache(maxsize=None)
@@ -250,3 +251,14 @@ def test_r_solve_stops_where_r_does():
         r_solve(np.array([[1.0, 1.0], [1.0, 1.0 + 4.4e-16]]))
     np.testing.assert_allclose(r_solve(np.array([[2.0, 1.0], [1.0, 3.0]])) @ np.array([[2.0, 1.0], [1.0, 3.0]]),
                                np.eye(2), atol=1e-14)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_missing_cells_message(name):
+    """lmerTest's type III message for interaction cells without data (an R message; ours a warning)."""
+    d = fixture(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        anova_table(model(name), type=3)
+    ours = [str(w.message) + "\n" for w in caught if issubclass(w.category, mc.MissingCellsWarning)]
+    assert ours == d["anova3_messages"]

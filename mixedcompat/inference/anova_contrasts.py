@@ -19,8 +19,11 @@ so they count as non-numeric).  Terms whose contrast has no rows are listed by t
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from ..errors import MissingCellsWarning
 from ..design import MatrixSpec, TermStructure, _assemble, _as_factor_var, _factor_codes, _finish_variable, qr_rank
 from ..transforms import EvalContext, Fac, Num, evaluate, factor_from_values
 from .rlinalg import doolittle, ginv, lm_resid, zapsmall
@@ -150,10 +153,15 @@ def _all_treatment(spec: MatrixSpec) -> bool:
 
 
 def _rdX(m, values) -> tuple[np.ndarray, list[str]]:
-    """lmerTest's ``get_rdX``: every term as ``model.matrix(~ 0 + term)`` (an indicator per level)."""
+    """lmerTest's ``get_rdX``: every term as ``model.matrix(~ 0 + term)`` (an indicator per level);
+    columns without data give lmerTest's "Missing cells" message, as :class:`MissingCellsWarning`."""
     spec = m.frame.fixed_spec
     full = tuple(tuple((v, 2 if v in spec.levels else 1) for v, _c in coding) for coding in spec.codings)
     X, names, _assign = _design(m, values, full, {})
+    empty = [nm for nm, col in zip(names, X.T) if np.all(col == 0)]
+    if empty:
+        warnings.warn(f"Missing cells for: {', '.join(empty)}.  \nInterpret type III hypotheses with care.",
+                      MissingCellsWarning, stacklevel=4)
     return X, names
 
 
