@@ -1,4 +1,4 @@
-"""lmerTest's contrast matrices for the F tests of ``anova(m, type = 1 | 2 | 3)``, built as lmerTest builds them.
+"""lmerTest's hypothesis matrices for ``anova(m, type = 1 | 2 | 3)`` and ``drop1``, built as lmerTest does.
 
 - Type I (``get_contrasts_type1``): rows of ``t(L)`` of lmerTest's Doolittle factor of ``X'X``,
   one block of rows per term (columns of ``X`` after lme4 dropped aliased ones).
@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 from ..errors import MissingCellsWarning
-from ..design import MatrixSpec, TermStructure, _assemble, _as_factor_var, _factor_codes, _finish_variable, qr_rank
+from ..design import (MatrixSpec, TermStructure, _as_factor_var, _assemble, _factor_codes, _finish_variable,
+                      qr_rank)
 from ..transforms import EvalContext, Fac, Num, evaluate, factor_from_values
 from .rlinalg import doolittle, ginv, lm_resid, zapsmall
 

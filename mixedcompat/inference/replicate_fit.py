@@ -16,10 +16,14 @@ profiled criterion from the fitted theta plus a light fit object:
 
 Every fast criterion is checked against the model's ``Deviance`` at the fitted theta when the
 refitter is built (relative 1e-8); a mismatch turns the fast paths off for that model.
+
+Precision: every criterion here is built from the response as ``Deviance`` builds it, reduced by
+its least-squares fit on ``X`` (``Deviance.response``, :class:`mixedcompat.pls.ResponseReduction`),
+and adds the removed coefficients back to beta: a replicate's criterion carries the rounding of the
+model's own, not rounding relative to ``y'y``.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import warnings
@@ -191,8 +195,9 @@ class _KernelModel:
             self.groups = [tuple(float(v) for v in uniq[g]) + (float(self.counts[g]),) for g in range(G)]
         self.off = np.array([[1.0], [0.0], [1.0]])
 
-    def criterion(self, ys: np.ndarray) -> "_KernelCriterion":
-        """The criterion for the weighted response ``ys`` (``sqrt(w) (y - offset)``)."""
+    def criterion(self, ys: np.ndarray, shift: np.ndarray) -> "_KernelCriterion":
+        """The criterion for the reduced weighted response ``ys`` (``Deviance.response.reduce``:
+        ``sqrt(w) (y - offset - X shift)``)."""
         tail, q, L = self.tail, self.q, self.L
         p = tail.p
         R = np.empty((L, q, p + 1))
@@ -216,15 +221,15 @@ class _KernelModel:
         AXX[:p, p] = Xy
         AXX[p, :p] = Xy
         AXX[p, p] = ys @ ys
-        return _KernelCriterion(self, C, AXX[i, j])
+        return _KernelCriterion(self, C, AXX[i, j], shift)
 
 
 class _KernelCriterion:
     """The REML criterion / deviance of a one-term (``q <= 2``) model for one response: see
     :class:`_KernelModel`.  Same value as ``Deviance.criterion_from_factor`` (to rounding)."""
 
-    def __init__(self, model: _KernelModel, C: np.ndarray, AXXu: np.ndarray):
-        self.model, self.tail = model, model.tail
+    def __init__(self, model: _KernelModel, C: np.ndarray, AXXu: np.ndarray, shift: np.ndarray):
+        self.model, self.tail, self.shift = model, model.tail, shift
         if model.scalar:                                               # C: (G, entries, U)
             self.AXX = AXXu.tolist()
             self.C = C.tolist()
@@ -287,7 +292,7 @@ class _KernelCriterion:
             ld, S = self._ldl_S(theta)
         except (ValueError, ZeroDivisionError, OverflowError):
             return None
-        return self.tail.solution(ld, S)
+        return _shifted(self.tail.solution(ld, S), self.shift)
 
 
 class _DenseCriterion:
@@ -301,6 +306,7 @@ class _DenseCriterion:
         self.q, self.p, self.n = q, p, dev.n
         self.rows, self.cols, self.idx = dev._lam_rows, dev._lam_cols, dev._lam_idx
         self.REML = dev.REML
+        self.shift = dev.beta_shift
         self.lam = np.zeros((q, q))
         self.lamT = self.lam.T                      # a view: follows lam
         self.Aq = np.ascontiguousarray(dev.A[:q])   # [Z'Z Z'X Z'y]
@@ -347,7 +353,7 @@ class _DenseCriterion:
         q, p = self.q, self.p
         RX = R[q:q + p, q:q + p]
         beta = lapack.dtrtrs(RX, R[q:q + p, q + p], lower=0)[0] if p else np.zeros(0)
-        return self._value(np.log(d)), np.asarray(beta, dtype=float), float(d[-1] ** 2)
+        return self._value(np.log(d)), np.asarray(beta, dtype=float) + self.shift, float(d[-1] ** 2)
 
 
 class _OneTermCriterion:
@@ -359,9 +365,9 @@ class _OneTermCriterion:
     ``[X y]'[X y]``; the same criterion as ``Deviance.criterion_from_factor``."""
 
     def __init__(self, Ad: np.ndarray, R: np.ndarray, AXX: np.ndarray, tail: _Tail,
-                 tril: tuple[np.ndarray, np.ndarray]):
+                 tril: tuple[np.ndarray, np.ndarray], shift: np.ndarray):
         self.q = Ad.shape[1]
-        self.Ad, self.R, self.AXX, self.tail, self.tril = Ad, R, AXX, tail, tril
+        self.Ad, self.R, self.AXX, self.tail, self.tril, self.shift = Ad, R, AXX, tail, tril, shift
         self.eye = np.eye(self.q)
 
     def _ldl_S(self, theta: np.ndarray) -> tuple[float, list]:
@@ -386,7 +392,15 @@ class _OneTermCriterion:
             ld, S = self._ldl_S(theta)
         except np.linalg.LinAlgError:
             return None
-        return self.tail.solution(ld, S)
+        return _shifted(self.tail.solution(ld, S), self.shift)
+
+
+def _shifted(sol: tuple[float, np.ndarray, float] | None, shift: np.ndarray):
+    """A solution of the reduced response with beta moved back to the response's own."""
+    if sol is None:
+        return None
+    crit, beta, pwrss = sol
+    return crit, beta + shift, pwrss
 
 
 # ================================================================================================
@@ -408,7 +422,6 @@ class _Refitter:
         self.m = m
         self.terms = m.terms
         frame = m.frame
-        self.offset = frame.offset
         self.sqrtw = np.sqrt(frame.weights) if frame.weights is not None else None
         self.start = np.asarray(m.theta, dtype=float).copy()
         self.control = dict(m.control)
@@ -425,12 +438,9 @@ class _Refitter:
         self.one_term = self.fast and len(m.terms) == 1 and m.terms[0].q > 2 and (
             type(self.template) is Deviance or m.terms[0].n_levels * m.terms[0].q > ONE_TERM_MIN_Q)
         if self.fast:
-            Zs = [t.Z(self.sqrtw) for t in m.terms]
-            self.Zs = [sp.csr_matrix(Z.T) for Z in Zs]              # q_k x n, one per term
             Xs = frame.X if self.sqrtw is None else frame.X * self.sqrtw[:, None]
             self.XsT = np.ascontiguousarray(Xs.T)
             self.XsXs = Xs.T @ Xs
-            self.ZallT = sp.vstack(self.Zs).tocsr() if isinstance(self.template, DenseDeviance) else None
             if len(m.terms) == 1 and m.terms[0].q <= 2:
                 self.kernel = _KernelModel(m.terms[0], Xs, self.sqrtw, self.tail)
         if self.one_term:
@@ -462,7 +472,7 @@ class _Refitter:
             got = float(fun(self.start))
             return bool(np.isfinite(ref) and abs(got - ref) <= 1e-8 * max(1.0, abs(ref)))
 
-        if self.kernel is not None and not agrees(self.kernel.criterion(self._weighted_response(y0))):
+        if self.kernel is not None and not agrees(self.kernel.criterion(*self._reduced_response(y0))):
             self.kernel = None
         if self.one_term and not agrees(self._one_term_criterion(y0)):
             self.one_term = False
@@ -470,12 +480,12 @@ class _Refitter:
             self.fast = self.one_term = False
             self.kernel = None
 
-    def _weighted_response(self, y: np.ndarray) -> np.ndarray:
-        ys = y - self.offset if self.offset is not None else y
-        return ys * self.sqrtw if self.sqrtw is not None else ys
+    def _reduced_response(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, shift)``: the weighted response reduced as the model's criterion reduces it."""
+        return self.template.response.reduce(y)
 
     def _one_term_criterion(self, y: np.ndarray) -> _OneTermCriterion:
-        ys = self._weighted_response(y)
+        ys, shift = self._reduced_response(y)
         L, q, p = self.RX.shape
         R = np.empty((L, q, p + 1))
         R[:, :, :p] = self.RX
@@ -487,41 +497,14 @@ class _Refitter:
         AXX[p, :p] = Xy
         AXX[:p, p] = Xy
         AXX[p, p] = ys @ ys
-        return _OneTermCriterion(self.Ad, R, AXX, self.tail, self.terms[0].tril_index)
+        return _OneTermCriterion(self.Ad, R, AXX, self.tail, self.terms[0].tril_index, shift)
 
     def deviance(self, y: np.ndarray):
         """The model's deviance object for response ``y``."""
         frame = self.m.frame
         if not self.fast:
             return make_deviance(self.terms, frame.X, y, frame.weights, frame.offset, REML=self.m.REML)
-        ys = self._weighted_response(y)
-        Xy = self.XsT @ ys
-        yy = float(ys @ ys)
-        dev = copy.copy(self.template)
-        p = dev.p
-        if isinstance(dev, DenseDeviance):
-            q = dev.q
-            A = dev.A.copy()
-            col = np.concatenate([self.ZallT @ ys, Xy])
-            A[:q + p, q + p] = col
-            A[q + p, :q + p] = col
-            A[q + p, q + p] = yy
-            dev.A = A
-        else:
-            AX = []
-            for ZkT, AXk in zip(self.Zs, dev.AX):
-                new = AXk.copy()
-                new[p, :] = ZkT @ ys
-                AX.append(new)
-            dev.AX = AX
-            AXX = dev.AXX.copy()
-            AXX[p, :p] = Xy
-            AXX[:p, p] = Xy
-            AXX[p, p] = yy
-            dev.AXX = AXX
-            t1 = self.terms[0]
-            dev._AX1_3d = AX[0].reshape(p + 1, t1.n_levels, t1.q)
-        return dev
+        return self.template.with_response(y)
 
     @staticmethod
     def _criterion_fn(dev) -> Callable[[np.ndarray], float]:
@@ -530,7 +513,7 @@ class _Refitter:
     def _fast_criterion(self, y: np.ndarray):
         """The fastest criterion for ``y`` (with a ``solution`` method), or None on the slow path."""
         if self.kernel is not None:
-            return self.kernel.criterion(self._weighted_response(y))
+            return self.kernel.criterion(*self._reduced_response(y))
         if self.one_term:
             return self._one_term_criterion(y)
         if self.fast and type(self.template) is DenseDeviance:

@@ -150,7 +150,7 @@ def lm_resid(X: np.ndarray, Y: np.ndarray, tol: float = 1e-7) -> np.ndarray:
 
     Example
     -------
-    >>> lm_resid(np.ones((3, 1)), np.array([[1.0], [2.0], [3.0]])).ravel().tolist()
+    >>> (lm_resid(np.ones((3, 1)), np.array([[1.0], [2.0], [3.0]])).ravel().round(12) + 0.0).tolist()
     [-1.0, 0.0, 1.0]
     """
     X = np.asarray(X, dtype=float)

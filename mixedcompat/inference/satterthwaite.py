@@ -161,8 +161,8 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
 
     Example
     -------
-    >>> fstat_ddf(np.array([10.0, 20.0]))
-    13.0
+    >>> round(fstat_ddf(np.array([10.0, 20.0])), 6)
+    13.076923
     """
     nu = np.asarray(nu, dtype=float)
     if len(nu) == 1:
@@ -177,7 +177,8 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
     return _r_div(2.0 * E, E - len(nu))
 
 
-def contest_md(st: SatterthwaiteState, L: np.ndarray, eps: float = np.sqrt(np.finfo(float).eps)) -> dict | None:
+def contest_md(st: SatterthwaiteState, L: np.ndarray,
+               eps: float = float(np.sqrt(np.finfo(float).eps))) -> dict | None:
     """lmerTest's ``contestMD``: F test of ``L beta = 0`` (several rows) with Satterthwaite's df.
 
     ``L V L'`` is eigen-decomposed; directions with eigenvalue above ``eps`` times the largest are
