@@ -10,6 +10,11 @@ covariance matrix, lower triangle, on the variance scale, then sigma^2):
 
     Phi_A = Phi + 2 Phi [sum_rs W_rs (Q_rs - P_r Phi P_s)] Phi
 
+pbkrtest's decisions are kept: ``W = 2 I^-1`` by R's ``solve`` (which stops on a computationally
+singular matrix) when the smallest absolute eigenvalue of ``I`` exceeds 1e-10, else ``MASS::ginv``;
+``F.scaling = 1`` only when ``|DenDF - 2| < 0.01``; ``q`` = ``rankMatrix(L)`` after
+``force_full_rank``; a hypothesis outside the row space of ``X`` stops.  Where pbkrtest stops we
+raise :class:`.rlinalg.RLinAlgError` and the tables fall back to Satterthwaite, as lmerTest.
 Dense n x n matrices: refused above ``MAX_N`` observations.
 """
 from __future__ import annotations
