@@ -8,9 +8,18 @@ blocks, so its cost does not grow with the number of observations.
 
 Block ``1`` is block diagonal (batched q x q Cholesky); later random-effects blocks are dense after
 fill-in; off-diagonal blocks against block 1 stay sparse.
+
+Precision: the criterion is invariant under ``y -> y - X c`` for any ``c`` (beta shifts by ``c``), so
+the ``y`` of ``A`` is the weighted response minus its least-squares fit on ``X``
+(:class:`ResponseReduction`, a QR of ``sqrt(W) X`` computed once).  The rounding of each evaluation
+is then relative to the residual sum of squares, not to ``y'y``: a response with mean 1e6, or a slope
+on ``x = 1:10000`` (lme4's tests/fewlevels.R, ``y'y ~ 1e12``), keeps the criterion's rounding at
+~1e-15 relative, where lme4 (which sums the residuals) is.  Every response the criterion is built
+from goes through it: a new response for the same model is :meth:`Deviance.with_response`.
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +29,116 @@ import scipy.sparse as sp
 from .reterms import ReTerm
 
 LOG_2PI = np.log(2.0 * np.pi)
+
+
+class ResponseReduction:
+    """The response as the criterion is built from it: ``sqrt(w) (y - offset - X c)`` with ``c`` the
+    weighted least-squares coefficients of ``y - offset`` on ``X``, and ``c`` itself.
+
+    The profiled (RE)ML criterion, ``u``, the fitted values and the residuals are invariant under
+    ``y -> y - X c`` for any ``c`` (beta becomes ``beta - c``).  Cross-products of the raw response
+    carry rounding relative to ``y'y``, which for a large mean or a steep trend is many orders above
+    the residual sum of squares the criterion depends on (``y = 1e6 + noise``: 12 digits lost); after
+    the reduction they carry rounding relative to the least-squares residual.
+
+    ``c`` comes from the QR factorisation of ``sqrt(w) X`` (column-scale invariant), refined once;
+    the residual ``y - offset - X c`` is formed in extended precision (``np.longdouble`` where the
+    platform has it) and rounded once, so the reduction perturbs the data by less than their own
+    rounding.  A response that ``X`` fits exactly (a residual at the rounding level of the
+    response, e.g. a constant) is kept as given: its criterion is unbounded below and any value of
+    it is rounding noise, as in lme4.
+
+    Parameters
+    ----------
+    X : ndarray
+        Fixed-effects model matrix (n x p), full column rank (kept by reference, not copied).
+    weights, offset : ndarray or None
+        Prior weights and offset.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> X = np.column_stack([np.ones(4), np.arange(4.0)])
+    >>> red = ResponseReduction(X, None, None)
+    >>> r, shift = red.reduce(1e6 + 2.0 * np.arange(4.0) + np.array([0.1, -0.1, -0.1, 0.1]))
+    >>> np.round(r, 6).tolist(), np.round(shift, 6).tolist()
+    ([0.1, -0.1, -0.1, 0.1], [1000000.0, 2.0])
+    """
+
+    EXACT_FIT_RTOL = 64 * np.finfo(float).eps   # |residual| / |response| at or below: an exact fit
+
+    def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None):
+        self.X = np.asarray(X, dtype=float)
+        self.n, self.p = self.X.shape
+        self.sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
+        self.offset = np.asarray(offset, dtype=float) if offset is not None else None
+        self.Q = self.R = None
+        self.active = False
+        if self.p > 0:
+            Xs = self.X if self.sqrtw is None else self.X * self.sqrtw[:, None]
+            Q, R = np.linalg.qr(Xs)
+            if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
+                self.Q, self.R, self.active = Q, R, True
+
+    def weighted(self, y: np.ndarray) -> np.ndarray:
+        """``sqrt(w) (y - offset)`` (the unreduced response)."""
+        ys = np.asarray(y, dtype=float)
+        if self.offset is not None:
+            ys = ys - self.offset
+        return ys * self.sqrtw if self.sqrtw is not None else ys
+
+    def _residual(self, y: np.ndarray, c: np.ndarray) -> np.ndarray:
+        """``sqrt(w) (y - offset - X c)`` in extended precision (``c`` extended too)."""
+        ext = np.longdouble
+        r = np.asarray(y, dtype=ext)
+        if self.offset is not None:
+            r = r - self.offset.astype(ext)
+        for j in range(self.p):
+            r -= self.X[:, j].astype(ext) * c[j]
+        if self.sqrtw is not None:
+            r *= self.sqrtw.astype(ext)
+        return r
+
+    def _coefficients(self, r: np.ndarray) -> np.ndarray:
+        """Least-squares coefficients of a weighted vector on ``sqrt(w) X`` (from the QR factors)."""
+        return sla.solve_triangular(self.R, self.Q.T @ np.asarray(r, dtype=float), lower=False,
+                                    check_finite=False)
+
+    def reduce(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(r, c)``: ``sqrt(w) (y - offset - X c)`` and ``c`` (beta of ``y`` is beta of ``r``
+        plus ``c``).
+
+        Example
+        -------
+        >>> # r, c = m.devfun.response.reduce(y_new)
+        """
+        ys = self.weighted(y)
+        if not self.active:
+            return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
+        with np.errstate(all="ignore"):
+            c = self._coefficients(ys).astype(np.longdouble)
+            r = self._residual(y, c)
+            c = c + self._coefficients(r)            # one refinement step
+            r = self._residual(y, c).astype(float)
+            shift = c.astype(float)
+        if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(r))) or \
+                np.linalg.norm(r) <= self.EXACT_FIT_RTOL * np.linalg.norm(ys):
+            return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
+        return r, shift
+
+
+def z_transpose_times(t: ReTerm, sqrtw: np.ndarray | None, v: np.ndarray) -> np.ndarray:
+    """``Z_t' diag(sqrt(w)) v`` for one term (columns level by level), without building ``Z``.
+
+    Example
+    -------
+    >>> # z_transpose_times(m.terms[0], None, y)  -> (levels * q,) vector
+    """
+    Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
+    out = np.empty((t.n_levels, t.q))
+    for a in range(t.q):
+        out[:, a] = np.bincount(t.codes, weights=Xw[:, a] * v, minlength=t.n_levels)
+    return out.ravel()
 
 
 @dataclass(frozen=True)
@@ -216,17 +335,57 @@ class Deviance:
 
     def _setup(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
                offset: np.ndarray | None, REML: bool) -> tuple[np.ndarray | None, np.ndarray]:
-        """Common set-up: sizes, the weights' log-determinant and the weighted ``[X, y - offset]``."""
+        """Common set-up: sizes, the weights' log-determinant and the weighted ``[X, r]`` (``r`` the
+        reduced response, :class:`ResponseReduction`; ``beta_shift`` the coefficients it removed)."""
         self.terms = terms
         self.REML = bool(REML)
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
             self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
-        XY = np.column_stack([X, y - offset if offset is not None else y])
-        if sqrtw is not None:
-            XY = XY * sqrtw[:, None]
-        return sqrtw, XY
+        self.response = ResponseReduction(X, weights, offset)
+        sqrtw = self.response.sqrtw
+        r, self.beta_shift = self.response.reduce(y)
+        Xs = X if sqrtw is None else X * sqrtw[:, None]
+        return sqrtw, np.column_stack([Xs, r])
+
+    def with_response(self, y: np.ndarray) -> "Deviance":
+        """The criterion of the same model (X, Z, weights, offset) for another response ``y``: only
+        the response's cross-products are recomputed (bootstrap replicates, parametric tests).
+
+        Example
+        -------
+        >>> # dev2 = m.devfun.with_response(y_new); dev2(theta)
+        """
+        r, shift = self.response.reduce(y)
+        new = copy.copy(self)
+        new.beta_shift = shift
+        new._set_response(r)
+        return new
+
+    def _set_response(self, r: np.ndarray) -> None:
+        """Replace the response rows of ``A`` (new arrays: the original object is left as it was)."""
+        p = self.p
+        sqrtw = self.response.sqrtw
+        Xs_r = self._x_t_times(r)
+        AX = []
+        for t, AXk in zip(self.terms, self.AX):
+            new = AXk.copy()
+            new[p, :] = z_transpose_times(t, sqrtw, r)
+            AX.append(new)
+        self.AX = AX
+        AXX = self.AXX.copy()
+        AXX[p, :p] = Xs_r
+        AXX[:p, p] = Xs_r
+        AXX[p, p] = r @ r
+        self.AXX = AXX
+        t1 = self.terms[0]
+        self._AX1_3d = AX[0].reshape(p + 1, t1.n_levels, t1.q)
+
+    def _x_t_times(self, r: np.ndarray) -> np.ndarray:
+        """``(sqrt(W) X)' r`` from the QR factors (``R' Q' r``)."""
+        if self.p == 0:
+            return np.zeros(0)
+        return self.response.R.T @ (self.response.Q.T @ r)
 
     @staticmethod
     def _diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
@@ -363,7 +522,8 @@ class Deviance:
 
     # -----------------------------------------------------------------------------------------
     def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Fixed effects beta and spherical random effects u (one array per term) at a factor."""
+        """Fixed effects beta and spherical random effects u (one array per term) at a factor
+        (beta of the original response: the reduced response's plus ``beta_shift``)."""
         p = self.p
         K = len(self.terms)
         beta = sla.solve_triangular(f.LXX.T, f.lyX, lower=False) if p > 0 else np.zeros(0)
@@ -387,7 +547,7 @@ class Deviance:
         else:
             u0 = np.linalg.solve(L11T, r3[:, :, None])[:, :, 0]
         u[0] = u0.ravel()
-        return beta, u
+        return beta + self.beta_shift, u
 
     def sigma(self, f: PLSFactor, REML: bool | None = None) -> float:
         REML = self.REML if REML is None else REML
@@ -444,6 +604,16 @@ class DenseDeviance(Deviance):
         self._lam_cols = np.concatenate(cols)
         self._lam_idx = np.concatenate(idx)
         self._eye_q = np.arange(self.q)
+
+    def _set_response(self, r: np.ndarray) -> None:
+        q, p = self.q, self.p
+        sqrtw = self.response.sqrtw
+        col = np.concatenate([z_transpose_times(t, sqrtw, r) for t in self.terms] + [self._x_t_times(r)])
+        A = self.A.copy()
+        A[:q + p, q + p] = col
+        A[q + p, :q + p] = col
+        A[q + p, q + p] = r @ r
+        self.A = A
 
     def factor(self, theta: np.ndarray) -> PLSFactor:
         theta = np.asarray(theta, dtype=float)
@@ -519,7 +689,7 @@ class DenseDeviance(Deviance):
         for t in self.terms:
             out.append(u[start:start + t.n_levels * t.q])
             start += t.n_levels * t.q
-        return beta, out
+        return beta + self.beta_shift, out
 
 
 DENSE_MAX_Q = 400

@@ -161,13 +161,9 @@ def test_polish_false_is_lme4s_path():
 
 # ------------------------------------------------------------------------ checkConv (item 2)
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_derivs_are_lme4s(path, request):
+def test_derivs_are_lme4s(path):
     """lme4's deriv12 at R's theta: our gradient and Hessian equal R's (finite differences of the
     criterion with step 1e-4: rounding in the criterion is amplified 1e4 / 1e8 times)."""
-    if path.stem == "lme4_fewlevels":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "known: with x = 1:10000 our criterion carries ~5e-4 of rounding (y'y ~ 1e12 in the "
-            "normal equations, pls.py), 2e-8 relative; lme4 sums the residuals and stays exact")))
     fx, m, _ = _fit(path)
     e = fx["expected"]
     if e["derivs"] is None or fx["name"] in DEGENERATE:
