@@ -17,6 +17,14 @@ from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
 
+# Smallest squared pivot of a correlation matrix's Cholesky factor (a unit diagonal: pivots are in
+# (0, 1]) that the criterion accepts.  Below it the matrix is singular to working precision: the
+# whitened data are rounding noise, and an optimiser would follow that noise to an arbitrarily low
+# "criterion" (a corSymm fit reached log-likelihood +85 over nlme's optimum with pivots of 1e-15).
+# nlme itself stops at pivots of 4e-11 on such fits; correlations up to 1 - 5e-13 remain allowed.
+MIN_PIVOT2 = 1e-12
+
+
 class _Stack(NamedTuple):
     """Groups of one size: rows (G, s); pattern quantities Q (U, s, s); pattern of each group; the
     representative group of each pattern; groups per pattern (None when there are many patterns)."""
@@ -36,6 +44,12 @@ def _logit(p):
 
 def _expit(u):
     return 1.0 / (1.0 + np.exp(-u))
+
+
+def _log_expit(u):
+    """log(expit(u)) without underflow: corCAR1's log phi stays finite far beyond phi = 5e-324."""
+    u = np.asarray(u, dtype=float)
+    return -np.logaddexp(0.0, -u)
 
 
 def _coef_to_pacf(a: np.ndarray) -> np.ndarray:
@@ -144,13 +158,17 @@ class BoundCorStruct:
                  corr: Callable[[np.ndarray, np.ndarray], np.ndarray], quantity: str,
                  closed_form: Optional[str], group_codes: np.ndarray, group_labels: list[str],
                  positions: np.ndarray, form: str, metric: Optional[str] = None,
-                 symm_index: Optional[np.ndarray] = None):
+                 symm_index: Optional[np.ndarray] = None,
+                 to_internal: Optional[Callable[[np.ndarray], np.ndarray]] = None):
         self.class_name = class_name
         self.names = list(names)
         self.unconstrained_names = list(names)
         self.value = np.asarray(value, dtype=float)
         self.fixed = bool(fixed)
         self._to_natural, self._corr = to_natural, corr
+        # the scale ``corr`` and the closed forms work on (default: natural); corCAR1 uses log(phi)
+        self._to_internal = to_natural if to_internal is None else to_internal
+        self._recipe = None         # (unbound spec, positions, codes, labels): how to bind again
         self._to_unconstrained = to_unconstrained
         self._quantity, self._closed = quantity, closed_form
         self.start = np.zeros(0) if fixed else np.asarray(to_unconstrained(self.value), dtype=float)
@@ -176,6 +194,23 @@ class BoundCorStruct:
         if len(u) != self.n_free:
             raise ValueError(f"{self.class_name}: expected {self.n_free} unconstrained parameters, got {len(u)}")
         return np.asarray(self._to_natural(u), dtype=float)
+
+    def _internal(self, u: np.ndarray) -> np.ndarray:
+        """The parameters on the scale the correlation function works on (see ``to_internal``)."""
+        if self.fixed:
+            return np.asarray(self._to_internal(self._to_unconstrained(self.value)), dtype=float) \
+                if self._to_internal is not self._to_natural else self.value.copy()
+        u = np.asarray(u, dtype=float).ravel()
+        if len(u) != self.n_free:
+            raise ValueError(f"{self.class_name}: expected {self.n_free} unconstrained parameters, got {len(u)}")
+        return np.asarray(self._to_internal(u), dtype=float)
+
+    def __reduce__(self):
+        """Pickle as the unbound specification and the rows it was bound to (the transformations
+        are closures over the data); unpickling binds again."""
+        if self._recipe is None:
+            raise TypeError(f"{self.class_name}: a structure built without its specification cannot be pickled")
+        return (_rebind, self._recipe)
 
     def unconstrained(self, nat: np.ndarray) -> np.ndarray:
         """The free unconstrained parameters of natural-scale values (inverse of :meth:`natural`)."""
@@ -260,7 +295,7 @@ class BoundCorStruct:
         _, _, first, lag, _, _ = self._chain
         mask = np.ones(self.n, bool)
         mask[first] = False
-        return self._closed == "ar1" and bool(np.all(lag[mask] > 0))
+        return self._closed in ("ar1", "car1") and bool(np.all(lag[mask] > 0))
 
     @cached_property
     def _cs_slots(self) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -284,7 +319,7 @@ class BoundCorStruct:
 
     def cor_matrices(self, u: np.ndarray) -> list[np.ndarray]:
         """Correlation matrix of every group (rows in :attr:`group_rows` order), as nlme's ``corMatrix``."""
-        nat = self.natural(u)
+        nat = self._internal(u)
         return [self._corr_stack(nat, self._pair_quantity(rows[None, :]))[0] for rows in self.group_rows]
 
     def whiten(self, u: np.ndarray, M: np.ndarray) -> tuple[np.ndarray, float]:
@@ -301,29 +336,30 @@ class BoundCorStruct:
         AR(1) / CAR(1) with increasing positions and compound symmetry use closed forms, O(n k).
         ``Mw`` is a new array but not always C-contiguous (irregular AR(1) lags give a transposed view).
         """
-        nat = self.natural(u)
+        nat = self._internal(u)
         M = np.asarray(M, dtype=float)
         vec = M.ndim == 1
         M2 = M[:, None] if vec else M
         if len(M2) != self.n:
             raise ValueError(f"{self.class_name}.whiten: M has {len(M2)} rows, the structure {self.n}")
         if self._ar1_ok:
-            Mw, ld = self._whiten_ar1(nat[0], M2)
+            Mw, ld = self._whiten_ar1(nat[0], M2, log_scale=self._closed == "car1")
         elif self._closed == "cs":
             Mw, ld = self._whiten_cs(nat[0], M2)
         else:
             Mw, ld = self._whiten_dense(nat, M2)
         return (Mw[:, 0] if vec else Mw), float(ld)
 
-    def _whiten_ar1(self, phi: float, M: np.ndarray) -> tuple[np.ndarray, float]:
+    def _whiten_ar1(self, phi: float, M: np.ndarray, log_scale: bool = False) -> tuple[np.ndarray, float]:
+        """AR(1) / CAR(1) in closed form; ``log_scale``: ``phi`` is log(phi) (corCAR1)."""
         o, identity, first, lag, uniform, step = self._chain
         Ms = M if identity else M[o]
         W = np.empty_like(Ms)
         n_steps = self.n - len(first)
         if uniform:
-            c = phi ** step if n_steps else 0.0
-            one_minus = 1.0 - c * c
-            if one_minus <= 0:
+            c = (np.exp(phi * step) if log_scale else phi ** step) if n_steps else 0.0
+            one_minus = -np.expm1(2.0 * phi * step) if log_scale and n_steps else 1.0 - c * c
+            if one_minus < MIN_PIVOT2:
                 raise np.linalg.LinAlgError("correlation matrix is not positive definite")
             np.multiply(Ms[:-1], c, out=W[1:])           # no temporaries: this runs at every evaluation
             np.subtract(Ms[1:], W[1:], out=W[1:])
@@ -331,10 +367,16 @@ class BoundCorStruct:
             W[first] = Ms[first]
             ld = 0.5 * n_steps * np.log(one_minus)
         else:
-            coef = np.exp(np.log(phi) * lag) if phi > 0 else np.power(phi, lag)
+            if log_scale:
+                coef = np.exp(phi * lag)
+            else:
+                coef = np.exp(np.log(phi) * lag) if phi > 0 else np.power(phi, lag)
             coef[first] = 0.0
             one_minus = 1.0 - coef * coef
-            if np.any(one_minus <= 0):
+            if log_scale:                               # 1 - phi^(2 lag) to full precision near phi = 1
+                one_minus = -np.expm1(2.0 * phi * lag)
+                one_minus[first] = 1.0
+            if np.any(one_minus < MIN_PIVOT2):
                 raise np.linalg.LinAlgError("correlation matrix is not positive definite")
             scale = 1.0 / np.sqrt(one_minus)
             T = np.ascontiguousarray(Ms.T)              # long inner loops: (k, n)
@@ -367,7 +409,7 @@ class BoundCorStruct:
         c, r, ld = 1.0 - rho, rho, 0.0
         for j in range(width):
             d2 = c + r
-            if d2 <= 0 or c <= 0:
+            if d2 < MIN_PIVOT2 or c < MIN_PIVOT2:
                 raise np.linalg.LinAlgError("correlation matrix is not positive definite")
             d = np.sqrt(d2)
             np.subtract(P[j], S, out=W[j])
@@ -385,7 +427,10 @@ class BoundCorStruct:
         k = M.shape[1]
         for st in self._stacks:
             L = np.linalg.cholesky(self._corr_stack(nat, st.Q))
-            per_pattern = np.log(np.diagonal(L, axis1=1, axis2=2)).sum(axis=1)
+            piv = np.diagonal(L, axis1=1, axis2=2)
+            if piv.size and float(piv.min()) ** 2 < MIN_PIVOT2:
+                raise np.linalg.LinAlgError("correlation matrix is singular to working precision")
+            per_pattern = np.log(piv).sum(axis=1)
             ld += float(per_pattern @ np.bincount(st.inv, minlength=len(L)))
             if st.members is None:
                 if L.shape[-1] < 20:                   # small: batched LAPACK beats a Python loop
@@ -403,3 +448,6 @@ class BoundCorStruct:
         return Mw, ld
 
 
+def _rebind(spec, positions: np.ndarray, codes: np.ndarray, labels: list) -> BoundCorStruct:
+    """Unpickling a :class:`BoundCorStruct`: bind its specification to the same rows again."""
+    return spec._bind(positions, codes, labels)

@@ -39,7 +39,7 @@ from ..errors import DataError, FormulaError
 __all__ = ["corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher",
            "corLin", "corRatio", "CorStruct", "BoundCorStruct", "CorForm", "parse_cor_form"]
 
-from .cor_bound import (_logit, _expit, _coef_to_pacf, _pacf_to_coef, _arma_acf, _spherical_to_cor, _cor_to_spherical, _symm_pairs, BoundCorStruct)
+from .cor_bound import (_logit, _expit, _log_expit, _coef_to_pacf, _pacf_to_coef, _arma_acf, _spherical_to_cor, _cor_to_spherical, _symm_pairs, BoundCorStruct)
 
 _NAME = re.compile(r"^[A-Za-z.][A-Za-z0-9._]*$|^`[^`]+`$")
 
@@ -210,8 +210,10 @@ class CorStruct:
         return self._bind(pos, codes, labels)
 
     def _make(self, pos, codes, labels, **kw) -> BoundCorStruct:
-        return BoundCorStruct(fixed=self.fixed, group_codes=codes, group_labels=labels, positions=pos,
-                              form=self.form.text, **kw)
+        b = BoundCorStruct(fixed=self.fixed, group_codes=codes, group_labels=labels, positions=pos,
+                           form=self.form.text, **kw)
+        b._recipe = (self, pos, codes, labels)
+        return b
 
     def _bind(self, pos, codes, labels) -> BoundCorStruct:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -219,6 +221,11 @@ class CorStruct:
 
 def _power_corr(nat: np.ndarray, Q: np.ndarray) -> np.ndarray:
     return np.power(nat[0], Q)
+
+
+def _exp_corr(log_phi: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """corCAR1 on the log scale: ``phi ** Q = exp(Q log phi)``, exact however small phi is."""
+    return np.exp(Q * log_phi[0])
 
 
 class corAR1(CorStruct):
@@ -255,8 +262,8 @@ class corCAR1(CorStruct):
         self._check_unique(pos, codes, labels)
         value = np.array([0.2]) if self.value is None else self.value
         return self._make(pos, codes, labels, class_name="corCAR1", names=["Phi"], value=value,
-                          to_natural=_expit, to_unconstrained=_logit, corr=_power_corr, quantity="lag",
-                          closed_form="ar1")
+                          to_natural=_expit, to_unconstrained=_logit, corr=_exp_corr, quantity="lag",
+                          closed_form="car1", to_internal=_log_expit)
 
 
 class corARMA(CorStruct):

@@ -1,9 +1,18 @@
 """Maximising nlme's (restricted) likelihood, and nlme's approximate covariance of the variance parameters.
 
-``maximise`` runs NLopt's BOBYQA on the profiled criterion of :class:`NlmeLikelihood`.  When the
-variance function depends on the fitted values (``varPower()``'s default ``~ fitted(.)``), it
-alternates as nlme does: the fitted values are held fixed while the parameters are optimised, then
-updated, until they stop changing.
+``maximise`` runs NLopt's BOBYQA on the profiled criterion of :class:`NlmeLikelihood`, restarted
+from its own answer until a restart no longer lowers the criterion: BOBYQA's trust region can
+shrink far from the optimum on the curved, nearly flat criteria of correlation structures (corSymm,
+corRatio, corSpher) and constant-plus-power variance functions, and stop there reporting
+convergence; a fresh trust region moves on.  As in nlme (``nlminb`` on the same unconstrained
+scale), the correlation and variance parameters are not bounded: a bound anywhere is wrong for
+some data (corCAR1's ``logit(phi)`` is near ``log(0.5) / lag`` for lags of 1e-3; a power of a
+covariate close to 1 can be in the hundreds), and outside the representable range the criterion
+is infinite, which the optimiser treats as a wall.
+
+When the variance function depends on the fitted values (``varPower()``'s default
+``~ fitted(.)``), it alternates as nlme does: the fitted values are held fixed while the parameters
+are optimised, then updated, until they stop changing.
 
 ``approximate_vcov`` is nlme's ``apVar``: the inverse of the numerical Hessian of the
 (restricted) log-likelihood, with beta profiled, in nlme's "natural" parameterisation (log standard
@@ -22,9 +31,11 @@ from ..errors import ConvergenceWarning
 from ..optimize import _bobyqa as _nlopt_bobyqa
 from .likelihood import NlmeLikelihood
 
-BOUND = 50.0
+BOUND = np.inf             # no bound on the unconstrained correlation / variance parameters (as nlme)
 DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
-                   "outer_tol": 1e-7, "apVar": True, "rel_step": 1e-3}
+                   "outer_tol": 1e-7, "apVar": True, "rel_step": 1e-3, "max_restarts": 30}
+# a restart that lowers the criterion by less than this (relative) ends the restarts
+RESTART_FTOL = 1e-11
 
 
 @dataclass(frozen=True)
@@ -39,17 +50,17 @@ class Estimate:
 
 
 def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = None,
-            upper: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
+            upper: np.ndarray | None = None, step: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
     """The project's BOBYQA (:func:`mixedcompat.optimize._bobyqa`) with nlme's settings: tight
-    tolerances, parameters bounded by +/- BOUND unless given, and a trust region on each
-    parameter's own scale (relative standard deviations can be in the hundreds)."""
+    tolerances, parameters bounded only where given (``lower`` / ``upper``, capped at +/- BOUND), and a
+    trust region on each parameter's own scale (relative standard deviations can be in the hundreds)."""
     n = len(start)
     lo = np.full(n, -BOUND) if lower is None else np.maximum(np.asarray(lower, float), -BOUND)
-    hi = np.full(n, BOUND) if upper is None else np.asarray(upper, float)
+    hi = np.full(n, BOUND) if upper is None else np.minimum(np.asarray(upper, float), BOUND)
     x0 = np.clip(start, lo, np.where(np.isfinite(hi), hi - 1e-6, np.inf))
     settings = {"xtol_abs": 1e-10, "ftol_abs": 0.0, "xtol_rel": control["xtol_rel"],
                 "ftol_rel": control["ftol_rel"], "maxeval": control["maxeval"],
-                "initial_step": np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float)))}
+                "initial_step": np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float))) if step is None else step}
     x, fval, n_eval, code = _nlopt_bobyqa(fun, x0, lo, settings, upper=hi)
     if code == nlopt.FAILURE:
         msg = "converged (round-off limited)"
@@ -60,6 +71,35 @@ def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = No
     return x, fval, n_eval, msg
 
 
+def _bobyqa_restarted(fun, start: np.ndarray, control: dict, lower: np.ndarray,
+                      upper: np.ndarray, step: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
+    """:func:`_bobyqa` in runs of at most ``100 (n + 1)`` evaluations, each restarted from the last
+    answer with a fresh trust region, until a run that converged lowers the criterion by less than
+    ``RESTART_FTOL`` (relative) or ``control["maxeval"]`` evaluations are spent (at most
+    ``control["max_restarts"]`` restarts).  A run whose trust region has shrunk far from the optimum
+    crawls (thousands of evaluations for a few units of log-likelihood); a restart moves on.
+    ``step``: the initial trust-region radius of every run (default: on each parameter's scale)."""
+    n = len(start)
+    budget = int(control["maxeval"])
+    cap = 100 * (n + 1)
+    x, f, total, msg = np.asarray(start, float), np.inf, 0, "iteration limit reached"
+    for _ in range(int(control["max_restarts"]) + 1):
+        run = min(cap, budget - total)
+        if run < 2 * n + 2:
+            msg = "iteration limit reached"
+            break
+        x2, f2, n2, msg2 = _bobyqa(fun, x, dict(control, maxeval=run), lower, upper, step)
+        total += n2
+        gain = f - f2
+        if f2 <= f:
+            x, f = x2, f2
+        capped = msg2 == "iteration limit reached"
+        msg = "converged" if not capped else msg2
+        if not np.isfinite(f) or (not capped and not gain > RESTART_FTOL * max(1.0, abs(f))):
+            break
+    return x, f, total, msg
+
+
 def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
              control: dict | None = None) -> Estimate:
     """Minimise -2 (restricted) log-likelihood over the parameters (outer loop for fitted(.))."""
@@ -68,12 +108,20 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
         return Estimate(np.zeros(0), lik.criterion(np.zeros(0), fitted0), fitted0, 1, 0, True, "no parameters")
     x = np.asarray(start, float)
     if not lik.uses_fitted:
-        x, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
+        x, f, n_eval, msg = _bobyqa_restarted(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
         return Estimate(x, f, None, n_eval, 1, msg.startswith("converged"), msg)
     fitted = fitted0
     total = 0
+    step = None
     for it in range(1, int(ctl["max_outer"]) + 1):
-        x_new, f, n_eval, msg = _bobyqa(lambda v: lik.criterion(v, fitted), x, ctl, lik.lower(), lik.upper(BOUND))
+        # after the first pass the optimum moves only as far as the fitted values do: a small trust
+        # region keeps BOBYQA from wandering along flat directions, so the alternation contracts to
+        # its fixed point (as nlme's nlminb, warm-started, does) instead of jittering around it
+        optimiser = _bobyqa_restarted if step is None else _bobyqa
+        x_new, f, n_eval, msg = optimiser(lambda v: lik.criterion(v, fitted), x, ctl, lik.lower(),
+                                          lik.upper(BOUND), step)
+        step = np.maximum(1e-3 * np.maximum(np.abs(x_new), 1.0), 2.0 * np.abs(x_new - x))
+        step = np.minimum(step, 0.5 * np.maximum(np.abs(x_new), 1.0))
         total += n_eval
         sol = lik.solve(x_new, fitted)
         new_fitted = lik.fitted_levels(sol.beta, sol.b)[-1]

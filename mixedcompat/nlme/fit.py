@@ -481,7 +481,9 @@ class NlmeVarCorr:
                 rows.append((name, c, None, V[i, i], sd[i]))
             for i in range(len(cols)):
                 for j in range(i + 1, len(cols)):
-                    rows.append((name, cols[i], cols[j], V[i, j], V[i, j] / (sd[i] * sd[j])))
+                    with np.errstate(divide="ignore", invalid="ignore"):    # sd 0: NaN, as R
+                        cor = V[i, j] / (sd[i] * sd[j])
+                    rows.append((name, cols[i], cols[j], V[i, j], cor))
         s = self.model.sigma()
         rows.append(("Residual", None, None, s * s, s))
         cols = list(zip(*rows))

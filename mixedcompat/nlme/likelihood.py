@@ -246,15 +246,20 @@ class NlmeLikelihood:
     def criterion(self, params: np.ndarray, fitted: np.ndarray | None = None) -> float:
         """-2 (restricted) log-likelihood, profiled over beta and sigma."""
         re_pars, cor_u, var_u = self.split(params)
-        try:
-            Mw, log_det_K, _ = self.whiten(cor_u, var_u, fitted)
-            S, ldL2, _ = self._schur(re_pars, Mw)
-        except (np.linalg.LinAlgError, FloatingPointError, ValueError):
-            return np.inf
-        LS = self._chol_schur(S)
-        if LS is None:
-            return np.inf
-        return self._crit_from(LS, ldL2, log_det_K)
+        # the parameters are unbounded (as nlme's): far out, exp() overflows and the criterion is
+        # infinite, which the optimiser treats as a wall; no floating-point warning leaks to the user
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            try:
+                Mw, log_det_K, _ = self.whiten(cor_u, var_u, fitted)
+                S, ldL2, _ = self._schur(re_pars, Mw)
+            except (np.linalg.LinAlgError, FloatingPointError, ValueError):
+                return np.inf
+            if not np.all(np.isfinite(S)):
+                return np.inf
+            LS = self._chol_schur(S)
+            if LS is None:
+                return np.inf
+            return self._crit_from(LS, ldL2, log_det_K)
 
     def _crit_from(self, LS: np.ndarray, ldL2: float, log_det_K: float) -> float:
         p = self.p

@@ -215,16 +215,29 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         lo_hi = np.sqrt(dfr * s2 / st.chi2.ppf([(1 + level) / 2, (1 - level) / 2], dfr))
         out["sigma"] = pd.Series({"lower": lo_hi[0], "est.": m.sigma(), "upper": lo_hi[1]})
         return out
-    A = m.apVar
-    evals = np.linalg.eigvalsh((A + A.T) / 2)
+    nonpd = ("cannot get confidence intervals on var-cov components: Non-positive definite approximate "
+             "variance-covariance\n Consider 'which = \"fixed\"'")     # nlme's words
+    # a standard deviation at 0 (a boundary fit) has log sd = -inf: no Hessian there, as in nlme
+    with np.errstate(all="ignore"):
+        try:
+            A = m.apVar
+        except np.linalg.LinAlgError:
+            raise DataError(nonpd) from None
+        evals = np.linalg.eigvalsh((A + A.T) / 2) if np.all(np.isfinite(A)) else np.array([np.nan])
     if not np.all(evals > 0):
-        raise DataError("cannot get confidence intervals on var-cov components: "
-                        "non-positive definite approximate variance-covariance")
+        raise DataError(nonpd)
     from .estimate import cor_natural, natural_vector
-    nat = natural_vector(lik, m._est.params, m.sigma())
+    with np.errstate(divide="ignore"):
+        nat = natural_vector(lik, m._est.params, m.sigma())
     se = np.sqrt(np.diag(A))
     z = st.norm.ppf((1 + level) / 2)
     lo, hi = nat - z * se, nat + z * se
+    with np.errstate(over="ignore"):            # exp of huge bounds is Inf (R prints 1e259 there)
+        return _var_cov_intervals(out, m, lik, nat, lo, hi)
+
+
+def _var_cov_intervals(out: Intervals, m, lik, nat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Intervals:
+    from .estimate import cor_natural
     k = 0
     re = {}
     for lv in lik.levels:

@@ -248,7 +248,9 @@ def _correlation_print(corr: np.ndarray, names: list[str], title: str = " Correl
 
 
 def _cov2cor(v: np.ndarray) -> np.ndarray:
-    return v / np.outer(np.sqrt(np.diag(v)), np.sqrt(np.diag(v)))
+    sd = np.sqrt(np.diag(v))
+    with np.errstate(divide="ignore", invalid="ignore"):      # a standard deviation of 0: NaN, as R
+        return v / np.outer(sd, sd)
 
 
 # ------------------------------------------------------------------------------ pieces of the model

@@ -213,6 +213,13 @@ class BoundVarFunc:
         fs = self._full_start[self._free]
         self.start = np.where(self._is_log[self._free], np.log(np.where(fs > 0, fs, 1.0)), fs)
 
+    def __reduce__(self):
+        """Pickle as the unbound specification and the rows it was bound to; unpickling binds again."""
+        recipe = getattr(self, "_recipe", None)
+        if recipe is None:
+            raise TypeError(f"{self.kind}: a variance function built without its specification cannot be pickled")
+        return (_rebind, recipe)
+
     def _full(self, u: np.ndarray) -> np.ndarray:
         u = np.asarray(u, dtype=float).reshape(-1)
         if u.size != self.n_free:
@@ -258,3 +265,6 @@ class BoundVarFunc:
         return f"<bound {self.kind} {self.formula} with {self.n_free} free parameters {self.names}>"
 
 
+def _rebind(spec, data: pd.DataFrame) -> BoundVarFunc:
+    """Unpickling a :class:`BoundVarFunc`: bind its specification to the same rows again."""
+    return spec.bind(data)

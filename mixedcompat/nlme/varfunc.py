@@ -110,7 +110,15 @@ class VarFunc:
         return _stratum_labels(self.strata, data, self.kind)
 
     def bind(self, data: pd.DataFrame) -> BoundVarFunc:
-        """Bind to ``data``: the model's rows in the model's row order (nlme's ``Initialize``)."""
+        """Bind to ``data``: the model's rows in the model's row order (nlme's ``Initialize``).
+
+        The bound function remembers this specification and ``data``: it pickles as them and binds
+        again when unpickled (its weight function is a closure over the data)."""
+        bound = self._bind(data)
+        bound._recipe = (self, data)
+        return bound
+
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -155,7 +163,7 @@ class varIdent(VarFunc):
         _positive(self.value, "initial value", self.kind)
         _positive(self.fixed, "fixed value", self.kind)
 
-    def bind(self, data: pd.DataFrame) -> BoundVarFunc:
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         codes, labels = self._strata(data)
         struct = "Different standard deviations per stratum"
         if not labels:
@@ -211,7 +219,7 @@ class _StrataParam(VarFunc):
     def _row_weights(self, p: np.ndarray, v: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def bind(self, data: pd.DataFrame) -> BoundVarFunc:
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         cov = self._covariate(data)
         codes, labels = self._strata(data)
         struct = self.description + (", different strata" if labels else "")
@@ -329,7 +337,7 @@ class varConstPower(VarFunc):
         _positive(self.const, "const", self.kind)
         _positive(self.fixed.get("const"), "fixed const", self.kind)
 
-    def bind(self, data: pd.DataFrame) -> BoundVarFunc:
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         cov = self._covariate(data)
         codes, labels = self._strata(data)
         strata = labels or [None]
@@ -385,7 +393,7 @@ class varFixed(VarFunc):
             raise DataError(f"varFixed: the covariate {self.covariate!r} must be > 0; it is {values[bad[0]]} "
                             f"in row {bad[0]} (0-based; {bad.size} such rows)")
 
-    def bind(self, data: pd.DataFrame) -> BoundVarFunc:
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         cov = self._covariate(data)
         return BoundVarFunc(self.kind, [], np.zeros(0), np.zeros(0, bool), np.zeros(0, bool),
                             lambda full, fitted: 1.0 / np.sqrt(cov(fitted)), False, None,
@@ -422,7 +430,7 @@ class varComb(VarFunc):
     def uses_fitted(self) -> bool:
         return any(vf.uses_fitted for vf in self.varfuncs)
 
-    def bind(self, data: pd.DataFrame) -> BoundVarFunc:
+    def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         parts = [vf.bind(data) for vf in self.varfuncs]
         all_names, full, free, is_log, slices = [], [], [], [], []
         at = 0
