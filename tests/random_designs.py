@@ -73,6 +73,8 @@ def warning_class(message: str) -> str:
 
 STRUCTURES = ("one", "one", "nested-slash", "nested-colon", "nested-implicit", "crossed", "partial",
               "nested+crossed", "crossed3", "four")
+# "f" ((f | g), factor slopes with an intercept) is not drawn by build_design (adding an option would
+# renumber every survey design); use it with dataclasses.replace(draw_design(seed), kinds=("f",), ...)
 ROW_COUNTS = (20, 30, 50, 50, 100, 100, 200, 200, 400, 1000, 2500, 5000)
 G1_KINDS = ("1", "1", "1", "x", "x", "x||", "0+x", "0+f")
 NESTED_KINDS = ("1", "1", "1", "x||", "x")
@@ -89,7 +91,7 @@ RE_SDS = (0.0, 1e-4, 0.1, 0.5, 1.0, 3.0)
 
 def _term(kind: str, group: str) -> str:
     return {"1": f"(1 | {group})", "x": f"(x | {group})", "x||": f"(x || {group})",
-            "0+x": f"(0 + x | {group})", "0+f": f"(0 + f | {group})"}[kind]
+            "0+x": f"(0 + x | {group})", "0+f": f"(0 + f | {group})", "f": f"(f | {group})"}[kind]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +192,7 @@ class Design:
         g4 = rng.choice(n4, size=n, p=rng.dirichlet(np.full(n4, 2.0)))
         xs = rng.uniform(0.05, 3.0, size=n)                   # x on its standard scale
         zs = np.exp(rng.normal(0.0, 0.5, size=n))
-        nf = int(rng.integers(2, 5)) if "0+f" not in self.kinds else int(rng.integers(2, 4))
+        nf = int(rng.integers(2, 5)) if not {"0+f", "f"} & set(self.kinds) else int(rng.integers(2, 4))
         f = rng.integers(0, nf, size=n)
         h = rng.integers(0, 2, size=n)
 
@@ -324,15 +326,17 @@ def draw_design(seed: int, max_rows: int | None = None) -> Design:
 
 # ------------------------------------------------------------------------------------------ R side
 
+# lme4::lmer, not lmer: other live-R tests attach lmerTest to the same R session, whose lmer adds its
+# own fit-time warnings ("Model may not have converged with 1 eigenvalue close to zero")
 _R_FIT = r"""
 function(d, formula, REML, use_w, use_off) {
     warns <- character(0); msgs <- character(0)
     fit <- tryCatch(withCallingHandlers({
         f <- as.formula(formula)
-        if (use_w && use_off) lmer(f, data = d, REML = REML, weights = w, offset = off)
-        else if (use_w) lmer(f, data = d, REML = REML, weights = w)
-        else if (use_off) lmer(f, data = d, REML = REML, offset = off)
-        else lmer(f, data = d, REML = REML)
+        if (use_w && use_off) lme4::lmer(f, data = d, REML = REML, weights = w, offset = off)
+        else if (use_w) lme4::lmer(f, data = d, REML = REML, weights = w)
+        else if (use_off) lme4::lmer(f, data = d, REML = REML, offset = off)
+        else lme4::lmer(f, data = d, REML = REML)
     }, warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
        message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") }),
     error = function(e) e)
