@@ -4,7 +4,9 @@
 from its own answer until a restart no longer lowers the criterion: BOBYQA's trust region can
 shrink far from the optimum on the curved, nearly flat criteria of correlation structures (corSymm,
 corRatio, corSpher) and constant-plus-power variance functions, and stop there reporting
-convergence; a fresh trust region moves on.  As in nlme (``nlminb`` on the same unconstrained
+convergence; a fresh trust region moves on.  A second path from the same start, a quasi-Newton
+descent (as nlme's ``nlminb``) polished the same way, is taken too and the lower criterion kept:
+BOBYQA's first steps can land in another basin than the one the gradient points to.  As in nlme (``nlminb`` on the same unconstrained
 scale), the correlation and variance parameters are not bounded: a bound anywhere is wrong for
 some data (corCAR1's ``logit(phi)`` is near ``log(0.5) / lag`` for lags of 1e-3; a power of a
 covariate close to 1 can be in the hundreds), and outside the representable range the criterion
@@ -33,7 +35,7 @@ from .likelihood import NlmeLikelihood
 
 BOUND = np.inf             # no bound on the unconstrained correlation / variance parameters (as nlme)
 DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
-                   "outer_tol": 1e-7, "apVar": True, "rel_step": 1e-3, "max_restarts": 30}
+                   "outer_tol": 1e-7, "apVar": True, "rel_step": 1e-3, "max_restarts": 30, "two_paths": True}
 # a restart that lowers the criterion by less than this (relative) ends the restarts
 RESTART_FTOL = 1e-11
 
@@ -100,6 +102,46 @@ def _bobyqa_restarted(fun, start: np.ndarray, control: dict, lower: np.ndarray,
     return x, f, total, msg
 
 
+def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray,
+                              upper: np.ndarray) -> tuple[np.ndarray, float, int, str]:
+    """A second path from nlme's start: a bounded quasi-Newton descent (L-BFGS-B with
+    finite-difference gradients, like nlme's own ``nlminb``) into the basin the gradient points
+    to, polished by :func:`_bobyqa_restarted`.  BOBYQA's first trust-region steps can carry it into
+    another basin (a corARMA(1, 1) ridge where the AR and MA roots cancel, a corLin kink)."""
+    from scipy.optimize import minimize
+    count = [0]
+
+    def safe(v):
+        count[0] += 1
+        f = fun(v)
+        return f if np.isfinite(f) else 1e300
+    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
+    n = len(start)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize(safe, np.asarray(start, float), method="L-BFGS-B", bounds=bounds,
+                           options={"maxfun": 40 * (n + 1), "maxiter": 200})
+        x0 = res.x if np.isfinite(fun(res.x)) else np.asarray(start, float)
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        x0 = np.asarray(start, float)
+    x, f, n_eval, msg = _bobyqa_restarted(fun, x0, control, lower, upper)
+    return x, f, n_eval + count[0], msg
+
+
+def _two_paths(fun, start: np.ndarray, control: dict, lower: np.ndarray,
+               upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
+    """The better of :func:`_bobyqa_restarted` and :func:`_quasi_newton_then_bobyqa` from ``start``
+    (the second only when ``control["two_paths"]``)."""
+    x, f, n_eval, msg = _bobyqa_restarted(fun, start, control, lower, upper)
+    if not control.get("two_paths", True):
+        return x, f, n_eval, msg
+    x2, f2, n2, msg2 = _quasi_newton_then_bobyqa(fun, start, control, lower, upper)
+    if f2 < f:
+        return x2, f2, n_eval + n2, msg2
+    return x, f, n_eval + n2, msg
+
+
 def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
              control: dict | None = None) -> Estimate:
     """Minimise -2 (restricted) log-likelihood over the parameters (outer loop for fitted(.))."""
@@ -108,7 +150,7 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
         return Estimate(np.zeros(0), lik.criterion(np.zeros(0), fitted0), fitted0, 1, 0, True, "no parameters")
     x = np.asarray(start, float)
     if not lik.uses_fitted:
-        x, f, n_eval, msg = _bobyqa_restarted(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
+        x, f, n_eval, msg = _two_paths(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
         return Estimate(x, f, None, n_eval, 1, msg.startswith("converged"), msg)
     fitted = fitted0
     total = 0
@@ -117,7 +159,7 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
         # after the first pass the optimum moves only as far as the fitted values do: a small trust
         # region keeps BOBYQA from wandering along flat directions, so the alternation contracts to
         # its fixed point (as nlme's nlminb, warm-started, does) instead of jittering around it
-        optimiser = _bobyqa_restarted if step is None else _bobyqa
+        optimiser = _two_paths if step is None else _bobyqa
         x_new, f, n_eval, msg = optimiser(lambda v: lik.criterion(v, fitted), x, ctl, lik.lower(),
                                           lik.upper(BOUND), step)
         step = np.maximum(1e-3 * np.maximum(np.abs(x_new), 1.0), 2.0 * np.abs(x_new - x))
