@@ -31,6 +31,12 @@ from .reterms import ReTerm
 LOG_2PI = np.log(2.0 * np.pi)
 
 
+def _criterion_value(ldL2, ldRX2, pwrss, sum_log_weights: float, denom: int):
+    """lme4's objective from its pieces: ``ldL2 + ldRX2 - log|W| + denom (1 + log(2 pi pwrss / denom))``
+    (``ldRX2 = 0`` and ``denom = n`` for ML); scalars or arrays, one formula for every path."""
+    return ldL2 + ldRX2 - sum_log_weights + denom * (1.0 + LOG_2PI + np.log(pwrss / denom))
+
+
 class ResponseReduction:
     """The response as the criterion is built from it: ``sqrt(w) (y - offset - X c)`` with ``c`` the
     weighted least-squares coefficients of ``y - offset`` on ``X``, and ``c`` itself.
@@ -41,10 +47,10 @@ class ResponseReduction:
     the residual sum of squares the criterion depends on (``y = 1e6 + noise``: 12 digits lost); after
     the reduction they carry rounding relative to the least-squares residual.
 
-    ``c`` comes from the QR factorisation of ``sqrt(w) X`` (column-scale invariant), refined once;
-    the residual ``y - offset - X c`` is formed in extended precision (``np.longdouble`` where the
-    platform has it) and rounded once, so the reduction perturbs the data by less than their own
-    rounding.  A response that ``X`` fits exactly (a residual at the rounding level of the
+    ``c`` comes from the QR factorisation of ``sqrt(w) X`` (column-scale invariant); the residual
+    ``y - offset - X c`` is formed in extended precision (``np.longdouble`` where the platform has
+    it) and rounded once, so the reduced response is exactly (to that precision) ``y - X c`` for the
+    ``c`` returned, and the reduction perturbs the data by less than their own rounding.  A response that ``X`` fits exactly (a residual at the rounding level of the
     response, e.g. a constant) is kept as given: its criterion is unbounded below and any value of
     it is rounding noise, as in lme4.
 
@@ -68,17 +74,19 @@ class ResponseReduction:
     EXACT_FIT_RTOL = 64 * np.finfo(float).eps   # |residual| / |response| at or below: an exact fit
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None):
-        self.X = np.asarray(X, dtype=float)
-        self.n, self.p = self.X.shape
+        X = np.asarray(X, dtype=float)
+        self.n, self.p = X.shape
         self.sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
         self.offset = np.asarray(offset, dtype=float) if offset is not None else None
-        self.Q = self.R = None
+        self.X = X
+        self.Xs = X if self.sqrtw is None else X * self.sqrtw[:, None]      # sqrt(W) X
         self.active = False
         if self.p > 0:
-            Xs = self.X if self.sqrtw is None else self.X * self.sqrtw[:, None]
-            Q, R = np.linalg.qr(Xs)
+            Q, R = np.linalg.qr(self.Xs)
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
-                self.Q, self.R, self.active = Q, R, True
+                # R^{-1} Q': the least-squares coefficients of a weighted vector in one product
+                self.P = sla.solve_triangular(R, Q.T, lower=False, check_finite=False)
+                self.active = bool(np.all(np.isfinite(self.P)))
 
     def weighted(self, y: np.ndarray) -> np.ndarray:
         """``sqrt(w) (y - offset)`` (the unreduced response)."""
@@ -96,13 +104,8 @@ class ResponseReduction:
         for j in range(self.p):
             r -= self.X[:, j].astype(ext) * c[j]
         if self.sqrtw is not None:
-            r *= self.sqrtw.astype(ext)
+            r = r * self.sqrtw.astype(ext)
         return r
-
-    def _coefficients(self, r: np.ndarray) -> np.ndarray:
-        """Least-squares coefficients of a weighted vector on ``sqrt(w) X`` (from the QR factors)."""
-        return sla.solve_triangular(self.R, self.Q.T @ np.asarray(r, dtype=float), lower=False,
-                                    check_finite=False)
 
     def reduce(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(r, c)``: ``sqrt(w) (y - offset - X c)`` and ``c`` (beta of ``y`` is beta of ``r``
@@ -116,29 +119,18 @@ class ResponseReduction:
         if not self.active:
             return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
         with np.errstate(all="ignore"):
-            c = self._coefficients(ys).astype(np.longdouble)
-            r = self._residual(y, c)
-            c = c + self._coefficients(r)            # one refinement step
+            c = self.P @ ys
+            # one refinement step (c to least-squares accuracy also when sqrt(W) X is ill-conditioned)
+            c = c.astype(np.longdouble) + self.P @ (ys - self.Xs @ c)
+            # the residual of this c, exact to extended precision (the criterion is invariant for
+            # any c; c only needs to be near the least-squares solution for the residual to be small)
             r = self._residual(y, c).astype(float)
             shift = c.astype(float)
-        if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(r))) or \
-                np.linalg.norm(r) <= self.EXACT_FIT_RTOL * np.linalg.norm(ys):
+            rr = float(r @ r)
+        if not (np.isfinite(rr) and np.isfinite(float(np.sum(shift)))) or \
+                rr <= self.EXACT_FIT_RTOL ** 2 * float(ys @ ys):
             return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
         return r, shift
-
-
-def z_transpose_times(t: ReTerm, sqrtw: np.ndarray | None, v: np.ndarray) -> np.ndarray:
-    """``Z_t' diag(sqrt(w)) v`` for one term (columns level by level), without building ``Z``.
-
-    Example
-    -------
-    >>> # z_transpose_times(m.terms[0], None, y)  -> (levels * q,) vector
-    """
-    Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
-    out = np.empty((t.n_levels, t.q))
-    for a in range(t.q):
-        out[:, a] = np.bincount(t.codes, weights=Xw[:, a] * v, minlength=t.n_levels)
-    return out.ravel()
 
 
 @dataclass(frozen=True)
@@ -307,7 +299,7 @@ class Deviance:
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
-        sqrtw, XY = self._setup(terms, X, y, weights, offset, REML)
+        sqrtw, XY, resp = self._setup(terms, X, y, weights, offset, REML)
         p = self.p
         self.theta_slices = []
         start = 0
@@ -331,11 +323,11 @@ class Deviance:
                                                         same=(k == j)) \
                     if terms[k].q == 1 and terms[j].q == 1 else None
         self.AXX = XY.T @ XY
-        self._AX1_3d = self.AX[0].reshape(p + 1, terms[0].n_levels, terms[0].q)
+        self._put_response(resp)
 
     def _setup(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
-               offset: np.ndarray | None, REML: bool) -> tuple[np.ndarray | None, np.ndarray]:
-        """Common set-up: sizes, the weights' log-determinant and the weighted ``[X, r]`` (``r`` the
+               offset: np.ndarray | None, REML: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+        """Common set-up: sizes, the weights' log-determinant, the weighted ``[X, r]`` and ``r`` (the
         reduced response, :class:`ResponseReduction`; ``beta_shift`` the coefficients it removed)."""
         self.terms = terms
         self.REML = bool(REML)
@@ -343,10 +335,8 @@ class Deviance:
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
             self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
         self.response = ResponseReduction(X, weights, offset)
-        sqrtw = self.response.sqrtw
         r, self.beta_shift = self.response.reduce(y)
-        Xs = X if sqrtw is None else X * sqrtw[:, None]
-        return sqrtw, np.column_stack([Xs, r])
+        return self.response.sqrtw, np.column_stack([self.response.Xs, r]), r
 
     def with_response(self, y: np.ndarray) -> "Deviance":
         """The criterion of the same model (X, Z, weights, offset) for another response ``y``: only
@@ -359,33 +349,51 @@ class Deviance:
         r, shift = self.response.reduce(y)
         new = copy.copy(self)
         new.beta_shift = shift
-        new._set_response(r)
+        new._copy_response_arrays()
+        new._put_response(r)
         return new
 
-    def _set_response(self, r: np.ndarray) -> None:
-        """Replace the response rows of ``A`` (new arrays: the original object is left as it was)."""
-        p = self.p
-        sqrtw = self.response.sqrtw
-        Xs_r = self._x_t_times(r)
-        AX = []
-        for t, AXk in zip(self.terms, self.AX):
-            new = AXk.copy()
-            new[p, :] = z_transpose_times(t, sqrtw, r)
-            AX.append(new)
-        self.AX = AX
-        AXX = self.AXX.copy()
-        AXX[p, :p] = Xs_r
-        AXX[:p, p] = Xs_r
-        AXX[p, p] = r @ r
-        self.AXX = AXX
-        t1 = self.terms[0]
-        self._AX1_3d = AX[0].reshape(p + 1, t1.n_levels, t1.q)
+    def response_cross_products(self, r: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, float]:
+        """``([Z_k' sqrt(W) r for each term], (sqrt(W) X)' r, r'r)`` for a reduced response ``r``,
+        accumulated in extended precision and rounded once.
 
-    def _x_t_times(self, r: np.ndarray) -> np.ndarray:
-        """``(sqrt(W) X)' r`` from the QR factors (``R' Q' r``)."""
-        if self.p == 0:
-            return np.zeros(0)
-        return self.response.R.T @ (self.response.Q.T @ r)
+        The criterion depends on these to first order, amplified by ``r'r / pwrss``: sums rounded
+        term by term would leave a bias of a few units in the last place of the criterion (lme4's
+        own is correctly rounded).
+
+        Example
+        -------
+        >>> # zr, xr, rr = dev.response_cross_products(dev.response.reduce(y)[0])
+        """
+        ext = np.longdouble
+        r_ext = np.asarray(r, dtype=float).astype(ext)
+        sqrtw = self.response.sqrtw
+        zr = []
+        for t in self.terms:
+            Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]   # Z's entries, as in Z(sqrtw)
+            out = np.zeros((t.n_levels, t.q), dtype=ext)
+            for a in range(t.q):
+                np.add.at(out[:, a], t.codes, Xw[:, a].astype(ext) * r_ext)
+            zr.append(out.ravel().astype(float))
+        xr = (self.response.Xs.T.astype(ext) @ r_ext).astype(float) if self.p else np.zeros(0)
+        return zr, xr, float(r_ext @ r_ext)
+
+    def _copy_response_arrays(self) -> None:
+        """Own copies of the arrays :meth:`_put_response` writes (a copied object shares them)."""
+        self.AX = [AXk.copy() for AXk in self.AX]
+        self.AXX = self.AXX.copy()
+
+    def _put_response(self, r: np.ndarray) -> None:
+        """Write the response rows of ``A`` for the reduced response ``r``."""
+        p = self.p
+        zr, xr, rr = self.response_cross_products(r)
+        for AXk, zrk in zip(self.AX, zr):
+            AXk[p, :] = zrk
+        self.AXX[p, :p] = xr
+        self.AXX[:p, p] = xr
+        self.AXX[p, p] = rr
+        t1 = self.terms[0]
+        self._AX1_3d = self.AX[0].reshape(p + 1, t1.n_levels, t1.q)
 
     @staticmethod
     def _diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
@@ -507,12 +515,10 @@ class Deviance:
         """lme4's objective from a factor: REML criterion or deviance (same constants as lme4)."""
         REML = self.REML if REML is None else REML
         n, p = self.n, self.p
-        if f.pwrss <= 0:
+        if not f.pwrss > 0:
             return np.inf
-        if REML:
-            nmp = n - p
-            return f.ldL2 + f.ldRX2 - self.sum_log_weights + nmp * (1.0 + LOG_2PI + np.log(f.pwrss / nmp))
-        return f.ldL2 - self.sum_log_weights + n * (1.0 + LOG_2PI + np.log(f.pwrss / n))
+        return _criterion_value(f.ldL2, f.ldRX2 if REML else 0.0, f.pwrss, self.sum_log_weights,
+                                n - p if REML else n)
 
     def __call__(self, theta: np.ndarray) -> float:
         try:
@@ -575,7 +581,7 @@ class DenseDeviance(Deviance):
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
-        sqrtw, XY = self._setup(terms, X, y, weights, offset, REML)
+        sqrtw, XY, resp = self._setup(terms, X, y, weights, offset, REML)
         p = self.p
         Z = sp.hstack([t.Z(sqrtw) for t in terms]).tocsc()
         self.q = Z.shape[1]
@@ -604,16 +610,18 @@ class DenseDeviance(Deviance):
         self._lam_cols = np.concatenate(cols)
         self._lam_idx = np.concatenate(idx)
         self._eye_q = np.arange(self.q)
+        self._put_response(resp)
 
-    def _set_response(self, r: np.ndarray) -> None:
+    def _copy_response_arrays(self) -> None:
+        self.A = self.A.copy()
+
+    def _put_response(self, r: np.ndarray) -> None:
         q, p = self.q, self.p
-        sqrtw = self.response.sqrtw
-        col = np.concatenate([z_transpose_times(t, sqrtw, r) for t in self.terms] + [self._x_t_times(r)])
-        A = self.A.copy()
-        A[:q + p, q + p] = col
-        A[q + p, :q + p] = col
-        A[q + p, q + p] = r @ r
-        self.A = A
+        zr, xr, rr = self.response_cross_products(r)
+        col = np.concatenate(zr + [xr])
+        self.A[:q + p, q + p] = col
+        self.A[q + p, :q + p] = col
+        self.A[q + p, q + p] = rr
 
     def factor(self, theta: np.ndarray) -> PLSFactor:
         theta = np.asarray(theta, dtype=float)
@@ -668,14 +676,11 @@ class DenseDeviance(Deviance):
                 out[lo:lo + k] = [self(t) for t in th]
                 continue
             ldL2 = 2.0 * np.sum(np.log(d[:, :q]), axis=1)
-            ldRX2 = 2.0 * np.sum(np.log(d[:, q:q + p]), axis=1)
+            ldRX2 = 2.0 * np.sum(np.log(d[:, q:q + p]), axis=1) if self.REML else 0.0
             pwrss = d[:, q + p] ** 2
-            n = self.n
             with np.errstate(divide="ignore"):
-                if self.REML:
-                    crit = ldL2 + ldRX2 - self.sum_log_weights + (n - p) * (1.0 + LOG_2PI + np.log(pwrss / (n - p)))
-                else:
-                    crit = ldL2 - self.sum_log_weights + n * (1.0 + LOG_2PI + np.log(pwrss / n))
+                crit = _criterion_value(ldL2, ldRX2, pwrss, self.sum_log_weights,
+                                        self.n - p if self.REML else self.n)
             out[lo:lo + k] = np.where(pwrss > 0, crit, np.inf)
         return out
 

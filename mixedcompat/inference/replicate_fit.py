@@ -181,29 +181,26 @@ class _KernelModel:
         self.counts = np.bincount(inv, minlength=G).astype(float)
         group = sp.csr_matrix((np.ones(L), (inv, np.arange(L))), shape=(G, L))
         self.group = group.toarray() if G * L <= 100_000 else group
-        self.codes, self.L = term.codes, L
-        self.Xw = np.ascontiguousarray(term.X if sqrtw is None else term.X * sqrtw[:, None])
+        self.L = L
+        Xw = term.X if sqrtw is None else term.X * sqrtw[:, None]
         p = Xs.shape[1]
         self.RX = np.empty((L, q, p))
         for a in range(q):
             for j in range(p):
-                self.RX[:, a, j] = np.bincount(self.codes, weights=self.Xw[:, a] * Xs[:, j], minlength=L)
-        self.XsT = np.ascontiguousarray(Xs.T)
+                self.RX[:, a, j] = np.bincount(term.codes, weights=Xw[:, a] * Xs[:, j], minlength=L)
         self.XX = Xs.T @ Xs
         self.scalar = G <= SCALAR_MAX_GROUPS
         if self.scalar:
             self.groups = [tuple(float(v) for v in uniq[g]) + (float(self.counts[g]),) for g in range(G)]
         self.off = np.array([[1.0], [0.0], [1.0]])
 
-    def criterion(self, ys: np.ndarray, shift: np.ndarray) -> "_KernelCriterion":
-        """The criterion for the reduced weighted response ``ys`` (``Deviance.response.reduce``:
-        ``sqrt(w) (y - offset - X shift)``)."""
+    def criterion(self, parts: "_ResponseParts") -> "_KernelCriterion":
+        """The criterion for one response, from its reduced cross-products (:class:`_ResponseParts`)."""
         tail, q, L = self.tail, self.q, self.L
         p = tail.p
         R = np.empty((L, q, p + 1))
         R[:, :, :p] = self.RX
-        for a in range(q):
-            R[:, a, p] = np.bincount(self.codes, weights=self.Xw[:, a] * ys, minlength=L)
+        R[:, :, p] = parts.zr[0].reshape(L, q)
         i, j = tail.iu
         U = len(i)
         C = np.empty((L, 1 if q == 1 else 3, U))
@@ -215,13 +212,7 @@ class _KernelModel:
             C[:, 1] = R0[:, i] * R1[:, j] + R1[:, i] * R0[:, j]
             np.multiply(R1[:, i], R1[:, j], out=C[:, 2])
         C = np.asarray(self.group @ C.reshape(L, -1)).reshape(self.G, -1, U)    # summed per group
-        Xy = self.XsT @ ys
-        AXX = np.empty((p + 1, p + 1))
-        AXX[:p, :p] = self.XX
-        AXX[:p, p] = Xy
-        AXX[p, :p] = Xy
-        AXX[p, p] = ys @ ys
-        return _KernelCriterion(self, C, AXX[i, j], shift)
+        return _KernelCriterion(self, C, parts.tail_block(self.XX)[i, j], parts.shift)
 
 
 class _KernelCriterion:
@@ -395,6 +386,27 @@ class _OneTermCriterion:
         return _shifted(self.tail.solution(ld, S), self.shift)
 
 
+@dataclasses.dataclass(frozen=True)
+class _ResponseParts:
+    """One response's cross-products: ``Z_k' sqrt(W) r`` per term, ``(sqrt(W) X)' r``, ``r'r`` of the
+    reduced response ``r`` and the coefficients ``shift`` the reduction removed."""
+
+    zr: list
+    xr: np.ndarray
+    rr: float
+    shift: np.ndarray
+
+    def tail_block(self, XX: np.ndarray) -> np.ndarray:
+        """``[X r]' W [X r]`` from ``X' W X``."""
+        p = len(self.xr)
+        AXX = np.empty((p + 1, p + 1))
+        AXX[:p, :p] = XX
+        AXX[:p, p] = self.xr
+        AXX[p, :p] = self.xr
+        AXX[p, p] = self.rr
+        return AXX
+
+
 def _shifted(sol: tuple[float, np.ndarray, float] | None, shift: np.ndarray):
     """A solution of the reduced response with beta moved back to the response's own."""
     if sol is None:
@@ -439,20 +451,18 @@ class _Refitter:
             type(self.template) is Deviance or m.terms[0].n_levels * m.terms[0].q > ONE_TERM_MIN_Q)
         if self.fast:
             Xs = frame.X if self.sqrtw is None else frame.X * self.sqrtw[:, None]
-            self.XsT = np.ascontiguousarray(Xs.T)
             self.XsXs = Xs.T @ Xs
             if len(m.terms) == 1 and m.terms[0].q <= 2:
                 self.kernel = _KernelModel(m.terms[0], Xs, self.sqrtw, self.tail)
         if self.one_term:
             t = m.terms[0]
-            self.t_codes = t.codes
-            self.t_Xw = t.X if self.sqrtw is None else t.X * self.sqrtw[:, None]
+            t_Xw = t.X if self.sqrtw is None else t.X * self.sqrtw[:, None]
             self.Ad = Deviance._diag_blocks(t, self.sqrtw)
             L, q, p = t.n_levels, t.q, frame.X.shape[1]
             self.RX = np.empty((L, q, p))
             for a in range(q):
                 for j in range(p):
-                    self.RX[:, a, j] = np.bincount(t.codes, weights=self.t_Xw[:, a] * Xs[:, j], minlength=L)
+                    self.RX[:, a, j] = np.bincount(t.codes, weights=t_Xw[:, a] * Xs[:, j], minlength=L)
         if self.fast:
             self._check(np.asarray(frame.y, dtype=float))
         self.data = None
@@ -472,7 +482,7 @@ class _Refitter:
             got = float(fun(self.start))
             return bool(np.isfinite(ref) and abs(got - ref) <= 1e-8 * max(1.0, abs(ref)))
 
-        if self.kernel is not None and not agrees(self.kernel.criterion(*self._reduced_response(y0))):
+        if self.kernel is not None and not agrees(self.kernel.criterion(self._response_parts(y0))):
             self.kernel = None
         if self.one_term and not agrees(self._one_term_criterion(y0)):
             self.one_term = False
@@ -480,24 +490,20 @@ class _Refitter:
             self.fast = self.one_term = False
             self.kernel = None
 
-    def _reduced_response(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(r, shift)``: the weighted response reduced as the model's criterion reduces it."""
-        return self.template.response.reduce(y)
+    def _response_parts(self, y: np.ndarray) -> "_ResponseParts":
+        """The response's cross-products as the model's criterion forms them (reduced, extended
+        precision: ``Deviance.response.reduce`` and ``Deviance.response_cross_products``)."""
+        r, shift = self.template.response.reduce(y)
+        return _ResponseParts(*self.template.response_cross_products(r), shift)
 
     def _one_term_criterion(self, y: np.ndarray) -> _OneTermCriterion:
-        ys, shift = self._reduced_response(y)
+        parts = self._response_parts(y)
         L, q, p = self.RX.shape
         R = np.empty((L, q, p + 1))
         R[:, :, :p] = self.RX
-        for a in range(q):
-            R[:, a, p] = np.bincount(self.t_codes, weights=self.t_Xw[:, a] * ys, minlength=L)
-        AXX = np.empty((p + 1, p + 1))
-        AXX[:p, :p] = self.XsXs
-        Xy = self.XsT @ ys
-        AXX[p, :p] = Xy
-        AXX[:p, p] = Xy
-        AXX[p, p] = ys @ ys
-        return _OneTermCriterion(self.Ad, R, AXX, self.tail, self.terms[0].tril_index, shift)
+        R[:, :, p] = parts.zr[0].reshape(L, q)
+        return _OneTermCriterion(self.Ad, R, parts.tail_block(self.XsXs), self.tail,
+                                 self.terms[0].tril_index, parts.shift)
 
     def deviance(self, y: np.ndarray):
         """The model's deviance object for response ``y``."""
@@ -513,7 +519,7 @@ class _Refitter:
     def _fast_criterion(self, y: np.ndarray):
         """The fastest criterion for ``y`` (with a ``solution`` method), or None on the slow path."""
         if self.kernel is not None:
-            return self.kernel.criterion(*self._reduced_response(y))
+            return self.kernel.criterion(self._response_parts(y))
         if self.one_term:
             return self._one_term_criterion(y)
         if self.fast and type(self.template) is DenseDeviance:
