@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from scipy.linalg import solve_triangular
+from scipy.special import expit as _scipy_expit
 from scipy.linalg.lapack import dtrtrs as _trtrs
 
 
@@ -43,7 +44,8 @@ def _logit(p):
 
 
 def _expit(u):
-    return 1.0 / (1.0 + np.exp(-u))
+    """1 / (1 + exp(-u)) without overflow warnings (0 far below, 1 far above)."""
+    return _scipy_expit(np.asarray(u, dtype=float))
 
 
 def _log_expit(u):

@@ -295,7 +295,8 @@ class NlmeLikelihood:
     def solve(self, params: np.ndarray, fitted: np.ndarray | None = None) -> Solution:
         """beta, sigma, BLUPs and the pieces of the criterion at ``params``."""
         re_pars, cor_u, var_u = self.split(params)
-        Mw, log_det_K, w = self.whiten(cor_u, var_u, fitted)
+        with np.errstate(all="ignore"):     # far-out parameters: exp() saturates, a range of 0 is 1 / 0
+            Mw, log_det_K, w = self.whiten(cor_u, var_u, fitted)
         S, ldL2, extra = self._schur(re_pars, Mw)
         LS = np.linalg.cholesky(S)
         p, n = self.p, self.n

@@ -226,7 +226,8 @@ class BoundVarFunc:
             raise ValueError(f"{self.kind}: expected {self.n_free} unconstrained parameters, got {u.size}")
         full = self._full_start.copy()
         logs = self._is_log[self._free]
-        full[self._free] = np.where(logs, np.exp(u), u)
+        with np.errstate(over="ignore"):          # unbounded log parameters: exp() saturates at inf
+            full[self._free] = np.where(logs, np.exp(u), u)
         return full
 
     def natural_array(self, u: np.ndarray, all_coef: bool = True) -> np.ndarray:
