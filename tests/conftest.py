@@ -21,6 +21,7 @@ TOL = {
     "objective_at": dict(rtol=1e-8),   # the criterion at fixed theta: no optimiser involved
     "fixef": dict(rtol=1e-5),          # plus 1e-4 standard errors for coefficients near zero
     "se": dict(rtol=1e-4),
+    "vcov": dict(rtol=2e-4),          # vcov(beta) entries: products of two SEs (tests/test_pls_precision.py)
     "sigma": dict(rtol=1e-5),
     "theta": dict(atol=1e-4),
     "varcorr": dict(rtol=1e-4, atol=1e-8),
