@@ -9,6 +9,13 @@ from typing import Callable
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Property tests are derandomized by default, so that a fresh install's test run is repeatable
+# (the same examples on every machine); `pytest --hypothesis-profile=explore` draws new ones.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("repeatable")
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
