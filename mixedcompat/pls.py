@@ -85,7 +85,7 @@ class ResponseReduction:
             Q, R = np.linalg.qr(self.Xs)
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
                 # R^{-1} Q': the least-squares coefficients of a weighted vector in one product
-                self.P = sla.solve_triangular(R, Q.T, lower=False, check_finite=False)
+                self.P = np.linalg.inv(R) @ Q.T     # (p x p inverse: scipy's trtrs call costs more)
                 self.active = bool(np.all(np.isfinite(self.P)))
 
     def weighted(self, y: np.ndarray) -> np.ndarray:
