@@ -86,6 +86,10 @@ class ResponseReduction:
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
                 # R^{-1} Q': the least-squares coefficients of a weighted vector in one product
                 self.P = np.linalg.inv(R) @ Q.T     # (p x p inverse: scipy's trtrs call costs more)
+                ext = np.longdouble
+                self._X_ext = X.T.astype(ext)         # p x n, rows contiguous
+                self._offset_ext = self.offset.astype(ext) if self.offset is not None else None
+                self._sqrtw_ext = self.sqrtw.astype(ext) if self.sqrtw is not None else None
                 self.active = bool(np.all(np.isfinite(self.P)))
 
     def weighted(self, y: np.ndarray) -> np.ndarray:
@@ -97,14 +101,13 @@ class ResponseReduction:
 
     def _residual(self, y: np.ndarray, c: np.ndarray) -> np.ndarray:
         """``sqrt(w) (y - offset - X c)`` in extended precision (``c`` extended too)."""
-        ext = np.longdouble
-        r = np.asarray(y, dtype=ext)
-        if self.offset is not None:
-            r = r - self.offset.astype(ext)
+        r = np.asarray(y, dtype=np.longdouble)
+        if self._offset_ext is not None:
+            r -= self._offset_ext
         for j in range(self.p):
-            r -= self.X[:, j].astype(ext) * c[j]
-        if self.sqrtw is not None:
-            r = r * self.sqrtw.astype(ext)
+            r -= self._X_ext[j] * c[j]
+        if self._sqrtw_ext is not None:
+            r *= self._sqrtw_ext
         return r
 
     def reduce(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -367,15 +370,19 @@ class Deviance:
         """
         ext = np.longdouble
         r_ext = np.asarray(r, dtype=float).astype(ext)
-        sqrtw = self.response.sqrtw
+        if getattr(self, "_zw_ext", None) is None:
+            sqrtw = self.response.sqrtw
+            # Z's entries (as in ReTerm.Z(sqrtw)), one row per column of the term, and sqrt(W) X
+            self._zw_ext = [(t.X if sqrtw is None else t.X * sqrtw[:, None]).T.astype(ext) for t in self.terms]
+            resp = self.response
+            self._xs_ext = resp._X_ext if resp.sqrtw is None and resp.active else resp.Xs.T.astype(ext)
         zr = []
-        for t in self.terms:
-            Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]   # Z's entries, as in Z(sqrtw)
-            out = np.zeros((t.n_levels, t.q), dtype=ext)
+        for t, Zw in zip(self.terms, self._zw_ext):
+            out = np.zeros((t.q, t.n_levels), dtype=ext)
             for a in range(t.q):
-                np.add.at(out[:, a], t.codes, Xw[:, a].astype(ext) * r_ext)
-            zr.append(out.ravel().astype(float))
-        xr = (self.response.Xs.T.astype(ext) @ r_ext).astype(float) if self.p else np.zeros(0)
+                np.add.at(out[a], t.codes, Zw[a] * r_ext)
+            zr.append(out.T.ravel().astype(float))
+        xr = (self._xs_ext @ r_ext).astype(float) if self.p else np.zeros(0)
         return zr, xr, float(r_ext @ r_ext)
 
     def _copy_response_arrays(self) -> None:
