@@ -72,6 +72,9 @@ class ResponseReduction:
     """
 
     EXACT_FIT_RTOL = 64 * np.finfo(float).eps   # |residual| / |response| at or below: an exact fit
+    EXTENDED_MAX_N = 100_000   # extended precision (residual, cross-products) up to this many rows: beyond,
+    #                            numpy's long double (~10 ns per operation) would cost ~40% of a fit, for
+    #                            a fixed bias of a few units in the last place of the criterion
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None):
         X = np.asarray(X, dtype=float)
@@ -81,15 +84,17 @@ class ResponseReduction:
         self.X = X
         self.Xs = X if self.sqrtw is None else X * self.sqrtw[:, None]      # sqrt(W) X
         self.active = False
+        self.extended = self.n <= self.EXTENDED_MAX_N
         if self.p > 0:
             Q, R = np.linalg.qr(self.Xs)
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
                 # R^{-1} Q': the least-squares coefficients of a weighted vector in one product
                 self.P = np.linalg.inv(R) @ Q.T     # (p x p inverse: scipy's trtrs call costs more)
-                ext = np.longdouble
-                self._X_ext = X.T.astype(ext)         # p x n, rows contiguous
-                self._offset_ext = self.offset.astype(ext) if self.offset is not None else None
-                self._sqrtw_ext = self.sqrtw.astype(ext) if self.sqrtw is not None else None
+                if self.extended:
+                    ext = np.longdouble
+                    self._X_ext = X.T.astype(ext)         # p x n, rows contiguous
+                    self._offset_ext = self.offset.astype(ext) if self.offset is not None else None
+                    self._sqrtw_ext = self.sqrtw.astype(ext) if self.sqrtw is not None else None
                 self.active = bool(np.all(np.isfinite(self.P)))
 
     def weighted(self, y: np.ndarray) -> np.ndarray:
@@ -101,6 +106,8 @@ class ResponseReduction:
 
     def _residual(self, y: np.ndarray, c: np.ndarray) -> np.ndarray:
         """``sqrt(w) (y - offset - X c)`` in extended precision (``c`` extended too)."""
+        if not self.extended:
+            return self.weighted(y) - self.Xs @ np.asarray(c, dtype=float)
         r = np.asarray(y, dtype=np.longdouble)
         if self._offset_ext is not None:
             r -= self._offset_ext
@@ -368,6 +375,15 @@ class Deviance:
         -------
         >>> # zr, xr, rr = dev.response_cross_products(dev.response.reduce(y)[0])
         """
+        if not self.response.extended:
+            r = np.asarray(r, dtype=float)
+            sqrtw = self.response.sqrtw
+            zr = []
+            for t in self.terms:
+                Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
+                zr.append(np.column_stack([np.bincount(t.codes, weights=Xw[:, a] * r, minlength=t.n_levels)
+                                           for a in range(t.q)]).ravel())
+            return zr, self.response.Xs.T @ r, float(r @ r)
         ext = np.longdouble
         r_ext = np.asarray(r, dtype=float).astype(ext)
         if getattr(self, "_zw_ext", None) is None:

@@ -308,3 +308,20 @@ def test_lme4_tests_vcov_and_varcorr_live(stem):
     vc_r = np.asarray(r["varcorr"], dtype=float)
     assert_close(ours, vc_r, "VarCorr", rtol=TOL["varcorr"]["rtol"],
                  atol=TOL["varcorr"]["atol"] * np.max(np.abs(vc_r)))
+
+
+@pytest.mark.parametrize("a, b", [(1e6, 1.0), (1e6, 1e6)])
+def test_large_data_path_keeps_the_invariance(sleep, a, b, monkeypatch):
+    """Beyond ResponseReduction.EXTENDED_MAX_N rows the reduction and its cross-products are formed in
+    double precision (long double would cost ~40% of a 1e6-row fit): the criterion still follows
+    y -> a + b y and its noise stays ~1e-16 (only a fixed bias of a few ulps remains)."""
+    monkeypatch.setattr(ResponseReduction, "EXTENDED_MAX_N", 0)
+    base = _fit(FORMULA, sleep)
+    moved = _fit(FORMULA, sleep.assign(Reaction=a + b * sleep["Reaction"]))
+    assert not moved.devfun.response.extended
+    shift = 2.0 * 178 * np.log(b)
+    for name, dev in _both_classes(moved).items():
+        assert abs(dev(base.theta) - shift - base.devfun(base.theta)) <= 1e-12 * abs(base.REMLcrit()), name
+        assert _noise(dev, base.theta) <= 1e-13, name
+        other = dev.with_response(a + b * sleep["Reaction"].to_numpy()[::-1])
+        assert np.isfinite(other(base.theta))
