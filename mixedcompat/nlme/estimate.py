@@ -167,6 +167,12 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
         total += n_eval
         sol = lik.solve(x_new, fitted)
         new_fitted = lik.fitted_levels(sol.beta, sol.b)[-1]
+        if not np.isfinite(lik.criterion(x_new, new_fitted)):
+            # the new fitted values give weights the criterion cannot use (a variance function of
+            # the fitted values at 0 or overflowing): keep the fitted values the parameters fit
+            warnings.warn("the variance function of the fitted values is not finite at the updated fitted "
+                          "values; the alternation stopped", ConvergenceWarning, stacklevel=3)
+            return Estimate(x_new, f, fitted, total, it, False, "fitted values left the domain")
         change = np.max(np.abs(new_fitted - fitted)) / max(1.0, np.max(np.abs(fitted)))
         x, fitted = x_new, new_fitted
         if change < ctl["outer_tol"]:
