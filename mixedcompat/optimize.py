@@ -272,8 +272,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             # covariates in tiny or huge units: also lme4's start on the rescaled problem
             starts.append(np.maximum(start, lower))
         best = None
-        for u0 in starts:
-            step = np.maximum(POLISH_STEP * np.abs(u0), POLISH_STEP)
+        for u0, step in _polish_starts(starts):
             u, fu, fe2, code2 = _bobyqa(lambda v: fun(v * s), u0, lower / s, dict(tight, initial_step=step))
             x2, f2, fe3 = _snap_to_boundary(fun, u * s, fu, lower, ctrl["boundary_tol"])
             feval += fe2 + fe3
@@ -297,6 +296,20 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
                       conv_code=conv, message=_NLOPT_MESSAGES.get(code, str(code)),
                       messages=tuple(msgs), warnings=tuple(warns), derivs=derivs, polished=polished,
                       lme4_stop=lme4_stop if polished else None)
+
+
+def _polish_starts(starts: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(start, initial trust-region radius) pairs of the polishing restart: each start with a
+    radius of POLISH_STEP of each entry (at least POLISH_STEP), and again with one on the scale of
+    the largest entry (POLISH_STEP**2 of it), for fits whose theta entries are all far below 1 (tiny
+    random effects beside the residual), where a first step of 0.1 jumps to another valley."""
+    out = []
+    for u0 in starts:
+        out.append((u0, np.maximum(POLISH_STEP * np.abs(u0), POLISH_STEP)))
+        big = float(np.max(np.abs(u0), initial=0.0))
+        if 0.0 < big < 1.0:
+            out.append((u0, np.maximum(POLISH_STEP * np.abs(u0), POLISH_STEP ** 2 * big)))
+    return out
 
 
 def _snap_to_boundary(fun: Callable[[np.ndarray], float], x: np.ndarray, fval: float, lower: np.ndarray,
