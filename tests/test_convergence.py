@@ -90,7 +90,10 @@ def test_same_evaluations_as_lme4_from_its_start(path):
     e = fx["expected"]
     if e["conv_messages"] or fx["name"] in DEGENERATE:
         pytest.skip("lme4's checkConv flags this fit: ours restarts (see test_criterion_not_above_lme4)")
-    assert m.optinfo["feval"] == e["feval"]
+    # the path's last steps, where the criterion changes in its last bits, are decided by rounding
+    # (numpy 1.23's BLAS takes 37 evaluations on start_pastes_nested where lme4 and numpy 2.4 take 36):
+    # one evaluation either way is that noise; a different start or path costs many more
+    assert abs(m.optinfo["feval"] - e["feval"]) <= 1, (m.optinfo["feval"], e["feval"])
 
 
 # ------------------------------------------------------------------------ the optimum (item 1, 4)
