@@ -104,7 +104,7 @@ def summarize(outcomes: list[rd.Outcome]) -> str:
     if b_tables:
         lines.append("  b by table: " + ", ".join(f"{t} {k}" for t, k in b_tables.most_common()))
     d_kinds = collections.Counter()
-    for o in outcomes:
+    for o in (o for o in outcomes if "d" in o.classes):
         for w in sorted(o.r_warning_classes - o.our_warning_classes):
             d_kinds[f"lme4 only: {w}"] += 1
         for w in sorted(o.our_warning_classes - o.r_warning_classes):
