@@ -103,7 +103,7 @@ def _bobyqa_restarted(fun, start: np.ndarray, control: dict, lower: np.ndarray,
 
 
 def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray,
-                              upper: np.ndarray) -> tuple[np.ndarray, float, int, str]:
+                              upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
     """A second path from nlme's start: a bounded quasi-Newton descent (L-BFGS-B with
     finite-difference gradients, like nlme's own ``nlminb``) into the basin the gradient points
     to, polished by :func:`_bobyqa_restarted`.  BOBYQA's first trust-region steps can carry it into
@@ -129,6 +129,32 @@ def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.n
     return x, f, n_eval + count[0], msg
 
 
+def _quasi_newton(fun, start: np.ndarray, control: dict, lower: np.ndarray, upper: np.ndarray,
+                  step=None) -> tuple[np.ndarray, float, int, str]:
+    """A local descent alone (L-BFGS-B with finite-difference gradients, nlme's ``nlminb`` in
+    spirit): from a warm start it stays in the basin it starts in."""
+    from scipy.optimize import minimize
+    count = [0]
+
+    def safe(v):
+        count[0] += 1
+        f = fun(v)
+        return f if np.isfinite(f) else 1e300
+    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
+    x0 = np.asarray(start, float)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = minimize(safe, x0, method="L-BFGS-B", bounds=bounds,
+                           options={"maxfun": 200 * (len(x0) + 1), "maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9})
+    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+        return x0, fun(x0), count[0], "iteration limit reached"
+    f = fun(res.x)
+    if not np.isfinite(f) or f > fun(x0):
+        return x0, fun(x0), count[0], "converged"
+    return res.x, f, count[0], "converged"
+
+
 def _two_paths(fun, start: np.ndarray, control: dict, lower: np.ndarray,
                upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
     """The better of :func:`_bobyqa_restarted` and :func:`_quasi_newton_then_bobyqa` from ``start``
@@ -152,14 +178,37 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
     if not lik.uses_fitted:
         x, f, n_eval, msg = _two_paths(lambda v: lik.criterion(v), x, ctl, lik.lower(), lik.upper(BOUND))
         return Estimate(x, f, None, n_eval, 1, msg.startswith("converged"), msg)
-    fitted = fitted0
+    # the alternation can settle at different fixed points depending on how far each pass moves: a
+    # global first pass (BOBYQA and the gradient path) can jump to an inner optimum from which the
+    # alternation drifts along a ridge where the weights depend ever more steeply on the fitted values
+    # (varConstPower: const -> 0, power -> -inf), while nlme's warm-started local descent stays in
+    # the basin of its start.  Both alternations are run and the one whose criterion at its own fitted
+    # values is lower is kept (a finished one before an unfinished one)
+    first = [_two_paths, _quasi_newton] if ctl.get("two_paths", True) else [_two_paths]
+    best, caught = None, []
+    for opt in first:
+        with warnings.catch_warnings(record=True) as w:
+            warnings.simplefilter("always")
+            est = _alternate(lik, x, fitted0, ctl, opt)
+        rank = (est.converged, -est.criterion if np.isfinite(est.criterion) else -np.inf)
+        if best is None or rank > best_rank:
+            best, best_rank, caught = est, rank, w
+    for w in caught:
+        warnings.warn(w.message, w.category, stacklevel=3)
+    return best
+
+
+def _alternate(lik: NlmeLikelihood, x: np.ndarray, fitted: np.ndarray, ctl: dict, first_optimiser) -> Estimate:
+    """nlme's alternation for a variance function of the fitted values: the parameters are optimised
+    with the fitted values held fixed (``first_optimiser`` on the first pass, a warm-started BOBYQA
+    with a small trust region after), then the fitted values are updated, until they stop changing."""
     total = 0
     step = None
     for it in range(1, int(ctl["max_outer"]) + 1):
         # after the first pass the optimum moves only as far as the fitted values do: a small trust
         # region keeps BOBYQA from wandering along flat directions, so the alternation contracts to
         # its fixed point (as nlme's nlminb, warm-started, does) instead of jittering around it
-        optimiser = _two_paths if step is None else _bobyqa
+        optimiser = first_optimiser if step is None or first_optimiser is _quasi_newton else _bobyqa
         x_new, f, n_eval, msg = optimiser(lambda v: lik.criterion(v, fitted), x, ctl, lik.lower(),
                                           lik.upper(BOUND), step)
         step = np.maximum(1e-3 * np.maximum(np.abs(x_new), 1.0), 2.0 * np.abs(x_new - x))
@@ -171,7 +220,7 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
             # the new fitted values give weights the criterion cannot use (a variance function of
             # the fitted values at 0 or overflowing): keep the fitted values the parameters fit
             warnings.warn("the variance function of the fitted values is not finite at the updated fitted "
-                          "values; the alternation stopped", ConvergenceWarning, stacklevel=3)
+                          "values; the alternation stopped", ConvergenceWarning, stacklevel=4)
             return Estimate(x_new, f, fitted, total, it, False, "fitted values left the domain")
         change = np.max(np.abs(new_fitted - fitted)) / max(1.0, np.max(np.abs(fitted)))
         x, fitted = x_new, new_fitted
@@ -179,7 +228,7 @@ def maximise(lik: NlmeLikelihood, start: np.ndarray, fitted0: np.ndarray | None,
             # the criterion at the final fitted values (the ones the weights are evaluated at)
             return Estimate(x, lik.criterion(x, fitted), fitted, total, it, True, msg)
     warnings.warn(f"fitted values of the variance function did not settle in {ctl['max_outer']} iterations",
-                  ConvergenceWarning, stacklevel=3)
+                  ConvergenceWarning, stacklevel=4)
     return Estimate(x, lik.criterion(x, fitted), fitted, total, int(ctl["max_outer"]), False,
                     "outer iteration limit reached")
 

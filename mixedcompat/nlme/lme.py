@@ -33,6 +33,18 @@ def _check_control(control: dict | None) -> dict:
     return ctl
 
 
+def _start_fitted(lik, ols_fitted: np.ndarray) -> np.ndarray:
+    """nlme's first fitted values of a ``fitted(.)`` variance function in ``lme``: the innermost-level
+    fitted values (BLUPs included) of the model at its starting values, where the variance function's
+    weights are constant (``Initialize.lmeStruct`` runs ``MEestimate`` before the first ``update``)."""
+    try:
+        sol = lik.solve(lik.start(), ols_fitted)
+        out = lik.fitted_levels(sol.beta, sol.b)[-1]
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return ols_fitted
+    return out if np.all(np.isfinite(out)) else ols_fitted
+
+
 def _fit(kind: str, fixed: str, data: pd.DataFrame, random, correlation, weights, method: str, na_action: str,
          control: dict | None) -> NlmeFit:
     method = _method(method)
@@ -45,6 +57,8 @@ def _fit(kind: str, fixed: str, data: pd.DataFrame, random, correlation, weights
         if lik.uses_fitted:
             beta = np.linalg.lstsq(lik.X, lik.y, rcond=None)[0]
             fitted0 = lik.X @ beta
+            if lik.levels:
+                fitted0 = _start_fitted(lik, fitted0)
         est = maximise(lik, lik.start(), fitted0, ctl)
         call = {"fixed": fixed, "data": data, "random": random, "correlation": correlation, "weights": weights,
                 "method": method, "na_action": na_action, "control": control}
