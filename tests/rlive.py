@@ -16,8 +16,8 @@ _R_FIT = r"""
 function(d, formula, REML, use_weights) {
     warns <- character(0); msgs <- character(0)
     fit <- tryCatch(withCallingHandlers({
-        if (use_weights) lmer(as.formula(formula), data = d, REML = REML, weights = w)
-        else lmer(as.formula(formula), data = d, REML = REML)
+        if (use_weights) lme4::lmer(as.formula(formula), data = d, REML = REML, weights = w)
+        else lme4::lmer(as.formula(formula), data = d, REML = REML)
     }, warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
        message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") }),
     error = function(e) e)

@@ -350,5 +350,5 @@ def test_sleepstudy_summary_prints_as_lme4(formula, REML):
     df.attrs["name"] = "sleepstudy"
     m = mc.lmer(formula, df, REML=REML)
     theirs = "\n".join(rlive.r_eval_lines(
-        f"print(summary(lmer({formula}, sleepstudy, REML = {'TRUE' if REML else 'FALSE'})))"))
+        f"print(summary(lme4::lmer({formula}, sleepstudy, REML = {'TRUE' if REML else 'FALSE'})))"))
     assert_same_printout(str(mc.summary(m)), theirs, "summary(m)")

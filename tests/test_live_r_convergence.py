@@ -34,12 +34,12 @@ SAME_POINT = 1e-5
 _R_FIT = r"""
 function(d, formula, REML) {
     warns <- character(0); msgs <- character(0)
-    fit <- tryCatch(withCallingHandlers(lmer(as.formula(formula), data = d, REML = REML),
+    fit <- tryCatch(withCallingHandlers(lme4::lmer(as.formula(formula), data = d, REML = REML),
         warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
         message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") }),
         error = function(e) e)
     if (inherits(fit, "error")) return(list(error = conditionMessage(fit)))
-    m0 <- suppressWarnings(suppressMessages(lmer(as.formula(formula), data = d, REML = REML,
+    m0 <- suppressWarnings(suppressMessages(lme4::lmer(as.formula(formula), data = d, REML = REML,
                                                  control = lmerControl(optimizer = NULL))))
     list(error = NULL, warnings = warns, messages = msgs,
          criterion = if (REML) REMLcrit(fit) else deviance(fit),

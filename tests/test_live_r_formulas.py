@@ -27,7 +27,7 @@ pytestmark = pytest.mark.r
 
 _R_FORMULA_FIT = r"""
 function(d, formula) {
-    fit <- tryCatch(suppressWarnings(suppressMessages(lmer(as.formula(formula), data = d, REML = TRUE))),
+    fit <- tryCatch(suppressWarnings(suppressMessages(lme4::lmer(as.formula(formula), data = d, REML = TRUE))),
                     error = function(e) e)
     if (inherits(fit, "error")) return(list(error = conditionMessage(fit)))
     X <- getME(fit, "X"); Z <- as.matrix(getME(fit, "Z"))

@@ -276,8 +276,8 @@ def test_fewlevels_reaches_lme4s_variance():
 _R_VCOV = r"""
 function(d, formula, theta) {
     suppressPackageStartupMessages(library(lme4))
-    fit <- suppressWarnings(suppressMessages(lmer(as.formula(formula), data = d)))
-    at <- suppressWarnings(suppressMessages(lmer(as.formula(formula), data = d,
+    fit <- suppressWarnings(suppressMessages(lme4::lmer(as.formula(formula), data = d)))
+    at <- suppressWarnings(suppressMessages(lme4::lmer(as.formula(formula), data = d,
                                                 control = lmerControl(optimizer = NULL), start = theta)))
     list(theta = unname(getME(fit, "theta")), vcov = as.numeric(as.matrix(vcov(fit))),
          varcorr = as.data.frame(VarCorr(fit))$vcov, criterion = REMLcrit(fit))
