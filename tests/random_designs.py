@@ -326,80 +326,14 @@ def draw_design(seed: int, max_rows: int | None = None) -> Design:
 
 # ------------------------------------------------------------------------------------------ R side
 
-# lme4::lmer, not lmer: other live-R tests attach lmerTest to the same R session, whose lmer adds its
-# own fit-time warnings ("Model may not have converged with 1 eigenvalue close to zero")
-_R_FIT = r"""
-function(d, formula, REML, use_w, use_off) {
-    warns <- character(0); msgs <- character(0)
-    fit <- tryCatch(withCallingHandlers({
-        f <- as.formula(formula)
-        if (use_w && use_off) lme4::lmer(f, data = d, REML = REML, weights = w, offset = off)
-        else if (use_w) lme4::lmer(f, data = d, REML = REML, weights = w)
-        else if (use_off) lme4::lmer(f, data = d, REML = REML, offset = off)
-        else lme4::lmer(f, data = d, REML = REML)
-    }, warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
-       message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") }),
-    error = function(e) e)
-    if (inherits(fit, "error"))
-        return(list(error = conditionMessage(fit), warnings = warns, messages = msgs))
-    m <- fit
-    th <- getME(m, "theta")
-    vc <- as.data.frame(VarCorr(m))
-    re <- ranef(m)
-    V <- as.matrix(vcov(m))
-    list(error = NULL, warnings = warns, messages = msgs,
-         conv_messages = as.character(unlist(m@optinfo$conv$lme4$messages)),
-         feval = m@optinfo$feval,
-         criterion = if (REML) REMLcrit(m) else deviance(m),
-         logLik = as.numeric(logLik(m)),
-         fixef_names = names(fixef(m)), fixef = unname(fixef(m)),
-         se = unname(sqrt(diag(V))),
-         sigma = sigma(m),
-         theta_names = names(th), theta = unname(th),
-         vc_grp = as.character(vc$grp), vc_var1 = as.character(vc$var1), vc_var2 = as.character(vc$var2),
-         vc_vcov = vc$vcov, vc_sdcor = vc$sdcor,
-         ranef_groups = names(re),
-         ranef = lapply(re, function(x) list(levels = rownames(x), columns = colnames(x),
-                                             values = as.numeric(t(as.matrix(x))))),
-         fitted = unname(fitted(m)),
-         nobs = nobs(m),
-         isSingular = isSingular(m))
-}
-"""
-
-_R_STATE: dict[str, Any] = {}
-
-
 def lmer_in_r(design: Design, df: pd.DataFrame) -> dict:
-    """Fit ``design`` to ``df`` in lme4 (through rlive's R session) and return plain Python values.
-
-    On an R error the dict has ``error`` (the message); otherwise the numbers of ``_R_FIT``.
-    ``warnings`` / ``messages`` hold what R signalled, also on an error.
-    """
+    """Fit ``design`` to ``df`` in lme4 (:func:`rlive.lmer_in_r`, which calls ``lme4::lmer``
+    explicitly: another live test attaches lmerTest to the shared R session, whose ``lmer`` adds its
+    own fit-time warnings) and return plain Python values."""
     import rlive
-    ro = rlive.robjects()
-    if "fit" not in _R_STATE:
-        _R_STATE["fit"] = ro.r(_R_FIT)
-    out = rlive._py(_R_STATE["fit"](rlive.to_r_frame(df), design.formula(), design.REML,
-                                   design.weights != "none", design.offset == "argument"))
-    err = out.get("error")
-    out["error"] = err[0] if err else None
-    out["warnings"] = out.get("warnings") or []
-    out["messages"] = out.get("messages") or []
-    if out["error"] is None:
-        for k in ("criterion", "logLik", "sigma", "nobs", "isSingular"):
-            out[k] = out[k][0]
-        out["feval"] = out["feval"][0] if out.get("feval") else None
-        out["conv_messages"] = out.get("conv_messages") or []
-        out["fixef_names"] = out["fixef_names"] or []
-        for k in ("fixef", "se", "theta", "fitted", "vc_vcov", "vc_sdcor"):
-            out[k] = np.asarray(out[k] or [], dtype=float)
-        specs = out["ranef"].values() if isinstance(out["ranef"], dict) else out["ranef"]
-        out["ranef"] = {
-            g: dict(levels=s["levels"], columns=s["columns"],
-                    values=np.asarray(s["values"], dtype=float).reshape(len(s["levels"]), len(s["columns"])))
-            for g, s in zip(out["ranef_groups"], specs)}
-    return out
+    return rlive.lmer_in_r(df, design.formula(), design.REML,
+                           weights=None if design.weights == "none" else "w",
+                           offset="off" if design.offset == "argument" else None)
 
 
 # ------------------------------------------------------------------------------------------ our side

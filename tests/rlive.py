@@ -13,11 +13,14 @@ import numpy as np
 import pandas as pd
 
 _R_FIT = r"""
-function(d, formula, REML, use_weights) {
+function(d, formula, REML, use_w, use_off) {
     warns <- character(0); msgs <- character(0)
     fit <- tryCatch(withCallingHandlers({
-        if (use_weights) lme4::lmer(as.formula(formula), data = d, REML = REML, weights = w)
-        else lme4::lmer(as.formula(formula), data = d, REML = REML)
+        f <- as.formula(formula)
+        if (use_w && use_off) lme4::lmer(f, data = d, REML = REML, weights = w, offset = off)
+        else if (use_w) lme4::lmer(f, data = d, REML = REML, weights = w)
+        else if (use_off) lme4::lmer(f, data = d, REML = REML, offset = off)
+        else lme4::lmer(f, data = d, REML = REML)
     }, warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") },
        message = function(m) { msgs <<- c(msgs, conditionMessage(m)); invokeRestart("muffleMessage") }),
     error = function(e) e)
@@ -30,6 +33,7 @@ function(d, formula, REML, use_weights) {
     V <- as.matrix(vcov(m))
     list(error = NULL, warnings = warns, messages = msgs,
          conv_messages = as.character(unlist(m@optinfo$conv$lme4$messages)),
+         feval = m@optinfo$feval,
          criterion = if (REML) REMLcrit(m) else deviance(m),
          logLik = as.numeric(logLik(m)), logLik_df = attr(logLik(m), "df"),
          fixef_names = names(fixef(m)), fixef = unname(fixef(m)),
@@ -105,38 +109,34 @@ def _py(x):
     return x
 
 
-def lmer_in_r(df: pd.DataFrame, formula: str, REML: bool, weights: str | None = None) -> dict:
-    """Fit ``formula`` to ``df`` with lme4 and return its results as plain Python.
+def lmer_in_r(df: pd.DataFrame, formula: str, REML: bool, weights: str | None = None,
+              offset: str | None = None) -> dict:
+    """Fit ``formula`` to ``df`` with ``lme4::lmer`` and return its results as plain Python.
 
-    ``weights`` may only be the name ``"w"`` (a column of ``df``). On an R error the dict has
-    ``error`` (the message); otherwise the numbers listed in ``_R_FIT``. Warnings and messages R
-    emitted are in ``warnings`` / ``messages``.
+    ``weights`` / ``offset`` may only be the names ``"w"`` / ``"off"`` (columns of ``df``). On an R
+    error the dict has ``error`` (the message); otherwise the numbers listed in ``_R_FIT``. Warnings
+    and messages R emitted are in ``warnings`` / ``messages``, also on an error.
     """
-    assert weights in (None, "w")
+    assert weights in (None, "w") and offset in (None, "off")
     robjects()
-    out = _py(_STATE["fit"](to_r_frame(df), formula, REML, weights is not None))
+    out = _py(_STATE["fit"](to_r_frame(df), formula, REML, weights is not None, offset is not None))
     err = out.get("error")
     out["error"] = err[0] if err else None
     out["warnings"] = out.get("warnings") or []
     out["messages"] = out.get("messages") or []
     if out["error"] is None:
-        for k in ("criterion", "logLik", "logLik_df", "sigma", "nobs"):
+        for k in ("criterion", "logLik", "logLik_df", "sigma", "nobs", "isSingular"):
             out[k] = out[k][0]
-        out["isSingular"] = out["isSingular"][0]
+        out["feval"] = out["feval"][0] if out.get("feval") else None
         out["conv_messages"] = out.get("conv_messages") or []
         out["fixef_names"] = out["fixef_names"] or []
-        out["fixef"] = np.asarray(out["fixef"] or [], dtype=float)
-        out["se"] = np.asarray(out["se"] or [], dtype=float)
-        out["theta"] = np.asarray(out["theta"], dtype=float)
-        out["lower"] = np.asarray(out["lower"], dtype=float)
-        out["fitted"] = np.asarray(out["fitted"], dtype=float)
-        ranef = {}
-        for g, spec in zip(out["ranef_groups"], out["ranef"].values() if isinstance(out["ranef"], dict)
-                           else out["ranef"]):
-            vals = np.asarray(spec["values"], dtype=float)
-            ranef[g] = dict(levels=spec["levels"], columns=spec["columns"],
-                            values=vals.reshape(len(spec["levels"]), len(spec["columns"])))
-        out["ranef"] = ranef
+        for k in ("fixef", "se", "theta", "lower", "fitted", "vc_vcov", "vc_sdcor"):
+            out[k] = np.asarray(out[k] or [], dtype=float)
+        specs = out["ranef"].values() if isinstance(out["ranef"], dict) else out["ranef"]
+        out["ranef"] = {
+            g: dict(levels=s["levels"], columns=s["columns"],
+                    values=np.asarray(s["values"], dtype=float).reshape(len(s["levels"]), len(s["columns"])))
+            for g, s in zip(out["ranef_groups"], specs)}
     return out
 
 
