@@ -164,13 +164,7 @@ class Design:
         """The simulated data (a pandas DataFrame; factors are Categoricals)."""
         rng = np.random.default_rng(self.seed)
         n, n1 = self.n_rows, self.n_g1
-        # unbalanced g1 sizes: n_small groups of 1-2 rows, the rest Dirichlet-spread, at least 2 rows
-        sizes = np.zeros(n1, dtype=int)
-        small = rng.choice(n1, size=self.n_small, replace=False)
-        sizes[small] = rng.integers(1, 3, size=self.n_small)
-        big = np.setdiff1d(np.arange(n1), small)
-        rest = n - sizes.sum() - 2 * len(big)
-        sizes[big] = 2 + rng.multinomial(max(rest, 0), rng.dirichlet(np.full(len(big), 2.0)))
+        sizes = unbalanced_sizes(rng, n, n1, self.n_small, min_size=2, concentration=2.0)
         g1 = np.repeat(np.arange(n1), sizes)
         n = len(g1)
         # g2 nested in g1: labels s1..sk reused in every g1 group; g2u: the same, labelled uniquely
@@ -322,6 +316,25 @@ def draw_design(seed: int, max_rows: int | None = None) -> Design:
     True
     """
     return build_design(_RngPicker(seed), seed, max_rows=max_rows)
+
+
+def unbalanced_sizes(rng: np.random.Generator, n: int, n_groups: int, n_small: int, min_size: int,
+                     concentration: float) -> np.ndarray:
+    """Group sizes summing to about ``n``: ``n_small`` groups of 1-2 rows, the others at least
+    ``min_size`` rows with the rest spread by a Dirichlet(``concentration``) draw.
+
+    Example
+    -------
+    >>> int(unbalanced_sizes(np.random.default_rng(1), 100, 5, 1, 2, 2.0).sum()) >= 99
+    True
+    """
+    sizes = np.zeros(n_groups, dtype=int)
+    small = rng.choice(n_groups, size=n_small, replace=False)
+    sizes[small] = rng.integers(1, 3, size=n_small)
+    big = np.setdiff1d(np.arange(n_groups), small)
+    rest = n - sizes.sum() - min_size * len(big)
+    sizes[big] = min_size + rng.multinomial(max(rest, 0), rng.dirichlet(np.full(len(big), concentration)))
+    return sizes
 
 
 # ------------------------------------------------------------------------------------------ R side

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as _event, note as _note
 from hypothesis import strategies as st
 
+from random_designs import unbalanced_sizes
 from conftest import (TOL, assert_close, assert_same_printout, check_criterion, model_at_r_theta, theta_gap,
                       theta_parted)
 
@@ -94,13 +95,7 @@ class Design:
     def data(self) -> pd.DataFrame:
         rng = np.random.default_rng(self.seed)
         n, n1 = self.n_rows, self.n_g1
-        # unbalanced g1 sizes: n_small groups of 1-2 rows, the rest at least 3, Dirichlet-spread
-        sizes = np.zeros(n1, dtype=int)
-        small = rng.choice(n1, size=self.n_small, replace=False)
-        sizes[small] = rng.integers(1, 3, size=self.n_small)
-        big = np.setdiff1d(np.arange(n1), small)
-        rest = n - sizes.sum() - 3 * len(big)
-        sizes[big] = 3 + rng.multinomial(max(rest, 0), rng.dirichlet(np.full(len(big), 1.5)))
+        sizes = unbalanced_sizes(rng, n, n1, self.n_small, min_size=3, concentration=1.5)
         g1 = np.repeat(np.arange(n1), sizes)
         n = len(g1)
         # g2 nested in g1, its labels reused in every g1 group ("s1", "s2", ...)
