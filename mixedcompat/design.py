@@ -367,6 +367,20 @@ def build_matrix(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:
     DataError
         A factor has a level that was not in the training data.
     """
+    values = spec_variables(spec, newdata)
+    X, _names, _assign = _assemble(spec.structure, values, spec.codings, spec.contrast_mats, len(newdata))
+    return X[:, list(spec.keep)]
+
+
+def spec_variables(spec: MatrixSpec, newdata: pd.DataFrame) -> dict[int, Num | Fac]:
+    """The variables of a model matrix evaluated on ``newdata`` with the training parameters
+    (``poly()`` / ``scale()`` coefficients) and factors on the training levels, by variable index.
+
+    Raises
+    ------
+    DataError
+        A factor has a level that was not in the training data, or a numeric variable became a factor.
+    """
     struct = spec.structure
     n = len(newdata)
     ctx = EvalContext(newdata, params=spec.params, fit=False)
@@ -393,8 +407,7 @@ def build_matrix(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:
             if isinstance(val, Fac):
                 raise DataError(f"variable {name!r} was numeric in the training data but is a factor in newdata")
             values[v] = val
-    X, _names, _assign = _assemble(struct, values, spec.codings, spec.contrast_mats, n)
-    return X[:, list(spec.keep)]
+    return values
 
 
 def build_fixed(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:

@@ -24,9 +24,8 @@ import warnings
 import numpy as np
 
 from ..errors import MissingCellsWarning
-from ..design import (MatrixSpec, TermStructure, _as_factor_var, _assemble, _factor_codes, _finish_variable,
-                      qr_rank)
-from ..transforms import EvalContext, Fac, Num, evaluate, factor_from_values
+from ..design import MatrixSpec, TermStructure, _assemble, _factor_codes, qr_rank, spec_variables
+from ..transforms import Fac, Num
 from .rlinalg import doolittle, ginv, lm_resid, zapsmall
 
 __all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "contrasts_drop1", "containment",
@@ -85,25 +84,7 @@ def _term_codes(struct) -> list[dict[int, int]]:
 
 def _variable_values(m) -> dict[int, Num | Fac]:
     """The fixed-effect variables on the model frame's rows, as the fit evaluated them."""
-    spec = m.frame.fixed_spec
-    struct = spec.structure
-    data = m.frame.data
-    n = len(data)
-    ctx = EvalContext(data, params=spec.params, fit=False)
-    values: dict[int, Num | Fac] = {}
-    for v in sorted({v for t in struct.terms for v in t}):
-        val = _finish_variable(evaluate(struct.variables[v], ctx), struct.names[v], n)
-        if v in spec.levels:
-            levels, ordered, _logical = spec.levels[v]
-            fac = _as_factor_var(val) if isinstance(val, (Num, Fac)) else None
-            if fac is None:
-                fac = factor_from_values(val)
-            pos = {lv: i for i, lv in enumerate(levels)}
-            remap = np.array([pos.get(lv, -1) for lv in fac.levels] + [-1], dtype=np.int64)
-            values[v] = Fac(remap[fac.codes], list(levels), ordered)
-        else:
-            values[v] = val
-    return values
+    return spec_variables(m.frame.fixed_spec, m.frame.data)
 
 
 def _is_numeric_class(node, value) -> bool:
