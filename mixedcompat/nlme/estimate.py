@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import nlopt
 import numpy as np
+from scipy.optimize import minimize
 
 from ..errors import ConvergenceWarning
 from ..optimize import _bobyqa as _nlopt_bobyqa
@@ -102,13 +103,11 @@ def _bobyqa_restarted(fun, start: np.ndarray, control: dict, lower: np.ndarray,
     return x, f, total, msg
 
 
-def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray,
-                              upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
-    """A second path from nlme's start: a bounded quasi-Newton descent (L-BFGS-B with
-    finite-difference gradients, like nlme's own ``nlminb``) into the basin the gradient points
-    to, polished by :func:`_bobyqa_restarted`.  BOBYQA's first trust-region steps can carry it into
-    another basin (a corARMA(1, 1) ridge where the AR and MA roots cancel, a corLin kink)."""
-    from scipy.optimize import minimize
+def _lbfgsb(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+            options: dict) -> tuple[np.ndarray | None, int]:
+    """L-BFGS-B with finite-difference gradients (nlme's ``nlminb`` in spirit) from ``x0`` within
+    [lower, upper]; non-finite criteria are a wall.  Returns (the point, or None when the descent
+    failed; evaluations)."""
     count = [0]
 
     def safe(v):
@@ -116,43 +115,41 @@ def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.n
         f = fun(v)
         return f if np.isfinite(f) else 1e300
     bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
-    n = len(start)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = minimize(safe, np.asarray(start, float), method="L-BFGS-B", bounds=bounds,
-                           options={"maxfun": 40 * (n + 1), "maxiter": 200})
-        x0 = res.x if np.isfinite(fun(res.x)) else np.asarray(start, float)
+            res = minimize(safe, x0, method="L-BFGS-B", bounds=bounds, options=options)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-        x0 = np.asarray(start, float)
+        return None, count[0]
+    return res.x, count[0]
+
+
+def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray,
+                              upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
+    """A second path from nlme's start: a bounded quasi-Newton descent (:func:`_lbfgsb`) into the
+    basin the gradient points to, polished by :func:`_bobyqa_restarted`.  BOBYQA's first
+    trust-region steps can carry it into another basin (a corARMA(1, 1) ridge where the AR and MA
+    roots cancel, a corLin kink)."""
+    start = np.asarray(start, float)
+    n = len(start)
+    xq, n_q = _lbfgsb(fun, start, lower, upper, {"maxfun": 40 * (n + 1), "maxiter": 200})
+    x0 = xq if xq is not None and np.isfinite(fun(xq)) else start
     x, f, n_eval, msg = _bobyqa_restarted(fun, x0, control, lower, upper)
-    return x, f, n_eval + count[0], msg
+    return x, f, n_eval + n_q, msg
 
 
 def _quasi_newton(fun, start: np.ndarray, control: dict, lower: np.ndarray, upper: np.ndarray,
                   step=None) -> tuple[np.ndarray, float, int, str]:
-    """A local descent alone (L-BFGS-B with finite-difference gradients, nlme's ``nlminb`` in
-    spirit): from a warm start it stays in the basin it starts in."""
-    from scipy.optimize import minimize
-    count = [0]
-
-    def safe(v):
-        count[0] += 1
-        f = fun(v)
-        return f if np.isfinite(f) else 1e300
-    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
+    """A local descent alone (:func:`_lbfgsb`): from a warm start it stays in the basin it starts in."""
     x0 = np.asarray(start, float)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = minimize(safe, x0, method="L-BFGS-B", bounds=bounds,
-                           options={"maxfun": 200 * (len(x0) + 1), "maxiter": 1000, "ftol": 1e-14, "gtol": 1e-9})
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-        return x0, fun(x0), count[0], "iteration limit reached"
-    f = fun(res.x)
+    x, n_q = _lbfgsb(fun, x0, lower, upper, {"maxfun": 200 * (len(x0) + 1), "maxiter": 1000,
+                                             "ftol": 1e-14, "gtol": 1e-9})
+    if x is None:
+        return x0, fun(x0), n_q, "iteration limit reached"
+    f = fun(x)
     if not np.isfinite(f) or f > fun(x0):
-        return x0, fun(x0), count[0], "converged"
-    return res.x, f, count[0], "converged"
+        return x0, fun(x0), n_q, "converged"
+    return x, f, n_q, "converged"
 
 
 def _two_paths(fun, start: np.ndarray, control: dict, lower: np.ndarray,
