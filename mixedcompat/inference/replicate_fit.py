@@ -35,7 +35,7 @@ import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
 from ..errors import SINGULAR_MESSAGE, SingularFitWarning
-from ..lmer import LmerMod
+from ..lmer import LmerMod, optinfo_of
 from ..pls import LOG_2PI, DenseDeviance, Deviance, make_deviance
 
 REPLICATE_STEP = 0.25  # initial BOBYQA step of a replicate refit, relative to |theta|
@@ -615,9 +615,7 @@ class ReplicateFit(LmerMod):
         if bool(np.any(theta[refitter.on_diagonal] < 1e-4)):     # isSingular(), lme4's tolerance
             messages.append(SINGULAR_MESSAGE)
             warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
-        put(self, "optinfo", {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
-                              "message": opt.message, "messages": messages, "warnings": list(opt.warnings),
-                              "val": opt.fval, "fit_warnings": list(m.optinfo.get("fit_warnings", []))})
+        put(self, "optinfo", optinfo_of(opt, messages, m.optinfo.get("fit_warnings")))
         put(self, "opt", opt)
         put(self, "_pending", (refitter, y))
         theta.flags.writeable = False
