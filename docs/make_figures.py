@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import mixedcompat as mc  # noqa: E402
-from mixedcompat.plots import caterpillar  # noqa: E402
+from mixedcompat.present.plots import caterpillar  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent
 

@@ -1,6 +1,6 @@
 """``python -m mixedcompat``: see :mod:`mixedcompat.cli`."""
 import sys
 
-from .cli import main
+from mixedcompat.cli import main
 
 sys.exit(main())

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import datasets
-from .errors import DataError, FormulaError
+import mixedcompat.datasets as datasets
+from mixedcompat.errors import DataError, FormulaError
 
 STDOUT = "-"
 JSON_SCHEMA_VERSION = 1
@@ -219,7 +219,7 @@ def required_columns(model, re_form: str | None) -> list[str]:
     elif re_form.strip() in ("~0", "~ 0", "NA", "~-1", "~ -1"):
         kept = []
     else:
-        from .formula import parse_formula
+        from mixedcompat.front.formula import parse_formula
         kept = list(parse_formula("y_ " + (re_form if re_form.strip().startswith("~") else "~ " + re_form)
                                   ).re_terms)
     for t in kept:
@@ -251,7 +251,7 @@ def _predictions(model, args) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- main
 def _fit_command(args) -> int:
-    from .lmer import lmer
+    from mixedcompat.lme4.fit import lmer
     json_target = args.json
     pred_target = (args.out or STDOUT) if args.predict else None
     if json_target == STDOUT and pred_target == STDOUT:

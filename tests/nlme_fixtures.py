@@ -25,7 +25,9 @@ def load(path: pathlib.Path) -> dict:
 
 def _namespace() -> dict:
     import mixedcompat as mc
-    from mixedcompat.nlme import corstruct, pdmat, varfunc
+    import mixedcompat.nlme.corstruct as corstruct
+    import mixedcompat.nlme.pdmat as pdmat
+    import mixedcompat.nlme.varfunc as varfunc
     ns = {"mc": mc}
     for mod in (corstruct, varfunc, pdmat):
         ns.update({k: v for k, v in vars(mod).items() if k.startswith(("cor", "var", "pd"))})

@@ -25,7 +25,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.inference.bootstrap import BootResult, PBmodcomp, boot_ci, bootMer, predict_interval
-from mixedcompat.prediction import refit, simulate
+from mixedcompat.lme4.prediction import refit, simulate
 
 from conftest import FIXTURES, load_fixture, load_fixture_data
 
@@ -364,7 +364,7 @@ def _responses(m, k=2):
 def test_fast_criteria_equal_the_deviance(variants, monkeypatch):
     """Every fast criterion (and both kernel code paths: Python floats for few distinct Z'Z blocks,
     numpy otherwise) gives the model's Deviance value at arbitrary theta, to 1e-10 relative."""
-    from mixedcompat.inference import replicate_fit as rf
+    import mixedcompat.inference.replicate_fit as rf
     rng = np.random.default_rng(1)
     for scalar_max in (rf.SCALAR_MAX_GROUPS, 0, 10_000):
         monkeypatch.setattr(rf, "SCALAR_MAX_GROUPS", scalar_max)
@@ -396,7 +396,7 @@ def test_kernel_merges_levels_with_equal_blocks(variants):
 def test_replicate_fit_is_the_complete_refit(variants):
     """The light fit has refit()'s theta, beta, sigma and criterion; anything else completes it,
     after which every accessor agrees with the complete LmerMod of the same optimum."""
-    from mixedcompat.lmer import LmerMod
+    from mixedcompat.lme4.fit import LmerMod
     from mixedcompat.inference.replicate_fit import ReplicateFit, _Refitter
     for name, m in variants.items():
         r = _Refitter(m)
@@ -447,7 +447,7 @@ def test_replicate_fit_completes_on_any_first_access(model):
 def test_replicate_fit_pickles_as_lmermod(model):
     import pickle
 
-    from mixedcompat.lmer import LmerMod
+    from mixedcompat.lme4.fit import LmerMod
     from mixedcompat.inference.replicate_fit import _Refitter
     r = _Refitter(model)
     x = r.fit(_responses(model, 1)[0])

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import (FIXTURES, assert_close, assert_same_printout, fit_fixture_at_r_theta, fixture_model_to_compare,
                       fixture_paths, load_fixture, load_fixture_data)
-from mixedcompat.condvar import RanefDict, as_ranef_dict, conditional_variances, format_ranef, ranef_with_condvar
+from mixedcompat.lme4.condvar import RanefDict, as_ranef_dict, conditional_variances, format_ranef, ranef_with_condvar
 
 PATHS = fixture_paths("lmer")
 IDS = [p.stem for p in PATHS]
@@ -116,8 +116,8 @@ BLOCKED_FORMULAS = ["y ~ x + (x | g) + (1 | h)", "y ~ x + (1 | g) + (0 + x | g)"
 def test_blocks_equal_the_dense_formula(formula: str, factorisation: str, monkeypatch) -> None:
     """Both factorisations (DenseDeviance, blocked Deviance, small chunks) give the dense formula's blocks."""
     import mixedcompat as mc
-    import mixedcompat.condvar as condvar
-    import mixedcompat.pls as pls
+    import mixedcompat.lme4.condvar as condvar
+    import mixedcompat.lme4.pls as pls
     if factorisation == "blocked":
         monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
         monkeypatch.setattr(condvar, "_CHUNK_ENTRIES", 7)     # several chunks of the first term
@@ -196,7 +196,7 @@ def test_print_tags_and_footer() -> None:
 
 
 def test_print_reaches_max_print(monkeypatch) -> None:
-    import mixedcompat.condvar as condvar
+    import mixedcompat.lme4.condvar as condvar
     monkeypatch.setattr(condvar, "R_MAX_PRINT", 5)
     df = pd.DataFrame({"a": np.arange(4.0), "b": np.arange(4.0)}, index=list("pqrs"))
     lines = format_ranef({"g": df}).split("\n")

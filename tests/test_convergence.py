@@ -24,7 +24,7 @@ import pytest
 import mixedcompat as mc
 from conftest import FIXTURES, TOL, assert_close, assert_same_printout
 from test_lmer_fixtures import _same_lines   # one rule for rounding ties in printed numbers
-from mixedcompat.convergence import (Derivs, check_conv, check_hessian, deriv12, deriv_points,
+from mixedcompat.lme4.convergence import (Derivs, check_conv, check_hessian, deriv12, deriv_points,
                                      make_cc, newton_decrease)
 from mixedcompat.datasets import read_csv_with_levels
 

@@ -16,9 +16,9 @@ import pytest
 
 import mixedcompat as mc
 from conftest import FIXTURES, load_fixture
-from mixedcompat.data_input import as_data_frame
-from mixedcompat.design import model_matrix
-from mixedcompat.transforms import column_value, factor_from_values
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.front.design import model_matrix
+from mixedcompat.front.transforms import column_value, factor_from_values
 
 TYPES = load_fixture(FIXTURES / "input" / "types.json")
 RHS = TYPES["formula"].lstrip("~ ")
@@ -181,7 +181,7 @@ def test_nlme_and_interop_entry_points_accept_a_dict():
         m = mc.lme("distance ~ age", cols, random="~ 1 | Subject")
         ref = mc.lme("distance ~ age", d.assign(Subject=d["Subject"].astype(str)), random="~ 1 | Subject")
     assert float(mc.logLik(m)) == pytest.approx(float(mc.logLik(ref)), rel=1e-10)
-    from mixedcompat.interop import statsmodels_spec
+    from mixedcompat.interop.statsmodels_convert import statsmodels_spec
     assert statsmodels_spec("distance ~ age + (1 | Subject)", cols).groups == "Subject"
 
 

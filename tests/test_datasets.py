@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedcompat import datasets
+import mixedcompat.datasets as datasets
 
 EXPECTED = {
     "sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "cake", "InstEval",

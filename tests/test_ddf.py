@@ -218,7 +218,7 @@ NUMERICS = json.loads((FIXTURES / "ddf" / "_numerics.json").read_text())["numeri
 def test_numerics_numderiv_hessian():
     """numDeriv's hessian (genD, d = 0.1, eps = 1e-4 where |x| < zero.tol) on inputs of very
     different scales, one of them below zero.tol."""
-    from mixedcompat.inference.numderiv import hessian
+    from mixedcompat.numerics.numderiv import hessian
 
     def f(x):
         return np.log(1 + x[0] ** 2 * 1e12) * x[1] + x[2] ** 3 / 1e12 + x[1] * x[2] * 1e-4
@@ -227,7 +227,7 @@ def test_numerics_numderiv_hessian():
 
 
 def test_numerics_numderiv_jacobian():
-    from mixedcompat.inference.numderiv import jacobian
+    from mixedcompat.numerics.numderiv import jacobian
 
     def g(x):
         return np.array([x[0] * x[1], np.sin(x[1]) * x[2], x[2] ** 2 / 1e8])
@@ -236,7 +236,7 @@ def test_numerics_numderiv_jacobian():
 
 
 def test_numerics_ginv_doolittle_zapsmall():
-    from mixedcompat.inference.rlinalg import doolittle, ginv, zapsmall
+    from mixedcompat.numerics.rlinalg import doolittle, ginv, zapsmall
     A = np.array(NUMERICS["A"])
     np.testing.assert_allclose(doolittle(A)[0], np.array(NUMERICS["doolittle_L"]), rtol=1e-12, atol=0)
     np.testing.assert_allclose(ginv(np.array(NUMERICS["S"])), np.array(NUMERICS["ginv_S"]), rtol=1e-6,
@@ -246,7 +246,7 @@ def test_numerics_ginv_doolittle_zapsmall():
 
 def test_r_solve_stops_where_r_does():
     """base R's solve() stops on a computationally singular matrix (rcond < eps): pbkrtest then fails."""
-    from mixedcompat.inference.rlinalg import RLinAlgError, r_solve
+    from mixedcompat.numerics.rlinalg import RLinAlgError, r_solve
     with pytest.raises(RLinAlgError, match="computationally singular"):
         r_solve(np.array([[1.0, 1.0], [1.0, 1.0 + 4.4e-16]]))
     np.testing.assert_allclose(r_solve(np.array([[2.0, 1.0], [1.0, 3.0]])) @ np.array([[2.0, 1.0], [1.0, 3.0]]),

@@ -1,4 +1,4 @@
-"""Tests for mixedcompat.design: model frames, model matrices (against R fixtures) and bad input."""
+"""Tests for mixedcompat.front.design: model frames, model matrices (against R fixtures) and bad input."""
 from __future__ import annotations
 
 import json
@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedcompat.design import build_fixed, model_frame, model_matrix, qr_rank, rhs_terms
+from mixedcompat.front.design import build_fixed, model_frame, model_matrix, qr_rank, rhs_terms
 from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning
-from mixedcompat.formula import parse_formula
-from mixedcompat.transforms import parse_r, r_number
+from mixedcompat.front.formula import parse_formula
+from mixedcompat.front.transforms import parse_r, r_number
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 MM_FILES = sorted((FIXTURES / "model_matrix").glob("*.json"))

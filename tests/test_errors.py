@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import mixedcompat as mc
+from mixedcompat.front.transforms import parse_r
 from conftest import fixture_paths, load_fixture, load_fixture_data
 
 
@@ -155,7 +156,7 @@ def test_infinite_values_as_lme4(path):
     msg = str(info.value)
     assert msg.startswith(fx["error"])
     assert f"row label {d.index[fx['row']]}" in msg
-    variables = mc.transforms.parse_r(fx["formula"].split("~")[0]).symbols() if fx["column"] == "y" else [fx["column"]]
+    variables = parse_r(fx["formula"].split("~")[0]).symbols() if fx["column"] == "y" else [fx["column"]]
     assert any(v in msg for v in variables)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import mixedcompat as mc
 from conftest import TOL, fixture_paths, load_fixture, load_fixture_data
-from mixedcompat.formula import parse_formula
+from mixedcompat.front.formula import parse_formula
 
 
 def labels(formula: str) -> list[str]:

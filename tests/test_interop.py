@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from mixedcompat.interop import from_statsmodels, r_coef_name, statsmodels_spec, to_statsmodels
-from mixedcompat.statsmodels_api import CallableInt, PValuesUnavailable, StatsmodelsExtras
+from mixedcompat.interop.statsmodels_convert import from_statsmodels, r_coef_name, statsmodels_spec, to_statsmodels
+from mixedcompat.interop.statsmodels_api import CallableInt, PValuesUnavailable, StatsmodelsExtras
 
 from conftest import FIXTURES, TOL, assert_close, fit_fixture, fixture_model_to_compare, load_fixture_data
 

@@ -338,7 +338,7 @@ def test_reaches_the_boundary_like_lme4():
     ("Reaction ~ Days + (Days || Subject)", False),
 ])
 def test_sleepstudy_summary_prints_as_lme4(formula, REML):
-    printing = pytest.importorskip("mixedcompat.printing")  # noqa: F841
+    printing = pytest.importorskip("mixedcompat.present.lme4_printing")  # noqa: F841
     import mixedcompat as mc
     import rlive
     df = mc.datasets.load("sleepstudy")

@@ -152,7 +152,7 @@ def _kinds(texts) -> set[str]:
 def _hessian_is_noise(m, theta) -> bool:
     """The finite-difference Hessian at ``theta`` has an eigenvalue within its rounding floor
     (criterion rounding ~1e-12 relative, divided by the step squared)."""
-    from mixedcompat.convergence import DERIV_DELTA, deriv12
+    from mixedcompat.lme4.convergence import DERIV_DELTA, deriv12
     f = m.devfun(np.asarray(theta, dtype=float))
     H = deriv12(m.devfun, np.asarray(theta, dtype=float), f).Hessian
     if not np.all(np.isfinite(H)):

@@ -185,7 +185,7 @@ def test_coef_per_level(path):
 def test_blocked_and_dense_factorisations_agree(path):
     """Both PLS implementations (dense for small q, blocked for large q) on every fixture model:
     R's criterion at fixed theta, and the same beta and u."""
-    from mixedcompat.pls import DenseDeviance, Deviance
+    from mixedcompat.lme4.pls import DenseDeviance, Deviance
     fx, m, _, _ = fit_fixture(path)
     f = m.frame
     args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)

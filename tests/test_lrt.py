@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from mixedcompat.inference import lrt
+import mixedcompat.inference.lrt as lrt
 from conftest import assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
 
 LRT_FIXTURES = fixture_paths("lrt")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.nlme import corstruct as cs_mod
+import mixedcompat.nlme.corstruct as cs_mod
 from mixedcompat.nlme.corstruct import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corSymm,
                                         parse_cor_form)
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import FIXTURES
 from mixedcompat.errors import DataError
-from mixedcompat.nlme import diagnostics as dg
+import mixedcompat.nlme.diagnostics as dg
 
 DIAG = FIXTURES / "nlme_diag"
 CASES = sorted(p for p in DIAG.glob("*.json") if p.stem != "corstruct_variog")

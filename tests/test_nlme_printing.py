@@ -28,8 +28,8 @@ import pytest
 
 from nlme_fixtures import fit_input, load, lrt_fixture_paths, nlme_fixture_paths
 
-from mixedcompat.nlme import nlme_inference as inf
-from mixedcompat.nlme.nlme_printing import (deparse, format_anova, format_intervals, format_print,
+import mixedcompat.nlme.nlme_inference as inf
+from mixedcompat.present.nlme_printing import (deparse, format_anova, format_intervals, format_print,
                                             format_summary, format_varcorr)
 
 NUM = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)(e[-+]\d+)?$")

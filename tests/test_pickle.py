@@ -237,7 +237,7 @@ def test_opt_summary_and_convergence_info(fits):
 
 
 def test_statsmodels_spec(sleep):
-    from mixedcompat.interop import statsmodels_spec
+    from mixedcompat.interop.statsmodels_convert import statsmodels_spec
     spec = statsmodels_spec("Reaction ~ Days + (Days | Subject)", sleep)
     spec2 = roundtrip(spec)
     assert (spec2.groups, spec2.re_formula, spec2.vc_formula) == (spec.groups, spec.re_formula, spec.vc_formula)

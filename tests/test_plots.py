@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("matplotlib", reason="matplotlib is not installed (pip install mixedcompat[plot])")
 
 import mixedcompat as mc  # noqa: E402
-from mixedcompat import plots  # noqa: E402
+import mixedcompat.present.plots as plots  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """print(m), print(summary(m)) and print(VarCorr(m)) compared with R's text, line by line.
 
 Each fixture's R numbers are put in a stand-in fit (:class:`FixtureFit`) that implements the
-printing protocol of :mod:`mixedcompat.printing`; the printed text must equal R's
+printing protocol of :mod:`mixedcompat.present.lme4_printing`; the printed text must equal R's
 (trailing whitespace ignored). This checks the formatting alone, independently of the fitting.
 """
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedcompat.printing import (cat_fill, deparse_formula, deparse_lines, format_fixef_table,
+from mixedcompat.present.lme4_printing import (cat_fill, deparse_formula, deparse_lines, format_fixef_table,
                                   format_print, format_summary)
-from mixedcompat.varcorr import VarCorr, VCTerm, make_unique
+from mixedcompat.lme4.varcorr import VarCorr, VCTerm, make_unique
 
 FIXTURE_DIR = pathlib.Path(__file__).parent / "fixtures" / "lmer"
 # Extra fixtures in the same format (e.g. written by hand-run R sessions) can be added with

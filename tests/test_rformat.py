@@ -1,4 +1,4 @@
-"""R's number formatting (mixedcompat.rformat): pieces of R's printed fixture texts, and invariants.
+"""R's number formatting (mixedcompat.present.rformat): pieces of R's printed fixture texts, and invariants.
 
 Expected strings come only from the R fixtures (tests/fixtures/lmer/*.json); the property tests
 check rules that hold whatever R's exact choices are.
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mixedcompat.rformat import (abbreviate, cat_number, formatC, format_real, print_coefmat,
+from mixedcompat.present.rformat import (abbreviate, cat_number, formatC, format_real, print_coefmat,
                                  print_matrix, print_named_vector, quantile7, r_round, signif,
                                  zapsmall)
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 
 import mixedcompat as mc
-from mixedcompat.inference import lrt
+import mixedcompat.inference.lrt as lrt
 from conftest import assert_close, fixture_paths, load_fixture, load_fixture_data
 
 

@@ -20,12 +20,12 @@ def anova(*models: Any, type: int | str | None = None, ddf: str = "Satterthwaite
     n_models = len(models) + sum(k != "model_names" for k in named_models)
     if n_models == 0:
         raise TypeError("anova() needs at least one fitted model")
-    from ..nlme.fit import NlmeFit
+    from mixedcompat.nlme.fit import NlmeFit
     if any(isinstance(m, NlmeFit) for m in list(models) + list(named_models.values())):
-        from ..nlme.nlme_inference import anova_nlme
+        from mixedcompat.nlme.nlme_inference import anova_nlme
         return anova_nlme(*models, type=type, **named_models)
     if n_models == 1 and not named_models:
-        from .ftests import anova_table
+        from mixedcompat.inference.ftests import anova_table
         return anova_table(models[0], type=3 if type is None else type, ddf=ddf)
-    from .lrt import anova_lrt
+    from mixedcompat.inference.lrt import anova_lrt
     return anova_lrt(*models, refit=refit, **named_models)

@@ -23,10 +23,10 @@ import warnings
 
 import numpy as np
 
-from ..errors import MissingCellsWarning
-from ..design import MatrixSpec, TermStructure, _assemble, _factor_codes, qr_rank, spec_variables
-from ..transforms import Fac, Num
-from .rlinalg import doolittle, ginv, lm_resid, zapsmall
+from mixedcompat.errors import MissingCellsWarning
+from mixedcompat.front.design import MatrixSpec, TermStructure, _assemble, _factor_codes, qr_rank, spec_variables
+from mixedcompat.front.transforms import Fac, Num
+from mixedcompat.numerics.rlinalg import doolittle, ginv, lm_resid, zapsmall
 
 __all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "contrasts_drop1", "containment",
            "term_columns"]

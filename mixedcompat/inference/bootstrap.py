@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, FormulaError
-from ..generics import fixef as _fixef_generic
-from ..threads import blas_threads
-from .replicate_fit import _Refitter
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.generics import fixef as _fixef_generic
+from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.inference.replicate_fit import _Refitter
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
 
@@ -135,7 +135,7 @@ class _Simulator:
     (same draws from the same generator), with the per-model set-up done once."""
 
     def __init__(self, m, use_u: bool = False, re_form: Any = None, type: str = "parametric"):  # noqa: A002
-        from ..prediction import _form_of, _original_order, _term_matrix, select_re
+        from mixedcompat.lme4.prediction import _form_of, _original_order, _term_matrix, select_re
         self.type = type
         if type == "semiparametric":
             self.fitted = m.fitted()
@@ -151,7 +151,7 @@ class _Simulator:
             keep = select_re(m, None)
         else:
             keep = {}
-        from ..prediction import predict
+        from mixedcompat.lme4.prediction import predict
         self.eta = predict(m, None, re_form=None if (use_u and re_form is None) else _form_of(m, keep))
         self.sigma = m.sigma()
         self.n = m.nobs()
@@ -413,7 +413,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     >>> b.t.shape, list(b.t0.index)
     ((20, 2), ['(Intercept)', 'Days'])
     """
-    from ..prediction import _check_nsim
+    from mixedcompat.lme4.prediction import _check_nsim
     nsim = _check_nsim(nsim)
     if type not in ("parametric", "semiparametric"):
         raise ValueError(f"type must be 'parametric' or 'semiparametric', not {type!r}")
@@ -455,7 +455,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
 
 def _is_fixef(FUN: Callable) -> bool:
     """``FUN`` is lme4's ``fixef`` (the generic or the method), whose value on a refit is its beta."""
-    from ..lmer import LmerMod
+    from mixedcompat.lme4.fit import LmerMod
     return FUN is _fixef_generic or FUN is LmerMod.fixef
 
 
@@ -634,7 +634,7 @@ def _ml_fit(m):
     """The model refitted by maximum likelihood (pbkrtest's ``update(m, REML = FALSE)``)."""
     if not m.REML:
         return m
-    from ..prediction import update
+    from mixedcompat.lme4.prediction import update
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return update(m, REML=False)
@@ -669,7 +669,7 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     -------
     >>> # pb = mc.PBmodcomp(m_large, m_small, nsim=1000, seed=1); pb.test
     """
-    from ..prediction import _check_nsim, update
+    from mixedcompat.lme4.prediction import _check_nsim, update
     nsim = _check_nsim(nsim)
     if isinstance(small, str):
         small = update(large, small)
@@ -753,7 +753,7 @@ def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "co
     -------
     >>> # mc.inference.bootstrap.predict_interval(m, nd, interval="prediction", nsim=500, seed=1)
     """
-    from ..prediction import _is_none_form, predict
+    from mixedcompat.lme4.prediction import _is_none_form, predict
     if use_u is None:
         use_u = not _is_none_form(re_form)
     if interval not in ("confidence", "prediction"):

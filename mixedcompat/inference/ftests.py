@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import KenwardRogerFallbackWarning
-from .anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
-from .kenward_roger import kr_ftest, kr_ttest
-from .rlinalg import RLinAlgError
-from .satterthwaite import contest_1d, contest_md, satterthwaite_state
+from mixedcompat.errors import KenwardRogerFallbackWarning
+from mixedcompat.inference.anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
+from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
+from mixedcompat.numerics.rlinalg import RLinAlgError
+from mixedcompat.inference.satterthwaite import contest_1d, contest_md, satterthwaite_state
 
 __all__ = ["anova_table", "coef_table", "contrasts_type1", "contrasts_type2", "contrasts_type3",
            "KenwardRogerFallbackWarning"]
@@ -121,7 +121,7 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     names = list(m.frame.x_names)
     p = len(names)
     if method == "lme4":
-        from ..printing import format_fixef_table
+        from mixedcompat.present.lme4_printing import format_fixef_table
         return format_fixef_table(m)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
@@ -158,8 +158,8 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     >>> # drop1_ftable(mc.lmer("distance ~ age * Sex + (1 | Subject)", orthodont)).index.tolist()
     >>> # ['age:Sex']
     """
-    from ..design import rhs_terms
-    from .lrt import _drop_scope
+    from mixedcompat.front.design import rhs_terms
+    from mixedcompat.inference.lrt import _drop_scope
     method = _normalise_ddf(ddf)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")

@@ -63,7 +63,7 @@ def percent_labels(level: float) -> list[str]:
 
 
 def _vp_names(m, oldNames: bool) -> list[str]:
-    from .profile import sdcor_names
+    from mixedcompat.inference.profile import sdcor_names
     return sdcor_names(m, oldNames)
 
 
@@ -140,7 +140,7 @@ def _wald(m, names: list[str], vp: list[str], level: float) -> pd.DataFrame:
 
 def _boot_statistic(oldNames: bool):
     """The statistic lme4's ``confint(method = "boot")`` bootstraps: sd/cor, sigma, fixed effects."""
-    from .profile import theta_to_sdcor
+    from mixedcompat.inference.profile import theta_to_sdcor
 
     def FUN(fit) -> pd.Series:
         vals = np.concatenate([theta_to_sdcor(np.asarray(fit.theta, dtype=float), fit.sigma(), fit.terms),
@@ -151,7 +151,7 @@ def _boot_statistic(oldNames: bool):
 
 def _boot(m, names: list[str], level: float, nsim: int, seed, oldNames: bool, **kwargs) -> pd.DataFrame:
     try:
-        from .bootstrap import bootMer
+        from mixedcompat.inference.bootstrap import bootMer
     except ImportError as exc:
         raise NotImplementedError("confint(method='boot') needs mixedcompat.inference.bootstrap.bootMer, "
                                   "which is not available in this installation") from exc
@@ -215,6 +215,6 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
         return _wald(m, names, vp, level)
     if method == "boot":
         return _boot(m, names, level, nsim, seed, oldNames, **kwargs)
-    from .profile import profile
+    from mixedcompat.inference.profile import profile
     pr = profile(m, which=names, oldNames=oldNames, **kwargs)
     return pr.confint(names, level=level)

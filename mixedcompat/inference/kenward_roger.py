@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from ..design import qr_rank
-from .rlinalg import RLinAlgError, ginv, r_chol_inverse, r_solve, rank_matrix
+from mixedcompat.front.design import qr_rank
+from mixedcompat.numerics.rlinalg import RLinAlgError, ginv, r_chol_inverse, r_solve, rank_matrix
 
 __all__ = ["KRAdjusted", "kr_adjusted", "lb_ddf", "kr_ftest", "kr_ttest", "MAX_N"]
 

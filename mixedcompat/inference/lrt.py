@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import DataError, FormulaError, SingularFitWarning
+from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
 
 __all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
            "REFIT_MESSAGE", "MIXED_REML_WARNING", "SIZE_ERROR", "REML_FIXED_WARNING"]
@@ -262,7 +262,7 @@ def _data_name(m) -> str:
 
 def _deparse(formula: str) -> str:
     try:
-        from ..printing import deparse_formula
+        from mixedcompat.present.lme4_printing import deparse_formula
         return deparse_formula(formula)
     except Exception:  # noqa: BLE001 - printing only
         return " ".join(formula.split())
@@ -289,7 +289,7 @@ def refit_ml(m):
 
 def _lmer_with(m, **changes):
     """lmer() with the arguments of ``m`` and ``changes``."""
-    from ..lmer import lmer
+    from mixedcompat.lme4.fit import lmer
     call = dict(m.call)
     if call.get("data") is None:
         raise DataError("the original data are not stored with this fit: cannot refit it")
@@ -346,7 +346,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
             raise ValueError("drop1: lme4's test = \"F\" for merMod is an unfinished stub; use "
                              "anova(m, ddf=...) for F tests of the fixed effects (lmerTest)")
         raise ValueError(f"drop1: test must be 'none' or 'Chisq', not {test!r}")
-    from ..design import rhs_terms
+    from mixedcompat.front.design import rhs_terms
     struct = rhs_terms(m.parts.fixed)
     labels = struct.labels
     if scope is None:
@@ -368,7 +368,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     full = refit_ml(m)
     n0 = int(m.nobs())
     fits = [full]
-    from ..prediction import update
+    from mixedcompat.lme4.prediction import update
     for term in scope_terms:
         if trace:
             print(f"trying - {term}")
@@ -398,7 +398,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
 
 
 def _canon_label(label: str) -> str:
-    from ..design import rhs_terms
+    from mixedcompat.front.design import rhs_terms
     try:
         s = rhs_terms(label)
         return "|".join(":".join(sorted(lab.split(":"))) for lab in s.labels)
@@ -455,8 +455,8 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     >>> list(ranova(m).index)                  # doctest: +SKIP
     ['<none>', 'Days in (Days | Subject)']
     """
-    from ..design import rhs_terms
-    from ..transforms import parse_r
+    from mixedcompat.front.design import rhs_terms
+    from mixedcompat.front.transforms import parse_r
     re_terms = list(m.parts.re_terms)
     if not re_terms:
         raise ValueError("Model should have at least one random-effects term")
@@ -518,7 +518,7 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
 
 
 def _unique(items: list[str]) -> list[str]:
-    from ..transforms import parse_r
+    from mixedcompat.front.transforms import parse_r
     seen, out = set(), []
     for s in items:
         key = parse_r(s).deparse()
@@ -536,8 +536,8 @@ def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
     -------
     >>> # lm_loglik(m, "Reaction ~ Days", REML=True)
     """
-    from ..design import model_frame
-    from ..formula import parse_formula
+    from mixedcompat.front.design import model_frame
+    from mixedcompat.front.formula import parse_formula
     call = dict(m.call)
     frame = model_frame(parse_formula(formula), call["data"], weights=call.get("weights"),
                         offset=call.get("offset"), subset=call.get("subset"),
@@ -584,7 +584,7 @@ def format_anova(tab: pd.DataFrame, heading: list[str], digits: int | None = Non
     m0    4      
     m1    6  42.1
     """
-    from ..rformat import format_real, print_matrix, r_round, zapsmall
+    from mixedcompat.present.rformat import format_real, print_matrix, r_round, zapsmall
     digits = 5 if digits is None else digits
     dig_tst = max(1, min(5, digits - 1))
     cols = [str(c) for c in tab.columns]
@@ -659,7 +659,7 @@ def _stars(p: float) -> str:
 
 def _format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16) -> list[str]:
     """R's ``format.pval(pv, digits, eps)``."""
-    from ..rformat import format_real
+    from mixedcompat.present.rformat import format_real
     is0 = pv < eps
     out = [""] * len(pv)
     rr: list[str] = []

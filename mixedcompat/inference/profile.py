@@ -45,9 +45,9 @@ import pandas as pd
 from scipy import interpolate, stats
 from scipy.linalg.lapack import dpotrf as _dpotrf, dtrtrs as _dtrtrs
 
-from ..optimize import minimize_theta
-from ..pls import make_deviance
-from ..threads import blas_threads
+from mixedcompat.lme4.optimize import minimize_theta
+from mixedcompat.lme4.pls import make_deviance
+from mixedcompat.numerics.threads import blas_threads
 
 __all__ = ["profile", "ThetaProfile", "plot_profile", "ProfileWarning", "sdcor_names", "profile_zeta"]
 
@@ -546,7 +546,7 @@ class ThetaProfile:
                 non_mono_tol: float = 1e-2) -> pd.DataFrame:
         """Profile intervals: where the spline of zeta reaches ``-/+ qnorm((1 + level) / 2)`` (lme4's
         ``confint.thpr``); ends the profile never reaches are the parameter's bounds."""
-        from .intervals import check_level, percent_labels
+        from mixedcompat.inference.intervals import check_level, percent_labels
         check_level(level)
         names = self.params if parm is None else ([parm] if isinstance(parm, str) else list(parm))
         a = (1.0 - level) / 2.0

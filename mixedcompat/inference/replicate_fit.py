@@ -18,7 +18,7 @@ Every fast criterion is checked against the model's ``Deviance`` at the fitted t
 refitter is built (relative 1e-8); a mismatch turns the fast paths off for that model.
 
 Precision: every criterion here is built from the response as ``Deviance`` builds it, reduced by
-its least-squares fit on ``X`` (``Deviance.response``, :class:`mixedcompat.pls.ResponseReduction`),
+its least-squares fit on ``X`` (``Deviance.response``, :class:`mixedcompat.lme4.pls.ResponseReduction`),
 and adds the removed coefficients back to beta: a replicate's criterion carries the rounding of the
 model's own, not rounding relative to ``y'y``.
 """
@@ -34,9 +34,9 @@ import pandas as pd
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
-from ..errors import SINGULAR_MESSAGE, SingularFitWarning
-from ..lmer import LmerMod, optinfo_of
-from ..pls import LOG_2PI, DenseDeviance, Deviance, make_deviance
+from mixedcompat.errors import SINGULAR_MESSAGE, SingularFitWarning
+from mixedcompat.lme4.fit import LmerMod, optinfo_of
+from mixedcompat.lme4.pls import LOG_2PI, DenseDeviance, Deviance, make_deviance
 
 REPLICATE_STEP = 0.25  # initial BOBYQA step of a replicate refit, relative to |theta|
 ONE_TERM_MIN_Q = 64    # one term, q > 2, more random effects than this: closed-form blocks, not a dense Cholesky
@@ -430,7 +430,7 @@ class _Refitter:
     """
 
     def __init__(self, m):
-        from ..lmer import _column_partners
+        from mixedcompat.lme4.fit import _column_partners
         self.m = m
         self.terms = m.terms
         frame = m.frame
@@ -528,8 +528,8 @@ class _Refitter:
 
     def optimize(self, y: np.ndarray):
         """(criterion function, OptSummary) for response ``y``, from the fitted theta."""
-        from ..lmer import optimize_fit
-        from ..optimize import minimize_theta
+        from mixedcompat.lme4.fit import optimize_fit
+        from mixedcompat.lme4.optimize import minimize_theta
         fun = self._fast_criterion(y)
         if fun is None:
             fun = self.deviance(y)

@@ -21,8 +21,8 @@ import numpy as np
 import scipy.linalg as sla
 from scipy import stats
 
-from ..errors import VarparHessianWarning
-from .numderiv import hessian, jacobian
+from mixedcompat.errors import VarparHessianWarning
+from mixedcompat.numerics.numderiv import hessian, jacobian
 
 __all__ = ["SatterthwaiteState", "VarparHessianWarning", "satterthwaite_state", "deviance_varpar",
            "contest_1d", "contest_md", "fstat_ddf"]

@@ -13,8 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from .lrt import SIZE_ERROR, _check_same_data, _deparse, _model_labels, comparable_fits
+from mixedcompat.errors import DataError
+from mixedcompat.inference.lrt import SIZE_ERROR, _check_same_data, _deparse, _model_labels, comparable_fits
 
 __all__ = ["model_table", "cross_validate"]
 
@@ -149,7 +149,7 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     >>> cv["n_test"].sum()                                            # doctest: +SKIP
     180
     """
-    from ..prediction import update
+    from mixedcompat.lme4.prediction import update
 
     data = m.call.get("data")
     if not isinstance(data, pd.DataFrame):
@@ -241,7 +241,7 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
 def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
     """Per row of ``newdata``: the sum of ``z' Sigma_k z`` over the terms whose grouping level is new
     (or missing) for ``fit``; and the number of distinct new levels over all grouping factors."""
-    from ..prediction import _group_on, _level_codes, _original_order, _term_matrix
+    from mixedcompat.lme4.prediction import _group_on, _level_codes, _original_order, _term_matrix
     order = _original_order(fit)
     extra = np.zeros(len(newdata))
     sigma2 = fit.sigma() ** 2

@@ -6,7 +6,7 @@ intervals), ``nlme_printing`` (nlme's text), ``pdmat``, ``corstruct``, ``varfunc
 """
 from __future__ import annotations
 
-from .lme import gls, lme
-from .pdmat import pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
+from mixedcompat.nlme.lme import gls, lme
+from mixedcompat.nlme.pdmat import pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
 
 __all__ = ["lme", "gls", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol"]

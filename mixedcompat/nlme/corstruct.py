@@ -34,12 +34,12 @@ import numpy as np
 import pandas as pd
 
 
-from ..errors import DataError, FormulaError
+from mixedcompat.errors import DataError, FormulaError
 
 __all__ = ["corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher",
            "corLin", "corRatio", "CorStruct", "BoundCorStruct", "CorForm", "parse_cor_form"]
 
-from .cor_bound import (_logit, _expit, _log_expit, _coef_to_pacf, _pacf_to_coef, _arma_acf, _spherical_to_cor, _cor_to_spherical, _symm_pairs, BoundCorStruct)
+from mixedcompat.nlme.cor_bound import (_logit, _expit, _log_expit, _coef_to_pacf, _pacf_to_coef, _arma_acf, _spherical_to_cor, _cor_to_spherical, _symm_pairs, BoundCorStruct)
 
 _NAME = re.compile(r"^[A-Za-z.][A-Za-z0-9._]*$|^`[^`]+`$")
 

@@ -30,9 +30,9 @@ import nlopt
 import numpy as np
 from scipy.optimize import minimize
 
-from ..errors import ConvergenceWarning
-from ..optimize import _bobyqa as _nlopt_bobyqa
-from .likelihood import NlmeLikelihood
+from mixedcompat.errors import ConvergenceWarning
+from mixedcompat.lme4.optimize import _bobyqa as _nlopt_bobyqa
+from mixedcompat.nlme.likelihood import NlmeLikelihood
 
 BOUND = np.inf             # no bound on the unconstrained correlation / variance parameters (as nlme)
 DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
@@ -54,7 +54,7 @@ class Estimate:
 
 def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = None,
             upper: np.ndarray | None = None, step: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
-    """The project's BOBYQA (:func:`mixedcompat.optimize._bobyqa`) with nlme's settings: tight
+    """The project's BOBYQA (:func:`mixedcompat.lme4.optimize._bobyqa`) with nlme's settings: tight
     tolerances, parameters bounded only where given (``lower`` / ``upper``, capped at +/- BOUND), and a
     trust region on each parameter's own scale (relative standard deviations can be in the hundreds)."""
     n = len(start)

@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..design import build_fixed, build_matrix
-from ..errors import DataError
-from ..lmer import LogLik
-from ..statsmodels_api import StatsmodelsExtras
-from .estimate import Estimate, approximate_vcov
-from .model_setup import Setup
+from mixedcompat.front.design import build_fixed, build_matrix
+from mixedcompat.errors import DataError
+from mixedcompat.lme4.fit import LogLik
+from mixedcompat.interop.statsmodels_api import StatsmodelsExtras
+from mixedcompat.nlme.estimate import Estimate, approximate_vcov
+from mixedcompat.nlme.model_setup import Setup
 
 
 class NlmeFit(StatsmodelsExtras):
@@ -338,8 +338,8 @@ class NlmeFit(StatsmodelsExtras):
         """Refit with some arguments changed, as R's ``update``: ``m.update(". ~ . - age")``,
         ``m.update(correlation=mc.corAR1())``, ``m.update(method="ML")``; ``correlation=None`` /
         ``weights=None`` remove a structure."""
-        from ..prediction import update_formula
-        from .lme import _fit
+        from mixedcompat.lme4.prediction import update_formula
+        from mixedcompat.nlme.lme import _fit
         call = dict(self.call)
         unknown = set(kwargs) - (set(call) | {"model"})
         if unknown:
@@ -355,16 +355,16 @@ class NlmeFit(StatsmodelsExtras):
     # --- tables, intervals, text ------------------------------------------------------------------------------
     def anova(self, *others, type=None, **named):  # noqa: A002
         """nlme's ``anova``: F tests of this fit, or the likelihood-ratio table with ``others``."""
-        from .nlme_inference import anova_nlme
+        from mixedcompat.nlme.nlme_inference import anova_nlme
         return anova_nlme(self, *others, type=type, **named)
 
     def intervals(self, level: float = 0.95, which: str = "all"):
         """nlme's approximate confidence intervals (see :func:`nlme_inference.intervals`)."""
-        from .nlme_inference import intervals
+        from mixedcompat.nlme.nlme_inference import intervals
         return intervals(self, level=level, which=which)
 
     def tTable(self) -> pd.DataFrame:
-        from .nlme_inference import t_table
+        from mixedcompat.nlme.nlme_inference import t_table
         return t_table(self)
 
     def VarCorr(self) -> "NlmeVarCorr":
@@ -377,7 +377,7 @@ class NlmeFit(StatsmodelsExtras):
         return NlmeSummary(self)
 
     def __str__(self) -> str:
-        from .nlme_printing import format_print
+        from mixedcompat.present.nlme_printing import format_print
         return format_print(self)
 
     def __repr__(self) -> str:
@@ -386,29 +386,29 @@ class NlmeFit(StatsmodelsExtras):
     # --- diagnostics ------------------------------------------------------------------------------------------
     def ACF(self, maxLag: int | None = None, resType: str = "pearson") -> pd.DataFrame:
         """nlme's ``ACF``: autocorrelation of the residuals within groups (see :mod:`fit_diagnostics`)."""
-        from .fit_diagnostics import acf_of
+        from mixedcompat.nlme.fit_diagnostics import acf_of
         return acf_of(self, maxLag=maxLag, resType=resType)
 
     def Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
                   maxDist: float | None = None) -> pd.DataFrame:
         """nlme's ``Variogram``: semivariogram of the residuals within groups (see :mod:`fit_diagnostics`)."""
-        from .fit_diagnostics import variogram_of
+        from mixedcompat.nlme.fit_diagnostics import variogram_of
         return variogram_of(self, form=form, resType=resType, robust=robust, maxDist=maxDist)
 
     def plot_ACF(self, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
         """Plot of :meth:`ACF` with nlme's critical bounds (matplotlib; the ``plot`` extra)."""
-        from .fit_diagnostics import plot_acf
+        from mixedcompat.nlme.fit_diagnostics import plot_acf
         return plot_acf(self, maxLag=maxLag, resType=resType, alpha=alpha, ax=ax)
 
     def plot_Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
                        maxDist: float | None = None, ax=None):
         """Plot of :meth:`Variogram`, with a spatial correlation structure's model curve."""
-        from .fit_diagnostics import plot_variogram
+        from mixedcompat.nlme.fit_diagnostics import plot_variogram
         return plot_variogram(self, form=form, resType=resType, robust=robust, maxDist=maxDist, ax=ax)
 
     def plot_residuals_by_group(self, level: int | None = None, resType: str = "pearson", ax=None):
         """Boxes of residuals per group (nlme's ``plot(m, g ~ resid(.))``)."""
-        from .fit_diagnostics import plot_residuals_by_group
+        from mixedcompat.nlme.fit_diagnostics import plot_residuals_by_group
         return plot_residuals_by_group(self, level=level, resType=resType, ax=ax)
 
     # --- statsmodels-style attributes (the rest: StatsmodelsExtras) ---------------------------------------------
@@ -452,7 +452,7 @@ class NlmeSummary:
         self.tTable = m.tTable()
 
     def __str__(self) -> str:
-        from .nlme_printing import format_summary
+        from mixedcompat.present.nlme_printing import format_summary
         return format_summary(self.model)
 
     __repr__ = __str__
@@ -465,7 +465,7 @@ class NlmeVarCorr:
         self.model = m
 
     def __str__(self) -> str:
-        from .nlme_printing import format_varcorr
+        from mixedcompat.present.nlme_printing import format_varcorr
         return format_varcorr(self.model)
 
     __repr__ = __str__

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from .corstruct import parse_cor_form
-from .diagnostics import acf_by_group, model_variogram_frame, variogram
+from mixedcompat.errors import DataError
+from mixedcompat.nlme.corstruct import parse_cor_form
+from mixedcompat.nlme.diagnostics import acf_by_group, model_variogram_frame, variogram
 
 SPATIAL = ("corExp", "corGaus", "corSpher", "corLin", "corRatio")
 
@@ -78,7 +78,7 @@ def variogram_of(m, form: str | None = None, resType: str = "pearson", robust: b
 # --- plots (the ``plot`` extra) ----------------------------------------------------------------------------------
 def plot_acf(m, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
     """nlme's ``plot(ACF(m, resType = "normalized"), alpha = 0.05)``: bars and critical bounds."""
-    from .diagnostics import plot_acf as _plot
+    from mixedcompat.nlme.diagnostics import plot_acf as _plot
     df = acf_of(m, maxLag=maxLag, resType=resType)
     return _plot(df, alpha=alpha, ax=ax, n_used=df.attrs.get("n.used"))
 
@@ -86,7 +86,7 @@ def plot_acf(m, maxLag: int | None = None, resType: str = "normalized", alpha: f
 def plot_variogram(m, form: str | None = None, resType: str = "pearson", robust: bool = False,
                    maxDist: float | None = None, ax=None):
     """nlme's ``plot(Variogram(m))``: the semivariogram, with the spatial model's curve when there is one."""
-    from .diagnostics import plot_variogram as _plot
+    from mixedcompat.nlme.diagnostics import plot_variogram as _plot
     df = variogram_of(m, form=form, resType=resType, robust=robust, maxDist=maxDist)
     return _plot(df, model_curve=df.attrs.get("model"), ax=ax)
 
@@ -94,7 +94,7 @@ def plot_variogram(m, form: str | None = None, resType: str = "pearson", robust:
 def plot_residuals_by_group(m, level: int | None = None, resType: str = "pearson", ax=None):
     """nlme's ``plot(m, g ~ resid(., type = "p"))``: a box of residuals per group of ``level``
     (default: the innermost random-effects level; gls: the correlation groups)."""
-    from .diagnostics import plot_residuals_by_group as _plot
+    from mixedcompat.nlme.diagnostics import plot_residuals_by_group as _plot
     lik = m._lik
     r = np.asarray(m.residuals(type=resType, r_compatible=False))[m._setup.order]
     if lik.levels:

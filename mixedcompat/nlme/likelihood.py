@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .pdmat import BoundPd
+from mixedcompat.nlme.pdmat import BoundPd
 
 LOG_2PI = np.log(2.0 * np.pi)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
-from ..threads import blas_threads
-from .estimate import DEFAULT_CONTROL, maximise
-from .fit import NlmeFit
-from .model_setup import build, parse_random
+from mixedcompat.errors import DataError
+from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.nlme.estimate import DEFAULT_CONTROL, maximise
+from mixedcompat.nlme.fit import NlmeFit
+from mixedcompat.nlme.model_setup import build, parse_random
 
 
 def _method(method: str) -> str:

@@ -3,7 +3,7 @@
 nlme sorts the data by the grouping factors (outermost first, keeping the original order within a
 group), binds the correlation structure and the variance function to those rows, and returns
 fitted values and residuals in the original row order.  The fixed-effects matrix and the
-random-effects columns come from :func:`mixedcompat.design.model_frame` (R's model.frame /
+random-effects columns come from :func:`mixedcompat.front.design.model_frame` (R's model.frame /
 model.matrix semantics, NA handling over every variable of the model).
 """
 from __future__ import annotations
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data_input import as_data_frame
-from ..design import ModelFrame, model_frame
-from ..errors import DataError, FormulaError
-from ..formula import parse_formula
-from .likelihood import LevelDesign, NlmeLikelihood
-from .pdmat import pdMat, pd_from_text
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.front.design import ModelFrame, model_frame
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.formula import parse_formula
+from mixedcompat.nlme.likelihood import LevelDesign, NlmeLikelihood
+from mixedcompat.nlme.pdmat import pdMat, pd_from_text
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -191,7 +191,7 @@ def _coarser_cor_groups(correlation, random: list):
     import copy
     import warnings
 
-    from .corstruct import CorForm
+    from mixedcompat.nlme.corstruct import CorForm
     form = getattr(correlation, "form", None)
     groups = tuple(getattr(form, "groups", ()) or ())
     inner = list(random[-1].groups)
@@ -216,7 +216,7 @@ def _check_nested(cor_codes: np.ndarray, inner_codes: np.ndarray, inner_name: st
 
 def _cor_group_order(correlation, data: pd.DataFrame) -> np.ndarray:
     """Rows sorted by the correlation groups in factor-level order (stable), as gls does."""
-    from .corstruct import parse_cor_form
+    from mixedcompat.nlme.corstruct import parse_cor_form
     n = len(data)
     form = getattr(correlation, "form", None)
     groups = parse_cor_form(form).groups if isinstance(form, str) else tuple(getattr(form, "groups", ()))

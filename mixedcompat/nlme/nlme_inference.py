@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import scipy.stats as st
 
-from ..errors import DataError
+from mixedcompat.errors import DataError
 
 
 # --- denominator degrees of freedom ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class NlmeAnovaTable(pd.DataFrame):
         return NlmeAnovaTable
 
     def __str__(self) -> str:
-        from .nlme_printing import format_anova
+        from mixedcompat.present.nlme_printing import format_anova
         return format_anova(self)
 
     def __repr__(self) -> str:
@@ -182,7 +182,7 @@ class Intervals(dict):
     """nlme's ``intervals()`` result: dict of DataFrames with columns lower, est., upper."""
 
     def __str__(self) -> str:
-        from .nlme_printing import format_intervals
+        from mixedcompat.present.nlme_printing import format_intervals
         return format_intervals(self)
 
 
@@ -226,7 +226,7 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         evals = np.linalg.eigvalsh((A + A.T) / 2) if np.all(np.isfinite(A)) else np.array([np.nan])
     if not np.all(evals > 0):
         raise DataError(nonpd)
-    from .estimate import cor_natural, natural_vector
+    from mixedcompat.nlme.estimate import cor_natural, natural_vector
     with np.errstate(divide="ignore"):
         nat = natural_vector(lik, m._est.params, m.sigma())
     se = np.sqrt(np.diag(A))
@@ -237,7 +237,7 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
 
 
 def _var_cov_intervals(out: Intervals, m, lik, nat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Intervals:
-    from .estimate import cor_natural
+    from mixedcompat.nlme.estimate import cor_natural
     k = 0
     re = {}
     for lv in lik.levels:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import FormulaError
+from mixedcompat.errors import FormulaError
 
 PD_CLASSES = ("pdLogChol", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm")
 

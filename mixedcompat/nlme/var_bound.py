@@ -11,8 +11,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
-from ..transforms import EvalContext, Fac, Num, evaluate, labels_for, parse_r
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, labels_for, parse_r
 
 FITTED = "fitted(.)"
 Value = float | Sequence[float] | Mapping[str, float] | None

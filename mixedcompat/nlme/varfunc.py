@@ -65,11 +65,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
+from mixedcompat.errors import DataError, FormulaError
 
 __all__ = ["VarFunc", "BoundVarFunc", "varIdent", "varPower", "varExp", "varConstPower", "varFixed",
            "varComb"]
-from .var_bound import (FITTED, Value, parse_var_form, _r_form_text, _numeric_covariate, _stratum_labels, _as_scalar_or_dict, _check_names, _positive, BoundVarFunc)
+from mixedcompat.nlme.var_bound import (FITTED, Value, parse_var_form, _r_form_text, _numeric_covariate, _stratum_labels, _as_scalar_or_dict, _check_names, _positive, BoundVarFunc)
 
 
 # --------------------------------------------------------------------------------------------

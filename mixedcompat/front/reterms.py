@@ -13,8 +13,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import DataError, FormulaError
-from .formula import RETerm
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.formula import RETerm
 
 
 @dataclass(frozen=True)
@@ -113,7 +113,7 @@ def lme4_term_order(n_levels: list[int]) -> list[int]:
 
 def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: int) -> list[ReTerm]:
     """Build the (reordered) random-effects terms (lme4's ``mkReTrms``); lme4's checks of them
-    are :func:`mixedcompat.lmer_checks.check_reterms`.
+    are :func:`mixedcompat.lme4.checks.check_reterms`.
 
     Raises
     ------
@@ -135,7 +135,7 @@ def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: i
     order = lme4_term_order([t.n_levels for t in terms])
     terms = [terms[i] for i in order]
     # lme4's identifiability checks (check.nlev.gtr.1, check.nobs.vs.nlev, check.nobs.vs.nRE, ...)
-    # are lmerControl settings: mixedcompat.lmer_checks.check_reterms
+    # are lmerControl settings: mixedcompat.lme4.checks.check_reterms
     return terms
 
 

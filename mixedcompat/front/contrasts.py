@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, FormulaError
+from mixedcompat.errors import DataError, FormulaError
 
 
 def contr_treatment(levels: list[str]) -> tuple[np.ndarray, list[str]]:

@@ -2,7 +2,7 @@
 
 Every setting has one canonical name with ``_`` (``boundary_tol``, ``calc_derivs``,
 ``check_conv_grad``); lme4's dotted spelling (``"boundary.tol"``, ``"check.conv.grad"``) is accepted
-for the same setting.  Optimiser settings are :data:`mixedcompat.optimize.DEFAULT_CONTROL`; the
+for the same setting.  Optimiser settings are :data:`mixedcompat.lme4.optimize.DEFAULT_CONTROL`; the
 checks are lme4 1.1-31's with its defaults:
 
 =========================  ====================  ===================================================
@@ -28,9 +28,9 @@ lme4's "message" has no Python counterpart: those conditions are given as warnin
 """
 from __future__ import annotations
 
-from .convergence import CONV_DEFAULTS, conv_setting
-from .errors import DataError
-from .optimize import DEFAULT_CONTROL
+from mixedcompat.lme4.convergence import CONV_DEFAULTS, conv_setting
+from mixedcompat.errors import DataError
+from mixedcompat.lme4.optimize import DEFAULT_CONTROL
 
 CHECK_ACTIONS = ("message", "warning", "stop", "ignore")
 

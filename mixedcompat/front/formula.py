@@ -3,7 +3,7 @@
 The random-effect grammar follows lme4's ``findbars`` / ``nobars`` / ``expandDoubleVerts`` /
 ``expandSlash``: ``(expr | g)``, ``(expr || g)`` (uncorrelated: one term per model term),
 ``(expr | a/b)`` -> ``(expr | b:a) + (expr | a)``.  The fixed part is returned as an R formula
-right-hand side; :mod:`mixedcompat.design` turns it into a model matrix.
+right-hand side; :mod:`mixedcompat.front.design` turns it into a model matrix.
 
 R's precedence decides what a bar without parentheses means: ``|`` and ``||`` bind more loosely than
 ``+`` and more tightly than ``~``, so ``y ~ x + 1 | g`` is ``y ~ ((x + 1) | g)``: the whole right-hand
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import FormulaError
+from mixedcompat.errors import FormulaError
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ regular (non-singular) fits are untouched.
 
 A second addition (also part of ``polish``): with ``calc_derivs`` (lme4's ``calc.derivs``, on by
 default in :func:`mixedcompat.lmer`) the gradient and Hessian at the optimum are computed anyway, for
-lme4's ``checkConv`` (:mod:`mixedcompat.convergence`).  When they say that lme4's stopping rule
+lme4's ``checkConv`` (:mod:`mixedcompat.lme4.convergence`).  When they say that lme4's stopping rule
 stopped early -- lme4's own scaled-gradient check fails, or a Newton step predicts a decrease above
 ``POLISH_DECREASE_RTOL`` (1e-9) relative, or the Hessian is not positive definite -- or when the fit
 is singular, BOBYQA is restarted there with tight tolerances, and the point is kept only if its
@@ -45,8 +45,8 @@ from typing import Callable
 import nlopt
 import numpy as np
 
-from .convergence import Derivs, deriv12, is_singular_theta, newton_decrease, _scaled_gradient
-from .errors import ConvergenceWarning
+from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, newton_decrease, _scaled_gradient
+from mixedcompat.errors import ConvergenceWarning
 
 DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
                    "maxeval": 100000,

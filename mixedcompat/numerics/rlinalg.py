@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.linalg import lapack
 
-from ..design import qr_rank
+from mixedcompat.front.design import qr_rank
 
 __all__ = ["RLinAlgError", "ginv", "r_solve", "rank_matrix", "doolittle", "zapsmall", "lm_resid"]
 

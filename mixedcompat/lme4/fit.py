@@ -13,18 +13,18 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .convergence import check_conv, emit, is_singular_theta
-from .data_input import as_data_frame
-from .design import ModelFrame, model_frame
-from .errors import SINGULAR_MESSAGE, ConvergenceError, DataError, RankDeficiencyWarning, SingularFitWarning
-from .formula import FormulaParts, parse_formula
-from .lmer_checks import check_rank_x, check_reterms, check_scale_x
-from .lmer_control import lmer_control
-from .optimize import OptSummary, minimize_theta
-from .pls import Deviance, PLSFactor, make_deviance
-from .reterms import ReTerm, flist, make_reterms
-from .statsmodels_api import CallableInt, StatsmodelsExtras
-from .threads import blas_threads
+from mixedcompat.lme4.convergence import check_conv, emit, is_singular_theta
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.front.design import ModelFrame, model_frame
+from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError, RankDeficiencyWarning, SingularFitWarning
+from mixedcompat.front.formula import FormulaParts, parse_formula
+from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
+from mixedcompat.lme4.control import lmer_control
+from mixedcompat.lme4.optimize import OptSummary, minimize_theta
+from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
+from mixedcompat.front.reterms import ReTerm, flist, make_reterms
+from mixedcompat.interop.statsmodels_api import CallableInt, StatsmodelsExtras
+from mixedcompat.numerics.threads import blas_threads
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
                        "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
@@ -81,12 +81,12 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         optimiser settings ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval``, ``restart_edge``,
         ``boundary_tol``; ``polish`` (True: lme4's path, restarted with tight tolerances only where
         lme4's own convergence check says it stopped early; ``"always"``: the tight optimum;
-        False: lme4's path exactly) and ``polish_tol`` (see :mod:`mixedcompat.optimize`);
+        False: lme4's path exactly) and ``polish_tol`` (see :mod:`mixedcompat.lme4.optimize`);
         ``calc_derivs`` (True: gradient and Hessian at the optimum in ``m.optinfo["derivs"]`` and
         lme4's ``checkConv``); the checks ``check_conv_grad``, ``check_conv_singular``,
         ``check_conv_hess`` (an action or ``make_cc(action, tol, relTol)``), ``check_nobs_vs_rankZ``,
         ``check_nobs_vs_nlev``, ``check_nlev_gtreq_5``, ``check_nlev_gtr_1``, ``check_nobs_vs_nRE``,
-        ``check_rankX``, ``check_scaleX`` (see :mod:`mixedcompat.lmer_control`); ``start`` (theta
+        ``check_rankX``, ``check_scaleX`` (see :mod:`mixedcompat.lme4.control`); ``start`` (theta
         start values; by default lme4's: 1 on template diagonals, 0 elsewhere, or from the data when
         every term is ``(1 | f)`` on its own factor); ``optimizer`` (``None``: no optimisation,
         keep the start, as ``lmerControl(optimizer = NULL)``); ``blas_threads`` (1).
@@ -142,7 +142,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
 def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, control: dict | None) -> OptSummary:
     """Minimise the criterion from ``start`` (lme4's ``optimizeLmer``), or with
     ``control["optimizer"] = None`` (lme4's ``lmerControl(optimizer = NULL)``) just evaluate it there;
-    then lme4's ``checkConv`` at the optimum (:mod:`mixedcompat.convergence`), whose warnings are
+    then lme4's ``checkConv`` at the optimum (:mod:`mixedcompat.lme4.convergence`), whose warnings are
     given here and whose result is ``OptSummary.lme4conv``."""
     ctrl = lmer_control(control)
     lower = np.concatenate([t.lower() for t in terms])
@@ -426,7 +426,7 @@ class LmerMod(StatsmodelsExtras):
     # ---------------------------------------------------------------- random effects
     def VarCorr(self):
         """Estimated variances, standard deviations and correlations of the random effects."""
-        from .varcorr import VarCorr, VCTerm
+        from mixedcompat.lme4.varcorr import VarCorr, VCTerm
         vc_terms = []
         for t, Tk in zip(self.terms, self._factor.templates):
             cov = self._sigma ** 2 * (Tk @ Tk.T)
@@ -439,7 +439,7 @@ class LmerMod(StatsmodelsExtras):
         As lme4 (``condVar = TRUE`` by default), each DataFrame carries the conditional variances in
         ``.attrs["postVar"]`` (an array levels x q x q); ``str()`` prints as R's ``print(ranef(m))``.
         """
-        from .condvar import as_ranef_dict, ranef_with_condvar
+        from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
         if condVar:
             return ranef_with_condvar(self)
         return as_ranef_dict(self._ranef_frames())
@@ -542,67 +542,67 @@ class LmerMod(StatsmodelsExtras):
     def predict(self, newdata: pd.DataFrame | None = None, re_form: str | None = None,
                 allow_new_levels: bool = False, interval: str | None = None, nsim: int = 500,
                 seed: int | None = None, level: float = 0.95, **kwargs):
-        """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.prediction`): a numpy array;
+        """Predictions as lme4's ``predict.merMod`` (see :mod:`mixedcompat.lme4.prediction`): a numpy array;
         with ``interval="confidence"|"prediction"``, a DataFrame ``fit, lwr, upr`` from a parametric
         bootstrap of ``nsim`` refits (see :func:`mixedcompat.inference.bootstrap.predict_interval`)."""
         if interval is not None:
-            from .inference.bootstrap import predict_interval
+            from mixedcompat.inference.bootstrap import predict_interval
             return predict_interval(self, newdata, interval=interval, nsim=nsim, seed=seed, level=level,
                                     re_form=re_form, allow_new_levels=allow_new_levels)
-        from .prediction import predict
+        from mixedcompat.lme4.prediction import predict
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False,
                  re_form: str | None = None, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, as lme4's ``simulate.merMod``."""
-        from .prediction import simulate
+        from mixedcompat.lme4.prediction import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata)
 
     def refit(self, newresp: Any) -> "LmerMod":
         """The same model fitted to a new response, as lme4's ``refit``."""
-        from .prediction import refit
+        from mixedcompat.lme4.prediction import refit
         return refit(self, newresp)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerMod":
         """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments."""
-        from .prediction import update
+        from mixedcompat.lme4.prediction import update
         return update(self, formula, **kwargs)
 
     # ---------------------------------------------------------------- inference (issue 4)
     def anova(self, *others: "LmerMod", type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
         """``anova(m)`` (F tests, lmerTest) or ``anova(m, m2, ...)`` (likelihood-ratio, lme4)."""
-        from . import anova
+        from mixedcompat import anova
         return anova(self, *others, type=type, ddf=ddf, refit=refit)
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500,
                 seed: int | None = None, oldNames: bool = True, **kwargs):
         """lme4's ``confint.merMod``: profile, Wald or bootstrap intervals."""
-        from . import confint
+        from mixedcompat import confint
         return confint(self, parm=parm, level=level, method=method, nsim=nsim, seed=seed,
                        oldNames=oldNames, **kwargs)
 
     def profile(self, **kwargs):
         """lme4's ``profile.merMod``."""
-        from . import profile
+        from mixedcompat import profile
         return profile(self, **kwargs)
 
     def ranova(self, **kwargs):
         """lmerTest's ``ranova``: likelihood-ratio tests of the random-effect terms."""
-        from . import ranova
+        from mixedcompat import ranova
         return ranova(self, **kwargs)
 
     def drop1(self, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):
         """lmerTest's ``drop1`` (F tests) or, with ``test=``, lme4's ``drop1.merMod``."""
-        from . import drop1
+        from mixedcompat import drop1
         return drop1(self, test=test, ddf=ddf, **kwargs)
 
     # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):
-        from .lmer_summary import LmerSummary
+        from mixedcompat.lme4.summary import LmerSummary
         return LmerSummary(self, ddf=ddf)
 
     def __str__(self) -> str:
-        from .printing import format_print
+        from mixedcompat.present.lme4_printing import format_print
         return format_print(self)
 
     def __repr__(self) -> str:

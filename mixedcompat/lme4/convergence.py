@@ -31,7 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import (SINGULAR_MESSAGE, ConvergenceError, GradientWarning, HessianWarning,
+from mixedcompat.errors import (SINGULAR_MESSAGE, ConvergenceError, GradientWarning, HessianWarning,
                      SingularFitWarning)
 
 DERIV_DELTA = 1e-4

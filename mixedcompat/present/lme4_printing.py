@@ -9,7 +9,7 @@ like an ``lmerMod``. ``m.optinfo`` is a dict with ``optimizer``, ``conv_code``, 
 (lme4's convergence messages), ``warnings`` (optimizer warnings) and optionally ``message``
 (the optimizer's own text, shown when ``conv_code != 0``) and ``fit_warnings`` (lme4's notes on
 the design, e.g. the rank-deficiency message, printed under "fit warnings:").
-Number formatting is :mod:`mixedcompat.rformat`; formulas are deparsed as R does by
+Number formatting is :mod:`mixedcompat.present.rformat`; formulas are deparsed as R does by
 :func:`deparse_formula`.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .rformat import (abbreviate, cat_number, format_real, print_coefmat, print_matrix,
+from mixedcompat.present.rformat import (abbreviate, cat_number, format_real, print_coefmat, print_matrix,
                       print_named_vector, quantile7, r_round, zapsmall)
 
 __all__ = ["deparse_formula", "deparse_lines", "cat_fill", "format_fixef_table",

@@ -9,7 +9,7 @@ not included, as in lme4).  lme4 reports only the q_k x q_k diagonal blocks, one
 with several terms on one grouping factor (``(1|g) + (0+x|g)``) it reports one array per term
 (``attr(, "postVar")`` is then a list) and no covariances between the terms.
 
-Only those diagonal blocks are computed, from the blocked factor of :mod:`mixedcompat.pls`:
+Only those diagonal blocks are computed, from the blocked factor of :mod:`mixedcompat.lme4.pls`:
 ``L = [[L11, 0], [G, L22]]`` with ``L11`` block diagonal (first term), ``G`` sparse and ``L22`` dense.
 With ``S = (L22 L22')^{-1}`` (one LAPACK ``potri`` on the dense part, which the fit already holds):
 
@@ -27,7 +27,7 @@ import pandas as pd
 import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
-from .rformat import format_real, print_matrix
+from mixedcompat.present.rformat import format_real, print_matrix
 
 __all__ = ["RanefDict", "ranef_with_condvar", "as_ranef_dict", "conditional_variances", "format_ranef"]
 

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from mixedcompat.errors import DataError
 
 __all__ = ["as_data_frame"]
 

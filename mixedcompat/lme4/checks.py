@@ -19,8 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import DataError, IdentifiabilityWarning, ScaleWarning
-from .reterms import ReTerm, flist
+from mixedcompat.errors import DataError, IdentifiabilityWarning, ScaleWarning
+from mixedcompat.front.reterms import ReTerm, flist
 
 SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"
 SCALE_TOL = 1000.0
@@ -51,7 +51,7 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
     n : int
         Number of observations.
     control : dict
-        A full control from :func:`mixedcompat.lmer_control.lmer_control`.
+        A full control from :func:`mixedcompat.lme4.control.lmer_control`.
 
     Returns
     -------

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data_input import as_data_frame
-from .design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
-from .errors import DataError, FormulaError
-from .formula import RETerm, _bar_position, _parse_re_term, _strip_parens, parse_formula, split_top_level
-from .reterms import lme4_term_order
-from .transforms import EvalContext, Fac, Num, evaluate, parse_r
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.front.design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.formula import RETerm, _bar_position, _parse_re_term, _strip_parens, parse_formula, split_top_level
+from mixedcompat.front.reterms import lme4_term_order
+from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, parse_r
 
 __all__ = ["predict", "simulate", "refit", "update", "update_formula"]
 
@@ -421,9 +421,9 @@ def refit(m, newresp: Any):
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
     """
-    from .lmer import LmerMod, optimize_fit
-    from .pls import make_deviance
-    from .threads import blas_threads
+    from mixedcompat.lme4.fit import LmerMod, optimize_fit
+    from mixedcompat.lme4.pls import make_deviance
+    from mixedcompat.numerics.threads import blas_threads
 
     if isinstance(newresp, pd.DataFrame):
         if newresp.shape[1] != 1:
@@ -581,7 +581,7 @@ def update(m, formula: str | None = None, **kwargs):
     >>> mc.update(m, ". ~ . - Days").formula
     'Reaction ~ (Days | Subject)'
     """
-    from .lmer import lmer
+    from mixedcompat.lme4.fit import lmer
 
     unknown = sorted(set(kwargs) - set(_UPDATE_ARGS))
     if unknown:

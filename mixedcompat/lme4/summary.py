@@ -19,7 +19,7 @@ class LmerSummary:
 
     def __init__(self, model, ddf: str | None = None):
         if ddf is not None:
-            from .inference.ftests import _normalise_ddf
+            from mixedcompat.inference.ftests import _normalise_ddf
             ddf = _normalise_ddf(ddf)
             if ddf == "lme4":
                 ddf = None
@@ -33,18 +33,18 @@ class LmerSummary:
     def coefficients(self) -> pd.DataFrame:
         if self._coefficients is None:
             if self.ddf is None:
-                from .printing import format_fixef_table
+                from mixedcompat.present.lme4_printing import format_fixef_table
                 self._coefficients = format_fixef_table(self.model)
             else:
-                from .inference.ftests import coef_table
+                from mixedcompat.inference.ftests import coef_table
                 self._coefficients = coef_table(self.model, self.ddf)
         return self._coefficients.copy()
 
     def __str__(self) -> str:
         if self.ddf is None:
-            from .printing import format_summary
+            from mixedcompat.present.lme4_printing import format_summary
             return format_summary(self.model)
-        from .inference.ddf_printing import format_summary_ddf
+        from mixedcompat.present.lmertest_printing import format_summary_ddf
         return format_summary_ddf(self.model, self.ddf, coefficients=self.coefficients)
 
     def __repr__(self) -> str:

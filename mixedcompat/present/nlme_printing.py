@@ -2,7 +2,7 @@
 
 Every function returns R's text as one string, line by line as R 4.2 with nlme 3.1 prints it at
 ``options(width = 80, digits = 7)``; nothing is printed.  The number formatting is R's (see
-:mod:`mixedcompat.rformat`): data-frame columns are ``format(zapsmall(x))``, p-values
+:mod:`mixedcompat.present.rformat`): data-frame columns are ``format(zapsmall(x))``, p-values
 ``format(round(p, 4))`` (``"<.0001"`` in anova tables), correlations ``format(round(r, 3))`` in a
 lower triangle, and formulas are deparsed as R does (``sin(2*pi*Time)`` -> ``sin(2 * pi * Time)``).
 
@@ -21,8 +21,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..errors import FormulaError
-from ..rformat import (abbreviate, cat_number, format_number, format_real, print_matrix, print_named_vector,
+from mixedcompat.errors import FormulaError
+from mixedcompat.present.rformat import (abbreviate, cat_number, format_number, format_real, print_matrix, print_named_vector,
                        print_numeric_matrix, quantile7, r_round, zapsmall)
 
 __all__ = ["format_summary", "format_print", "format_varcorr", "format_intervals", "format_anova", "deparse"]
@@ -383,7 +383,7 @@ def _fit_stats(m) -> list[str]:
 
 
 def _t_table(m) -> list[str]:
-    from .nlme_inference import t_table
+    from mixedcompat.nlme.nlme_inference import t_table
     tt = t_table(m)
     cols = list(tt.columns)
     cells = [_pval_col(tt[c], lt=False) if c == "p-value" else _zap_col(tt[c]) for c in cols]

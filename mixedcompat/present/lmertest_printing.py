@@ -1,6 +1,6 @@
 """lmerTest's printed summary of an lmer fit: t tests with Satterthwaite or Kenward-Roger df.
 
-Same layout as lme4's summary (:mod:`mixedcompat.printing`) with lmerTest's title
+Same layout as lme4's summary (:mod:`mixedcompat.present.lme4_printing`) with lmerTest's title
 (``Linear mixed model fit by REML. t-tests use Satterthwaite's method [lmerModLmerTest]``, wrapped
 as R prints it) and R's ``printCoefmat`` of ``Estimate, Std. Error, df, t value, Pr(>|t|)``:
 estimate, standard error and df share one format (df zapped), t values get 3 decimals, p-values
@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..printing import (COR_MAX, _call_lines, _fixef_cor_lines, _groups_lines, _residual_lines,
+from mixedcompat.present.lme4_printing import (COR_MAX, _call_lines, _fixef_cor_lines, _groups_lines, _residual_lines,
                         _aic_table, _warning_lines)
-from ..rformat import format_coefmat, format_real, print_matrix
+from mixedcompat.present.rformat import format_coefmat, format_real, print_matrix
 
 __all__ = ["format_summary_ddf", "print_coefmat_pvalues", "format_pval", "SIGNIF_LEGEND"]
 
@@ -148,7 +148,7 @@ def format_summary_ddf(m: Any, ddf: str = "Satterthwaite", digits: int = 4,
     lmerModLmerTest]
     ...
     """
-    from .ftests import _normalise_ddf, coef_table
+    from mixedcompat.inference.ftests import _normalise_ddf, coef_table
     method = _normalise_ddf(ddf)
     table = coefficients if coefficients is not None else coef_table(m, method)
     lines = _title_lines(m, method) + _call_lines(m, summary=True) + [""] + _aic_table(m, 1) + [""]

@@ -26,7 +26,7 @@ def _figure(**kw: Any):
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:   # pragma: no cover - depends on the environment
-        raise ImportError("mixedcompat.plots needs matplotlib: pip install mixedcompat[plot]") from exc
+        raise ImportError("mixedcompat.present.plots needs matplotlib: pip install mixedcompat[plot]") from exc
     return Figure(**kw)
 
 
@@ -68,7 +68,7 @@ def caterpillar(m, group: str | None = None):
     Example
     -------
     >>> import mixedcompat as mc
-    >>> from mixedcompat.plots import caterpillar
+    >>> from mixedcompat.present.plots import caterpillar
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> len(caterpillar(m).axes)
     2

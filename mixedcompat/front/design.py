@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .contrasts import contrast_matrix
-from .data_input import as_data_frame
-from .errors import DataError, FormulaError, RankDeficiencyWarning
-from .formula import FormulaParts
-from .transforms import EvalContext, Fac, Node, Num, evaluate, factor_from_values, parse_r
+from mixedcompat.front.contrasts import contrast_matrix
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning
+from mixedcompat.front.formula import FormulaParts
+from mixedcompat.front.transforms import EvalContext, Fac, Node, Num, evaluate, factor_from_values, parse_r
 
 __all__ = ["ModelFrame", "MatrixSpec", "TermStructure", "model_frame", "build_fixed", "build_matrix",
            "rhs_terms", "model_matrix", "qr_rank", "check_finite"]
@@ -416,7 +416,7 @@ def build_fixed(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:
     Example
     -------
     >>> import pandas as pd
-    >>> from mixedcompat.formula import parse_formula
+    >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [1.0, 2, 3, 4], "g": list("aabb")})
     >>> mf = model_frame(parse_formula("y ~ scale(x) + (1 | g)"), d)
     >>> build_fixed(mf.fixed_spec, pd.DataFrame({"x": [2.5]})).tolist()
@@ -684,7 +684,7 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     Parameters
     ----------
     parts : FormulaParts
-        From :func:`mixedcompat.formula.parse_formula`.
+        From :func:`mixedcompat.front.formula.parse_formula`.
     data : pandas.DataFrame
     weights, offset : str or array-like, optional
         A column name or one value per row of ``data``.
@@ -710,7 +710,7 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
 
     Example
     -------
-    >>> from mixedcompat.formula import parse_formula
+    >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 2, 3], "g": list("abab")})
     >>> mf = model_frame(parse_formula("y ~ x + (1 | g)"), d)
     >>> mf.x_names, mf.re_groups[0][1]

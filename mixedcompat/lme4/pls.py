@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .reterms import ReTerm
+from mixedcompat.front.reterms import ReTerm
 
 LOG_2PI = np.log(2.0 * np.pi)
 
@@ -668,7 +668,7 @@ class DenseDeviance(Deviance):
 
     def criteria(self, thetas: np.ndarray) -> np.ndarray:
         """The criterion at every row of ``thetas``, from batched dense factorisations (the fast
-        path of lme4's ``deriv12`` stencil, :mod:`mixedcompat.convergence`); equal to ``self(theta)``
+        path of lme4's ``deriv12`` stencil, :mod:`mixedcompat.lme4.convergence`); equal to ``self(theta)``
         row by row (tests/test_convergence.py checks it).
 
         Example

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulaError
+from mixedcompat.errors import DataError, FormulaError
 
 # --------------------------------------------------------------------------------------------
 # syntax tree

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data_input import as_data_frame
-from .design import model_matrix
-from .errors import DataError, FormulaError
-from .formula import RETerm, _find_top, _strip_parens, parse_formula, split_top_level
+from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.front.design import model_matrix
+from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.formula import RETerm, _find_top, _strip_parens, parse_formula, split_top_level
 
 __all__ = ["StatsmodelsSpec", "statsmodels_spec", "to_statsmodels", "from_statsmodels", "r_coef_name"]
 

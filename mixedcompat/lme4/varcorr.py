@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .rformat import format_real, print_matrix, r_round
+from mixedcompat.present.rformat import format_real, print_matrix, r_round
 
 __all__ = ["VCTerm", "VarCorr", "make_unique", "make_names", "group_names"]
 

@@ -1,0 +1,1 @@
+"""Interoperability with statsmodels (optional extra ``statsmodels``)."""

@@ -1,0 +1,175 @@
+"""Measure the package's import structure: cycles, private cross-module imports, function-local imports.
+
+Run ``python tools/archcheck.py`` for a report; ``tests/test_architecture.py`` asserts the limits.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PKG = "mixedcompat"
+
+
+@dataclass
+class ImportFact:
+    source: str
+    target: str
+    names: tuple[str, ...]
+    local: bool
+    lineno: int
+
+
+@dataclass
+class Graph:
+    modules: dict[str, Path]
+    facts: list[ImportFact] = field(default_factory=list)
+
+
+def module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _resolve(mod: str, is_pkg: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    base = mod.split(".") if is_pkg else mod.split(".")[:-1]
+    base = base[: len(base) - (level - 1)] if level > 1 else base
+    return ".".join(base + ([target] if target else []))
+
+
+def collect(root: Path = ROOT) -> Graph:
+    modules = {module_name(p): p for p in sorted((root / PKG).rglob("*.py"))}
+    graph = Graph(modules)
+    for mod, path in modules.items():
+        tree = ast.parse(path.read_text(), str(path))
+        is_pkg = path.name == "__init__.py"
+        _walk(tree, mod, is_pkg, graph, modules, depth=0)
+    return graph
+
+
+def _walk(node: ast.AST, mod: str, is_pkg: bool, graph: Graph, modules: dict, depth: int) -> None:
+    for child in ast.iter_child_nodes(node):
+        inner = depth + isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        if isinstance(child, ast.ImportFrom):
+            base = _resolve(mod, is_pkg, child.level, child.module)
+            if base.split(".")[0] != PKG:
+                continue
+            plain = []
+            for alias in child.names:
+                sub = f"{base}.{alias.name}"
+                if sub in modules:
+                    graph.facts.append(ImportFact(mod, sub, (), depth > 0, child.lineno))
+                else:
+                    plain.append(alias.name)
+            if plain and base in modules:
+                graph.facts.append(ImportFact(mod, base, tuple(plain), depth > 0, child.lineno))
+        elif isinstance(child, ast.Import):
+            for alias in child.names:
+                if alias.name.split(".")[0] == PKG and alias.name in modules:
+                    graph.facts.append(ImportFact(mod, alias.name, (), depth > 0, child.lineno))
+        elif isinstance(child, ast.If) and _is_type_checking(child.test):
+            continue
+        _walk(child, mod, is_pkg, graph, modules, inner)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _is_package_parent(a: str, b: str) -> bool:
+    return b.startswith(a + ".")
+
+
+def cycles(graph: Graph) -> list[list[str]]:
+    """Strongly connected components (size > 1) of the module import graph.
+
+    A package ``__init__`` importing its own submodules, and a submodule importing its parent package's
+    ``__init__`` for re-exported names, are not counted as edges (Python's package mechanics).
+    """
+    edges: dict[str, set[str]] = {m: set() for m in graph.modules}
+    for f in graph.facts:
+        if f.source == f.target or _is_package_parent(f.source, f.target):
+            continue
+        if _is_package_parent(f.target, f.source):
+            continue
+        edges[f.source].add(f.target)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    out: list[list[str]] = []
+    counter = [0]
+
+    def strong(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in edges[v]:
+            if w not in index:
+                strong(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    sys.setrecursionlimit(10000)
+    for v in edges:
+        if v not in index:
+            strong(v)
+    return out
+
+
+def private_imports(graph: Graph) -> list[ImportFact]:
+    """Imports of ``_private`` names from another module (``__init__`` re-exports excluded)."""
+    out = []
+    for f in graph.facts:
+        priv = tuple(n for n in f.names if n.startswith("_") and not n.startswith("__"))
+        if priv and f.source != f.target:
+            out.append(ImportFact(f.source, f.target, priv, f.local, f.lineno))
+    return out
+
+
+def local_imports(graph: Graph) -> list[ImportFact]:
+    return [f for f in graph.facts if f.local]
+
+
+def main() -> int:
+    g = collect()
+    cyc = cycles(g)
+    priv = private_imports(g)
+    loc = local_imports(g)
+    print(f"import cycles: {len(cyc)}")
+    for c in cyc:
+        print("  ", " <-> ".join(c))
+    print(f"private names imported across modules: {sum(len(f.names) for f in priv)} ({len(priv)} statements)")
+    for f in priv:
+        print(f"   {f.source}:{f.lineno} <- {f.target}: {', '.join(f.names)}")
+    print(f"function-local imports of package modules: {len(loc)}")
+    if "-v" in sys.argv:
+        for f in loc:
+            print(f"   {f.source}:{f.lineno} <- {f.target} {f.names}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
