@@ -288,6 +288,16 @@ def _one_group_spec(fixed, terms, comps, columns, data) -> StatsmodelsSpec:
     return StatsmodelsSpec(fixed, groups, None, vcs, data, True, [note], components)
 
 
+def _mixedlm_class():
+    """statsmodels' ``MixedLM``, or an ImportError saying which extra installs it."""
+    try:
+        from statsmodels.regression.mixed_linear_model import MixedLM
+    except ImportError as exc:
+        raise ImportError("the statsmodels interop needs statsmodels and patsy: install mixedcompat's "
+                          "'statsmodels' extra (pip install 'mixedcompat[statsmodels]')") from exc
+    return MixedLM
+
+
 def _formula_namespace():
     """R's functions (``log``, ``exp``, ...) for statsmodels' formula evaluation: a plain mapping for
     statsmodels 0.15 and later (its formula manager takes one), a patsy ``EvalEnvironment`` before
@@ -326,7 +336,7 @@ def to_statsmodels(formula: str, data: pd.DataFrame):
     >>> round(md.fit(reml=True).llf, 3)  # doctest: +SKIP
     -871.814
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM
+    MixedLM = _mixedlm_class()
 
     spec = statsmodels_spec(formula, data)
     try:
@@ -545,7 +555,7 @@ def from_statsmodels(model, groups: str | None = None) -> str:
     >>> from_statsmodels(md)
     'strength ~ 1 + (1 | batch) + (1 | batch:cask)'
     """
-    from statsmodels.regression.mixed_linear_model import MixedLM
+    MixedLM = _mixedlm_class()
 
     if not isinstance(model, MixedLM):
         raise TypeError(f"from_statsmodels() needs a statsmodels MixedLM, not {type(model).__name__}")
