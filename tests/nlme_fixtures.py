@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import pathlib
 
-from conftest import FIXTURES, load_fixture_data
+from helpers import FIXTURES, load_fixture_data
 
 NLME_DIR = FIXTURES / "nlme"
 _CACHE: dict = {}

@@ -288,7 +288,7 @@ def compare_with_r(m, r: dict) -> tuple[str, str]:
     likelihood only), ``"worse"`` (ours is lower beyond the tolerance) or ``"differ"`` (same
     likelihood, different estimates: a flat criterion).
     """
-    from conftest import TOL
+    from helpers import TOL
     ll, r_ll = float(m.logLik()), float(r["logLik"][0])
     tol = TOL["nlme_logLik"]["rtol"] * max(1.0, abs(r_ll))
     if ll < r_ll - tol:

@@ -37,12 +37,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from conftest import CRITERION_ABOVE_RTOL, TOL, at_theta, is_noise, theta_parted
+from helpers import CRITERION_ABOVE_RTOL, TOL, at_theta, is_noise, theta_parted
 
 # ours may be above lme4's criterion by at most this much, relative (issue 9)
 CRITERION_SLACK = CRITERION_ABOVE_RTOL
 # a criterion below lme4's by more than this (relative) is counted as "lme4 stopped early"
-BETTER_RTOL = 1e-6
+BETTER_RTOL = TOL["criterion_better"]["rtol"]
 # the warning classes whose agreement is recorded (lme4's checkConv / checkScaleX and isSingular)
 WARNING_CLASSES = ("singular", "convergence", "rescale")
 _WARNING_PATTERNS = (

@@ -27,11 +27,11 @@ import mixedcompat as mc
 from mixedcompat.inference.bootstrap import BootResult, PBmodcomp, boot_ci, bootMer, predict_interval
 from mixedcompat.lme4.prediction import refit, simulate
 
-from conftest import FIXTURES, load_fixture, load_fixture_data
+from helpers import FIXTURES, TOL, load_fixture, load_fixture_data
 
 NSIM = 400
 MEAN_SES = 4.0
-SD_RTOL = 0.15
+SD_RTOL = TOL["bootstrap_sd"]["rtol"]
 
 BOOT = FIXTURES / "boot" / "bootmer_sleepstudy.json"
 PB = FIXTURES / "boot" / "pbmodcomp_sleepstudy.json"

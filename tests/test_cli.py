@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import mixedcompat as mc
-from conftest import assert_same_printout
+from helpers import assert_same_printout
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture
+from helpers import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture
 
 LMER = FIXTURES / "lmer"
 DATA = FIXTURES / "data"

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import (assert_close, assert_same_printout, at_theta, check_criterion, is_noise, load_fixture,
+from helpers import (assert_close, assert_same_printout, at_theta, check_criterion, is_noise, load_fixture,
                       FIXTURES, model_at_r_theta, theta_parted)
 
 R_NOISE = "$Subject\n    (Intercept)\n8 -1.708716e+00\n6  1.641913e-15\n1  1.708716e+00\n"

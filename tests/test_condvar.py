@@ -13,15 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import (FIXTURES, assert_close, assert_same_printout, fit_fixture_at_r_theta, fixture_model_to_compare,
-                      fixture_paths, load_fixture, load_fixture_data)
+from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, fit_fixture_at_r_theta,
+                     fixture_model_to_compare, fixture_paths, load_fixture, load_fixture_data)
 from mixedcompat.lme4.condvar import RanefDict, as_ranef_dict, conditional_variances, format_ranef, ranef_with_condvar
 
 PATHS = fixture_paths("lmer")
 IDS = [p.stem for p in PATHS]
 RANEF_PATHS = fixture_paths("ranef")
 RANEF_IDS = [p.stem for p in RANEF_PATHS]
-POSTVAR_RTOL = 1e-5
 
 pytestmark = pytest.mark.skipif(not PATHS, reason="no lmer fixtures (run tests/fixtures/generate_fixtures.R)")
 
@@ -31,7 +30,7 @@ def _model_to_compare(path: pathlib.Path):
     return fixture_model_to_compare(path)
 
 
-def _check_postvar(re: dict, expected: dict, what: str, rtol: float, corr_atol: float) -> None:
+def _check_postvar(re: dict, expected: dict, what: str, rtol: float, atol: float) -> None:
     assert list(re) == list(expected), f"{what}: grouping factors {list(re)} != R's {list(expected)}"
     for g, spec in expected.items():
         df = re[g]
@@ -40,10 +39,10 @@ def _check_postvar(re: dict, expected: dict, what: str, rtol: float, corr_atol: 
         pv_r = np.asarray(spec["postVar"], dtype=float)
         pv = df.attrs["postVar"]
         assert pv.shape == pv_r.shape, f"{what}: postVar of {g} has shape {pv.shape}, R's {pv_r.shape}"
-        # absolute slack on the correlation scale: sqrt(v_ii v_jj) * corr_atol (covariances near 0)
+        # absolute slack on the correlation scale: sqrt(v_ii v_jj) * atol (covariances near 0)
         d = np.sqrt(np.abs(np.diagonal(pv_r, axis1=1, axis2=2)))
-        atol = corr_atol * d[:, :, None] * d[:, None, :]
-        bad = ~(np.abs(pv - pv_r) <= atol + rtol * np.abs(pv_r))
+        slack = atol * d[:, :, None] * d[:, None, :]
+        bad = ~(np.abs(pv - pv_r) <= slack + rtol * np.abs(pv_r))
         assert not bad.any(), (f"{what}: postVar of {g}: {int(bad.sum())} entries differ; first at "
                                f"{np.argwhere(bad)[0].tolist()}: ours {pv[bad][0]!r} vs R {pv_r[bad][0]!r}")
 
@@ -51,7 +50,7 @@ def _check_postvar(re: dict, expected: dict, what: str, rtol: float, corr_atol: 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_postvar_matches_lme4(path: pathlib.Path) -> None:
     fx, m = _model_to_compare(path)
-    _check_postvar(m.ranef(condVar=True), fx["expected"]["ranef"], path.stem, POSTVAR_RTOL, POSTVAR_RTOL)
+    _check_postvar(m.ranef(condVar=True), fx["expected"]["ranef"], path.stem, **TOL["postvar"])
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -59,7 +58,7 @@ def test_postvar_at_r_theta_is_tight(path: pathlib.Path) -> None:
     """At R's own theta nothing depends on the optimiser: agreement to rounding."""
     fx = load_fixture(path)
     m = fit_fixture_at_r_theta(path)
-    _check_postvar(ranef_with_condvar(m), fx["expected"]["ranef"], path.stem, 1e-6, 0.0)
+    _check_postvar(ranef_with_condvar(m), fx["expected"]["ranef"], path.stem, **TOL["postvar_at_r_theta"])
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -136,7 +135,7 @@ def test_large_model_insteval() -> None:
     assert m._factor.L_full is None, "InstEval should use the blocked factorisation"
     re = m.ranef(condVar=True)
     assert [re[g].shape[0] for g in re] == [2972, 1128, 14]
-    _check_postvar(re, fx["expected"]["ranef"], "insteval_ml", POSTVAR_RTOL, POSTVAR_RTOL)
+    _check_postvar(re, fx["expected"]["ranef"], "insteval_ml", **TOL["postvar"])
 
 
 # ---------------------------------------------------------------- printing

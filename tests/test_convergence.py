@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import mixedcompat as mc
-from conftest import FIXTURES, TOL, assert_close, assert_same_printout
+from helpers import FIXTURES, TOL, assert_close, assert_same_printout
 from test_lmer_fixtures import _same_lines   # one rule for rounding ties in printed numbers
 from mixedcompat.lme4.convergence import (Derivs, check_conv, check_hessian, deriv12, deriv_points,
                                      make_cc, newton_decrease)

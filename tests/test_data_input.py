@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from conftest import FIXTURES, load_fixture
+from helpers import FIXTURES, load_fixture
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import model_matrix
 from mixedcompat.front.transforms import column_value, factor_from_values

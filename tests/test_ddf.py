@@ -9,23 +9,22 @@ import json
 import re
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from conftest import fit_at_r_optimum
+from helpers import FIXTURES, TOL, fit_at_r_optimum
 from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.inference.ftests import KenwardRogerFallbackWarning, anova_table, coef_table
 from mixedcompat.inference.satterthwaite import fstat_ddf
 
-FIXTURES = Path(__file__).parent / "fixtures"
 DDF_FILES = sorted(p for p in (FIXTURES / "ddf").glob("*.json") if not p.name.startswith("_"))
 NAMES = [p.stem for p in DDF_FILES]
-RTOL = {"Estimate": 1e-5, "Std. Error": 1e-5, "t value": 1e-5, "df": 1e-3, "Pr(>|t|)": 1e-3,
-        "Sum Sq": 1e-3, "Mean Sq": 1e-3, "NumDF": 0, "DenDF": 1e-3, "F value": 1e-3, "Pr(>F)": 1e-3}
+_COEF, _DF = TOL["ddf_fixture_coef"]["rtol"], TOL["ddf_fixture_df"]["rtol"]
+RTOL = {"Estimate": _COEF, "Std. Error": _COEF, "t value": _COEF, "df": _DF, "Pr(>|t|)": _DF,
+        "Sum Sq": _DF, "Mean Sq": _DF, "NumDF": 0, "DenDF": _DF, "F value": _DF, "Pr(>F)": _DF}
 
 
 # the fallback and Hessian warnings are expected on some fixtures (checked by their own tests below)

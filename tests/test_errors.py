@@ -8,7 +8,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.front.transforms import parse_r
-from conftest import fixture_paths, load_fixture, load_fixture_data
+from helpers import fixture_paths, load_fixture, load_fixture_data
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import mixedcompat as mc
-from conftest import TOL, fixture_paths, load_fixture, load_fixture_data
+from helpers import TOL, fixture_paths, load_fixture, load_fixture_data
 from mixedcompat.front.formula import parse_formula
 
 

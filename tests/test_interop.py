@@ -19,7 +19,7 @@ import mixedcompat as mc
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, r_coef_name, statsmodels_spec, to_statsmodels
 from mixedcompat.interop.statsmodels_api import CallableInt, PValuesUnavailable, StatsmodelsExtras
 
-from conftest import FIXTURES, TOL, assert_close, fit_fixture, fixture_model_to_compare, load_fixture_data
+from helpers import FIXTURES, TOL, assert_close, fit_fixture, fixture_model_to_compare, load_fixture_data
 
 sm_mixed = pytest.importorskip("statsmodels.regression.mixed_linear_model")
 
@@ -28,8 +28,8 @@ EXPRESSIBLE = ["sleepstudy_reml", "sleepstudy_ml", "dyestuff", "dyestuff_ml", "o
                "sim_three_level"]
 ONE_GROUP_TRICK = ["penicillin", "sim_nested_crossed"]   # crossed factors via one constant group
 
-SAME_MODEL_RTOL = 1e-7     # statsmodels' loglike at our estimates vs our logLik
-NOT_BETTER_RTOL = 1e-7     # statsmodels' optimum may not exceed ours by more than this
+SAME_MODEL_RTOL = TOL["statsmodels_same_model"]["rtol"]
+NOT_BETTER_RTOL = TOL["statsmodels_not_better"]["rtol"]
 AGREE_GAP = 1e-4           # below this log-likelihood gap the two optima are "the same"
 FIXEF_AGREE = dict(rtol=1e-4)
 

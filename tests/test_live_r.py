@@ -27,7 +27,7 @@ from hypothesis import event as _event, note as _note
 from hypothesis import strategies as st
 
 from random_designs import unbalanced_sizes
-from conftest import (TOL, assert_close, assert_same_printout, check_criterion, model_at_r_theta, theta_gap,
+from helpers import (TOL, assert_close, assert_same_printout, check_criterion, model_at_r_theta, theta_gap,
                       theta_parted)
 
 pytestmark = pytest.mark.r

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import TOL  # noqa: E402
+from helpers import TOL  # noqa: E402
 
 pytestmark = pytest.mark.r
 

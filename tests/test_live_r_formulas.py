@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from conftest import TOL
+from helpers import TOL
 
 pytestmark = pytest.mark.r
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import (TOL, assert_close, assert_same_printout, check_criterion, fit_fixture,
+from helpers import (TOL, assert_close, assert_same_printout, check_criterion, fit_fixture,
                       fixture_model_to_compare, fixture_paths, theta_gap, theta_parted)
 
 PATHS = fixture_paths("lmer")

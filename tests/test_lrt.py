@@ -10,7 +10,7 @@ import pytest
 
 import mixedcompat as mc
 import mixedcompat.inference.lrt as lrt
-from conftest import assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
+from helpers import assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
 
 LRT_FIXTURES = fixture_paths("lrt")
 P_COLUMNS = {"Pr(>Chisq)", "Pr(Chi)"}

@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import FIXTURES
+from helpers import FIXTURES, TOL
 from mixedcompat.errors import DataError
 import mixedcompat.nlme.diagnostics as dg
 
 DIAG = FIXTURES / "nlme_diag"
 CASES = sorted(p for p in DIAG.glob("*.json") if p.stem != "corstruct_variog")
-RTOL = dict(rtol=1e-8, atol=1e-12)
+RTOL = TOL["nlme_diagnostics"]
 
 
 def _load(path):

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import TOL, load_fixture_data
+from helpers import TOL, load_fixture_data
 from nlme_fixtures import fit_input, load, lrt_fixture_paths, nlme_fixture_paths
 
 PATHS = nlme_fixture_paths()

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mixedcompat as mc
-from conftest import TOL, load_fixture_data
+from helpers import TOL, load_fixture_data
 from nlme_fixtures import fit_input, load, nlme_fixture_paths
 from test_nlme_fixtures import WEAKLY_IDENTIFIED
 

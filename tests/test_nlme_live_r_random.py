@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from conftest import TOL
+from helpers import TOL
 from nlme_random_designs import COR_CLASSES, VAR_CLASSES, criterion_at_r, draw_design, fit_ours, nlme_in_r, verdict
 
 pytestmark = pytest.mark.r

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import mixedcompat as mc
-from conftest import FIXTURES, TOL, load_fixture_data
+from helpers import FIXTURES, TOL, load_fixture_data
 from nlme_random_designs import criterion_at_r, fit_at_r, verdict
 
 FIX = FIXTURES / "nlme_optimum"

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import pytest
 
+from helpers import TOL
 from nlme_fixtures import fit_input, load, lrt_fixture_paths, nlme_fixture_paths
 
 import mixedcompat.nlme.nlme_inference as inf
@@ -33,16 +34,12 @@ from mixedcompat.present.nlme_printing import (deparse, format_anova, format_int
                                             format_summary, format_varcorr)
 
 NUM = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)(e[-+]\d+)?$")
-# Relative to the largest number on the line. Loose on purpose: this file tests the text, and printing
-# a wrong quantity (a variance for a standard deviation, an unrounded value) is off by far more; flat
-# likelihoods (BodyWeight with corCAR1 + varPower) leave sigma ~1e-4 apart at equal logLik, and
-# nlme's intervals come from a finite-difference Hessian (apVar).
-RTOL = {"summary_text": 2e-3, "print_text": 2e-3, "varcorr_text": 2e-3, "anova_text": 2e-3,
-        # intervals: the text's layout is checked here; the numbers rest on nlme's finite-difference
-        # apVar, which moves by up to ~6% with its step on weakly identified fits (checked against
-        # nlme's own spread in test_nlme_fixtures.py::test_intervals)
-        "intervals_text": 1e-1, "lrt": 2e-3}
-LOGLIK_RTOL = 1e-6
+# Relative to the largest number on the line (tolerances: tests/helpers.py TOL, "nlme_text" and
+# "nlme_intervals_text" say why they are this loose).
+RTOL = {"summary_text": TOL["nlme_text"]["rtol"], "print_text": TOL["nlme_text"]["rtol"],
+        "varcorr_text": TOL["nlme_text"]["rtol"], "anova_text": TOL["nlme_text"]["rtol"],
+        "intervals_text": TOL["nlme_intervals_text"]["rtol"], "lrt": TOL["nlme_text"]["rtol"]}
+LOGLIK_RTOL = TOL["nlme_logLik"]["rtol"]
 
 FIXTURES = nlme_fixture_paths()
 LRT = lrt_fixture_paths()

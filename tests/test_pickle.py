@@ -61,7 +61,7 @@ def fits(sleep):
 # ---- fits with each kind of term -----------------------------------------------------------------
 
 def _sim():
-    from conftest import load_fixture_data
+    from helpers import load_fixture_data
     return load_fixture_data("sim_main")
 
 

@@ -19,7 +19,7 @@ def sleep():
 
 @pytest.fixture(scope="module")
 def crossed():
-    from conftest import load_fixture_data
+    from helpers import load_fixture_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return mc.lmer("y ~ x + (x | g) + (1 | h)", load_fixture_data("sim_main"))
@@ -106,7 +106,7 @@ def test_group_panels_sleepstudy(sleep, tmp_path):
 
 
 def test_group_panels_refuses_other_fixed_parts(crossed):
-    from conftest import load_fixture_data
+    from helpers import load_fixture_data
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = mc.lmer("y ~ x + z + (1 | g)", load_fixture_data("sim_main"))

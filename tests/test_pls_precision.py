@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from conftest import FIXTURES, TOL, assert_close, model_at_r_theta
+from helpers import FIXTURES, TOL, assert_close, model_at_r_theta
 from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.lme4.pls import DenseDeviance, Deviance, ResponseReduction
 

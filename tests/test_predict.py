@@ -10,12 +10,12 @@ import pytest
 import mixedcompat as mc
 from mixedcompat.datasets import read_csv_with_levels
 
-from conftest import (FIXTURES, assert_close, check_criterion, fit_at_r_optimum, fixture_paths, model_at_r_theta,
-                      load_fixture, load_fixture_data)
+from helpers import (FIXTURES, TOL, assert_close, check_criterion, fit_at_r_optimum, fixture_paths,
+                     load_fixture, load_fixture_data, model_at_r_theta)
 
 PATHS = fixture_paths("predict")
 IDS = [p.stem for p in PATHS]
-PRED_TOL = dict(rtol=1e-6, atol=1e-8)
+PRED_TOL = TOL["predict"]
 _CACHE: dict = {}
 
 

@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from conftest import fixture_paths, load_fixture, load_fixture_data, model_at_r_theta
+from helpers import TOL, fixture_paths, load_fixture, load_fixture_data, model_at_r_theta
 from mixedcompat.inference.intervals import percent_labels, percentile_interval
 from mixedcompat.inference.profile import plot_profile, profile_zeta
 
 PATHS = fixture_paths("profile")
 IDS = [p.stem for p in PATHS]
-CI_RTOL = 1e-3
+CI_RTOL = TOL["profile_ci"]["rtol"]
 _FITS: dict = {}
 
 

@@ -11,7 +11,7 @@ from scipy import stats
 
 import mixedcompat as mc
 import mixedcompat.inference.lrt as lrt
-from conftest import assert_close, fixture_paths, load_fixture, load_fixture_data
+from helpers import assert_close, fixture_paths, load_fixture, load_fixture_data
 
 
 @pytest.fixture(scope="module")

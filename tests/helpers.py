@@ -1,0 +1,354 @@
+"""Shared test helpers: the one tolerance table, the fixture path and loaders for R's golden-master
+fixtures, and the comparison rules (the optimum, rounding noise, printed text).
+
+Test files import from here (``from helpers import TOL, load_fixture``); ``conftest.py`` holds only
+pytest's hooks and options.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import warnings
+from typing import Callable
+
+import numpy as np
+
+FIXTURES = pathlib.Path(__file__).parent / "fixtures"
+
+# One table of tolerances for every comparison in the tests (see ../README.md "Agreement with R").
+# Each entry is the keyword arguments of a comparison (``assert_close(..., **TOL["fixef"])``); an
+# entry with only ``rtol`` is read as ``TOL[name]["rtol"]`` where a test needs the bare number.
+# Add entries here; do not define tolerances in test files.
+TOL = {
+    # ---- lme4 fits against R's fixtures and live R
+    "criterion": dict(rtol=1e-6),      # REMLcrit / deviance at the optimum; lower than R's passes
+    "logLik": dict(rtol=1e-6),         # logLik at the optimum: as the criterion
+    "AIC": dict(rtol=1e-6),            # AIC = -2 logLik + 2 df: as the criterion
+    "BIC": dict(rtol=1e-6),            # BIC: as the criterion
+    "objective_at": dict(rtol=1e-8),   # the criterion at fixed theta: no optimiser involved
+    "fixef": dict(rtol=1e-5),          # plus 1e-4 standard errors for coefficients near zero
+    "se": dict(rtol=1e-4),             # SEs: a second derivative of the flat criterion
+    "vcov": dict(rtol=2e-4),          # vcov(beta) entries: products of two SEs (tests/test_pls_precision.py)
+    "sigma": dict(rtol=1e-5),          # residual SD at the optimum: as fixef
+    "theta": dict(atol=1e-4),          # theta when the optimisers took the same path (theta_same_path below)
+    "varcorr": dict(rtol=1e-4, atol=1e-8),   # SDs and correlations: functions of theta and sigma
+    "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
+    "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
+    "model_matrix": dict(rtol=1e-10, atol=1e-12),   # X and Z built from the formula: no optimiser involved
+    # the conditional variances (postVar) of the compared model against R's; atol is on the correlation
+    # scale (times sqrt(v_ii v_jj)), for covariances near 0
+    "postvar": dict(rtol=1e-5, atol=1e-5),
+    # postVar at R's own theta: nothing depends on the optimiser, agreement to rounding (no atol)
+    "postvar_at_r_theta": dict(rtol=1e-6, atol=0.0),
+    # predict(): linear algebra at fixed theta (rtol), atol for predictions that cancel to ~0
+    "predict": dict(rtol=1e-6, atol=1e-8),
+    # profile() confidence intervals: ends found by spline interpolation of zeta on R's own grid of
+    # points, so they agree to the interpolation's precision, not the criterion's
+    "profile_ci": dict(rtol=1e-3),
+    # ---- the optimum rule (check_criterion / theta_parted below)
+    "criterion_above": dict(rtol=1e-8),     # how far our criterion may sit above R's (relative)
+    "theta_same_path": dict(atol=1e-6),     # theta closer than this: our BOBYQA followed lme4's path
+    # random designs: our criterion below lme4's by more than this means lme4 stopped early
+    "criterion_better": dict(rtol=1e-6),
+    # rounding noise: a value below this times its scale is zero up to rounding (is_noise)
+    "noise": dict(rtol=1e-10),
+    # ---- nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
+    # estimates are compared at the issue's tolerances, not lme4's
+    "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero
+    "nlme_se": dict(rtol=1e-3),        # SEs from nlme's numerical derivatives
+    "nlme_logLik": dict(rtol=1e-6),    # logLik at the optimum (also checked before nlme's printouts)
+    "nlme_params": dict(rtol=1e-3),    # variance components, correlation and variance parameters, sigma
+    # var-cov intervals rest on a numerical Hessian (nlme's apVar, a finite-difference Hessian with
+    # .relStep = eps^(1/3)).  nlme's own bounds move when that step changes (by ~0.5% on Orthodont +
+    # varIdent, ~6% on the weakly identified varConstPower fits); ours are stable over steps
+    # 1e-2 .. 3e-4.  test_intervals allows the larger of this and twice nlme's own change.
+    "nlme_intervals": dict(rtol=2e-3),
+    "nlme_fitted": dict(rtol=1e-4),    # fitted values: functions of the estimates
+    # nlme's printed text, relative to the largest number on the line. Loose on purpose: printing a
+    # wrong quantity (a variance for an SD, an unrounded value) is off by far more; flat likelihoods
+    # (BodyWeight with corCAR1 + varPower) leave sigma ~1e-4 apart at equal logLik
+    "nlme_text": dict(rtol=2e-3),
+    # intervals' text: the layout is checked; the numbers rest on nlme's finite-difference apVar, which
+    # moves by up to ~6% with its step on weakly identified fits (see nlme_intervals)
+    "nlme_intervals_text": dict(rtol=1e-1),
+    # ACF, variogram and their bounds (nlme diagnostics): closed-form sums of residuals, no optimiser
+    "nlme_diagnostics": dict(rtol=1e-8, atol=1e-12),
+    # ---- lme4's deriv12 at R's theta (issue 9): finite differences with step 1e-4 amplify the criterion's
+    # rounding (atol here is relative to |criterion|, times 1e4 for the gradient, 1e8 for the Hessian;
+    # lme4's criterion carries up to ~1e-11 relative rounding on boundary fits)
+    "derivs_gradient": dict(rtol=1e-4, atol=1e-10),
+    "derivs_hessian": dict(rtol=1e-4, atol=1e-12),
+    # ---- lmerTest / pbkrtest tables at R's theta (tests/test_live_r_ddf.py): estimates and SEs as fixef
+    # (atol: that fraction of the SE); df, F and Sum Sq from numDeriv's differences (same steps as R,
+    # Richardson-amplified rounding noise ~1e-6 relative; atol 1e-6 for F near 0, times sigma^2 for Sum Sq)
+    "ddf_estimate": dict(rtol=1e-5),
+    "ddf_df": dict(rtol=1e-3, atol=1e-6),
+    "ddf_p": dict(rtol=1e-3, atol=1e-8),
+    # the same tables against the committed fixtures (tests/test_ddf.py): Estimate, SE and t as fixef;
+    # df, p, F and sums of squares from numerical derivatives as ddf_df
+    "ddf_fixture_coef": dict(rtol=1e-5),
+    "ddf_fixture_df": dict(rtol=1e-3),
+    # ---- statsmodels interop (tests/test_interop.py): statsmodels' loglike at our estimates against our
+    # logLik (the same model, two implementations of one formula), and how far statsmodels' own optimum
+    # may exceed ours (it may not find a better one)
+    "statsmodels_same_model": dict(rtol=1e-7),
+    "statsmodels_not_better": dict(rtol=1e-7),
+    # ---- simulation: bootstrap SDs of 400 replicates against R's (a different random stream), so the
+    # Monte-Carlo error of an SD, ~1/sqrt(2 * 400) = 3.5% per side, times ~3
+    "bootstrap_sd": dict(rtol=0.15),
+}
+# The one rule for comparing a fit with R's when the two optimisers may stop at different points
+# (see ../README.md "Agreement with R"):
+# 1. the criterion: ours is at most R's + CRITERION_ABOVE_RTOL relative (lower passes: we found a
+#    better optimum, and the gap is printed) -- check_criterion;
+# 2. theta: on most models our BOBYQA path is lme4's and theta agrees to PATH_DIVERGED_THETA.  On flat
+#    criteria the paths can part (floating-point differences in the last bits, another BLAS) and the two
+#    optimisers stop at different points of the flat valley, or lme4 stops early: theta is then not
+#    determined by the data to better than the valley, so it is reported, not compared -- theta_parted;
+# 3. everything downstream of theta (fixef, SEs, VarCorr, ranef, postVar, fitted, predictions, printed
+#    text, isSingular) is compared on our model evaluated at R's own theta whenever theta parted
+#    (lmerControl(optimizer = NULL); the criterion there is R's to TOL["objective_at"]) -- model_at_r_theta.
+# Seen with R 4.2.2 / lme4 1.1-31: 32 of 40 fixtures follow lme4's path exactly; the others part on
+# long paths over flat criteria (3 x 3 random covariance, factor slopes), criteria within 2e-9
+# relative and theta within 2.5e-3.
+PATH_DIVERGED_THETA = TOL["theta_same_path"]["atol"]
+CRITERION_ABOVE_RTOL = TOL["criterion_above"]["rtol"]
+
+
+def fixture_paths(kind: str) -> list[pathlib.Path]:
+    return sorted((FIXTURES / kind).glob("*.json"))
+
+
+def load_fixture(path: pathlib.Path) -> dict:
+    with open(path) as fh:
+        return json.load(fh)
+
+
+def load_fixture_data(stem: str):
+    from mixedcompat.datasets import read_csv_with_levels
+    df = read_csv_with_levels(FIXTURES / "data" / f"{stem}.csv")
+    df.attrs["name"] = stem
+    return df
+
+
+_FIT_CACHE: dict[str, object] = {}
+
+
+# ------------------------------------------------------------------------------------------------
+# the optimum: one rule for every test that compares a fit with R's
+
+def at_theta(theta) -> dict:
+    """lme4's ``lmerControl(optimizer = NULL)`` with ``start = theta``: the model evaluated at ``theta``."""
+    return {"optimizer": None, "start": [float(v) for v in np.ravel(np.asarray(theta, dtype=float))]}
+
+
+def theta_gap(theta, theta_r) -> float:
+    """Largest absolute difference between our theta and R's."""
+    a, b = np.ravel(np.asarray(theta, dtype=float)), np.ravel(np.asarray(theta_r, dtype=float))
+    assert a.shape == b.shape, f"theta has {a.size} values, R's {b.size}"
+    return float(np.max(np.abs(a - b), initial=0.0))
+
+
+def theta_parted(theta, theta_r) -> bool:
+    """True when our optimiser stopped at another point than R's (theta more than PATH_DIVERGED_THETA apart)."""
+    return theta_gap(theta, theta_r) > PATH_DIVERGED_THETA
+
+
+def check_criterion(ours: float, theirs: float, what: str = "criterion") -> None:
+    """The criterion rule: ours at most R's + CRITERION_ABOVE_RTOL relative.  Lower passes (a better
+    optimum than R's: lme4 stopped early); the gap is printed either way."""
+    ours, theirs = float(ours), float(theirs)
+    gap = ours - theirs
+    assert gap <= CRITERION_ABOVE_RTOL * abs(theirs), (
+        f"{what}: ours {ours!r} is above R's {theirs!r} by {gap:.3g} ({gap / abs(theirs):.3g} relative; "
+        f"allowed {CRITERION_ABOVE_RTOL:g})")
+    if abs(gap) > 1e-10 * abs(theirs):
+        print(f"{what}: ours {ours!r}, R's {theirs!r} ({'below' if gap < 0 else 'above'} by {abs(gap):.3g})")
+
+
+def model_at_r_theta(m, theta_r, evaluate_at: Callable[[dict], object]):
+    """The model to compare with R for everything downstream of theta: ``m`` itself when its theta is
+    R's (to PATH_DIVERGED_THETA), else ``evaluate_at(at_theta(theta_r))`` -- the same model evaluated
+    at R's theta without optimising.  ``evaluate_at`` gets the control dict and returns the model."""
+    if not theta_parted(m.theta, theta_r):
+        return m
+    print(f"theta parted from R's by {theta_gap(m.theta, theta_r):.3g}: comparing at R's theta")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return evaluate_at(at_theta(theta_r))
+
+
+def _lmer_input(inp: dict, data, control: dict | None = None):
+    import mixedcompat as mc
+    return mc.lmer(inp["formula"], data, REML=inp["REML"], weights=inp.get("weights"),
+                   offset=inp.get("offset"), control=control)
+
+
+def fit_fixture(path: pathlib.Path):
+    """Fit the model a fixture describes (cached per session): (fixture, model, messages, categories)."""
+    key = str(path)
+    if key not in _FIT_CACHE:
+        fx = load_fixture(path)
+        data = load_fixture_data(fx["input"]["data"])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            m = _lmer_input(fx["input"], data)
+        _FIT_CACHE[key] = (fx, m, [str(w.message) for w in caught], [w.category for w in caught])
+    return _FIT_CACHE[key]
+
+
+def fit_fixture_at_r_theta(path: pathlib.Path):
+    """The fixture's model evaluated at R's theta, without optimising (lmerControl(optimizer = NULL))."""
+    key = str(path) + "@R-theta"
+    if key not in _FIT_CACHE:
+        fx = load_fixture(path)
+        data = load_fixture_data(fx["input"]["data"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _FIT_CACHE[key] = _lmer_input(fx["input"], data, at_theta(fx["expected"]["theta"]))
+    return _FIT_CACHE[key]
+
+
+def fixture_model_to_compare(path: pathlib.Path):
+    """(fixture, model) for everything downstream of theta: our fit, or -- when the optimisers parted --
+    the fixture's model at R's theta (the rule above)."""
+    fx, m, *_ = fit_fixture(path)
+    return fx, model_at_r_theta(m, fx["expected"]["theta"], lambda control: fit_fixture_at_r_theta(path))
+
+
+def fit_at_r_optimum(inp: dict, data, theta_r) -> object:
+    """Fit ``inp`` (a fixture's "input": formula, REML, weights, offset) to ``data`` and apply the rule
+    above: the fit itself, or (when its theta parted from ``theta_r``) the model at R's theta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = _lmer_input(inp, data)
+    return model_at_r_theta(m, theta_r, lambda control: _lmer_input(inp, data, control))
+
+
+# ------------------------------------------------------------------------------------------------
+# rounding noise: a value below NOISE_RTOL times its scale is zero (R prints 1.6e-15 where we print
+# 0.0000000, or the other way round); both sides' noise compares equal, in numbers and in printed text
+
+NOISE_RTOL = TOL["noise"]["rtol"]
+
+
+def is_noise(value, scale) -> np.ndarray:
+    """True where ``|value| <= NOISE_RTOL * scale``: zero up to rounding."""
+    return np.abs(np.asarray(value, dtype=float)) <= NOISE_RTOL * np.abs(np.asarray(scale, dtype=float))
+
+
+def assert_close(actual, expected, what: str, rtol: float = 0.0, atol: float = 0.0, scale=None) -> None:
+    """``actual`` (ours) against ``expected`` (R's) within ``rtol`` / ``atol``; entries that are rounding
+    noise on both sides (:func:`is_noise` against ``scale``, by default the largest finite |expected|)
+    count as equal."""
+    a = np.asarray(actual, dtype=float)
+    e = np.asarray(expected, dtype=float)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != R's {e.shape}"
+    if scale is None:
+        finite = np.abs(e[np.isfinite(e)])
+        scale = float(finite.max()) if finite.size else 0.0
+    bad = ~np.isclose(a, e, rtol=rtol, atol=atol, equal_nan=True) & ~(is_noise(a, scale) & is_noise(e, scale))
+    if np.any(bad):
+        i = int(np.flatnonzero(bad.ravel())[0])
+        raise AssertionError(f"{what}: {int(bad.sum())} of {bad.size} differ beyond rtol={rtol}, atol={atol}; "
+                             f"first at flat index {i}: ours {a.ravel()[i]!r} vs R {e.ravel()[i]!r}")
+
+
+_NUMBER = re.compile(r"(?<![\w.])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w.])")
+
+
+def _unit(token: str) -> float:
+    """One unit in the last printed digit of a number as printed (``-1.708716e+00`` -> 1e-6)."""
+    mant, _, exp = token.lower().partition("e")
+    decimals = len(mant.split(".")[1]) if "." in mant else 0
+    return 10.0 ** (int(exp or 0) - decimals)
+
+
+def _numbers(line: str) -> list[tuple[str, int]]:
+    """The numbers of a printed line with their right edge (R right-aligns numeric columns)."""
+    return [(mt.group(), mt.end()) for mt in _NUMBER.finditer(line)]
+
+
+def _column_scales(lines: list[str]) -> dict[int, float]:
+    scales: dict[int, float] = {}
+    for line in lines:
+        for tok, edge in _numbers(line):
+            scales[edge] = max(scales.get(edge, 0.0), abs(float(tok)))
+    return scales
+
+
+def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
+    out, start = [], 0
+    for i, line in enumerate(lines + [""]):
+        if not line.strip():
+            if i > start:
+                out.append((start, i))
+            start = i + 1
+    return out
+
+
+def assert_same_printout(ours: str, theirs: str, what: str, *, rel: float = 0.0, ties: int = 0) -> None:
+    """Our printed text against R's, line by line (trailing blanks and blank last lines ignored).
+
+    Numbers may differ only in what the numbers, not the formatting, decide:
+
+    - rounding noise: a number below NOISE_RTOL times its column's scale (the largest |number| with the
+      same right edge in that paragraph, on either side) is zero, so ``0.0000000`` equals ``1.641913e-15``.
+      R formats a column as a whole, so noise changes its layout: in a paragraph (lines between blank
+      lines) holding such a pair, numbers are compared at the coarser of the two printed precisions
+      and spacing is ignored;
+    - ``rel``: numbers within ``rel`` times their column's scale are equal (for printouts whose
+      numbers come from a model, not from R's own values);
+    - ``ties``: this many numbers in the whole text may differ by one unit in their last printed digit
+      (a value on a rounding tie, where the 16th digit decides).
+    """
+    a = [line.rstrip() for line in ours.rstrip("\n").split("\n")]
+    b = [line.rstrip() for line in theirs.rstrip("\n").split("\n")]
+    assert len(a) == len(b), (f"{what}: {len(a)} lines, R has {len(b)}\n ours: {ours!r}\n    R: {theirs!r}")
+    ties_left = ties
+    for lo, hi in _paragraphs(b):
+        pa, pb = a[lo:hi], b[lo:hi]
+        sa, sb = _column_scales(pa), _column_scales(pb)
+        pairs = []          # (line index, ours token, R token, scale) for lines that differ
+        relaid = []         # lines whose spacing differs
+        for i, (x, y) in enumerate(zip(pa, pb)):
+            if x == y:
+                continue
+            nx, ny = _numbers(x), _numbers(y)
+            skeleton_x, skeleton_y = _NUMBER.sub("#", x), _NUMBER.sub("#", y)
+            assert " ".join(skeleton_x.split()) == " ".join(skeleton_y.split()) and len(nx) == len(ny), \
+                f"{what}: line {lo + i + 1} differs\n ours: {x!r}\n    R: {y!r}"
+            if skeleton_x != skeleton_y:
+                relaid.append(lo + i)
+            for (u, eu), (v, ev) in zip(nx, ny):
+                pairs.append((lo + i, u, v, max(sa.get(eu, 0.0), sb.get(ev, 0.0))))
+        noisy = any(u != v and is_noise(float(u), s) and is_noise(float(v), s) for _, u, v, s in pairs)
+        for i in relaid:
+            assert noisy, f"{what}: line {i + 1} differs in layout\n ours: {a[i]!r}\n    R: {b[i]!r}"
+        for i, u, v, s in pairs:
+            fu, fv = float(u), float(v)
+            if u == v or (is_noise(fu, s) and is_noise(fv, s)):
+                continue
+            slack = rel * s
+            if noisy:       # R chose another format for the column: compare at the coarser precision
+                slack += 0.5 * max(_unit(u), _unit(v)) * (1 + 1e-9)
+            if abs(fu - fv) <= slack:
+                continue
+            if ties_left > 0 and abs(fu - fv) <= 1.01 * max(_unit(u), _unit(v)):
+                ties_left -= 1
+                print(f"{what}: line {i + 1} differs in a last digit only (rounding tie): {a[i]!r} vs R {b[i]!r}")
+                continue
+            raise AssertionError(f"{what}: line {i + 1} differs in {u!r} vs R's {v!r}\n ours: {a[i]!r}\n"
+                                 f"    R: {b[i]!r}")
+
+
+def r_available() -> tuple[bool, str]:
+    import shutil
+    if shutil.which("R") is None:
+        return False, "R is not installed"
+    try:
+        import rpy2.robjects  # noqa: F401
+    except Exception as exc:  # rpy2 missing or does not load against this R
+        return False, f"rpy2 is not usable: {exc}"
+    return True, ""
