@@ -20,9 +20,10 @@ from mixedcompat.errors import KenwardRogerFallbackWarning
 from mixedcompat.inference.anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
 from mixedcompat.numerics.rlinalg import RLinAlgError
+from mixedcompat.present.lme4_printing import format_fixef_table
 from mixedcompat.inference.satterthwaite import contest_1d, contest_md, satterthwaite_state
 
-__all__ = ["anova_table", "coef_table", "contrasts_type1", "contrasts_type2", "contrasts_type3",
+__all__ = ["anova_table", "coef_table", "normalise_ddf", "contrasts_type1", "contrasts_type2", "contrasts_type3",
            "KenwardRogerFallbackWarning"]
 
 ANOVA_COLUMNS = ["Sum Sq", "Mean Sq", "NumDF", "DenDF", "F value", "Pr(>F)"]
@@ -31,7 +32,14 @@ KR_F_FALLBACK = "Unable to compute Kenward-Roger F-test: using Satterthwaite ins
 KR_T_FALLBACK = "Unable to compute Kenward-Roger t-test: using Satterthwaite instead"
 
 
-def _normalise_ddf(ddf: str) -> str:
+def normalise_ddf(ddf: str) -> str:
+    """lmerTest's name of a denominator-df method from the spellings we accept.
+
+    Example
+    -------
+    >>> normalise_ddf("kenward_roger"), normalise_ddf("satt")
+    ('Kenward-Roger', 'Satterthwaite')
+    """
     key = str(ddf).lower().replace("-", "").replace("_", "").replace(" ", "")
     if key in ("satterthwaite", "satt"):
         return "Satterthwaite"
@@ -74,7 +82,7 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFr
     -------
     >>> # anova_table(m, type=3, ddf="Satterthwaite").loc["Days", "DenDF"]
     """
-    method = _normalise_ddf(ddf)
+    method = normalise_ddf(ddf)
     if method == "lme4":
         raise NotImplementedError("anova(m, ddf='lme4') (F values without df) is not implemented")
     kind = _TYPES.get(str(type).upper())
@@ -117,11 +125,10 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     -------
     >>> # coef_table(m, "Satterthwaite").loc["Days", "df"]
     """
-    method = _normalise_ddf(ddf)
+    method = normalise_ddf(ddf)
     names = list(m.frame.x_names)
     p = len(names)
     if method == "lme4":
-        from mixedcompat.present.lme4_printing import format_fixef_table
         return format_fixef_table(m)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
@@ -160,7 +167,7 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     """
     from mixedcompat.front.design import rhs_terms
     from mixedcompat.inference.lrt import _drop_scope
-    method = _normalise_ddf(ddf)
+    method = normalise_ddf(ddf)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
     scope = _drop_scope(rhs_terms(m.parts.fixed))

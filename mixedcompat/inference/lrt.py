@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
+from mixedcompat.present.rformat import print_anova
 
 __all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
            "REFIT_MESSAGE", "MIXED_REML_WARNING", "SIZE_ERROR", "REML_FIXED_WARNING"]
@@ -32,7 +33,6 @@ SUBSET_ERROR = "all models must use the same subset"
 ROWS_CHANGED_ERROR = "number of rows in use has changed: remove missing values?"
 REML_FIXED_WARNING = ("REML fits with different fixed effects compared with refit=False: their REML "
                       "criteria are not comparable (use refit=True to compare ML fits)")
-SIGNIF_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
 _LMER_ARGS = ("formula", "data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
 
 
@@ -61,7 +61,7 @@ class AnovaTable(pd.DataFrame):
         return AnovaTable
 
     def __str__(self) -> str:
-        return format_anova(self, list(self.attrs.get("heading", [])))
+        return "\n".join(print_anova(self, list(self.attrs.get("heading", []))))
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -566,126 +566,3 @@ def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
         val -= logdiag
     return val, p + 1, int(len(frame.y))
 
-
-# ------------------------------------------------------------------------------------------------
-# printing (R's print.anova -> printCoefmat)
-
-def format_anova(tab: pd.DataFrame, heading: list[str], digits: int | None = None,
-                 signif_stars: bool = True) -> str:
-    """The text of R's ``print.anova`` for a table: heading lines, the table with R's column
-    formats (``zapsmall`` + ``format(digits = 5)``, test statistics rounded to 4 decimals,
-    ``format.pval``), blank NA cells, significance stars and their legend.
-
-    Example
-    -------
-    >>> t = pd.DataFrame({"npar": [4.0, 6.0], "Chisq": [np.nan, 42.1]}, index=["m0", "m1"])
-    >>> print(format_anova(t, []))
-       npar Chisq
-    m0    4      
-    m1    6  42.1
-    """
-    from mixedcompat.present.rformat import format_real, print_matrix, r_round, zapsmall
-    digits = 5 if digits is None else digits
-    dig_tst = max(1, min(5, digits - 1))
-    cols = [str(c) for c in tab.columns]
-    nc = len(cols)
-    xm = np.asarray(tab.to_numpy(dtype=float), dtype=float).copy()
-    nr = xm.shape[0]
-    has_p = nc > 0 and (cols[-1].startswith("P(") or cols[-1].startswith("Pr("))
-    tst = [j for j, c in enumerate(cols) if c[1:7] == " value" or c in ("F", "Cp", "Chisq")]
-    zap = [j for j in range(nc - 1 if has_p else nc) if j not in tst and not cols[j].endswith("Df")]
-    ina = np.isnan(xm)
-    for j in zap:
-        xm[:, j] = zapsmall(xm[:, j], digits)
-
-    def fmt(values: np.ndarray, d: int) -> list[str]:
-        return format_real([None if np.isnan(v) else float(v) for v in values], d)
-
-    cells = [["" for _ in range(nc)] for _ in range(nr)]
-    for j in range(nc):
-        if has_p and j == nc - 1:
-            continue
-        col = fmt(np.asarray(r_round(xm[:, j], dig_tst), dtype=float), digits) if j in tst else fmt(xm[:, j], digits)
-        for i in range(nr):
-            cells[i][j] = col[i]
-    for i in range(nr):
-        for j in range(nc - 1 if has_p else nc):
-            if j in tst or ina[i, j]:
-                continue
-            try:
-                shown = float(cells[i][j])
-            except ValueError:
-                continue
-            if (xm[i, j] == 0) != (shown == 0):
-                cells[i][j] = fmt(np.array([xm[i, j]]), max(1, digits - 1))[0]
-    stars_col = None
-    if has_p:
-        pv = xm[:, nc - 1]
-        ok = ~np.isnan(pv)
-        if ok.any():
-            texts = _format_pval(pv[ok], dig_tst)
-            for i, s in zip(np.flatnonzero(ok), texts):
-                cells[i][nc - 1] = s
-            if signif_stars and np.any(pv[ok] < 0.1):
-                syms = [_stars(v) for v in pv]
-                width = max(len(s) for s in syms)
-                stars_col = [s.ljust(width) for s in syms]
-    for i in range(nr):
-        for j in range(nc):
-            if ina[i, j]:
-                cells[i][j] = ""
-    names = list(cols)
-    if stars_col is not None:
-        for i in range(nr):
-            cells[i].append(stars_col[i])
-        names.append("")
-    lines = []
-    for h in heading:
-        lines.extend(h.split("\n"))
-    lines += print_matrix(cells, [str(r) for r in tab.index], names, right=True)
-    if stars_col is not None:
-        lines += ["---", SIGNIF_LEGEND]
-    return "\n".join(lines)
-
-
-def _stars(p: float) -> str:
-    if np.isnan(p):
-        return ""
-    for cut, sym in ((0.001, "***"), (0.01, "**"), (0.05, "*"), (0.1, ".")):
-        if p <= cut:
-            return sym
-    return " "
-
-
-def _format_pval(pv: np.ndarray, digits: int, eps: float = 2.220446049250313e-16) -> list[str]:
-    """R's ``format.pval(pv, digits, eps)``."""
-    from mixedcompat.present.rformat import format_real
-    is0 = pv < eps
-    out = [""] * len(pv)
-    rr: list[str] = []
-    if (~is0).any():
-        vals = pv[~is0]
-        expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
-        fixp = (expo >= -3) | ((expo == -4) & (digits > 1))
-        rr = [""] * len(vals)
-        if fixp.any():
-            for i, s in zip(np.flatnonzero(fixp), format_real(vals[fixp].tolist(), digits)):
-                rr[i] = s
-        if (~fixp).any():
-            for i, s in zip(np.flatnonzero(~fixp), format_real(vals[~fixp].tolist(), digits)):
-                rr[i] = s
-        for i, s in zip(np.flatnonzero(~is0), rr):
-            out[i] = s
-    if is0.any():
-        d = max(1, digits - 2)
-        if (~is0).any():
-            nc = max(len(s) for s in rr)
-            if d > 1 and d + 6 > nc:
-                d = max(1, nc - 7)
-            sep = "" if d == 1 and nc <= 6 else " "
-        else:
-            sep = "" if d == 1 else " "
-        eps_text = format_real([eps], d)[0]
-        for i in np.flatnonzero(is0):
-            out[i] = "<" + sep + eps_text
-    return out

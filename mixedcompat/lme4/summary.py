@@ -19,8 +19,8 @@ class LmerSummary:
 
     def __init__(self, model, ddf: str | None = None):
         if ddf is not None:
-            from mixedcompat.inference.ftests import _normalise_ddf
-            ddf = _normalise_ddf(ddf)
+            from mixedcompat.inference.ftests import normalise_ddf
+            ddf = normalise_ddf(ddf)
             if ddf == "lme4":
                 ddf = None
             elif ddf == "Kenward-Roger" and not model.REML:

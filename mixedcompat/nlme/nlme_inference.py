@@ -9,6 +9,9 @@
 - ``anova_models``: nlme's likelihood-ratio table (no ML refit, unlike lme4).
 - ``intervals``: fixed effects with t quantiles on ``fixed_df``; variance components, correlation and
   variance parameters and sigma with normal quantiles on nlme's natural scale (``apVar``).
+
+The results are numbers (DataFrames, a dict of DataFrames); their ``str()`` is nlme's printed text
+from :mod:`mixedcompat.present.nlme_printing`, which reads the tables and the fit and computes no test.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ import pandas as pd
 import scipy.stats as st
 
 from mixedcompat.errors import DataError
+from mixedcompat.present.nlme_printing import format_anova, format_intervals
 
 
 # --- denominator degrees of freedom ---------------------------------------------------------------------------
@@ -100,7 +104,6 @@ class NlmeAnovaTable(pd.DataFrame):
         return NlmeAnovaTable
 
     def __str__(self) -> str:
-        from mixedcompat.present.nlme_printing import format_anova
         return format_anova(self)
 
     def __repr__(self) -> str:
@@ -182,7 +185,6 @@ class Intervals(dict):
     """nlme's ``intervals()`` result: dict of DataFrames with columns lower, est., upper."""
 
     def __str__(self) -> str:
-        from mixedcompat.present.nlme_printing import format_intervals
         return format_intervals(self)
 
 

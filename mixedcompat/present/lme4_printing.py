@@ -25,7 +25,8 @@ from mixedcompat.present.rformat import (abbreviate, cat_number, format_real, pr
                       print_named_vector, quantile7, r_round, zapsmall)
 
 __all__ = ["deparse_formula", "deparse_lines", "cat_fill", "format_fixef_table",
-           "format_summary", "format_print"]
+           "format_summary", "format_print", "call_lines", "aic_table_lines", "residual_lines",
+           "groups_lines", "warning_lines", "fixef_cor_lines", "COR_MAX"]
 
 PRINT_WIDTH = 80
 COR_MAX = 12  # getOption("lme4.summary.cor.max")
@@ -340,7 +341,16 @@ def _title(m: Any) -> list[str]:
     return [f"Linear mixed model fit by {how} ['lmerMod']"]
 
 
-def _call_lines(m: Any, summary: bool) -> list[str]:
+def call_lines(m: Any, summary: bool) -> list[str]:
+    """The ``Formula:`` / ``Data:`` / ``Weights:`` ... lines (``Control:`` only in a summary).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> call_lines(m, summary=True)[0]
+    'Formula: Reaction ~ Days + (Days | Subject)'
+    """
     lines = cat_fill(["Formula:"] + deparse_lines(m.formula))
     for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
                         (" Offset:", "offset_name"), ("Control:", "control_name"),
@@ -353,7 +363,16 @@ def _call_lines(m: Any, summary: bool) -> list[str]:
     return lines
 
 
-def _aic_table(m: Any, digits: int) -> list[str]:
+def aic_table_lines(m: Any, digits: int) -> list[str]:
+    """The REML criterion line, or the ``AIC BIC logLik deviance df.resid`` table of an ML fit.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> aic_table_lines(m, 1)
+    ['REML criterion at convergence: 1743.6']
+    """
     if m.REML:
         return [f"REML criterion at convergence: {cat_number(float(r_round(float(m.REMLcrit()), digits)))}"]
     values = [float(m.AIC()), float(m.BIC()), float(m.logLik()), float(m.deviance()), float(m.df_residual)]
@@ -363,18 +382,45 @@ def _aic_table(m: Any, digits: int) -> list[str]:
     return print_named_vector(cells, ["AIC", "BIC", "logLik", "deviance", "df.resid"], gap=1)
 
 
-def _residual_lines(m: Any, digits: int) -> list[str]:
+def residual_lines(m: Any, digits: int) -> list[str]:
+    """The ``Scaled residuals:`` quantiles.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> residual_lines(m, 4)[0]
+    'Scaled residuals: '
+    """
     res = np.asarray(m.residuals(type="pearson", scaled=True), dtype=float)
     q = zapsmall(quantile7(res), digits + 1)
     return ["Scaled residuals: "] + print_named_vector(format_real(q, digits), ["Min", "1Q", "Median", "3Q", "Max"])
 
 
-def _groups_lines(m: Any) -> list[str]:
+def groups_lines(m: Any) -> list[str]:
+    """The ``Number of obs: n, groups: ...`` line(s).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> groups_lines(m)
+    ['Number of obs: 180, groups:  Subject, 18']
+    """
     groups = "; ".join(f"{k}, {v}" for k, v in m.ngrps().items())
     return cat_fill([f"Number of obs: {int(m.nobs())}, groups: ", groups])
 
 
-def _warning_lines(m: Any, summary: bool) -> list[str]:
+def warning_lines(m: Any, summary: bool) -> list[str]:
+    """lme4's ``fit warnings:`` block and the optimizer's convergence lines (none for a clean fit).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> warning_lines(m, summary=True)
+    []
+    """
     info = getattr(m, "optinfo", None) or {}
     lines: list[str] = []
     fit_warnings = list(info.get("fit_warnings") or [])
@@ -393,7 +439,16 @@ def _warning_lines(m: Any, summary: bool) -> list[str]:
     return lines
 
 
-def _fixef_cor_lines(m: Any, names: list[str], object_name: str, cor_max: int) -> list[str]:
+def fixef_cor_lines(m: Any, names: list[str], object_name: str, cor_max: int) -> list[str]:
+    """``Correlation of Fixed Effects:`` from ``m.vcov()``, or lme4's note when ``p > cor_max``.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> fixef_cor_lines(m, ["(Intercept)", "Days"], "x", COR_MAX)[-1]
+    'Days -0.138'
+    """
     p = len(names)
     if p > cor_max:
         return ["", f"Correlation matrix not shown by default, as p = {p} > {cor_max}.",
@@ -461,10 +516,10 @@ def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
     Formula: Reaction ~ Days + (Days | Subject)
     ...
     """
-    lines = _title(m) + _call_lines(m, summary=True) + [""] + _aic_table(m, 1) + [""]
-    lines += _residual_lines(m, digits) + [""]
+    lines = _title(m) + call_lines(m, summary=True) + [""] + aic_table_lines(m, 1) + [""]
+    lines += residual_lines(m, digits) + [""]
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Variance", "Std.Dev."), digits)
-    lines += _groups_lines(m)
+    lines += groups_lines(m)
     table = format_fixef_table(m)
     names = list(table.index)
     if names:
@@ -472,8 +527,8 @@ def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
         lines += print_coefmat(table.to_numpy(), names, list(table.columns), digits)
         if correlation is None or correlation:
             cor_max = COR_MAX if correlation is None else len(names)
-            lines += _fixef_cor_lines(m, names, object_name, cor_max)
-    lines += _warning_lines(m, summary=True)
+            lines += fixef_cor_lines(m, names, object_name, cor_max)
+    lines += warning_lines(m, summary=True)
     return "\n".join(lines)
 
 
@@ -489,9 +544,9 @@ def format_print(m: Any, digits: int = 4) -> str:
     (Intercept)         Days
          251.41        10.47
     """
-    lines = _title(m) + _call_lines(m, summary=False) + _aic_table(m, 4)
+    lines = _title(m) + call_lines(m, summary=False) + aic_table_lines(m, 4)
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Std.Dev.",), digits)
-    lines += _groups_lines(m)
+    lines += groups_lines(m)
     beta = m.fixef()
     if len(beta):
         lines.append("Fixed Effects:")
@@ -499,5 +554,5 @@ def format_print(m: Any, digits: int = 4) -> str:
                                     [str(n) for n in beta.index], gap=2)
     else:
         lines.append("No fixed effect coefficients")
-    lines += _warning_lines(m, summary=False)
+    lines += warning_lines(m, summary=False)
     return "\n".join(lines)

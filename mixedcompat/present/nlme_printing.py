@@ -3,7 +3,7 @@
 Every function returns R's text as one string, line by line as R 4.2 with nlme 3.1 prints it at
 ``options(width = 80, digits = 7)``; nothing is printed.  The number formatting is R's (see
 :mod:`mixedcompat.present.rformat`): data-frame columns are ``format(zapsmall(x))``, p-values
-``format(round(p, 4))`` (``"<.0001"`` in anova tables), correlations ``format(round(r, 3))`` in a
+``format(round(p, 4))`` (``"<.0001"`` where that is 0, in anova tables: rformat.format_pval_nlme), correlations ``format(round(r, 3))`` in a
 lower triangle, and formulas are deparsed as R does (``sin(2*pi*Time)`` -> ``sin(2 * pi * Time)``).
 
 Example
@@ -23,7 +23,7 @@ import pandas as pd
 
 from mixedcompat.errors import FormulaError
 from mixedcompat.present.rformat import (abbreviate, cat_number, format_number, format_real, print_matrix, print_named_vector,
-                       print_numeric_matrix, quantile7, r_round, zapsmall)
+                       format_pval_nlme, print_numeric_matrix, quantile7, r_round, zapsmall)
 
 __all__ = ["format_summary", "format_print", "format_varcorr", "format_intervals", "format_anova", "deparse"]
 
@@ -215,15 +215,6 @@ def _zap_col(x) -> list[str]:
     return format_real([None if np.isnan(v) else float(v) for v in zapsmall(np.asarray(x, dtype=float))])
 
 
-def _pval_col(p, lt: bool) -> list[str]:
-    """``format(round(p, 4))``; with ``lt`` the anova tables' ``"<.0001"`` and blanks for NA."""
-    arr = np.asarray(p, dtype=float)
-    out = format_real([None if np.isnan(v) else float(r_round(float(v), 4)) for v in arr])
-    if lt:
-        out = ["" if np.isnan(v) else ("<.0001" if v < 1e-4 else s) for v, s in zip(arr, out)]
-    return out
-
-
 def _lower_tri(corr: np.ndarray, abbrev_row: list[str] | None = None) -> list[list[str]]:
     """Cells of nlme's correlation layout: ``format(round(r, 3))`` below the diagonal, blanks above."""
     q = corr.shape[0]
@@ -383,10 +374,9 @@ def _fit_stats(m) -> list[str]:
 
 
 def _t_table(m) -> list[str]:
-    from mixedcompat.nlme.nlme_inference import t_table
-    tt = t_table(m)
+    tt = m.tTable()
     cols = list(tt.columns)
-    cells = [_pval_col(tt[c], lt=False) if c == "p-value" else _zap_col(tt[c]) for c in cols]
+    cells = [format_pval_nlme(tt[c], less_than=False) if c == "p-value" else _zap_col(tt[c]) for c in cols]
     rows = [[cells[j][i] for j in range(len(cols))] for i in range(len(tt))]
     return print_matrix(rows, [str(i) for i in tt.index], cols, right=True)
 
@@ -578,7 +568,7 @@ def format_anova(table: pd.DataFrame, model=None) -> str:
 
         def cell(c: str) -> list[str]:
             if c == "p-value":
-                return _pval_col(tab[c], lt=True)
+                return format_pval_nlme(tab[c])
             if c == "Test":
                 return [x if isinstance(x, str) else "" for x in tab[c]]
             if c in ("Model", "df"):
@@ -592,6 +582,6 @@ def format_anova(table: pd.DataFrame, model=None) -> str:
             den = np.asarray(tab["denDF"], float)
             lines.append(f"Denom. DF: {cat_number(den[0])} ")
             cols.remove("denDF")
-        cells = [_pval_col(tab[c], lt=True) if c == "p-value" else _zap_col(tab[c]) for c in cols]
+        cells = [format_pval_nlme(tab[c]) if c == "p-value" else _zap_col(tab[c]) for c in cols]
     body = [[cells[j][i] for j in range(len(cols))] for i in range(len(rows))]
     return "\n".join(lines + print_matrix(body, rows, cols, right=True))

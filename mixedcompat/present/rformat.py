@@ -10,14 +10,20 @@ All functions return strings or lists of strings; nothing is printed.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "format_real", "format_number", "formatC", "signif", "r_round", "zapsmall", "cat_number",
     "abbreviate", "quantile7", "print_named_vector", "print_matrix", "print_numeric_matrix",
-    "format_coefmat", "print_coefmat",
+    "format_coefmat", "print_coefmat", "print_anova", "format_pval", "format_pval_nlme", "signif_stars", "signif_legend_lines",
+    "SIGNIF_LEGEND", "EPS",
 ]
 
 PRINT_WIDTH = 80
@@ -374,67 +380,290 @@ def print_numeric_matrix(x: np.ndarray, row_names: Sequence[str], col_names: Seq
     return print_matrix(cells, row_names, col_names, right=True)
 
 
-# ---------------------------------------------------------------- printCoefmat
+# ---------------------------------------------------------------- p-values and significance stars
 
-def format_coefmat(x: np.ndarray, digits: int, cs_ind: Sequence[int] = (0, 1),
-                   tst_ind: Sequence[int] = (2,)) -> list[list[str]]:
-    """Cells of R's ``printCoefmat`` (no p-values): estimates and standard errors share one
-    format, rounded to ``max(1, digits - digmin)`` decimals; test statistics rounded to
-    ``dig.tst = max(1, min(5, digits - 1))`` decimals; non-zero numbers shown as zero are
-    reformatted with ``digits - 1``.
+EPS = float(np.finfo(float).eps)  # .Machine$double.eps, printCoefmat's eps.Pvalue
+SIGNIF_CUTPOINTS = (0.0, 0.001, 0.01, 0.05, 0.1, 1.0)
+SIGNIF_SYMBOLS = ("***", "**", "*", ".", " ")
+SIGNIF_LEGEND = "Signif. codes:  0 \u2018***\u2019 0.001 \u2018**\u2019 0.01 \u2018*\u2019 0.05 \u2018.\u2019 0.1 \u2018 \u2019 1"
+
+
+def format_pval(pv: float | Sequence[float] | np.ndarray, digits: int = 5, eps: float = EPS,
+                na_form: str = "NA") -> list[str]:
+    """R 4.2's ``format.pval(pv, digits, eps, na.form)``.
+
+    The p-values at or above ``eps`` fall in two groups, ``floor(log10(p)) >= -3`` (or ``== -4``
+    when ``digits > 1``) and the rest; each group is one ``format(group, digits = digits)``, i.e.
+    common significant digits and R's own fixed-versus-scientific choice (``scipen = 0``: fixed
+    unless scientific is narrower) for the group as a whole.  So neither "fixed down to 1e-3" nor
+    "down to 1e-4" is the rule: with 3 digits, ``c(0.5, 0.0005)`` prints ``"5e-01" "5e-04"`` and
+    ``c(0.5123, 0.0005)`` prints ``"0.5123" "0.0005"``; with 1 digit, ``c(0.5, 0.0005)`` is two
+    groups, ``"0.5" "5e-04"``.  Values below ``eps`` print as ``"<" eps``
+    with ``max(1, digits - 2)`` digits (fewer when the other strings are narrow) and a space unless
+    everything is one digit wide; NaN (R's NA) prints as ``na_form``.  ``digits`` defaults to R's
+    ``max(1, getOption("digits") - 2)``; ``printCoefmat`` passes ``dig.tst`` and
+    ``.Machine$double.eps``.
 
     Example
     -------
-    >>> format_coefmat(np.array([[251.405, 6.825, 36.838], [10.467, 1.546, 6.771]]), 4)
+    >>> format_pval([1e-20, 3.26382e-06], digits=3)
+    ['< 2e-16', '3.26e-06']
+    >>> format_pval([0.5, 0.0005], digits=1), format_pval([0.5123, 0.0005, float("nan")], digits=3)
+    (['0.5', '5e-04'], ['0.5123', '0.0005', 'NA'])
+    """
+    arr = np.atleast_1d(np.asarray(pv, dtype=float)).ravel()
+    out = [na_form] * arr.size
+    ok = np.flatnonzero(~np.isnan(arr))
+    vals = arr[ok]
+    is0 = vals < eps
+    rr: list[str] = []
+    if np.any(~is0):
+        p = vals[~is0]
+        with np.errstate(divide="ignore"):
+            expo = np.floor(np.log10(np.where(p > 0, p, 1e-50)))
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1))
+        rr = [""] * p.size
+        for group in (fixp, ~fixp):
+            idx = np.flatnonzero(group)
+            for i, s in zip(idx, format_real(p[idx].tolist(), digits) if idx.size else []):
+                rr[i] = s
+        for i, s in zip(ok[~is0], rr):
+            out[i] = s
+    if np.any(is0):
+        d = max(1, int(digits) - 2)
+        if np.any(~is0):
+            nc = max(len(s) for s in rr)
+            if d > 1 and d + 6 > nc:
+                d = max(1, nc - 7)
+            sep = "" if (d == 1 and nc <= 6) else " "
+        else:
+            sep = "" if d == 1 else " "
+        text = "<" + sep + format_real([eps], d)[0]
+        for i in ok[is0]:
+            out[i] = text
+    return out
+
+
+def signif_stars(pv: float | Sequence[float] | np.ndarray) -> list[str]:
+    """R's significance symbols: ``symnum(pv, corr = FALSE, na = FALSE, cutpoints = c(0, 0.001,
+    0.01, 0.05, 0.1, 1), symbols = c("***", "**", "*", ".", " "))``; NaN (NA) gives ``""``.
+
+    Intervals are closed on the right (``0.001`` is ``"***"``, ``0.1`` is ``"."``).  As R, a
+    value more than 1e-5 outside [0, 1] is an error.
+
+    Example
+    -------
+    >>> signif_stars([0.001, 0.0011, 0.05, 0.5, float("nan")])
+    ['***', '**', '*', ' ', '']
+    """
+    arr = np.atleast_1d(np.asarray(pv, dtype=float)).ravel()
+    finite = arr[~np.isnan(arr)]
+    if np.any(finite < -1e-5) or np.any(finite > 1 + 1e-5):
+        raise ValueError("'x' must be between 0 and 1")
+    out = []
+    for p in arr:
+        if np.isnan(p):
+            out.append("")
+            continue
+        out.append(next((sym for cut, sym in zip(SIGNIF_CUTPOINTS[1:], SIGNIF_SYMBOLS) if p <= cut),
+                        SIGNIF_SYMBOLS[-1]))
+    return out
+
+
+_symnum_stars = signif_stars   # printCoefmat's argument of the same name shadows it there
+
+
+def signif_legend_lines() -> list[str]:
+    """The lines ``printCoefmat`` prints under a table with significance stars (``width = 80``).
+
+    Example
+    -------
+    >>> signif_legend_lines()[0]
+    '---'
+    """
+    return ["---", SIGNIF_LEGEND]
+
+
+def format_pval_nlme(p: Sequence[float] | np.ndarray, less_than: bool = True, na_form: str = "") -> list[str]:
+    """nlme's p-value column: ``format(round(p, 4))``.
+
+    With ``less_than`` (``print.anova.lme``) the non-NA values are formatted together, a value
+    that rounds to 0 prints ``"<.0001"`` and NA prints ``na_form``; without it
+    (``print.summary.lme``'s tTable) NA is R's ``"NA"`` inside the one ``format``.  The cut is
+    the rounding, not 1e-4: nlme prints a p-value of 7e-5 as ``1e-04`` (or ``0.0001``).
+
+    Example
+    -------
+    >>> format_pval_nlme([3e-5, 7e-5, float("nan")]), format_pval_nlme([0.5, 3e-5], less_than=False)
+    (['<.0001', '1e-04', ''], ['0.5', '0.0'])
+    """
+    arr = np.atleast_1d(np.asarray(p, dtype=float)).ravel()
+    rounded = [None if math.isnan(v) else float(r_round(float(v), 4)) for v in arr]
+    if not less_than:
+        return format_real(rounded)
+    ok = [i for i, v in enumerate(rounded) if v is not None]
+    out = [na_form] * arr.size
+    for i, s in zip(ok, format_real([rounded[i] for i in ok]) if ok else []):
+        out[i] = "<.0001" if rounded[i] == 0 else s
+    return out
+
+
+# ---------------------------------------------------------------- printCoefmat
+
+def _has_pvalue(col_names: Sequence[str]) -> bool:
+    return len(col_names) >= 4 and str(col_names[-1])[:3] in ("Pr(", "p-v")
+
+
+def _fmt_block(values: np.ndarray, digits: int) -> list[str]:
+    return format_real([None if np.isnan(v) else float(v) for v in values], digits)
+
+
+def format_coefmat(x: np.ndarray, digits: int, cs_ind: Sequence[int] | None = (0, 1),
+                   tst_ind: Sequence[int] = (2,), zap_ind: Sequence[int] = (), has_pvalue: bool = False,
+                   signif_stars: bool = True, dig_tst: int | None = None, eps_pvalue: float = EPS,
+                   na_print: str = "NA") -> tuple[list[list[str]], bool]:
+    """Cells of R's ``printCoefmat`` before ``print.default``, and whether stars were added.
+
+    As R: columns ``zap_ind`` are ``zapsmall``-ed; estimates and standard errors (``cs_ind``) share
+    one ``format`` after rounding to ``max(1, digits - digmin)`` decimals; test statistics
+    (``tst_ind``) are rounded to ``dig.tst = max(1, min(5, digits - 1))`` decimals and formatted
+    together; NaN is R's NA (R's separate "NaN" cells do not arise); other columns each on their own; a non-zero number shown as zero is reformatted with
+    ``digits - 1``; NA cells get ``na_print``; the last column (``has_pvalue``) is
+    :func:`format_pval` with ``dig.tst`` and ``eps_pvalue``, and the stars column is appended when
+    ``signif_stars`` and a p-value is below 0.1.
+
+    Example
+    -------
+    >>> format_coefmat(np.array([[251.405, 6.825, 36.838], [10.467, 1.546, 6.771]]), 4)[0]
     [['251.405', '  6.825', '36.838'], [' 10.467', '  1.546', ' 6.771']]
     """
-    xm = np.asarray(x, dtype=float)
+    xm = np.array(x, dtype=float, copy=True)
     nr, nc = xm.shape
     cells = [["" for _ in range(nc)] for _ in range(nr)]
-    cs, ts = list(cs_ind), list(tst_ind)
+    ina = np.isnan(xm)
+    ok = ~ina
+    dig_tst = max(1, min(5, digits - 1)) if dig_tst is None else dig_tst
+    cs = list(cs_ind) if cs_ind is not None else []
+    ts = list(tst_ind)
+    for j in zap_ind:
+        xm[:, j] = zapsmall(xm[:, j], digits)
     if cs:
         block = xm[:, cs]
-        acs = np.abs(block[np.isfinite(block)])
-        acs = acs[acs != 0]
-        digmin = 1 + (np.floor(np.log10([acs.min(), acs.max()])) if acs.size else np.array([0.0, 0.0]))
-        dec = max(1.0, float(np.max(digits - digmin)))
-        rounded = r_round(block, dec)
-        flat = format_real(np.asarray(rounded).T.ravel(), digits)  # R formats the block column-major
-        for k, j in enumerate(cs):
+        acs = np.abs(block)
+        finite = np.isfinite(acs)
+        if np.any(finite):
+            nz = acs[finite & (acs != 0)]
+            digmin = 1 + (np.floor(np.log10([nz.min(), nz.max()])) if nz.size else np.array([0.0]))
+            dec = max(1.0, float(np.max(digits - digmin)))
+            flat = _fmt_block(np.asarray(r_round(block, dec)).T.ravel(), digits)  # R: column-major
+            for k, j in enumerate(cs):
+                for i in range(nr):
+                    cells[i][j] = flat[k * nr + i]
+    if ts:
+        flat = _fmt_block(np.asarray(r_round(xm[:, ts], dig_tst)).T.ravel(), digits)
+        for k, j in enumerate(ts):
             for i in range(nr):
                 cells[i][j] = flat[k * nr + i]
-    dig_tst = max(1, min(5, digits - 1))
-    for j in ts:
-        col = format_real(r_round(xm[:, j], dig_tst), digits)
-        for i in range(nr):
-            cells[i][j] = col[i]
-    for j in range(nc):
+    last = nc - 1 if has_pvalue else nc
+    for j in range(last):
         if j not in cs and j not in ts:
-            col = format_real(xm[:, j], digits)
+            col = _fmt_block(xm[:, j], digits)
             for i in range(nr):
                 cells[i][j] = col[i]
-    fix = [(i, j) for j in cs for i in range(nr)
-           if np.isfinite(xm[i, j]) and xm[i, j] != 0 and float(cells[i][j]) == 0]
-    if fix:
-        redone = format_real([xm[i, j] for i, j in fix], max(1, digits - 1))
-        for (i, j), s in zip(fix, redone):
+    check = [(i, j) for j in range(last) if j not in ts for i in range(nr) if ok[i, j]]
+
+    def shown_zero(s: str) -> bool | None:
+        try:
+            return float(s) == 0
+        except ValueError:
+            return None
+
+    redo = [(i, j) for i, j in check
+            if shown_zero(cells[i][j]) is not None and (xm[i, j] == 0) != shown_zero(cells[i][j])]
+    if redo:
+        for (i, j), s in zip(redo, format_real([float(xm[i, j]) for i, j in redo], max(1, digits - 1))):
             cells[i][j] = s
-    for i in range(nr):
-        for j in range(nc):
-            if np.isnan(xm[i, j]):
-                cells[i][j] = "NA"
-    return cells
+    for i, j in zip(*np.nonzero(ina)):
+        cells[i][j] = na_print
+    stars = False
+    if has_pvalue:
+        pv = xm[:, nc - 1]
+        okp = np.flatnonzero(ok[:, nc - 1])
+        if okp.size:
+            for i, s in zip(okp, format_pval(pv[okp], dig_tst, eps_pvalue)):
+                cells[i][nc - 1] = s
+            stars = bool(signif_stars and np.any(pv[okp] < 0.1))
+            if stars:
+                sym = _symnum_stars(pv)
+                w = max(len(s) for s in sym)
+                for i in range(nr):
+                    cells[i].append(sym[i].ljust(w))
+    return cells, stars
 
 
-def print_coefmat(x: np.ndarray, row_names: Sequence[str], col_names: Sequence[str],
-                  digits: int = 4) -> list[str]:
-    """Lines of ``printCoefmat(x, digits)`` for an Estimate / Std. Error / t value table.
+def print_coefmat(x: np.ndarray, row_names: Sequence[str], col_names: Sequence[str], digits: int = 4,
+                  *, cs_ind: Sequence[int] | None = None, tst_ind: Sequence[int] | None = None,
+                  zap_ind: Sequence[int] = (), has_pvalue: bool | None = None, signif_stars: bool = True,
+                  signif_legend: bool | None = None, dig_tst: int | None = None, eps_pvalue: float = EPS,
+                  na_print: str = "NA") -> list[str]:
+    """Lines of R's ``printCoefmat(x, digits, ...)`` (``right = TRUE``, ``width = 80``).
+
+    Defaults as R: ``has_pvalue`` when there are at least 4 columns and the last name starts with
+    ``"Pr("`` or ``"p-v"``; ``tst_ind`` the column before the p-values (or the last);
+    ``cs_ind`` the columns before it.  With p-values below 0.1 the stars column and (when
+    ``signif_legend``, default ``signif_stars``) the legend follow.
 
     Example
     -------
     >>> print_coefmat(np.array([[1527.5, 19.38, 78.8]]), ["(Intercept)"],
     ...               ["Estimate", "Std. Error", "t value"])[1]
     '(Intercept)  1527.50      19.38    78.8'
+    >>> print_coefmat(np.array([[251.405, 6.825, 17.0, 36.838, 1e-17]]), ["(Intercept)"],
+    ...               ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"])[1]
+    '(Intercept)  251.405      6.825  17.000   36.84   <2e-16 ***'
     """
-    cells = format_coefmat(x, digits)
-    return print_matrix(cells, row_names, col_names, right=True)
+    xm = np.asarray(x, dtype=float)
+    nc = xm.shape[1]
+    has_p = _has_pvalue(col_names) if has_pvalue is None else has_pvalue
+    if tst_ind is None:
+        k = nc - int(has_p) - 1
+        tst_ind = (k,) if k >= 0 else ()
+    else:
+        k = nc - int(has_p) - len(tst_ind)
+    if cs_ind is None:
+        cs_ind = tuple(range(max(k, 0)))
+    cells, stars = format_coefmat(xm, digits, cs_ind, tst_ind, zap_ind, has_p, signif_stars, dig_tst,
+                                  eps_pvalue, na_print)
+    names = list(col_names) + ([""] if stars else [])
+    lines = print_matrix(cells, list(row_names), names, right=True)
+    if stars and (signif_stars if signif_legend is None else signif_legend):
+        lines += signif_legend_lines()
+    return lines
+
+
+def print_anova(table: "pd.DataFrame", heading: Sequence[str] = (), digits: int = 5,
+                signif_stars: bool = True) -> list[str]:
+    """Lines of R's ``print.anova``: the heading, then ``printCoefmat`` with ``cs.ind = NULL``,
+    the test statistics (columns ``"F"``, ``"Cp"``, ``"Chisq"`` or ``"<x> value"``) as ``tst.ind``,
+    every other column but ``*Df`` and the p-values zapped, NA cells blank.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"npar": [4.0, 6.0], "Chisq": [np.nan, 42.1]}, index=["m0", "m1"])
+    >>> print_anova(t)
+    ['   npar Chisq', 'm0    4      ', 'm1    6  42.1']
+    """
+    cols = [str(c) for c in table.columns]
+    nc = len(cols)
+    has_p = nc > 0 and bool(re.match(r"^(P|Pr)\(", cols[-1]))
+    tst = [j for j, c in enumerate(cols) if c[1:7] == " value"]
+    tst += [j for j, c in enumerate(cols) if c in ("F", "Cp", "Chisq")]
+    zap = [j for j in range(nc - 1 if has_p else nc) if j not in tst and not cols[j].endswith("Df")]
+    lines: list[str] = []
+    for h in heading:
+        lines.extend(str(h).split("\n"))
+    lines += print_coefmat(table.to_numpy(dtype=float), [str(r) for r in table.index], cols, digits,
+                           cs_ind=(), tst_ind=tst, zap_ind=zap, has_pvalue=has_p, signif_stars=signif_stars,
+                           na_print="")
+    return lines
