@@ -1,4 +1,9 @@
-"""R-named generic functions (``fixef(m)``, ``VarCorr(m)``...) that call the fit's methods."""
+"""R-named generic functions (``fixef(m)``, ``VarCorr(m)``, ``anova(m0, m1)``...) that call the fit's methods.
+
+As R's S3 generics dispatch on the class of their argument, each function here hands its work to a
+method of the fit object (:class:`mixedcompat.model.MixedModel` and its subclasses), so the same call
+works for lmer and lme / gls fits.  This module imports no fit module.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -47,4 +52,60 @@ refit = _method("refit")
 update = _method("update")
 resid = residuals
 
-__all__ = _NAMES + ["resid"]
+
+
+def anova(*models: Any, type: int | str | None = None, ddf: str = "Satterthwaite", refit: bool = True,  # noqa: A002
+          **named_models: Any):
+    """R's ``anova``: one model -> F tests of the fixed effects (lmerTest; nlme's for lme / gls
+    fits); several -> a likelihood-ratio table (lme4's; nlme's when any model is an lme / gls fit).
+    Keyword models are labelled by their names.
+
+    The table is made by the fit class's ``anova_models`` (see :class:`mixedcompat.model.MixedModel`):
+    the class of the first lme / gls fit among the models when there is one (nlme's ``anova``
+    takes the models in any order), else the class of the first model.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> list(anova(m).index)
+    ['Days']
+    """
+    fits = list(models) + [v for k, v in named_models.items() if k != "model_names"]
+    if not fits:
+        raise TypeError("anova() needs at least one fitted model")
+    lead = next((m for m in fits if getattr(m, "r_package", None) == "nlme"), fits[0])
+    method = getattr(lead, "anova_models", None)
+    if method is None:
+        raise TypeError(f"anova() does not apply to an object of type {lead.__class__.__name__}")
+    return method(*models, type=type, ddf=ddf, refit=refit, **named_models)
+
+
+def drop1(m: Any, test: str | None = None, ddf: str = "Satterthwaite", **kwargs: Any):
+    """``drop1``: lmerTest's F tests of single term deletions (``ddf`` = "Satterthwaite" or
+    "Kenward-Roger", the default, as lmerTest), or lme4's AIC / likelihood-ratio table when ``test``
+    is given (``test="Chisq"`` or ``"none"``, see :func:`mixedcompat.inference.lrt.drop1`)."""
+    return _method("drop1")(m, test=test, ddf=ddf, **kwargs)
+
+
+def intervals(m: Any, level: float = 0.95, which: str = "all"):
+    """nlme's ``intervals`` for lme / gls fits (see :mod:`mixedcompat.nlme.nlme_inference`)."""
+    return _method("intervals")(m, level=level, which=which)
+
+
+def getVarCov(m: Any, individuals: Any = None, type: str = "random.effects"):  # noqa: A002
+    """nlme's ``getVarCov`` for lme / gls fits (see :meth:`mixedcompat.nlme.fit.NlmeFit.getVarCov`)."""
+    return m.getVarCov(individuals=individuals, type=type)
+
+
+def ACF(m: Any, maxLag: int | None = None, resType: str = "pearson"):
+    """nlme's ``ACF`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    return m.ACF(maxLag=maxLag, resType=resType)
+
+
+def Variogram(m: Any, form: str | None = None, resType: str = "pearson", robust: bool = False, maxDist: Any = None):
+    """nlme's ``Variogram`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    return m.Variogram(form=form, resType=resType, robust=robust, maxDist=maxDist)
+
+
+__all__ = _NAMES + ["resid", "anova", "drop1", "intervals", "getVarCov", "ACF", "Variogram"]

@@ -25,7 +25,8 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.inference.bootstrap import BootResult, PBmodcomp, boot_ci, bootMer, predict_interval
-from mixedcompat.lme4.prediction import refit, simulate
+from mixedcompat.lme4.fit import refit
+from mixedcompat.lme4.prediction import simulate
 
 from helpers import FIXTURES, TOL, load_fixture, load_fixture_data
 

@@ -36,6 +36,8 @@ from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.generics import fixef as _fixef_generic
+from mixedcompat.lme4.fit import LmerMod, update
+from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, original_order, predict, select_re, term_matrix
 from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.inference.replicate_fit import _Refitter
 
@@ -135,7 +137,6 @@ class _Simulator:
     (same draws from the same generator), with the per-model set-up done once."""
 
     def __init__(self, m, use_u: bool = False, re_form: Any = None, type: str = "parametric"):  # noqa: A002
-        from mixedcompat.lme4.prediction import _form_of, _original_order, _term_matrix, select_re
         self.type = type
         if type == "semiparametric":
             self.fitted = m.fitted()
@@ -151,12 +152,11 @@ class _Simulator:
             keep = select_re(m, None)
         else:
             keep = {}
-        from mixedcompat.lme4.prediction import predict
-        self.eta = predict(m, None, re_form=None if (use_u and re_form is None) else _form_of(m, keep))
+        self.eta = predict(m, None, re_form=None if (use_u and re_form is None) else form_of(m, keep))
         self.sigma = m.sigma()
         self.n = m.nobs()
-        order = _original_order(m)
-        self.drawn = [(_term_matrix(m, k, None, order), t.codes, t.n_levels, m._factor.templates[k])
+        order = original_order(m)
+        self.drawn = [(term_matrix(m, k, None, order), t.codes, t.n_levels, m._factor.templates[k])
                       for k, t in enumerate(m.terms) if k not in keep]
         self.scale = 1.0 / np.sqrt(m.frame.weights) if m.frame.weights is not None else 1.0
 
@@ -413,8 +413,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     >>> b.t.shape, list(b.t0.index)
     ((20, 2), ['(Intercept)', 'Days'])
     """
-    from mixedcompat.lme4.prediction import _check_nsim
-    nsim = _check_nsim(nsim)
+    nsim = check_nsim(nsim)
     if type not in ("parametric", "semiparametric"):
         raise ValueError(f"type must be 'parametric' or 'semiparametric', not {type!r}")
     if type == "semiparametric":
@@ -455,7 +454,6 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
 
 def _is_fixef(FUN: Callable) -> bool:
     """``FUN`` is lme4's ``fixef`` (the generic or the method), whose value on a refit is its beta."""
-    from mixedcompat.lme4.fit import LmerMod
     return FUN is _fixef_generic or FUN is LmerMod.fixef
 
 
@@ -634,7 +632,6 @@ def _ml_fit(m):
     """The model refitted by maximum likelihood (pbkrtest's ``update(m, REML = FALSE)``)."""
     if not m.REML:
         return m
-    from mixedcompat.lme4.prediction import update
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return update(m, REML=False)
@@ -669,8 +666,7 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     -------
     >>> # pb = mc.PBmodcomp(m_large, m_small, nsim=1000, seed=1); pb.test
     """
-    from mixedcompat.lme4.prediction import _check_nsim, update
-    nsim = _check_nsim(nsim)
+    nsim = check_nsim(nsim)
     if isinstance(small, str):
         small = update(large, small)
     for name, mm in (("large", large), ("small", small)):
@@ -753,9 +749,8 @@ def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "co
     -------
     >>> # mc.inference.bootstrap.predict_interval(m, nd, interval="prediction", nsim=500, seed=1)
     """
-    from mixedcompat.lme4.prediction import _is_none_form, predict
     if use_u is None:
-        use_u = not _is_none_form(re_form)
+        use_u = not is_none_form(re_form)
     if interval not in ("confidence", "prediction"):
         raise ValueError(f"interval must be 'confidence' or 'prediction', not {interval!r}")
     conf = float(_check_level(level)[0]) if np.ndim(level) == 0 else None

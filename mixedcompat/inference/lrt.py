@@ -20,6 +20,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
+from mixedcompat.lme4.fit import lmer, update
 from mixedcompat.present.rformat import print_anova
 
 __all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
@@ -289,7 +290,6 @@ def refit_ml(m):
 
 def _lmer_with(m, **changes):
     """lmer() with the arguments of ``m`` and ``changes``."""
-    from mixedcompat.lme4.fit import lmer
     call = dict(m.call)
     if call.get("data") is None:
         raise DataError("the original data are not stored with this fit: cannot refit it")
@@ -368,7 +368,6 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     full = refit_ml(m)
     n0 = int(m.nobs())
     fits = [full]
-    from mixedcompat.lme4.prediction import update
     for term in scope_terms:
         if trace:
             print(f"trying - {term}")

@@ -15,6 +15,8 @@ import pandas as pd
 
 from mixedcompat.errors import DataError
 from mixedcompat.inference.lrt import SIZE_ERROR, _check_same_data, _deparse, _model_labels, comparable_fits
+from mixedcompat.lme4.fit import update
+from mixedcompat.lme4.prediction import group_on, level_codes, original_order, term_matrix
 
 __all__ = ["model_table", "cross_validate"]
 
@@ -149,8 +151,6 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     >>> cv["n_test"].sum()                                            # doctest: +SKIP
     180
     """
-    from mixedcompat.lme4.prediction import update
-
     data = m.call.get("data")
     if not isinstance(data, pd.DataFrame):
         raise DataError("cross_validate: the original data are not stored with this fit")
@@ -241,8 +241,7 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
 def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
     """Per row of ``newdata``: the sum of ``z' Sigma_k z`` over the terms whose grouping level is new
     (or missing) for ``fit``; and the number of distinct new levels over all grouping factors."""
-    from mixedcompat.lme4.prediction import _group_on, _level_codes, _original_order, _term_matrix
-    order = _original_order(fit)
+    order = original_order(fit)
     extra = np.zeros(len(newdata))
     sigma2 = fit.sigma() ** 2
     offset = 0
@@ -250,14 +249,14 @@ def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
     for k, t in enumerate(fit.terms):
         T = t.template(np.asarray(fit.theta[offset:offset + t.n_theta]))
         offset += t.n_theta
-        codes = _level_codes(t, newdata)
+        codes = level_codes(t, newdata)
         new = codes < 0
         if not new.any():
             continue
-        Z = _term_matrix(fit, k, newdata, order)[new]
+        Z = term_matrix(fit, k, newdata, order)[new]
         cov = sigma2 * (T @ T.T)
         extra[new] += np.einsum("ij,jk,ik->i", Z, cov, Z)
-        fac = _group_on(t.group, newdata)
+        fac = group_on(t.group, newdata)
         for c in fac.codes[codes == -1]:
             new_levels.add((t.group, fac.levels[c]))
     return extra, len(new_levels)

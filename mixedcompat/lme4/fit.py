@@ -1,4 +1,5 @@
-"""``lmer``: fit a linear mixed model as lme4 does, and ``LmerMod``, the immutable fit result.
+"""``lmer``: fit a linear mixed model as lme4 does; ``LmerMod``, the immutable fit result; and how to
+fit it again: :func:`refit` (a new response) and :func:`update` (a changed formula or arguments).
 
 Pipeline (lme4's ``lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod``):
 ``parse_formula`` -> ``model_frame`` -> ``make_reterms`` -> ``Deviance`` -> ``minimize_theta`` -> ``LmerMod``.
@@ -23,36 +24,19 @@ from mixedcompat.lme4.control import lmer_control
 from mixedcompat.lme4.optimize import OptSummary, minimize_theta
 from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
 from mixedcompat.front.reterms import ReTerm, flist, make_reterms
-from mixedcompat.interop.statsmodels_api import CallableInt, StatsmodelsExtras
+from mixedcompat.generics import anova
+from mixedcompat.interop.statsmodels_api import CallableInt
+from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
+from mixedcompat.lme4.prediction import predict, simulate, update_formula
+from mixedcompat.lme4.varcorr import VarCorr, VCTerm
+from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.numerics.threads import blas_threads
+
+__all__ = ["lmer", "LmerMod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of", "theta_scale",
+           "data_start"]
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
                        "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
-
-
-class LogLik(float):
-    """A log-likelihood value that carries its degrees of freedom, like R's ``logLik`` object.
-
-    Example
-    -------
-    >>> ll = LogLik(-871.8141, df=6, nobs=180)
-    >>> float(ll), ll.df
-    (-871.8141, 6)
-    """
-
-    def __new__(cls, value: float, df: int, nobs: int, REML: bool = False):
-        obj = super().__new__(cls, value)
-        obj.df = int(df)
-        obj.nobs = int(nobs)
-        obj.REML = bool(REML)
-        return obj
-
-    def __repr__(self) -> str:
-        return f"'log Lik.' {float(self):.7g} (df={self.df})"
-
-    def __reduce__(self):
-        # a float subclass with required arguments: pickle rebuilds it from value and attributes
-        return (LogLik, (float(self), self.df, self.nobs, self.REML))
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None, offset: Any = None,
@@ -301,12 +285,24 @@ def _arg_name(arg: Any, default: str) -> str | None:
     return arg if isinstance(arg, str) else default
 
 
-class LmerMod(StatsmodelsExtras):
-    """A fitted linear mixed model (lme4's ``lmerMod``); immutable once built.
+class LmerMod(MixedModel):
+    """A fitted linear mixed model (lme4's ``lmerMod``, a :class:`~mixedcompat.model.MixedModel`);
+    frozen once built.
 
     Every accessor reads from the stored optimum.  R-named methods mirror lme4's generics; the
-    statsmodels-style attributes (``params``, ``bse``, ``llf``...) are provided on top.
+    statsmodels-style attributes (``params``, ``bse``, ``llf``...) are provided on top.  Public
+    read-only components: ``formula``, ``call``, ``parts``, ``frame``, ``terms``, ``devfun``,
+    ``REML``, ``control``, ``theta``, ``criterion``, ``beta``, ``u``, ``b``, ``optinfo``, ``opt``.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> m.nobs, round(m.sigma(), 3)
+    (180, 25.592)
     """
+
+    r_package = "lme4"
 
     def __init__(self, formula: str, parts: FormulaParts, frame: ModelFrame, terms: list[ReTerm],
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
@@ -352,12 +348,7 @@ class LmerMod(StatsmodelsExtras):
         self.opt = opt
         for arr in (self.theta, self.beta, self._fitted, self._vcov_unscaled, *self.u, *self.b):
             arr.flags.writeable = False
-        self._frozen = True
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if getattr(self, "_frozen", False):
-            raise AttributeError(f"an LmerMod is immutable: cannot set {name!r} (use update() / refit())")
-        object.__setattr__(self, name, value)
+        self._freeze()
 
     # ---------------------------------------------------------------- sizes
     @property
@@ -397,14 +388,6 @@ class LmerMod(StatsmodelsExtras):
         use_reml = self.REML if REML is None else bool(REML)
         return LogLik(-0.5 * crit, df=self._npar(), nobs=self.nobs(), REML=use_reml)
 
-    def AIC(self) -> float:
-        ll = self.logLik()
-        return -2.0 * float(ll) + 2.0 * ll.df
-
-    def BIC(self) -> float:
-        ll = self.logLik()
-        return -2.0 * float(ll) + np.log(self.nobs()) * ll.df
-
     def REMLcrit(self) -> float:
         """The REML criterion at the optimum (REML fits) or the deviance (ML fits), as lme4."""
         return float(self.criterion)
@@ -426,7 +409,6 @@ class LmerMod(StatsmodelsExtras):
     # ---------------------------------------------------------------- random effects
     def VarCorr(self):
         """Estimated variances, standard deviations and correlations of the random effects."""
-        from mixedcompat.lme4.varcorr import VarCorr, VCTerm
         vc_terms = []
         for t, Tk in zip(self.terms, self._factor.templates):
             cov = self._sigma ** 2 * (Tk @ Tk.T)
@@ -439,7 +421,6 @@ class LmerMod(StatsmodelsExtras):
         As lme4 (``condVar = TRUE`` by default), each DataFrame carries the conditional variances in
         ``.attrs["postVar"]`` (an array levels x q x q); ``str()`` prints as R's ``print(ranef(m))``.
         """
-        from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
         if condVar:
             return ranef_with_condvar(self)
         return as_ranef_dict(self._ranef_frames())
@@ -546,67 +527,80 @@ class LmerMod(StatsmodelsExtras):
         with ``interval="confidence"|"prediction"``, a DataFrame ``fit, lwr, upr`` from a parametric
         bootstrap of ``nsim`` refits (see :func:`mixedcompat.inference.bootstrap.predict_interval`)."""
         if interval is not None:
-            from mixedcompat.inference.bootstrap import predict_interval
-            return predict_interval(self, newdata, interval=interval, nsim=nsim, seed=seed, level=level,
-                                    re_form=re_form, allow_new_levels=allow_new_levels)
-        from mixedcompat.lme4.prediction import predict
+            return self._predict_interval(newdata, interval=interval, nsim=nsim, seed=seed, level=level,
+                                          re_form=re_form, allow_new_levels=allow_new_levels)
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False,
                  re_form: str | None = None, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
         """Responses simulated from the fitted model, as lme4's ``simulate.merMod``."""
-        from mixedcompat.lme4.prediction import simulate
         return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata)
 
     def refit(self, newresp: Any) -> "LmerMod":
-        """The same model fitted to a new response, as lme4's ``refit``."""
-        from mixedcompat.lme4.prediction import refit
+        """The same model fitted to a new response, as lme4's ``refit`` (see :func:`refit`)."""
         return refit(self, newresp)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerMod":
-        """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments."""
-        from mixedcompat.lme4.prediction import update
+        """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments (see :func:`update`)."""
         return update(self, formula, **kwargs)
 
-    # ---------------------------------------------------------------- inference (issue 4)
+    # --- delegating methods: the one import cycle (see ARCHITECTURE) ------------------------------
+    # inference/ and present/ import this module (they take LmerMods); these methods hand the fit to
+    # them, so their imports are function-local.  No other function-local import in this module.
+    def _predict_interval(self, newdata, **kwargs) -> pd.DataFrame:
+        from mixedcompat.inference.bootstrap import predict_interval
+        return predict_interval(self, newdata, **kwargs)
+
+    @classmethod
+    def anova_models(cls, *models: Any, type: int | str | None = None, ddf: str = "Satterthwaite",  # noqa: A002
+                     refit: bool = True, **named_models: Any):
+        """lme4 / lmerTest's ``anova``: one model -> lmerTest's F tests of the fixed effects
+        (``type`` 3 by default); several -> lme4's likelihood-ratio table."""
+        from mixedcompat.inference.ftests import anova_table
+        from mixedcompat.inference.lrt import anova_lrt
+        if len(models) == 1 and not named_models:
+            return anova_table(models[0], type=3 if type is None else type, ddf=ddf)
+        return anova_lrt(*models, refit=refit, **named_models)
+
     def anova(self, *others: "LmerMod", type: int = 3, ddf: str = "Satterthwaite", refit: bool = True):  # noqa: A002
         """``anova(m)`` (F tests, lmerTest) or ``anova(m, m2, ...)`` (likelihood-ratio, lme4)."""
-        from mixedcompat import anova
         return anova(self, *others, type=type, ddf=ddf, refit=refit)
 
     def confint(self, parm=None, level: float = 0.95, method: str = "profile", nsim: int = 500,
                 seed: int | None = None, oldNames: bool = True, **kwargs):
         """lme4's ``confint.merMod``: profile, Wald or bootstrap intervals."""
-        from mixedcompat import confint
+        from mixedcompat.inference.intervals import confint
         return confint(self, parm=parm, level=level, method=method, nsim=nsim, seed=seed,
                        oldNames=oldNames, **kwargs)
 
     def profile(self, **kwargs):
         """lme4's ``profile.merMod``."""
-        from mixedcompat import profile
+        from mixedcompat.inference.profile import profile
         return profile(self, **kwargs)
 
     def ranova(self, **kwargs):
         """lmerTest's ``ranova``: likelihood-ratio tests of the random-effect terms."""
-        from mixedcompat import ranova
+        from mixedcompat.inference.lrt import ranova
         return ranova(self, **kwargs)
 
     def drop1(self, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):
-        """lmerTest's ``drop1`` (F tests) or, with ``test=``, lme4's ``drop1.merMod``."""
-        from mixedcompat import drop1
-        return drop1(self, test=test, ddf=ddf, **kwargs)
+        """lmerTest's ``drop1`` (F tests, ``ddf`` = "Satterthwaite" or "Kenward-Roger") or, with
+        ``test=`` (``"Chisq"`` or ``"none"``) or other lme4 arguments, lme4's ``drop1.merMod``."""
+        from mixedcompat.inference.ftests import drop1_ftable
+        from mixedcompat.inference.lrt import drop1
+        if test is None and not kwargs:
+            return drop1_ftable(self, ddf=ddf)
+        return drop1(self, test="none" if test is None else test, **kwargs)
 
-    # ---------------------------------------------------------------- printing
     def summary(self, ddf: str | None = None):
+        """lme4's ``summary(m)`` (lmerTest's with ``ddf=``): ``str()`` prints R's text."""
         from mixedcompat.lme4.summary import LmerSummary
         return LmerSummary(self, ddf=ddf)
 
     def __str__(self) -> str:
         from mixedcompat.present.lme4_printing import format_print
         return format_print(self)
-
-    def __repr__(self) -> str:
-        return self.__str__()
+    # --- end of the delegating methods ------------------------------------------------------------
 
     # ---------------------------------------------------------------- statsmodels-style
     # (params, tvalues, llf, aic, bic, fittedvalues, cov_params: StatsmodelsExtras)
@@ -621,3 +615,107 @@ class LmerMod(StatsmodelsExtras):
     @property
     def random_effects(self) -> dict[str, pd.DataFrame]:
         return self.ranef()
+
+
+# ------------------------------------------------------------------------------------------------
+# refit and update: the fits they build are LmerMods
+
+
+def refit(m, newresp: Any):
+    """The same model fitted to a new response, as lme4's ``refit``.
+
+    X, Z, prior weights, offset and the criterion (REML or ML) are kept; the optimiser starts
+    from the current theta, as lme4 does.
+
+    Known lme4 bug, *not* reproduced: lme4 1.1-31's ``refit()`` of a REML fit adds log|R_X|^2 to
+    the REML criterion a second time and optimises that (``refit(m, getME(m, "y"))`` on sleepstudy
+    reports REMLcrit 1751.947 instead of 1743.628 and moves theta).  We return what ``refit`` is
+    documented to give, which equals ``lmer()`` on the data with the response replaced; the fixture
+    tests compare with that.  ML fits agree with lme4's ``refit()`` itself.
+
+    Parameters
+    ----------
+    m : LmerMod
+    newresp : array-like or pandas.Series
+        One value per observation used in the fit (``nobs(m)``, after NA removal).
+
+    Returns
+    -------
+    LmerMod
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
+    """
+    if isinstance(newresp, pd.DataFrame):
+        if newresp.shape[1] != 1:
+            raise DataError(f"newresp must be a single column, not a data frame with {newresp.shape[1]} columns")
+        newresp = newresp.iloc[:, 0]
+    try:
+        y = np.asarray(newresp.to_numpy() if isinstance(newresp, pd.Series) else newresp, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"newresp must be numeric: {exc}") from exc
+    y = y.ravel() if y.ndim > 1 and 1 in y.shape else y
+    n = m.nobs()
+    if y.ndim != 1 or len(y) != n:
+        raise DataError(f"newresp has length {y.size} but the model has {n} observations (nobs); "
+                        f"refit needs one response value per observation used in the fit")
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"newresp has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
+    frame = dataclasses.replace(m.frame, y=y)
+    control = dict(m.control)
+    with blas_threads(control.get("blas_threads", 1)):
+        devfun = make_deviance(m.terms, frame.X, y, frame.weights, frame.offset, REML=m.REML)
+        opt = optimize_fit(devfun, m.terms, np.asarray(m.theta, dtype=float).copy(), control)
+        call = dict(m.call)
+        data = call.get("data")
+        if isinstance(data, pd.DataFrame) and m.frame.response_name in data.columns:
+            data = data.copy()
+            col = data.columns.get_loc(m.frame.response_name)
+            data[m.frame.response_name] = data[m.frame.response_name].astype(float)
+            data.iloc[m.frame.rows, col] = y
+            call["data"] = data
+        return LmerMod(m.formula, m.parts, frame, m.terms, devfun, opt, m.REML, m.control,
+                       data_name=m.data_name, weights_name=m.weights_name, offset_name=m.offset_name,
+                       fit_warnings=list(m.optinfo.get("fit_warnings", [])), call=call)
+
+
+UPDATE_ARGS = ("data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
+
+
+def update(m, formula: str | None = None, **kwargs):
+    """Refit with a changed formula and/or arguments, as R's ``update(m, . ~ . - x, REML = FALSE)``.
+
+    Parameters
+    ----------
+    m : LmerMod
+    formula : str, optional
+        An update formula in R's syntax: ``". ~ . - Days"``, ``". ~ . + (1 | g)"``, ``"log(.) ~ ."``.
+    **kwargs
+        ``lmer`` arguments that replace the original ones: ``data``, ``REML``, ``weights``, ``offset``,
+        ``subset``, ``na_action``, ``contrasts``, ``control``.
+
+    Returns
+    -------
+    LmerMod
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> mc.update(m, ". ~ . - Days").formula
+    'Reaction ~ (Days | Subject)'
+    """
+    unknown = sorted(set(kwargs) - set(UPDATE_ARGS))
+    if unknown:
+        raise TypeError(f"update: unknown argument(s) {', '.join(unknown)}; lmer takes "
+                        f"{', '.join(UPDATE_ARGS)}")
+    call = dict(m.call)
+    if "data" not in call or call["data"] is None:
+        raise DataError("update: the original data are not stored with this fit; pass data=")
+    call["formula"] = m.formula if formula is None else update_formula(m.formula, formula)
+    call.update(kwargs)
+    args = {k: call[k] for k in ("formula", "data", *UPDATE_ARGS[1:]) if k in call}
+    return lmer(**args)

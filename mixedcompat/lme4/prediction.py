@@ -1,4 +1,6 @@
-"""After the fit: predictions, simulated responses, refits and updates, as lme4's merMod methods.
+"""After the fit: predictions and simulated responses, as lme4's merMod methods, and the pieces the
+inference modules reuse (``select_re``, ``term_matrix``, ``level_codes``...).  Works on any fit with
+an ``LmerMod``'s components (duck typing: this module does not import the fit class).
 
 * :func:`predict` is lme4's ``predict.merMod``: fixed part from the training model matrix spec
   (contrasts, ``poly``/``scale`` coefficients, formula ``offset()`` terms), random effects matched to
@@ -6,13 +8,12 @@
   refused or (``allow_new_levels=True``) given a zero random effect.
 * :func:`simulate` is ``simulate.merMod`` (new random effects and residuals, or conditional on the
   fitted random effects); numpy's generator, not R's, so draws differ from R's but not their law.
-* :func:`refit` is ``refit.merMod``: the same model matrices, weights and offset with a new response,
-  optimised from the current theta as lme4 does.
-* :func:`update` is ``update.merMod`` with R's ``update.formula`` (``". ~ . - x"``) semantics.
+* :func:`update_formula` is R's ``update.formula`` (``". ~ . - x"``) for lme4 formulas.
+
+``refit`` and ``update``, which build new fits, live with the fit class (:mod:`mixedcompat.lme4.fit`).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
 from typing import Any
@@ -27,7 +28,8 @@ from mixedcompat.front.formula import RETerm, _bar_position, _parse_re_term, _st
 from mixedcompat.front.reterms import lme4_term_order
 from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, parse_r
 
-__all__ = ["predict", "simulate", "refit", "update", "update_formula"]
+__all__ = ["predict", "simulate", "select_re", "update_formula", "form_of", "original_order", "term_matrix",
+           "check_nsim", "is_none_form", "group_on", "level_codes"]
 
 NEW_LEVELS_MESSAGE = "new levels detected in newdata"
 NA_GROUP_MESSAGE = ("NAs are not allowed in prediction data for grouping variables unless "
@@ -38,7 +40,7 @@ NA_GROUP_MESSAGE = ("NAs are not allowed in prediction data for grouping variabl
 # re_form: which random-effects columns to use
 
 
-def _original_order(m) -> list[int]:
+def original_order(m) -> list[int]:
     """Index into ``m.frame.re_specs`` / ``m.parts.re_terms`` of each term of ``m.terms`` (lme4 reorders)."""
     order = lme4_term_order([len(levels) for _codes, levels in m.frame.re_groups])
     for t, i in zip(m.terms, order):
@@ -47,7 +49,7 @@ def _original_order(m) -> list[int]:
     return order
 
 
-def _is_none_form(re_form: Any) -> bool:
+def is_none_form(re_form: Any) -> bool:
     if re_form is None:
         return False
     if isinstance(re_form, float) and math.isnan(re_form):
@@ -84,12 +86,12 @@ def select_re(m, re_form: Any) -> dict[int, list[int]]:
     """
     if re_form is None:
         return {k: list(range(t.q)) for k, t in enumerate(m.terms)}
-    if _is_none_form(re_form):
+    if is_none_form(re_form):
         return {}
     if not isinstance(re_form, str):
         raise FormulaError(f"re_form must be None, 'NA', '~0' or a formula string, not {re_form!r}")
     terms = _re_form_terms(re_form)
-    order = _original_order(m)
+    order = original_order(m)
     model_labels = ", ".join(f"({t.label})" for t in m.terms)
     out: dict[int, set[int]] = {}
     for term in terms:
@@ -153,7 +155,7 @@ def _fixed_part(m, newdata: pd.DataFrame) -> np.ndarray:
     return np.asarray(eta, dtype=float)
 
 
-def _group_on(group: str, newdata: pd.DataFrame) -> Fac:
+def group_on(group: str, newdata: pd.DataFrame) -> Fac:
     """The grouping factor ``group`` (``g``, ``b:a``...) evaluated on newdata, with its own levels."""
     node = parse_r(group)
     leaves: list = []
@@ -168,15 +170,15 @@ def _group_on(group: str, newdata: pd.DataFrame) -> Fac:
         raise _reraise_newdata(exc) from exc
 
 
-def _level_codes(t, newdata: pd.DataFrame) -> np.ndarray:
+def level_codes(t, newdata: pd.DataFrame) -> np.ndarray:
     """Codes of newdata's rows into the training levels of term ``t``: -1 new level, -2 missing."""
-    fac = _group_on(t.group, newdata)
+    fac = group_on(t.group, newdata)
     pos = {lv: i for i, lv in enumerate(t.levels)}
     remap = np.array([pos.get(lv, -1) for lv in fac.levels] + [-2], dtype=np.int64)
     return remap[fac.codes]  # code -1 (NA) picks the last slot
 
 
-def _term_matrix(m, k: int, newdata: pd.DataFrame | None, order: list[int]) -> np.ndarray:
+def term_matrix(m, k: int, newdata: pd.DataFrame | None, order: list[int]) -> np.ndarray:
     if newdata is None:
         return m.terms[k].X
     try:
@@ -190,20 +192,20 @@ def _random_part(m, newdata: pd.DataFrame | None, keep: dict[int, list[int]], al
     out = np.zeros(n)
     if not keep:
         return out
-    order = _original_order(m)
+    order = original_order(m)
     for k, cols in keep.items():
         t = m.terms[k]
-        X = _term_matrix(m, k, newdata, order)[:, cols]
+        X = term_matrix(m, k, newdata, order)[:, cols]
         b = np.asarray(m.b[k])[:, cols]
         if newdata is None:
             codes = t.codes
         else:
-            codes = _level_codes(t, newdata)
+            codes = level_codes(t, newdata)
             if np.any(codes == -2) and not allow_new_levels:
                 raise DataError(f"{NA_GROUP_MESSAGE} (grouping factor {t.group!r} has "
                                 f"{int(np.sum(codes == -2))} missing value(s) in newdata)")
             if np.any(codes == -1) and not allow_new_levels:
-                fac = _group_on(t.group, newdata)
+                fac = group_on(t.group, newdata)
                 new = list(dict.fromkeys(fac.levels[c] for c in fac.codes[codes == -1]))
                 raise DataError(f"{NEW_LEVELS_MESSAGE}: {', '.join(new)} (grouping factor {t.group!r}; "
                                 "use allow_new_levels=True for population-level predictions for them)")
@@ -290,7 +292,7 @@ def type_name(x: Any) -> str:
 # simulate
 
 
-def _check_nsim(nsim: Any) -> int:
+def check_nsim(nsim: Any) -> int:
     if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer, float)) \
             or (isinstance(nsim, float) and not float(nsim).is_integer()):
         raise DataError(f"nsim must be a positive integer, not {nsim!r}")
@@ -332,7 +334,7 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     >>> mc.simulate(m, nsim=2, seed=1).columns.tolist()
     ['sim_1', 'sim_2']
     """
-    nsim = _check_nsim(nsim)
+    nsim = check_nsim(nsim)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if use_u and re_form is not None:
         raise FormulaError("simulate: give use_u=True or re_form, not both (use_u=True means re_form=None "
@@ -349,26 +351,26 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
                                f"is only partly named")
     if newdata is None:
         n = m.nobs()
-        eta = predict(m, None, re_form=None if use_u else _form_of(m, keep))
+        eta = predict(m, None, re_form=None if use_u else form_of(m, keep))
         weights = m.frame.weights
         index = m.frame.data.index
     else:
         n = len(newdata)
-        eta = predict(m, newdata, re_form=None if use_u else _form_of(m, keep))
+        eta = predict(m, newdata, re_form=None if use_u else form_of(m, keep))
         weights = None
         index = newdata.index
     sigma = m.sigma()
-    order = _original_order(m)
+    order = original_order(m)
     sims = np.empty((n, nsim))
     drawn = []
     for k, t in enumerate(m.terms):
         if k in keep:
             continue
-        X = _term_matrix(m, k, newdata, order)
+        X = term_matrix(m, k, newdata, order)
         if newdata is None:
             codes, n_levels = t.codes, t.n_levels
         else:
-            fac = _group_on(t.group, newdata)
+            fac = group_on(t.group, newdata)
             codes, n_levels = fac.codes, len(fac.levels)
         drawn.append((X, codes, n_levels, m._factor.templates[k]))
     scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
@@ -382,80 +384,11 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     return pd.DataFrame(sims, index=index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
 
 
-def _form_of(m, keep: dict[int, list[int]]) -> str:
+def form_of(m, keep: dict[int, list[int]]) -> str:
     if not keep:
         return "NA"
-    order = _original_order(m)
+    order = original_order(m)
     return "~" + " + ".join(f"({m.parts.re_terms[order[k]].label})" for k in keep)
-
-
-# ------------------------------------------------------------------------------------------------
-# refit
-
-
-def refit(m, newresp: Any):
-    """The same model fitted to a new response, as lme4's ``refit``.
-
-    X, Z, prior weights, offset and the criterion (REML or ML) are kept; the optimiser starts
-    from the current theta, as lme4 does.
-
-    Known lme4 bug, *not* reproduced: lme4 1.1-31's ``refit()`` of a REML fit adds log|R_X|^2 to
-    the REML criterion a second time and optimises that (``refit(m, getME(m, "y"))`` on sleepstudy
-    reports REMLcrit 1751.947 instead of 1743.628 and moves theta).  We return what ``refit`` is
-    documented to give, which equals ``lmer()`` on the data with the response replaced; the fixture
-    tests compare with that.  ML fits agree with lme4's ``refit()`` itself.
-
-    Parameters
-    ----------
-    m : LmerMod
-    newresp : array-like or pandas.Series
-        One value per observation used in the fit (``nobs(m)``, after NA removal).
-
-    Returns
-    -------
-    LmerMod
-
-    Example
-    -------
-    >>> import mixedcompat as mc
-    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
-    >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
-    """
-    from mixedcompat.lme4.fit import LmerMod, optimize_fit
-    from mixedcompat.lme4.pls import make_deviance
-    from mixedcompat.numerics.threads import blas_threads
-
-    if isinstance(newresp, pd.DataFrame):
-        if newresp.shape[1] != 1:
-            raise DataError(f"newresp must be a single column, not a data frame with {newresp.shape[1]} columns")
-        newresp = newresp.iloc[:, 0]
-    try:
-        y = np.asarray(newresp.to_numpy() if isinstance(newresp, pd.Series) else newresp, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"newresp must be numeric: {exc}") from exc
-    y = y.ravel() if y.ndim > 1 and 1 in y.shape else y
-    n = m.nobs()
-    if y.ndim != 1 or len(y) != n:
-        raise DataError(f"newresp has length {y.size} but the model has {n} observations (nobs); "
-                        f"refit needs one response value per observation used in the fit")
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"newresp has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
-    frame = dataclasses.replace(m.frame, y=y)
-    control = dict(m.control)
-    with blas_threads(control.get("blas_threads", 1)):
-        devfun = make_deviance(m.terms, frame.X, y, frame.weights, frame.offset, REML=m.REML)
-        opt = optimize_fit(devfun, m.terms, np.asarray(m.theta, dtype=float).copy(), control)
-        call = dict(m.call)
-        data = call.get("data")
-        if isinstance(data, pd.DataFrame) and m.frame.response_name in data.columns:
-            data = data.copy()
-            col = data.columns.get_loc(m.frame.response_name)
-            data[m.frame.response_name] = data[m.frame.response_name].astype(float)
-            data.iloc[m.frame.rows, col] = y
-            call["data"] = data
-        return LmerMod(m.formula, m.parts, frame, m.terms, devfun, opt, m.REML, m.control,
-                       data_name=m.data_name, weights_name=m.weights_name, offset_name=m.offset_name,
-                       fit_warnings=list(m.optinfo.get("fit_warnings", [])), call=call)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -463,7 +396,6 @@ def refit(m, newresp: Any):
 
 
 _DOT = re.compile(r"(?<![\w.])\.(?![\w.])")
-_UPDATE_ARGS = ("data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
 
 
 def _re_pieces(rhs: str) -> list[tuple[str, str, bool]]:
@@ -556,41 +488,3 @@ def update_formula(old: str, new: str, require_random: bool = True) -> str:
     if require_random and not any(texts.get(lab) for lab in struct.labels):
         raise FormulaError(f"updated formula '{lhs} ~ {rhs}' has no random-effects terms")
     return f"{lhs} ~ {rhs}"
-
-
-def update(m, formula: str | None = None, **kwargs):
-    """Refit with a changed formula and/or arguments, as R's ``update(m, . ~ . - x, REML = FALSE)``.
-
-    Parameters
-    ----------
-    m : LmerMod
-    formula : str, optional
-        An update formula in R's syntax: ``". ~ . - Days"``, ``". ~ . + (1 | g)"``, ``"log(.) ~ ."``.
-    **kwargs
-        ``lmer`` arguments that replace the original ones: ``data``, ``REML``, ``weights``, ``offset``,
-        ``subset``, ``na_action``, ``contrasts``, ``control``.
-
-    Returns
-    -------
-    LmerMod
-
-    Example
-    -------
-    >>> import mixedcompat as mc
-    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
-    >>> mc.update(m, ". ~ . - Days").formula
-    'Reaction ~ (Days | Subject)'
-    """
-    from mixedcompat.lme4.fit import lmer
-
-    unknown = sorted(set(kwargs) - set(_UPDATE_ARGS))
-    if unknown:
-        raise TypeError(f"update: unknown argument(s) {', '.join(unknown)}; lmer takes "
-                        f"{', '.join(_UPDATE_ARGS)}")
-    call = dict(m.call)
-    if "data" not in call or call["data"] is None:
-        raise DataError("update: the original data are not stored with this fit; pass data=")
-    call["formula"] = m.formula if formula is None else update_formula(m.formula, formula)
-    call.update(kwargs)
-    args = {k: call[k] for k in ("formula", "data", *_UPDATE_ARGS[1:]) if k in call}
-    return lmer(**args)

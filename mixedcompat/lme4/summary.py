@@ -1,7 +1,18 @@
-"""``summary(m)`` for lmer fits: the coefficient table and the printed summary (lme4's or lmerTest's)."""
+"""``summary(m)`` for lmer fits: the coefficient table and the printed summary (lme4's or lmerTest's).
+
+An ``LmerSummary`` sits above inference and presentation (lmerTest's tables come from
+:mod:`mixedcompat.inference.ftests`, the text from :mod:`mixedcompat.present`): ``LmerMod.summary``
+reaches it through the fit's delegating block.
+"""
 from __future__ import annotations
 
+import functools
+
 import pandas as pd
+
+from mixedcompat.inference.ftests import coef_table, normalise_ddf
+from mixedcompat.present.lme4_printing import format_fixef_table, format_summary
+from mixedcompat.present.lmertest_printing import format_summary_ddf
 
 
 class LmerSummary:
@@ -13,13 +24,14 @@ class LmerSummary:
 
     Example
     -------
-    >>> # s = mc.summary(m, ddf="Satterthwaite"); s.coefficients.columns.tolist()
-    >>> # ['Estimate', 'Std. Error', 'df', 't value', 'Pr(>|t|)']
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> mc.summary(m, ddf="Satterthwaite").coefficients.columns.tolist()
+    ['Estimate', 'Std. Error', 'df', 't value', 'Pr(>|t|)']
     """
 
     def __init__(self, model, ddf: str | None = None):
         if ddf is not None:
-            from mixedcompat.inference.ftests import normalise_ddf
             ddf = normalise_ddf(ddf)
             if ddf == "lme4":
                 ddf = None
@@ -27,24 +39,20 @@ class LmerSummary:
                 raise ValueError("Kenward-Roger's method is only available for REML model fits")
         self.model = model
         self.ddf = ddf
-        self._coefficients: pd.DataFrame | None = None
+
+    @functools.cached_property
+    def _table(self) -> pd.DataFrame:
+        if self.ddf is None:
+            return format_fixef_table(self.model)
+        return coef_table(self.model, self.ddf)
 
     @property
     def coefficients(self) -> pd.DataFrame:
-        if self._coefficients is None:
-            if self.ddf is None:
-                from mixedcompat.present.lme4_printing import format_fixef_table
-                self._coefficients = format_fixef_table(self.model)
-            else:
-                from mixedcompat.inference.ftests import coef_table
-                self._coefficients = coef_table(self.model, self.ddf)
-        return self._coefficients.copy()
+        return self._table.copy()
 
     def __str__(self) -> str:
         if self.ddf is None:
-            from mixedcompat.present.lme4_printing import format_summary
             return format_summary(self.model)
-        from mixedcompat.present.lmertest_printing import format_summary_ddf
         return format_summary_ddf(self.model, self.ddf, coefficients=self.coefficients)
 
     def __repr__(self) -> str:

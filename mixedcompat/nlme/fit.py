@@ -1,27 +1,119 @@
-"""The result of ``mc.lme`` / ``mc.gls``: nlme's accessors on an immutable fit object.
+"""The result of ``mc.lme`` / ``mc.gls``: nlme's accessors on an immutable fit object, and how to fit
+(:func:`fit_nlme`, behind ``lme`` / ``gls``) and update it.
 
 Every accessor has nlme's meaning: ``fixef``/``coef``, ``vcov``, ``sigma``, ``logLik``/``AIC``/``BIC``
 (nlme's REML constant; BIC with ``n - p`` observations under REML), ``VarCorr`` (same
 ``.to_frame()`` shape as lmer's), ``ranef``, ``fitted``/``residuals`` by level and type, ``predict``
 by level, ``cor_params`` / ``var_params`` on the natural scale; ``intervals`` and ``anova`` live in
-:mod:`mixedcompat.nlme.tests_intervals`.  Results are returned in the data's row order (nlme works
-on rows sorted by group and puts them back).
+:mod:`mixedcompat.nlme.nlme_inference`, the printed text in :mod:`mixedcompat.present.nlme_printing`,
+``ACF`` / ``Variogram`` in :mod:`mixedcompat.nlme.fit_diagnostics`.  Results are returned in the
+data's row order (nlme works on rows sorted by group and puts them back).
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pandas as pd
 
-from mixedcompat.front.design import build_fixed, build_matrix
 from mixedcompat.errors import DataError
-from mixedcompat.lme4.fit import LogLik
-from mixedcompat.interop.statsmodels_api import StatsmodelsExtras
-from mixedcompat.nlme.estimate import Estimate, approximate_vcov
-from mixedcompat.nlme.model_setup import Setup
+from mixedcompat.front.design import ModelFrame, build_fixed, build_matrix
+from mixedcompat.interop.statsmodels_api import CallableInt
+from mixedcompat.lme4.prediction import update_formula
+from mixedcompat.model import LogLik, MixedModel
+from mixedcompat.nlme.fit_diagnostics import acf_of, plot_acf, plot_residuals_by_group, plot_variogram, variogram_of
+from mixedcompat.nlme.nlme_inference import anova_nlme, intervals, t_table
+from mixedcompat.nlme.estimate import DEFAULT_CONTROL, Estimate, approximate_vcov, maximise
+from mixedcompat.nlme.likelihood import NlmeLikelihood, Solution
+from mixedcompat.nlme.model_setup import Setup, build, parse_random
+from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.present.nlme_printing import format_print, format_summary, format_varcorr
+
+__all__ = ["NlmeFit", "NlmeSummary", "NlmeVarCorr", "fit_nlme"]
 
 
-class NlmeFit(StatsmodelsExtras):
-    """A fitted ``lme`` or ``gls`` model (see :func:`mixedcompat.lme`, :func:`mixedcompat.gls`)."""
+# ------------------------------------------------------------------------------------------------
+# fitting: lme() and gls() (mixedcompat.nlme.lme) and NlmeFit.update call fit_nlme
+
+
+def _method(method: str) -> str:
+    if method not in ("REML", "ML"):
+        raise DataError(f"method must be 'REML' or 'ML', not {method!r}")
+    return method
+
+
+def _check_control(control: dict | None) -> dict:
+    ctl = dict(control or {})
+    unknown = set(ctl) - set(DEFAULT_CONTROL)
+    if unknown:
+        raise DataError(f"unknown control setting(s) {sorted(unknown)}; known: {sorted(DEFAULT_CONTROL)}")
+    return ctl
+
+
+def _start_fitted(lik, ols_fitted: np.ndarray) -> np.ndarray:
+    """nlme's first fitted values of a ``fitted(.)`` variance function in ``lme``: the innermost-level
+    fitted values (BLUPs included) of the model at its starting values, where the variance function's
+    weights are constant (``Initialize.lmeStruct`` runs ``MEestimate`` before the first ``update``)."""
+    try:
+        sol = lik.solve(lik.start(), ols_fitted)
+        out = lik.fitted_levels(sol.beta, sol.b)[-1]
+    except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+        return ols_fitted
+    return out if np.all(np.isfinite(out)) else ols_fitted
+
+
+def fit_nlme(kind: str, fixed: str, data: pd.DataFrame, random, correlation, weights, method: str,
+             na_action: str, control: dict | None) -> "NlmeFit":
+    """Fit an ``lme`` (``kind="lme"``) or ``gls`` model: set up, maximise the (restricted)
+    likelihood, and build the :class:`NlmeFit` (the arguments are :func:`mixedcompat.lme`'s).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = fit_nlme("gls", "distance ~ age", mc.datasets.load("Orthodont"), None, None, None,
+    ...              "REML", "omit", None)
+    >>> round(float(m.logLik()), 4)
+    -254.5847
+    """
+    method = _method(method)
+    ctl = _check_control(control)
+    levels = parse_random(random) if kind == "lme" else []
+    with blas_threads(1):
+        setup = build(fixed, data, levels, correlation, weights, method == "REML", na_action)
+        lik = setup.lik
+        fitted0 = None
+        if lik.uses_fitted:
+            beta = np.linalg.lstsq(lik.X, lik.y, rcond=None)[0]
+            fitted0 = lik.X @ beta
+            if lik.levels:
+                fitted0 = _start_fitted(lik, fitted0)
+        est = maximise(lik, lik.start(), fitted0, ctl)
+        call = {"fixed": fixed, "data": data, "random": random, "correlation": correlation, "weights": weights,
+                "method": method, "na_action": na_action, "control": control}
+        return NlmeFit(kind, setup, est, method, call, ctl)
+
+
+# ------------------------------------------------------------------------------------------------
+# the fit
+
+
+class NlmeFit(MixedModel):
+    """A fitted ``lme`` or ``gls`` model (see :func:`mixedcompat.lme`, :func:`mixedcompat.gls`), a
+    :class:`~mixedcompat.model.MixedModel`; frozen once built.
+
+    Public read-only components: ``kind`` ("lme" / "gls"), ``method`` ("REML" / "ML"), ``call``,
+    ``control``, ``setup`` (the sorted rows, structures and model frame), ``frame``, ``likelihood``
+    (the criterion), ``opt`` (the optimiser's result) and ``solution`` (beta, b, sigma at the optimum).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> m.kind, m.nobs, round(m.sigma(), 4)
+    ('lme', 108, 1.4316)
+    """
+
+    r_package = "nlme"
 
     def __init__(self, kind: str, setup: Setup, est: Estimate, method: str, call: dict, control: dict):
         self.kind = kind
@@ -33,10 +125,42 @@ class NlmeFit(StatsmodelsExtras):
         lik = setup.lik
         self._lik = lik
         self._sol = lik.solve(est.params, est.fitted)
-        self._unsort = np.empty_like(setup.order)
-        self._unsort[setup.order] = np.arange(len(setup.order))
+        unsort = np.empty_like(setup.order)
+        unsort[setup.order] = np.arange(len(setup.order))
+        self._unsort = unsort
         self._fitted_sorted = lik.fitted_levels(self._sol.beta, self._sol.b)
-        self._apvar = None
+        self._freeze()
+
+    # --- components (read-only) -------------------------------------------------------------------------------
+    @property
+    def setup(self) -> Setup:
+        """The model set-up: rows sorted by group, random-effects levels, structures, model frame."""
+        return self._setup
+
+    @property
+    def frame(self) -> ModelFrame:
+        """The fixed-effects model frame (the same type as ``LmerMod.frame``)."""
+        return self._setup.frame
+
+    @property
+    def likelihood(self) -> NlmeLikelihood:
+        """The (restricted) log-likelihood as a function of the variance parameters."""
+        return self._lik
+
+    @property
+    def opt(self) -> Estimate:
+        """The optimiser's result (unconstrained parameters, criterion, fitted values it used)."""
+        return self._est
+
+    @property
+    def solution(self) -> Solution:
+        """beta, the random effects, sigma and the criterion at the optimum."""
+        return self._sol
+
+    @property
+    def control(self) -> dict:
+        """The control settings the fit used."""
+        return self._control
 
     # --- basic quantities -----------------------------------------------------------------------------
     @property
@@ -73,8 +197,10 @@ class NlmeFit(StatsmodelsExtras):
                 parts.append(f"{key} = {self.call[key]!r}" if key != "random" else f"random = {self.call[key]}")
         return ", ".join(parts)
 
-    def nobs(self) -> int:
-        return int(self._lik.n)
+    @property
+    def nobs(self) -> CallableInt:
+        """Number of observations used: ``m.nobs`` and ``m.nobs()`` / ``nobs(m)``."""
+        return CallableInt(self._lik.n)
 
     def fixef(self) -> pd.Series:
         """Fixed-effects estimates (nlme's ``fixef`` / ``coef`` for gls)."""
@@ -99,17 +225,9 @@ class NlmeFit(StatsmodelsExtras):
         df = self._lik.p + self._lik.n_par + 1
         return LogLik(-0.5 * self._sol.criterion, df=df, nobs=self.nobs())
 
-    def AIC(self) -> float:
-        ll = self.logLik()
-        return float(-2.0 * ll + 2.0 * ll.df)
-
-    def BIC(self) -> float:
-        ll = self.logLik()
-        n = self.nobs() - (self._lik.p if self.REML else 0)
-        return float(-2.0 * ll + np.log(n) * ll.df)
-
-    def deviance(self) -> float:
-        return float(-2.0 * self.logLik())
+    def _bic_nobs(self) -> int:
+        """nlme's BIC counts ``N - p`` observations under REML."""
+        return self.nobs() - (self._lik.p if self.REML else 0)
 
     # --- structures' parameters on the natural scale --------------------------------------------------------
     @property
@@ -326,20 +444,17 @@ class NlmeFit(StatsmodelsExtras):
         return out
 
     # --- approximate covariance of the variance parameters -------------------------------------------------
-    @property
+    @functools.cached_property
     def apVar(self) -> np.ndarray:
-        """nlme's ``apVar`` (natural parameterisation; see :func:`estimate.approximate_vcov`)."""
-        if self._apvar is None:
-            self._apvar = approximate_vcov(self._lik, self._est.params, self._sol.sigma, self._est.fitted,
-                                           rel_step=self._control.get("rel_step", 1e-3))
-        return self._apvar
+        """nlme's ``apVar`` (natural parameterisation; see :func:`estimate.approximate_vcov`), computed
+        on first use (a cached value: not an attribute set after construction)."""
+        return approximate_vcov(self._lik, self._est.params, self._sol.sigma, self._est.fitted,
+                                rel_step=self._control.get("rel_step", 1e-3))
 
     def update(self, fixed: str | None = None, **kwargs) -> "NlmeFit":
         """Refit with some arguments changed, as R's ``update``: ``m.update(". ~ . - age")``,
         ``m.update(correlation=mc.corAR1())``, ``m.update(method="ML")``; ``correlation=None`` /
         ``weights=None`` remove a structure."""
-        from mixedcompat.lme4.prediction import update_formula
-        from mixedcompat.nlme.lme import _fit
         call = dict(self.call)
         unknown = set(kwargs) - (set(call) | {"model"})
         if unknown:
@@ -349,22 +464,27 @@ class NlmeFit(StatsmodelsExtras):
         call.update(kwargs)
         if fixed is not None:
             call["fixed"] = update_formula(self.call["fixed"], fixed, require_random=False)
-        return _fit(self.kind, call["fixed"], call["data"], call["random"], call["correlation"], call["weights"],
+        return fit_nlme(self.kind, call["fixed"], call["data"], call["random"], call["correlation"], call["weights"],
                     call["method"], call["na_action"], call["control"])
 
-    # --- tables, intervals, text ------------------------------------------------------------------------------
+    # --- tables, intervals, text, diagnostics ------------------------------------------------------------------
+    # nlme_inference, nlme_printing and fit_diagnostics take an NlmeFit without importing this module: their
+    # imports above are at module level (no cycle), unlike LmerMod's delegating block.
+    @classmethod
+    def anova_models(cls, *models, type=None, ddf: str | None = None, refit: bool | None = None,  # noqa: A002
+                     **named):
+        """nlme's ``anova`` of one or several fits (``ddf`` and ``refit`` are lme4's: not used)."""
+        return anova_nlme(*models, type=type, **named)
+
     def anova(self, *others, type=None, **named):  # noqa: A002
         """nlme's ``anova``: F tests of this fit, or the likelihood-ratio table with ``others``."""
-        from mixedcompat.nlme.nlme_inference import anova_nlme
         return anova_nlme(self, *others, type=type, **named)
 
     def intervals(self, level: float = 0.95, which: str = "all"):
         """nlme's approximate confidence intervals (see :func:`nlme_inference.intervals`)."""
-        from mixedcompat.nlme.nlme_inference import intervals
         return intervals(self, level=level, which=which)
 
     def tTable(self) -> pd.DataFrame:
-        from mixedcompat.nlme.nlme_inference import t_table
         return t_table(self)
 
     def VarCorr(self) -> "NlmeVarCorr":
@@ -377,38 +497,31 @@ class NlmeFit(StatsmodelsExtras):
         return NlmeSummary(self)
 
     def __str__(self) -> str:
-        from mixedcompat.present.nlme_printing import format_print
         return format_print(self)
 
     def __repr__(self) -> str:
         return f"<{self.kind} fit: {self.call['fixed']} ({self.method}), logLik {float(self.logLik()):.4f}>"
 
-    # --- diagnostics ------------------------------------------------------------------------------------------
     def ACF(self, maxLag: int | None = None, resType: str = "pearson") -> pd.DataFrame:
         """nlme's ``ACF``: autocorrelation of the residuals within groups (see :mod:`fit_diagnostics`)."""
-        from mixedcompat.nlme.fit_diagnostics import acf_of
         return acf_of(self, maxLag=maxLag, resType=resType)
 
     def Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
                   maxDist: float | None = None) -> pd.DataFrame:
         """nlme's ``Variogram``: semivariogram of the residuals within groups (see :mod:`fit_diagnostics`)."""
-        from mixedcompat.nlme.fit_diagnostics import variogram_of
         return variogram_of(self, form=form, resType=resType, robust=robust, maxDist=maxDist)
 
     def plot_ACF(self, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
         """Plot of :meth:`ACF` with nlme's critical bounds (matplotlib; the ``plot`` extra)."""
-        from mixedcompat.nlme.fit_diagnostics import plot_acf
         return plot_acf(self, maxLag=maxLag, resType=resType, alpha=alpha, ax=ax)
 
     def plot_Variogram(self, form: str | None = None, resType: str = "pearson", robust: bool = False,
                        maxDist: float | None = None, ax=None):
         """Plot of :meth:`Variogram`, with a spatial correlation structure's model curve."""
-        from mixedcompat.nlme.fit_diagnostics import plot_variogram
         return plot_variogram(self, form=form, resType=resType, robust=robust, maxDist=maxDist, ax=ax)
 
     def plot_residuals_by_group(self, level: int | None = None, resType: str = "pearson", ax=None):
         """Boxes of residuals per group (nlme's ``plot(m, g ~ resid(.))``)."""
-        from mixedcompat.nlme.fit_diagnostics import plot_residuals_by_group
         return plot_residuals_by_group(self, level=level, resType=resType, ax=ax)
 
     # --- statsmodels-style attributes (the rest: StatsmodelsExtras) ---------------------------------------------
@@ -452,7 +565,6 @@ class NlmeSummary:
         self.tTable = m.tTable()
 
     def __str__(self) -> str:
-        from mixedcompat.present.nlme_printing import format_summary
         return format_summary(self.model)
 
     __repr__ = __str__
@@ -465,7 +577,6 @@ class NlmeVarCorr:
         self.model = m
 
     def __str__(self) -> str:
-        from mixedcompat.present.nlme_printing import format_varcorr
         return format_varcorr(self.model)
 
     __repr__ = __str__

@@ -16,6 +16,7 @@ import pandas as pd
 
 from mixedcompat.errors import DataError
 from mixedcompat.nlme.corstruct import parse_cor_form
+from mixedcompat.nlme import diagnostics
 from mixedcompat.nlme.diagnostics import acf_by_group, model_variogram_frame, variogram
 
 SPATIAL = ("corExp", "corGaus", "corSpher", "corLin", "corRatio")
@@ -23,11 +24,11 @@ SPATIAL = ("corExp", "corGaus", "corSpher", "corLin", "corRatio")
 
 def _sorted_residuals(m, resType: str) -> np.ndarray:
     r = m.residuals(type=resType, r_compatible=False)
-    return np.asarray(r)[m._setup.order]
+    return np.asarray(r)[m.setup.order]
 
 
 def _groups(m) -> np.ndarray | None:
-    lik = m._lik
+    lik = m.likelihood
     if lik.levels:
         return lik.levels[-1].codes
     if lik.cor is not None:
@@ -45,12 +46,12 @@ def variogram_of(m, form: str | None = None, resType: str = "pearson", robust: b
     """nlme's ``Variogram(m, form, resType, robust, maxDist)``: columns ``variog``, ``dist``, ``n.pairs``."""
     r = _sorted_residuals(m, resType)
     groups = _groups(m)
-    cor = m._lik.cor
+    cor = m.likelihood.cor
     metric = "euclidean"
     covariate = None
     if form is not None:
         f = parse_cor_form(form)
-        data = m._setup.sorted_data
+        data = m.setup.sorted_data
         for c in f.covariates + f.groups:
             if c not in data.columns:
                 raise DataError(f"Variogram form {form!r}: column {c!r} is not in the data")
@@ -66,7 +67,7 @@ def variogram_of(m, form: str | None = None, resType: str = "pearson", robust: b
         metric = getattr(cor, "metric", None) or "euclidean"
     out = variogram(r, groups, covariate, metric=metric, robust=robust, max_dist=maxDist)
     if cor is not None and cor.class_name in SPATIAL and resType != "normalized":
-        nat = np.asarray(cor.natural(m._lik.split(m._est.params)[1]), float)
+        nat = np.asarray(cor.natural(m.likelihood.split(m.opt.params)[1]), float)
         nugget = float(nat[1]) if len(nat) > 1 else 0.0
         dists = np.concatenate([cor.distances(g)[np.triu_indices(len(cor.group_rows[g]), 1)]
                                 for g in range(cor.n_groups)])
@@ -78,25 +79,22 @@ def variogram_of(m, form: str | None = None, resType: str = "pearson", robust: b
 # --- plots (the ``plot`` extra) ----------------------------------------------------------------------------------
 def plot_acf(m, maxLag: int | None = None, resType: str = "normalized", alpha: float = 0.05, ax=None):
     """nlme's ``plot(ACF(m, resType = "normalized"), alpha = 0.05)``: bars and critical bounds."""
-    from mixedcompat.nlme.diagnostics import plot_acf as _plot
     df = acf_of(m, maxLag=maxLag, resType=resType)
-    return _plot(df, alpha=alpha, ax=ax, n_used=df.attrs.get("n.used"))
+    return diagnostics.plot_acf(df, alpha=alpha, ax=ax, n_used=df.attrs.get("n.used"))
 
 
 def plot_variogram(m, form: str | None = None, resType: str = "pearson", robust: bool = False,
                    maxDist: float | None = None, ax=None):
     """nlme's ``plot(Variogram(m))``: the semivariogram, with the spatial model's curve when there is one."""
-    from mixedcompat.nlme.diagnostics import plot_variogram as _plot
     df = variogram_of(m, form=form, resType=resType, robust=robust, maxDist=maxDist)
-    return _plot(df, model_curve=df.attrs.get("model"), ax=ax)
+    return diagnostics.plot_variogram(df, model_curve=df.attrs.get("model"), ax=ax)
 
 
 def plot_residuals_by_group(m, level: int | None = None, resType: str = "pearson", ax=None):
     """nlme's ``plot(m, g ~ resid(., type = "p"))``: a box of residuals per group of ``level``
     (default: the innermost random-effects level; gls: the correlation groups)."""
-    from mixedcompat.nlme.diagnostics import plot_residuals_by_group as _plot
-    lik = m._lik
-    r = np.asarray(m.residuals(type=resType, r_compatible=False))[m._setup.order]
+    lik = m.likelihood
+    r = np.asarray(m.residuals(type=resType, r_compatible=False))[m.setup.order]
     if lik.levels:
         lv = lik.levels[(level or len(lik.levels)) - 1]
         groups = pd.Categorical.from_codes(lv.codes, categories=[str(x) for x in lv.labels])
@@ -104,4 +102,4 @@ def plot_residuals_by_group(m, level: int | None = None, resType: str = "pearson
         groups = pd.Categorical.from_codes(np.asarray(lik.cor.group_codes), categories=list(lik.cor.group_labels))
     else:
         raise DataError("residuals by group need groups: an lme fit or a gls fit with a grouped correlation")
-    return _plot(r, groups, ax=ax)
+    return diagnostics.plot_residuals_by_group(r, groups, ax=ax)
