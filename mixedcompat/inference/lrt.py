@@ -138,7 +138,7 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     for i, m in enumerate(mods):
         if not hasattr(m, "logLik") or not hasattr(m, "REML"):
             raise TypeError(f"anova: argument {i + 1} is a {type(m).__name__}, not a fitted lmer model")
-    labels = _model_labels(len(models), list(named_models), model_names)
+    labels = model_labels(len(models), list(named_models), model_names)
     nobs = [int(m.nobs()) for m in mods]
     if len(set(nobs)) > 1:
         raise DataError(SIZE_ERROR)
@@ -149,7 +149,7 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     mods = [mods[i] for i in order]
     labels = [labels[i] for i in order]
     lls = [lls[i] for i in order]
-    _check_same_data(mods)
+    check_same_data(mods)
     n = nobs[0]
     ll = np.array([float(v) for v in lls])
     k = np.array([v.df for v in lls], dtype=float)
@@ -165,7 +165,7 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     if subset is not None:
         heading.append(f"Subset: {subset if isinstance(subset, str) else 'subset'}")
     heading.append("Models:")
-    heading += [f"{lab}: {_deparse(m.formula)}" for lab, m in zip(labels, mods)]
+    heading += [f"{lab}: {printed_formula(m.formula)}" for lab, m in zip(labels, mods)]
     tab.attrs["heading"] = heading
     tab.attrs["models"] = mods
     return tab
@@ -202,7 +202,7 @@ def _stacklevel() -> int:
     return max(2, level - 1)
 
 
-def _model_labels(n_positional: int, keywords: list[str], model_names: Sequence[str] | None) -> list[str]:
+def model_labels(n_positional: int, keywords: list[str], model_names: Sequence[str] | None) -> list[str]:
     n = n_positional + len(keywords)
     if model_names is not None:
         names = [str(s) for s in model_names]
@@ -233,7 +233,7 @@ def _same_object(a: Any, b: Any) -> bool:
         return False
 
 
-def _check_same_data(mods: list) -> None:
+def check_same_data(mods: list) -> None:
     first = mods[0]
     for m in mods[1:]:
         if not _same_object(first.call.get("data"), m.call.get("data")):
@@ -261,7 +261,8 @@ def _data_name(m) -> str:
     return name if name else "data"
 
 
-def _deparse(formula: str) -> str:
+def printed_formula(formula: str) -> str:
+    """A formula as lme4 prints it in table headings (R's deparse; the text itself if that fails)."""
     try:
         from mixedcompat.present.lme4_printing import deparse_formula
         return deparse_formula(formula)
@@ -391,7 +392,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
         out["LRT"] = dev
         out["Pr(Chi)"] = p
     tab = AnovaTable(out, index=["<none>"] + scope_terms)
-    tab.attrs["heading"] = ["Single term deletions", "\nModel:", _deparse(m.formula)]
+    tab.attrs["heading"] = ["Single term deletions", "\nModel:", printed_formula(m.formula)]
     tab.attrs["models"] = fits
     return tab
 
@@ -511,7 +512,7 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
                       "Pr(>Chisq)": p}, index=rows)
     full = f"{response} ~ {' + '.join(([] if fixed.strip() == '1' else [fixed]) + bars)}"
     tab.attrs["heading"] = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:",
-                            _deparse(full)]
+                            printed_formula(full)]
     tab.attrs["models"] = fits
     return tab
 

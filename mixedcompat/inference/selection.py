@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
-from mixedcompat.inference.lrt import SIZE_ERROR, _check_same_data, _deparse, _model_labels, comparable_fits
+from mixedcompat.inference.lrt import SIZE_ERROR, check_same_data, comparable_fits, model_labels, printed_formula
 from mixedcompat.lme4.fit import update
 from mixedcompat.lme4.prediction import group_on, level_codes, original_order, term_matrix
 
@@ -70,10 +70,10 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
     for i, m in enumerate(mods):
         if not hasattr(m, "logLik") or not hasattr(m, "REML"):
             raise TypeError(f"model_table: argument {i + 1} is a {type(m).__name__}, not a fitted lmer model")
-    labels = _model_labels(len(models), list(named_models), model_names)
+    labels = model_labels(len(models), list(named_models), model_names)
     if len({int(m.nobs()) for m in mods}) > 1:
         raise DataError(SIZE_ERROR)
-    _check_same_data(mods)
+    check_same_data(mods)
     mods = comparable_fits(mods, refit)
     n = int(mods[0].nobs())
     lls = [m.logLik() for m in mods]
@@ -82,7 +82,7 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
     aic = -2 * ll + 2 * k
     delta = aic - aic.min()
     w = np.exp(-0.5 * delta)
-    tab = pd.DataFrame({"formula": [m.describe() if hasattr(m, "describe") else _deparse(m.formula) for m in mods],
+    tab = pd.DataFrame({"formula": [m.describe() if hasattr(m, "describe") else printed_formula(m.formula) for m in mods],
                         "method": ["REML" if m.REML else "ML" for m in mods],
                         "npar": k.astype(int), "logLik": ll, "AIC": aic, "BIC": -2 * ll + math.log(n) * k,
                         "delta_AIC": delta, "AIC_weight": w / w.sum()}, index=labels)
