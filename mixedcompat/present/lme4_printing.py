@@ -14,13 +14,13 @@ Number formatting is :mod:`mixedcompat.present.rformat`; formulas are deparsed a
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mixedcompat.front.rlang import Node, binop, deparse, is_binop, num, paren, parse, split_top
 from mixedcompat.present.rformat import (abbreviate, cat_number, format_real, print_coefmat, print_matrix,
                       print_named_vector, quantile7, r_round, zapsmall)
 
@@ -31,257 +31,57 @@ __all__ = ["deparse_formula", "deparse_lines", "cat_fill", "format_fixef_table",
 PRINT_WIDTH = 80
 COR_MAX = 12  # getOption("lme4.summary.cor.max")
 
-# ---------------------------------------------------------------- R expression parser
-
-_TOKEN = re.compile(r"""
-    (?P<ws>\s+)
-  | (?P<num>0[xX][0-9a-fA-F]+L?|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?[Li]?)
-  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-  | (?P<name>`[^`]*`|(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*|\.)
-  | (?P<op>%[^%]*%|\|\||&&|<<-|->>|<-|->|<=|>=|==|!=|::|\[\[|[-+*/^:|&!~<>=?$@(),\[\]{}])
-""", re.VERBOSE)
-
-# binary operators: (left binding power, right binding power)
-_BINARY = {
-    "?": (1, 2), "=": (3, 2), "<-": (5, 4), "<<-": (5, 4), "->": (6, 7), "->>": (6, 7),
-    "~": (8, 9), "||": (10, 11), "|": (10, 11), "&&": (12, 13), "&": (12, 13),
-    "==": (16, 17), "!=": (16, 17), "<": (16, 17), ">": (16, 17), "<=": (16, 17), ">=": (16, 17),
-    "+": (18, 19), "-": (18, 19), "*": (20, 21), "/": (20, 21), "%%": (22, 23), ":": (24, 25),
-    "^": (29, 28), "$": (30, 31), "@": (30, 31), "::": (32, 33),
-}
-_PREFIX = {"~": 9, "?": 2, "!": 15, "-": 26, "+": 26}
-_CALL_BP = 34
-_SPACED = {"?", "=", "<-", "<<-", "->", "->>", "~", "||", "|", "&&", "&",
-           "==", "!=", "<", ">", "<=", ">=", "+", "-", "*"}
-
-
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.toks: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            mt = _TOKEN.match(text, pos)
-            if not mt:
-                raise ValueError(f"cannot parse formula {text!r} at {text[pos:]!r}")
-            pos = mt.end()
-            if mt.lastgroup != "ws":
-                self.toks.append((mt.lastgroup, mt.group()))
-        self.i = 0
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None or (value is not None and tok[1] != value):
-            raise ValueError(f"expected {value!r}, found {tok[1] if tok else 'end of formula'!r}")
-        self.i += 1
-        return tok
-
-    def parse(self) -> tuple:
-        node = self.expr(0)
-        if self.peek() is not None:
-            raise ValueError(f"unexpected {self.peek()[1]!r} in formula")
-        return node
-
-    def expr(self, min_bp: int) -> tuple:
-        kind, val = self.take()
-        if kind == "op" and val == "(":
-            left: tuple = ("paren", self.expr(0))
-            self.take(")")
-        elif kind == "op" and val in _PREFIX:
-            left = ("unary", val, self.expr(_PREFIX[val]))
-        elif kind in ("num", "str", "name"):
-            left = (kind, val)
-        else:
-            raise ValueError(f"unexpected {val!r} in formula")
-        while (tok := self.peek()) is not None and tok[0] == "op":
-            op = tok[1]
-            if op in ("(", "[", "[["):
-                if _CALL_BP < min_bp:
-                    break
-                self.take()
-                args = self.args(")" if op == "(" else "]")
-                if op == "[[":
-                    self.take("]")
-                left = ("call", left, args) if op == "(" else ("index", op, left, args)
-                continue
-            key = "%%" if op.startswith("%") else op
-            if key not in _BINARY:
-                break
-            lbp, rbp = _BINARY[key]
-            if lbp < min_bp:
-                break
-            self.take()
-            left = ("binary", op, left, self.expr(rbp))
-        return left
-
-    def args(self, close: str) -> list[tuple[str | None, tuple | None]]:
-        out: list[tuple[str | None, tuple | None]] = []
-        if self.peek() and self.peek()[1] == close:
-            self.take()
-            return out
-        while True:
-            name = None
-            if (self.i + 1 < len(self.toks) and self.toks[self.i][0] in ("name", "str")
-                    and self.toks[self.i + 1][1] == "="):
-                name = self.take()[1]
-                self.take("=")
-            nxt = self.peek()
-            value = None if nxt and nxt[1] in (",", close) else self.expr(3)
-            out.append((name, value))
-            if self.take()[1] == close:
-                return out
-
-
 # ---------------------------------------------------------------- lme4's expandDoubleVerts
 
-def _plus_terms(node: tuple) -> list[tuple]:
-    if node[0] == "binary" and node[1] == "+":
-        return _plus_terms(node[2]) + _plus_terms(node[3])
-    return [node]
-
-
-def _term_labels(node: tuple) -> tuple[list[tuple], bool]:
+def _term_labels(node: Node) -> tuple[list[Node], bool]:
     """Term labels (as nodes, R's order: by interaction order) and whether there is an intercept."""
     intercept, labels = True, []
-    for t in _plus_terms(node):
-        if t[0] == "num" and t[1] in ("0", "1"):
-            intercept = t[1] == "1"
-        elif t[0] == "unary" and t[1] == "-" and t[2] == ("num", "1"):
+    for t in split_top(node, "+"):
+        if t.kind == "num" and t.text in ("0", "1"):
+            intercept = t.text == "1"
+        elif t.kind == "unop" and t.value == "-" and t.args[0] == num(1):
             intercept = False
-        elif t[0] == "binary" and t[1] == "-" and t[3] == ("num", "1"):
-            sub, _ = _term_labels(t[2])
+        elif is_binop(t, "-") and t.args[1] == num(1):
+            sub, _ = _term_labels(t.args[0])
             labels += sub
             intercept = False
-        elif t[0] == "binary" and t[1] == "*":
-            a, _ = _term_labels(t[2])
-            b, _ = _term_labels(t[3])
-            labels += a + b + [("binary", ":", x, y) for x in a for y in b]
-        elif t[0] == "paren" and t[1][0] == "binary" and t[1][1] in "+*":
-            sub, _ = _term_labels(t[1])
+        elif is_binop(t, "*"):
+            a, _ = _term_labels(t.args[0])
+            b, _ = _term_labels(t.args[1])
+            labels += a + b + [binop(":", x, y) for x in a for y in b]
+        elif t.kind == "paren" and is_binop(t.args[0], "+", "*"):
+            sub, _ = _term_labels(t.args[0])
             labels += sub
         else:
             labels.append(t)
-    seen, unique = set(), []
-    for lab in labels:
-        if repr(lab) not in seen:
-            seen.add(repr(lab))
-            unique.append(lab)
+    unique = list(dict.fromkeys(labels))
     return sorted(unique, key=_interaction_order), intercept
 
 
-def _interaction_order(node: tuple) -> int:
-    if node[0] == "binary" and node[1] == ":":
-        return _interaction_order(node[2]) + _interaction_order(node[3])
+def _interaction_order(node: Node) -> int:
+    if is_binop(node, ":"):
+        return _interaction_order(node.args[0]) + _interaction_order(node.args[1])
     return 1
 
 
-def _expand_double_verts(node: tuple) -> tuple:
-    if node[0] == "binary" and node[1] == "||":
-        labels, intercept = _term_labels(node[2])
-        group = _expand_double_verts(node[3])
-        parts = [("paren", ("binary", "|", ("binary", "+", ("num", "0"), lab), group)) for lab in labels]
+def _expand_double_verts(node: Node) -> Node:
+    """lme4's ``expandDoubleVerts``: ``(x || g)`` becomes ``((1 | g) + (0 + x | g))``."""
+    if is_binop(node, "||"):
+        labels, intercept = _term_labels(node.args[0])
+        group = _expand_double_verts(node.args[1])
+        parts = [paren(binop("|", binop("+", num(0), lab), group)) for lab in labels]
         if intercept:
-            parts.insert(0, ("paren", ("binary", "|", ("num", "1"), group)))
+            parts.insert(0, paren(binop("|", num(1), group)))
         out = parts[0]
         for p in parts[1:]:
-            out = ("binary", "+", out, p)
+            out = binop("+", out, p)
         return out
-    if node[0] == "binary":
-        return ("binary", node[1], _expand_double_verts(node[2]), _expand_double_verts(node[3]))
-    if node[0] == "paren":
-        return ("paren", _expand_double_verts(node[1]))
-    if node[0] == "unary":
-        return ("unary", node[1], _expand_double_verts(node[2]))
+    if node.kind in ("binop", "paren", "unop"):
+        return Node(node.kind, node.value, tuple(_expand_double_verts(a) for a in node.args))
     return node
 
 
 # ---------------------------------------------------------------- R's deparse (width.cutoff = 60)
-
-class _Deparser:
-    def __init__(self, cutoff: int = 60) -> None:
-        self.cutoff, self.indent, self.lines, self.cur, self.startline = cutoff, 0, [], "", True
-
-    def write(self, s: str) -> None:
-        if self.startline:
-            self.startline = False
-            self.cur += "".join("    " if i < 4 else "  " for i in range(self.indent))
-        self.cur += s
-
-    def writeline(self) -> None:
-        self.lines.append(self.cur)
-        self.cur, self.startline = "", True
-
-    def linebreak(self, flag: list[bool]) -> None:
-        if len(self.cur) > self.cutoff:
-            if not flag[0]:
-                flag[0] = True
-                self.indent += 1
-            self.writeline()
-
-    def node(self, n: tuple) -> None:
-        kind = n[0]
-        if kind == "num":
-            self.write(_deparse_number(n[1]))
-        elif kind == "str":
-            text = n[1]
-            if text[0] == "'":
-                text = '"' + text[1:-1].replace("\\'", "'").replace('"', '\\"') + '"'
-            self.write(text)
-        elif kind == "name":
-            self.write(n[1])
-        elif kind == "paren":
-            self.write("(")
-            self.node(n[1])
-            self.write(")")
-        elif kind == "unary":
-            self.write(n[1])
-            self.node(n[2])
-        elif kind == "binary":
-            op = n[1]
-            self.node(n[2])
-            if op in _SPACED or op.startswith("%"):
-                self.write(f" {op} ")
-                flag = [False]
-                self.linebreak(flag)
-                self.node(n[3])
-                if flag[0]:
-                    self.indent -= 1
-            else:
-                self.write(op)
-                self.node(n[3])
-        elif kind == "call":
-            self.node(n[1])
-            self.write("(")
-            self.args(n[2])
-            self.write(")")
-        elif kind == "index":
-            self.node(n[2])
-            self.write(n[1])
-            self.args(n[3])
-            self.write("]" if n[1] == "[" else "]]")
-
-    def args(self, args: list) -> None:
-        flag = [False]
-        for k, (name, value) in enumerate(args):
-            if name is not None:
-                self.write(f"{name} = ")
-            if value is not None:
-                self.node(value)
-            if k < len(args) - 1:
-                self.write(", ")
-                self.linebreak(flag)
-        if flag[0]:
-            self.indent -= 1
-
-
-def _deparse_number(text: str) -> str:
-    if text.endswith(("L", "i")):
-        return text
-    value = float(int(text, 16)) if text.lower().startswith("0x") else float(text)
-    return format_real([value], 15)[0]
-
 
 def deparse_lines(text: str, cutoff: int = 60) -> list[str]:
     """R's ``deparse()`` of a formula as lme4 stores it in the call (``||`` expanded).
@@ -293,11 +93,7 @@ def deparse_lines(text: str, cutoff: int = 60) -> list[str]:
     >>> deparse_lines("Reaction~Days+(Days||Subject)")
     ['Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))']
     """
-    tree = _expand_double_verts(_Parser(text).parse())
-    d = _Deparser(cutoff)
-    d.node(tree)
-    d.writeline()
-    return d.lines
+    return deparse(_expand_double_verts(parse(text)), cutoff)
 
 
 def deparse_formula(text: str) -> str:

@@ -16,12 +16,11 @@ Linear mixed-effects model fit by REML
 from __future__ import annotations
 
 import math
-import re
 
 import numpy as np
 import pandas as pd
 
-from mixedcompat.errors import FormulaError
+from mixedcompat.front import rlang
 from mixedcompat.present.rformat import (abbreviate, cat_number, format_number, format_real, print_matrix, print_named_vector,
                        format_pval_nlme, print_numeric_matrix, quantile7, r_round, zapsmall)
 
@@ -38,150 +37,9 @@ _CUTOFF = 60      # deparse's width.cutoff
 
 
 # ------------------------------------------------------------------------------ R's deparse of a formula
-_TOKEN = re.compile(r"\s*(?:(?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)|(?P<str>\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*')"
-                    r"|(?P<name>`[^`]+`|[A-Za-z.][A-Za-z0-9._]*|_[A-Za-z0-9._]*)"
-                    r"|(?P<op>%[^%]*%|\|\||&&|==|!=|<=|>=|<-|::|[-+*/^:~|&!<>=(),$@?]))")
-# binary operators: (precedence, right-associative, deparsed with spaces)
-_BINARY = {"?": (1, False, True), "=": (2, True, True), "<-": (3, True, True), "~": (4, False, True),
-           "||": (5, False, True), "|": (5, False, True), "&&": (6, False, True), "&": (6, False, True),
-           "==": (8, False, True), "!=": (8, False, True), "<": (8, False, True), ">": (8, False, True),
-           "<=": (8, False, True), ">=": (8, False, True), "+": (9, False, True), "-": (9, False, True),
-           "*": (10, False, True), "/": (10, False, False), "%": (11, False, True), ":": (12, False, False),
-           "^": (14, True, False), "$": (15, False, False), "@": (15, False, False), "::": (16, False, False)}
-_UNARY = {"~": 4, "!": 7, "-": 13, "+": 13}
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    text = text.rstrip()
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if not m or m.end() == pos:
-            raise FormulaError(f"cannot read the formula {text!r} at {text[pos:]!r}")
-        kind = m.lastgroup
-        out.append((kind, m.group(kind)))
-        pos = m.end()
-    return out
-
-
-class _Parser:
-    """Precedence climbing over R's operator table; nodes are tuples ("bin", op, a, b), ("un", op, a),
-    ("par", a), ("call", f, [(name, arg)]), ("leaf", text)."""
-
-    def __init__(self, text: str):
-        self.toks, self.i, self.text = _tokens(text), 0, text
-
-    def peek(self) -> tuple[str, str] | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def take(self, value: str | None = None) -> tuple[str, str]:
-        tok = self.peek()
-        if tok is None or (value is not None and tok[1] != value):
-            raise FormulaError(f"cannot read the formula {self.text!r}: expected {value or 'more'}")
-        self.i += 1
-        return tok
-
-    def expr(self, min_prec: int = 0):
-        tok = self.take()
-        if tok[0] == "op" and tok[1] in _UNARY:
-            left = ("un", tok[1], self.expr(_UNARY[tok[1]]))
-        elif tok[1] == "(":
-            left = ("par", self.expr())
-            self.take(")")
-        elif tok[0] == "op":
-            raise FormulaError(f"cannot read the formula {self.text!r} at {tok[1]!r}")
-        else:
-            left = ("leaf", _leaf(tok))
-        while True:
-            nxt = self.peek()
-            if nxt is None or nxt[0] != "op":
-                return left
-            if nxt[1] == "(":
-                self.take()
-                left = ("call", left, self.args())
-                continue
-            key = "%" if nxt[1].startswith("%") else nxt[1]
-            if key not in _BINARY:
-                return left
-            prec, right, _ = _BINARY[key]
-            if prec < min_prec or (prec == min_prec and not right):
-                return left
-            self.take()
-            left = ("bin", nxt[1], left, self.expr(prec if right else prec + 1))
-
-    def args(self) -> list:
-        out = []
-        while self.peek() is not None and self.peek()[1] != ")":
-            name = None
-            if (self.peek()[0] in ("name", "str") and self.i + 1 < len(self.toks)
-                    and self.toks[self.i + 1][1] == "="):
-                name = self.take()[1]
-                self.take("=")
-            out.append((name, self.expr(3)))
-            if self.peek() is not None and self.peek()[1] == ",":
-                self.take()
-        self.take(")")
-        return out
-
-
-def _leaf(tok: tuple[str, str]) -> str:
-    kind, text = tok
-    if kind == "num":
-        return text if text.endswith("L") else format_number(float(text), 15)
-    if kind == "str" and text.startswith("'"):
-        return '"' + text[1:-1].replace('"', '\\"') + '"'
-    return text
-
-
-class _Writer:
-    """deparse's line buffer: a break (4-space indent) after a spaced binary operator past column 60."""
-
-    def __init__(self):
-        self.lines, self.cur, self.indent = [], "", 0
-
-    def put(self, s: str) -> None:
-        if not self.cur and self.indent:
-            self.cur = "    " * self.indent
-        self.cur += s
-
-    def linebreak(self, state: list) -> None:
-        if len(self.cur) > _CUTOFF:
-            if not state[0]:
-                state[0] = True
-                self.indent += 1
-            self.lines.append(self.cur)
-            self.cur = ""
-
-    def node(self, n) -> None:
-        kind = n[0]
-        if kind == "leaf":
-            return self.put(n[1])
-        if kind in ("par", "un"):
-            self.put("(" if kind == "par" else n[1])
-            self.node(n[-1])
-            return self.put(")") if kind == "par" else None
-        if kind == "call":
-            self.node(n[1])
-            self.put("(")
-            for k, (name, arg) in enumerate(n[2]):
-                self.put((", " if k else "") + ("" if name is None else f"{name} = "))
-                self.node(arg)
-            return self.put(")")
-        op, a, b = n[1], n[2], n[3]
-        self.node(a)
-        if not _BINARY["%" if op.startswith("%") else op][2]:
-            self.put(op)
-            return self.node(b)
-        self.put(f" {op} ")
-        state = [False]
-        if not op.startswith("%"):
-            self.linebreak(state)
-        self.node(b)
-        self.indent -= state[0]
-
-
 def deparse(text: str) -> list[str]:
-    """R's ``deparse()`` of a formula or call given as text: R's spacing, lines broken past 60 characters.
+    """R's ``deparse()`` of a formula or call given as text: R's spacing, lines broken past 60 characters
+    (:func:`mixedcompat.front.rlang.deparse`).
 
     Example
     -------
@@ -190,13 +48,7 @@ def deparse(text: str) -> list[str]:
     >>> deparse("~ 1 | Worker/Machine")
     ['~1 | Worker/Machine']
     """
-    p = _Parser(text)
-    tree = p.expr()
-    if p.peek() is not None:
-        raise FormulaError(f"cannot read the formula {text!r} at {p.peek()[1]!r}")
-    w = _Writer()
-    w.node(tree)
-    return w.lines + [w.cur]
+    return rlang.deparse(rlang.parse(text), _CUTOFF)
 
 
 def _dp(text: str) -> str:
@@ -264,7 +116,13 @@ def _group_label(groups: list[str]) -> str:
 
 
 def _pd_rhs(form: str) -> str:
-    return _dp(form.strip().lstrip("~").split("|")[0].strip() or "1")
+    """The deparsed covariates of a pd formula: ``~ age | Subject`` -> ``age`` (``1`` when empty)."""
+    if not form.strip().lstrip("~").strip():
+        return "1"
+    node = rlang.parse(form)
+    node = node.args[0] if node.kind == "unop" and node.value == "~" else node
+    node = node.args[0] if rlang.is_binop(node, "|") else node
+    return " ".join(rlang.deparse(node, _CUTOFF))
 
 
 def _re_blocks(m) -> list[tuple[str, str, str, pd.DataFrame]]:
