@@ -5,14 +5,14 @@ returns; nlme's rules are described in that module's docstring.
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, labels_for, parse_r
+from mixedcompat.front import rlang
+from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, labels_for
 
 FITTED = "fitted(.)"
 Value = float | Sequence[float] | Mapping[str, float] | None
@@ -21,23 +21,9 @@ Value = float | Sequence[float] | Mapping[str, float] | None
 # form parsing
 
 
-def _split_top(text: str, sep: str) -> list[str]:
-    """Split ``text`` at ``sep`` characters outside parentheses."""
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif ch == sep and depth == 0:
-            parts.append(text[start:i].strip())
-            start = i + 1
-    parts.append(text[start:].strip())
-    return parts
-
-
 def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
-    """Parse a variance-function ``form`` into (covariate expression or None, strata expressions).
+    """Parse a variance-function ``form`` into (covariate expression or None, strata expressions),
+    each as R deparses it.
 
     ``"~ 1 | g"`` -> ``(None, ["g"])``; ``"~ fitted(.) | a * b"`` -> ``("fitted(.)", ["a", "b"])``.
 
@@ -51,31 +37,35 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
     text = form.strip()
     if not text.startswith("~") or "~" in text[1:]:
         raise FormulaError(f"{cls}: form {form!r} must be a one-sided formula such as '~ x | g'")
-    bars = _split_top(text[1:], "|")
-    if len(bars) > 2:
+    toks = rlang.tokenize(text)
+    if len(toks) == 1 or toks[1].text == "|":
+        raise FormulaError(f"{cls}: form {form!r} has no covariate (use '~ 1 | g' for strata only)")
+    if toks[-1].text == "|":
+        raise FormulaError(f"{cls}: form {form!r} has nothing after '|'")
+    try:
+        body = rlang.parse(text).args[0]
+    except FormulaError as exc:
+        raise FormulaError(f"{cls}: cannot read form {form!r}: {exc}") from exc
+    bars = rlang.split_top(body, "|")
+    if len(bars) > 2 or any(rlang.is_binop(n, "||") for n in bars):
         raise FormulaError(f"{cls}: form {form!r} has more than one '|'")
     cov = bars[0]
-    if not cov:
-        raise FormulaError(f"{cls}: form {form!r} has no covariate (use '~ 1 | g' for strata only)")
-    if re.sub(r"\s+", "", cov) == FITTED:
+    if cov.deparse() == FITTED:
         cov_expr: str | None = FITTED
-    elif cov == "1":
+    elif cov == rlang.num(1):
         cov_expr = None
     else:
-        if len(_split_top(cov, "+")) > 1:
-            raise FormulaError(f"{cls}: the covariate {cov!r} in form {form!r} must be a single expression")
-        cov_expr = cov
+        if len(rlang.split_top(cov, "+")) > 1:
+            raise FormulaError(f"{cls}: the covariate {cov.deparse()!r} in form {form!r} must be a single "
+                               f"expression")
+        cov_expr = cov.deparse()
     strata: list[str] = []
     if len(bars) == 2:
         grp = bars[1]
-        if not grp:
-            raise FormulaError(f"{cls}: form {form!r} has nothing after '|'")
-        if any(op in grp for op in ("/", ":")):
-            raise FormulaError(f"{cls}: invalid formula for groups {grp!r} in form {form!r}: "
+        if any(rlang.is_binop(n, "/", ":") for n in rlang.walk(grp)):
+            raise FormulaError(f"{cls}: invalid formula for groups {grp.deparse()!r} in form {form!r}: "
                                "strata are crossed with '*' (e.g. '~ 1 | a * b'), as nlme requires")
-        strata = _split_top(grp, "*")
-        if any(s == "" for s in strata):
-            raise FormulaError(f"{cls}: empty strata term in form {form!r}")
+        strata = [n.deparse() for n in rlang.split_top(grp, "*")]
     return cov_expr, strata
 
 
@@ -87,7 +77,7 @@ def _r_form_text(cov: str | None, strata: list[str]) -> str:
 
 def _numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
     try:
-        node = parse_r(expr)
+        node = rlang.parse(expr)
     except FormulaError as exc:
         raise FormulaError(f"{cls}: cannot parse the covariate {expr!r}: {exc}") from exc
     v = evaluate(node, EvalContext(data))
@@ -108,7 +98,7 @@ def _stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np
     ctx = EvalContext(data)
     per_var: list[np.ndarray] = []
     for expr in strata:
-        v = evaluate(parse_r(expr), ctx)
+        v = evaluate(rlang.parse(expr), ctx)
         if isinstance(v, Fac):
             codes = np.asarray(v.codes)
             if (codes < 0).any():
