@@ -365,16 +365,17 @@ def _responses(m, k=2):
 def test_fast_criteria_equal_the_deviance(variants, monkeypatch):
     """Every fast criterion (and both kernel code paths: Python floats for few distinct Z'Z blocks,
     numpy otherwise) gives the model's Deviance value at arbitrary theta, to 1e-10 relative."""
-    import mixedcompat.inference.replicate_fit as rf
+    import mixedcompat.lme4.fast_kernels as fk
+    from mixedcompat.inference.replicate_fit import Refitter
     rng = np.random.default_rng(1)
-    for scalar_max in (rf.SCALAR_MAX_GROUPS, 0, 10_000):
-        monkeypatch.setattr(rf, "SCALAR_MAX_GROUPS", scalar_max)
+    for scalar_max in (fk.SCALAR_MAX_GROUPS, 0, 10_000):
+        monkeypatch.setattr(fk, "SCALAR_MAX_GROUPS", scalar_max)
         for name, m in variants.items():
-            r = rf._Refitter(m)
+            r = Refitter(m)
             expected_kernel = len(m.terms) == 1
             assert (r.kernel is not None) == expected_kernel, name
             for y in _responses(m):
-                fun = r._fast_criterion(y)
+                fun = r.fast_criterion(y)
                 dev = r.deviance(y)
                 assert fun is not None, name
                 for _ in range(4):
@@ -389,18 +390,18 @@ def test_fast_criteria_equal_the_deviance(variants, monkeypatch):
 
 
 def test_kernel_merges_levels_with_equal_blocks(variants):
-    from mixedcompat.inference.replicate_fit import _Refitter
-    assert _Refitter(variants["balanced"]).kernel.G == 1            # every subject has Days 0..9
-    assert _Refitter(variants["unbalanced_weights_offset"]).kernel.G == 18
+    from mixedcompat.inference.replicate_fit import Refitter
+    assert Refitter(variants["balanced"]).kernel.G == 1            # every subject has Days 0..9
+    assert Refitter(variants["unbalanced_weights_offset"]).kernel.G == 18
 
 
 def test_replicate_fit_is_the_complete_refit(variants):
     """The light fit has refit()'s theta, beta, sigma and criterion; anything else completes it,
     after which every accessor agrees with the complete LmerMod of the same optimum."""
     from mixedcompat.lme4.fit import LmerMod
-    from mixedcompat.inference.replicate_fit import ReplicateFit, _Refitter
+    from mixedcompat.inference.replicate_fit import ReplicateFit, Refitter
     for name, m in variants.items():
-        r = _Refitter(m)
+        r = Refitter(m)
         y = _responses(m, 1)[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -435,8 +436,8 @@ def test_replicate_fit_completes_on_any_first_access(model):
     b = bootMer(model, lambda x: x.ranef(condVar=False)["Subject"].to_numpy()[:2, 0], nsim=3, seed=5,
                 progress=False)
     streams = np.random.SeedSequence(5).spawn(3)
-    from mixedcompat.inference.replicate_fit import _Refitter
-    r = _Refitter(model)
+    from mixedcompat.inference.replicate_fit import Refitter
+    r = Refitter(model)
     for i, ss in enumerate(streams):
         y = simulate(model, 1, seed=np.random.default_rng(ss)).iloc[:, 0].to_numpy()
         with warnings.catch_warnings():
@@ -449,8 +450,8 @@ def test_replicate_fit_pickles_as_lmermod(model):
     import pickle
 
     from mixedcompat.lme4.fit import LmerMod
-    from mixedcompat.inference.replicate_fit import _Refitter
-    r = _Refitter(model)
+    from mixedcompat.inference.replicate_fit import Refitter
+    r = Refitter(model)
     x = r.fit(_responses(model, 1)[0])
     back = pickle.loads(pickle.dumps(x))
     assert type(back) is LmerMod

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from mixedcompat.inference.replicate_fit import ReplicateFit, _Refitter
+from mixedcompat.inference.replicate_fit import ReplicateFit, Refitter
 from mixedcompat.inference.kenward_roger import kr_adjusted
 from mixedcompat.inference.satterthwaite import satterthwaite_state
 
@@ -217,9 +217,9 @@ def test_model_table_and_cross_validate(fits):
 
 def test_replicate_fit(fits, sleep):
     y = mc.simulate(fits[1], seed=3).iloc[:, 0].to_numpy()
-    r = quiet(_Refitter(fits[1]).fit, y)
+    r = quiet(Refitter(fits[1]).fit, y)
     assert isinstance(r, ReplicateFit)
-    reference = quiet(_Refitter(fits[1]).fit, y)
+    reference = quiet(Refitter(fits[1]).fit, y)
     r2 = roundtrip(r)                  # pickled before its fit was completed
     assert isinstance(r2, mc.LmerMod)
     np.testing.assert_array_equal(r2.fixef(), reference.fixef())

@@ -177,7 +177,6 @@ def test_plot_profile_renders(tmp_path):
 
 def test_confint_boot_branch_against_bootmer_signature(monkeypatch):
     """The boot branch with a stand-in bootMer of the agreed signature (.t0 Series, .t nsim x k)."""
-    import sys
     import types
     calls = {}
 
@@ -189,9 +188,8 @@ def test_confint_boot_branch_against_bootmer_signature(monkeypatch):
         t = t0.to_numpy()[None, :] + rng.normal(size=(nsim, len(t0))) * np.abs(t0.to_numpy()) * 0.01
         return types.SimpleNamespace(t0=t0, t=t)
 
-    fake = types.ModuleType("mixedcompat.inference.bootstrap")
-    fake.bootMer = fake_bootMer
-    monkeypatch.setitem(sys.modules, "mixedcompat.inference.bootstrap", fake)
+    import mixedcompat.inference.intervals as intervals
+    monkeypatch.setattr(intervals, "bootMer", fake_bootMer)
     path = next(p for p in PATHS if p.stem == "sleepstudy_reml")
     _, m = _fit(path)
     ci = mc.confint(m, method="boot", nsim=99, seed=7, level=0.9)

@@ -88,6 +88,123 @@ class ReTerm:
                              shape=(n, self.n_levels * q))
 
 
+@dataclass(frozen=True, eq=False)
+class ThetaLayout:
+    """Where each entry of theta lives, built once from the (ordered) random-effects terms.
+
+    theta holds, term after term, the lower triangle of each term's ``q x q`` relative covariance
+    factor (template), column by column, as lme4's ``getME(m, "theta")``.
+
+    Attributes
+    ----------
+    slices : tuple of slice
+        Each term's entries of theta.
+    rows, cols : ndarray
+        Template row and column of each entry.
+    term : ndarray
+        Index of the term of each entry.
+    lower, start : ndarray
+        lme4's bounds (0 on template diagonals, ``-inf`` elsewhere) and default start (1 / 0).
+    names : tuple of str
+        lme4's names of theta (``"Subject.(Intercept)"``, ``"Subject.Days.(Intercept)"``).
+    column_partners : dict
+        For each template-diagonal index, the indices of the entries below it in its column (their
+        signs do not change the criterion when the diagonal is 0).
+    q_total : int
+        Number of random effects (columns of ``Z``).
+    terms : tuple of ReTerm
+        The terms it was built from.
+
+    Example
+    -------
+    >>> t = ReTerm("Subject", "Days | Subject", np.array([0, 1]), ["308", "309"],
+    ...            np.ones((2, 2)), ["(Intercept)", "Days"])
+    >>> lay = ThetaLayout.of([t])
+    >>> lay.lower.tolist(), lay.names
+    ([0.0, -inf, 0.0], ('Subject.(Intercept)', 'Subject.Days.(Intercept)', 'Subject.Days'))
+    >>> lay.column_partners
+    {0: [1], 2: []}
+    """
+
+    slices: tuple
+    rows: np.ndarray
+    cols: np.ndarray
+    term: np.ndarray
+    lower: np.ndarray
+    start: np.ndarray
+    names: tuple
+    column_partners: dict
+    q_total: int
+    terms: tuple
+
+    @classmethod
+    def of(cls, terms: list[ReTerm]) -> "ThetaLayout":
+        """The layout of ``terms`` (in lme4's order, as :func:`make_reterms` returns them)."""
+        slices, rows, cols, term, names = [], [], [], [], []
+        partners: dict[int, list[int]] = {}
+        start = 0
+        for k, t in enumerate(terms):
+            r, c = t.tril_index
+            slices.append(slice(start, start + t.n_theta))
+            for i, (ri, ci) in enumerate(zip(r, c)):
+                if ri == ci:
+                    partners[start + i] = [start + j for j, (r2, c2) in enumerate(zip(r, c))
+                                           if c2 == ci and r2 > ri]
+            rows.append(r)
+            cols.append(c)
+            term.append(np.full(t.n_theta, k))
+            names.extend(t.theta_names())
+            start += t.n_theta
+        rows_a = np.concatenate(rows) if rows else np.zeros(0, dtype=int)
+        cols_a = np.concatenate(cols) if cols else np.zeros(0, dtype=int)
+        diag = rows_a == cols_a
+        arrays = [rows_a, cols_a, np.concatenate(term) if term else np.zeros(0, dtype=int),
+                  np.where(diag, 0.0, -np.inf), np.where(diag, 1.0, 0.0)]
+        for a in arrays:
+            a.flags.writeable = False
+        return cls(tuple(slices), *arrays, tuple(names), partners,
+                   int(sum(t.n_levels * t.q for t in terms)), tuple(terms))
+
+    @property
+    def n_theta(self) -> int:
+        return len(self.rows)
+
+    @property
+    def on_diagonal(self) -> np.ndarray:
+        """True for the entries on a template diagonal (the ones bounded at 0)."""
+        return self.rows == self.cols
+
+    def templates(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Each term's ``q x q`` lower-triangular template at ``theta``."""
+        return [t.template(theta[s]) for t, s in zip(self.terms, self.slices)]
+
+    def sdcor_names(self, old_names: bool = True) -> list[str]:
+        """lme4's names of the standard deviations / correlations and sigma (``profile``,
+        ``confint``): ``.sig01, ..., .sigma`` or (``old_names=False``) ``sd_(Intercept)|Subject``,
+        ``cor_Days.(Intercept)|Subject``, ..., ``sigma``."""
+        if old_names:
+            return [f".sig{i:02d}" for i in range(1, self.n_theta + 1)] + [".sigma"]
+        out = []
+        for k, r, c in zip(self.term, self.rows, self.cols):
+            t = self.terms[k]
+            out.append(f"sd_{t.names[r]}|{t.group}" if r == c else f"cor_{t.names[r]}.{t.names[c]}|{t.group}")
+        return out + ["sigma"]
+
+    def lambda_positions(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, cols, index)``: ``Lambda[rows, cols] = theta[index]`` fills the dense
+        ``q_total x q_total`` relative covariance factor (dense criteria of small models)."""
+        rows, cols, idx = [], [], []
+        offset_q = 0
+        for t, s in zip(self.terms, self.slices):
+            r, c = t.tril_index
+            lev = np.arange(t.n_levels)[:, None] * t.q + offset_q
+            rows.append((lev + r[None, :]).ravel())
+            cols.append((lev + c[None, :]).ravel())
+            idx.append(np.tile(np.arange(t.n_theta) + s.start, t.n_levels))
+            offset_q += t.n_levels * t.q
+        return np.concatenate(rows), np.concatenate(cols), np.concatenate(idx)
+
+
 @lru_cache(maxsize=None)
 def _tril_index(q: int) -> tuple[np.ndarray, np.ndarray]:
     cols, rows = np.triu_indices(q)   # column-major lower triangle = row-major upper triangle transposed

@@ -39,7 +39,7 @@ from mixedcompat.generics import fixef as _fixef_generic
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, original_order, predict, select_re, term_matrix
 from mixedcompat.numerics.threads import blas_threads
-from mixedcompat.inference.replicate_fit import _Refitter
+from mixedcompat.inference.replicate_fit import Refitter
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
 
@@ -430,7 +430,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         names = [f"t{i}*" for i in range(1, k + 1)]
     t0 = pd.Series(values, index=names)
     ss, seed_out = _seed_sequence(seed)
-    refitter = _Refitter(m)
+    refitter = Refitter(m)
     simulate = _Simulator(m, use_u=use_u, re_form=re_form, type=type)
 
     if _is_fixef(FUN):
@@ -685,7 +685,7 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     tobs = 2.0 * (float(ll_large) - float(ll_small))
     p_chi = float(stats.chi2.sf(tobs, df))
     ss, seed_out = _seed_sequence(seed)
-    refit_large, refit_small = _Refitter(large_ml), _Refitter(small_ml)
+    refit_large, refit_small = Refitter(large_ml), Refitter(small_ml)
     simulate = _Simulator(small_ml)
 
     def compute(y: np.ndarray) -> np.ndarray:

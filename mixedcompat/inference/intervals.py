@@ -25,45 +25,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from mixedcompat.inference.bootstrap import bootMer
+from mixedcompat.inference.levels import check_level, percent_labels
+from mixedcompat.inference.profile import profile, sdcor_names, theta_to_sdcor
+
 __all__ = ["confint", "percent_labels", "check_level", "percentile_interval"]
 
 METHODS = ("profile", "Wald", "boot")
 
 
-def check_level(level: float) -> None:
-    """A confidence level must lie strictly between 0 and 1."""
-    try:
-        ok = 0 < float(level) < 1
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise ValueError(f"level must be a number strictly between 0 and 1, not {level!r}")
-
-
-def percent_labels(level: float) -> list[str]:
-    """R's column labels ``stats:::format.perc(c(a, 1 - a), 3)``: ``"2.5 %"``, ``"97.5 %"``.
-
-    Example
-    -------
-    >>> percent_labels(0.95), percent_labels(0.9), percent_labels(0.999)
-    (['2.5 %', '97.5 %'], ['5 %', '95 %'], ['0.05 %', '99.95 %'])
-    """
-    a = (1.0 - level) / 2.0
-    vals = [100.0 * a, 100.0 * (1.0 - a)]
-    # format(x, digits = 3, scientific = FALSE): the fewest decimals that show every element with
-    # 3 significant digits (trailing zeros dropped), common to all elements
-    decimals = 0
-    for v in vals:
-        if v == 0:
-            continue
-        d = max(0, 3 - 1 - int(math.floor(math.log10(abs(v)))))
-        txt = f"{v:.{d}f}".rstrip("0") if d > 0 else f"{v:.0f}"
-        decimals = max(decimals, len(txt.split(".")[1]) if "." in txt and not txt.endswith(".") else 0)
-    return [f"{v:.{decimals}f} %" for v in vals]
-
-
 def _vp_names(m, oldNames: bool) -> list[str]:
-    from mixedcompat.inference.profile import sdcor_names
     return sdcor_names(m, oldNames)
 
 
@@ -138,25 +109,23 @@ def _wald(m, names: list[str], vp: list[str], level: float) -> pd.DataFrame:
     return pd.DataFrame(vals, index=names, columns=percent_labels(level))
 
 
-def _boot_statistic(oldNames: bool):
-    """The statistic lme4's ``confint(method = "boot")`` bootstraps: sd/cor, sigma, fixed effects."""
-    from mixedcompat.inference.profile import theta_to_sdcor
+def _boot_statistic(m, oldNames: bool):
+    """The statistic lme4's ``confint(method = "boot")`` bootstraps: sd/cor, sigma, fixed effects
+    (every replicate of ``m`` has ``m``'s theta layout)."""
+    layout = m.devfun.layout
+    vp = layout.sdcor_names(oldNames)
 
     def FUN(fit) -> pd.Series:
-        vals = np.concatenate([theta_to_sdcor(np.asarray(fit.theta, dtype=float), fit.sigma(), fit.terms),
-                               fit.fixef().to_numpy()])
-        return pd.Series(vals, index=_vp_names(fit, oldNames) + list(fit.fixef().index))
+        fe = fit.fixef()
+        vals = np.concatenate([theta_to_sdcor(np.asarray(fit.theta, dtype=float), fit.sigma(), layout),
+                               fe.to_numpy()])
+        return pd.Series(vals, index=vp + list(fe.index))
     return FUN
 
 
 def _boot(m, names: list[str], level: float, nsim: int, seed, oldNames: bool, **kwargs) -> pd.DataFrame:
-    try:
-        from mixedcompat.inference.bootstrap import bootMer
-    except ImportError as exc:
-        raise NotImplementedError("confint(method='boot') needs mixedcompat.inference.bootstrap.bootMer, "
-                                  "which is not available in this installation") from exc
     kwargs.setdefault("progress", False)
-    bb = bootMer(m, _boot_statistic(oldNames), nsim=nsim, seed=seed, **kwargs)
+    bb = bootMer(m, _boot_statistic(m, oldNames), nsim=nsim, seed=seed, **kwargs)
     t = np.asarray(bb.t, dtype=float)
     if t.size == 0 or np.all(np.isnan(t)):
         raise RuntimeError("*all* bootstrap runs failed!")
@@ -215,6 +184,5 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
         return _wald(m, names, vp, level)
     if method == "boot":
         return _boot(m, names, level, nsim, seed, oldNames, **kwargs)
-    from mixedcompat.inference.profile import profile
     pr = profile(m, which=names, oldNames=oldNames, **kwargs)
     return pr.confint(names, level=level)

@@ -37,21 +37,23 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
-import nlopt
 import numpy as np
 import pandas as pd
 from scipy import interpolate, stats
-from scipy.linalg.lapack import dpotrf as _dpotrf, dtrtrs as _dtrtrs
 
+from mixedcompat.front.reterms import ThetaLayout
+from mixedcompat.inference.levels import check_level, percent_labels
+from mixedcompat.lme4.criterion import ml_deviance_at_sigma
+from mixedcompat.lme4.fast_kernels import LeanCriterion
 from mixedcompat.lme4.optimize import minimize_theta
 from mixedcompat.lme4.pls import make_deviance
+from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.threads import blas_threads
 
 __all__ = ["profile", "ThetaProfile", "plot_profile", "ProfileWarning", "sdcor_names", "profile_zeta"]
 
-LOG_2PI = math.log(2.0 * math.pi)
 # lme4's nloptwrap defaults (nloptr's xtol_rel = 1e-4 is not overridden)
 _INNER = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 100000}
 
@@ -69,32 +71,22 @@ def sdcor_names(m, oldNames: bool = True) -> list[str]:
     -------
     >>> # sdcor_names(m)  ->  ['.sig01', '.sig02', '.sig03', '.sigma']
     """
-    n_theta = sum(t.n_theta for t in m.terms)
-    if oldNames:
-        return [f".sig{i:02d}" for i in range(1, n_theta + 1)] + [".sigma"]
-    out = []
-    for t in m.terms:
-        rows, cols = t.tril_index
-        for r, c in zip(rows, cols):
-            if r == c:
-                out.append(f"sd_{t.names[r]}|{t.group}")
-            else:
-                out.append(f"cor_{t.names[r]}.{t.names[c]}|{t.group}")
-    return out + ["sigma"]
+    return m.devfun.layout.sdcor_names(oldNames)
 
 
 # ------------------------------------------------------------------------------------ scales
-def theta_to_sdcor(theta: np.ndarray, sigma: float, terms) -> np.ndarray:
-    """Relative covariance factors -> standard deviations and correlations (theta's layout), then sigma."""
+def theta_to_sdcor(theta: np.ndarray, sigma: float, layout: ThetaLayout) -> np.ndarray:
+    """Relative covariance factors -> standard deviations and correlations (theta's layout), then sigma.
+
+    Example
+    -------
+    >>> # theta_to_sdcor(m.theta, m.sigma(), m.devfun.layout)  ->  sd, cor, sd, sigma
+    """
     out = []
-    start = 0
-    for t in terms:
-        T = t.template(theta[start:start + t.n_theta])
-        start += t.n_theta
+    for T, s in zip(layout.templates(theta), layout.slices):
         cov = T @ T.T
         sd = np.sqrt(np.diag(cov))
-        rows, cols = t.tril_index
-        for r, c in zip(rows, cols):
+        for r, c in zip(layout.rows[s], layout.cols[s]):
             if r == c:
                 out.append(sigma * sd[r])
             else:
@@ -122,16 +114,19 @@ def _semidef_cholesky(C: np.ndarray) -> np.ndarray | None:
     return L
 
 
-def sdcor_to_theta(par: np.ndarray, terms) -> np.ndarray | None:
-    """Inverse of :func:`theta_to_sdcor` (last entry sigma); None where the correlations are not valid."""
+def sdcor_to_theta(par: np.ndarray, layout: ThetaLayout) -> np.ndarray | None:
+    """Inverse of :func:`theta_to_sdcor` (last entry sigma); None where the correlations are not valid.
+
+    Example
+    -------
+    >>> # sdcor_to_theta(theta_to_sdcor(m.theta, m.sigma(), lay), lay)  ->  m.theta
+    """
     sigma = par[-1]
     if not sigma > 0:
         return None
     out = []
-    start = 0
-    for t in terms:
-        v = par[start:start + t.n_theta]
-        start += t.n_theta
+    for t, s in zip(layout.terms, layout.slices):
+        v = par[s]
         rows, cols = t.tril_index
         if t.q == 1:
             out.append(v[0] / sigma)
@@ -151,120 +146,18 @@ def sdcor_to_theta(par: np.ndarray, terms) -> np.ndarray | None:
     return np.array(out, dtype=float)
 
 
-# ------------------------------------------------------------------------------------ optimiser
-def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
-            upper: np.ndarray) -> tuple[np.ndarray, float]:
-    """NLopt BOBYQA with lme4's ``nloptwrap`` settings and box bounds (the optimiser lme4 profiles with)."""
-    n = len(start)
-    best = [np.inf, np.asarray(start, dtype=float).copy()]
-
-    def objective(x, grad):
-        val = fun(np.asarray(x))
-        if not np.isfinite(val):
-            val = np.finfo(float).max
-        if val < best[0]:
-            best[0], best[1] = val, np.array(x)
-        return float(val)
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_lower_bounds(lower.tolist())
-    opt.set_upper_bounds(upper.tolist())
-    opt.set_xtol_abs(_INNER["xtol_abs"])
-    opt.set_ftol_abs(_INNER["ftol_abs"])
-    opt.set_xtol_rel(_INNER["xtol_rel"])
-    opt.set_maxeval(_INNER["maxeval"])
-    opt.set_min_objective(objective)
-    x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
-    try:
-        x = np.asarray(opt.optimize(x0.tolist()))
-        f = opt.last_optimum_value()
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-        x, f = best[1], best[0]
-    if best[0] < f:
-        x, f = best[1], best[0]
-    return x, float(f)
-
-
-# ------------------------------------------------------------------------------------ fast criterion
-class _Criterion:
-    """``log|L|^2`` and the penalised RSS at theta from a criterion object.
-
-    For the dense criterion (few random effects: ``DenseDeviance`` exposes its ``A = [Z X y]'[Z X y]``)
-    one LAPACK Cholesky per evaluation without building a factor object; otherwise the criterion
-    object's own ``factor``.  Both are pure functions of theta.
-    """
-
-    def __init__(self, devfun, terms):
-        self.devfun = devfun
-        A = getattr(devfun, "A", None)
-        q = getattr(devfun, "q", None)
-        self.dense = isinstance(A, np.ndarray) and isinstance(q, (int, np.integer)) and \
-            q == sum(t.n_levels * t.q for t in terms) and A.shape[0] == q + devfun.p + 1
-        if self.dense:
-            self.q, self.p = int(q), devfun.p
-            self.A11 = np.ascontiguousarray(A[:q, :q])
-            self.A12 = np.ascontiguousarray(A[:q, q:])
-            self.A22 = np.ascontiguousarray(A[q:, q:])
-            rows, cols, idx = [], [], []
-            off_q = off_t = 0
-            for t in terms:
-                r, c = t.tril_index
-                lev = np.arange(t.n_levels)[:, None] * t.q + off_q
-                rows.append((lev + r[None, :]).ravel())
-                cols.append((lev + c[None, :]).ravel())
-                idx.append(np.tile(np.arange(t.n_theta) + off_t, t.n_levels))
-                off_q += t.n_levels * t.q
-                off_t += t.n_theta
-            self.rows, self.cols, self.idx = np.concatenate(rows), np.concatenate(cols), np.concatenate(idx)
-            self.diag = np.arange(q)
-
-    def __call__(self, theta: np.ndarray) -> tuple[float, float]:
-        """``(ldL2, pwrss)``; ``(nan, nan)`` where the factor does not exist."""
-        if not self.dense:
-            try:
-                f = self.devfun.factor(theta)
-            except np.linalg.LinAlgError:
-                return np.nan, np.nan
-            return f.ldL2, f.pwrss
-        q, p = self.q, self.p
-        lam = np.zeros((q, q))
-        lam[self.rows, self.cols] = theta[self.idx]
-        B = lam.T @ self.A11 @ lam
-        B[self.diag, self.diag] += 1.0
-        L, info = _dpotrf(B, lower=1, clean=0, overwrite_a=1)
-        if info != 0:
-            return np.nan, np.nan
-        W, info = _dtrtrs(L, lam.T @ self.A12, lower=1)
-        S = self.A22 - W.T @ W
-        C, info2 = _dpotrf(S, lower=1, clean=0, overwrite_a=1)
-        if info != 0 or info2 != 0:
-            return np.nan, np.nan
-        return 2.0 * float(np.log(L.diagonal()).sum()), float(C[p, p] ** 2)
-
-    def ml_deviance(self, theta: np.ndarray, n: int, sum_log_weights: float) -> float:
-        """The ML deviance with sigma profiled out (lme4's objective for an ML fit)."""
-        ldL2, pwrss = self(theta)
-        if not (np.isfinite(ldL2) and pwrss > 0):
-            return np.inf
-        return ldL2 - sum_log_weights + n * (1.0 + LOG_2PI + math.log(pwrss / n))
-
-
 class _SdcorMap:
     """sd / correlation / sigma -> theta for a fixed term layout (closed form for 1 x 1 and 2 x 2 terms)."""
 
-    def __init__(self, terms):
-        self.terms = terms
-        self.slices = []
-        start = 0
-        for t in terms:
-            self.slices.append((start, t))
-            start += t.n_theta
-        self.n_theta = start
-        self.simple = all(t.q <= 2 for t in terms)
+    def __init__(self, layout: ThetaLayout):
+        self.layout = layout
+        self.slices = [(s.start, t) for t, s in zip(layout.terms, layout.slices)]
+        self.n_theta = layout.n_theta
+        self.simple = all(t.q <= 2 for t in layout.terms)
 
     def __call__(self, par: np.ndarray) -> np.ndarray | None:
         if not self.simple:
-            return sdcor_to_theta(par, self.terms)
+            return sdcor_to_theta(par, self.layout)
         sigma = par[-1]
         if not sigma > 0:
             return None
@@ -313,8 +206,7 @@ class _MLFit:
         ldL2, pwrss = self.crit(theta)
         if not np.isfinite(ldL2):
             return np.inf
-        s2 = par[-1] ** 2
-        return ldL2 - self.sum_log_weights + pwrss / s2 + self.n * (LOG_2PI + math.log(s2))
+        return ml_deviance_at_sigma(ldL2, pwrss, self.n, par[-1] ** 2, self.sum_log_weights)
 
     def beta_at(self, theta: np.ndarray) -> np.ndarray:
         return self.devfun.solve(self.devfun.factor(theta))[0]
@@ -322,8 +214,8 @@ class _MLFit:
 
 def _ml_fit(m, oldNames: bool) -> _MLFit:
     devfun = m.devfun
-    terms = m.terms
-    theta_lower = np.concatenate([t.lower() for t in terms])
+    layout = devfun.layout
+    theta_lower = layout.lower
 
     def ml_crit(theta: np.ndarray) -> float:
         try:
@@ -342,19 +234,15 @@ def _ml_fit(m, oldNames: bool) -> _MLFit:
     sigma = devfun.sigma(f, REML=False)
     beta = devfun.solve(f)[0]
     stderr = sigma * np.sqrt(np.diag(devfun.beta_vcov_unscaled(f)))
-    vp = theta_to_sdcor(theta, sigma, terms)
-    names = sdcor_names(m, oldNames) + list(m.frame.x_names)
-    lower, upper = [], []
-    for t in terms:
-        rows, cols = t.tril_index
-        lower.extend(np.where(rows == cols, 0.0, -1.0))
-        upper.extend(np.where(rows == cols, np.inf, 1.0))
+    vp = theta_to_sdcor(theta, sigma, layout)
+    names = layout.sdcor_names(oldNames) + list(m.frame.x_names)
+    diag = layout.on_diagonal
     p = len(beta)
-    lower = np.array(lower + [0.0] + [-np.inf] * p)
-    upper = np.array(upper + [np.inf] + [np.inf] * p)
+    lower = np.concatenate([np.where(diag, 0.0, -1.0), [0.0], np.full(p, -np.inf)])
+    upper = np.concatenate([np.where(diag, np.inf, 1.0), [np.inf], np.full(p, np.inf)])
     return _MLFit(m, devfun, theta, float(dev), float(sigma), beta, stderr, np.concatenate([vp, beta]),
                   names, len(vp), lower, upper, len(m.frame.y), float(devfun.sum_log_weights), theta_lower,
-                  _Criterion(devfun, terms), _SdcorMap(terms))
+                  LeanCriterion(devfun), _SdcorMap(layout))
 
 
 # ------------------------------------------------------------------------------------ zeta functions
@@ -377,7 +265,7 @@ class _VarZeta:
             par[self.others] = x
             return fit.dev_sdcor(par)
 
-        x, fval = _bobyqa(objective, start, self.lo, self.hi)
+        x, fval, _n, _code = bobyqa(objective, start, self.lo, _INNER, upper=self.hi)
         par[self.others] = x
         devdiff = fval - fit.deviance
         if not np.isfinite(devdiff):
@@ -411,10 +299,9 @@ class _FixefZeta:
         fit, j = self.fit, self.j
         fr = fit.m.frame
         dev = make_deviance(fit.m.terms, self.Xdrop, fr.y, fr.weights, self.offset0 + value * self.xj, REML=False)
-        crit = _Criterion(dev, fit.m.terms)
-        n, slw = fit.n, fit.sum_log_weights
-        x, fval = _bobyqa(lambda th: crit.ml_deviance(th, n, slw), fit.theta, fit.theta_lower,
-                          np.full(len(fit.theta), np.inf))
+        crit = LeanCriterion(dev)
+        x, fval, _n, _code = bobyqa(crit.ml_deviance, fit.theta, fit.theta_lower, _INNER,
+                                    upper=np.full(len(fit.theta), np.inf))
         f = dev.factor(x)
         sigma = dev.sigma(f, REML=False)
         beta_rest = dev.solve(f)[0]
@@ -424,7 +311,7 @@ class _FixefZeta:
         est = fit.opt[fit.nvp + j]
         zeta = math.copysign(math.sqrt(devdiff), value - est) if np.isfinite(devdiff) else np.nan
         beta = np.insert(beta_rest, j, value)
-        return np.concatenate([[zeta], theta_to_sdcor(x, sigma, fit.m.terms), beta])
+        return np.concatenate([[zeta], theta_to_sdcor(x, sigma, fit.m.devfun.layout), beta])
 
 
 # ------------------------------------------------------------------------------------ stepping
@@ -546,7 +433,6 @@ class ThetaProfile:
                 non_mono_tol: float = 1e-2) -> pd.DataFrame:
         """Profile intervals: where the spline of zeta reaches ``-/+ qnorm((1 + level) / 2)`` (lme4's
         ``confint.thpr``); ends the profile never reaches are the parameter's bounds."""
-        from mixedcompat.inference.intervals import check_level, percent_labels
         check_level(level)
         names = self.params if parm is None else ([parm] if isinstance(parm, str) else list(parm))
         a = (1.0 - level) / 2.0

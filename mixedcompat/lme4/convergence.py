@@ -199,8 +199,15 @@ def conv_setting(name: str, value) -> dict:
     return out
 
 
-def _scaled_gradient(derivs: Derivs) -> np.ndarray | None:
-    """lme4's ``solve(chol(Hessian), gradient)`` (None where the Cholesky factorisation fails)."""
+def scaled_gradient(derivs: Derivs) -> np.ndarray | None:
+    """lme4's ``solve(chol(Hessian), gradient)`` (None where the Cholesky factorisation fails).
+
+    Example
+    -------
+    >>> d = Derivs(gradient=np.array([2.0, 0.0]), Hessian=np.array([[4.0, 0.0], [0.0, 1.0]]))
+    >>> scaled_gradient(d).tolist()
+    [1.0, 0.0]
+    """
     H = derivs.Hessian
     if not np.all(np.isfinite(H)):
         return None
@@ -303,7 +310,7 @@ def check_conv(derivs: Derivs | None, theta: np.ndarray, lower: np.ndarray,
     component = max_grad = None
     if grad["action"] != "ignore":
         wstr = None
-        sc = _scaled_gradient(derivs)
+        sc = scaled_gradient(derivs)
         if sc is None:
             wstr, code = "unable to evaluate scaled gradient", -1
         else:

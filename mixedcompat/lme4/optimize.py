@@ -45,7 +45,8 @@ from typing import Callable
 import nlopt
 import numpy as np
 
-from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, newton_decrease, _scaled_gradient
+from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, newton_decrease, scaled_gradient
+from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.errors import ConvergenceWarning
 
 DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
@@ -105,46 +106,6 @@ class OptSummary:
     lme4_stop: dict | None = None    # when polished: where lme4's path stopped (theta, fval, derivs)
 
 
-def _bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
-            control: dict, upper: np.ndarray | None = None) -> tuple[np.ndarray, float, int, int]:
-    """NLopt's BOBYQA on ``fun`` from ``start`` within [lower, upper] (upper: none by default):
-    ``control`` holds ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval`` and optionally ``ftol_rel``
-    and ``initial_step``.  Returns (x, f(x), evaluations, NLopt's result code)."""
-    n = len(start)
-    count = [0]
-    best = [np.inf, start.copy()]
-
-    def objective(x, grad):
-        count[0] += 1
-        val = fun(np.asarray(x))
-        if not np.isfinite(val):
-            val = np.finfo(float).max
-        if val < best[0]:
-            best[0], best[1] = val, np.array(x)
-        return float(val)
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
-    opt.set_lower_bounds(lower.tolist())
-    opt.set_upper_bounds([np.inf] * n if upper is None else np.asarray(upper, dtype=float).tolist())
-    opt.set_xtol_abs(control["xtol_abs"])
-    opt.set_ftol_abs(control["ftol_abs"])
-    opt.set_xtol_rel(control["xtol_rel"])
-    if control.get("ftol_rel") is not None:
-        opt.set_ftol_rel(control["ftol_rel"])
-    opt.set_maxeval(int(control["maxeval"]))
-    if control.get("initial_step") is not None:
-        opt.set_initial_step(np.broadcast_to(np.asarray(control["initial_step"], dtype=float), (n,)).tolist())
-    opt.set_min_objective(objective)
-    x0 = np.maximum(start, lower)
-    try:
-        x = np.asarray(opt.optimize(x0.tolist()))
-        code = opt.last_optimize_result()
-        fval = opt.last_optimum_value()
-    except (nlopt.RoundoffLimited, RuntimeError, ValueError):
-        x, fval, code = best[1], best[0], nlopt.FAILURE
-    return x, float(fval), count[0], code
-
-
 def _control(control: dict | None) -> dict:
     """DEFAULT_CONTROL overridden by ``control`` (lme4's dotted names accepted; settings that are
     not the optimiser's -- start, checks, threads -- are left to the caller)."""
@@ -161,7 +122,7 @@ def _needs_polish(derivs: Derivs, fval: float) -> bool:
     POLISH_DECREASE_RTOL, or the Hessian is not positive definite."""
     if not np.all(np.isfinite(derivs.gradient)):
         return False
-    sc = _scaled_gradient(derivs)
+    sc = scaled_gradient(derivs)
     if sc is None:
         return True
     if np.max(np.minimum(np.abs(sc), np.abs(derivs.gradient))) > POLISH_GRAD_TOL:
@@ -205,7 +166,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     polish = ctrl["polish"]
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
-    x, fval, feval, code = _bobyqa(fun, start, lower, ctrl)
+    x, fval, feval, code = bobyqa(fun, start, lower, ctrl)
     msgs: list[str] = []
     warns: list[str] = []
     # restart_edge: a parameter on the boundary with a negative one-sided derivative
@@ -221,7 +182,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
                 grads.append((fun(th) - d0) / btol)
             feval += 1 + len(on_bound)
             if any(g < 0 for g in grads):
-                x, fval, fe2, code = _bobyqa(fun, x, lower, ctrl)
+                x, fval, fe2, code = bobyqa(fun, x, lower, ctrl)
                 feval += fe2
     tight = dict(ctrl, **TIGHT)
     near_tight = dict(ctrl, xtol_rel=0.0, ftol_abs=1e-10)
@@ -232,7 +193,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
         if near.any():
             th = x.copy()
             th[near] = lower[near]
-            x2, f2, fe2, code2 = _bobyqa(fun, th, lower, near_tight)
+            x2, f2, fe2, code2 = bobyqa(fun, th, lower, near_tight)
             feval += fe2
             if f2 < fval:
                 x, fval, code = x2, f2, code2
@@ -241,7 +202,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             if x[i] == lower[i] and partners and np.any(x[partners] != 0):
                 th = x.copy()
                 th[partners] = -th[partners]
-                x2, f2, fe2, code2 = _bobyqa(fun, th, lower, near_tight)
+                x2, f2, fe2, code2 = bobyqa(fun, th, lower, near_tight)
                 feval += fe2
                 if f2 < fval:
                     x, fval, code = x2, f2, code2
@@ -273,7 +234,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             starts.append(np.maximum(start, lower))
         best = None
         for u0, step in _polish_starts(starts):
-            u, fu, fe2, code2 = _bobyqa(lambda v: fun(v * s), u0, lower / s, dict(tight, initial_step=step))
+            u, fu, fe2, code2 = bobyqa(lambda v: fun(v * s), u0, lower / s, dict(tight, initial_step=step))
             x2, f2, fe3 = _snap_to_boundary(fun, u * s, fu, lower, ctrl["boundary_tol"])
             feval += fe2 + fe3
             if best is None or f2 < best[1]:

@@ -26,16 +26,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from mixedcompat.front.reterms import ReTerm
-
-LOG_2PI = np.log(2.0 * np.pi)
-
-
-def _criterion_value(ldL2, ldRX2, pwrss, sum_log_weights: float, denom: int):
-    """lme4's objective from its pieces: ``ldL2 + ldRX2 - log|W| + denom (1 + log(2 pi pwrss / denom))``
-    (``ldRX2 = 0`` and ``denom = n`` for ML); scalars or arrays, one formula for every path."""
-    return ldL2 + ldRX2 - sum_log_weights + denom * (1.0 + LOG_2PI + np.log(pwrss / denom))
-
+from mixedcompat.front.reterms import ReTerm, ThetaLayout
+from mixedcompat.lme4.criterion import profiled_criterion
 
 class ResponseReduction:
     """The response as the criterion is built from it: ``sqrt(w) (y - offset - X c)`` with ``c`` the
@@ -156,7 +148,7 @@ class PLSFactor:
     LX: list                         # LX[k]: (p+1) x (levels_k q_k) dense L_{Xy, k}
     LXX: np.ndarray                  # p x p lower Cholesky of the fixed-effects Schur complement (R_X')
     lyX: np.ndarray                  # (p,) last row of L against X
-    pwrss: float                     # penalised weighted residual sum of squares r^2
+    pwrss: np.float64                # penalised weighted residual sum of squares r^2
     ldL2: float                      # log |L_Z|^2
     ldRX2: float                     # log |R_X|^2
     L_full: np.ndarray | None = None # the whole dense factor (DenseDeviance only)
@@ -191,6 +183,27 @@ def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
     if q == 1:
         return sp.diags(blocks[:, 0, 0], format="csr")
     return sp.bsr_matrix((blocks, np.arange(m), np.arange(m + 1)), shape=(m * q, m * q)).tocsr()
+
+
+def diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
+    """The diagonal blocks of ``Z_t' W Z_t``: one ``q x q`` block per level of term ``t``
+    (``(levels, q, q)``); ``sqrtw`` the square roots of the prior weights (None: unweighted).
+
+    Example
+    -------
+    >>> t = ReTerm("g", "1 | g", np.array([0, 0, 1]), ["a", "b"], np.ones((3, 1)), ["(Intercept)"])
+    >>> diag_blocks(t, None)[:, 0, 0].tolist()
+    [2.0, 1.0]
+    """
+    Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
+    q = t.q
+    out = np.empty((t.n_levels, q, q))
+    for a in range(q):
+        for b in range(a, q):
+            s = np.bincount(t.codes, weights=Xw[:, a] * Xw[:, b], minlength=t.n_levels)
+            out[:, a, b] = s
+            out[:, b, a] = s
+    return out
 
 
 class _BlockRows:
@@ -311,15 +324,9 @@ class Deviance:
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
         sqrtw, XY, resp = self._setup(terms, X, y, weights, offset, REML)
         p = self.p
-        self.theta_slices = []
-        start = 0
-        for t in terms:
-            self.theta_slices.append(slice(start, start + t.n_theta))
-            start += t.n_theta
-        self.n_theta = start
         # --- the blocks of A --------------------------------------------------------------------
         Zs = [t.Z(sqrtw) for t in terms]
-        self.Adiag = [self._diag_blocks(t, sqrtw) for t in terms]
+        self.Adiag = [diag_blocks(t, sqrtw) for t in terms]
         self.Aoff: dict[tuple[int, int], sp.csr_matrix] = {}
         for k in range(1, len(terms)):
             for j in range(k):
@@ -340,6 +347,9 @@ class Deviance:
         """Common set-up: sizes, the weights' log-determinant, the weighted ``[X, r]`` and ``r`` (the
         reduced response, :class:`ResponseReduction`; ``beta_shift`` the coefficients it removed)."""
         self.terms = terms
+        self.layout = ThetaLayout.of(terms)
+        self.theta_slices = self.layout.slices
+        self.n_theta = self.layout.n_theta
         self.REML = bool(REML)
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
@@ -418,18 +428,6 @@ class Deviance:
         t1 = self.terms[0]
         self._AX1_3d = self.AX[0].reshape(p + 1, t1.n_levels, t1.q)
 
-    @staticmethod
-    def _diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
-        Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
-        q = t.q
-        out = np.empty((t.n_levels, q, q))
-        for a in range(q):
-            for b in range(a, q):
-                s = np.bincount(t.codes, weights=Xw[:, a] * Xw[:, b], minlength=t.n_levels)
-                out[:, a, b] = s
-                out[:, b, a] = s
-        return out
-
     # -----------------------------------------------------------------------------------------
     def factor(self, theta: np.ndarray) -> PLSFactor:
         """Blocked Cholesky factor at ``theta`` (no state is kept)."""
@@ -489,12 +487,12 @@ class Deviance:
             C = np.linalg.cholesky(S)
             LXX = C[:p, :p]
             lyX = C[p, :p]
-            pwrss = float(C[p, p] ** 2)
+            pwrss = C[p, p] ** 2
             ldRX2 = 2.0 * float(np.sum(np.log(np.diag(LXX))))
         else:
             LXX = np.zeros((0, 0))
             lyX = np.zeros(0)
-            pwrss = float(S[0, 0])
+            pwrss = S[0, 0]
             ldRX2 = 0.0
         return PLSFactor(theta, T, L11, M1, G, Ldense, LX, LXX, lyX, pwrss, ldL2, ldRX2)
 
@@ -537,17 +535,31 @@ class Deviance:
     def criterion_from_factor(self, f: PLSFactor, REML: bool | None = None) -> float:
         """lme4's objective from a factor: REML criterion or deviance (same constants as lme4)."""
         REML = self.REML if REML is None else REML
-        n, p = self.n, self.p
-        if not f.pwrss > 0:
-            return np.inf
-        return _criterion_value(f.ldL2, f.ldRX2 if REML else 0.0, f.pwrss, self.sum_log_weights,
-                                n - p if REML else n)
+        return profiled_criterion(f.ldL2, f.ldRX2, f.pwrss, self.n, self.p, REML, self.sum_log_weights)
 
     def __call__(self, theta: np.ndarray) -> float:
         try:
             return self.criterion_from_factor(self.factor(theta))
         except (np.linalg.LinAlgError, sla.LinAlgError):
             return np.inf
+
+    def solution(self, theta: np.ndarray) -> tuple[float, np.ndarray, float] | None:
+        """``(criterion, beta, pwrss)`` at ``theta`` (None where the factor does not exist): the
+        :class:`~mixedcompat.lme4.criterion.ProfiledCriterion` interface.
+
+        Example
+        -------
+        >>> # crit, beta, pwrss = m.devfun.solution(m.theta)
+        """
+        try:
+            f = self.factor(theta)
+        except (np.linalg.LinAlgError, sla.LinAlgError):
+            return None
+        crit = self.criterion_from_factor(f)
+        if not np.isfinite(crit):
+            return None
+        beta = sla.solve_triangular(f.LXX.T, f.lyX, lower=False) if self.p > 0 else np.zeros(0)
+        return crit, beta + self.beta_shift, f.pwrss
 
     # -----------------------------------------------------------------------------------------
     def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -615,23 +627,8 @@ class DenseDeviance(Deviance):
         A[self.q:, :self.q] = ZXY.T
         A[self.q:, self.q:] = XY.T @ XY
         self.A = A
-        # where each theta entry goes in the dense Lambda
-        rows, cols, idx = [], [], []
-        self.theta_slices = []
-        offset_q, offset_t = 0, 0
-        for t in terms:
-            r, c = t.tril_index
-            lev = np.arange(t.n_levels)[:, None] * t.q + offset_q
-            rows.append((lev + r[None, :]).ravel())
-            cols.append((lev + c[None, :]).ravel())
-            idx.append(np.tile(np.arange(t.n_theta) + offset_t, t.n_levels))
-            self.theta_slices.append(slice(offset_t, offset_t + t.n_theta))
-            offset_q += t.n_levels * t.q
-            offset_t += t.n_theta
-        self.n_theta = offset_t
-        self._lam_rows = np.concatenate(rows)
-        self._lam_cols = np.concatenate(cols)
-        self._lam_idx = np.concatenate(idx)
+        # where each theta entry goes in the dense Lambda: Lambda[rows, cols] = theta[idx]
+        self.lambda_rows, self.lambda_cols, self.lambda_idx = self.layout.lambda_positions()
         self._eye_q = np.arange(self.q)
         self._put_response(resp)
 
@@ -650,7 +647,7 @@ class DenseDeviance(Deviance):
         theta = np.asarray(theta, dtype=float)
         q, p = self.q, self.p
         lam = np.zeros((q, q))
-        lam[self._lam_rows, self._lam_cols] = theta[self._lam_idx]
+        lam[self.lambda_rows, self.lambda_cols] = theta[self.lambda_idx]
         M = self.A.copy()
         M[:q, :q] = lam.T @ M[:q, :q] @ lam
         M[self._eye_q, self._eye_q] += 1.0
@@ -662,7 +659,7 @@ class DenseDeviance(Deviance):
         ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
         ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
         return PLSFactor(theta, T, None, None, [], {}, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
-                         float(d[q + p] ** 2), ldL2, ldRX2, L_full=L)
+                         d[q + p] ** 2, ldL2, ldRX2, L_full=L)
 
     BATCH_BYTES = 32 * 2**20
 
@@ -684,7 +681,7 @@ class DenseDeviance(Deviance):
             th = thetas[lo:lo + chunk]
             k = len(th)
             lam = np.zeros((k, q, q))
-            lam[:, self._lam_rows, self._lam_cols] = th[:, self._lam_idx]
+            lam[:, self.lambda_rows, self.lambda_cols] = th[:, self.lambda_idx]
             lamT = lam.transpose(0, 2, 1)
             M = np.empty((k, N, N))
             M[:, :q, :q] = lamT @ self.A[:q, :q] @ lam
@@ -700,11 +697,8 @@ class DenseDeviance(Deviance):
                 continue
             ldL2 = 2.0 * np.sum(np.log(d[:, :q]), axis=1)
             ldRX2 = 2.0 * np.sum(np.log(d[:, q:q + p]), axis=1) if self.REML else 0.0
-            pwrss = d[:, q + p] ** 2
-            with np.errstate(divide="ignore"):
-                crit = _criterion_value(ldL2, ldRX2, pwrss, self.sum_log_weights,
-                                        self.n - p if self.REML else self.n)
-            out[lo:lo + k] = np.where(pwrss > 0, crit, np.inf)
+            out[lo:lo + k] = profiled_criterion(ldL2, ldRX2, d[:, q + p] ** 2, self.n, p, self.REML,
+                                                self.sum_log_weights)
         return out
 
     def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -26,13 +26,11 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-import nlopt
 import numpy as np
-from scipy.optimize import minimize
 
 from mixedcompat.errors import ConvergenceWarning
-from mixedcompat.lme4.optimize import _bobyqa as _nlopt_bobyqa
 from mixedcompat.nlme.likelihood import NlmeLikelihood
+from mixedcompat.numerics.optimizers import BOBYQA_FAILURE, BOBYQA_MAXEVAL, bobyqa, lbfgsb
 
 BOUND = np.inf             # no bound on the unconstrained correlation / variance parameters (as nlme)
 DEFAULT_CONTROL = {"maxeval": 20000, "xtol_rel": 1e-8, "ftol_rel": 1e-12, "max_outer": 100,
@@ -54,7 +52,7 @@ class Estimate:
 
 def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = None,
             upper: np.ndarray | None = None, step: np.ndarray | None = None) -> tuple[np.ndarray, float, int, str]:
-    """The project's BOBYQA (:func:`mixedcompat.lme4.optimize._bobyqa`) with nlme's settings: tight
+    """The project's BOBYQA (:func:`mixedcompat.numerics.optimizers.bobyqa`) with nlme's settings: tight
     tolerances, parameters bounded only where given (``lower`` / ``upper``, capped at +/- BOUND), and a
     trust region on each parameter's own scale (relative standard deviations can be in the hundreds)."""
     n = len(start)
@@ -64,10 +62,10 @@ def _bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray | None = No
     settings = {"xtol_abs": 1e-10, "ftol_abs": 0.0, "xtol_rel": control["xtol_rel"],
                 "ftol_rel": control["ftol_rel"], "maxeval": control["maxeval"],
                 "initial_step": np.maximum(0.5, 0.25 * np.abs(np.asarray(start, float))) if step is None else step}
-    x, fval, n_eval, code = _nlopt_bobyqa(fun, x0, lo, settings, upper=hi)
-    if code == nlopt.FAILURE:
+    x, fval, n_eval, code = bobyqa(fun, x0, lo, settings, upper=hi)
+    if code == BOBYQA_FAILURE:
         msg = "converged (round-off limited)"
-    elif code == nlopt.MAXEVAL_REACHED or code < 0:
+    elif code == BOBYQA_MAXEVAL or code < 0:
         msg = "iteration limit reached"
     else:
         msg = "converged"
@@ -103,36 +101,15 @@ def _bobyqa_restarted(fun, start: np.ndarray, control: dict, lower: np.ndarray,
     return x, f, total, msg
 
 
-def _lbfgsb(fun, x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-            options: dict) -> tuple[np.ndarray | None, int]:
-    """L-BFGS-B with finite-difference gradients (nlme's ``nlminb`` in spirit) from ``x0`` within
-    [lower, upper]; non-finite criteria are a wall.  Returns (the point, or None when the descent
-    failed; evaluations)."""
-    count = [0]
-
-    def safe(v):
-        count[0] += 1
-        f = fun(v)
-        return f if np.isfinite(f) else 1e300
-    bounds = [(lo if np.isfinite(lo) else None, hi if np.isfinite(hi) else None) for lo, hi in zip(lower, upper)]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = minimize(safe, x0, method="L-BFGS-B", bounds=bounds, options=options)
-    except (ValueError, FloatingPointError, np.linalg.LinAlgError):
-        return None, count[0]
-    return res.x, count[0]
-
-
 def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.ndarray,
                               upper: np.ndarray, step=None) -> tuple[np.ndarray, float, int, str]:
-    """A second path from nlme's start: a bounded quasi-Newton descent (:func:`_lbfgsb`) into the
-    basin the gradient points to, polished by :func:`_bobyqa_restarted`.  BOBYQA's first
-    trust-region steps can carry it into another basin (a corARMA(1, 1) ridge where the AR and MA
+    """A second path from nlme's start: a bounded quasi-Newton descent
+    (:func:`~mixedcompat.numerics.optimizers.lbfgsb`) into the basin the gradient points to, polished
+    by :func:`_bobyqa_restarted`.  BOBYQA's first trust-region steps can carry it into another basin (a corARMA(1, 1) ridge where the AR and MA
     roots cancel, a corLin kink)."""
     start = np.asarray(start, float)
     n = len(start)
-    xq, n_q = _lbfgsb(fun, start, lower, upper, {"maxfun": 40 * (n + 1), "maxiter": 200})
+    xq, n_q = lbfgsb(fun, start, lower, upper, {"maxfun": 40 * (n + 1), "maxiter": 200})
     x0 = xq if xq is not None and np.isfinite(fun(xq)) else start
     x, f, n_eval, msg = _bobyqa_restarted(fun, x0, control, lower, upper)
     return x, f, n_eval + n_q, msg
@@ -140,10 +117,11 @@ def _quasi_newton_then_bobyqa(fun, start: np.ndarray, control: dict, lower: np.n
 
 def _quasi_newton(fun, start: np.ndarray, control: dict, lower: np.ndarray, upper: np.ndarray,
                   step=None) -> tuple[np.ndarray, float, int, str]:
-    """A local descent alone (:func:`_lbfgsb`): from a warm start it stays in the basin it starts in."""
+    """A local descent alone (:func:`~mixedcompat.numerics.optimizers.lbfgsb`): from a warm start it
+    stays in the basin it starts in."""
     x0 = np.asarray(start, float)
-    x, n_q = _lbfgsb(fun, x0, lower, upper, {"maxfun": 200 * (len(x0) + 1), "maxiter": 1000,
-                                             "ftol": 1e-14, "gtol": 1e-9})
+    x, n_q = lbfgsb(fun, x0, lower, upper, {"maxfun": 200 * (len(x0) + 1), "maxiter": 1000,
+                                            "ftol": 1e-14, "gtol": 1e-9})
     if x is None:
         return x0, fun(x0), n_q, "iteration limit reached"
     f = fun(x)
