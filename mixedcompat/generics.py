@@ -9,6 +9,33 @@ from __future__ import annotations
 from typing import Any
 
 
+# one real call per generic, on sleepstudy's lmer fit (the docstrings' examples)
+_EXAMPLES = {
+    "fixef": ('fixef(m).round(2).tolist()', '[251.41, 10.47]'),
+    "vcov": ('vcov(m).shape', '(2, 2)'),
+    "sigma": ('round(sigma(m), 4)', '25.5918'),
+    "logLik": ('logLik(m)', "'log Lik.' -871.8141 (df=6)"),
+    "AIC": ('round(AIC(m), 3)', '1755.628'),
+    "BIC": ('round(BIC(m), 3)', '1774.786'),
+    "deviance": ('round(deviance(m, REML=False), 3)', '1751.986'),
+    "REMLcrit": ('round(REMLcrit(m), 3)', '1743.628'),
+    "nobs": ('nobs(m)', '180'),
+    "ngrps": ('ngrps(m)', "{'Subject': 18}"),
+    "VarCorr": ('VarCorr(m).to_frame()["sdcor"].round(3).tolist()', '[24.741, 5.922, 0.066, 25.592]'),
+    "ranef": ('ranef(m)["Subject"].shape', '(18, 2)'),
+    "coef": ('coef(m)["Subject"].shape', '(18, 2)'),
+    "fitted": ('fitted(m).shape', '(180,)'),
+    "residuals": ('residuals(m).shape', '(180,)'),
+    "getME": ('getME(m, "theta").round(4).tolist()', '[0.9667, 0.0152, 0.2309]'),
+    "isSingular": ('isSingular(m)', 'False'),
+    "summary": ('summary(m).coefficients.shape', '(2, 3)'),
+    "predict": ('predict(m).shape', '(180,)'),
+    "simulate": ('simulate(m, nsim=2, seed=1).shape', '(180, 2)'),
+    "refit": ('round(refit(m, m.frame.y).REMLcrit(), 3)', '1743.628'),
+    "update": ('update(m, ". ~ . - Days").formula', "'Reaction ~ (Days | Subject)'"),
+}
+
+
 def _method(name: str):
     def generic(model: Any, *args, **kwargs):
         try:
@@ -19,8 +46,13 @@ def _method(name: str):
 
     generic.__name__ = name
     generic.__qualname__ = name
-    generic.__doc__ = (f"R's ``{name}(m)``: the same as ``m.{name}()``.\n\n"
-                       f"Example\n-------\n>>> # {name}(m)\n")
+    doc = f"R's ``{name}(m)``: the same as ``m.{name}()``.\n"
+    if name in _EXAMPLES:
+        call, shown = _EXAMPLES[name]
+        doc += ("\nExample\n-------\n>>> import mixedcompat as mc\n"
+                ">>> m = mc.lmer(\"Reaction ~ Days + (Days | Subject)\", mc.datasets.load(\"sleepstudy\"))\n"
+                f">>> from mixedcompat.generics import {name}\n>>> {call}\n{shown}\n")
+    generic.__doc__ = doc
     return generic
 
 
@@ -84,27 +116,67 @@ def anova(*models: Any, type: int | str | None = None, ddf: str = "Satterthwaite
 def drop1(m: Any, test: str | None = None, ddf: str = "Satterthwaite", **kwargs: Any):
     """``drop1``: lmerTest's F tests of single term deletions (``ddf`` = "Satterthwaite" or
     "Kenward-Roger", the default, as lmerTest), or lme4's AIC / likelihood-ratio table when ``test``
-    is given (``test="Chisq"`` or ``"none"``, see :func:`mixedcompat.inference.lrt.drop1`)."""
+    is given (``test="Chisq"`` or ``"none"``, see :func:`mixedcompat.inference.lrt.drop1`).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> drop1(m).index.tolist()
+    ['Days']
+    """
     return _method("drop1")(m, test=test, ddf=ddf, **kwargs)
 
 
 def intervals(m: Any, level: float = 0.95, which: str = "all"):
-    """nlme's ``intervals`` for lme / gls fits (see :mod:`mixedcompat.nlme.nlme_inference`)."""
+    """nlme's ``intervals`` for lme / gls fits (see :mod:`mixedcompat.nlme.nlme_inference`).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> sorted(intervals(m).keys())
+    ['fixed', 'reStruct', 'sigma']
+    """
     return _method("intervals")(m, level=level, which=which)
 
 
 def getVarCov(m: Any, individuals: Any = None, type: str = "random.effects"):  # noqa: A002
-    """nlme's ``getVarCov`` for lme / gls fits (see :meth:`mixedcompat.nlme.fit.NlmeFit.getVarCov`)."""
+    """nlme's ``getVarCov`` for lme / gls fits (see :meth:`mixedcompat.nlme.fit.NlmeFit.getVarCov`).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> getVarCov(m).shape
+    (1, 1)
+    """
     return m.getVarCov(individuals=individuals, type=type)
 
 
 def ACF(m: Any, maxLag: int | None = None, resType: str = "pearson"):
-    """nlme's ``ACF`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    """nlme's ``ACF`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> ACF(m).columns.tolist()
+    ['lag', 'ACF']
+    """
     return m.ACF(maxLag=maxLag, resType=resType)
 
 
 def Variogram(m: Any, form: str | None = None, resType: str = "pearson", robust: bool = False, maxDist: Any = None):
-    """nlme's ``Variogram`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`)."""
+    """nlme's ``Variogram`` of an lme / gls fit's residuals (see :mod:`mixedcompat.nlme.diagnostics`).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> Variogram(m).columns.tolist()
+    ['variog', 'dist', 'n.pairs']
+    """
     return m.Variogram(form=form, resType=resType, robust=robust, maxDist=maxDist)
 
 

@@ -35,10 +35,10 @@ def _varies_within(col: np.ndarray, codes: np.ndarray | None) -> bool:
 
 def fixed_df(m) -> tuple[pd.Series, pd.Series]:
     """Denominator df per coefficient and per term (nlme's ``m$fixDF$X`` and ``$terms``)."""
-    lik = m._lik
+    lik = m.likelihood
     X = lik.X
     names = m.x_names
-    frame = m._setup.frame
+    frame = m.setup.frame
     assign = np.asarray(frame.x_assign)
     term_names = ["(Intercept)"] + list(frame.x_terms)
     if m.kind == "gls" or not lik.levels:
@@ -117,7 +117,7 @@ def anova_single(m, type: str = "sequential") -> pd.DataFrame:  # noqa: A002
     """nlme's ``anova(m)``: one F test per term (sequential by default, or ``"marginal"``)."""
     if type not in ("sequential", "marginal"):
         raise DataError(f"type must be 'sequential' or 'marginal', not {type!r}")
-    frame = m._setup.frame
+    frame = m.setup.frame
     assign = np.asarray(frame.x_assign)
     term_names = ["(Intercept)"] + list(frame.x_terms)
     beta = m.fixef().to_numpy()
@@ -209,7 +209,7 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         out["fixed"] = _tri(est - q * se, est, est + q * se, tt.index)
     if which == "fixed":
         return out
-    lik = m._lik
+    lik = m.likelihood
     if lik.n_par == 0:
         # no variance parameters besides sigma (gls; nlme has no apVar): chi-square interval
         dfr = m.nobs() - (lik.p if m.REML else 0)
@@ -230,7 +230,7 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         raise DataError(nonpd)
     from mixedcompat.nlme.estimate import cor_natural, natural_vector
     with np.errstate(divide="ignore"):
-        nat = natural_vector(lik, m._est.params, m.sigma())
+        nat = natural_vector(lik, m.opt.params, m.sigma())
     se = np.sqrt(np.diag(A))
     z = st.norm.ppf((1 + level) / 2)
     lo, hi = nat - z * se, nat + z * se
@@ -250,7 +250,7 @@ def _var_cov_intervals(out: Intervals, m, lik, nat: np.ndarray, lo: np.ndarray, 
         k += n
     if re:
         out["reStruct"] = re
-    _, cu, vu = lik.split(m._est.params)
+    _, cu, vu = lik.split(m.opt.params)
     if lik.cor is not None and lik.n_cor:
         sl = slice(k, k + lik.n_cor)
         to_nat = (lambda z: np.tanh(z / 2.0)) if cor_natural(lik) else lik.cor.natural

@@ -3,8 +3,9 @@
 Every function returns R's text as one string, line by line as R 4.2 with nlme 3.1 prints it at
 ``options(width = 80, digits = 7)``; nothing is printed.  The number formatting is R's (see
 :mod:`mixedcompat.present.rformat`): data-frame columns are ``format(zapsmall(x))``, p-values
-``format(round(p, 4))`` (``"<.0001"`` where that is 0, in anova tables: rformat.format_pval_nlme), correlations ``format(round(r, 3))`` in a
-lower triangle, and formulas are deparsed as R does (``sin(2*pi*Time)`` -> ``sin(2 * pi * Time)``).
+``format(round(p, 4))`` (``"<.0001"`` where that is 0, in anova tables: ``format_pval_nlme``),
+correlations ``format(round(r, 3))`` in a lower triangle, and formulas are deparsed as R does
+(``sin(2*pi*Time)`` -> ``sin(2 * pi * Time)``).
 
 Example
 -------
@@ -107,7 +108,7 @@ def _data_name(m) -> str:
 
 
 def _level_groups(m) -> list[list[str]]:
-    return [list(lv.groups) for lv in m._setup.random]
+    return [list(lv.groups) for lv in m.setup.random]
 
 
 def _group_label(groups: list[str]) -> str:
@@ -129,7 +130,7 @@ def _re_blocks(m) -> list[tuple[str, str, str, pd.DataFrame]]:
     """(level name, formula line, pd kind, covariance) per level, outermost first."""
     covs = m.re_cov()
     return [(lv.name, f"~{_pd_rhs(rl.pd.form)} | {_group_label(list(rl.groups))}", lv.pd.kind, covs[lv.name])
-            for lv, rl in zip(m._lik.levels, m._setup.random)]
+            for lv, rl in zip(m.likelihood.levels, m.setup.random)]
 
 
 def _has_corr(kind: str, q: int) -> bool:
@@ -173,7 +174,7 @@ def _cor_formula(m, cor) -> str:
 
 
 def _cor_block(m) -> list[str]:
-    cor = m._lik.cor
+    cor = m.likelihood.cor
     if cor is None:
         return []
     params = np.asarray(m.cor_params, float)
@@ -192,14 +193,14 @@ def _cor_block(m) -> list[str]:
 
 def _var_parts(m) -> list[tuple[object, np.ndarray]]:
     """(bound varFunc, natural parameters with allCoef) per component; varComb's components rebound."""
-    var = m._lik.var
-    _, _, vu = m._lik.split(m._est.params)
+    var = m.likelihood.var
+    _, _, vu = m.likelihood.split(m.opt.params)
     full = var.natural_array(vu, all_coef=True)
     if var.kind != "varComb":
         return [(var, full)]
     parts, at = [], 0
     for sub in getattr(m.call.get("weights"), "varfuncs", ()):
-        bv = sub.bind(m._setup.sorted_data)
+        bv = sub.bind(m.setup.sorted_data)
         parts.append((bv, full[at:at + len(bv.all_names)]))
         at += len(bv.all_names)
     return parts
@@ -214,7 +215,7 @@ def _var_component(bv, values: np.ndarray) -> list[str]:
 
 
 def _var_block(m) -> list[str]:
-    var = m._lik.var
+    var = m.likelihood.var
     if var is None:
         return []
     parts = _var_parts(m)
@@ -248,7 +249,7 @@ def _resid_quantiles(m) -> list[str]:
 
 
 def _groups_lines(m) -> list[str]:
-    ng = [lv.n_groups for lv in m._lik.levels]
+    ng = [lv.n_groups for lv in m.likelihood.levels]
     if len(ng) == 1:
         return [f"Number of Groups: {ng[0]} "]
     labels = [_group_label(g) for g in _level_groups(m)]
@@ -335,7 +336,7 @@ def format_varcorr(m) -> str:
     sigma = m.sigma()
     ncorr = max([cov.shape[0] - 1 for _, _, kind, cov in blocks if _has_corr(kind, cov.shape[0])] + [0])
     var_vals, sd_vals, rows, names, headers = [], [], [], [], []
-    for (name, _, kind, cov), rl in zip(blocks, m._setup.random):
+    for (name, _, kind, cov), rl in zip(blocks, m.setup.random):
         cols, v = [str(c) for c in cov.columns], cov.to_numpy(float)
         headers.append((len(rows), f"{name} =", f"{kind}({_pd_rhs(rl.pd.form)})"))
         corr = None
