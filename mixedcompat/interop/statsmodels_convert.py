@@ -42,7 +42,8 @@ import pandas as pd
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import model_matrix
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.front.formula import RETerm, _find_top, _strip_parens, parse_formula, split_top_level
+from mixedcompat.front import rlang
+from mixedcompat.front.formula import RETerm, parse_formula
 
 __all__ = ["StatsmodelsSpec", "statsmodels_spec", "to_statsmodels", "from_statsmodels", "r_coef_name"]
 
@@ -105,13 +106,23 @@ def _patsy_text(text: str, data: pd.DataFrame, used: set | None = None) -> str:
     return _R_TOKEN.sub(repl, text).replace("^", "**")
 
 
+def _tree(expr: str | rlang.Node) -> rlang.Node:
+    return expr if isinstance(expr, rlang.Node) else rlang.parse(expr)
+
+
+def _colon_pieces(node: rlang.Node) -> list[rlang.Node]:
+    """The factors of an interaction ``a:b`` / ``c:(b:a)``, parentheses removed."""
+    node = rlang.strip_parens(node)
+    if rlang.is_binop(node, ":"):
+        return _colon_pieces(node.args[0]) + _colon_pieces(node.args[1])
+    return [node]
+
+
 def _group_components(term: RETerm, data: pd.DataFrame) -> list[str]:
     """Variables of a grouping factor ``a:b`` / ``c:(b:a)``, each checked against the data."""
     comps: list[str] = []
-    for piece in term.group.replace("(", " ").replace(")", " ").split(":"):
-        name = piece.strip()
-        if not name:
-            continue
+    for piece in _colon_pieces(_tree(term.group)):
+        name = piece.value if piece.kind == "sym" else piece.deparse()
         if name not in data.columns:
             raise FormulaError(f"grouping factor {name!r} of the random-effects term ({term.label}) "
                                f"is not a column of the data")
@@ -132,9 +143,10 @@ def _term_columns(term: RETerm, data: pd.DataFrame) -> list[str]:
 
 def _slope_expr(expr: str) -> str:
     """The expression of a one-column term without its intercept removal: ``0 + x`` -> ``x``."""
-    kept = [(s, p) for s, p in split_top_level(expr)
-            if not (_strip_parens(p) in ("0", "1") or (s == "-" and _strip_parens(p) == "1"))]
-    return " + ".join(p for _, p in kept)
+    zero, one = rlang.num(0), rlang.num(1)
+    kept = [p for s, p in rlang.signed_terms(_tree(expr))
+            if not (rlang.strip_parens(p) in (zero, one) or (s == "-" and rlang.strip_parens(p) == one))]
+    return " + ".join(p.deparse() for p in kept)
 
 
 def _re_formula(term: RETerm, columns: list[str], data: pd.DataFrame) -> str:
@@ -358,11 +370,19 @@ _C_CALL = re.compile(r"^C\((.+)\)$")
 _Q_CALL = re.compile(r"^Q\((['\"])(.+)\1\)$")
 
 
+def _one_argument(inner: str) -> bool:
+    """Whether ``C(inner)`` has one argument (``C(f)``, not ``C(f, Treatment)``); False when unreadable."""
+    try:
+        return len(rlang.parse(f"C({inner})").args) == 1
+    except FormulaError:
+        return False
+
+
 def _plain_name(piece: str) -> str:
     """patsy's name of a variable without coding decorations: ``C(b)[T.x]`` -> ``b``, ``Q('a b')`` -> ``a b``."""
     name = _BRACKET.sub("", piece).strip()
     m = _C_CALL.match(name)
-    if m and _find_top(m.group(1), ",") < 0:
+    if m and _one_argument(m.group(1)):
         name = m.group(1).strip()
     m = _Q_CALL.match(name)
     if m:
@@ -384,7 +404,11 @@ def _unique(seq):
 
 
 def _split_colon(name: str) -> list[str]:
-    """Split a patsy column name at ``:`` outside brackets and parentheses."""
+    """Split a patsy column name at ``:`` outside brackets and parentheses.
+
+    A patsy column name is not R syntax (its ``[T.level]`` holds a level label verbatim, spaces and
+    ``:`` included), so this stays a character scan rather than an :mod:`~mixedcompat.front.rlang` parse.
+    """
     out, depth, start = [], 0, 0
     for i, ch in enumerate(name):
         if ch in "([":
