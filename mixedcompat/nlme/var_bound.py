@@ -69,13 +69,27 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
     return cov_expr, strata
 
 
-def _r_form_text(cov: str | None, strata: list[str]) -> str:
-    """The form as R deparses it: ``~1 | Sex``, ``~age``, ``~fitted(.) | g * h``."""
+def r_form_text(cov: str | None, strata: list[str]) -> str:
+    """The form as R deparses it: ``~1 | Sex``, ``~age``, ``~fitted(.) | g * h``.
+
+    Example
+    -------
+    >>> r_form_text(None, ["g", "h"]), r_form_text("age", [])
+    ('~1 | g * h', '~age')
+    """
     text = "~" + (cov if cov is not None else "1")
     return text + (" | " + " * ".join(strata) if strata else "")
 
 
-def _numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
+def numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
+    """The variance covariate ``expr`` evaluated on ``data``: one finite number per row, else a
+    DataError / FormulaError naming ``cls`` and the covariate.
+
+    Example
+    -------
+    >>> numeric_covariate("log(x)", pd.DataFrame({"x": [1.0, np.e]}), "varPower").tolist()
+    [0.0, 1.0]
+    """
     try:
         node = rlang.parse(expr)
     except FormulaError as exc:
@@ -93,8 +107,15 @@ def _numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
     return values.astype(float, copy=True)
 
 
-def _stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np.ndarray, list[str]]:
-    """Per-row stratum codes and the labels in order of first appearance in the rows."""
+def stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np.ndarray, list[str]]:
+    """Per-row stratum codes and the labels (crossed strata joined by ``*``) in order of first appearance.
+
+    Example
+    -------
+    >>> codes, labels = stratum_labels(["g"], pd.DataFrame({"g": ["b", "a", "b"]}), "varIdent")
+    >>> codes.tolist(), labels
+    ([0, 1, 0], ['b', 'a'])
+    """
     ctx = EvalContext(data)
     per_var: list[np.ndarray] = []
     for expr in strata:
@@ -129,8 +150,14 @@ def _stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np
 # value / fixed handling
 
 
-def _as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> float | dict[str, float] | None:
-    """None, a float, or a dict label -> float (a length-one sequence is a scalar)."""
+def as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> float | dict[str, float] | None:
+    """None, a float, or a dict label -> float (a length-one sequence is a scalar).
+
+    Example
+    -------
+    >>> as_scalar_or_dict([0.5], "value", "varPower", False), as_scalar_or_dict({"a": 2}, "value", "varIdent", True)
+    (0.5, {'a': 2.0})
+    """
     if value is None:
         return None
     if isinstance(value, Mapping):
@@ -138,7 +165,7 @@ def _as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> f
             raise DataError(f"{cls}: {what} has stratum names {list(value)} but the form has no strata")
         return {str(k): float(v) for k, v in value.items()}
     if isinstance(value, pd.Series):
-        return _as_scalar_or_dict(dict(value.items()), what, cls, allow_dict)
+        return as_scalar_or_dict(dict(value.items()), what, cls, allow_dict)
     arr = np.atleast_1d(np.asarray(value, dtype=float))
     if arr.size == 0:
         return None
@@ -148,13 +175,25 @@ def _as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> f
     return float(arr[0])
 
 
-def _check_names(d: Mapping[str, float], labels: list[str], what: str, cls: str) -> None:
+def check_stratum_names(d: Mapping[str, float], labels: list[str], what: str, cls: str) -> None:
+    """A DataError when a key of ``d`` is not one of the strata ``labels``.
+
+    Example
+    -------
+    >>> check_stratum_names({"a": 1.0}, ["a", "b"], "value", "varIdent")
+    """
     unknown = [k for k in d if k not in labels]
     if unknown:
         raise DataError(f"{cls}: {what} names {unknown} are not strata labels; the strata are {labels}")
 
 
-def _positive(values: Mapping[str, float] | float | None, what: str, cls: str) -> None:
+def check_positive(values: Mapping[str, float] | float | None, what: str, cls: str) -> None:
+    """A DataError when a value (or a stratum's value) is not a finite positive number.
+
+    Example
+    -------
+    >>> check_positive({"a": 1.0, "b": 2.0}, "value", "varIdent")
+    """
     items = values.items() if isinstance(values, Mapping) else [("", values)] if values is not None else []
     for k, v in items:
         if not (np.isfinite(v) and v > 0):

@@ -69,7 +69,7 @@ from mixedcompat.errors import DataError, FormulaError
 
 __all__ = ["VarFunc", "BoundVarFunc", "varIdent", "varPower", "varExp", "varConstPower", "varFixed",
            "varComb"]
-from mixedcompat.nlme.var_bound import (FITTED, Value, parse_var_form, _r_form_text, _numeric_covariate, _stratum_labels, _as_scalar_or_dict, _check_names, _positive, BoundVarFunc)
+from mixedcompat.nlme.var_bound import (FITTED, Value, parse_var_form, r_form_text, numeric_covariate, stratum_labels, as_scalar_or_dict, check_stratum_names, check_positive, BoundVarFunc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,7 +97,7 @@ class VarFunc:
         if self.covariate is None:
             ones = np.ones(len(data))
             return lambda fitted: ones
-        values = _numeric_covariate(self.covariate, data, self.kind)
+        values = numeric_covariate(self.covariate, data, self.kind)
         self._check_covariate(values)
         return lambda fitted: values
 
@@ -107,7 +107,7 @@ class VarFunc:
     def _strata(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         if not self.strata:
             return np.zeros(len(data), dtype=np.int64), []
-        return _stratum_labels(self.strata, data, self.kind)
+        return stratum_labels(self.strata, data, self.kind)
 
     def bind(self, data: pd.DataFrame) -> BoundVarFunc:
         """Bind to ``data``: the model's rows in the model's row order (nlme's ``Initialize``).
@@ -122,7 +122,7 @@ class VarFunc:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{self.kind}(form = {_r_form_text(self.covariate, self.strata)})"
+        return f"{self.kind}(form = {r_form_text(self.covariate, self.strata)})"
 
 
 class varIdent(VarFunc):
@@ -155,13 +155,13 @@ class varIdent(VarFunc):
 
     def __init__(self, value: Value = None, form: str = "~ 1", fixed: Mapping[str, float] | None = None):
         super().__init__(form)
-        self.value = _as_scalar_or_dict(value, "value", self.kind, allow_dict=True)
+        self.value = as_scalar_or_dict(value, "value", self.kind, allow_dict=True)
         if fixed is not None and not isinstance(fixed, Mapping):
             raise DataError("varIdent: fixed parameters must have names: give a dict {stratum: ratio} "
                             "(nlme: fixed parameters must have names in 'varIdent')")
         self.fixed = {str(k): float(v) for k, v in (fixed or {}).items()}
-        _positive(self.value, "initial value", self.kind)
-        _positive(self.fixed, "fixed value", self.kind)
+        check_positive(self.value, "initial value", self.kind)
+        check_positive(self.fixed, "fixed value", self.kind)
 
     def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         codes, labels = self._strata(data)
@@ -171,15 +171,15 @@ class varIdent(VarFunc):
                 raise DataError("varIdent: value/fixed given but the form has no strata ('~ 1 | g')")
             return BoundVarFunc(self.kind, [], np.zeros(0), np.zeros(0, bool), np.zeros(0, bool),
                                 lambda full, fitted: np.ones(len(data)), False, None,
-                                _r_form_text(None, []), struct, len(data))
+                                r_form_text(None, []), struct, len(data))
         counts = np.bincount(codes, minlength=len(labels))
         if (counts == 1).any():
             solo = [labels[i] for i in np.flatnonzero(counts == 1)]
             raise DataError(f"varIdent: stratum {solo[0]!r} of {' * '.join(self.strata)} has a single "
                             "observation; its variance ratio is not identifiable")
-        _check_names(self.fixed, labels, "fixed", self.kind)
+        check_stratum_names(self.fixed, labels, "fixed", self.kind)
         named = self.value if isinstance(self.value, dict) else {}
-        _check_names(named, labels, "value", self.kind)
+        check_stratum_names(named, labels, "value", self.kind)
         clash = [k for k in named if k in self.fixed]
         if clash:
             raise DataError(f"varIdent: strata {clash} are both in value and fixed")
@@ -196,10 +196,10 @@ class varIdent(VarFunc):
         row_param = np.array([pos[labels[c]] for c in range(len(labels))])[codes]
         return BoundVarFunc(self.kind, order, full, free, np.ones(len(order), bool),
                             lambda full, fitted: 1.0 / full[row_param], False, order,
-                            _r_form_text(None, self.strata), struct, len(data))
+                            r_form_text(None, self.strata), struct, len(data))
 
     def __repr__(self) -> str:
-        return f"varIdent(form = {_r_form_text(None, self.strata)})"
+        return f"varIdent(form = {r_form_text(None, self.strata)})"
 
 
 class _StrataParam(VarFunc):
@@ -210,8 +210,8 @@ class _StrataParam(VarFunc):
 
     def __init__(self, value: Value = None, form: str = "~ fitted(.)", fixed: Value = None):
         super().__init__(form)
-        self.value = _as_scalar_or_dict(value, "value", self.kind, allow_dict=bool(self.strata))
-        self.fixed = _as_scalar_or_dict(fixed, "fixed", self.kind, allow_dict=bool(self.strata))
+        self.value = as_scalar_or_dict(value, "value", self.kind, allow_dict=bool(self.strata))
+        self.fixed = as_scalar_or_dict(fixed, "fixed", self.kind, allow_dict=bool(self.strata))
         if self.strata and isinstance(self.fixed, float):
             raise DataError(f"{self.kind}: with strata, fixed must be a dict {{stratum: value}} "
                             f"(nlme: fixed parameters must have group names in '{self.kind}')")
@@ -232,8 +232,8 @@ class _StrataParam(VarFunc):
         else:
             named = self.value if isinstance(self.value, dict) else {}
             fixed_d = self.fixed if isinstance(self.fixed, dict) else {}
-            _check_names(named, labels, "value", self.kind)
-            _check_names(fixed_d, labels, "fixed", self.kind)
+            check_stratum_names(named, labels, "value", self.kind)
+            check_stratum_names(fixed_d, labels, "fixed", self.kind)
             clash = [k for k in named if k in fixed_d]
             if clash:
                 raise DataError(f"{self.kind}: strata {clash} are both in value and fixed")
@@ -245,11 +245,11 @@ class _StrataParam(VarFunc):
             row_param = np.array([pos[s] for s in labels])[codes]
         fn = lambda full, fitted: self._row_weights(full[row_param], cov(fitted))  # noqa: E731
         return BoundVarFunc(self.kind, names, full, free, np.zeros(len(names), bool), fn, self.uses_fitted,
-                            names if labels else None, _r_form_text(self.covariate, self.strata), struct,
+                            names if labels else None, r_form_text(self.covariate, self.strata), struct,
                             len(data))
 
     def __repr__(self) -> str:
-        return f"{self.kind}(form = {_r_form_text(self.covariate, self.strata)})"
+        return f"{self.kind}(form = {r_form_text(self.covariate, self.strata)})"
 
 
 class varPower(_StrataParam):
@@ -325,17 +325,17 @@ class varConstPower(VarFunc):
                  fixed: Mapping[str, Value] | None = None):
         super().__init__(form)
         has = bool(self.strata)
-        self.const = _as_scalar_or_dict(const, "const", self.kind, allow_dict=has)
-        self.power = _as_scalar_or_dict(power, "power", self.kind, allow_dict=has)
+        self.const = as_scalar_or_dict(const, "const", self.kind, allow_dict=has)
+        self.power = as_scalar_or_dict(power, "power", self.kind, allow_dict=has)
         if fixed is not None and not isinstance(fixed, Mapping):
             raise DataError("varConstPower: fixed must be a dict with keys 'const' and/or 'power'")
         bad = [k for k in (fixed or {}) if k not in ("const", "power")]
         if bad:
             raise DataError(f"varConstPower: fixed names {bad} must be 'const' and/or 'power'")
-        self.fixed = {k: _as_scalar_or_dict(v, f"fixed {k}", self.kind, allow_dict=has)
+        self.fixed = {k: as_scalar_or_dict(v, f"fixed {k}", self.kind, allow_dict=has)
                       for k, v in (fixed or {}).items()}
-        _positive(self.const, "const", self.kind)
-        _positive(self.fixed.get("const"), "fixed const", self.kind)
+        check_positive(self.const, "const", self.kind)
+        check_positive(self.fixed.get("const"), "fixed const", self.kind)
 
     def _bind(self, data: pd.DataFrame) -> BoundVarFunc:
         cov = self._covariate(data)
@@ -346,7 +346,7 @@ class varConstPower(VarFunc):
             fx = self.fixed.get(part)
             for d in (init, fx):
                 if isinstance(d, dict):
-                    _check_names(d, labels, part, self.kind)
+                    check_stratum_names(d, labels, part, self.kind)
             for s in strata:
                 all_names.append(part if s is None else f"{part}.{s}")
                 is_log.append(part == "const")
@@ -361,7 +361,7 @@ class varConstPower(VarFunc):
         fn = lambda full, fitted: 1.0 / (full[:k][codes] + np.abs(cov(fitted)) ** full[k:][codes])  # noqa: E731
         struct = "Constant plus power of variance covariate" + (", different strata" if labels else "")
         return BoundVarFunc(self.kind, all_names, np.array(full), np.array(free), np.array(is_log), fn,
-                            self.uses_fitted, labels or None, _r_form_text(self.covariate, self.strata),
+                            self.uses_fitted, labels or None, r_form_text(self.covariate, self.strata),
                             struct, len(data))
 
 
@@ -397,7 +397,7 @@ class varFixed(VarFunc):
         cov = self._covariate(data)
         return BoundVarFunc(self.kind, [], np.zeros(0), np.zeros(0, bool), np.zeros(0, bool),
                             lambda full, fitted: 1.0 / np.sqrt(cov(fitted)), False, None,
-                            _r_form_text(self.covariate, []), "fixed weights", len(data))
+                            r_form_text(self.covariate, []), "fixed weights", len(data))
 
 
 class varComb(VarFunc):
