@@ -244,11 +244,9 @@ def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
     order = original_order(fit)
     extra = np.zeros(len(newdata))
     sigma2 = fit.sigma() ** 2
-    offset = 0
     new_levels: set[tuple[str, str]] = set()
-    for k, t in enumerate(fit.terms):
-        T = t.template(np.asarray(fit.theta[offset:offset + t.n_theta]))
-        offset += t.n_theta
+    templates = fit.devfun.layout.templates(np.asarray(fit.theta))
+    for k, (t, T) in enumerate(zip(fit.terms, templates)):
         codes = level_codes(t, newdata)
         new = codes < 0
         if not new.any():
