@@ -89,7 +89,7 @@ def conditional_variances(m) -> list[np.ndarray]:
     >>> [v.shape for v in conditional_variances(m)]
     [(18, 2, 2)]
     """
-    f = m._factor
+    f = m.factor
     terms = m.terms
     sizes = [t.n_levels * t.q for t in terms]
     if f.L_full is not None:                       # DenseDeviance: one dense factor of the whole system

@@ -372,7 +372,7 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
         else:
             fac = group_on(t.group, newdata)
             codes, n_levels = fac.codes, len(fac.levels)
-        drawn.append((X, codes, n_levels, m._factor.templates[k]))
+        drawn.append((X, codes, n_levels, m.factor.templates[k]))
     scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
     for s in range(nsim):
         y = eta.copy()
