@@ -23,7 +23,7 @@ from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
 from mixedcompat.lme4.control import lmer_control
 from mixedcompat.lme4.optimize import OptSummary, minimize_theta
 from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
-from mixedcompat.front.reterms import ReTerm, flist, make_reterms
+from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
 from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
@@ -109,8 +109,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
         check_reterms(terms, len(frame.y), ctrl)
         fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
         devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
-        lower = np.concatenate([t.lower() for t in terms])
-        opt = optimize_fit(devfun, terms, _start_values(control, terms, lower, frame.y), control)
+        opt = optimize_fit(devfun, terms, _start_values(control, terms, devfun.layout, frame.y), control)
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": _arg_name(weights, "weights"),
@@ -129,13 +128,13 @@ def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, contr
     then lme4's ``checkConv`` at the optimum (:mod:`mixedcompat.lme4.convergence`), whose warnings are
     given here and whose result is ``OptSummary.lme4conv``."""
     ctrl = lmer_control(control)
-    lower = np.concatenate([t.lower() for t in terms])
+    lower = devfun.layout.lower
     if ctrl["optimizer"] is None:
         start = np.asarray(start, dtype=float)
         opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
                          message="no optimisation: theta fixed at the start values")
     else:
-        opt = minimize_theta(devfun, start, lower, ctrl, column_partners=_column_partners(terms),
+        opt = minimize_theta(devfun, start, lower, ctrl, column_partners=devfun.layout.column_partners,
                              calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms),
                              fun_many=getattr(devfun, "criteria", None))
     conv = check_conv(opt.derivs, opt.theta, lower, ctrl)
@@ -216,11 +215,11 @@ def data_start(terms: list[ReTerm], y: np.ndarray) -> np.ndarray | None:
     return np.sqrt(np.asarray(v) / v_e)
 
 
-def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray,
+def _start_values(control: dict | None, terms: list[ReTerm], layout: ThetaLayout,
                   y: np.ndarray | None = None) -> np.ndarray:
     """lme4's start values (1 on template diagonals, 0 elsewhere; :func:`data_start` when it
     applies) or ``control["start"]``."""
-    default = np.concatenate([t.start() for t in terms])
+    default = layout.start.copy()
     if not control or control.get("start") is None:
         if y is not None:
             from_data = data_start(terms, y)
@@ -230,23 +229,10 @@ def _start_values(control: dict | None, terms: list[ReTerm], lower: np.ndarray,
     start = np.asarray(control["start"], dtype=float).ravel()
     if start.shape != default.shape:
         raise DataError(f"control['start'] has {start.size} values; this model has {default.size} "
-                        f"theta parameters ({', '.join(n for t in terms for n in t.theta_names())})")
-    if np.any(start < lower) or not np.all(np.isfinite(start)):
+                        f"theta parameters ({', '.join(layout.names)})")
+    if np.any(start < layout.lower) or not np.all(np.isfinite(start)):
         raise DataError("control['start'] must be finite and >= 0 on the template diagonals")
     return start
-
-
-def _column_partners(terms: list[ReTerm]) -> dict[int, list[int]]:
-    """theta index of each template diagonal -> indices of the entries below it in its column."""
-    out: dict[int, list[int]] = {}
-    offset = 0
-    for t in terms:
-        rows, cols = t.tril_index
-        for k, (r, c) in enumerate(zip(rows, cols)):
-            if r == c:
-                out[offset + k] = [offset + j for j, (r2, c2) in enumerate(zip(rows, cols)) if c2 == c and r2 > r]
-        offset += t.n_theta
-    return out
 
 
 def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | None) -> dict:
@@ -339,8 +325,7 @@ class LmerMod(MixedModel):
         self._fitted = eta
         messages = list(opt.messages)
         sing = lmer_control(control)["check_conv_singular"]
-        if sing["action"] != "ignore" and is_singular_theta(theta, np.concatenate([t.lower() for t in terms]),
-                                                            sing["tol"]):
+        if sing["action"] != "ignore" and is_singular_theta(theta, devfun.layout.lower, sing["tol"]):
             messages.append(SINGULAR_MESSAGE)
             if warn_singular:   # False: a bootstrap replicate completing a fit that has already warned
                 warnings.warn(SINGULAR_MESSAGE, SingularFitWarning, stacklevel=3)
@@ -486,8 +471,7 @@ class LmerMod(MixedModel):
         if name == "Zt":
             return sp.hstack([t.Z() for t in terms]).T.tocsc()
         if name == "theta":
-            names = [nm for t in terms for nm in t.theta_names()]
-            return pd.Series(self.theta.copy(), index=names)
+            return pd.Series(self.theta.copy(), index=list(self.devfun.layout.names))
         if name == "beta":
             return self.beta.copy()
         if name == "u":
@@ -500,7 +484,7 @@ class LmerMod(MixedModel):
             lam = sp.block_diag(blocks).tocsc()
             return lam if name == "Lambda" else lam.T.tocsc()
         if name == "lower":
-            return np.concatenate([t.lower() for t in terms])
+            return self.devfun.layout.lower.copy()
         if name == "flist":
             return {g: pd.Categorical.from_codes(t.codes, categories=t.levels) for g, t in flist(terms).items()}
         if name == "cnms":
