@@ -97,6 +97,180 @@ TOL = {
     # ---- simulation: bootstrap SDs of 400 replicates against R's (a different random stream), so the
     # Monte-Carlo error of an SD, ~1/sqrt(2 * 400) = 3.5% per side, times ~3
     "bootstrap_sd": dict(rtol=0.15),
+    # ---- floors: absolute tolerances that scale with a quantity of the model (atol times that quantity)
+    # times the smallest standard error: fixed effects near zero (with fixef)
+    "fixef_floor": dict(atol=1e-4),
+    # times the term's standard deviation: conditional modes near zero (with ranef)
+    "ranef_floor": dict(atol=1e-4),
+    # absolute, added to ranef_floor where a term's modes may all be 0 (singular fit)
+    "ranef_all_zero": dict(atol=1e-10),
+    # times the response's standard deviation: fitted values near zero (with fitted)
+    "fitted_floor": dict(atol=1e-6),
+    # times the largest |vcov| entry: covariances near zero
+    "vcov_floor": dict(atol=1e-6),
+    # times max(1, |fixef|): live-R formula stages, fixef at R's theta
+    "fixef_stage_floor": dict(atol=1e-8),
+    # times the SE (or largest SE): nlme coefficients, intervals and vcov near zero
+    "nlme_coef_floor": dict(atol=1e-3),
+    # absolute: correlation / variance parameters near zero (with nlme_params)
+    "nlme_params_floor": dict(atol=1e-4),
+    # times the largest SD: random-effect SDs near zero (with nlme_params)
+    "nlme_sd_floor": dict(atol=1e-6),
+    # times the response's SD or the largest |prediction| (with nlme_fitted)
+    "nlme_fitted_floor": dict(atol=1e-4),
+    # ---- lme4 fits: other checks against R
+    # scaled Pearson residuals are O(1): absolute, as fitted / sigma
+    "pearson_residuals": dict(atol=1e-5),
+    # coef() (fixef + ranef) per column divided by its largest |value|
+    "coef_scaled": dict(atol=1e-5),
+    # postVar in the CLI's JSON (optimised fit): as ranef; atol times the largest |postVar|
+    "postvar_json": dict(rtol=1e-3, atol=1e-6),
+    # population predictions against R's fixef at the same points: as fitted
+    "predict_from_fixef": dict(rtol=1e-6),
+    # numbers of ranef printouts at R's theta, relative to their column's scale
+    "ranef_text": dict(rtol=1e-8),
+    # numbers in lmerTest tables printed at R's theta (beyond ties in the last digit)
+    "ddf_text": dict(rtol=1e-6),
+    # Satterthwaite df of a rescaled response: numDeriv's steps are relative, df equal to their noise
+    "ddf_units": dict(rtol=1e-4),
+    # live R: a criterion this far below R's is reported as a better optimum
+    "criterion_better_report": dict(rtol=1e-9),
+    # relative rounding of lme4's criterion, amplified by 1/delta^2 in a Hessian entry
+    "hessian_noise": dict(atol=1e-12),
+    # lme4's starting theta: closed-form, no optimiser
+    "start_theta": dict(rtol=1e-10, atol=1e-12),
+    # ---- our own computations against each other (no R, no optimiser): rounding only
+    # one model fitted from another data container or via update(): same arithmetic up to ordering
+    "same_fit": dict(rtol=1e-10),
+    # the criterion of the same model from another data container
+    "same_fit_criterion": dict(rtol=1e-12),
+    # dense and blocked PLS: beta (atol times max |beta|)
+    "dense_blocked_beta": dict(rtol=1e-9, atol=1e-9),
+    # dense and blocked PLS: u, which carries the factor's rounding (atol times max(1, |u|))
+    "dense_blocked_u": dict(rtol=1e-7, atol=1e-9),
+    # dense and blocked PLS: unscaled vcov(beta)
+    "dense_blocked_vcov": dict(rtol=1e-9, atol=1e-12),
+    # conditional variances against a brute-force inverse (atol times its largest entry)
+    "condvar_brute": dict(rtol=1e-9, atol=1e-12),
+    # one quantity computed by two of our paths or read back from a table we built
+    "same_computation": dict(rtol=1e-12),
+    # a printing table built from R's stored values (SEs as square roots of stored vcov)
+    "table_from_fixture": dict(rtol=1e-10),
+    # ACF of interleaved groups against the same groups in blocks
+    "acf_by_blocks": dict(rtol=1e-12),
+    # ---- numerical building blocks against R (tests/test_ddf.py)
+    # numDeriv's hessian (Richardson, same steps as R) on badly scaled inputs
+    "numderiv_hessian": dict(rtol=1e-7, atol=1e-12),
+    # numDeriv's jacobian: fewer differences than the Hessian, less noise
+    "numderiv_jacobian": dict(rtol=1e-9, atol=1e-14),
+    # Doolittle LU of a small matrix against R's: rounding only
+    "doolittle": dict(rtol=1e-12, atol=0),
+    # MASS::ginv of a near-singular matrix against R's: rounding amplified by its small singular values
+    "ginv": dict(rtol=1e-6, atol=1e-9),
+    # solve(A) %*% A == I for a well-conditioned 2 x 2
+    "r_solve": dict(atol=1e-14),
+    # ---- nlme building blocks against nlme's own C / R code
+    # corStruct start / natural / unconstrained coefficients: closed forms
+    "corstruct_coef": dict(rtol=1e-10, atol=1e-12),
+    # corMatrix() entries: closed forms in the parameters
+    "corstruct_matrix": dict(rtol=1e-10, atol=1e-13),
+    # recursive (whitened) matrix against nlme's corFactor
+    "whiten": dict(rtol=1e-9, atol=1e-11),
+    # half log-determinant of the correlation against nlme's
+    "whiten_logdet": dict(rtol=1e-10, atol=1e-12),
+    # unconstrained -> natural -> unconstrained (atan / log transforms)
+    "corstruct_round_trip": dict(rtol=1e-8, atol=1e-10),
+    # whitening against a dense Cholesky of the correlation (random examples)
+    "whiten_cholesky": dict(rtol=1e-8, atol=1e-9),
+    # its log-determinant against the dense Cholesky's
+    "whiten_cholesky_logdet": dict(rtol=1e-9, atol=1e-10),
+    # the dense path with many distinct patterns against a dense reference
+    "whiten_dense_patterns": dict(rtol=1e-9, atol=1e-10),
+    # its log-determinant
+    "whiten_dense_patterns_logdet": dict(rtol=1e-10),
+    # compound symmetry on a balanced layout against a dense reference
+    "whiten_balanced": dict(rtol=1e-10, atol=1e-12),
+    # its log-determinant
+    "whiten_balanced_logdet": dict(rtol=1e-12),
+    # varFunc starting values: closed forms
+    "varfunc_start": dict(rtol=1e-12, atol=1e-12),
+    # varFunc natural-scale coefficients: exp / identity of the unconstrained
+    "varfunc_natural": dict(rtol=1e-12),
+    # unconstrained -> natural -> unconstrained
+    "varfunc_round_trip": dict(rtol=1e-12, atol=1e-14),
+    # varWeights and the sum of their logs
+    "varfunc_weights": dict(rtol=1e-10),
+    # the sum of log weights (atol for a sum near 0)
+    "varfunc_weights_logsum": dict(rtol=1e-10, atol=1e-12),
+    # nlme's correlation parameters read back at nlme's own estimate
+    "nlme_at_r_params": dict(rtol=1e-10, atol=1e-12),
+    # ---- nlme fits: other checks against R
+    # t values: coefficient over SE, so as nlme_se
+    "nlme_t": dict(rtol=1e-3),
+    # p-values from t: the tail amplifies t's relative error, so ten times nlme_t (atol for p near 0)
+    "nlme_p": dict(rtol=0.01, atol=1e-10),
+    # random-effect correlations: absolute (they lie in [-1, 1]) and weakly determined by the likelihood
+    "nlme_corr": dict(atol=5e-3),
+    # conditional modes: as nlme_params (atol times the term's scale)
+    "nlme_ranef": dict(rtol=1e-3, atol=1e-3),
+    # coef(): fixed + random, as nlme_coef
+    "nlme_coef_table": dict(rtol=1e-4),
+    # residuals of every type, times their largest |value|
+    "nlme_residuals": dict(atol=1e-3),
+    # anova F-values: ratios of quadratic forms in the estimates
+    "nlme_F": dict(rtol=1e-3),
+    # fixed-effect intervals: estimate +- t quantile x SE, as nlme_coef
+    "nlme_fixed_intervals": dict(rtol=1e-4),
+    # absolute floor of var-cov intervals (with nlme_intervals)
+    "nlme_varcov_intervals_floor": dict(atol=1e-3),
+    # L.Ratio: twice a logLik difference (atol for nested fits at the same optimum)
+    "nlme_lrt_ratio": dict(rtol=1e-4, atol=1e-5),
+    # LRT p-values from the ratio
+    "nlme_lrt_p": dict(rtol=1e-3),
+    # ACF of a fit's residuals: follows the estimates (atol for autocorrelations near 0)
+    "nlme_acf": dict(rtol=1e-4, atol=1e-6),
+    # semivariogram of a fit's residuals
+    "nlme_variogram": dict(rtol=1e-4),
+    # the model's semivariogram curve: a function of the estimated range / nugget
+    "nlme_variogram_model": dict(rtol=1e-3),
+    # distances between positions: arithmetic on the data
+    "nlme_distances": dict(rtol=1e-10),
+    # getVarCov blocks: as nlme_params (atol times the largest |entry|)
+    "nlme_getvarcov": dict(rtol=1e-3, atol=1e-4),
+    # ---- R's fixtures checked against themselves (tests/test_nlme_fixture_schema.py): rounding of stored numbers
+    # a value R derived from others (t = fixef / se, SE from vcov, LRT ratio)
+    "schema_derived": dict(rtol=1e-8),
+    # the same, with an absolute floor for values near 0
+    "schema_derived_abs": dict(rtol=1e-8, atol=1e-12),
+    # one value R stored twice or computed in closed form from stored values
+    "schema_same": dict(rtol=1e-10),
+    # the same, with an absolute floor
+    "schema_same_abs": dict(rtol=1e-10, atol=1e-12),
+    # vcov against its transpose
+    "schema_symmetric": dict(rtol=1e-10, atol=1e-14),
+    # one number stored in two places
+    "schema_identical": dict(rtol=1e-12),
+    # fitted = X beta + Z b from stored pieces (atol times the response's SD)
+    "schema_fitted": dict(rtol=1e-8, atol=1e-8),
+    # an LRT p-value recomputed from the stored ratio (pchisq's precision)
+    "schema_p": dict(rtol=1e-6),
+    # ---- statsmodels interop and other checks
+    # statsmodels' fixef at its own optimum (its optimiser's precision)
+    "statsmodels_fixef": dict(rtol=1e-4),
+    # statsmodels' residual scale at its own optimum
+    "statsmodels_sigma": dict(rtol=1e-3),
+    # statsmodels' conf_int against ours
+    "statsmodels_ci": dict(rtol=1e-4),
+    # statsmodels (Powell, run to convergence) reaches our optimum
+    "statsmodels_powell": dict(rtol=1e-8),
+    # a model converted to statsmodels' spec and back: the same criterion
+    "round_trip_criterion": dict(rtol=1e-8),
+    # ... and the same parameters (optimiser precision)
+    "round_trip_params": dict(rtol=1e-6),
+    # Wald intervals from R's fixef and SEs: as fixef
+    "wald_ci": dict(rtol=1e-5),
+    # the sum of a bundled data column against R's (4 decimals stored)
+    "dataset_sum": dict(atol=1e-8),
 }
 # The one rule for comparing a fit with R's when the two optimisers may stop at different points
 # (see ../README.md "Agreement with R"):

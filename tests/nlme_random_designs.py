@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from helpers import TOL
+
 COR_CLASSES = ["none", "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus",
                "corSpher", "corLin", "corRatio"]
 VAR_CLASSES = ["none", "varIdent", "varPower", "varPower_fitted", "varExp", "varConstPower",
@@ -288,7 +290,6 @@ def compare_with_r(m, r: dict) -> tuple[str, str]:
     likelihood only), ``"worse"`` (ours is lower beyond the tolerance) or ``"differ"`` (same
     likelihood, different estimates: a flat criterion).
     """
-    from helpers import TOL
     ll, r_ll = float(m.logLik()), float(r["logLik"][0])
     tol = TOL["nlme_logLik"]["rtol"] * max(1.0, abs(r_ll))
     if ll < r_ll - tol:
@@ -297,7 +298,8 @@ def compare_with_r(m, r: dict) -> tuple[str, str]:
         return "better", f"logLik {ll:.8g} > nlme {r_ll:.8g} (by {ll - r_ll:.3g})"
     se = np.sqrt(np.diag(m.vcov().to_numpy()))
     checks = [
-        ("fixef", m.fixef().to_numpy(), np.asarray(r["fixef"]), TOL["nlme_coef"]["rtol"], 1e-3 * se.max()),
+        ("fixef", m.fixef().to_numpy(), np.asarray(r["fixef"]), TOL["nlme_coef"]["rtol"],
+         TOL["nlme_coef_floor"]["atol"] * se.max()),
         ("se", se, np.asarray(r["se"]), TOL["nlme_se"]["rtol"], 0.0),
         ("sigma", np.array([m.sigma()]), np.asarray(r["sigma"]), TOL["nlme_params"]["rtol"], 0.0),
     ]

@@ -503,7 +503,7 @@ def compare_tables(m, r: dict, df: pd.DataFrame) -> list[tuple[str, str]]:
     else:
         se = r["se"]
         # TOL["fixef"]: rtol, plus 1e-4 of each coefficient's standard error
-        check("fixef", _close(fe.values, r["fixef"], rtol=TOL["fixef"]["rtol"], atol=1e-4 * se))
+        check("fixef", _close(fe.values, r["fixef"], rtol=TOL["fixef"]["rtol"], atol=TOL["fixef_floor"]["atol"] * se))
         check("SE", _close(m.bse.values, se, **TOL["se"]))
     vc = m.VarCorr().to_frame()
     norm = (lambda v: None if v is None or v != v else v)
@@ -536,7 +536,7 @@ def compare_tables(m, r: dict, df: pd.DataFrame) -> list[tuple[str, str]]:
                 continue
             scale = sd_by_group.get(g, 0.0) or r["sigma"]
             check(f"ranef {g}", _close(ours_g.values, spec["values"], rtol=TOL["ranef"]["rtol"],
-                                       atol=1e-4 * scale))
+                                       atol=TOL["ranef_floor"]["atol"] * scale))
     ftol = TOL["fitted"]["rtol"]
     ysd = float(np.nanstd(df["y"].to_numpy(dtype=float)))
     check("fitted", _close(np.asarray(m.fitted(), dtype=float), r["fitted"], rtol=ftol, atol=ftol * ysd))

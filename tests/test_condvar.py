@@ -125,7 +125,8 @@ def test_blocks_equal_the_dense_formula(formula: str, factorisation: str, monkey
         m = mc.lmer(formula, load_fixture_data("sim_main"), weights="w")
     assert (m._factor.L_full is None) == (factorisation == "blocked")
     for ours, brute, t in zip(conditional_variances(m), _brute_force_blocks(m), m.terms):
-        assert_close(ours, brute, f"{formula}: term ({t.label})", rtol=1e-9, atol=1e-12 * np.abs(brute).max())
+        assert_close(ours, brute, f"{formula}: term ({t.label})", rtol=TOL["condvar_brute"]["rtol"],
+                     atol=TOL["condvar_brute"]["atol"] * np.abs(brute).max())
 
 
 def test_large_model_insteval() -> None:
@@ -170,9 +171,9 @@ def test_print_of_our_model(path: pathlib.Path) -> None:
     rf = load_fixture(path)
     m = fit_fixture_at_r_theta(FIXTURES / "lmer" / path.name)
     assert_same_printout(str(m.ranef(condVar=True)), rf["print_condvar_true"], f"{path.stem} condVar=TRUE",
-                         rel=1e-8)
+                         rel=TOL["ranef_text"]["rtol"])
     assert_same_printout(str(m.ranef(condVar=False)), rf["print_condvar_false"], f"{path.stem} condVar=FALSE",
-                         rel=1e-8)
+                         rel=TOL["ranef_text"]["rtol"])
 
 
 def test_print_tags_and_footer() -> None:

@@ -146,7 +146,7 @@ def test_satterthwaite_df_do_not_depend_on_units():
     """numDeriv's relative steps: Reaction * 1e-6 has the df of Reaction (17.0, lmerTest's)."""
     a = model("sleepstudy").summary(ddf="Satterthwaite").coefficients["df"].to_numpy()
     b = model("sleepstudy_micro").summary(ddf="Satterthwaite").coefficients["df"].to_numpy()
-    np.testing.assert_allclose(a, b, rtol=1e-4)
+    np.testing.assert_allclose(a, b, **TOL["ddf_units"])
 
 
 def test_fstat_ddf_infinite_as_r():
@@ -169,7 +169,7 @@ def assert_same_text(ours: str, expected: str) -> None:
             if ta != tb:
                 decimals = len(tb.split(".")[1]) if "." in tb and "e" not in tb.lower() else None
                 tie = decimals is not None and abs(float(ta) - float(tb)) <= 1.000001 * 10.0 ** -decimals
-                assert tie or float(ta) == pytest.approx(float(tb), rel=1e-6), f"{la!r}\n{lb!r}"
+                assert tie or float(ta) == pytest.approx(float(tb), rel=TOL["ddf_text"]["rtol"]), f"{la!r}\n{lb!r}"
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -222,7 +222,7 @@ def test_numerics_numderiv_hessian():
     def f(x):
         return np.log(1 + x[0] ** 2 * 1e12) * x[1] + x[2] ** 3 / 1e12 + x[1] * x[2] * 1e-4
     ours = hessian(f, np.array(NUMERICS["x"]))
-    np.testing.assert_allclose(ours, np.array(NUMERICS["hessian"]), rtol=1e-7, atol=1e-12)
+    np.testing.assert_allclose(ours, np.array(NUMERICS["hessian"]), **TOL["numderiv_hessian"])
 
 
 def test_numerics_numderiv_jacobian():
@@ -231,15 +231,14 @@ def test_numerics_numderiv_jacobian():
     def g(x):
         return np.array([x[0] * x[1], np.sin(x[1]) * x[2], x[2] ** 2 / 1e8])
     ours = np.column_stack(jacobian(g, np.array(NUMERICS["x"])))
-    np.testing.assert_allclose(ours, np.array(NUMERICS["jacobian"]), rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(ours, np.array(NUMERICS["jacobian"]), **TOL["numderiv_jacobian"])
 
 
 def test_numerics_ginv_doolittle_zapsmall():
     from mixedcompat.numerics.rlinalg import doolittle, ginv, zapsmall
     A = np.array(NUMERICS["A"])
-    np.testing.assert_allclose(doolittle(A)[0], np.array(NUMERICS["doolittle_L"]), rtol=1e-12, atol=0)
-    np.testing.assert_allclose(ginv(np.array(NUMERICS["S"])), np.array(NUMERICS["ginv_S"]), rtol=1e-6,
-                               atol=1e-9)
+    np.testing.assert_allclose(doolittle(A)[0], np.array(NUMERICS["doolittle_L"]), **TOL["doolittle"])
+    np.testing.assert_allclose(ginv(np.array(NUMERICS["S"])), np.array(NUMERICS["ginv_S"]), **TOL["ginv"])
     np.testing.assert_array_equal(zapsmall(A), np.array(NUMERICS["zapsmall_A"]))
 
 
@@ -249,7 +248,7 @@ def test_r_solve_stops_where_r_does():
     with pytest.raises(RLinAlgError, match="computationally singular"):
         r_solve(np.array([[1.0, 1.0], [1.0, 1.0 + 4.4e-16]]))
     np.testing.assert_allclose(r_solve(np.array([[2.0, 1.0], [1.0, 3.0]])) @ np.array([[2.0, 1.0], [1.0, 3.0]]),
-                               np.eye(2), atol=1e-14)
+                               np.eye(2), **TOL["r_solve"])
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -8,7 +8,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.front.transforms import parse_r
-from helpers import fixture_paths, load_fixture, load_fixture_data
+from helpers import TOL, fixture_paths, load_fixture, load_fixture_data
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_infinite_values_as_lme4(path):
             warnings.simplefilter("ignore")
             m = mc.lmer(fx["formula"], d, **kw)
         assert m.nobs() == fx["nobs"]
-        np.testing.assert_allclose(m.theta, fx["theta"], atol=1e-4)
+        np.testing.assert_allclose(m.theta, fx["theta"], **TOL["theta"])
         return
     with warnings.catch_warnings():
         warnings.simplefilter("error")          # no numpy RuntimeWarning on the way

@@ -31,7 +31,7 @@ ONE_GROUP_TRICK = ["penicillin", "sim_nested_crossed"]   # crossed factors via o
 SAME_MODEL_RTOL = TOL["statsmodels_same_model"]["rtol"]
 NOT_BETTER_RTOL = TOL["statsmodels_not_better"]["rtol"]
 AGREE_GAP = 1e-4           # below this log-likelihood gap the two optima are "the same"
-FIXEF_AGREE = dict(rtol=1e-4)
+FIXEF_AGREE = TOL["statsmodels_fixef"]
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -77,7 +77,7 @@ def _compare(name: str):
     _, at_r = fixture_model_to_compare(path)
     assert_close(at_r.llf, exp["logLik"], f"{name}: logLik vs R", **TOL["logLik"])
     assert_close(at_r.params.values, exp["fixef"]["values"], f"{name}: fixef vs R", **TOL["fixef"],
-                 atol=1e-4 * np.min(exp["se"]))
+                 atol=TOL["fixef_floor"]["atol"] * np.min(exp["se"]))
     # 2. the same model on both sides
     data = load_fixture_data(inp["data"])
     spec = statsmodels_spec(inp["formula"], data)
@@ -96,8 +96,8 @@ def _compare(name: str):
     assert gap >= -NOT_BETTER_RTOL * abs(m.llf), f"{name}: statsmodels found a better optimum ({gap:.3g})"
     if gap < AGREE_GAP:
         assert_close(_align(res.fe_params, list(m.params.index)), m.params.values, f"{name}: fixef vs statsmodels",
-                     **FIXEF_AGREE, atol=1e-4 * float(np.min(m.bse)))
-        assert_close(np.sqrt(res.scale), m.sigma(), f"{name}: sigma vs statsmodels", rtol=1e-3)
+                     **FIXEF_AGREE, atol=TOL["fixef_floor"]["atol"] * float(np.min(m.bse)))
+        assert_close(np.sqrt(res.scale), m.sigma(), f"{name}: sigma vs statsmodels", **TOL["statsmodels_sigma"])
     return gap
 
 
@@ -154,8 +154,8 @@ def test_round_trip_is_the_same_model(data, formula):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         a, b = mc.lmer(formula, d), mc.lmer(back, d)
-    assert_close(b.REMLcrit(), a.REMLcrit(), f"{formula} -> {back}", rtol=1e-8)
-    assert_close(b.params.values, a.params.values, f"{formula} -> {back}", rtol=1e-6)
+    assert_close(b.REMLcrit(), a.REMLcrit(), f"{formula} -> {back}", **TOL["round_trip_criterion"])
+    assert_close(b.params.values, a.params.values, f"{formula} -> {back}", **TOL["round_trip_params"])
 
 
 def test_from_statsmodels_texts():
@@ -247,8 +247,8 @@ def test_conf_int_is_wald_on_fixef():
     assert list(ci.columns) == [0, 1] and list(ci.index) == exp["fixef"]["names"]
     from scipy.stats import norm
     z = norm.ppf(0.975)
-    assert_close(ci[0].values, np.array(exp["fixef"]["values"]) - z * np.array(exp["se"]), "lower", rtol=1e-5)
-    assert_close(ci[1].values, np.array(exp["fixef"]["values"]) + z * np.array(exp["se"]), "upper", rtol=1e-5)
+    assert_close(ci[0].values, np.array(exp["fixef"]["values"]) - z * np.array(exp["se"]), "lower", **TOL["wald_ci"])
+    assert_close(ci[1].values, np.array(exp["fixef"]["values"]) + z * np.array(exp["se"]), "upper", **TOL["wald_ci"])
     narrow = Fit().conf_int(alpha=0.5)
     assert np.all(narrow[1] - narrow[0] < ci[1] - ci[0])
     with pytest.raises(ValueError, match="alpha"):
@@ -257,7 +257,7 @@ def test_conf_int_is_wald_on_fixef():
     md = to_statsmodels("Reaction ~ Days + (Days | Subject)", load_fixture_data("sleepstudy"))
     res = _fit_statsmodels(md, reml=True)
     sm_ci = res.conf_int().iloc[:2]
-    assert_close(sm_ci.values, ci.values, "conf_int vs statsmodels", rtol=1e-4)
+    assert_close(sm_ci.values, ci.values, "conf_int vs statsmodels", **TOL["statsmodels_ci"])
 
 
 def test_pvalues_explain_why_not():
@@ -306,4 +306,4 @@ def test_where_statsmodels_stops_short():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         powell = md.fit(reml=True, method="powell")
-    assert_close(powell.llf, m.llf, "statsmodels (Powell) vs ours", rtol=1e-8)
+    assert_close(powell.llf, m.llf, "statsmodels (Powell) vs ours", **TOL["statsmodels_powell"])

@@ -25,6 +25,7 @@ from hypothesis import event as _event, note as _note
 from hypothesis import strategies as st
 
 import mixedcompat as mc
+from helpers import TOL
 
 pytestmark = pytest.mark.r
 
@@ -157,7 +158,7 @@ def _hessian_is_noise(m, theta) -> bool:
     H = deriv12(m.devfun, np.asarray(theta, dtype=float), f).Hessian
     if not np.all(np.isfinite(H)):
         return True
-    floor = 1e-12 * max(1.0, abs(f)) / DERIV_DELTA ** 2
+    floor = TOL["hessian_noise"]["atol"] * max(1.0, abs(f)) / DERIV_DELTA ** 2
     return bool(np.min(np.abs(np.linalg.eigvalsh(H))) < 100 * floor)
 
 
@@ -185,7 +186,7 @@ def compare(case: Case) -> None:
     if case.kind == "intercepts":
         m0 = mc.lmer(formula, df, REML=case.REML, control={"optimizer": None, "calc_derivs": False,
                                                            "check_scaleX": "ignore"})
-        np.testing.assert_allclose(m0.theta, r["start"], rtol=1e-10, atol=1e-12,
+        np.testing.assert_allclose(m0.theta, r["start"], **TOL["start_theta"],
                                    err_msg="lme4's data-based start theta")
     r_kinds = _kinds(r["warnings"] + r["messages"])
     ours_kinds = _kinds(ours_w)

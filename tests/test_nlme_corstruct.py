@@ -14,6 +14,7 @@ from mixedcompat.errors import DataError, FormulaError
 import mixedcompat.nlme.corstruct as cs_mod
 from mixedcompat.nlme.corstruct import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corSymm,
                                         parse_cor_form)
+from helpers import TOL
 
 FIX = pathlib.Path(__file__).parent / "fixtures" / "nlme_corstruct"
 CASES = sorted(p for p in FIX.glob("*.json") if p.name != "errors.json")
@@ -71,12 +72,12 @@ def test_class_names_and_groups(case):
 
 def test_start_and_natural(case):
     fx, b, _ = case
-    np.testing.assert_allclose(b.start, fx["coef_unconstrained"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.start, fx["coef_unconstrained"], **TOL["corstruct_coef"])
     assert b.n_free == len(fx["coef_unconstrained"])
     assert b.fixed == bool(fx["input"].get("fixed", False))
-    np.testing.assert_allclose(b.natural(b.start), fx["coef_natural"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.natural(b.start), fx["coef_natural"], **TOL["corstruct_coef"])
     np.testing.assert_allclose(b.natural(np.asarray(fx["coef_unconstrained"])), fx["coef_natural"],
-                               rtol=1e-10, atol=1e-12)
+                               **TOL["corstruct_coef"])
 
 
 def test_warnings(case):
@@ -91,7 +92,7 @@ def test_cor_matrices(case):
     fx, b, _ = case
     ours = dict(zip(b.group_labels, b.cor_matrices(b.start)))
     for label, theirs in zip(fx["groups"], fx["cor_matrices"]):
-        np.testing.assert_allclose(ours.pop(label), np.array(theirs, ndmin=2), rtol=1e-10, atol=1e-13,
+        np.testing.assert_allclose(ours.pop(label), np.array(theirs, ndmin=2), **TOL["corstruct_matrix"],
                                    err_msg=f"group {label}")
     assert all(m.shape == (1, 1) for m in ours.values())    # only singleton groups are left
 
@@ -100,10 +101,11 @@ def test_whiten_matches_r(case):
     fx, b, _ = case
     M = np.array(fx["M"])
     Mw, half_logdet = b.whiten(b.start, M)
-    np.testing.assert_allclose(Mw, np.array(fx["M_white"]), rtol=1e-9, atol=1e-11)
-    assert half_logdet == pytest.approx(fx["half_logdet"], rel=1e-10, abs=1e-12)
+    np.testing.assert_allclose(Mw, np.array(fx["M_white"]), **TOL["whiten"])
+    assert half_logdet == pytest.approx(fx["half_logdet"], rel=TOL["whiten_logdet"]["rtol"],
+                                        abs=TOL["whiten_logdet"]["atol"])
     w1, ld1 = b.whiten(b.start, M[:, 0])                     # a vector is whitened like a column
-    np.testing.assert_allclose(w1, Mw[:, 0], rtol=1e-12)
+    np.testing.assert_allclose(w1, Mw[:, 0], **TOL["same_computation"])
     assert ld1 == pytest.approx(half_logdet)
 
 
@@ -116,7 +118,7 @@ def test_unconstrained_round_trip(case):
     u = b.start + rng.normal(0, 0.3, b.n_free)
     nat = b.natural(u)
     rebound = _spec_from_bound(fx, nat)
-    np.testing.assert_allclose(rebound.start, u, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(rebound.start, u, **TOL["corstruct_round_trip"])
 
 
 def _spec_from_bound(fx, nat):
@@ -276,14 +278,15 @@ def test_whiten_equals_dense_cholesky(example):
     mats = b.cor_matrices(u)
     Mw, ld = b.whiten(u, M)
     ref, ref_ld = _dense_whiten(mats, b.group_rows, M)
-    np.testing.assert_allclose(Mw, ref, rtol=1e-8, atol=1e-9)
-    assert ld == pytest.approx(ref_ld, rel=1e-9, abs=1e-10)
+    np.testing.assert_allclose(Mw, ref, **TOL["whiten_cholesky"])
+    assert ld == pytest.approx(ref_ld, rel=TOL["whiten_cholesky_logdet"]["rtol"],
+                               abs=TOL["whiten_cholesky_logdet"]["atol"])
     for C, r in zip(mats, b.group_rows):                     # matrices are the definition's
         np.testing.assert_allclose(np.diag(C), 1.0)
         assert np.all(np.linalg.eigvalsh(C) > 0)
         dist = b.distances(int(b.group_codes[r[0]]))
         if kind in ("ar1", "car1"):
-            np.testing.assert_allclose(C, b.natural(u)[0] ** dist, rtol=1e-12)
+            np.testing.assert_allclose(C, b.natural(u)[0] ** dist, **TOL["same_computation"])
 
 
 def test_ar1_closed_form_is_used_and_fast():
@@ -312,8 +315,8 @@ def test_dense_path_with_many_distinct_patterns(size, n_groups):
     M = rng.normal(size=(n, 2))
     Mw, ld = b.whiten(b.start, M)
     ref, ref_ld = _dense_whiten(b.cor_matrices(b.start), b.group_rows, M)
-    np.testing.assert_allclose(Mw, ref, rtol=1e-9, atol=1e-10)
-    assert ld == pytest.approx(ref_ld, rel=1e-10)
+    np.testing.assert_allclose(Mw, ref, **TOL["whiten_dense_patterns"])
+    assert ld == pytest.approx(ref_ld, rel=TOL["whiten_dense_patterns_logdet"]["rtol"])
 
 
 def test_compound_symmetry_balanced_layout():
@@ -323,8 +326,8 @@ def test_compound_symmetry_balanced_layout():
     M = np.random.default_rng(3).normal(size=(180, 3))
     Mw, ld = b.whiten(b.start, M)
     ref, ref_ld = _dense_whiten(b.cor_matrices(b.start), b.group_rows, M)
-    np.testing.assert_allclose(Mw, ref, rtol=1e-10, atol=1e-12)
-    assert ld == pytest.approx(ref_ld, rel=1e-12)
+    np.testing.assert_allclose(Mw, ref, **TOL["whiten_balanced"])
+    assert ld == pytest.approx(ref_ld, rel=TOL["whiten_balanced_logdet"]["rtol"])
 
 
 def test_shared_patterns_are_shared():

@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 from mixedcompat.datasets import read_csv_with_levels
+from helpers import TOL
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 NLME_DIR = FIXTURES / "nlme"
@@ -122,23 +123,23 @@ def test_model_fixture_schema(path: pathlib.Path):
 
     # coefficient table
     assert len(ex["fixef"]["values"]) == len(ex["se"]) == len(ex["t"]) == len(ex["p"]) == p
-    np.testing.assert_allclose(np.array(ex["fixef"]["values"]) / np.array(ex["se"]), ex["t"], rtol=1e-8)
+    np.testing.assert_allclose(np.array(ex["fixef"]["values"]) / np.array(ex["se"]), ex["t"], **TOL["schema_derived"])
     if is_lme:
         assert len(ex["df"]) == p
     else:
         assert ex["df"] is None
     vcov = np.array(ex["vcov"])
     assert vcov.shape == (p, p)
-    np.testing.assert_allclose(vcov, vcov.T, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(vcov, vcov.T, **TOL["schema_symmetric"])
     # nlme's summary.lme scales ML standard errors by sqrt(N / (N - p)); vcov() and gls do not
     se_factor = math.sqrt(n / (n - p)) if is_lme and inp["method"] == "ML" else 1.0
-    np.testing.assert_allclose(np.sqrt(np.diag(vcov)) * se_factor, ex["se"], rtol=1e-8)
+    np.testing.assert_allclose(np.sqrt(np.diag(vcov)) * se_factor, ex["se"], **TOL["schema_derived"])
 
     # information criteria (nlme's REML BIC uses N - p observations)
     k, ll = ex["df_logLik"], ex["logLik"]
     n_eff = n - p if inp["method"] == "REML" else n
-    assert ex["AIC"] == pytest.approx(-2 * ll + 2 * k, rel=1e-10)
-    assert ex["BIC"] == pytest.approx(-2 * ll + k * math.log(n_eff), rel=1e-10)
+    assert ex["AIC"] == pytest.approx(-2 * ll + 2 * k, rel=TOL["schema_same"]["rtol"])
+    assert ex["BIC"] == pytest.approx(-2 * ll + k * math.log(n_eff), rel=TOL["schema_same"]["rtol"])
     assert ex["sigma"] > 0
 
     # structures present exactly when the call has them
@@ -159,8 +160,8 @@ def test_model_fixture_schema(path: pathlib.Path):
         for grp in ex["varcorr"]["groups"].values():
             m = len(grp["names"])
             assert np.array(grp["cov"]).shape == np.array(grp["corr"]).shape == (m, m)
-            np.testing.assert_allclose(np.sqrt(np.diag(grp["cov"])), grp["sd"], rtol=1e-10)
-        assert ex["varcorr"]["residual_sd"] == pytest.approx(ex["sigma"], rel=1e-12)
+            np.testing.assert_allclose(np.sqrt(np.diag(grp["cov"])), grp["sd"], **TOL["schema_same"])
+        assert ex["varcorr"]["residual_sd"] == pytest.approx(ex["sigma"], rel=TOL["schema_identical"]["rtol"])
         vcm = ex["varcorr"]["matrix"]
         assert len(vcm["values"]) == len(vcm["rownames"]) and vcm["rownames"][-1] == "Residual"
         assert ex["varcorr_text"]
@@ -180,21 +181,22 @@ def test_model_fixture_schema(path: pathlib.Path):
     response = py["fixed"].split("~")[0].strip()
     y = data[response].to_numpy(dtype=float)
     np.testing.assert_allclose(y - np.array(ex["fitted"][str(q)]), ex["resid"]["response"],
-                               rtol=1e-8, atol=1e-8 * np.std(y))
+                               rtol=TOL["schema_fitted"]["rtol"],
+                               atol=TOL["schema_fitted"]["atol"] * np.std(y))
 
     # intervals
     iv = ex["intervals"]
     assert iv["fixed_names"] == ex["fixef"]["names"]
     fixed = np.array(iv["fixed"])
     assert fixed.shape == (p, 3)
-    np.testing.assert_allclose(fixed[:, 1], ex["fixef"]["values"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fixed[:, 1], ex["fixef"]["values"], **TOL["schema_same_abs"])
     assert np.all(fixed[:, 0] <= fixed[:, 1]) and np.all(fixed[:, 1] <= fixed[:, 2])
     if "error" in iv:
         assert "Non-positive definite" in iv["error"]
         assert iv["error"].split("\n")[0] in ex["intervals_text"]
     else:
         assert iv["level"] == 0.95
-        assert iv["sigma"][1] == pytest.approx(ex["sigma"], rel=1e-10)
+        assert iv["sigma"][1] == pytest.approx(ex["sigma"], rel=TOL["schema_same"]["rtol"])
         for key, params in (("corStruct", ex["cor_params"]), ("varStruct", ex["var_params"])):
             if iv[key] is not None:
                 rows = np.array(iv[key]["values"])
@@ -202,7 +204,7 @@ def test_model_fixture_schema(path: pathlib.Path):
                 assert params is not None
                 estimates = (params["values"] if not params["names"]
                              else [dict(zip(params["names"], params["values"]))[nm] for nm in iv[key]["names"]])
-                np.testing.assert_allclose(rows[:, 1], estimates, rtol=1e-8, atol=1e-12)
+                np.testing.assert_allclose(rows[:, 1], estimates, **TOL["schema_derived_abs"])
         if is_lme:
             assert set(iv["reStruct"]) == set(ex["ranef"])
 
@@ -230,7 +232,7 @@ def test_model_fixture_schema(path: pathlib.Path):
             assert values[-1] is None
         assert all(v is not None for v in values[:len(pr["rows"])])
     np.testing.assert_allclose(pr["level0"][:len(pr["rows"])],
-                               np.array(ex["fitted"]["0"])[pr["rows"]], rtol=1e-10)
+                               np.array(ex["fitted"]["0"])[pr["rows"]], **TOL["schema_same"])
 
     # printed output
     title = "Linear mixed-effects model fit by" if is_lme else "Generalized least squares fit by"
@@ -253,9 +255,9 @@ def test_lrt_fixture_schema(path: pathlib.Path):
     assert all(len(v[c]) == 2 for c in LRT_COLUMNS)
     assert v["Test"] == ["", "1 vs 2"] and v["L.Ratio"][0] is None and v["p-value"][0] is None
     ratio = 2 * abs(v["logLik"][1] - v["logLik"][0])
-    assert v["L.Ratio"][1] == pytest.approx(ratio, rel=1e-8)
+    assert v["L.Ratio"][1] == pytest.approx(ratio, rel=TOL["schema_derived"]["rtol"])
     ddf = abs(v["df"][1] - v["df"][0])
-    assert v["p-value"][1] == pytest.approx(stats.chi2.sf(ratio, ddf), rel=1e-6)
+    assert v["p-value"][1] == pytest.approx(stats.chi2.sf(ratio, ddf), rel=TOL["schema_p"]["rtol"])
     assert "L.Ratio" in fx["text"]
 
 
@@ -271,6 +273,6 @@ def test_lrt_rows_match_single_fits():
         for i, model in enumerate(fx["models"]):
             if model["r_call"] in single:
                 assert fx["table"]["values"]["logLik"][i] == pytest.approx(single[model["r_call"]],
-                                                                           rel=1e-12)
+                                                                           rel=TOL["schema_identical"]["rtol"])
                 matched += 1
     assert matched >= 2

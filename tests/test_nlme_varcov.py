@@ -10,6 +10,7 @@ import pytest
 
 import mixedcompat as mc
 from nlme_fixtures import fit_input
+from helpers import TOL
 
 PATHS = sorted((pathlib.Path(__file__).parent / "fixtures" / "nlme_varcov").glob("*.json"))
 
@@ -26,7 +27,8 @@ def test_getvarcov_matches_nlme(path):
                 continue
             exp = np.asarray(one[key], float)
             got = m.getVarCov(individuals=ind, type=kind).to_numpy()
-            np.testing.assert_allclose(got, exp, rtol=1e-3, atol=1e-4 * np.abs(exp).max(), err_msg=f"{ind} {kind}")
+            np.testing.assert_allclose(got, exp, rtol=TOL["nlme_getvarcov"]["rtol"],
+                                       atol=TOL["nlme_getvarcov"]["atol"] * np.abs(exp).max(), err_msg=f"{ind} {kind}")
 
 
 def test_getvarcov_errors():
