@@ -33,8 +33,8 @@ Constructors: :func:`sym`, :func:`num`, :func:`string`, :func:`call`, :func:`bin
 Reading: :func:`tokenize` (``Token(kind, text, pos)``), :func:`parse` (one expression; raises
 :class:`~mixedcompat.errors.FormulaError`).
 
-Writing: :func:`deparse` (the lines of R's ``deparse(x, width.cutoff)``, line breaking as R does),
-:func:`deparse_one` (one line), :func:`r_symbol`, :func:`r_number`, :func:`r_string`, :data:`BINARY_OPS`.
+Writing: :func:`deparse` (the lines of R's ``deparse(x, width.cutoff)``, line breaking as R does;
+``spell_symbol=`` writes symbols another way), :func:`deparse_one` (one line), :func:`r_symbol`, :func:`r_number`, :func:`r_string`, :data:`BINARY_OPS`.
 
 Walking: :func:`walk` (pre-order), :func:`symbols`, :func:`split_top` (``a + b + c`` -> ``[a, b, c]``),
 :func:`signed_terms` (``a + b - c`` -> ``[("+", a), ("+", b), ("-", c)]``), :func:`strip_parens`,
@@ -560,8 +560,9 @@ def _needs_parens(main: tuple[int, bool, bool], arg: Node, left: bool) -> bool:
 class _Writer:
     """R's deparse line buffer: the current line, the indent, the lines written."""
 
-    def __init__(self, cutoff: int):
+    def __init__(self, cutoff: int, spell_symbol: Callable[[str], str] | None = None):
         self.cutoff = cutoff
+        self.spell_symbol = spell_symbol
         self.lines: list[str] = []
         self.cur = ""
         self.indent = 0
@@ -600,7 +601,10 @@ class _Writer:
         elif k == "str":
             self.put(r_string(n.value))
         elif k == "sym":
-            self.put(n.value if n.value in _LITERALS else r_symbol(n.value))
+            if self.spell_symbol is not None:
+                self.put(self.spell_symbol(n.value))
+            else:
+                self.put(n.value if n.value in _LITERALS else r_symbol(n.value))
         elif k == "missing":
             pass
         elif k == "paren":
@@ -669,33 +673,36 @@ class _Writer:
             self.indent -= 1
 
 
-def deparse(node: Node, width_cutoff: int = 60) -> list[str]:
+def deparse(node: Node, width_cutoff: int = 60, *, spell_symbol: Callable[[str], str] | None = None) -> list[str]:
     """The lines of R's ``deparse(node, width.cutoff = width_cutoff)``.
 
     R breaks a line after a spaced binary operator (``+``, ``*``, ``~``, ``|``, ``%in%`` ...) or an
     argument's comma once the line is longer than ``width_cutoff``, indenting continuation lines by 4
-    spaces per level (2 past level 4).
+    spaces per level (2 past level 4).  ``spell_symbol``, when given, writes each symbol (variable)
+    instead of R's backtick rule, e.g. to write the names of another formula language.
 
     Example
     -------
     >>> deparse(parse("y ~ aaaaaaaaaa + bbbbbbbbbb + cccccccccc + dddddddddd"), width_cutoff=20)
     ['y ~ aaaaaaaaaa + bbbbbbbbbb + ', '    cccccccccc + dddddddddd']
     """
-    w = _Writer(width_cutoff)
+    w = _Writer(width_cutoff, spell_symbol)
     w.node(node)
     w.writeline()
     return w.lines
 
 
-def deparse_one(node: Node) -> str:
-    """R's deparse of ``node`` on one line (no width cutoff).
+def deparse_one(node: Node, *, spell_symbol: Callable[[str], str] | None = None) -> str:
+    """R's deparse of ``node`` on one line (no width cutoff); ``spell_symbol`` as in :func:`deparse`.
 
     Example
     -------
     >>> deparse_one(parse("f(x,y=`a b`)"))
     'f(x, y = `a b`)'
+    >>> deparse_one(parse("`a b` ~ x"), spell_symbol=lambda s: f"Q({s!r})")
+    "Q('a b') ~ Q('x')"
     """
-    return deparse(node, width_cutoff=1 << 30)[0]
+    return deparse(node, width_cutoff=1 << 30, spell_symbol=spell_symbol)[0]
 
 
 # --------------------------------------------------------------------------------------------- walking

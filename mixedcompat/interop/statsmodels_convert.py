@@ -83,9 +83,6 @@ def _quote(name: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else f"Q({name!r})"
 
 
-_R_TOKEN = re.compile(r"`([^`]+)`|(?<![\w.'\"])([A-Za-z.][A-Za-z0-9._]*)(?![\w.])")
-
-
 def _patsy_text(text: str, data: pd.DataFrame, used: set | None = None) -> str:
     """An R formula (part) with column names patsy cannot read quoted: ``yield ~ x`` -> ``Q('yield') ~ x``.
 
@@ -94,16 +91,14 @@ def _patsy_text(text: str, data: pd.DataFrame, used: set | None = None) -> str:
     >>> _patsy_text("yield ~ nitro + `a b`", pd.DataFrame(columns=["yield", "nitro", "a b"]))
     "Q('yield') ~ nitro + Q('a b')"
     """
-    def repl(m: re.Match) -> str:
-        name = m.group(1) if m.group(1) is not None else m.group(2)
-        following = text[m.end():].lstrip()
-        if name in data.columns and (m.group(1) is not None or not following.startswith("(")):
+    def spell(name: str) -> str:
+        if name in data.columns:
             if used is not None:
                 used.add(name)
             return _quote(name)
         return name
     # R's ^ is a power both for terms ((a + b)^2) and inside I(); patsy spells it **
-    return _R_TOKEN.sub(repl, text).replace("^", "**")
+    return rlang.deparse_one(_tree(text), spell_symbol=spell).replace("^", "**")
 
 
 def _tree(expr: str | rlang.Node) -> rlang.Node:
