@@ -195,3 +195,18 @@ def test_bobyqa_box_and_wall():
                                 upper=np.array([2.5, 10.0]))
     np.testing.assert_allclose(x, [2.0, -0.5], atol=1e-6)
     assert f == pytest.approx(0.25, abs=1e-10) and n_eval > 0 and code > 0
+
+
+def test_replicate_is_singular_reads_the_layout(models):
+    """A replicate answers isSingular from the model's layout without completing the fit, and as the
+    complete fit does."""
+    from mixedcompat.inference.replicate_fit import Refitter
+    m = models["sleep"]
+    y = np.asarray(m.frame.y, dtype=float)
+    for tol in (1e-4, 10.0):
+        x = Refitter(m).fit(y)
+        got = x.isSingular(tol)
+        assert x.__dict__.get("_pending") is not None
+        x.ranef()                                   # completes the fit
+        assert got == x.isSingular(tol) == m.isSingular(tol)
+    assert Refitter(m).fit(y).isSingular(10.0)      # theta[2] ~ 0.23 < 10

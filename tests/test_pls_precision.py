@@ -22,7 +22,8 @@ import pytest
 import mixedcompat as mc
 from helpers import FIXTURES, TOL, assert_close, model_at_r_theta
 from mixedcompat.datasets import read_csv_with_levels
-from mixedcompat.lme4.pls import DenseDeviance, Deviance, ResponseReduction
+from mixedcompat.lme4.pls import DenseDeviance, Deviance
+from mixedcompat.lme4.response import ResponseReduction
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 CONV = FIXTURES / "convergence"

@@ -1,4 +1,4 @@
-"""Random-effects terms: grouping codes, per-term model matrices, theta layout and lme4's checks.
+"""Random-effects terms: grouping codes, per-term model matrices and theta's layout (:class:`ThetaLayout`).
 
 Mirrors lme4's ``mkReTrms``: each term ``(expr | g)`` contributes ``q`` columns per level of ``g``,
 ordered level by level; terms are reordered by decreasing number of levels exactly as lme4 does
@@ -59,24 +59,6 @@ class ReTerm:
         r, c = self.tril_index
         T[r, c] = theta_slice
         return T
-
-    def lower(self) -> np.ndarray:
-        r, c = self.tril_index
-        return np.where(r == c, 0.0, -np.inf)
-
-    def start(self) -> np.ndarray:
-        r, c = self.tril_index
-        return np.where(r == c, 1.0, 0.0)
-
-    def theta_names(self) -> list[str]:
-        r, c = self.tril_index
-        out = []
-        for i, j in zip(r, c):
-            if i == j:
-                out.append(f"{self.group}.{self.names[i]}")
-            else:
-                out.append(f"{self.group}.{self.names[i]}.{self.names[j]}")
-        return out
 
     def Z(self, sqrt_weights: np.ndarray | None = None) -> sp.csr_matrix:
         """The n x (levels * q) model matrix of this term, columns level by level."""
@@ -153,7 +135,8 @@ class ThetaLayout:
             rows.append(r)
             cols.append(c)
             term.append(np.full(t.n_theta, k))
-            names.extend(t.theta_names())
+            names.extend(f"{t.group}.{t.names[i]}" if i == j else f"{t.group}.{t.names[i]}.{t.names[j]}"
+                         for i, j in zip(r, c))
             start += t.n_theta
         rows_a = np.concatenate(rows) if rows else np.zeros(0, dtype=int)
         cols_a = np.concatenate(cols) if cols else np.zeros(0, dtype=int)

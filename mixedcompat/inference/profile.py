@@ -69,7 +69,12 @@ def sdcor_names(m, oldNames: bool = True) -> list[str]:
 
     Example
     -------
-    >>> # sdcor_names(m)  ->  ['.sig01', '.sig02', '.sig03', '.sigma']
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> sdcor_names(m)
+    ['.sig01', '.sig02', '.sig03', '.sigma']
+    >>> sdcor_names(m, oldNames=False)[:2]
+    ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject']
     """
     return m.devfun.layout.sdcor_names(oldNames)
 
@@ -80,7 +85,10 @@ def theta_to_sdcor(theta: np.ndarray, sigma: float, layout: ThetaLayout) -> np.n
 
     Example
     -------
-    >>> # theta_to_sdcor(m.theta, m.sigma(), m.devfun.layout)  ->  sd, cor, sd, sigma
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> np.round(theta_to_sdcor(m.theta, m.sigma(), m.devfun.layout), 3).tolist()
+    [24.741, 0.066, 5.922, 25.592]
     """
     out = []
     for T, s in zip(layout.templates(theta), layout.slices):
@@ -119,7 +127,11 @@ def sdcor_to_theta(par: np.ndarray, layout: ThetaLayout) -> np.ndarray | None:
 
     Example
     -------
-    >>> # sdcor_to_theta(theta_to_sdcor(m.theta, m.sigma(), lay), lay)  ->  m.theta
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> lay = m.devfun.layout
+    >>> bool(np.allclose(sdcor_to_theta(theta_to_sdcor(m.theta, m.sigma(), lay), lay), m.theta))
+    True
     """
     sigma = par[-1]
     if not sigma > 0:
@@ -608,7 +620,10 @@ def profile_zeta(m, name: str, values: Sequence[float], oldNames: bool = True) -
 
     Example
     -------
-    >>> # profile_zeta(m, ".sig01", [20.0, 30.0])
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
+    >>> np.round(profile_zeta(m, ".sig01", [20.0, 60.0]), 3).tolist()
+    [-1.383, 1.192]
     """
     fit = _ml_fit(m, oldNames)
     w = fit.names.index(name)
@@ -635,7 +650,10 @@ def plot_profile(pr: ThetaProfile, absVal: bool = False, levels: Sequence[float]
 
     Example
     -------
-    >>> # fig = plot_profile(mc.profile(m)); fig.savefig("profile.png")
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
+    >>> fig = plot_profile(mc.profile(m))      # doctest: +SKIP
+    >>> fig.savefig("profile.png")             # doctest: +SKIP
     """
     try:
         from matplotlib.figure import Figure

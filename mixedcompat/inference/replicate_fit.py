@@ -156,7 +156,11 @@ class ReplicateFit(LmerMod):
 
     Example
     -------
-    >>> # mc.bootMer(m, lambda x: x.ranef()["Subject"].iloc[0, 0], nsim=10): x is a ReplicateFit
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> x = Refitter(m).fit(m.frame.y)            # what bootMer's FUN receives
+    >>> type(x).__name__, round(x.REMLcrit(), 3)
+    ('ReplicateFit', 1743.628)
     """
 
     def __init__(self, refitter: Refitter, y: np.ndarray, opt, criterion: float, beta: np.ndarray,
@@ -181,6 +185,13 @@ class ReplicateFit(LmerMod):
         theta.flags.writeable = False
         beta.flags.writeable = False
         put(self, "_frozen", True)
+
+    def isSingular(self, tol: float = 1e-4) -> bool:
+        """lme4's rule (``LmerMod.isSingular``), from the model's layout: no completion needed."""
+        pending = self.__dict__.get("_pending")
+        if pending is None:
+            return super().isSingular(tol)
+        return bool(np.any(self.theta[pending[0].on_diagonal] < tol))
 
     def __getattr__(self, name: str) -> Any:
         # called only for attributes not set yet: complete the fit once, then look again

@@ -17,7 +17,7 @@ general; bootstrap replicates (hundreds of refits of the same model to new respo
 
 Precision: every criterion here is built from the response as ``Deviance`` builds it, reduced by
 its least-squares fit on ``X`` (``Deviance.response``,
-:class:`mixedcompat.lme4.pls.ResponseReduction`), and adds the removed coefficients back to beta:
+:class:`mixedcompat.lme4.response.ResponseReduction`), and adds the removed coefficients back to beta:
 a replicate's criterion carries the rounding of the model's own, not rounding relative to ``y'y``.
 """
 from __future__ import annotations

@@ -395,8 +395,7 @@ class LmerMod(MixedModel):
 
     def isSingular(self, tol: float = 1e-4) -> bool:
         """lme4's rule: a template diagonal (lower bound 0) below ``tol``."""
-        lower = np.concatenate([t.lower() for t in self.terms])
-        return bool(np.any(self.theta[lower == 0] < tol))
+        return bool(np.any(self.theta[self.devfun.layout.on_diagonal] < tol))
 
     # ---------------------------------------------------------------- random effects
     def VarCorr(self):

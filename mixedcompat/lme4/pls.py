@@ -11,7 +11,7 @@ fill-in; off-diagonal blocks against block 1 stay sparse.
 
 Precision: the criterion is invariant under ``y -> y - X c`` for any ``c`` (beta shifts by ``c``), so
 the ``y`` of ``A`` is the weighted response minus its least-squares fit on ``X``
-(:class:`ResponseReduction`, a QR of ``sqrt(W) X`` computed once).  The rounding of each evaluation
+(:class:`~mixedcompat.lme4.response.ResponseReduction`, a QR of ``sqrt(W) X`` computed once).  The rounding of each evaluation
 is then relative to the residual sum of squares, not to ``y'y``: a response with mean 1e6, or a slope
 on ``x = 1:10000`` (lme4's tests/fewlevels.R, ``y'y ~ 1e12``), keeps the criterion's rounding at
 ~1e-15 relative, where lme4 (which sums the residuals) is.  Every response the criterion is built
@@ -28,112 +28,7 @@ import scipy.sparse as sp
 
 from mixedcompat.front.reterms import ReTerm, ThetaLayout
 from mixedcompat.lme4.criterion import profiled_criterion
-
-class ResponseReduction:
-    """The response as the criterion is built from it: ``sqrt(w) (y - offset - X c)`` with ``c`` the
-    weighted least-squares coefficients of ``y - offset`` on ``X``, and ``c`` itself.
-
-    The profiled (RE)ML criterion, ``u``, the fitted values and the residuals are invariant under
-    ``y -> y - X c`` for any ``c`` (beta becomes ``beta - c``).  Cross-products of the raw response
-    carry rounding relative to ``y'y``, which for a large mean or a steep trend is many orders above
-    the residual sum of squares the criterion depends on (``y = 1e6 + noise``: 12 digits lost); after
-    the reduction they carry rounding relative to the least-squares residual.
-
-    ``c`` comes from the QR factorisation of ``sqrt(w) X`` (column-scale invariant); the residual
-    ``y - offset - X c`` is formed in extended precision (``np.longdouble`` where the platform has
-    it) and rounded once, so the reduced response is exactly (to that precision) ``y - X c`` for the
-    ``c`` returned, and the reduction perturbs the data by less than their own rounding.  A response that ``X`` fits exactly (a residual at the rounding level of the
-    response, e.g. a constant) is kept as given: its criterion is unbounded below and any value of
-    it is rounding noise, as in lme4.
-
-    Parameters
-    ----------
-    X : ndarray
-        Fixed-effects model matrix (n x p), full column rank (kept by reference, not copied).
-    weights, offset : ndarray or None
-        Prior weights and offset.
-
-    Example
-    -------
-    >>> import numpy as np
-    >>> X = np.column_stack([np.ones(4), np.arange(4.0)])
-    >>> red = ResponseReduction(X, None, None)
-    >>> r, shift = red.reduce(1e6 + 2.0 * np.arange(4.0) + np.array([0.1, -0.1, -0.1, 0.1]))
-    >>> np.round(r, 6).tolist(), np.round(shift, 6).tolist()
-    ([0.1, -0.1, -0.1, 0.1], [1000000.0, 2.0])
-    """
-
-    EXACT_FIT_RTOL = 64 * np.finfo(float).eps   # |residual| / |response| at or below: an exact fit
-    EXTENDED_MAX_N = 100_000   # extended precision (residual, cross-products) up to this many rows: beyond,
-    #                            numpy's long double (~10 ns per operation) would cost ~40% of a fit, for
-    #                            a fixed bias of a few units in the last place of the criterion
-
-    def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None):
-        X = np.asarray(X, dtype=float)
-        self.n, self.p = X.shape
-        self.sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
-        self.offset = np.asarray(offset, dtype=float) if offset is not None else None
-        self.X = X
-        self.Xs = X if self.sqrtw is None else X * self.sqrtw[:, None]      # sqrt(W) X
-        self.active = False
-        self.extended = self.n <= self.EXTENDED_MAX_N
-        if self.p > 0:
-            Q, R = np.linalg.qr(self.Xs)
-            if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
-                # R^{-1} Q': the least-squares coefficients of a weighted vector in one product
-                self.P = np.linalg.inv(R) @ Q.T     # (p x p inverse: scipy's trtrs call costs more)
-                if self.extended:
-                    ext = np.longdouble
-                    self._X_ext = X.T.astype(ext)         # p x n, rows contiguous
-                    self._offset_ext = self.offset.astype(ext) if self.offset is not None else None
-                    self._sqrtw_ext = self.sqrtw.astype(ext) if self.sqrtw is not None else None
-                self.active = bool(np.all(np.isfinite(self.P)))
-
-    def weighted(self, y: np.ndarray) -> np.ndarray:
-        """``sqrt(w) (y - offset)`` (the unreduced response)."""
-        ys = np.asarray(y, dtype=float)
-        if self.offset is not None:
-            ys = ys - self.offset
-        return ys * self.sqrtw if self.sqrtw is not None else ys
-
-    def _residual(self, y: np.ndarray, c: np.ndarray) -> np.ndarray:
-        """``sqrt(w) (y - offset - X c)`` in extended precision (``c`` extended too)."""
-        if not self.extended:
-            return self.weighted(y) - self.Xs @ np.asarray(c, dtype=float)
-        r = np.asarray(y, dtype=np.longdouble)
-        if self._offset_ext is not None:
-            r -= self._offset_ext
-        for j in range(self.p):
-            r -= self._X_ext[j] * c[j]
-        if self._sqrtw_ext is not None:
-            r *= self._sqrtw_ext
-        return r
-
-    def reduce(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(r, c)``: ``sqrt(w) (y - offset - X c)`` and ``c`` (beta of ``y`` is beta of ``r``
-        plus ``c``).
-
-        Example
-        -------
-        >>> # r, c = m.devfun.response.reduce(y_new)
-        """
-        ys = self.weighted(y)
-        if not self.active:
-            return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
-        with np.errstate(all="ignore"):
-            c = self.P @ ys
-            # one refinement step (c to least-squares accuracy also when sqrt(W) X is ill-conditioned)
-            c = c.astype(np.longdouble) + self.P @ (ys - self.Xs @ c)
-            # the residual of this c, exact to extended precision (the criterion is invariant for
-            # any c; c only needs to be near the least-squares solution for the residual to be small)
-            r = self._residual(y, c).astype(float)
-            shift = c.astype(float)
-            rr = float(r @ r)
-        if not (np.isfinite(rr) and np.isfinite(float(np.sum(shift)))) or \
-                rr <= self.EXACT_FIT_RTOL ** 2 * float(ys @ ys):
-            return np.array(ys, dtype=float, copy=True), np.zeros(self.p)
-        return r, shift
-
+from mixedcompat.lme4.response import ResponseReduction
 
 @dataclass(frozen=True)
 class PLSFactor:
@@ -317,7 +212,11 @@ class Deviance:
 
     Example
     -------
-    >>> # dev = Deviance(terms, X, y, None, None, REML=True); dev(np.array([1.0, 0.0, 1.0]))
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> dev = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=True)
+    >>> round(dev(m.theta), 3)
+    1743.628
     """
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
@@ -364,7 +263,11 @@ class Deviance:
 
         Example
         -------
-        >>> # dev2 = m.devfun.with_response(y_new); dev2(theta)
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+        >>> shifted = m.devfun.with_response(m.frame.y + 100.0)     # absorbed by the intercept
+        >>> bool(abs(shifted(m.theta) - m.devfun(m.theta)) < 1e-9)
+        True
         """
         r, shift = self.response.reduce(y)
         new = copy.copy(self)
@@ -383,7 +286,11 @@ class Deviance:
 
         Example
         -------
-        >>> # zr, xr, rr = dev.response_cross_products(dev.response.reduce(y)[0])
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+        >>> zr, xr, rr = m.devfun.response_cross_products(m.devfun.response.reduce(m.frame.y)[0])
+        >>> len(zr), zr[0].shape, xr.shape
+        (1, (36,), (2,))
         """
         if not self.response.extended:
             r = np.asarray(r, dtype=float)
@@ -549,7 +456,11 @@ class Deviance:
 
         Example
         -------
-        >>> # crit, beta, pwrss = m.devfun.solution(m.theta)
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+        >>> crit, beta, pwrss = m.devfun.solution(m.theta)
+        >>> round(crit, 3), np.round(beta, 2).tolist()
+        (1743.628, [251.41, 10.47])
         """
         try:
             f = self.factor(theta)
@@ -611,7 +522,10 @@ class DenseDeviance(Deviance):
 
     Example
     -------
-    >>> # make_deviance(terms, X, y, None, None, REML=True) picks this class when q is small
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> type(m.devfun).__name__                  # 36 random effects: one dense factor
+    'DenseDeviance'
     """
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
@@ -670,7 +584,10 @@ class DenseDeviance(Deviance):
 
         Example
         -------
-        >>> # dev.criteria(np.array([[1.0, 0.0, 1.0], [0.9, 0.1, 1.1]]))  -> two criteria
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+        >>> m.devfun.criteria(np.array([m.theta, 1.1 * m.theta])).round(3).tolist()[0]
+        1743.628
         """
         thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
         q, p = self.q, self.p
@@ -723,7 +640,11 @@ def make_deviance(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np
 
     Example
     -------
-    >>> # dev = make_deviance(terms, X, y, None, None, REML=True); dev(theta)
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> dev = make_deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=False)
+    >>> round(dev(m.theta), 3)                   # the deviance at the REML estimate of theta
+    1751.986
     """
     q = sum(t.n_levels * t.q for t in terms)
     cls = DenseDeviance if q <= DENSE_MAX_Q else Deviance
