@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import subprocess
 import sys
 
 import mixedcompat as mc
-from helpers import assert_same_printout
+from helpers import FIXTURES, assert_same_printout
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mixedcompat.datasets as datasets
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
 EXPECTED = {
     "sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "cake", "InstEval",
@@ -109,7 +109,7 @@ def test_read_csv_with_levels_rejects_bad_metadata(tmp_path):
         datasets.read_csv_with_levels(path)
 
 
-FIXTURE_DATA = datasets.DATA_DIR.parent.parent / "tests" / "fixtures" / "data"
+FIXTURE_DATA = FIXTURES / "data"
 
 
 @pytest.mark.skipif(not FIXTURE_DATA.is_dir(), reason="fixture data not generated")

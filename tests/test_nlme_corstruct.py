@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import pathlib
 import warnings
 
 import numpy as np
@@ -14,9 +13,9 @@ from mixedcompat.errors import DataError, FormulaError
 import mixedcompat.nlme.corstruct as cs_mod
 from mixedcompat.nlme.corstruct import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corSymm,
                                         parse_cor_form)
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-FIX = pathlib.Path(__file__).parent / "fixtures" / "nlme_corstruct"
+FIX = FIXTURES / "nlme_corstruct"
 CASES = sorted(p for p in FIX.glob("*.json") if p.name != "errors.json")
 
 

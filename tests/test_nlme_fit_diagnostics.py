@@ -4,16 +4,15 @@ tables are compared at rtol 1e-4; pair counts and lags exactly."""
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-DIAG = pathlib.Path(__file__).parent / "fixtures" / "nlme_diag"
+DIAG = FIXTURES / "nlme_diag"
 
 
 def _fx(name):

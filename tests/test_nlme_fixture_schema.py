@@ -17,9 +17,8 @@ import pytest
 from scipy import stats
 
 from mixedcompat.datasets import read_csv_with_levels
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 NLME_DIR = FIXTURES / "nlme"
 DATA_DIR = FIXTURES / "data"
 

@@ -3,16 +3,15 @@ covariance matrices of individuals, rtol 1e-3 (they rest on the estimated parame
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 import pytest
 
 import mixedcompat as mc
 from nlme_fixtures import fit_input
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-PATHS = sorted((pathlib.Path(__file__).parent / "fixtures" / "nlme_varcov").glob("*.json"))
+PATHS = sorted((FIXTURES / "nlme_varcov").glob("*.json"))
 
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])

@@ -5,7 +5,6 @@ Expected values come from tests/fixtures/gen_nlme_varfunc.R (tests/fixtures/nlme
 from __future__ import annotations
 
 import json
-import pathlib
 
 import numpy as np
 import pandas as pd
@@ -15,10 +14,9 @@ from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.nlme.varfunc import (varComb, varConstPower, varExp, varFixed, varIdent, varPower,
                                       parse_var_form)
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-HERE = pathlib.Path(__file__).parent
-FIX = HERE / "fixtures" / "nlme_varfunc"
+FIX = FIXTURES / "nlme_varfunc"
 
 # The Python spelling of each R call in the generator (same names as the fixture files).
 CASES = {
@@ -66,7 +64,7 @@ def _sim() -> pd.DataFrame:
 def _data(fx: dict) -> pd.DataFrame:
     if fx["data"] == "vf_sim":
         return _sim()
-    df = read_csv_with_levels(HERE / "fixtures" / "data" / f"{fx['data']}.csv")
+    df = read_csv_with_levels(FIXTURES / "data" / f"{fx['data']}.csv")
     if fx["reorder_female_first"]:
         key = (df["Sex"].astype(str) == "Male").to_numpy()
         df = df.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)

@@ -17,9 +17,9 @@ import pytest
 from mixedcompat.present.lme4_printing import (cat_fill, deparse_formula, deparse_lines, format_fixef_table,
                                   format_print, format_summary)
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm, make_unique
-from helpers import TOL
+from helpers import FIXTURES, TOL
 
-FIXTURE_DIR = pathlib.Path(__file__).parent / "fixtures" / "lmer"
+FIXTURE_DIR = FIXTURES / "lmer"
 # Extra fixtures in the same format (e.g. written by hand-run R sessions) can be added with
 # MIXEDCOMPAT_PRINT_FIXTURES=/some/dir.
 _EXTRA = os.environ.get("MIXEDCOMPAT_PRINT_FIXTURES")
