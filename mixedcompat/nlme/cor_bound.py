@@ -39,22 +39,22 @@ class _Stack(NamedTuple):
 
 
 # ------------------------------------------------------------------------------ transformations
-def _logit(p):
+def logit(p):
     return np.log(p / (1.0 - p))
 
 
-def _expit(u):
+def expit(u):
     """1 / (1 + exp(-u)) without overflow warnings (0 far below, 1 far above)."""
     return _scipy_expit(np.asarray(u, dtype=float))
 
 
-def _log_expit(u):
+def log_expit(u):
     """log(expit(u)) without underflow: corCAR1's log phi stays finite far beyond phi = 5e-324."""
     u = np.asarray(u, dtype=float)
     return -np.logaddexp(0.0, -u)
 
 
-def _coef_to_pacf(a: np.ndarray) -> np.ndarray:
+def coef_to_pacf(a: np.ndarray) -> np.ndarray:
     """AR coefficients -> partial autocorrelations (reverse Durbin-Levinson); nan when not stationary."""
     a = np.array(a, dtype=float)
     r = np.empty_like(a)
@@ -67,7 +67,7 @@ def _coef_to_pacf(a: np.ndarray) -> np.ndarray:
     return r
 
 
-def _pacf_to_coef(r: np.ndarray) -> np.ndarray:
+def pacf_to_coef(r: np.ndarray) -> np.ndarray:
     """Partial autocorrelations -> AR coefficients (Durbin-Levinson)."""
     a = np.zeros(0)
     for rk in r:
@@ -75,7 +75,7 @@ def _pacf_to_coef(r: np.ndarray) -> np.ndarray:
     return a
 
 
-def _arma_acf(phi: np.ndarray, theta: np.ndarray, max_lag: int) -> np.ndarray:
+def arma_acf(phi: np.ndarray, theta: np.ndarray, max_lag: int) -> np.ndarray:
     """Autocorrelations at lags 0..max_lag of x_t = sum phi_i x_{t-i} + e_t + sum theta_j e_{t-j}."""
     p, q = len(phi), len(theta)
     th = np.concatenate([[1.0], theta])
@@ -95,9 +95,9 @@ def _arma_acf(phi: np.ndarray, theta: np.ndarray, max_lag: int) -> np.ndarray:
     return gam[:max_lag + 1] / gam[0]
 
 
-def _spherical_to_cor(u: np.ndarray, K: int) -> np.ndarray:
+def spherical_to_cor(u: np.ndarray, K: int) -> np.ndarray:
     """nlme's corSymm parameterisation: angles pi / (1 + exp(-u)), row by row of a unit-row Cholesky factor."""
-    ang = np.pi * _expit(np.asarray(u, dtype=float))
+    ang = np.pi * expit(np.asarray(u, dtype=float))
     L = np.zeros((K, K))
     L[0, 0] = 1.0
     pos = 0
@@ -112,7 +112,7 @@ def _spherical_to_cor(u: np.ndarray, K: int) -> np.ndarray:
     return C
 
 
-def _cor_to_spherical(C: np.ndarray) -> np.ndarray:
+def cor_to_spherical(C: np.ndarray) -> np.ndarray:
     L = np.linalg.cholesky(C)
     out = []
     for i in range(1, len(C)):
@@ -125,7 +125,7 @@ def _cor_to_spherical(C: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _symm_pairs(K: int) -> list[tuple[int, int]]:
+def symm_pairs(K: int) -> list[tuple[int, int]]:
     return [(i, j) for i in range(K) for j in range(i + 1, K)]
 
 

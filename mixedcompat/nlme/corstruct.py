@@ -39,7 +39,8 @@ from mixedcompat.errors import DataError, FormulaError
 __all__ = ["corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher",
            "corLin", "corRatio", "CorStruct", "BoundCorStruct", "CorForm", "parse_cor_form"]
 
-from mixedcompat.nlme.cor_bound import (_logit, _expit, _log_expit, _coef_to_pacf, _pacf_to_coef, _arma_acf, _spherical_to_cor, _cor_to_spherical, _symm_pairs, BoundCorStruct)
+from mixedcompat.nlme.cor_bound import (BoundCorStruct, arma_acf, coef_to_pacf, cor_to_spherical, expit, log_expit, logit,
+                                         pacf_to_coef, spherical_to_cor, symm_pairs)
 
 _NAME = re.compile(r"^[A-Za-z.][A-Za-z0-9._]*$|^`[^`]+`$")
 
@@ -262,8 +263,8 @@ class corCAR1(CorStruct):
         self._check_unique(pos, codes, labels)
         value = np.array([0.2]) if self.value is None else self.value
         return self._make(pos, codes, labels, class_name="corCAR1", names=["Phi"], value=value,
-                          to_natural=_expit, to_unconstrained=_logit, corr=_exp_corr, quantity="lag",
-                          closed_form="car1", to_internal=_log_expit)
+                          to_natural=expit, to_unconstrained=logit, corr=_exp_corr, quantity="lag",
+                          closed_form="car1", to_internal=log_expit)
 
 
 class corARMA(CorStruct):
@@ -299,12 +300,12 @@ class corARMA(CorStruct):
 
     def _unconstrained(self, v: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            r = np.concatenate([_coef_to_pacf(v[:self.p]), -_coef_to_pacf(-v[self.p:])])
+            r = np.concatenate([coef_to_pacf(v[:self.p]), -coef_to_pacf(-v[self.p:])])
             return np.log((1 + r) / (1 - r))
 
     def _natural(self, u: np.ndarray) -> np.ndarray:
         r = np.tanh(np.asarray(u, dtype=float) / 2)
-        return np.concatenate([_pacf_to_coef(r[:self.p]), -_pacf_to_coef(-r[self.p:])])
+        return np.concatenate([pacf_to_coef(r[:self.p]), -pacf_to_coef(-r[self.p:])])
 
     def _bind(self, pos, codes, labels):
         self._check_integer(pos)
@@ -315,7 +316,7 @@ class corARMA(CorStruct):
 
         def corr(nat, Q):
             Qi = Q.astype(np.intp)
-            acf = _arma_acf(nat[:p], nat[p:], int(Qi.max()) if Qi.size else 0)
+            acf = arma_acf(nat[:p], nat[p:], int(Qi.max()) if Qi.size else 0)
             return acf[Qi]
         return self._make(pos, codes, labels, class_name="corARMA", names=names, value=value,
                           to_natural=self._natural, to_unconstrained=self._unconstrained, corr=corr,
@@ -363,7 +364,7 @@ class corSymm(CorStruct):
         self._check_unique(pos, codes, labels)
         K = len(uniq)
         npar = K * (K - 1) // 2
-        pairs = _symm_pairs(K)
+        pairs = symm_pairs(K)
         if self.value is None:
             value = np.zeros(npar)
         else:
@@ -383,7 +384,7 @@ class corSymm(CorStruct):
             C = np.eye(K)
             C[iu] = v
             C.T[iu] = v
-            return _cor_to_spherical(C)
+            return cor_to_spherical(C)
 
         def corr(nat, Q):
             C = np.eye(K)
@@ -392,7 +393,7 @@ class corSymm(CorStruct):
             return C.ravel()[Q]
         return self._make(pos, codes, labels, class_name="corSymm",
                           names=[f"cor({i + 1},{j + 1})" for i, j in pairs], value=value,
-                          to_natural=lambda u: _spherical_to_cor(u, K)[iu], to_unconstrained=to_unc,
+                          to_natural=lambda u: spherical_to_cor(u, K)[iu], to_unconstrained=to_unc,
                           corr=corr, quantity="pair", closed_form=None,
                           symm_index=(pos - 1).astype(np.intp))
 
@@ -450,11 +451,11 @@ class _CorSpatial(CorStruct):
 
         def to_nat(u):
             out = np.exp(u[:1]) + shift
-            return np.concatenate([out, _expit(u[1:])]) if nug else out
+            return np.concatenate([out, expit(u[1:])]) if nug else out
 
         def to_unc(v):
             out = np.log(v[:1] - shift)
-            return np.concatenate([out, _logit(v[1:])]) if nug else out
+            return np.concatenate([out, logit(v[1:])]) if nug else out
 
         def corr(nat, Q):
             C = np.multiply(Q, 1.0 / nat[0])          # one buffer, transformed in place
