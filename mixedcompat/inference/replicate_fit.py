@@ -71,7 +71,7 @@ class Refitter:
         data = m.call.get("data") if isinstance(m.call, dict) else None
         if isinstance(data, pd.DataFrame) and frame.response_name in data.columns:
             # each refit's call["data"]: the data with the response replaced (update() on a
-            # replicate refits to the replicate's response, as prediction.refit)
+            # replicate refits to the replicate's response, as lme4.fit.refit)
             self.data = data
             self.resp_values = data[frame.response_name].to_numpy(dtype=float, copy=True)
 
