@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from mixedcompat.present.rformat import (abbreviate, cat_number, formatC, format_real, print_coefmat,
-                                 print_matrix, print_named_vector, quantile7, r_round, signif,
-                                 zapsmall)
+from mixedcompat.present.rformat import (EPS, abbreviate, cat_number, formatC, format_pval, format_real,
+                                         format_pval_nlme, print_anova, print_coefmat, print_matrix, print_named_vector,
+                                         quantile7, r_round, signif, signif_stars, zapsmall)
 
 FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "lmer").glob("*.json"))
 # no timing checks: on a loaded 2-core CI machine, data generation itself can be "too slow"
@@ -282,3 +282,153 @@ def test_coefmat_reformats_nonzero_values_shown_as_zero() -> None:
                           ["Estimate", "Std. Error", "t value"], digits=4)
     b = re.split(r"\s+", lines[2].strip())
     assert float(b[1]) != 0 and float(b[2]) != 0
+
+
+# ------------------------------------------------------------------ format.pval / printCoefmat / print.anova vs live R
+
+def _r_doubles(values) -> object:
+    """An R double vector (NaN -> NA)."""
+    import rlive
+    ro = rlive.robjects()
+    return ro.FloatVector([ro.NA_Real if math.isnan(v) else float(v) for v in values])
+
+
+def _r_matrix(x: np.ndarray, col_names: list[str]) -> object:
+    import rlive
+    ro = rlive.robjects()
+    m = ro.r.matrix(_r_doubles(np.asarray(x, dtype=float).T.ravel()), nrow=x.shape[0])
+    return ro.r("function(m, cn) { colnames(m) <- cn; rownames(m) <- paste0('r', seq_len(nrow(m))); m }")(
+        m, ro.StrVector(col_names))
+
+
+R_LIVE = settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+pvalues = st.one_of(
+    st.floats(min_value=1e-300, max_value=1e-14),                       # tiny: around and below eps
+    st.floats(min_value=1e-6, max_value=2e-3),                          # the 1e-3 .. 1e-5 borderline
+    st.builds(lambda x, d: float(f"{x:.{d}g}"), st.floats(min_value=1e-6, max_value=1.0),
+              st.integers(min_value=1, max_value=3)),                   # short decimals (ties, trailing zeros)
+    st.floats(min_value=0.0, max_value=1.0),
+    st.sampled_from([0.0, 1.0, math.nan, EPS, EPS / 2, 1e-16, 1e-4, 1e-3, 9.9995e-4, 9.99995e-5, 5e-5, 0.05, 0.1,
+                     0.9995]),
+)
+
+
+@pytest.mark.r
+@R_LIVE
+@given(st.lists(pvalues, min_size=1, max_size=8), st.integers(min_value=1, max_value=7),
+       st.sampled_from([EPS, 1e-10, 1e-4]))
+@example([0.5, 0.0005], 1, EPS)        # two groups: "0.5" "5e-04" (one group with 3 digits: "5e-01" "5e-04")
+@example([0.5, 0.0005], 3, EPS)
+@example([1e-20], 6, EPS)              # "< 2.22e-16": format(eps, digits = 4) drops the trailing zero
+def test_format_pval_is_r(pv: list[float], digits: int, eps: float) -> None:
+    import rlive
+    ro = rlive.robjects()
+    theirs = [str(s) for s in ro.r("function(p, d, e) format.pval(p, digits = d, eps = e)")(_r_doubles(pv), digits, eps)]
+    assert format_pval(pv, digits, eps) == theirs
+
+
+@pytest.mark.r
+@R_LIVE
+@given(st.lists(pvalues, min_size=1, max_size=8))
+def test_signif_stars_are_r_symnum(pv: list[float]) -> None:
+    import rlive
+    ro = rlive.robjects()
+    theirs = ro.r("""function(p) as.vector(unclass(symnum(p, corr = FALSE, na = FALSE,
+        cutpoints = c(0, 0.001, 0.01, 0.05, 0.1, 1), symbols = c("***", "**", "*", ".", " "))))""")(_r_doubles(pv))
+    assert signif_stars(pv) == [str(s) for s in theirs]
+
+
+COEF_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"]
+COEF_TABLES = {
+    # lmerTest-like: a p-value below eps, borderline 1e-4 .. 1e-3 values, NA
+    "tiny": [[251.405, 6.825, 17.0, 36.838, 1e-17], [10.467, 1.546, 17.0, 6.771, 3.26382e-06]],
+    "borderline": [[1.5, 0.4, 30.2, 3.75, 7.6e-4], [-0.3, 0.07, 30.2, -4.3, 1.6e-4], [0.01, 0.2, 12.5, 0.05, 0.96]],
+    "fixed_group": [[0.2, 0.1, 8.1, 2.0, 0.0805], [2.1, 0.5, 8.1, 4.2, 0.00297]],
+    "with_na": [[1.0, 0.5, 10.0, 2.0, math.nan], [3.0, 0.2, 10.5, 15.0, 2e-11], [0.0, 0.1, 10.0, 0.0, 1.0]],
+    "no_stars": [[0.1, 0.3, 40.0, 0.33, 0.74], [0.2, 0.4, 41.0, 0.5, 0.62]],
+}
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("name", sorted(COEF_TABLES))
+@pytest.mark.parametrize("digits", [3, 4, 7])
+def test_coefficient_table_p_column_is_r_printcoefmat(name: str, digits: int) -> None:
+    import rlive
+    ro = rlive.robjects()
+    x = np.array(COEF_TABLES[name], dtype=float)
+    rows = [f"r{i + 1}" for i in range(len(x))]
+    ours = print_coefmat(x, rows, COEF_COLUMNS, digits)
+    theirs = [str(s) for s in ro.r("function(x, d) capture.output(printCoefmat(x, digits = d))")(
+        _r_matrix(x, COEF_COLUMNS), digits)]
+    # the p-value column (and stars) first, then every line
+    p_ours = [line[len(ours[0].split("Pr(>|t|)")[0]):] for line in ours[: len(rows) + 1]]
+    p_theirs = [line[len(theirs[0].split("Pr(>|t|)")[0]):] for line in theirs[: len(rows) + 1]]
+    assert p_ours == p_theirs
+    assert ours == theirs
+
+
+@pytest.mark.r
+@R_LIVE
+@given(st.lists(st.tuples(st.floats(min_value=-1e3, max_value=1e3), st.floats(min_value=1e-3, max_value=1e2),
+                          st.floats(min_value=1.0, max_value=500.0), pvalues), min_size=1, max_size=5),
+       st.integers(min_value=2, max_value=7))
+def test_printcoefmat_is_r(rows: list[tuple[float, float, float, float]], digits: int) -> None:
+    import rlive
+    ro = rlive.robjects()
+    x = np.array([[b, se, df, b / se, p] for b, se, df, p in rows], dtype=float)
+    names = [f"r{i + 1}" for i in range(len(x))]
+    theirs = [str(s) for s in ro.r("function(x, d) capture.output(printCoefmat(x, digits = d))")(
+        _r_matrix(x, COEF_COLUMNS), digits)]
+    assert print_coefmat(x, names, COEF_COLUMNS, digits) == theirs
+
+
+ANOVA_TABLES = {
+    "lrt": (["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"],
+            [[4, 1802.1, 1814.8, -897.04, 1794.1, math.nan, math.nan, math.nan],
+             [6, 1763.9, 1783.1, -875.97, 1751.9, 42.139, 2, 7.072e-10]]),
+    "drop1": (["npar", "AIC", "LRT", "Pr(Chi)"],
+              [[math.nan, 1763.9, math.nan, math.nan], [1, 1785.5, 23.537, 1.226e-06], [1, 1764.2, 2.3, 0.1294]]),
+    "ranova": (["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"],
+               [[6, -871.81, 1755.6, math.nan, math.nan, math.nan], [4, -893.23, 1794.5, 42.836, 2, 4.99e-10],
+                [5, -871.9, 1753.8, 0.18, 1, 0.6714]]),
+}
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("name", sorted(ANOVA_TABLES))
+def test_print_anova_is_r(name: str) -> None:
+    import pandas as pd
+    import rlive
+    ro = rlive.robjects()
+    cols, rows = ANOVA_TABLES[name]
+    x = np.array(rows, dtype=float)
+    tab = pd.DataFrame(x, columns=cols, index=[f"r{i + 1}" for i in range(len(x))])
+    theirs = [str(s) for s in ro.r("""function(x) { d <- as.data.frame(x);
+        class(d) <- c("anova", "data.frame"); attr(d, "heading") <- c("Heading", "line 2");
+        capture.output(print(d)) }""")(_r_matrix(x, cols))]
+    assert print_anova(tab, ["Heading", "line 2"]) == theirs
+
+
+@pytest.mark.r
+@R_LIVE
+@given(st.lists(pvalues, min_size=1, max_size=8))
+@example([3e-5, 7e-5, math.nan])       # nlme's "<.0001" is round(p, 4) == 0: 7e-5 prints 1e-04
+def test_nlme_pvalue_column_is_r(pv: list[float]) -> None:
+    import rlive
+    ro = rlive.robjects()
+    anova = ro.r("""function(p) { xx <- round(p, 4); xna <- is.na(xx); xx[!xna] <- format(xx[!xna]);
+        xx[as.double(xx) == 0] <- "<.0001"; xx[xna] <- ""; xx }""")   # nlme:::print.anova.lme
+    summary = ro.r("function(p) format(round(p, 4))")                  # nlme:::print.summary.lme
+    assert format_pval_nlme(pv) == [str(s) for s in anova(_r_doubles(pv))]
+    assert format_pval_nlme(pv, less_than=False) == [str(s) for s in summary(_r_doubles(pv))]
+
+
+@R_LIVE
+@given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), st.integers(min_value=-3, max_value=9))
+@example(251.405, 2)                    # R: 251.4, Python's round: 251.41
+@example(6.825, 2)                      # R: 6.82, Python's round: 6.83
+@pytest.mark.r
+def test_r_round_is_r(x: float, digits: int) -> None:
+    import rlive
+    ro = rlive.robjects()
+    assert r_round(x, digits) == float(ro.r("round")(x, digits)[0])

@@ -180,18 +180,64 @@ def signif(x: float, digits: int = 6) -> float:
     return float(f"{x:.{max(1, digits) - 1}e}")
 
 
+def _pow_di(x: float, n: int) -> float:
+    """R's ``R_pow_di``: ``x^n`` by repeated squaring (not correctly rounded for large ``n``)."""
+    xn, neg, n = 1.0, n < 0, abs(n)
+    while n:
+        if n & 1:
+            xn *= x
+        n >>= 1
+        if n:
+            x *= x
+    return 1.0 / xn if neg else xn
+
+
+def _fround(x: float, digits: float) -> float:
+    """R 4.x's ``round(x, digits)`` of one double."""
+    if math.isnan(x) or math.isnan(digits):
+        return x + digits
+    if not math.isfinite(x) or digits > 323 or x == 0.0:
+        return x
+    if digits < -308:
+        return 0.0
+    if digits == 0:
+        return float(round(x))                      # nearest integer, ties to even
+    dig = int(math.floor(digits + 0.5))
+    sgn = -1.0 if x < 0 else 1.0
+    x = abs(x)
+    # R's cheap log10(x): log10(2) * (0.5 + the binary exponent)
+    if math.log10(2.0) * (0.5 + (math.frexp(x)[1] - 1)) + dig > 15:
+        return sgn * x                              # more digits than a double holds: unchanged
+    if dig <= 308:
+        p10 = _pow_di(10.0, dig)
+        x10 = p10 * x
+        i10 = math.floor(x10)
+        down, up = i10 / p10, math.ceil(x10) / p10
+    else:                                           # 10^dig overflows: two factors, in long double
+        e10, big = np.longdouble(_pow_di(10.0, dig - 308)), np.longdouble(_pow_di(10.0, 308))
+        x10 = float((np.longdouble(x) * big) * e10)
+        i10 = math.floor(x10)
+        down = float(np.longdouble(i10) / big / e10)
+        up = float(np.longdouble(math.ceil(x10)) / big / e10)
+    du, dd = up - x, x - down
+    return sgn * (up if (du < dd or (du == dd and math.fmod(i10, 2.0) == 1)) else down)
+
+
 def r_round(x: float | np.ndarray, digits: float = 0) -> float | np.ndarray:
-    """R (>= 4.0) ``round``: nearest representable, ties to even; ``digits`` rounded half up.
+    """R (>= 4.0) ``round``: of the two neighbours ``floor`` and ``ceiling`` of ``x`` at ``digits``
+    decimals (computed in doubles), the closer to ``x``, the even one on a tie; ``digits`` rounded half
+    up.  This is not Python's ``round`` (the correctly rounded decimal of the binary value): R's
+    ``round(251.405, 2)`` is 251.4 and ``round(6.825, 2)`` is 6.82 (the two candidates are equally
+    far from ``x`` in double arithmetic), Python's 251.41 and 6.83.
 
     Example
     -------
-    >>> r_round(2.675, 2), r_round(0.5), r_round(1.234567, 2.5)
-    (2.67, 0.0, 1.235)
+    >>> r_round(2.675, 2), r_round(0.5), r_round(1.234567, 2.5), r_round(6.825, 2)
+    (2.67, 0.0, 1.235, 6.82)
     """
-    d = int(math.floor(digits + 0.5))
     if np.ndim(x) == 0:
-        return float(round(float(x), d)) if math.isfinite(float(x)) else float(x)
-    return np.array([r_round(v, d) for v in np.asarray(x, dtype=float).ravel()]).reshape(np.shape(x))
+        return _fround(float(x), float(digits))
+    return np.array([_fround(float(v), float(digits)) for v in np.asarray(x, dtype=float).ravel()]).reshape(np.shape(x))
 
 
 def zapsmall(x: Sequence[float] | np.ndarray, digits: int = 7) -> np.ndarray:
