@@ -131,7 +131,9 @@ def fit_results(model, formula: str, data_name: str, messages: list[str]) -> dic
 
     Example
     -------
-    >>> # fit_results(mc.lmer(f, d), f, "sleepstudy", [])["fixef"]["names"]
+    >>> f = "Reaction ~ Days + (Days | Subject)"
+    >>> fit_results(mc.lmer(f, mc.datasets.load("sleepstudy")), f, "sleepstudy", [])["fixef"]["names"]
+    ['(Intercept)', 'Days']
     """
     fe = model.fixef()
     vc = model.vcov()
@@ -203,7 +205,9 @@ def required_columns(model, re_form: str | None) -> list[str]:
 
     Example
     -------
-    >>> # required_columns(mc.lmer("Reaction ~ Days + (Days | Subject)", d), "~0") -> ['Days']
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> required_columns(m, "~0")
+    ['Days']
     """
     data = (getattr(model, "call", None) or {}).get("data")
     if not isinstance(data, pd.DataFrame):

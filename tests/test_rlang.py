@@ -109,6 +109,23 @@ def test_walk_helpers():
                                                                           '"b"', ")"]
 
 
+def test_spell_symbol_writes_another_language():
+    t = parse("`a b` ~ log(x) + x^2")
+    assert deparse(t, spell_symbol=lambda s: f"Q({s!r})") == ["Q('a b') ~ log(Q('x')) + Q('x')^2"]
+
+
+def test_one_parser_in_the_package():
+    """rlang is the only home of R syntax: no other module defines a tokenizer/parser of its own."""
+    import pathlib
+
+    import mixedcompat
+    root = pathlib.Path(mixedcompat.__file__).parent
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.name != "rlang.py" and re.search(r"^class _Parser\b|^_TOKEN(_RE)? = re\.compile",
+                                                       p.read_text(), re.M)]
+    assert offenders == []
+
+
 @pytest.mark.parametrize("text, message", [
     ("a +", "unexpected end"), ("(a", "expected ')'"), ("a b", "unexpected 'b'"), ("", "empty expression"),
     ("a == b == c", "do not chain"), ("'abc", "unterminated quote"), ("a ; b", "unexpected ';'"),

@@ -80,7 +80,9 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFr
 
     Example
     -------
-    >>> # anova_table(m, type=3, ddf="Satterthwaite").loc["Days", "DenDF"]
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(float(anova_table(m, type=3, ddf="Satterthwaite").loc["Days", "DenDF"]), 3)
+    17.0
     """
     method = normalise_ddf(ddf)
     if method == "lme4":
@@ -123,7 +125,9 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
 
     Example
     -------
-    >>> # coef_table(m, "Satterthwaite").loc["Days", "df"]
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(float(coef_table(m, "Satterthwaite").loc["Days", "df"]), 3)
+    17.0
     """
     method = normalise_ddf(ddf)
     names = list(m.frame.x_names)
@@ -162,8 +166,9 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
 
     Example
     -------
-    >>> # drop1_ftable(mc.lmer("distance ~ age * Sex + (1 | Subject)", orthodont)).index.tolist()
-    >>> # ['age:Sex']
+    >>> m = mc.lmer("distance ~ age * Sex + (1 | Subject)", mc.datasets.load("Orthodont"))
+    >>> drop1_ftable(m).index.tolist()
+    ['age:Sex']
     """
     from mixedcompat.front.design import rhs_terms
     from mixedcompat.inference.lrt import _drop_scope

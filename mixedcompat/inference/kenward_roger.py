@@ -78,7 +78,9 @@ def kr_adjusted(m) -> KRAdjusted:
 
     Example
     -------
-    >>> # kr_adjusted(m).vcov_adj   # p x p
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> kr_adjusted(m).vcov_adj.shape
+    (2, 2)
     """
     cached = _CACHE.get(m)
     if isinstance(cached, Exception):
@@ -198,7 +200,9 @@ def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
 
     Example
     -------
-    >>> # lb_ddf(kr_adjusted(m), np.array([[0.0, 1.0]]))
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(lb_ddf(kr_adjusted(m), np.array([[0.0, 1.0]])), 6)
+    17.0
     """
     L = np.atleast_2d(L)
     return _kr_quantities(adj, L, q=L.shape[0])[0]
@@ -225,7 +229,9 @@ def kr_ftest(m, L: np.ndarray) -> dict:
 
     Example
     -------
-    >>> # kr_ftest(m, np.eye(3)[1:])["F value"]
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(kr_ftest(m, np.eye(2)[1:])["F value"], 4)
+    45.853
     """
     adj = kr_adjusted(m)
     L = np.atleast_2d(np.asarray(L, dtype=float))

@@ -53,7 +53,9 @@ def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
 
     Example
     -------
-    >>> # deviance_varpar(m, np.r_[m.theta, m.sigma()])   # equals m.REMLcrit() for REML fits without weights
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> bool(np.isclose(deviance_varpar(m, np.r_[m.theta, m.sigma()]), m.REMLcrit()))   # REML, no weights
+    True
     """
     REML = m.REML if REML is None else REML
     varpar = np.asarray(varpar, dtype=float)
@@ -95,7 +97,9 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
 
     Example
     -------
-    >>> # st = satterthwaite_state(m); st.vcov_varpar.shape   # (len(theta) + 1,) * 2
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> satterthwaite_state(m).vcov_varpar.shape   # theta and sigma
+    (4, 4)
     """
     cached = _CACHE.get(m)
     if cached is not None:
@@ -139,7 +143,9 @@ def contest_1d(st: SatterthwaiteState, L: np.ndarray) -> dict:
 
     Example
     -------
-    >>> # contest_1d(satterthwaite_state(m), np.array([0.0, 1.0]))["df"]
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(contest_1d(satterthwaite_state(m), np.array([0.0, 1.0]))["df"], 3)
+    17.0
     """
     L = np.asarray(L, dtype=float).ravel()
     est = float(L @ st.beta)

@@ -248,7 +248,9 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
 
     Example
     -------
-    >>> # m.optinfo["conv"]["lme4"]["messages"]  -> lme4's @optinfo$conv$lme4$messages
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> m.optinfo["conv"]["lme4"]["messages"]   # lme4's @optinfo$conv$lme4$messages
+    []
     """
     info = {"optimizer": opt.optimizer, "conv_code": opt.conv_code, "feval": opt.feval,
             "message": opt.message, "messages": list(messages), "warnings": list(opt.warnings),
