@@ -26,7 +26,7 @@ The same result lands in ``m.optinfo["conv"]["lme4"]`` (``code``, ``messages``),
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
