@@ -37,7 +37,9 @@ def term_columns(m) -> dict[str, np.ndarray]:
 
     Example
     -------
-    >>> # term_columns(m)   # {'Days': array([1])}
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> term_columns(m)
+    {'Days': array([1])}
     """
     assign = np.asarray(m.frame.x_assign)
     return {t: np.flatnonzero(assign == j) for j, t in enumerate(m.frame.x_terms, start=1)}
@@ -56,7 +58,9 @@ def contrasts_type1(m) -> dict[str, np.ndarray]:
 
     Example
     -------
-    >>> # contrasts_type1(m)["Days"]   # array([[0., 1.]])
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> contrasts_type1(m)["Days"]
+    array([[0., 1.]])
     """
     X = np.asarray(m.frame.X, dtype=float)
     p = X.shape[1]
@@ -99,7 +103,9 @@ def containment(m) -> dict[str, list[str]]:
 
     Example
     -------
-    >>> # containment(m)   # {'recipe': [], 'recipe:temperature': []} for recipe + recipe:temperature
+    >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
+    >>> containment(m)
+    {'recipe': ['recipe:temperature'], 'temperature': ['recipe:temperature'], 'recipe:temperature': []}
     """
     struct = m.frame.fixed_spec.structure
     values = _variable_values(m)
@@ -158,7 +164,9 @@ def contrasts_type3(m) -> dict[str, np.ndarray]:
 
     Example
     -------
-    >>> # contrasts_type3(m)["recipe"].shape   # (2, 18) for cake's recipe * temperature
+    >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
+    >>> contrasts_type3(m)["recipe"].shape
+    (2, 18)
     """
     spec = m.frame.fixed_spec
     terms = list(m.frame.x_terms)
@@ -208,7 +216,9 @@ def contrasts_type2(m) -> dict[str, np.ndarray]:
 
     Example
     -------
-    >>> # contrasts_type2(m)["Sex"]
+    >>> m = mc.lmer("distance ~ age * Sex + (1 | Subject)", mc.datasets.load("Orthodont"))
+    >>> contrasts_type2(m)["Sex"]
+    array([[0., 0., 1., 0.]])
     """
     X = np.asarray(m.frame.X, dtype=float)
     terms = list(m.frame.x_terms)
@@ -262,7 +272,9 @@ def contrasts_drop1(m, scope: list[str]) -> dict[str, np.ndarray]:
 
     Example
     -------
-    >>> # contrasts_drop1(m, ["Days"])["Days"]   # array([[0., 1.]])
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> contrasts_drop1(m, ["Days"])["Days"]
+    array([[0., 1.]])
     """
     X = np.asarray(m.frame.X, dtype=float)
     p = X.shape[1]

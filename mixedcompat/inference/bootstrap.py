@@ -73,7 +73,10 @@ class BootResult:
 
     Example
     -------
-    >>> # b = mc.bootMer(m, mc.fixef, nsim=100, seed=1); b.t.shape -> (100, 2); mc.boot_ci(b)
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> b = mc.bootMer(m, mc.fixef, nsim=20, seed=1, progress=False)
+    >>> b.t.shape
+    (20, 2)
     """
 
     def __init__(self, t0: pd.Series, t: np.ndarray, seed: Any, sim: str, mle: dict, statistic: Callable,
@@ -542,7 +545,10 @@ def boot_ci(b: BootResult, type: str = "perc", level: float = 0.95, index: Any =
 
     Example
     -------
-    >>> # mc.boot_ci(mc.bootMer(m, mc.fixef, nsim=500, seed=1), type="perc")
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> ci = mc.boot_ci(mc.bootMer(m, mc.fixef, nsim=20, seed=1, progress=False), type="perc")
+    >>> ci.columns.tolist(), ci.index.tolist()
+    (['2.5 %', '97.5 %'], ['(Intercept)', 'Days'])
     """
     if not isinstance(b, BootResult):
         raise TypeError(f"boot_ci needs a BootResult (from bootMer), not {type_name(b)}")
@@ -664,7 +670,12 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
 
     Example
     -------
-    >>> # pb = mc.PBmodcomp(m_large, m_small, nsim=1000, seed=1); pb.test
+    >>> d = mc.datasets.load("sleepstudy")
+    >>> m_large = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
+    >>> m_small = mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False)
+    >>> pb = mc.PBmodcomp(m_large, m_small, nsim=20, seed=1)
+    >>> pb.test.index.tolist(), round(float(pb.test.loc["LRT", "stat"]), 3)
+    (['LRT', 'PBtest'], 23.537)
     """
     nsim = check_nsim(nsim)
     if isinstance(small, str):
@@ -747,7 +758,10 @@ def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "co
 
     Example
     -------
-    >>> # mc.inference.bootstrap.predict_interval(m, nd, interval="prediction", nsim=500, seed=1)
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> nd = mc.datasets.load("sleepstudy").iloc[:2]
+    >>> predict_interval(m, nd, interval="prediction", nsim=20, seed=1).columns.tolist()
+    ['fit', 'lwr', 'upr']
     """
     if use_u is None:
         use_u = not is_none_form(re_form)

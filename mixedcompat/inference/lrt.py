@@ -276,7 +276,9 @@ def refit_ml(m):
 
     Example
     -------
-    >>> # refit_ml(m).REML  -> False
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> refit_ml(m).REML
+    False
     """
     if not m.REML:
         return m
@@ -534,7 +536,10 @@ def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
 
     Example
     -------
-    >>> # lm_loglik(m, "Reaction ~ Days", REML=True)
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> value, df, n = lm_loglik(m, "Reaction ~ Days", REML=True)
+    >>> round(value, 4), df, n
+    (-946.8318, 3, 180)
     """
     from mixedcompat.front.design import model_frame
     from mixedcompat.front.formula import parse_formula
