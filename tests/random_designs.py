@@ -89,9 +89,32 @@ SCALES = (1e-3, 1.0, 1.0, 1.0, 1e3, 1e5)
 RE_SDS = (0.0, 1e-4, 0.1, 0.5, 1.0, 3.0)
 
 
-def _term(kind: str, group: str) -> str:
-    return {"1": f"(1 | {group})", "x": f"(x | {group})", "x||": f"(x || {group})",
+def re_term(kind: str, group: str) -> str:
+    """The random-effects term of one kind for ``group`` (both lmer generators: this module and
+    tests/test_live_r.py)."""
+    return {"1": f"(1 | {group})", "x": f"(x | {group})", "1+x": f"(1 + x | {group})", "x||": f"(x || {group})",
             "0+x": f"(0 + x | {group})", "0+f": f"(0 + f | {group})", "f": f"(f | {group})"}[kind]
+
+
+def nested_codes(rng: np.random.Generator, g1: np.ndarray, n1: int, k_low: int, k_high: int) -> np.ndarray:
+    """Codes of a factor nested in ``g1``: in each g1 group, ``k`` subgroups (``k`` drawn from
+    ``[k_low, k_high)``) assigned in a random order, every subgroup present when the group has at
+    least ``k`` rows.  Labels are reused across g1 groups (R's implicit nesting)."""
+    g2 = np.zeros(len(g1), dtype=int)
+    for lev in range(n1):
+        rows = np.flatnonzero(g1 == lev)
+        k = int(rng.integers(k_low, k_high))
+        g2[rows] = rng.permutation(np.arange(len(rows)) % k)
+    return g2
+
+
+def categorical(codes: np.ndarray, labels: Sequence[str], rng: np.random.Generator, shuffle: bool) -> pd.Categorical:
+    """A factor with ``labels[codes]``; its levels in ``labels`` order, or shuffled by ``rng``
+    (factor levels in a non-alphabetical order)."""
+    cats = list(labels)
+    if shuffle:
+        cats = list(rng.permutation(cats))
+    return pd.Categorical([labels[c] for c in codes], categories=cats)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,15 +155,15 @@ class Design:
     def re_terms(self) -> list[str]:
         k = self.kinds
         return {
-            "one": lambda: [_term(k[0], "g1")],
-            "nested-slash": lambda: [_term(k[0], "g1/g2")],
-            "nested-colon": lambda: [_term(k[0], "g1"), _term(k[1], "g1:g2")],
-            "nested-implicit": lambda: [_term(k[0], "g1"), _term(k[1], "g2u")],
-            "crossed": lambda: [_term(k[0], "g1"), _term(k[1], "g3")],
-            "partial": lambda: [_term(k[0], "g1"), _term(k[1], "g3p")],
-            "nested+crossed": lambda: [_term(k[0], "g1/g2"), _term(k[1], "g3")],
-            "crossed3": lambda: [_term(k[0], "g1"), _term(k[1], "g3p"), _term(k[2], "g4")],
-            "four": lambda: [_term(k[0], "g1"), _term(k[1], "g1:g2"), _term(k[2], "g3"), _term(k[3], "g4")],
+            "one": lambda: [re_term(k[0], "g1")],
+            "nested-slash": lambda: [re_term(k[0], "g1/g2")],
+            "nested-colon": lambda: [re_term(k[0], "g1"), re_term(k[1], "g1:g2")],
+            "nested-implicit": lambda: [re_term(k[0], "g1"), re_term(k[1], "g2u")],
+            "crossed": lambda: [re_term(k[0], "g1"), re_term(k[1], "g3")],
+            "partial": lambda: [re_term(k[0], "g1"), re_term(k[1], "g3p")],
+            "nested+crossed": lambda: [re_term(k[0], "g1/g2"), re_term(k[1], "g3")],
+            "crossed3": lambda: [re_term(k[0], "g1"), re_term(k[1], "g3p"), re_term(k[2], "g4")],
+            "four": lambda: [re_term(k[0], "g1"), re_term(k[1], "g1:g2"), re_term(k[2], "g3"), re_term(k[3], "g4")],
         }[self.structure]()
 
     def formula(self) -> str:
@@ -168,11 +191,7 @@ class Design:
         g1 = np.repeat(np.arange(n1), sizes)
         n = len(g1)
         # g2 nested in g1: labels s1..sk reused in every g1 group; g2u: the same, labelled uniquely
-        g2 = np.zeros(n, dtype=int)
-        for lev in range(n1):
-            rows = np.flatnonzero(g1 == lev)
-            k = int(rng.integers(2, 5))
-            g2[rows] = rng.permutation(np.arange(len(rows)) % k)
+        g2 = nested_codes(rng, g1, n1, 2, 5)
         # g3 fully crossed with g1 (each g1 group cycles through the g3 levels); g3p partially
         # crossed (each g1 group meets only two neighbouring g3p levels); g4 crossed at random
         n3 = int(rng.integers(3, 9))
@@ -208,10 +227,7 @@ class Design:
         y = self.y_scale * (eta + eps + (off if self.offset != "none" else 0.0))
 
         def factor(codes, labels):
-            cats = list(labels)
-            if self.shuffle_levels:
-                cats = list(rng.permutation(cats))
-            return pd.Categorical([labels[c] for c in codes], categories=cats)
+            return categorical(codes, labels, rng, self.shuffle_levels)
 
         df = pd.DataFrame({
             "y": y,

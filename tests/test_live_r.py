@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as _event, note as _note
 from hypothesis import strategies as st
 
-from random_designs import unbalanced_sizes
+from random_designs import categorical, nested_codes, re_term, unbalanced_sizes
 from helpers import (TOL, assert_close, assert_same_printout, check_criterion, model_at_r_theta, theta_gap,
                       theta_parted)
 
@@ -57,11 +57,6 @@ def event(text: str) -> None:
         print(text)
 
 
-def _term(kind: str, group: str) -> str:
-    return {"1": f"(1 | {group})", "1+x": f"(1 + x | {group})", "x||": f"(x || {group})",
-            "0+x": f"(0 + x | {group})"}[kind]
-
-
 @dataclasses.dataclass(frozen=True)
 class Design:
     """A random design: everything but the numbers, which come from ``seed``."""
@@ -82,12 +77,12 @@ class Design:
         fixed = "y ~ x + f" if self.factor_covariate else "y ~ x"
         k = self.kinds
         terms = {
-            "one": lambda: [_term(k[0], "g1")],
-            "nested": lambda: [_term(k[0], "g1"), _term(k[1], "g1:g2")],
-            "nested-slash": lambda: [_term(k[0], "g1/g2")],
-            "crossed": lambda: [_term(k[0], "g1"), _term(k[1], "g3")],
-            "nested+crossed": lambda: [_term(k[0], "g1"), _term(k[1], "g1:g2"), _term(k[2], "g3")],
-            "crossed3": lambda: [_term(k[0], "g1"), _term(k[1], "g3"), _term(k[2], "g4")],
+            "one": lambda: [re_term(k[0], "g1")],
+            "nested": lambda: [re_term(k[0], "g1"), re_term(k[1], "g1:g2")],
+            "nested-slash": lambda: [re_term(k[0], "g1/g2")],
+            "crossed": lambda: [re_term(k[0], "g1"), re_term(k[1], "g3")],
+            "nested+crossed": lambda: [re_term(k[0], "g1"), re_term(k[1], "g1:g2"), re_term(k[2], "g3")],
+            "crossed3": lambda: [re_term(k[0], "g1"), re_term(k[1], "g3"), re_term(k[2], "g4")],
         }[self.structure]()
         return " + ".join([fixed] + terms)
 
@@ -99,12 +94,7 @@ class Design:
         g1 = np.repeat(np.arange(n1), sizes)
         n = len(g1)
         # g2 nested in g1, its labels reused in every g1 group ("s1", "s2", ...)
-        g2 = np.zeros(n, dtype=int)
-        for lev in range(n1):
-            rows = np.flatnonzero(g1 == lev)
-            k = int(rng.integers(1, 5))
-            lab = rng.permutation(np.arange(len(rows)) % k)   # every subgroup present when rows >= k
-            g2[rows] = lab
+        g2 = nested_codes(rng, g1, n1, 1, 5)
         # crossed factors: unbalanced random assignment
         n3, n4 = int(rng.integers(3, 9)), int(rng.integers(3, 7))
         g3 = rng.choice(n3, size=n, p=rng.dirichlet(np.full(n3, 1.0)))
@@ -129,10 +119,7 @@ class Design:
             y[rng.choice(n, size=min(self.n_missing, n - 1), replace=False)] = np.nan
 
         def factor(codes, labels):
-            cats = list(labels)
-            if self.shuffle_levels:
-                cats = list(rng.permutation(cats))
-            return pd.Categorical([labels[c] for c in codes], categories=cats)
+            return categorical(codes, labels, rng, self.shuffle_levels)
 
         df = pd.DataFrame({
             "y": y, "x": x,
