@@ -307,7 +307,7 @@ def test_varcorr_names_use_make_names():
 
 
 def test_reaches_the_boundary_like_lme4():
-    """A singular optimum that a plain BOBYQA run stops short of (optimize.py's boundary polish)."""
+    """A singular optimum that a plain BOBYQA run stops short of (mixedcompat/lme4/optimize.py's boundary polish)."""
     design = Design(201947, "nested+crossed", ("x||", "1", "x||"), 40, 8, 0, False, False, 0, True, False)
     import rlive
     df = design.data()

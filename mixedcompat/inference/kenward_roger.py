@@ -14,7 +14,7 @@ pbkrtest's decisions are kept: ``W = 2 I^-1`` by R's ``solve`` (which stops on a
 singular matrix) when the smallest absolute eigenvalue of ``I`` exceeds 1e-10, else ``MASS::ginv``;
 ``F.scaling = 1`` only when ``|DenDF - 2| < 0.01``; ``q`` = ``rankMatrix(L)`` after
 ``force_full_rank``; a hypothesis outside the row space of ``X`` stops.  Where pbkrtest stops we
-raise :class:`.rlinalg.RLinAlgError` and the tables fall back to Satterthwaite, as lmerTest.
+raise :class:`mixedcompat.numerics.rlinalg.RLinAlgError` and the tables fall back to Satterthwaite, as lmerTest.
 Dense n x n matrices: refused above ``MAX_N`` observations.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ function of ``(theta, sigma)`` with sigma *not* profiled out; ``H^+`` is the eig
 and ``g_k = l' (dV / d varpar_k) l``.  Multi-row contrasts use lmerTest's eigen-decomposition of
 ``L V L'`` and combine the per-direction df by ``2E / (E - q)``, ``E = sum nu / (nu - 2)``.
 
-Derivatives are numDeriv's, with its step rules (:mod:`.numderiv`): relative steps, so the df do
+Derivatives are numDeriv's, with its step rules (:mod:`mixedcompat.numerics.numderiv`): relative steps, so the df do
 not depend on the units of the response.
 """
 from __future__ import annotations

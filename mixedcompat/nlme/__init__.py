@@ -1,8 +1,10 @@
 """nlme's linear models: ``lme`` and ``gls`` with correlation structures and variance functions.
 
-Modules: ``model_setup`` (arguments -> sorted rows), ``likelihood`` (the criterion), ``estimate``
-(optimiser, apVar), ``fit`` (the result object), ``nlme_inference`` (df, F / LRT tables,
-intervals), ``nlme_printing`` (nlme's text), ``pdmat``, ``corstruct``, ``varfunc``, ``diagnostics``.
+Modules: ``lme`` (the front doors ``lme`` / ``gls``), ``model_setup`` (arguments -> sorted rows),
+``likelihood`` (the criterion), ``estimate`` (optimiser, apVar), ``fit`` (the result object),
+``nlme_inference`` (df, F / LRT tables, intervals), ``pdmat``, ``corstruct`` / ``cor_bound``,
+``varfunc`` / ``var_bound``, ``structures``, ``diagnostics`` / ``fit_diagnostics``.  nlme's printed
+text lives in :mod:`mixedcompat.present.nlme_printing`.
 """
 from __future__ import annotations
 
