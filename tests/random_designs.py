@@ -15,7 +15,7 @@ Agreement (issue 9) of one design, computed by :func:`compare`:
 * our criterion is at most lme4's + 1e-8 relative (``CRITERION_SLACK``);
 * at R's theta (our model with ``control={"optimizer": None, "start": R's theta}``) the criterion
   agrees to ``TOL["objective_at"]`` and fixef, SEs, sigma, logLik, VarCorr, ranef and fitted agree
-  to conftest's ``TOL`` (with the same absolute floors as tests/test_live_r.py);
+  to helpers' ``TOL`` (with the same absolute floors as tests/test_live_r.py);
 * where lme4 stops with an error, we raise ``mc.DataError`` / ``mc.FormulaError``, and only there;
 * warning agreement is recorded separately: the set of {singular, convergence, rescale} conditions
   lme4 signals (warnings and messages) against the set we warn.
@@ -415,7 +415,7 @@ class Outcome:
     theta_ours: list | None = None
     r_singular: bool | None = None
     our_singular: bool | None = None
-    parted: bool = False          # our theta is not R's (conftest.theta_parted)
+    parted: bool = False          # our theta is not R's (helpers.theta_parted)
     undetermined: bool = False    # every table that differs at R's theta is not determined there
     time_r: float = 0.0
     time_ours: float = 0.0
@@ -481,7 +481,7 @@ class Outcome:
 
 
 def _close(a, e, rtol: float = 0.0, atol: Any = 0.0) -> str | None:
-    """None when ``a`` and ``e`` agree (conftest's rule: within rtol/atol, or rounding noise on both
+    """None when ``a`` and ``e`` agree (helpers' optimum rule: within rtol/atol, or rounding noise on both
     sides relative to the largest |R value|), else a description of the first difference."""
     a = np.asarray(a, dtype=float)
     e = np.asarray(e, dtype=float)
@@ -501,7 +501,7 @@ def _close(a, e, rtol: float = 0.0, atol: Any = 0.0) -> str | None:
 
 def compare_tables(m, r: dict, df: pd.DataFrame) -> list[tuple[str, str]]:
     """The tables of our model ``m`` (evaluated at R's theta) that differ from lme4's, as
-    ``[(table, description)]``; tolerances from conftest's TOL (floors as tests/test_live_r.py)."""
+    ``[(table, description)]``; tolerances from helpers' TOL (floors as tests/test_live_r.py)."""
     out: list[tuple[str, str]] = []
 
     def check(table: str, msg: str | None) -> None:

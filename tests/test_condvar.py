@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not PATHS, reason="no lmer fixtures (run tests/f
 
 
 def _model_to_compare(path: pathlib.Path):
-    """The fit, or the model at R's theta when the optimisers stopped at different points (conftest's rule)."""
+    """The fit, or the model at R's theta when the optimisers stopped at different points (helpers' optimum rule)."""
     return fixture_model_to_compare(path)
 
 

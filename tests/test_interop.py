@@ -72,7 +72,7 @@ def _compare(name: str):
     path = FIXTURES / "lmer" / f"{name}.json"
     fx, m, _, _ = fit_fixture(path)
     inp, exp = fx["input"], fx["expected"]
-    # 1. our side against R, by conftest's rule: the criterion itself is checked once, in
+    # 1. our side against R, by helpers' optimum rule: the criterion itself is checked once, in
     #    test_lmer_fixtures; logLik and fixef here on the model at R's theta when the optimisers parted
     _, at_r = fixture_model_to_compare(path)
     assert_close(at_r.llf, exp["logLik"], f"{name}: logLik vs R", **TOL["logLik"])

@@ -7,7 +7,7 @@ The hypothesis strategy :func:`designs` draws the *shape* of a design (1-3 group
 nested or crossed, the random-effects term of each, a factor covariate, prior weights, missing
 responses, REML or ML) and a seed; the data are then simulated by ``numpy.random.default_rng(seed)``,
 so a failing example (printed by hypothesis as a ``Design(...)``) reproduces with
-``Design(...).data()``. Tolerances are conftest's ``TOL``, and the comparison follows conftest's one
+``Design(...).data()``. Tolerances are helpers' ``TOL``, and the comparison follows helpers' one
 rule: our criterion is at most R's + 1e-8 relative (lower passes: lme4 stopped early); when theta
 parted from R's (the optimisers stopped at different points of a flat criterion) theta is reported,
 not compared, and everything downstream of theta is compared on our model evaluated at R's theta.
@@ -204,7 +204,7 @@ def compare_with_r(design: Design) -> None:
     t_ours = time.perf_counter() - t0
     note(f"time: R {t_r:.3f}s, mixedcompat {t_ours:.3f}s")
 
-    # ---- the optimum (conftest's rule): our criterion at most R's + 1e-8 relative
+    # ---- the optimum (helpers' rule): our criterion at most R's + 1e-8 relative
     ours, theirs = m.REMLcrit(), r["criterion"]
     note(f"criterion: ours {ours!r}, R {theirs!r}")
     check_criterion(ours, theirs, f"{design}: criterion")

@@ -232,7 +232,7 @@ def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: np.ndarray | float) 
 
 
 def compare_table(ours: pd.DataFrame | str, r: pd.DataFrame | str, sigma2: float) -> list[str]:
-    """Differences between our table and R's (empty when they agree within conftest's TOL["ddf_*"])."""
+    """Differences between our table and R's (empty when they agree within helpers' TOL["ddf_*"])."""
     if isinstance(ours, str) or isinstance(r, str):
         if isinstance(ours, str) and isinstance(r, str):
             return []

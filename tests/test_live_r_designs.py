@@ -11,7 +11,7 @@ Two properties, on different examples:
 
 * :func:`test_agrees_with_lme4` -- no crash (class e), an error exactly where lme4 stops (c), our
   criterion at most lme4's + 1e-8 relative (a), and every table of our model at R's theta within
-  conftest's TOL (b) unless the table is not determined there (it moves as much when theta changes
+  helpers' TOL (b) unless the table is not determined there (it moves as much when theta changes
   by 1e-9 relative: an ill-conditioned point where both sides' numbers are rounding);
 * :func:`test_warning_classes_as_lme4` -- singular / convergence / rescale signalled as lme4 does
   where both fits stop at the same theta (lme4's checks describe the point where it stopped; at

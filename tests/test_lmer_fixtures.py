@@ -16,7 +16,7 @@ def test_fixture_suite_is_complete():
 
 
 def _model_to_compare(path):
-    """(fixture, model) downstream of theta: conftest's rule (R's theta when the optimisers parted)."""
+    """(fixture, model) downstream of theta: helpers' optimum rule (R's theta when the optimisers parted)."""
     return fixture_model_to_compare(path)
 
 
@@ -52,7 +52,7 @@ def test_objective_at_fixed_theta(path):
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
 def test_theta(path):
     """Theta where it is determined: our path is lme4's (theta to 1e-6).  When the optimisers parted on
-    a flat criterion (conftest's rule) theta is not determined beyond the valley: the gap is reported,
+    a flat criterion (helpers' optimum rule) theta is not determined beyond the valley: the gap is reported,
     the criterion is checked (test_criterion_and_likelihood) and isSingular is R's at R's theta."""
     fx, m, _, _ = fit_fixture(path)
     e = fx["expected"]

@@ -1,4 +1,4 @@
-"""mc.lme / mc.gls against nlme 3.1-162 on the fixtures of tests/fixtures/gen_nlme.R (tolerances: conftest.TOL)."""
+"""mc.lme / mc.gls against nlme 3.1-162 on the fixtures of tests/fixtures/gen_nlme.R (tolerances: helpers.TOL)."""
 from __future__ import annotations
 
 import numpy as np
