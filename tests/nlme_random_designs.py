@@ -304,10 +304,11 @@ def compare_with_r(m, r: dict) -> tuple[str, str]:
         ("sigma", np.array([m.sigma()]), np.asarray(r["sigma"]), TOL["nlme_params"]["rtol"], 0.0),
     ]
     if len(r["cor"]):
-        checks.append(("cor", np.asarray(m.cor_params), np.asarray(r["cor"]), TOL["nlme_params"]["rtol"], 1e-4))
+        checks.append(("cor", np.asarray(m.cor_params), np.asarray(r["cor"]), TOL["nlme_params"]["rtol"],
+                       TOL["nlme_params_floor"]["atol"]))
     if len(r["var"]):
         checks.append(("var", np.array(list(m.var_params.values())), np.asarray(r["var"]),
-                       TOL["nlme_params"]["rtol"], 1e-4))
+                       TOL["nlme_params"]["rtol"], TOL["nlme_params_floor"]["atol"]))
     for name, ours, theirs, rtol, atol in checks:
         if ours.shape != theirs.shape or not np.allclose(ours, theirs, rtol=rtol, atol=atol):
             return "differ", f"{name}: ours {np.round(ours, 6).tolist()} nlme {np.round(theirs, 6).tolist()}"

@@ -46,7 +46,7 @@ def test_json_matches_r(name):
     assert got["formula"] == load_fixture(LMER / f"{name}.json")["input"]["formula"]
     assert got["REML"] == exp["REML"]
     assert got["fixef"]["names"] == exp["fixef"]["names"]
-    atol_fe = 1e-4 * float(np.min(exp["se"]))
+    atol_fe = TOL["fixef_floor"]["atol"] * float(np.min(exp["se"]))
     assert_close(got["fixef"]["values"], exp["fixef"]["values"], "fixef", **TOL["fixef"], atol=atol_fe)
     assert_close(got["se"], exp["se"], "se", **TOL["se"])
     assert got["vcov"]["names"] == exp["fixef"]["names"]
