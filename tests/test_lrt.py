@@ -10,7 +10,7 @@ import pytest
 
 import mixedcompat as mc
 import mixedcompat.inference.lrt as lrt
-from helpers import assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
+from helpers import TOL, assert_close, assert_same_printout, fixture_paths, load_fixture, load_fixture_data
 
 LRT_FIXTURES = fixture_paths("lrt")
 P_COLUMNS = {"Pr(>Chisq)", "Pr(Chi)"}
@@ -246,3 +246,31 @@ def test_table_is_a_dataframe():
     assert isinstance(tab, pd.DataFrame)
     assert isinstance(tab.to_frame(), pd.DataFrame) and not isinstance(tab.to_frame(), lrt.AnovaTable)
     assert tab.attrs["heading"][0] == "Data: sleepstudy"
+
+
+# ------------------------------------------------------------------ lmerTest's F tables print as lmerTest's
+
+LMERTEST_TABLES = [
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "anova(m)", {}),
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", 'anova(m, ddf = "Kenward-Roger")', {"ddf": "Kenward-Roger"}),
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "anova(m, type = 1)", {"type": 1}),
+    ("distance ~ age * Sex + (1 | Subject)", "Orthodont", "anova(m)", {}),
+    ("distance ~ age * Sex + (1 | Subject)", "Orthodont", "drop1(m)", "drop1"),
+    ("Reaction ~ Days + (Days | Subject)", "sleepstudy", "drop1(m)", "drop1"),
+]
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("formula,data,call,how", LMERTEST_TABLES,
+                         ids=[f"{d}-{c}" for _, d, c, _ in LMERTEST_TABLES])
+def test_lmertest_f_tables_print_as_lmertest(formula, data, call, how):
+    import rlive
+    df = mc.datasets.load(data)
+    m = mc.lmer(formula, df)
+    tab = mc.drop1(m) if how == "drop1" else mc.anova(m, **how)
+    ro = rlive.robjects()
+    ro.globalenv["d"] = rlive.to_r_frame(df)
+    theirs = "\n".join(rlive.r_eval_lines(
+        f"{{ m <- lmerTest::lmer({formula}, d); print(lmerTest:::{call.split('(')[0]}.lmerModLmerTest("
+        f"{call.split('(', 1)[1]}) }}"))
+    assert_same_printout(str(tab), theirs, call, rel=TOL["ddf_df"]["rtol"])   # DenDF: the loosest number

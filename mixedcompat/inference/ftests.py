@@ -20,7 +20,8 @@ from mixedcompat.errors import KenwardRogerFallbackWarning
 from mixedcompat.inference.anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
 from mixedcompat.numerics.rlinalg import RLinAlgError
-from mixedcompat.present.lme4_printing import format_fixef_table
+from mixedcompat.present.lme4_printing import deparse_formula, format_fixef_table
+from mixedcompat.present.tables import AnovaTable
 from mixedcompat.inference.satterthwaite import contest_1d, contest_md, satterthwaite_state
 
 __all__ = ["anova_table", "coef_table", "normalise_ddf", "contrasts_type1", "contrasts_type2", "contrasts_type3",
@@ -67,11 +68,12 @@ def _test_term(m, L: np.ndarray, method: str) -> dict | None:
     return contest_md(satterthwaite_state(m), L)
 
 
-def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFrame:  # noqa: A002
+def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTable:  # noqa: A002
     """lmerTest's ``anova(m, type, ddf)``: one row per fixed term.
 
     Columns ``Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F)`` with ``Mean Sq = F sigma^2`` (F before
-    Kenward-Roger's scaling) and ``Sum Sq = Mean Sq NumDF``, as lmerTest.
+    Kenward-Roger's scaling) and ``Sum Sq = Mean Sq NumDF``, as lmerTest.  An
+    :class:`~mixedcompat.present.tables.AnovaTable`: ``str()`` is lmerTest's printed table.
 
     Parameters
     ----------
@@ -106,9 +108,9 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> pd.DataFr
         rows[term] = [ms * res["NumDF"], ms, res["NumDF"], res["DenDF"], res["F value"], res["Pr(>F)"]]
     for term in missing:
         rows[term] = [np.nan] * 6
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
+    out = AnovaTable.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
     if out.empty:
-        out = pd.DataFrame(columns=ANOVA_COLUMNS, dtype=float)
+        out = AnovaTable(columns=ANOVA_COLUMNS, dtype=float)
     elif not out["NumDF"].isna().any():
         out["NumDF"] = out["NumDF"].astype(int)
     what = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roger's"}[method]
@@ -157,7 +159,7 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     return pd.DataFrame(rows, index=names, columns=COEF_COLUMNS, dtype=float)
 
 
-def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
+def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     """lmerTest's ``drop1``: F tests (Satterthwaite or Kenward-Roger) of dropping each fixed-effect
     term that is not contained in another one (R's ``drop.scope``), as single term deletions.
 
@@ -185,10 +187,11 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
             continue
         ms = res["F"] * sigma2
         rows[term] = [ms * res["NumDF"], ms, res["NumDF"], res["DenDF"], res["F value"], res["Pr(>F)"]]
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
+    out = AnovaTable.from_dict(rows, orient="index", columns=ANOVA_COLUMNS)
     if out.empty:
-        out = pd.DataFrame(columns=ANOVA_COLUMNS, dtype=float)
+        out = AnovaTable(columns=ANOVA_COLUMNS, dtype=float)
     elif not out["NumDF"].isna().any():
         out["NumDF"] = out["NumDF"].astype(int)
-    out.attrs["heading"] = f"Single term deletions using {method}'s method:"
+    out.attrs["heading"] = [f"Single term deletions using {method}'s method:", "\nModel:",
+                            deparse_formula(m.formula)]
     return out

@@ -21,7 +21,7 @@ from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
 from mixedcompat.lme4.fit import lmer, update
-from mixedcompat.present.rformat import print_anova
+from mixedcompat.present.tables import AnovaTable
 
 __all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
            "REFIT_MESSAGE", "MIXED_REML_WARNING", "SIZE_ERROR", "REML_FIXED_WARNING"]
@@ -39,37 +39,6 @@ _LMER_ARGS = ("formula", "data", "REML", "weights", "offset", "subset", "na_acti
 
 class RefitMLWarning(UserWarning):
     """lme4's note that REML fits were refitted by maximum likelihood before an LRT."""
-
-
-class AnovaTable(pd.DataFrame):
-    """A DataFrame that prints like R's ``print.anova`` (heading, table, significance stars).
-
-    ``.attrs["heading"]`` holds the heading lines (``"Data: sleepstudy"``, ``"Models:"``...).
-
-    Example
-    -------
-    >>> t = AnovaTable({"npar": [4.0, 6.0]}, index=["m0", "m1"])
-    >>> t.attrs["heading"] = ["Models:"]
-    >>> print(t)
-    Models:
-       npar
-    m0    4
-    m1    6
-    """
-
-    @property
-    def _constructor(self):
-        return AnovaTable
-
-    def __str__(self) -> str:
-        return "\n".join(print_anova(self, list(self.attrs.get("heading", []))))
-
-    def __repr__(self) -> str:
-        return self.__str__()
-
-    def to_frame(self) -> pd.DataFrame:
-        """The numbers as a plain DataFrame."""
-        return pd.DataFrame(self)
 
 
 # ------------------------------------------------------------------------------------------------
