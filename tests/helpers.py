@@ -27,14 +27,14 @@ TOL = {
     "AIC": dict(rtol=1e-6),            # AIC = -2 logLik + 2 df: as the criterion
     "BIC": dict(rtol=1e-6),            # BIC: as the criterion
     "objective_at": dict(rtol=1e-8),   # the criterion at fixed theta: no optimiser involved
-    "fixef": dict(rtol=1e-5),          # plus 1e-4 standard errors for coefficients near zero
-    "se": dict(rtol=1e-4),             # SEs: a second derivative of the flat criterion
+    "fixef": dict(rtol=1e-5),          # plus fixef_floor (1e-4 standard errors) for coefficients near zero
+    "se": dict(rtol=1e-4),             # fixed-effect standard errors: follow theta and sigma
     "vcov": dict(rtol=2e-4),          # vcov(beta) entries: products of two SEs (tests/test_pls_precision.py)
     "sigma": dict(rtol=1e-5),          # residual SD at the optimum: as fixef
     "theta": dict(atol=1e-4),          # theta when the optimisers took the same path (theta_same_path below)
     "varcorr": dict(rtol=1e-4, atol=1e-8),   # SDs and correlations: functions of theta and sigma
-    "ranef": dict(rtol=1e-3),          # plus 1e-4 of the term's standard deviation
-    "fitted": dict(rtol=1e-6),         # plus 1e-6 of the response's standard deviation
+    "ranef": dict(rtol=1e-3),          # plus ranef_floor (1e-4 of the term's standard deviation)
+    "fitted": dict(rtol=1e-6),         # plus fitted_floor (1e-6 of the response's standard deviation)
     "model_matrix": dict(rtol=1e-10, atol=1e-12),   # X and Z built from the formula: no optimiser involved
     # the conditional variances (postVar) of the compared model against R's; atol is on the correlation
     # scale (times sqrt(v_ii v_jj)), for covariances near 0
