@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import warnings
 from typing import Any
@@ -26,6 +25,8 @@ import pandas as pd
 
 import mixedcompat.datasets as datasets
 from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.front.formula import parse_formula
+from mixedcompat.front.rlang import Node, walk
 
 STDOUT = "-"
 JSON_SCHEMA_VERSION = 1
@@ -188,15 +189,12 @@ def _write_text(text: str, target: str) -> None:
 
 
 # ---------------------------------------------------------------------------- predictions
-_NAME = re.compile(r"`([^`]+)`|([A-Za-z.][A-Za-z0-9._]*)")
-
-
-def _names_in(text: str, columns) -> list[str]:
+def _names_in(node: Node, columns) -> list[str]:
+    """The symbols of ``node`` that are data columns, in order of first appearance."""
     out = []
-    for m in _NAME.finditer(text):
-        name = m.group(1) or m.group(2)
-        if name in columns and name not in out:
-            out.append(name)
+    for n in walk(node):
+        if n.kind == "sym" and n.value in columns and n.value not in out:
+            out.append(n.value)
     return out
 
 
@@ -223,9 +221,8 @@ def required_columns(model, re_form: str | None) -> list[str]:
     elif re_form.strip() in ("~0", "~ 0", "NA", "~-1", "~ -1"):
         kept = []
     else:
-        from mixedcompat.front.formula import parse_formula
-        kept = list(parse_formula("y_ " + (re_form if re_form.strip().startswith("~") else "~ " + re_form)
-                                  ).re_terms)
+        kept = list(parse_formula(re_form if re_form.strip().startswith("~") else "~ " + re_form,
+                                  one_sided=True).re_terms)
     for t in kept:
         for name in _names_in(t.expr, columns) + _names_in(t.group, columns):
             if name not in needed:

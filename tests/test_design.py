@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedcompat.front.design import build_fixed, model_frame, model_matrix, qr_rank, rhs_terms
+from mixedcompat.front.design import (build_fixed, complete_rows, fixed_matrix, grouping_factors, model_frame, model_matrix,
+                                      model_variables, qr_rank, random_matrices)
 from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning
 from mixedcompat.front.formula import parse_formula
-from mixedcompat.front.transforms import parse_r, r_number
+from mixedcompat.front.rlang import Node
+from mixedcompat.front.transforms import Num, parse_r, r_number
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 MM_FILES = sorted((FIXTURES / "model_matrix").glob("*.json"))
@@ -44,25 +46,7 @@ def test_model_matrix_matches_r(path):
         assert list(assign) == list(fx["assign"])
 
 
-# ---------------------------------------------------------------- term algebra and naming (R semantics)
-
-
-@pytest.mark.parametrize("rhs, labels, intercept", [
-    ("a + b:a", ["a", "a:b"], True),
-    ("b:a + a", ["a", "b:a"], True),
-    ("(a + b + c)^2", ["a", "b", "c", "a:b", "a:c", "b:c"], True),
-    ("a/b + c", ["a", "c", "a:b"], True),
-    ("(a + b)/c", ["a", "b", "a:b:c"], True),
-    ("a * b - a", ["b", "a:b"], True),
-    ("x - 1", ["x"], False),
-    ("0 + f", ["f"], False),
-    ("x + offset(z)", ["x"], True),
-])
-def test_term_algebra(rhs, labels, intercept):
-    s = rhs_terms(rhs)
-    assert s.labels == labels
-    assert s.intercept is intercept
-
+# ---------------------------------------------------------------- naming (R semantics); the term algebra: test_terms.py
 
 @pytest.mark.parametrize("text, spelled", [
     ("I(x^2)", "I(x^2)"), ("poly(x,2)", "poly(x, 2)"), ("log(x,base=2)", "log(x, base = 2)"),
@@ -240,3 +224,37 @@ def test_vectorised_on_large_data():
         warnings.simplefilter("error")
         mf = model_frame(parse_formula("y ~ x + (1 | g)"), d)
     assert mf.X.shape == (n, 2) and len(mf.re_groups[0][1]) == len(np.unique(d.g))
+
+
+# ---------------------------------------------------------------- model_frame's steps
+
+
+def test_model_variables_are_keyed_by_tree_and_evaluated_once():
+    d = _frame()
+    v = model_variables(parse_formula("log(z) ~ x + log( z ):f + (0 + x | g) + (1 | a:bb)"), d)
+    assert [n.deparse() for n in v.values] == ["log(z)", "x", "f", "g", "a", "bb"]
+    assert all(isinstance(n, Node) for n in v.values)
+    assert v.fixed.labels == ["x", "log(z):f"]
+
+
+def test_steps_compose_to_model_frame():
+    d = _frame()
+    d.loc[[1, 4], "x"] = np.nan
+    parts = parse_formula("y ~ x * f + (x | g)")
+    v = model_variables(parts, d)
+    used = complete_rows([(n.deparse(), val) for n, val in v.values.items()], np.ones(len(d), bool), False)
+    X, names, assign, dropped, spec = fixed_matrix(v, used, None)
+    re_X, _specs = random_matrices(v, used)
+    groups = grouping_factors(v.groups, v.values, used)
+    mf = model_frame(parts, d)
+    assert list(used.rows) == list(mf.rows) and names == mf.x_names and dropped == mf.dropped == []
+    np.testing.assert_array_equal(X, mf.X)
+    np.testing.assert_array_equal(re_X[0][0], mf.re_X[0][0])
+    assert groups[0][1] == mf.re_groups[0][1]
+
+
+def test_complete_rows_names_the_missing_columns():
+    cols = [("x", Num(np.array([1.0, np.nan, 3.0]))), ("(weights)", Num(np.array([1.0, 1.0, np.nan])))]
+    assert complete_rows(cols, np.ones(3, bool), False).rows.tolist() == [0]
+    with pytest.raises(DataError, match=r"'x' \(1 row\), '\(weights\)' \(1 row\)"):
+        complete_rows(cols, np.ones(3, bool), True)

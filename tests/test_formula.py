@@ -31,7 +31,7 @@ def labels(formula: str) -> list[str]:
 ])
 def test_random_terms_and_fixed_part(formula, fixed, terms):
     p = parse_formula(formula)
-    assert p.fixed == fixed
+    assert p.fixed_text == fixed
     assert labels(formula) == terms
 
 
@@ -74,7 +74,7 @@ BAR_FIXTURES = [p for p in fixture_paths("input") if p.stem.startswith("bars_")]
 ])
 def test_bar_without_parentheses_takes_the_whole_rhs(formula, fixed, terms):
     p = parse_formula(formula)
-    assert p.fixed == fixed
+    assert p.fixed_text == fixed
     assert [t.label for t in p.re_terms] == terms
 
 
@@ -82,7 +82,7 @@ def test_bar_without_parentheses_takes_the_whole_rhs(formula, fixed, terms):
 def test_bar_terms_match_lme4_findbars_nobars(path):
     fx = load_fixture(path)
     p = parse_formula(fx["formula"])
-    assert p.fixed == fx["nobars"]
+    assert p.fixed_text == fx["nobars"]
     ours = [" ".join(t.label.replace("*", " * ").split()) for t in p.re_terms]
     assert ours == fx["findbars"]
 

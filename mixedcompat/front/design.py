@@ -21,180 +21,15 @@ from mixedcompat.front.contrasts import contrast_matrix
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning
 from mixedcompat.front.formula import FormulaParts
-from mixedcompat.front.transforms import EvalContext, Fac, Node, Num, evaluate, factor_from_values, parse_r
+from mixedcompat.front.terms import TermStructure, factor_codes, rhs_terms
+from mixedcompat.front.rlang import Node, parse
+from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, factor_from_values
 
-__all__ = ["ModelFrame", "MatrixSpec", "TermStructure", "model_frame", "build_fixed", "build_matrix",
-           "rhs_terms", "model_matrix", "qr_rank", "check_finite"]
+__all__ = ["ModelFrame", "MatrixSpec", "model_frame", "build_fixed", "build_matrix", "model_matrix", "qr_rank",
+           "check_finite", "assemble", "group_factor", "group_leaves", "model_variables", "complete_rows",
+           "fixed_matrix", "random_matrices", "grouping_factors"]
 
 RANK_TOL = 1e-7
-
-# --------------------------------------------------------------------------------------------
-# R's term algebra (terms.formula)
-
-
-@dataclass(frozen=True)
-class TermStructure:
-    """R's ``terms`` object for a right-hand side.
-
-    ``variables`` are the formula variables in R's order (first appearance); each term is a sorted
-    tuple of variable indices; terms are ordered by degree as R does.
-
-    Example
-    -------
-    >>> rhs_terms("(a + b + c)^2").labels
-    ['a', 'b', 'c', 'a:b', 'a:c', 'b:c']
-    """
-
-    variables: tuple[Node, ...]
-    names: tuple[str, ...]
-    terms: tuple[tuple[int, ...], ...]
-    intercept: bool
-    offsets: tuple[int, ...]
-
-    @property
-    def labels(self) -> list[str]:
-        return [":".join(self.names[i] for i in t) for t in self.terms]
-
-
-class _TermEncoder:
-    """R's EncodeVars: formula operators -> list of terms (frozensets of variable indices)."""
-
-    def __init__(self) -> None:
-        self.variables: list[Node] = []
-        self.names: list[str] = []
-        self.offsets: list[int] = []
-        self.intercept = True
-        self.parity = True
-
-    def var(self, node: Node) -> int:
-        name = node.deparse()
-        if name not in self.names:
-            self.names.append(name)
-            self.variables.append(node)
-        return self.names.index(name)
-
-    @staticmethod
-    def trim(terms: list[frozenset]) -> list[frozenset]:
-        out: list[frozenset] = []
-        for t in terms:
-            if t and t not in out:
-                out.append(t)
-        return out
-
-    def encode(self, node: Node) -> list[frozenset]:
-        k = node.kind
-        if k == "num":
-            if node.value == 1:
-                self.intercept = self.parity
-                return []
-            if node.value == 0:
-                self.intercept = not self.parity
-                return []
-            raise FormulaError(f"invalid model formula: the number {node.deparse()} cannot be a term")
-        if k == "paren":
-            return self.encode(node.args[0])
-        if k == "sym" and node.value == ".":
-            raise FormulaError("'.' in a formula is not supported: name the variables")
-        if k == "unop" and node.value in "+-":
-            if node.value == "+":
-                return self.encode(node.args[0])
-            self.parity = not self.parity
-            self.encode(node.args[0])
-            self.parity = not self.parity
-            return []
-        if k == "binop":
-            op = node.value
-            if op == "+":
-                return self.trim(self.encode(node.args[0]) + self.encode(node.args[1]))
-            if op == "-":
-                left = self.encode(node.args[0])
-                self.parity = not self.parity
-                right = self.encode(node.args[1])
-                self.parity = not self.parity
-                return [t for t in left if t not in right]
-            if op == ":":
-                left, right = self.encode(node.args[0]), self.encode(node.args[1])
-                return self.trim([a | b for a in left for b in right])
-            if op == "*":
-                left, right = self.encode(node.args[0]), self.encode(node.args[1])
-                return self.trim(left + right + [a | b for a in left for b in right])
-            if op == "/":
-                left, right = self.encode(node.args[0]), self.encode(node.args[1])
-                allbits = frozenset().union(*left) if left else frozenset()
-                return self.trim(left + [b | allbits for b in right])
-            if op == "%in%":
-                left, right = self.encode(node.args[0]), self.encode(node.args[1])
-                allbits = frozenset().union(*right) if right else frozenset()
-                return self.trim([a | allbits for a in left])
-            if op == "^":
-                power = node.args[1]
-                if power.kind != "num" or power.value < 1 or power.value != int(power.value):
-                    raise FormulaError(f"invalid power in formula term {node.deparse()!r}")
-                left = self.encode(node.args[0])
-                right = left
-                for _ in range(int(power.value) - 1):
-                    right = self.trim([a | b for a in left for b in right])
-                return right
-        if k == "call" and node.value == "offset":
-            self.offsets.append(self.var(node))
-            return []
-        if k == "binop" and node.value in ("|", "||"):
-            raise FormulaError(f"random-effects term {node.deparse()!r} must be enclosed in parentheses")
-        return [frozenset([self.var(node)])]
-
-
-def rhs_terms(rhs: str | Node) -> TermStructure:
-    """Expand an R formula right-hand side into R's terms (ordered by degree, stable).
-
-    Parameters
-    ----------
-    rhs : str
-        A right-hand side such as ``"x * f - 1"`` or ``"(a + b + c)^2"``.
-
-    Example
-    -------
-    >>> s = rhs_terms("b:a + a + offset(z) - 1")
-    >>> s.labels, s.intercept, [s.names[i] for i in s.offsets]
-    (['a', 'b:a'], False, ['offset(z)'])
-    """
-    node = parse_r(rhs) if isinstance(rhs, str) else rhs
-    enc = _TermEncoder()
-    terms = enc.encode(node)
-    terms = [t for t in terms if not (t & set(enc.offsets))]
-    order = sorted(range(len(terms)), key=lambda i: len(terms[i]))
-    sorted_terms = tuple(tuple(sorted(terms[i])) for i in order)
-    return TermStructure(tuple(enc.variables), tuple(enc.names), sorted_terms, enc.intercept,
-                         tuple(enc.offsets))
-
-
-def _factor_codes(struct: TermStructure, is_factor: list[bool]) -> list[list[tuple[int, int]]]:
-    """R's factor-pattern codes: 1 = contrasts, 2 = one indicator per level, for each term's variables.
-
-    A factor gets contrasts when the term without it is contained in a preceding term (the empty
-    term counts as present); without an intercept the first factor of the first term holding a
-    factor gets indicators.
-    """
-    sets = [frozenset(t) for t in struct.terms]
-    out: list[list[tuple[int, int]]] = []
-    for j, t in enumerate(struct.terms):
-        row = []
-        for v in t:
-            rest = sets[j] - {v}
-            code = 1 if not rest or any(rest <= sets[i] for i in range(j)) else 2
-            row.append((v, code))
-        out.append(row)
-    if not struct.intercept:
-        done = False
-        for row in out:
-            for pos, (v, _code) in enumerate(row):
-                if is_factor[v]:
-                    row[pos] = (v, 2)
-                    done = True
-                    break
-            if done:
-                break
-    return out
-
 
 # --------------------------------------------------------------------------------------------
 # model.matrix
@@ -250,7 +85,34 @@ def _var_columns(name: str, v: Num | Fac, code: int, cmat) -> tuple[np.ndarray, 
     return mat, [name + s for s in suffixes]
 
 
-def _assemble(struct: TermStructure, values: dict[int, Num | Fac], codings, contrast_mats, n: int):
+def assemble(struct: TermStructure, values: dict[int, Num | Fac], codings, contrast_mats,
+             n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """R's ``model.matrix`` columns from evaluated variables and their factor codings.
+
+    Parameters
+    ----------
+    struct : TermStructure
+        The terms (:func:`mixedcompat.front.terms.rhs_terms`).
+    values : dict
+        Variable index -> its value (:class:`Num`, or :class:`Fac` for factors and logicals).
+    codings : sequence
+        Per term, ``(variable index, code)`` pairs (:func:`mixedcompat.front.terms.factor_codes`).
+    contrast_mats : dict
+        Variable index -> ``(contrast matrix, column suffixes)`` for contrast-coded factors.
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    X, column names, R's ``assign``
+
+    Example
+    -------
+    >>> from mixedcompat.front.terms import rhs_terms
+    >>> s = rhs_terms("x")
+    >>> assemble(s, {0: Num(np.array([1.0, 2.0]))}, [[(0, 1)]], {}, 2)[1]
+    ['(Intercept)', 'x']
+    """
     blocks = []
     names: list[str] = []
     assign: list[int] = []
@@ -291,26 +153,21 @@ def _design(struct: TermStructure, values: dict[int, Num | Fac], n: int,
             fvals[v] = fac
         else:
             fvals[v] = val
-    codings = _factor_codes(struct, is_factor)
+    codings = factor_codes(struct, is_factor)
     contrasts = dict(contrasts or {})
-    keyed = {}
-    for key, spec in contrasts.items():
-        try:
-            keyed[parse_r(key).deparse()] = spec
-        except FormulaError:
-            keyed[key] = spec
+    keyed = {_canonical_name(key): spec for key, spec in contrasts.items()}
     cmats = {}
     for v in used:
         if is_factor[v]:
             fac = fvals[v]
             cmats[v] = contrast_matrix(keyed.get(struct.names[v]), fac.levels, fac.ordered, struct.names[v])
-    X, names, assign = _assemble(struct, fvals, codings, cmats, n)
+    X, names, assign = assemble(struct, fvals, codings, cmats, n)
     spec = MatrixSpec(struct, {}, levels, tuple(tuple(c) for c in codings), cmats, tuple(names),
                       tuple(range(len(names))))
     return X, names, assign, spec
 
 
-def model_matrix(rhs: str, data: pd.DataFrame, contrasts: dict | None = None,
+def model_matrix(rhs: str | Node, data: pd.DataFrame, contrasts: dict | None = None,
                  na_omit: bool = True) -> tuple[np.ndarray, list[str], np.ndarray]:
     """R's ``model.matrix(~ rhs, data, contrasts.arg = contrasts)``: no rank check, no level dropping.
 
@@ -368,7 +225,7 @@ def build_matrix(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:
         A factor has a level that was not in the training data.
     """
     values = spec_variables(spec, newdata)
-    X, _names, _assign = _assemble(spec.structure, values, spec.codings, spec.contrast_mats, len(newdata))
+    X, _names, _assign = assemble(spec.structure, values, spec.codings, spec.contrast_mats, len(newdata))
     return X[:, list(spec.keep)]
 
 
@@ -541,12 +398,21 @@ class ModelFrame:
     re_specs: list[MatrixSpec] = field(default_factory=list)
 
 
-def _group_leaves(node: Node, out: list[Node]) -> None:
+def group_leaves(node: Node, out: list[Node]) -> None:
+    """Append to ``out`` the variables of a grouping factor ``a:b:(c)`` (the operands of ``:``).
+
+    Example
+    -------
+    >>> leaves = []
+    >>> group_leaves(parse("b:(a)"), leaves)
+    >>> [leaf.deparse() for leaf in leaves]
+    ['b', 'a']
+    """
     if node.kind == "binop" and node.value == ":":
-        _group_leaves(node.args[0], out)
-        _group_leaves(node.args[1], out)
+        group_leaves(node.args[0], out)
+        group_leaves(node.args[1], out)
     elif node.kind == "paren":
-        _group_leaves(node.args[0], out)
+        group_leaves(node.args[0], out)
     else:
         out.append(node)
 
@@ -571,14 +437,23 @@ def _interact(a: Fac, b: Fac) -> Fac:
     return Fac(codes.astype(np.int64), labels)
 
 
-def _group_factor(node: Node, values: dict[str, Any], rows: np.ndarray | None, name: str) -> Fac:
+def group_factor(node: Node, values: dict[Node, Any], rows: np.ndarray | None, name: str) -> Fac:
+    """The grouping factor ``node`` (``g``, ``a:b``...) from its leaves' values (keyed by their trees),
+    on ``rows`` (all when ``None``); ``a:b`` has the observed combinations as levels, ``a`` slowest.
+
+    Example
+    -------
+    >>> vals = {parse("a"): Fac(np.array([0, 1, 0]), ["p", "q"]), parse("b"): Fac(np.array([0, 0, 1]), ["u", "v"])}
+    >>> group_factor(parse("a:b"), vals, None, "a:b").levels
+    ['p:u', 'p:v', 'q:u']
+    """
     if node.kind == "paren":
-        return _group_factor(node.args[0], values, rows, name)
+        return group_factor(node.args[0], values, rows, name)
     if node.kind == "binop" and node.value == ":":
-        left = _group_factor(node.args[0], values, rows, name)
-        right = _group_factor(node.args[1], values, rows, name)
+        left = group_factor(node.args[0], values, rows, name)
+        right = group_factor(node.args[1], values, rows, name)
         return _interact(left, right)
-    v = values[node.deparse()]
+    v = values[node]
     if rows is not None:
         v = v.take(rows)
     return factor_from_values(v)
@@ -660,7 +535,7 @@ def check_finite(value: Num | Fac, name: str, role: str, row_labels: Any) -> Non
 def _subset_mask(subset: Any, data: pd.DataFrame, ctx: EvalContext) -> np.ndarray:
     n = len(data)
     if isinstance(subset, str):
-        v = evaluate(parse_r(subset), ctx)
+        v = evaluate(parse(subset), ctx)
         if not isinstance(v, Num) or v.values.ndim != 1:
             raise FormulaError(f"subset {subset!r} must evaluate to a logical vector")
         vals = np.broadcast_to(v.values, (n,))
@@ -716,29 +591,82 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     >>> mf.x_names, mf.re_groups[0][1]
     (['(Intercept)', 'x'], ['a', 'b'])
     """
+    data, fail_on_na = _checked_inputs(data, na_action)
+    variables = model_variables(parts, data)
+    extras = _weights_offset_columns(weights, offset, data)
+    keep = np.ones(len(data), dtype=bool) if subset is None else _subset_mask(subset, data, variables.context)
+    columns = [(node.deparse(), v) for node, v in variables.values.items()] + \
+        [(name, Num(arr)) for name, arr in extras.values()]
+    used = complete_rows(columns, keep, fail_on_na)
+    _check_infinite(variables, used, data)
+    y, rname = _response(variables, used)
+    w, off = _weights_and_offset(variables, extras, used, data)
+    X, names, assign, dropped, spec = fixed_matrix(variables, used, contrasts)
+    re_X, re_specs = random_matrices(variables, used)
+    re_groups = grouping_factors(variables.groups, variables.values, used)
+    frame = data if used.take is None else data.iloc[used.rows]
+    return ModelFrame(data=frame, rows=used.rows, y=y, response_name=rname, X=X, x_names=list(names),
+                      x_assign=np.asarray(assign), x_terms=variables.fixed.labels, dropped=dropped, weights=w,
+                      offset=off, re_X=re_X, re_groups=re_groups, fixed_spec=spec, re_specs=re_specs)
+
+
+def _checked_inputs(data: Any, na_action: str) -> tuple[pd.DataFrame, bool]:
+    """The data as a DataFrame with rows, and whether missing values stop the fit (``na.fail``)."""
     data = as_data_frame(data)
     if len(data) == 0:
         raise DataError("data has no rows (0 cases): nothing to fit")
     if na_action not in ("omit", "fail", "na.omit", "na.fail", "exclude", "na.exclude"):
         raise DataError(f"na_action must be 'omit' or 'fail', not {na_action!r}")
-    fail_on_na = na_action in ("fail", "na.fail")
-    n_all = len(data)
+    return data, na_action in ("fail", "na.fail")
 
+
+@dataclass(frozen=True)
+class ModelVariables:
+    """Every variable of a mixed model's frame evaluated on all rows of the data (R's ``model.frame``
+    before ``subset`` and ``na.action``).
+
+    ``values`` maps each variable (its tree) to its value, in R's order: the response, the
+    fixed-effects variables, the random-effects variables, the grouping factors' variables.
+    ``context`` holds the training parameters of ``poly()`` / ``scale()`` (R's ``predvars``).
+    """
+
+    response: Node
+    fixed: TermStructure
+    random: list[TermStructure]
+    groups: list[Node]
+    values: dict[Node, Num | Fac]
+    context: EvalContext
+
+
+def model_variables(parts: FormulaParts, data: pd.DataFrame) -> ModelVariables:
+    """Evaluate every variable of ``parts`` on ``data``: response, fixed and random-effects terms'
+    variables, the grouping factors' variables (which must be data columns when they are names).
+
+    Raises
+    ------
+    FormulaError
+        No response, an unknown variable or function, a grouping factor that is not a column.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 2, 3], "g": list("abab")})
+    >>> [v.deparse() for v in model_variables(parse_formula("log(y) ~ x + (1 | g)"), d).values]
+    ['log(y)', 'x', 'g']
+    """
     if parts.response is None:
         raise FormulaError(f"formula {parts.text!r} has no response")
-    response_node = parse_r(parts.response)
+    response_node = parts.response
     fixed = rhs_terms(parts.fixed)
     re_structs = [rhs_terms(t.expr) for t in parts.re_terms]
-    group_nodes = [parse_r(t.group) for t in parts.re_terms]
-
-    # every variable of the model frame, in order: response, fixed, random-effect expressions, groups
+    group_nodes = [t.group for t in parts.re_terms]
+    n_all = len(data)
     ctx = EvalContext(data)
-    values: dict[str, Num | Fac] = {}
+    values: dict[Node, Num | Fac] = {}
 
     def add(node: Node) -> None:
-        key = node.deparse()
-        if key not in values:
-            values[key] = _finish_variable(evaluate(node, ctx), key, n_all)
+        if node not in values:
+            values[node] = _finish_variable(evaluate(node, ctx), node.deparse(), n_all)
 
     add(response_node)
     for s in [fixed, *re_structs]:
@@ -746,28 +674,68 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
             add(node)
     for g, term in zip(group_nodes, parts.re_terms):
         leaves: list[Node] = []
-        _group_leaves(g, leaves)
+        group_leaves(g, leaves)
         for leaf in leaves:
             if leaf.kind == "sym" and leaf.value not in data.columns:
                 raise FormulaError(f"object '{leaf.value}' not found: grouping factor {leaf.value!r} "
                                    f"of random-effects term ({term.label}) is not a column of the data")
             add(leaf)
-    extras: dict[str, np.ndarray] = {}
-    w_arr = off_arr = None
+    return ModelVariables(response_node, fixed, re_structs, group_nodes, values, ctx)
+
+
+def _weights_offset_columns(weights: Any, offset: Any, data: pd.DataFrame) -> dict[str, tuple[str, np.ndarray]]:
+    """The ``weights=`` / ``offset=`` arguments on all rows: role -> (name, values)."""
+    extras: dict[str, tuple[str, np.ndarray]] = {}
     if weights is not None:
         w_arr, w_name = _as_array(weights, data, "weights")
-        extras[w_name] = w_arr
+        extras["weights"] = (w_name, w_arr)
     if offset is not None:
         off_arr, o_name = _as_array(offset, data, "offset")
-        extras[o_name] = off_arr
+        extras["offset"] = (o_name, off_arr)
+    return extras
 
-    # rows: subset, then complete cases
-    keep = np.ones(n_all, dtype=bool) if subset is None else _subset_mask(subset, data, ctx)
+
+@dataclass(frozen=True)
+class UsedRows:
+    """The rows of the data a model frame keeps (after ``subset`` and ``na.omit``).
+
+    ``rows`` are their positions; ``take`` is ``None`` when every row is kept (no copy needed).
+    """
+
+    rows: np.ndarray
+    take: np.ndarray | None
+
+    def of(self, value: Num | Fac) -> Num | Fac:
+        """``value`` on the kept rows; a factor loses the levels no kept row has (R's ``droplevels``)."""
+        v = value if self.take is None else value.take(self.take)
+        return v.drop_unused() if isinstance(v, Fac) else v
+
+    def of_array(self, arr: np.ndarray) -> np.ndarray:
+        return arr if self.take is None else arr[self.take]
+
+
+def complete_rows(columns: list[tuple[str, Num | Fac]], keep: np.ndarray, fail_on_na: bool) -> UsedRows:
+    """R's ``subset`` then ``na.omit`` / ``na.fail``: the rows of ``keep`` with no missing value in any
+    of the named ``columns`` (the model's variables, weights, offset).
+
+    Raises
+    ------
+    DataError
+        The subset keeps no row, a missing value under ``na.fail`` (naming the variables and counts),
+        or no complete row.
+
+    Example
+    -------
+    >>> used = complete_rows([("x", Num(np.array([1.0, np.nan, 3.0])))], np.ones(3, bool), False)
+    >>> used.rows.tolist()
+    [0, 2]
+    """
+    n_all = len(keep)
     if not keep.any():
         raise DataError(f"0 (non-NA) cases: the subset removed all {n_all} rows")
     na_cols = []
     complete = keep.copy()
-    for key, v in list(values.items()) + [(k, Num(a)) for k, a in extras.items()]:
+    for key, v in columns:
         miss = v.na_mask() & keep
         if miss.any():
             na_cols.append((key, int(miss.sum())))
@@ -780,57 +748,83 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
         raise DataError(f"0 (non-NA) cases: all {int(keep.sum())} rows have missing values (in {desc})")
     all_rows = bool(complete.all())
     rows = np.arange(n_all) if all_rows else np.flatnonzero(complete)
-    take = None if all_rows else rows
+    return UsedRows(rows, None if all_rows else rows)
 
-    def used(key: str) -> Num | Fac:
-        v = values[key]
-        v = v if take is None else v.take(take)
-        return v.drop_unused() if isinstance(v, Fac) else v
 
-    # infinite values, in the order lme4 meets them: fixed-effects matrix (its rank check), response,
-    # then the random-effects matrices (the first evaluation of the objective)
-    for name in fixed.names:
-        if fixed.names.index(name) not in fixed.offsets:
-            check_finite(used(name), name, "the fixed-effects variable", data.index[rows])
-    # response
-    rname = response_node.deparse()
-    yv = used(rname)
+def _check_infinite(variables: ModelVariables, used: UsedRows, data: pd.DataFrame) -> None:
+    """lme4's errors for Inf / -Inf, in the order lme4 meets them: the fixed-effects matrix (its rank
+    check), the response, then the random-effects matrices (the first evaluation of the objective)."""
+    fixed = variables.fixed
+    labels = data.index[used.rows]
+    for i, (name, node) in enumerate(zip(fixed.names, fixed.variables)):
+        if i not in fixed.offsets:
+            check_finite(used.of(variables.values[node]), name, "the fixed-effects variable", labels)
+    rname = variables.response.deparse()
+    yv = used.of(variables.values[variables.response])
     if isinstance(yv, Fac) or yv.values.ndim != 1:
         raise DataError(f"response must be numeric: {rname!r} is "
                         f"{'a factor/string column' if isinstance(yv, Fac) else 'a matrix'}")
-    check_finite(yv, rname, "the response", data.index[rows])
-    for s in re_structs:
-        for name in s.names:
-            check_finite(used(name), name, "the random-effects variable", data.index[rows])
-    y = np.asarray(yv.values, dtype=float)
-    n = len(y)
+    check_finite(yv, rname, "the response", labels)
+    for s in variables.random:
+        for name, node in zip(s.names, s.variables):
+            check_finite(used.of(variables.values[node]), name, "the random-effects variable", labels)
 
-    # weights and offset
+
+def _response(variables: ModelVariables, used: UsedRows) -> tuple[np.ndarray, str]:
+    """The response on the kept rows and its R spelling (checked by :func:`_check_infinite`)."""
+    yv = used.of(variables.values[variables.response])
+    return np.asarray(yv.values, dtype=float), variables.response.deparse()
+
+
+def _weights_and_offset(variables: ModelVariables, extras: dict[str, tuple[str, np.ndarray]], used: UsedRows,
+                        data: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Prior weights and the total offset (the formula's ``offset()`` terms, then ``offset=``) on the
+    kept rows."""
+    fixed = variables.fixed
+    labels = data.index[used.rows]
     w = None
-    if w_arr is not None:
-        w = w_arr if take is None else w_arr[take]
-        check_finite(Num(w), w_name, "the weights", data.index[rows])
+    if "weights" in extras:
+        w_name, w_arr = extras["weights"]
+        w = used.of_array(w_arr)
+        check_finite(Num(w), w_name, "the weights", labels)
         if np.any(w < 0):
             raise DataError(f"negative weights not allowed: {int((w < 0).sum())} negative value(s) in {w_name!r}")
     off = None
     for i in fixed.offsets:
-        ov = used(fixed.names[i])
+        ov = used.of(variables.values[fixed.variables[i]])
         if isinstance(ov, Fac):
             raise DataError(f"offset {fixed.names[i]!r} must be numeric")
-        check_finite(ov, fixed.names[i], "the offset", data.index[rows])
+        check_finite(ov, fixed.names[i], "the offset", labels)
         off = ov.values.astype(float) if off is None else off + ov.values
-    if off_arr is not None:
-        oa = off_arr if take is None else off_arr[take]
-        check_finite(Num(oa), o_name, "the offset", data.index[rows])
+    if "offset" in extras:
+        o_name, off_arr = extras["offset"]
+        oa = used.of_array(off_arr)
+        check_finite(Num(oa), o_name, "the offset", labels)
         off = oa.astype(float) if off is None else off + oa
+    return w, off
 
-    # fixed effects
-    fvals = {i: used(name) for i, name in enumerate(fixed.names)}
-    X, names, assign, spec = _design(fixed, fvals, n, contrasts)
+
+def fixed_matrix(variables: ModelVariables, used: UsedRows, contrasts: dict | None
+                 ) -> tuple[np.ndarray, list[str], np.ndarray, list[str], MatrixSpec]:
+    """R's ``model.matrix`` of the fixed effects on the kept rows, then lme4's rank check
+    (``check.rankX = "message+drop.cols"``): columns R's pivoted QR finds dependent are dropped
+    with lme4's message.  Returns the matrix, its column names, R's ``assign``, the dropped
+    column names and the spec that rebuilds it on new data.
+
+    Warns
+    -----
+    RankDeficiencyWarning
+        ``"fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"``.
+    UserWarning
+        A ``contrasts`` entry names a variable the fixed part does not have (R's words).
+    """
+    fixed = variables.fixed
+    fvals = {i: used.of(variables.values[node]) for i, node in enumerate(fixed.variables)}
+    X, names, assign, spec = _design(fixed, fvals, len(used.rows), contrasts)
     if contrasts:
-        known = {parse_r(k).deparse() if _parses(k) else k for k in contrasts}
+        known = {_canonical_name(k) for k in contrasts}
         for k in known - set(fixed.names):
-            warnings.warn(f"variable '{k}' is absent, its contrast will be ignored", UserWarning, stacklevel=2)
+            warnings.warn(f"variable '{k}' is absent, its contrast will be ignored", UserWarning, stacklevel=3)
     dropped: list[str] = []
     p = X.shape[1]
     if p:
@@ -839,39 +833,46 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
             kept = pivot[:rank]
             drop_idx = pivot[rank:]
             dropped = [names[i] for i in drop_idx]
-            warnings.warn(_rank_message(len(drop_idx)), RankDeficiencyWarning, stacklevel=2)
+            warnings.warn(_rank_message(len(drop_idx)), RankDeficiencyWarning, stacklevel=3)
             X = np.ascontiguousarray(X[:, kept])
             names = [names[i] for i in kept]
             assign = assign[kept]
             spec = MatrixSpec(spec.structure, spec.params, spec.levels, spec.codings, spec.contrast_mats,
                               spec.colnames, tuple(int(i) for i in kept))
-    spec = _with_params(spec, ctx.params)
+    return X, names, assign, dropped, _with_params(spec, variables.context.params)
 
-    # random effects
+
+def random_matrices(variables: ModelVariables, used: UsedRows
+                    ) -> tuple[list[tuple[np.ndarray, list[str]]], list[MatrixSpec]]:
+    """``model.matrix(~ expr)`` of each random-effects term on the kept rows (no rank check, as lme4),
+    with its column names, and the specs that rebuild them on new data."""
     re_X = []
     re_specs = []
-    for s in re_structs:
-        rvals = {i: used(name) for i, name in enumerate(s.names)}
-        Z, znames, _za, zspec = _design(s, rvals, n, None)
+    for s in variables.random:
+        rvals = {i: used.of(variables.values[node]) for i, node in enumerate(s.variables)}
+        Z, znames, _za, zspec = _design(s, rvals, len(used.rows), None)
         re_X.append((Z, znames))
-        re_specs.append(_with_params(zspec, ctx.params))
-    re_groups = []
-    for g in group_nodes:
-        fac = _group_factor(g, values, take, g.deparse())
-        re_groups.append((fac.codes, list(fac.levels)))
-
-    frame = data if all_rows else data.iloc[rows]
-    return ModelFrame(data=frame, rows=rows, y=y, response_name=rname, X=X, x_names=list(names),
-                      x_assign=np.asarray(assign), x_terms=fixed.labels, dropped=dropped, weights=w,
-                      offset=off, re_X=re_X, re_groups=re_groups, fixed_spec=spec, re_specs=re_specs)
+        re_specs.append(_with_params(zspec, variables.context.params))
+    return re_X, re_specs
 
 
-def _parses(text: str) -> bool:
+def grouping_factors(groups: list[Node], values: dict[Node, Num | Fac], used: UsedRows
+                     ) -> list[tuple[np.ndarray, list[str]]]:
+    """Each random-effects term's grouping factor on the kept rows: level codes and labels
+    (``a:b`` the observed combinations, as R's interaction)."""
+    out = []
+    for g in groups:
+        fac = group_factor(g, values, used.take, g.deparse())
+        out.append((fac.codes, list(fac.levels)))
+    return out
+
+
+def _canonical_name(name: str) -> str:
+    """A variable name as R spells it (``"log( x )"`` -> ``"log(x)"``); text that does not parse as is."""
     try:
-        parse_r(text)
-        return True
+        return parse(name).deparse()
     except FormulaError:
-        return False
+        return name
 
 
 def _with_params(spec: MatrixSpec, params: dict) -> MatrixSpec:

@@ -1,9 +1,11 @@
-"""Splitting an lme4 formula string into its response, fixed part and random-effect terms.
+"""Splitting an lme4 formula into its response, fixed part and random-effect terms, as R trees.
 
 The random-effect grammar follows lme4's ``findbars`` / ``nobars`` / ``expandDoubleVerts`` /
 ``expandSlash``: ``(expr | g)``, ``(expr || g)`` (uncorrelated: one term per model term),
-``(expr | a/b)`` -> ``(expr | b:a) + (expr | a)``.  The fixed part is returned as an R formula
-right-hand side; :mod:`mixedcompat.front.design` turns it into a model matrix.
+``(expr | a/b)`` -> ``(expr | b:a) + (expr | a)``.  Every part is an R expression tree
+(:class:`mixedcompat.front.rlang.Node`, read once by :func:`mixedcompat.front.rlang.parse`); the later
+stages (:mod:`mixedcompat.front.terms`, :mod:`mixedcompat.front.design`) consume the trees, and the
+``*_text`` properties give R's deparsed spelling where text is printed.
 
 R's precedence decides what a bar without parentheses means: ``|`` and ``||`` bind more loosely than
 ``+`` and more tightly than ``~``, so ``y ~ x + 1 | g`` is ``y ~ ((x + 1) | g)``: the whole right-hand
@@ -12,232 +14,278 @@ right-hand side, as ``lFormula`` uses them).
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mixedcompat.errors import FormulaError
+from mixedcompat.front.rlang import Node, binop, num, paren, parse, signed_terms, split_top, strip_parens, tokenize
+
+__all__ = ["RETerm", "FormulaParts", "parse_formula", "parse_bar", "is_bar", "BARS"]
+
+#: the random-effects bars: ``|`` (correlated) and ``||`` (uncorrelated)
+BARS = ("|", "||")
 
 
 @dataclass(frozen=True)
 class RETerm:
-    """One random-effects term ``(expr | group)`` after ``||`` and ``/`` expansion.
+    """One random-effects term ``(expr | group)`` after ``||`` and ``/`` expansion, as trees.
 
     Example
     -------
-    >>> RETerm("1 + Days", "Subject").label
-    '1 + Days | Subject'
+    >>> t = RETerm(parse("1 + Days"), parse("Subject"))
+    >>> t.label, t.expr_text, t.group_text
+    ('1 + Days | Subject', '1 + Days', 'Subject')
     """
 
-    expr: str
-    group: str
+    expr: Node
+    group: Node
+
+    @property
+    def expr_text(self) -> str:
+        """R's spelling of the term's left-hand side."""
+        return self.expr.deparse()
+
+    @property
+    def group_text(self) -> str:
+        """R's spelling of the grouping factor (lme4's name of the factor: ``b:a``, ``g``)."""
+        return self.group.deparse()
 
     @property
     def label(self) -> str:
-        return f"{self.expr} | {self.group}"
+        """``expr | group`` as R deparses the bar (lme4's ``findbars`` element)."""
+        return f"{self.expr_text} | {self.group_text}"
+
+    @property
+    def bar(self) -> Node:
+        """The term as the tree ``(expr | group)``."""
+        return paren(binop("|", self.expr, self.group))
 
 
 @dataclass(frozen=True)
 class FormulaParts:
-    """A parsed mixed-model formula.
+    """A parsed mixed-model formula: the response, the fixed-effects right-hand side and the
+    random-effects terms as R trees; ``text`` is the formula as given (whitespace normalised) and
+    ``tree`` the whole formula as parsed.
 
     Example
     -------
     >>> p = parse_formula("Reaction ~ Days + (Days | Subject)")
-    >>> p.response, p.fixed, p.re_terms
-    ('Reaction', 'Days', (RETerm(expr='Days', group='Subject'),))
+    >>> p.response_text, p.fixed_text, [t.label for t in p.re_terms]
+    ('Reaction', 'Days', ['Days | Subject'])
     """
 
     text: str
-    response: str | None
-    fixed: str
+    response: Node | None
+    fixed: Node
     re_terms: tuple[RETerm, ...]
+    tree: Node
+
+    @property
+    def response_text(self) -> str | None:
+        """R's spelling of the response (None for a one-sided formula)."""
+        return None if self.response is None else self.response.deparse()
+
+    @property
+    def fixed_text(self) -> str:
+        """R's spelling of the fixed part (lme4's ``nobars`` of the right-hand side)."""
+        return self.fixed.deparse()
 
 
-def _check_balance(text: str) -> None:
-    depth = 0
-    for pos, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth < 0:
-                raise FormulaError(f"unbalanced parentheses in formula {text!r}: "
-                                   f"')' at position {pos} has no matching '('")
-    if depth != 0:
-        raise FormulaError(f"unbalanced parentheses in formula {text!r}: {depth} '(' not closed")
+# ------------------------------------------------------------------------------------------------
+# walks
 
 
-def split_top_level(text: str, seps: str = "+-") -> list[tuple[str, str]]:
-    """Split ``text`` at depth-0 occurrences of the characters in ``seps``.
-
-    Returns ``(sign, piece)`` pairs; the first piece has sign ``'+'``.
+def is_bar(node: Node) -> bool:
+    """Whether ``node`` is a random-effects bar ``expr | g`` or ``expr || g`` (not in parentheses).
 
     Example
     -------
-    >>> split_top_level("a + (b + c) - 1")
-    [('+', 'a'), ('+', '(b + c)'), ('-', '1')]
+    >>> is_bar(parse("x || g")), is_bar(parse("(x | g)"))
+    (True, False)
     """
-    out: list[tuple[str, str]] = []
+    return node.kind == "binop" and node.value in BARS
+
+
+def _top_level(node: Node) -> Iterator[Node]:
+    """The nodes of ``node`` outside any parentheses and function call (pre-order)."""
+    yield node
+    if node.kind in ("binop", "unop"):
+        for a in node.args:
+            yield from _top_level(a)
+
+
+def _outside_calls(node: Node) -> Iterator[Node]:
+    """The nodes of ``node`` outside function calls (parentheses are entered)."""
+    yield node
+    if node.kind in ("binop", "unop", "paren"):
+        for a in node.args:
+            yield from _outside_calls(a)
+
+
+def _has_tilde(node: Node) -> bool:
+    return any(n.kind in ("binop", "unop") and n.value == "~" for n in _top_level(node))
+
+
+def _join(pieces: list[tuple[str, Node]]) -> Node:
+    """``+``/``-`` chain of signed pieces, as R reads ``a + b - c``; a leading ``-`` reads ``1 - x``."""
+    sign, acc = pieces[0]
+    if sign == "-":
+        acc = binop("-", num(1), acc)
+    for sign, piece in pieces[1:]:
+        acc = binop(sign, acc, piece)
+    return acc
+
+
+# ------------------------------------------------------------------------------------------------
+# errors R's parser would give less clearly
+
+
+def _check_tokens(text: str, one_sided: bool) -> None:
+    """Unbalanced parentheses, a missing ``~``, response or right-hand side, named in words."""
+    toks = tokenize(text)
     depth = 0
-    sign = "+"
-    start = 0
-    for i, ch in enumerate(text):
-        if ch in "([":
+    for tok in toks:
+        if tok.kind != "op":
+            continue
+        if tok.text == "(":
             depth += 1
-        elif ch in ")]":
+        elif tok.text == ")":
             depth -= 1
-        elif depth == 0 and ch in seps:
-            # a sign inside a number's exponent (1e-3) is not a separator
-            prev = text[start:i].rstrip()
-            if ch in "+-" and len(prev) >= 2 and prev[-1] in "eE" and prev[-2].isdigit() and i > 0 \
-                    and text[i - 1] in "eE":
-                continue
-            piece = text[start:i].strip()
-            if piece:
-                out.append((sign, piece))
-            elif ch == "-" and out == [] and i == start:
-                pass
-            sign = ch if ch in "+-" else "+"
-            start = i + 1
-    piece = text[start:].strip()
-    if piece:
-        out.append((sign, piece))
-    return out
+            if depth < 0:
+                raise FormulaError(f"unbalanced parentheses in formula {text!r}: "
+                                   f"')' at position {tok.pos} has no matching '('")
+    if depth > 0:
+        raise FormulaError(f"unbalanced parentheses in formula {text!r}: {depth} '(' not closed")
+    ops = [t.text if t.kind == "op" else None for t in toks]
+    if "~" not in ops:
+        raise FormulaError(f"formula {text!r} has no '~'")
+    if ops[0] == "~" and not one_sided:
+        raise FormulaError(f"formula {text!r} has no response: write it as 'y ~ ...'")
+    if ops[-1] == "~":
+        raise FormulaError(f"formula {text!r} has an empty right-hand side")
 
 
-def _find_top(text: str, token: str) -> int:
-    """Index of the first depth-0 ``token`` in ``text`` or -1."""
-    depth = 0
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif depth == 0 and text.startswith(token, i):
-            return i
-        i += 1
-    return -1
+def _empty_bar_side(text: str) -> None:
+    """After a parse error: a bar with nothing before it or no grouping factor after it."""
+    toks = tokenize(text)
+    opens: list[int] = []
+    for i, tok in enumerate(toks):
+        if tok.kind == "op" and tok.text == "(":
+            opens.append(i)
+        elif tok.kind == "op" and tok.text == ")" and opens:
+            opens.pop()
+        elif tok.kind == "op" and tok.text in BARS:
+            start = toks[opens[-1]].pos + 1 if opens else toks[0].pos
+            before = toks[i - 1] if i > 0 else None
+            after = toks[i + 1] if i + 1 < len(toks) else None
+            close = next((t for t in toks[i + 1:] if t.kind == "op" and t.text == ")"), None) if opens else None
+            term = text[start:close.pos if close is not None else len(text)].strip()
+            if before is None or (before.kind == "op" and before.text in ("(", "~")):
+                raise FormulaError(f"random-effects term ({term}) has nothing before the bar")
+            if after is None or (after.kind == "op" and after.text == ")"):
+                raise FormulaError(f"random-effects term ({term}) has no grouping factor")
 
 
-def _strip_parens(text: str) -> str:
-    """Remove redundant enclosing parentheses: ``((a | g))`` -> ``a | g``."""
-    text = text.strip()
-    while text.startswith("(") and text.endswith(")"):
-        depth = 0
-        for i, ch in enumerate(text):
-            if ch == "(":
-                depth += 1
-            elif ch == ")":
-                depth -= 1
-                if depth == 0 and i != len(text) - 1:
-                    return text
-        text = text[1:-1].strip()
-    return text
+# ------------------------------------------------------------------------------------------------
+# lme4's expandSlash / expandDoubleVerts
 
 
-def _bar_position(inner: str) -> tuple[int, int]:
-    """Position and width (1 or 2) of the top-level bar in an RE term body, or (-1, 0)."""
-    pos = _find_top(inner, "|")
-    if pos < 0:
-        return -1, 0
-    return (pos, 2) if inner.startswith("||", pos) else (pos, 1)
-
-
-def _expand_slash(group: str, term_text: str) -> list[str]:
-    """lme4's expandSlash: ``a/b`` -> ``['b:a', 'a']``; ``a/b/c`` -> ``['c:(b:a)', 'b:a', 'a']``."""
-    parts = [p.strip() for p in group.split("/")]
-    if any(not p for p in parts):
-        raise FormulaError(f"empty grouping factor in random-effects term ({term_text})")
+def _expand_slash(group: Node) -> list[Node]:
+    """lme4's expandSlash: ``a/b`` -> ``[b:a, a]``; ``a/b/c`` -> ``[c:(b:a), b:a, a]``."""
+    parts = split_top(group, "/")
     names = [parts[0]]
     for part in parts[1:]:
         prev = names[-1]
-        names.append(f"{part}:({prev})" if ":" in prev else f"{part}:{prev}")
+        names.append(binop(":", part, paren(prev) if prev.kind == "binop" and prev.value == ":" else prev))
     return names[::-1]
 
 
-def _normalise_group(group: str, term_text: str) -> str:
-    g = _strip_parens(group)
-    if not g:
-        raise FormulaError(f"random-effects term ({term_text}) has no grouping factor")
+def _check_group(group: Node, term_text: str) -> Node:
+    """The grouping factor without enclosing parentheses; only ``:`` may combine variables."""
+    g = strip_parens(group)
     for bad in ("+", "*", "|", "~"):
-        if _find_top(g, bad) >= 0:
-            raise FormulaError(f"Invalid grouping factor specification, {g}: the grouping factor {g!r} in "
+        if any(n.kind in ("binop", "unop") and (n.value == bad or (bad == "|" and n.value == "||"))
+               for n in _top_level(g)):
+            text = g.deparse()
+            raise FormulaError(f"Invalid grouping factor specification, {text}: the grouping factor {text!r} in "
                                f"random-effects term ({term_text}) may only combine variables with ':' or "
                                f"'/', not {bad!r}")
-    return ":".join(p.strip() for p in g.split(":")) if "(" not in g else g
+    return g
 
 
-def _expand_double_vert(expr: str) -> list[str]:
-    """lme4's expandDoubleVerts: ``1 + x + z`` -> ``['1', '0 + x', '0 + z']``."""
+def _expand_double_vert(expr: Node) -> list[Node]:
+    """lme4's expandDoubleVerts: ``1 + x + z`` -> ``[1, 0 + x, 0 + z]``."""
     intercept = True
-    terms: list[str] = []
-    for sign, piece in split_top_level(expr):
-        p = _strip_parens(piece)
-        if p in ("0", "-1") or (sign == "-" and p == "1"):
+    terms: list[Node] = []
+    for sign, piece in signed_terms(expr):
+        p = strip_parens(piece)
+        if p.kind == "num" and p.value == 0:
             intercept = False
-        elif p == "1":
+        elif p.kind == "num" and p.value == 1:
             intercept = sign == "+"
         elif sign == "-":
-            raise FormulaError(f"cannot remove {p!r} inside an uncorrelated '||' term")
-        elif _find_top(p, "*") >= 0:
-            factors = [f.strip() for f in p.split("*")]
+            raise FormulaError(f"cannot remove {p.deparse()!r} inside an uncorrelated '||' term")
+        elif p.kind == "binop" and p.value == "*":
+            factors = split_top(p, "*")
             terms.extend(f for f in factors if f not in terms)
-            inter = ":".join(factors)
+            inter = factors[0]
+            for f in factors[1:]:
+                inter = binop(":", inter, f)
             terms.append(inter)
-        else:
-            if p not in terms:
-                terms.append(p)
-    out = ["1"] if intercept else []
-    out.extend(f"0 + {t}" for t in terms)
+        elif p not in terms:
+            terms.append(p)
+    out = [num(1)] if intercept else []
+    out.extend(binop("+", num(0), t) for t in terms)
     return out
 
 
-def _has_bar(text: str) -> bool:
-    """Whether ``text`` holds a ``|`` / ``||`` outside function calls (a random-effects bar)."""
-    depth_call: list[bool] = []             # for each open parenthesis: does it open a call?
-    prev = ""
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth_call.append(bool(prev) and (prev.isalnum() or prev in "._`"))
-        elif ch == ")":
-            if depth_call:
-                depth_call.pop()
-        elif ch == "|" and not any(depth_call):
-            return True
-        if not ch.isspace():
-            prev = ch
-    return False
+def parse_bar(term: Node) -> list[RETerm]:
+    """The random-effects terms of one bar ``expr | g`` / ``expr || g`` after lme4's ``||`` and ``/``
+    expansion (``||`` first: all groups of the first expression, then the next expression).
 
+    Raises
+    ------
+    FormulaError
+        A bar in the left-hand side, more than one bar, a grouping factor combining variables with
+        anything but ``:`` or ``/``, a ``-`` term inside ``||``.
 
-def _parse_re_term(body: str, original: str) -> list[RETerm]:
-    pos, width = _bar_position(body)
-    expr = body[:pos].strip()
-    group = body[pos + width:].strip()
-    if not expr:
-        raise FormulaError(f"random-effects term ({original}) has nothing before the bar")
-    if _has_bar(expr):
-        raise FormulaError(f"random-effects term ({original}) has a bar in its left-hand side {expr!r}: "
+    Example
+    -------
+    >>> [t.label for t in parse_bar(parse("x || a/b"))]
+    ['1 | b:a', '1 | a', '0 + x | b:a', '0 + x | a']
+    """
+    original = term.deparse()
+    first = term
+    while is_bar(first.args[0]):           # 'x | g | h' reads '(x | g) | h'
+        first = first.args[0]
+    expr, group = first.args
+    if any(is_bar(n) for n in _outside_calls(expr)):
+        raise FormulaError(f"random-effects term ({original}) has a bar in its left-hand side {expr.deparse()!r}: "
                            f"put each term in its own parentheses, as in '(x | g) + (1 | h)' (lme4 stops "
                            f"with 'model frame and formula mismatch in model.matrix()')")
-    if width == 2 and _find_top(group, "|") >= 0:
+    if first is not term:
         raise FormulaError(f"random-effects term ({original}) has more than one bar")
-    if _find_top(group, "|") >= 0:
-        raise FormulaError(f"random-effects term ({original}) has more than one bar")
-    groups = _expand_slash(group, original) if _find_top(group, "/") >= 0 else [group]
-    groups = [_normalise_group(g, original) for g in groups]
-    exprs = _expand_double_vert(expr) if width == 2 else [expr]
+    groups = _expand_slash(group) if any(n.kind == "binop" and n.value == "/" for n in _top_level(group)) \
+        else [group]
+    groups = [_check_group(g, original) for g in groups]
+    exprs = _expand_double_vert(expr) if term.value == "||" else [expr]
     # lme4 expands '||' before '/': all groups of the first expression, then the next expression
     return [RETerm(e, g) for e in exprs for g in groups]
 
 
-def parse_formula(formula: str) -> FormulaParts:
+# ------------------------------------------------------------------------------------------------
+# the formula
+
+
+def parse_formula(formula: str, one_sided: bool = False) -> FormulaParts:
     """Split an lme4 formula into response, fixed-effects right-hand side and random-effect terms.
 
     Parameters
     ----------
     formula : str
         An R formula such as ``"y ~ x + (1 + x | g) + (1 | a/b)"``.
+    one_sided : bool
+        Accept a formula without response (``"~ (1 | g)"``, as ``re_form``); its ``response`` is None.
 
     Returns
     -------
@@ -258,44 +306,39 @@ def parse_formula(formula: str) -> FormulaParts:
     >>> [t.label for t in parse_formula("y ~ x + (x || g) + (1 | a/b)").re_terms]
     ['1 | g', '0 + x | g', '1 | b:a', '1 | a']
     >>> p = parse_formula("log(y) ~ x | z")
-    >>> p.fixed, [t.label for t in p.re_terms]
+    >>> p.fixed_text, [t.label for t in p.re_terms]
     ('1', ['x | z'])
     """
     if not isinstance(formula, str) or not formula.strip():
         raise FormulaError("the formula must be a non-empty string such as 'y ~ x + (1 | g)'")
     text = " ".join(formula.split())
-    _check_balance(text)
-    tilde = _find_top(text, "~")
-    if tilde < 0:
+    _check_tokens(text, one_sided)
+    try:
+        tree = parse(text)
+    except FormulaError:
+        _empty_bar_side(text)
+        raise
+    if one_sided and tree.kind == "unop" and tree.value == "~":
+        response, rhs = None, tree.args[0]
+    elif tree.kind == "binop" and tree.value == "~":
+        response, rhs = tree.args
+    else:
         raise FormulaError(f"formula {text!r} has no '~'")
-    response = text[:tilde].strip()
-    if not response:
-        raise FormulaError(f"formula {text!r} has no response: write it as 'y ~ ...'")
-    rhs = text[tilde + 1:].strip()
-    if not rhs:
-        raise FormulaError(f"formula {text!r} has an empty right-hand side")
-    if _find_top(rhs, "~") >= 0:
+    if (response is not None and _has_tilde(response)) or _has_tilde(rhs):
         raise FormulaError(f"formula {text!r} has more than one '~'")
-    if _bar_position(rhs)[0] >= 0:
+    if is_bar(rhs):
         # a bar outside parentheses: '|' binds more loosely than '+', so the whole right-hand side is
         # one random-effects term and the fixed part is the intercept (lme4: nobars(x | g) -> 1)
-        return FormulaParts(text=text, response=response, fixed="1", re_terms=tuple(_parse_re_term(rhs, rhs)))
+        return FormulaParts(text=text, response=response, fixed=num(1), re_terms=tuple(parse_bar(rhs)), tree=tree)
     re_terms: list[RETerm] = []
-    fixed: list[str] = []
-    for sign, piece in split_top_level(rhs):
-        inner = _strip_parens(piece)
-        is_bracketed = piece.strip().startswith("(") and inner != piece.strip()
-        if is_bracketed and _bar_position(inner)[0] >= 0:
+    fixed: list[tuple[str, Node]] = []
+    for sign, piece in signed_terms(rhs):
+        inner = strip_parens(piece)
+        if piece.kind == "paren" and is_bar(inner):
             if sign == "-":
-                raise FormulaError(f"cannot subtract the random-effects term {piece}")
-            re_terms.extend(_parse_re_term(inner, inner))
+                raise FormulaError(f"cannot subtract the random-effects term {piece.deparse()}")
+            re_terms.extend(parse_bar(inner))
             continue
-        fixed.append(("- " if sign == "-" else "+ ") + piece)
-    fixed_text = " ".join(fixed).strip()
-    if fixed_text.startswith("+ "):
-        fixed_text = fixed_text[2:]
-    if not fixed_text:
-        fixed_text = "1"
-    elif fixed_text.startswith("- "):
-        fixed_text = "1 " + fixed_text
-    return FormulaParts(text=text, response=response, fixed=fixed_text, re_terms=tuple(re_terms))
+        fixed.append((sign, piece))
+    return FormulaParts(text=text, response=response, fixed=_join(fixed) if fixed else num(1),
+                        re_terms=tuple(re_terms), tree=tree)

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import RETerm
+from mixedcompat.front.rlang import Node
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class ReTerm:
     levels: list[str]
     X: np.ndarray
     names: list[str]
+    group_expr: Node | None = None          # the grouping factor as an R tree (``group`` is its spelling)
 
     @property
     def q(self) -> int:
@@ -230,8 +232,8 @@ def make_reterms(re_terms: tuple[RETerm, ...], re_X: list, re_groups: list, n: i
             X = X[:, None]
         if X.shape[1] == 0:
             raise DataError(f"random-effects term ({spec.label}) has no columns")
-        terms.append(ReTerm(spec.group, spec.label, np.asarray(codes, dtype=np.intp), list(levels),
-                            X, list(names)))
+        terms.append(ReTerm(spec.group_text, spec.label, np.asarray(codes, dtype=np.intp), list(levels),
+                            X, list(names), spec.group))
     order = lme4_term_order([t.n_levels for t in terms])
     terms = [terms[i] for i in order]
     # lme4's identifiability checks (check.nlev.gtr.1, check.nobs.vs.nlev, check.nobs.vs.nRE, ...)

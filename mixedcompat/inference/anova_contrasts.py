@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 from mixedcompat.errors import MissingCellsWarning
-from mixedcompat.front.design import MatrixSpec, TermStructure, _assemble, _factor_codes, qr_rank, spec_variables
+from mixedcompat.front.design import MatrixSpec, assemble, qr_rank, spec_variables
+from mixedcompat.front.terms import TermStructure, factor_codes
 from mixedcompat.front.transforms import Fac, Num
 from mixedcompat.numerics.rlinalg import doolittle, ginv, lm_resid, zapsmall
 
@@ -126,7 +127,7 @@ def _treatment(levels: list[str]) -> tuple[np.ndarray, list[str]]:
 
 def _design(m, values, codings, cmats) -> tuple[np.ndarray, list[str], np.ndarray]:
     struct = m.frame.fixed_spec.structure
-    return _assemble(struct, values, codings, cmats, len(m.frame.y))
+    return assemble(struct, values, codings, cmats, len(m.frame.y))
 
 
 def _all_treatment(spec: MatrixSpec) -> bool:
@@ -249,8 +250,8 @@ def _matrix_without(m, values, term: str) -> np.ndarray:
     keep = [t for t, lab in zip(struct.terms, struct.labels) if lab != term]
     reduced = TermStructure(struct.variables, struct.names, tuple(keep), struct.intercept, struct.offsets)
     is_factor = [v in spec.levels for v in range(len(struct.names))]
-    codings = tuple(tuple(c) for c in _factor_codes(reduced, is_factor))
-    X0, _names, _assign = _assemble(reduced, values, codings, spec.contrast_mats, len(m.frame.y))
+    codings = tuple(tuple(c) for c in factor_codes(reduced, is_factor))
+    X0, _names, _assign = assemble(reduced, values, codings, spec.contrast_mats, len(m.frame.y))
     return X0
 
 

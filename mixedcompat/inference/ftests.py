@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import KenwardRogerFallbackWarning
+from mixedcompat.front.terms import drop_scope
 from mixedcompat.inference.anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
 from mixedcompat.numerics.rlinalg import RLinAlgError
@@ -172,12 +173,10 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     >>> drop1_ftable(m).index.tolist()
     ['age:Sex']
     """
-    from mixedcompat.front.design import rhs_terms
-    from mixedcompat.inference.lrt import _drop_scope
     method = normalise_ddf(ddf)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
-    scope = _drop_scope(rhs_terms(m.parts.fixed))
+    scope = drop_scope(m.frame.fixed_spec.structure)
     Ls = contrasts_drop1(m, scope)
     sigma2 = float(m.sigma()) ** 2
     rows = {}

@@ -20,6 +20,10 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
+from mixedcompat.front.design import model_frame
+from mixedcompat.front.formula import RETerm, parse_formula
+from mixedcompat.front.rlang import Node, num
+from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms
 from mixedcompat.lme4.fit import lmer, update
 from mixedcompat.present.tables import AnovaTable
 
@@ -318,11 +322,10 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
             raise ValueError("drop1: lme4's test = \"F\" for merMod is an unfinished stub; use "
                              "anova(m, ddf=...) for F tests of the fixed effects (lmerTest)")
         raise ValueError(f"drop1: test must be 'none' or 'Chisq', not {test!r}")
-    from mixedcompat.front.design import rhs_terms
-    struct = rhs_terms(m.parts.fixed)
+    struct = m.frame.fixed_spec.structure
     labels = struct.labels
     if scope is None:
-        scope_terms = _drop_scope(struct)
+        scope_terms = drop_scope(struct)
     else:
         if isinstance(scope, str):
             rhs = scope.split("~", 1)[1] if "~" in scope else scope
@@ -369,22 +372,11 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
 
 
 def _canon_label(label: str) -> str:
-    from mixedcompat.front.design import rhs_terms
     try:
         s = rhs_terms(label)
         return "|".join(":".join(sorted(lab.split(":"))) for lab in s.labels)
     except FormulaError:
         return label.replace(" ", "")
-
-
-def _drop_scope(struct) -> list[str]:
-    """R's ``drop.scope``: the terms not contained in (marginal to) another term."""
-    terms = [set(t) for t in struct.terms]
-    out = []
-    for i, t in enumerate(terms):
-        if not any(j != i and t < u for j, u in enumerate(terms)):
-            out.append(struct.labels[i])
-    return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -426,38 +418,32 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     >>> list(ranova(m).index)                  # doctest: +SKIP
     ['<none>', 'Days in (Days | Subject)']
     """
-    from mixedcompat.front.design import rhs_terms
-    from mixedcompat.front.transforms import parse_r
     re_terms = list(m.parts.re_terms)
     if not re_terms:
         raise ValueError("Model should have at least one random-effects term")
-    labels = [parse_r(f"{t.expr} | {t.group}").deparse() for t in re_terms]
-    bars = [f"({lab})" for lab in labels]
-    reductions: list[tuple[str, list[str]]] = []
+    labels = [t.label for t in re_terms]
+    bars = [t.bar for t in re_terms]
+    reductions: list[tuple[str, list[Node]]] = []
     for i, (t, lab) in enumerate(zip(re_terms, labels)):
         struct = rhs_terms(t.expr)
-        scope = _drop_scope(struct) if reduce_terms else []
+        scope = drop_scope(struct) if reduce_terms else []
         if not struct.labels or not scope:
             reductions.append((f"({lab})", bars[:i] + bars[i + 1:]))
             continue
         for term in scope:
-            rest = [s for s in struct.labels if s != term]
-            if not rest:
-                lhs = "1"
-            else:
-                lhs = " + ".join(rest) + ("" if struct.intercept else " - 1")
-            new_bar = f"({lhs} | {t.group})"
-            new = bars[:i] + [new_bar] + bars[i + 1:]
-            reductions.append((f"{term} in ({lab})", _unique(new)))
+            rest = [k for k, s in enumerate(struct.labels) if s != term]
+            lhs = rhs_of_terms(struct, rest) if rest else num(1)
+            new = bars[:i] + [RETerm(lhs, t.group).bar] + bars[i + 1:]
+            reductions.append((f"{term} in ({lab})", list(dict.fromkeys(new))))
     n0 = int(m.nobs())
-    response = m.parts.response
-    fixed = m.parts.fixed
+    response = m.parts.response_text
+    fixed = m.parts.fixed_text
     rows = ["<none>"]
     ll = [float(m.logLik())]
     npar = [m.logLik().df]
     fits: list[Any] = [m]
     for name, bars_left in reductions:
-        formula = f"{response} ~ {' + '.join([fixed] + bars_left)}"
+        formula = f"{response} ~ {' + '.join([fixed] + [b.deparse() for b in bars_left])}"
         if bars_left:
             fit = _lmer_with(m, formula=formula)
             if int(fit.nobs()) != n0:
@@ -481,22 +467,11 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     p[0] = np.nan
     tab = AnovaTable({"npar": k, "logLik": ll_a, "AIC": -2 * ll_a + 2 * k, "LRT": lrt, "Df": df,
                       "Pr(>Chisq)": p}, index=rows)
-    full = f"{response} ~ {' + '.join(([] if fixed.strip() == '1' else [fixed]) + bars)}"
+    full = f"{response} ~ {' + '.join(([] if fixed == '1' else [fixed]) + [b.deparse() for b in bars])}"
     tab.attrs["heading"] = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:",
                             printed_formula(full)]
     tab.attrs["models"] = fits
     return tab
-
-
-def _unique(items: list[str]) -> list[str]:
-    from mixedcompat.front.transforms import parse_r
-    seen, out = set(), []
-    for s in items:
-        key = parse_r(s).deparse()
-        if key not in seen:
-            seen.add(key)
-            out.append(s)
-    return out
 
 
 def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
@@ -510,8 +485,6 @@ def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
     >>> round(value, 4), df, n
     (-946.8318, 3, 180)
     """
-    from mixedcompat.front.design import model_frame
-    from mixedcompat.front.formula import parse_formula
     call = dict(m.call)
     frame = model_frame(parse_formula(formula), call["data"], weights=call.get("weights"),
                         offset=call.get("offset"), subset=call.get("subset"),

@@ -254,7 +254,7 @@ def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
         Z = term_matrix(fit, k, newdata, order)[new]
         cov = sigma2 * (T @ T.T)
         extra[new] += np.einsum("ij,jk,ik->i", Z, cov, Z)
-        fac = group_on(t.group, newdata)
+        fac = group_on(t.group_expr or t.group, newdata)
         for c in fac.codes[codes == -1]:
             new_levels.add((t.group, fac.levels[c]))
     return extra, len(new_levels)

@@ -83,7 +83,7 @@ def _quote(name: str) -> str:
     return name if name.isidentifier() and not keyword.iskeyword(name) else f"Q({name!r})"
 
 
-def _patsy_text(text: str, data: pd.DataFrame, used: set | None = None) -> str:
+def _patsy_text(text: str | rlang.Node, data: pd.DataFrame, used: set | None = None) -> str:
     """An R formula (part) with column names patsy cannot read quoted: ``yield ~ x`` -> ``Q('yield') ~ x``.
 
     Example
@@ -156,8 +156,8 @@ def _vc_for(term: RETerm, columns: list[str], extra: list[str], why: str,
     if len(columns) != 1:
         raise FormulaError(f"statsmodels MixedLM cannot express the random-effects term ({term.label}): "
                            f"{why}; its variance components are independent effects with one shared "
-                           f"variance, so only one-column terms such as (1 | {term.group}) or "
-                           f"(0 + x | {term.group}) fit there, and this term has {len(columns)} columns "
+                           f"variance, so only one-column terms such as (1 | {term.group_text}) or "
+                           f"(0 + x | {term.group_text}) fit there, and this term has {len(columns)} columns "
                            f"({', '.join(columns)})")
     fac = ":".join(f"C({_quote(c)})" for c in extra)
     if columns == ["(Intercept)"]:
@@ -227,7 +227,7 @@ def statsmodels_spec(formula: str, data: pd.DataFrame) -> StatsmodelsSpec:
         raise FormulaError(f"formula {formula!r} has no random-effects term: statsmodels MixedLM needs a "
                            f"grouping factor, e.g. '+ (1 | g)'")
     used: set[str] = set()
-    fixed = _patsy_text(f"{parts.response} ~ {parts.fixed}", data, used)
+    fixed = _patsy_text(rlang.binop("~", parts.response, parts.fixed), data, used)
     comps = [_group_components(t, data) for t in parts.re_terms]
     for t, cs in zip(parts.re_terms, comps):
         _patsy_text(t.expr, data, used)
@@ -265,7 +265,7 @@ def _grouped_spec(fixed, terms, comps, columns, sets, top, data) -> StatsmodelsS
         if i == re_i:
             continue
         extra = [c for c in comps[i] if c not in top]
-        why = (f"it shares the grouping factor {terms[re_i].group} with ({terms[re_i].label})" if not extra
+        why = (f"it shares the grouping factor {terms[re_i].group_text} with ({terms[re_i].label})" if not extra
                else f"it is nested in {':'.join(group_vars)} and becomes a variance component there")
         components[t.label] = _add_vc(vcs, *_vc_for(t, columns[i], extra, why, data))
     notes: list[str] = []

@@ -27,7 +27,8 @@ from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
 from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
-from mixedcompat.lme4.prediction import predict, simulate, update_formula
+from mixedcompat.front.terms import update_formula
+from mixedcompat.lme4.prediction import predict, simulate
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.numerics.threads import blas_threads

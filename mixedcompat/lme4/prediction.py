@@ -8,27 +8,27 @@ an ``LmerMod``'s components (duck typing: this module does not import the fit cl
   refused or (``allow_new_levels=True``) given a zero random effect.
 * :func:`simulate` is ``simulate.merMod`` (new random effects and residuals, or conditional on the
   fitted random effects); numpy's generator, not R's, so draws differ from R's but not their law.
-* :func:`update_formula` is R's ``update.formula`` (``". ~ . - x"``) for lme4 formulas.
 
 ``refit`` and ``update``, which build new fits, live with the fit class (:mod:`mixedcompat.lme4.fit`).
 """
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from mixedcompat.front.data_input import as_data_frame
-from mixedcompat.front.design import _group_factor, _group_leaves, build_fixed, build_matrix, model_matrix, rhs_terms
+from mixedcompat.front.design import build_fixed, build_matrix, group_factor, group_leaves, model_matrix
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.front.formula import RETerm, _bar_position, _parse_re_term, _strip_parens, parse_formula, split_top_level
+from mixedcompat.front.formula import RETerm, parse_formula
 from mixedcompat.front.reterms import lme4_term_order
-from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate, parse_r
+from mixedcompat.front.terms import rhs_terms
+from mixedcompat.front.rlang import Node, parse
+from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate
 
-__all__ = ["predict", "simulate", "select_re", "update_formula", "form_of", "original_order", "term_matrix",
+__all__ = ["predict", "simulate", "select_re", "form_of", "original_order", "term_matrix",
            "check_nsim", "is_none_form", "group_on", "level_codes"]
 
 NEW_LEVELS_MESSAGE = "new levels detected in newdata"
@@ -60,16 +60,12 @@ def is_none_form(re_form: Any) -> bool:
     return False
 
 
-def _norm_group(group: str) -> str:
-    return parse_r(group).deparse()
-
-
 def _re_form_terms(re_form: str) -> tuple[RETerm, ...]:
     text = re_form.strip()
     if not text.startswith("~"):
         raise FormulaError(f"re_form must be None, 'NA', '~0' or a one-sided formula of random-effects "
                            f"terms such as '~(1 | g)', not {re_form!r}")
-    return parse_formula("re_form_response__ " + text).re_terms
+    return parse_formula(text, one_sided=True).re_terms
 
 
 def select_re(m, re_form: Any) -> dict[int, list[int]]:
@@ -88,17 +84,19 @@ def select_re(m, re_form: Any) -> dict[int, list[int]]:
         return {k: list(range(t.q)) for k, t in enumerate(m.terms)}
     if is_none_form(re_form):
         return {}
-    if not isinstance(re_form, str):
+    if isinstance(re_form, tuple) and all(isinstance(t, RETerm) for t in re_form):
+        terms = re_form                 # the model's own terms (form_of)
+    elif not isinstance(re_form, str):
         raise FormulaError(f"re_form must be None, 'NA', '~0' or a formula string, not {re_form!r}")
-    terms = _re_form_terms(re_form)
+    else:
+        terms = _re_form_terms(re_form)
     order = original_order(m)
     model_labels = ", ".join(f"({t.label})" for t in m.terms)
     out: dict[int, set[int]] = {}
     for term in terms:
-        group = _norm_group(term.group)
-        ks = [k for k, t in enumerate(m.terms) if _norm_group(t.group) == group]
+        ks = [k for k, t in enumerate(m.terms) if t.group == term.group_text]
         if not ks:
-            raise FormulaError(f"re_form term ({term.label}): grouping factor {term.group!r} is not in the model "
+            raise FormulaError(f"re_form term ({term.label}): grouping factor {term.group_text!r} is not in the model "
                                f"(random-effects terms: {model_labels})")
         same = [k for k in ks if _same_expr(m.parts.re_terms[order[k]].expr, term.expr)]
         if same:
@@ -112,17 +110,17 @@ def select_re(m, re_form: Any) -> dict[int, list[int]]:
             hits = [(k, m.terms[k].names.index(name)) for k in ks if name in m.terms[k].names]
             if not hits:
                 raise FormulaError(f"re_form term ({term.label}): random effect {name!r} of grouping factor "
-                                   f"{term.group!r} is not in the model (random-effects terms: {model_labels})")
+                                   f"{term.group_text!r} is not in the model (random-effects terms: {model_labels})")
             k, j = hits[0]
             out.setdefault(k, set()).add(j)
     return {k: sorted(cols) for k, cols in sorted(out.items())}
 
 
-def _same_expr(a: str, b: str) -> bool:
+def _same_expr(a: Node, b: Node) -> bool:
     try:
         sa, sb = rhs_terms(a), rhs_terms(b)
     except FormulaError:
-        return a.replace(" ", "") == b.replace(" ", "")
+        return a == b
     return sa.labels == sb.labels and sa.intercept == sb.intercept
 
 
@@ -155,24 +153,25 @@ def _fixed_part(m, newdata: pd.DataFrame) -> np.ndarray:
     return np.asarray(eta, dtype=float)
 
 
-def group_on(group: str, newdata: pd.DataFrame) -> Fac:
-    """The grouping factor ``group`` (``g``, ``b:a``...) evaluated on newdata, with its own levels."""
-    node = parse_r(group)
+def group_on(group: Node | str, newdata: pd.DataFrame) -> Fac:
+    """The grouping factor ``group`` (``g``, ``b:a``..., a tree or R text) evaluated on newdata, with its
+    own levels."""
+    node = group if isinstance(group, Node) else parse(group)
     leaves: list = []
-    _group_leaves(node, leaves)
+    group_leaves(node, leaves)
     ctx = EvalContext(newdata)
     values = {}
     try:
         for leaf in leaves:
-            values[leaf.deparse()] = evaluate(leaf, ctx)
-        return _group_factor(node, values, None, group)
+            values[leaf] = evaluate(leaf, ctx)
+        return group_factor(node, values, None, node.deparse())
     except (FormulaError, DataError) as exc:
         raise _reraise_newdata(exc) from exc
 
 
 def level_codes(t, newdata: pd.DataFrame) -> np.ndarray:
     """Codes of newdata's rows into the training levels of term ``t``: -1 new level, -2 missing."""
-    fac = group_on(t.group, newdata)
+    fac = group_on(t.group_expr or t.group, newdata)
     pos = {lv: i for i, lv in enumerate(t.levels)}
     remap = np.array([pos.get(lv, -1) for lv in fac.levels] + [-2], dtype=np.int64)
     return remap[fac.codes]  # code -1 (NA) picks the last slot
@@ -205,7 +204,7 @@ def _random_part(m, newdata: pd.DataFrame | None, keep: dict[int, list[int]], al
                 raise DataError(f"{NA_GROUP_MESSAGE} (grouping factor {t.group!r} has "
                                 f"{int(np.sum(codes == -2))} missing value(s) in newdata)")
             if np.any(codes == -1) and not allow_new_levels:
-                fac = group_on(t.group, newdata)
+                fac = group_on(t.group_expr or t.group, newdata)
                 new = list(dict.fromkeys(fac.levels[c] for c in fac.codes[codes == -1]))
                 raise DataError(f"{NEW_LEVELS_MESSAGE}: {', '.join(new)} (grouping factor {t.group!r}; "
                                 "use allow_new_levels=True for population-level predictions for them)")
@@ -370,7 +369,7 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
         if newdata is None:
             codes, n_levels = t.codes, t.n_levels
         else:
-            fac = group_on(t.group, newdata)
+            fac = group_on(t.group_expr or t.group, newdata)
             codes, n_levels = fac.codes, len(fac.levels)
         drawn.append((X, codes, n_levels, m.factor.templates[k]))
     scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
@@ -384,107 +383,11 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     return pd.DataFrame(sims, index=index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
 
 
-def form_of(m, keep: dict[int, list[int]]) -> str:
+def form_of(m, keep: dict[int, list[int]]) -> str | tuple[RETerm, ...]:
+    """The ``re_form`` that keeps the terms ``keep`` names (the model's own terms, as trees), or ``"NA"``."""
     if not keep:
         return "NA"
     order = original_order(m)
-    return "~" + " + ".join(f"({m.parts.re_terms[order[k]].label})" for k in keep)
+    return tuple(m.parts.re_terms[order[k]] for k in keep)
 
 
-# ------------------------------------------------------------------------------------------------
-# update
-
-
-_DOT = re.compile(r"(?<![\w.])\.(?![\w.])")
-
-
-def _re_pieces(rhs: str) -> list[tuple[str, str, bool]]:
-    """Top-level pieces of a right-hand side: (sign, text, is a random-effects term)."""
-    out = []
-    for sign, piece in split_top_level(rhs):
-        inner = _strip_parens(piece)
-        bracketed = piece.strip().startswith("(") and inner != piece.strip()
-        is_re = bracketed and "|" in inner and _top_bar(inner)
-        out.append((sign, piece, is_re))
-    return out
-
-
-def _top_bar(inner: str) -> bool:
-    depth = 0
-    for ch in inner:
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-        elif ch == "|" and depth == 0:
-            return True
-    return False
-
-
-def _with_placeholders(rhs: str, table: dict, texts: dict) -> str:
-    """``rhs`` with every random-effects term replaced by a symbol (one per distinct term)."""
-    parts = []
-    for sign, piece, is_re in _re_pieces(rhs):
-        if is_re:
-            inner = _strip_parens(piece)
-            key = tuple(_parse_re_term(inner, inner))
-            if key not in table:
-                table[key] = f"re_term_{len(table) + 1}__"
-                texts[table[key]] = parse_r(piece).deparse()
-            piece = table[key]
-        parts.append(f"{'-' if sign == '-' else '+'} {piece}")
-    text = " ".join(parts)
-    return text[2:] if text.startswith("+ ") else "0 " + text   # a leading "- x" keeps R's meaning
-
-
-def update_formula(old: str, new: str, require_random: bool = True) -> str:
-    """R's ``update.formula(old, new)`` for lme4 formulas: ``.`` is the old side; terms simplified.
-
-    Random-effects terms behave as single terms (added with ``+``, removed with ``-``); the result
-    lists the terms in R's order (by degree, then first appearance), then the offsets, then ``- 1``.
-
-    Example
-    -------
-    >>> update_formula("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)")
-    'log(y) ~ f + (x | g) + (1 | h) + x:f'
-    """
-    if not isinstance(new, str) or "~" not in new:
-        raise FormulaError(f"update formula must be an R formula string such as '. ~ . - x', not {new!r}")
-    old_parts = parse_formula(old)
-    old_text = old_parts.text
-    tilde_old = old_text.index("~")
-    old_lhs, old_rhs = old_text[:tilde_old].strip(), old_text[tilde_old + 1:].strip()
-    if _bar_position(old_rhs)[0] >= 0:      # 'y ~ x | g': the bar is the whole right-hand side (R's precedence)
-        old_rhs = f"({old_rhs})"
-    new_text = " ".join(new.split())
-    tilde = new_text.index("~")
-    new_lhs, new_rhs = new_text[:tilde].strip(), new_text[tilde + 1:].strip()
-    if not new_rhs:
-        raise FormulaError(f"update formula {new!r} has an empty right-hand side")
-    lhs = old_lhs if not new_lhs else _DOT.sub(lambda _m: old_lhs, new_lhs)
-    table: dict = {}
-    texts: dict = {}
-    old_ph = _with_placeholders(old_rhs, table, texts)
-    new_ph = _with_placeholders(new_rhs, table, texts)
-    combined = _DOT.sub(lambda _m: f"({old_ph})", new_ph)
-    try:
-        struct = rhs_terms(combined)
-    except FormulaError as exc:
-        raise FormulaError(f"cannot update {old!r} with {new!r}: {exc}") from exc
-    labels = []
-    for label in struct.labels:
-        parts = label.split(":")
-        if any(p in texts for p in parts):
-            if len(parts) > 1:
-                raise FormulaError(f"cannot update {old!r} with {new!r}: a random-effects term would be "
-                                   f"crossed with another term ({':'.join(texts.get(p, p) for p in parts)})")
-            labels.append(texts[label])
-        else:
-            labels.append(label)
-    labels += [struct.names[i] for i in struct.offsets]
-    if not struct.intercept:
-        labels.append("- 1" if labels else "0")
-    rhs = " + ".join(labels).replace("+ - 1", "- 1") if labels else "1"
-    if require_random and not any(texts.get(lab) for lab in struct.labels):
-        raise FormulaError(f"updated formula '{lhs} ~ {rhs}' has no random-effects terms")
-    return f"{lhs} ~ {rhs}"

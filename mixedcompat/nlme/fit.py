@@ -19,7 +19,7 @@ import pandas as pd
 from mixedcompat.errors import DataError
 from mixedcompat.front.design import ModelFrame, build_fixed, build_matrix
 from mixedcompat.interop.statsmodels_api import CallableInt
-from mixedcompat.lme4.prediction import update_formula
+from mixedcompat.front.terms import update_formula
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.nlme.fit_diagnostics import acf_of, plot_acf, plot_residuals_by_group, plot_variogram, variogram_of
 from mixedcompat.nlme.nlme_inference import anova_nlme, intervals, t_table
