@@ -27,6 +27,7 @@ __all__ = ["LOG_2PI", "profiled_criterion", "ml_deviance_at_sigma", "ProfiledCri
 
 LOG_2PI = np.log(2.0 * np.pi)
 _ONE_PLUS_LOG_2PI = float(1.0 + LOG_2PI)
+_log = math.log
 
 
 def profiled_criterion(ldL2, ldRX2, pwrss, n: int, p: int, REML: bool, sum_log_weights: float):
@@ -62,8 +63,8 @@ def profiled_criterion(ldL2, ldRX2, pwrss, n: int, p: int, REML: bool, sum_log_w
             return math.inf
         if REML:
             denom = n - p
-            return ldL2 + ldRX2 - sum_log_weights + denom * (_ONE_PLUS_LOG_2PI + math.log(pwrss / denom))
-        return ldL2 - sum_log_weights + n * (_ONE_PLUS_LOG_2PI + math.log(pwrss / n))
+            return ldL2 + ldRX2 - sum_log_weights + denom * (_ONE_PLUS_LOG_2PI + _log(pwrss / denom))
+        return ldL2 - sum_log_weights + n * (_ONE_PLUS_LOG_2PI + _log(pwrss / n))
     if REML:
         denom = n - p
         ld = ldL2 + ldRX2

@@ -124,10 +124,16 @@ class _Tail:
         if d is None or not math.isfinite(ldL2):
             return np.inf
         p = self.p
-        ldRX2 = 0.0
-        if self.REML:
-            for i in range(p):
-                ldRX2 += 2.0 * math.log(d[i])
+        if not self.REML or p == 0:
+            ldRX2 = 0.0
+        elif p == 1:
+            ldRX2 = 2.0 * math.log(d[0])
+        else:
+            prod = math.prod(d[:p])                 # one logarithm (the p diagonals are moderate)
+            if 0.0 < prod < math.inf:
+                ldRX2 = 2.0 * math.log(prod)
+            else:
+                ldRX2 = sum(2.0 * math.log(d[i]) for i in range(p))
         return profiled_criterion(ldL2, ldRX2, d[p] * d[p], self.n, p, self.REML, self.sum_log_weights)
 
     def solution(self, ldL2: float, S: list) -> tuple[float, np.ndarray, float] | None:
