@@ -2,11 +2,14 @@
 
 :func:`model_frame` does what lme4's ``lFormula`` does before the random-effects structure is built:
 R's ``model.frame`` (variables evaluated on the data, ``subset``, ``na.omit``/``na.fail``, unused factor
-levels dropped), R's ``model.matrix`` for the fixed effects (R's term algebra and ordering, contrasts,
-column names, ``assign``) with lme4's rank-deficiency check (``check.rankX = "message+drop.cols"``),
-``model.matrix(~ expr)`` for each random-effects term and the grouping factors.  :func:`build_fixed`
-rebuilds the fixed-effects matrix on new data with the training levels, contrasts and ``poly``/``scale``
-coefficients (R's ``predvars``).
+levels dropped), R's ``model.matrix`` for the fixed effects (the terms of
+:mod:`mixedcompat.front.terms`, contrasts, column names, ``assign``) with lme4's rank-deficiency check
+(``check.rankX = "message+drop.cols"``), ``model.matrix(~ expr)`` for each random-effects term and the
+grouping factors.  It is a sequence of named steps: :func:`model_variables` (every variable evaluated,
+keyed by its R tree), :func:`complete_rows` (``subset``, ``na.action``), the Inf checks, response,
+weights and offset, :func:`fixed_matrix`, :func:`random_matrices`, :func:`grouping_factors`.
+:func:`build_fixed` rebuilds the fixed-effects matrix on new data with the training levels, contrasts
+and ``poly``/``scale`` coefficients (R's ``predvars``).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixedcompat.errors import FormulaError
-from mixedcompat.front.formula import is_bar, parse_bar, parse_formula
+from mixedcompat.front.formula import FormulaParts, is_bar, parse_bar, parse_formula
 from mixedcompat.front.rlang import Node, binop, map_nodes, num, paren, parse, signed_terms, strip_parens, sym
 
 __all__ = ["TermStructure", "rhs_terms", "factor_codes", "drop_scope", "rhs_of_terms", "update_formula"]
@@ -252,7 +252,7 @@ def _placeholders(rhs: Node, table: dict[tuple, Node], texts: dict[str, str]) ->
     return acc
 
 
-def update_formula(old: str, new: str, require_random: bool = True) -> str:
+def update_formula(old: str | FormulaParts, new: str, require_random: bool = True) -> str:
     """R's ``update.formula(old, new)`` for lme4 formulas: ``.`` is the old side; terms simplified.
 
     Random-effects terms behave as single terms (added with ``+``, removed with ``-``); the result
@@ -260,8 +260,8 @@ def update_formula(old: str, new: str, require_random: bool = True) -> str:
 
     Parameters
     ----------
-    old : str
-        The model's formula.
+    old : str or FormulaParts
+        The model's formula (text, or as :func:`mixedcompat.front.formula.parse_formula` returned it).
     new : str
         The update, such as ``". ~ . - x"``, ``"log(.) ~ . + (1 | h)"``.
     require_random : bool
@@ -280,7 +280,9 @@ def update_formula(old: str, new: str, require_random: bool = True) -> str:
     """
     if not isinstance(new, str) or "~" not in new:
         raise FormulaError(f"update formula must be an R formula string such as '. ~ . - x', not {new!r}")
-    old_lhs, old_rhs = parse_formula(old).tree.args
+    old_parts = old if isinstance(old, FormulaParts) else parse_formula(old)
+    old = old_parts.text if isinstance(old, FormulaParts) else old
+    old_lhs, old_rhs = old_parts.tree.args
     if is_bar(old_rhs):      # 'y ~ x | g': the bar is the whole right-hand side (R's precedence)
         old_rhs = paren(old_rhs)
     if new.rstrip().endswith("~"):

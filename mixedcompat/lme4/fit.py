@@ -708,7 +708,7 @@ def update(m, formula: str | None = None, **kwargs):
     call = dict(m.call)
     if "data" not in call or call["data"] is None:
         raise DataError("update: the original data are not stored with this fit; pass data=")
-    call["formula"] = m.formula if formula is None else update_formula(m.formula, formula)
+    call["formula"] = m.formula if formula is None else update_formula(m.parts, formula)
     call.update(kwargs)
     args = {k: call[k] for k in ("formula", "data", *UPDATE_ARGS[1:]) if k in call}
     return lmer(**args)
