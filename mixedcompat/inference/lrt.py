@@ -332,7 +332,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
             scope_terms = rhs_terms(rhs).labels
         else:
             scope_terms = [str(s) for s in scope]
-        canon = {_canon_label(lab): lab for lab in labels}
+        canon = dict(zip(_term_keys(struct), labels))
         mapped = []
         for s in scope_terms:
             key = _canon_label(s)
@@ -371,10 +371,14 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     return tab
 
 
+def _term_keys(struct) -> list[str]:
+    """Each term as its variables in sorted order, so that ``f:x`` names the term ``x:f``."""
+    return [":".join(sorted(struct.names[v] for v in term)) for term in struct.terms]
+
+
 def _canon_label(label: str) -> str:
     try:
-        s = rhs_terms(label)
-        return "|".join(":".join(sorted(lab.split(":"))) for lab in s.labels)
+        return "|".join(_term_keys(rhs_terms(label)))
     except FormulaError:
         return label.replace(" ", "")
 
