@@ -27,6 +27,7 @@ import mixedcompat.datasets as datasets
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.rlang import Node, walk
+from mixedcompat.lme4.fit import lmer
 
 STDOUT = "-"
 JSON_SCHEMA_VERSION = 1
@@ -252,7 +253,6 @@ def _predictions(model, args) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------------- main
 def _fit_command(args) -> int:
-    from mixedcompat.lme4.fit import lmer
     json_target = args.json
     pred_target = (args.out or STDOUT) if args.predict else None
     if json_target == STDOUT and pred_target == STDOUT:

@@ -20,6 +20,7 @@ from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.nlme.likelihood import LevelDesign, NlmeLikelihood
 from mixedcompat.nlme.pdmat import pdMat, pd_from_text
+from mixedcompat.nlme.corstruct import CorForm, parse_cor_form
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
 
@@ -191,7 +192,6 @@ def _coarser_cor_groups(correlation, random: list):
     import copy
     import warnings
 
-    from mixedcompat.nlme.corstruct import CorForm
     form = getattr(correlation, "form", None)
     groups = tuple(getattr(form, "groups", ()) or ())
     inner = list(random[-1].groups)
@@ -216,7 +216,6 @@ def _check_nested(cor_codes: np.ndarray, inner_codes: np.ndarray, inner_name: st
 
 def _cor_group_order(correlation, data: pd.DataFrame) -> np.ndarray:
     """Rows sorted by the correlation groups in factor-level order (stable), as gls does."""
-    from mixedcompat.nlme.corstruct import parse_cor_form
     n = len(data)
     form = getattr(correlation, "form", None)
     groups = parse_cor_form(form).groups if isinstance(form, str) else tuple(getattr(form, "groups", ()))

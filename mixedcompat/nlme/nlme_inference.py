@@ -23,6 +23,7 @@ import scipy.stats as st
 
 from mixedcompat.errors import DataError
 from mixedcompat.present.nlme_printing import format_anova, format_intervals
+from mixedcompat.nlme.estimate import cor_natural, natural_vector
 
 
 # --- denominator degrees of freedom ---------------------------------------------------------------------------
@@ -228,7 +229,6 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         evals = np.linalg.eigvalsh((A + A.T) / 2) if np.all(np.isfinite(A)) else np.array([np.nan])
     if not np.all(evals > 0):
         raise DataError(nonpd)
-    from mixedcompat.nlme.estimate import cor_natural, natural_vector
     with np.errstate(divide="ignore"):
         nat = natural_vector(lik, m.opt.params, m.sigma())
     se = np.sqrt(np.diag(A))
@@ -239,7 +239,6 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
 
 
 def _var_cov_intervals(out: Intervals, m, lik, nat: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> Intervals:
-    from mixedcompat.nlme.estimate import cor_natural
     k = 0
     re = {}
     for lv in lik.levels:
