@@ -12,7 +12,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.front.reterms import ThetaLayout
-from mixedcompat.lme4.criterion import ProfiledCriterion, ml_deviance_at_sigma, profiled_criterion
+from mixedcompat.lme4.criterion import ProfiledCriterion, deviance_at_sigma, profiled_criterion
 from mixedcompat.lme4.fast_kernels import LeanCriterion, ResponseCriteria
 from mixedcompat.lme4.pls import DenseDeviance, Deviance, make_deviance
 from mixedcompat.numerics.optimizers import bobyqa
@@ -68,7 +68,7 @@ def test_the_formula_is_lme4s():
     assert profiled_criterion(2.0, 1.0, 0.0, n, p, True, 0.0) == np.inf
     assert profiled_criterion(2.0, 1.0, float("nan"), n, p, True, 0.0) == np.inf
     # the deviance at sigma equals the profiled one at sigma^2 = pwrss / n
-    assert ml_deviance_at_sigma(2.0, 50.0, n, 50.0 / n, 0.5) == pytest.approx(ml, rel=1e-14)
+    assert deviance_at_sigma(2.0, 50.0, n, 50.0 / n, 0.5) == pytest.approx(ml, rel=1e-14)
 
 
 def test_every_evaluator_is_a_profiled_criterion(models):

@@ -45,7 +45,7 @@ from scipy import interpolate, stats
 
 from mixedcompat.front.reterms import ThetaLayout
 from mixedcompat.inference.levels import check_level, percent_labels
-from mixedcompat.lme4.criterion import ml_deviance_at_sigma
+from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.lme4.fast_kernels import LeanCriterion
 from mixedcompat.lme4.optimize import minimize_theta
 from mixedcompat.lme4.pls import make_deviance
@@ -218,7 +218,7 @@ class _MLFit:
         ldL2, pwrss = self.crit(theta)
         if not np.isfinite(ldL2):
             return np.inf
-        return ml_deviance_at_sigma(ldL2, pwrss, self.n, par[-1] ** 2, self.sum_log_weights)
+        return deviance_at_sigma(ldL2, pwrss, self.n, par[-1] ** 2, self.sum_log_weights)
 
     def beta_at(self, theta: np.ndarray) -> np.ndarray:
         return self.devfun.solve(self.devfun.factor(theta))[0]

@@ -22,12 +22,12 @@ import scipy.linalg as sla
 from scipy import stats
 
 from mixedcompat.errors import VarparHessianWarning
+from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.numerics.numderiv import hessian, jacobian
 
 __all__ = ["SatterthwaiteState", "VarparHessianWarning", "satterthwaite_state", "deviance_varpar",
            "contest_1d", "contest_md", "fstat_ddf"]
 
-LOG_2PI = np.log(2.0 * np.pi)
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
@@ -60,12 +60,9 @@ def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
     REML = m.REML if REML is None else REML
     varpar = np.asarray(varpar, dtype=float)
     theta, sigma = varpar[:-1], varpar[-1]
-    s2 = sigma * sigma
     f = m.devfun.factor(theta)
     n, p = len(m.frame.y), m.frame.X.shape[1]
-    dev = f.ldL2 + f.pwrss / s2 + n * (LOG_2PI + np.log(s2))
-    if REML:
-        dev += f.ldRX2 - p * (LOG_2PI + np.log(s2))
+    dev = deviance_at_sigma(f.ldL2, f.pwrss, n, sigma * sigma, 0.0, ldRX2=f.ldRX2, p=p, REML=REML)
     return float(dev)
 
 

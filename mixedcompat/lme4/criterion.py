@@ -23,7 +23,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["LOG_2PI", "profiled_criterion", "ml_deviance_at_sigma", "ProfiledCriterion"]
+__all__ = ["LOG_2PI", "profiled_criterion", "deviance_at_sigma", "ProfiledCriterion"]
 
 LOG_2PI = np.log(2.0 * np.pi)
 _ONE_PLUS_LOG_2PI = float(1.0 + LOG_2PI)
@@ -80,18 +80,29 @@ def profiled_criterion(ldL2, ldRX2, pwrss, n: int, p: int, REML: bool, sum_log_w
     return float(ld - sum_log_weights + denom * (1.0 + LOG_2PI + np.log(pwrss / denom)))
 
 
-def ml_deviance_at_sigma(ldL2: float, pwrss: float, n: int, sigma2: float, sum_log_weights: float) -> float:
-    """The ML deviance at residual variance ``sigma2`` (sigma not profiled out, beta profiled):
-    ``ldL2 - log|W| + pwrss / sigma2 + n log(2 pi sigma2)`` -- what lme4's profiles minimise on the
-    sd / correlation / sigma scale; equal to :func:`profiled_criterion` at ``sigma2 = pwrss / n``.
+def deviance_at_sigma(ldL2: float, pwrss: float, n: int, sigma2: float, sum_log_weights: float,
+                      ldRX2: float = 0.0, p: int = 0, REML: bool = False) -> float:
+    """The deviance at residual variance ``sigma2`` (sigma not profiled out, beta profiled):
+    ``ldL2 - log|W| + pwrss / sigma2 + n log(2 pi sigma2)``, plus ``ldRX2 - p log(2 pi sigma2)`` for
+    the REML criterion. With ``REML=False`` it is what lme4's profiles minimise on the sd / correlation /
+    sigma scale, and equals :func:`profiled_criterion` at ``sigma2 = pwrss / n``; with ``REML=True`` it is
+    lmerTest's ``devfun_vp`` (whose Hessian gives the Satterthwaite df), equal to the REML criterion at
+    ``sigma2 = pwrss / (n - p)``.
 
     Example
     -------
-    >>> a = ml_deviance_at_sigma(2.0, 50.0, 20, 2.5, 0.0)
+    >>> a = deviance_at_sigma(2.0, 50.0, 20, 2.5, 0.0)
     >>> bool(abs(a - profiled_criterion(2.0, 0.0, 50.0, 20, 2, False, 0.0)) < 1e-12)
     True
+    >>> b = deviance_at_sigma(2.0, 50.0, 20, 50.0 / 18, 0.0, ldRX2=1.0, p=2, REML=True)
+    >>> bool(abs(b - profiled_criterion(2.0, 1.0, 50.0, 20, 2, True, 0.0)) < 1e-12)
+    True
     """
-    return ldL2 - sum_log_weights + pwrss / sigma2 + n * (LOG_2PI + math.log(sigma2))
+    log_2pi_s2 = LOG_2PI + math.log(sigma2)
+    dev = ldL2 - sum_log_weights + pwrss / sigma2 + n * log_2pi_s2
+    if REML:
+        dev += ldRX2 - p * log_2pi_s2
+    return dev
 
 
 @runtime_checkable
