@@ -17,6 +17,7 @@ import pytest
 from mixedcompat.present.lme4_printing import (cat_fill, deparse_formula, deparse_lines, format_fixef_table,
                                   format_print, format_summary)
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm, make_unique
+from mixedcompat.front.formula import parse_formula
 from helpers import FIXTURES, TOL
 
 FIXTURE_DIR = FIXTURES / "lmer"
@@ -68,6 +69,7 @@ class FixtureFit:
         inp, ex = fx["input"], fx["expected"]
         self.ex = ex
         self.formula = inp["formula"]
+        self.parts = parse_formula(self.formula)
         self.data_name = inp.get("data")
         self.weights_name = inp.get("weights")
         self.offset_name = inp.get("offset")

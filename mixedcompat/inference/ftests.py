@@ -192,5 +192,5 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     elif not out["NumDF"].isna().any():
         out["NumDF"] = out["NumDF"].astype(int)
     out.attrs["heading"] = [f"Single term deletions using {method}'s method:", "\nModel:",
-                            deparse_formula(m.formula)]
+                            deparse_formula(m.parts.tree)]
     return out

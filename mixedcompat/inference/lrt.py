@@ -25,6 +25,7 @@ from mixedcompat.front.formula import RETerm, parse_formula
 from mixedcompat.front.rlang import Node, num
 from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms
 from mixedcompat.lme4.fit import lmer, update
+from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.tables import AnovaTable
 
 __all__ = ["AnovaTable", "RefitMLWarning", "anova_lrt", "ranova", "drop1", "refit_ml", "lm_loglik",
@@ -138,7 +139,7 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
     if subset is not None:
         heading.append(f"Subset: {subset if isinstance(subset, str) else 'subset'}")
     heading.append("Models:")
-    heading += [f"{lab}: {printed_formula(m.formula)}" for lab, m in zip(labels, mods)]
+    heading += [f"{lab}: {printed_formula(m.parts.tree)}" for lab, m in zip(labels, mods)]
     tab.attrs["heading"] = heading
     tab.attrs["models"] = mods
     return tab
@@ -234,13 +235,9 @@ def _data_name(m) -> str:
     return name if name else "data"
 
 
-def printed_formula(formula: str) -> str:
-    """A formula as lme4 prints it in table headings (R's deparse; the text itself if that fails)."""
-    try:
-        from mixedcompat.present.lme4_printing import deparse_formula
-        return deparse_formula(formula)
-    except Exception:  # noqa: BLE001 - printing only
-        return " ".join(formula.split())
+def printed_formula(formula: str | Node) -> str:
+    """A formula (text or tree) as lme4 prints it in table headings (R's deparse)."""
+    return deparse_formula(formula)
 
 
 def refit_ml(m):
@@ -366,7 +363,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
         out["LRT"] = dev
         out["Pr(Chi)"] = p
     tab = AnovaTable(out, index=["<none>"] + scope_terms)
-    tab.attrs["heading"] = ["Single term deletions", "\nModel:", printed_formula(m.formula)]
+    tab.attrs["heading"] = ["Single term deletions", "\nModel:", printed_formula(m.parts.tree)]
     tab.attrs["models"] = fits
     return tab
 

@@ -82,7 +82,7 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
     aic = -2 * ll + 2 * k
     delta = aic - aic.min()
     w = np.exp(-0.5 * delta)
-    tab = pd.DataFrame({"formula": [m.describe() if hasattr(m, "describe") else printed_formula(m.formula) for m in mods],
+    tab = pd.DataFrame({"formula": [m.describe() if hasattr(m, "describe") else printed_formula(m.parts.tree) for m in mods],
                         "method": ["REML" if m.REML else "ML" for m in mods],
                         "npar": k.astype(int), "logLik": ll, "AIC": aic, "BIC": -2 * ll + math.log(n) * k,
                         "delta_AIC": delta, "AIC_weight": w / w.sum()}, index=labels)

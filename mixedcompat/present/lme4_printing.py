@@ -83,8 +83,8 @@ def _expand_double_verts(node: Node) -> Node:
 
 # ---------------------------------------------------------------- R's deparse (width.cutoff = 60)
 
-def deparse_lines(text: str, cutoff: int = 60) -> list[str]:
-    """R's ``deparse()`` of a formula as lme4 stores it in the call (``||`` expanded).
+def deparse_lines(formula: str | Node, cutoff: int = 60) -> list[str]:
+    """R's ``deparse()`` of a formula (text or tree) as lme4 stores it in the call (``||`` expanded).
 
     Returns the lines R produces with ``width.cutoff = 60``.
 
@@ -93,18 +93,18 @@ def deparse_lines(text: str, cutoff: int = 60) -> list[str]:
     >>> deparse_lines("Reaction~Days+(Days||Subject)")
     ['Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))']
     """
-    return deparse(_expand_double_verts(parse(text)), cutoff)
+    return deparse(_expand_double_verts(parse(formula) if isinstance(formula, str) else formula), cutoff)
 
 
-def deparse_formula(text: str) -> str:
-    """A formula string spaced as R deparses it (one line, ``||`` expanded as lme4 does).
+def deparse_formula(formula: str | Node) -> str:
+    """A formula (text or tree) spaced as R deparses it (one line, ``||`` expanded as lme4 does).
 
     Example
     -------
     >>> deparse_formula("y~x*f+(1|a/b)+log(z+1)+I(x^2)")
     'y ~ x * f + (1 | a/b) + log(z + 1) + I(x^2)'
     """
-    return " ".join(line.strip() for line in deparse_lines(text, cutoff=10**9))
+    return " ".join(line.strip() for line in deparse_lines(formula, cutoff=10**9))
 
 
 def cat_fill(items: Sequence[str], width: int = PRINT_WIDTH, sep: str = " ") -> list[str]:
@@ -147,7 +147,7 @@ def call_lines(m: Any, summary: bool) -> list[str]:
     >>> call_lines(m, summary=True)[0]
     'Formula: Reaction ~ Days + (Days | Subject)'
     """
-    lines = cat_fill(["Formula:"] + deparse_lines(m.formula))
+    lines = cat_fill(["Formula:"] + deparse_lines(m.parts.tree))
     for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
                         (" Offset:", "offset_name"), ("Control:", "control_name"),
                         (" Subset:", "subset_name")):
