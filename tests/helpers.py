@@ -271,6 +271,122 @@ TOL = {
     "wald_ci": dict(rtol=1e-5),
     # the sum of a bundled data column against R's (4 decimals stored)
     "dataset_sum": dict(atol=1e-8),
+    # ---- more of our own computations against each other (no R): rounding only
+    # one quantity by two of our paths, with an absolute floor for values near 0 (beta, b = Lambda u)
+    "same_computation_abs": dict(rtol=1e-12, atol=1e-12),
+    # lme4's criterion formula against the same formula written out: a few ulps
+    "criterion_formula": dict(rtol=1e-15),
+    # the ML deviance at sigma^2 = pwrss / n against the profiled one: log(sigma^2) re-derived
+    "deviance_at_sigma": dict(rtol=1e-14),
+    # AIC / BIC against -2 logLik + k df written out: a few ulps
+    "aic_formula": dict(rtol=1e-14),
+    # a fast criterion (kernels, dense, one term, refit for a new response) against the model's
+    # Deviance at arbitrary theta: other summation orders, so rounding amplified by the factorisation
+    "fast_criterion": dict(rtol=1e-10),
+    # ... its beta (absolute floor for coefficients near 0)
+    "fast_criterion_beta": dict(rtol=1e-9, atol=1e-9),
+    # ... its penalised weighted residual sum of squares
+    "fast_criterion_pwrss": dict(rtol=1e-9),
+    # profiling's lean (ldL2, pwrss) evaluation against the factor's
+    "lean_criterion": dict(rtol=1e-10),
+    # ... and the ML deviance it gives
+    "lean_ml_deviance": dict(rtol=1e-12),
+    # Deviance.criteria(thetas) against one call per theta (tests/test_criterion.py)
+    "batched_criteria": dict(rtol=1e-12),
+    # the same at deriv12's points around the optimum (tests/test_convergence.py)
+    "batched_criteria_derivs": dict(rtol=1e-13),
+    # deriv12 from batched criteria against deriv12 from single calls: the Hessian's 1e4 amplification
+    # of rounding (atol for gradient entries near 0 at the optimum)
+    "derivs_batched": dict(rtol=1e-9, atol=1e-9),
+    # a bootstrap replicate's light fit against the complete fit of the same optimum: beta, fixef,
+    # fitted, ranef, vcov (the light fit solves with the fast criterion's factor)
+    "replicate_fit": dict(rtol=1e-9),
+    # ... u and b (absolute floor for modes near 0)
+    "replicate_fit_u": dict(rtol=1e-9, atol=1e-9),
+    # ... sigma
+    "replicate_fit_sigma": dict(rtol=1e-10),
+    # ... the criterion and logLik
+    "replicate_fit_criterion": dict(rtol=1e-12),
+    # the same model fitted in a worker process and unpickled: the same arithmetic
+    "same_fit_other_process": dict(rtol=1e-12),
+    # Deviance.with_response(y2) against a Deviance built from y2
+    "with_response": dict(rtol=1e-14),
+    # ---- invariances of the criterion (tests/test_pls_precision.py)
+    # criterion(a + b y) = criterion(y) + 2 denom log|b| (and a column's units move only log|R_X|^2)
+    "criterion_invariance": dict(rtol=1e-12),
+    # beta of a + b y against b beta + (a, 0); atol times |b| max|beta| (rtol alone for a rescaled column)
+    "beta_invariance": dict(rtol=1e-11, atol=1e-11),
+    # theta of the fits to y and a + b y: the same optimum to the optimiser's precision
+    "theta_invariance": dict(atol=1e-6),
+    # fixef of y + 1e6 minus the shift against fixef of y (absolute)
+    "fixef_shifted_response": dict(atol=1e-8),
+    # the criterion's rounding noise between neighbouring thetas, relative (lme4's is ~1e-15)
+    "criterion_noise": dict(rtol=1e-13),
+    # the same on lme4's fewlevels test (y'y ~ 1e12)
+    "criterion_noise_fewlevels": dict(rtol=1e-14),
+    # ResponseReduction's residual r against sqrt(w) (y - offset - X c) (absolute, r is O(1))
+    "reduction_residual": dict(atol=1e-13),
+    # r's orthogonality to sqrt(w) X, relative to |r| |X|
+    "reduction_orthogonal": dict(rtol=1e-12),
+    # ---- optimiser and derivatives on closed-form functions
+    # BOBYQA on a quadratic with a wall and a box (xtol_abs 1e-10, ftol_abs 1e-12): the minimiser
+    "bobyqa_toy_x": dict(atol=1e-6),
+    # ... and the minimum
+    "bobyqa_toy_f": dict(atol=1e-10),
+    # deriv12's central differences (step 1e-4) on a smooth function: truncation error, gradient
+    "deriv12_gradient": dict(rtol=1e-7),
+    # ... Hessian
+    "deriv12_hessian": dict(rtol=1e-6),
+    # ---- convergence fixtures (tests/test_convergence.py)
+    # lme4's start theta against the convergence fixtures': closed form, no optimiser
+    "start_theta_fixture": dict(rtol=1e-12, atol=1e-14),
+    # polish = "always" is never worse than the default, beyond rounding (relative)
+    "polish_not_worse": dict(rtol=1e-10),
+    # lme4 stopped at the fixture's point (relative criterion gap): then its messages are compared
+    "lme4_stop_same": dict(rtol=1e-6),
+    # ---- refit / bootstrap / PBmodcomp against R or against another optimiser run
+    # a second optimiser run on one response (refit from the fit's theta, the bootstrap's fast
+    # criterion): BOBYQA may stop at another point of a flat valley, the criterion
+    "refit_criterion": dict(rtol=1e-7),
+    # ... and the statistics (fixef, sigma) at that point
+    "refit_statistics": dict(rtol=1e-4),
+    # refit() to R's new response, fixef at R's theta: as fixef, atol for coefficients near 0
+    "refit_fixef": dict(rtol=1e-5, atol=1e-6),
+    # boot.ci on R's own replicates: deterministic given t, order statistics and interpolation
+    "boot_ci": dict(rtol=1e-9),
+    # PBmodcomp's observed LRT statistic: twice a logLik difference of two ML fits (atol for stat near 0)
+    "pb_lrt_stat": dict(rtol=1e-5, atol=1e-6),
+    # ... its chi-square p-value
+    "pb_lrt_p": dict(rtol=1e-4),
+    # SD of 400 bootstrap LRT statistics against R's: Monte-Carlo error of a heavy right tail
+    "bootstrap_lrt_sd": dict(rtol=0.25),
+    # lme4's isSingular(tol = 1e-4): a theta below this is on the boundary
+    "singular_theta": dict(atol=1e-4),
+    # ---- anova / model_table / cross-validation
+    # anova's LRT table against R's: AIC, BIC, logLik, deviance, Chisq at the ML optima (atol near 0)
+    "lrt_table": dict(rtol=1e-6, atol=1e-8),
+    # ... its p-values (the chi-square tail amplifies Chisq's relative error)
+    "lrt_p": dict(rtol=1e-5),
+    # model_table's ML refit against update(REML = False): two optimiser runs of one model
+    "ml_refit_logLik": dict(rtol=1e-7),
+    # cross-validation: a fold's predictions and predictive variances against a direct fit to the same
+    # training rows (two optimiser runs of one model)
+    "cv_fold": dict(rtol=1e-8),
+    # ... the fold's log predictive density, RMSE and sigma^2 from those
+    "cv_fold_summary": dict(rtol=1e-10),
+    # ---- profile
+    # absolute floor of profile intervals: bounds at 0 (singular fits stop at the boundary)
+    "profile_ci_floor": dict(atol=1e-8),
+    # zeta at R's profile points: our zeta function against R's (spline-free, but at R's optimum)
+    "profile_zeta": dict(rtol=1e-3, atol=1e-3),
+    # ---- printing
+    # nlme printouts are skipped when our sigma and SDs are not nlme's (equal logLik, other point)
+    "nlme_same_estimates": dict(rtol=1e-2),
+    # R's type-7 quantile against numpy's: one formula, other rounding (atol for values near 0)
+    "quantile7": dict(rtol=1e-12, atol=1e-9),
+    # a number rounded to a unit lies within half a unit: rtol is slack on the half unit (ties
+    # computed in binary), atol times |x| for x's own representation
+    "half_unit": dict(rtol=1e-9, atol=1e-15),
 }
 # The one rule for comparing a fit with R's when the two optimisers may stop at different points
 # (see ../README.md "Agreement with R"):

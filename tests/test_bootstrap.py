@@ -148,8 +148,8 @@ def test_replicate_is_refit_of_simulate(model, use_u):
         for i, ss in enumerate(streams):
             y = simulate(model, 1, seed=np.random.default_rng(ss), use_u=use_u).iloc[:, 0].to_numpy()
             r = refit(model, y)
-            np.testing.assert_allclose(b.t[i, :3], stat(r).to_numpy(), rtol=1e-4)
-            np.testing.assert_allclose(b.t[i, 3], r.REMLcrit(), rtol=1e-7)
+            np.testing.assert_allclose(b.t[i, :3], stat(r).to_numpy(), **TOL["refit_statistics"])
+            np.testing.assert_allclose(b.t[i, 3], r.REMLcrit(), **TOL["refit_criterion"])
 
 
 def test_failed_replicates_are_nan_rows_with_a_warning(model):
@@ -207,7 +207,7 @@ def test_bootstrap_distribution_matches_lme4(model, boot_fx, run, use_u):
     r = boot_fx["runs"][run]
     b = bootMer(model, stat, nsim=NSIM, seed=20240611, use_u=use_u, progress=False)
     assert b.names == boot_fx["names"]
-    np.testing.assert_allclose(b.t0.to_numpy(), boot_fx["t0"], rtol=1e-5)
+    np.testing.assert_allclose(b.t0.to_numpy(), boot_fx["t0"], **TOL["fixef"])
     ok = ~np.isnan(b.t).any(axis=1)
     assert ok.sum() >= NSIM - 2
     mean, sd = b.t[ok].mean(axis=0), b.t[ok].std(axis=0, ddof=1)
@@ -236,7 +236,7 @@ def test_boot_ci_matches_boot(boot_fx):
         b = _boot_from_fixture(boot_fx, case["rows"])
         ci = boot_ci(b, type=case["type"], level=case["conf"], index=case["index"])
         lo, hi = ci.iloc[0].to_numpy()
-        np.testing.assert_allclose([lo, hi], [case["lower"], case["upper"]], rtol=1e-9,
+        np.testing.assert_allclose([lo, hi], [case["lower"], case["upper"]], **TOL["boot_ci"],
                                    err_msg=f"{case['type']} conf={case['conf']} rows={case['rows']} "
                                            f"index={case['index']}")
         checked += 1
@@ -274,10 +274,10 @@ def test_pbmodcomp_matches_pbkrtest(sleep, pb_fx, name):
     assert list(test.index) == ["LRT", "PBtest"] and list(test.columns) == ["stat", "df", "p.value"]
     lrt = case["test"]["LRT"]
     # the observed statistic and its chi-square p-value are deterministic (ML refits of both models)
-    np.testing.assert_allclose(test.loc["LRT", "stat"], lrt["stat"], rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(test.loc["PBtest", "stat"], lrt["stat"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(test.loc["LRT", "stat"], lrt["stat"], **TOL["pb_lrt_stat"])
+    np.testing.assert_allclose(test.loc["PBtest", "stat"], lrt["stat"], **TOL["pb_lrt_stat"])
     assert test.loc["LRT", "df"] == lrt["df"] and np.isnan(test.loc["PBtest", "df"])
-    np.testing.assert_allclose(test.loc["LRT", "p.value"], lrt["p.value"], rtol=1e-4)
+    np.testing.assert_allclose(test.loc["LRT", "p.value"], lrt["p.value"], **TOL["pb_lrt_p"])
     # pbkrtest's rule: (1 + #{ref > stat}) / (1 + #{ref > 0})
     ref = pb.ref[np.isfinite(pb.ref)]
     pos = ref[ref > 0]
@@ -287,7 +287,7 @@ def test_pbmodcomp_matches_pbkrtest(sleep, pb_fx, name):
     r_ref = case["ref"]
     se_mean = r_ref["sd"] * math.sqrt(1 / case["nsim"] + 1 / len(ref))
     assert abs(ref.mean() - r_ref["mean"]) <= MEAN_SES * se_mean
-    assert abs(ref.std(ddof=1) / r_ref["sd"] - 1) <= 0.25       # LRT statistics: heavy right tail
+    assert abs(ref.std(ddof=1) / r_ref["sd"] - 1) <= TOL["bootstrap_lrt_sd"]["rtol"]   # heavy right tail
     p_r = case["test"]["PBtest"]["p.value"]
     p_py = test.loc["PBtest", "p.value"]
     se_p = math.sqrt(max(p_r * (1 - p_r), 1 / NSIM) * (1 / case["nsim"] + 1 / NSIM))
@@ -380,13 +380,14 @@ def test_fast_criteria_equal_the_deviance(variants, monkeypatch):
                 assert fun is not None, name
                 for _ in range(4):
                     theta = np.asarray(m.theta) * rng.uniform(0.3, 2.0, len(m.theta))
-                    np.testing.assert_allclose(fun(theta), dev(theta), rtol=1e-10, err_msg=name)
+                    np.testing.assert_allclose(fun(theta), dev(theta), **TOL["fast_criterion"], err_msg=name)
                     crit, beta, pwrss = fun.solution(theta)
                     f = dev.factor(theta)
                     beta_ref, _u = dev.solve(f)
-                    np.testing.assert_allclose(crit, dev.criterion_from_factor(f), rtol=1e-10, err_msg=name)
-                    np.testing.assert_allclose(beta, beta_ref, rtol=1e-9, atol=1e-9, err_msg=name)
-                    np.testing.assert_allclose(pwrss, f.pwrss, rtol=1e-9, err_msg=name)
+                    np.testing.assert_allclose(crit, dev.criterion_from_factor(f), **TOL["fast_criterion"],
+                                               err_msg=name)
+                    np.testing.assert_allclose(beta, beta_ref, **TOL["fast_criterion_beta"], err_msg=name)
+                    np.testing.assert_allclose(pwrss, f.pwrss, **TOL["fast_criterion_pwrss"], err_msg=name)
 
 
 def test_kernel_merges_levels_with_equal_blocks(variants):
@@ -410,19 +411,19 @@ def test_replicate_fit_is_the_complete_refit(variants):
             full = r.full_fit(y, opt)
         assert isinstance(x, ReplicateFit) and isinstance(x, LmerMod), name
         np.testing.assert_array_equal(x.theta, full.theta)
-        np.testing.assert_allclose(x.beta, full.beta, rtol=1e-9, err_msg=name)
-        np.testing.assert_allclose(x.sigma(), full.sigma(), rtol=1e-10, err_msg=name)
-        np.testing.assert_allclose(x.REMLcrit(), full.REMLcrit(), rtol=1e-12, err_msg=name)
+        np.testing.assert_allclose(x.beta, full.beta, **TOL["replicate_fit"], err_msg=name)
+        np.testing.assert_allclose(x.sigma(), full.sigma(), **TOL["replicate_fit_sigma"], err_msg=name)
+        np.testing.assert_allclose(x.REMLcrit(), full.REMLcrit(), **TOL["replicate_fit_criterion"], err_msg=name)
         assert x.optinfo == full.optinfo, name
-        pd.testing.assert_series_equal(x.fixef(), full.fixef(), rtol=1e-9)
-        assert float(x.logLik()) == pytest.approx(float(full.logLik()), rel=1e-12)
+        pd.testing.assert_series_equal(x.fixef(), full.fixef(), **TOL["replicate_fit"])
+        assert float(x.logLik()) == pytest.approx(float(full.logLik()), rel=TOL["replicate_fit_criterion"]["rtol"])
         assert "u" not in x.__dict__ and "call" not in x.__dict__       # not built yet
-        np.testing.assert_allclose(x.fitted(), full.fitted(), rtol=1e-9, err_msg=name)
+        np.testing.assert_allclose(x.fitted(), full.fitted(), **TOL["replicate_fit"], err_msg=name)
         assert "u" in x.__dict__ and x.__dict__["_pending"] is None
         for key in ("u", "b"):
             for a, b in zip(getattr(x, key), getattr(full, key)):
-                np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9, err_msg=name)
-        np.testing.assert_allclose(x.vcov().to_numpy(), full.vcov().to_numpy(), rtol=1e-9)
+                np.testing.assert_allclose(a, b, **TOL["replicate_fit_u"], err_msg=name)
+        np.testing.assert_allclose(x.vcov().to_numpy(), full.vcov().to_numpy(), **TOL["replicate_fit"])
         pd.testing.assert_frame_equal(x.call["data"], full.call["data"])
         assert str(x.VarCorr()) == str(full.VarCorr())
         with pytest.raises(AttributeError, match="immutable"):
@@ -443,7 +444,8 @@ def test_replicate_fit_completes_on_any_first_access(model):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             full = r.full_fit(y, r.optimize(y)[1])
-        np.testing.assert_allclose(b.t[i], full.ranef(condVar=False)["Subject"].to_numpy()[:2, 0], rtol=1e-9)
+        np.testing.assert_allclose(b.t[i], full.ranef(condVar=False)["Subject"].to_numpy()[:2, 0],
+                                   **TOL["replicate_fit"])
 
 
 def test_replicate_fit_pickles_as_lmermod(model):
@@ -477,7 +479,7 @@ def test_singular_replicates_are_counted_as_lme4_messages(sleep):
         warnings.simplefilter("ignore")
         m = mc.lmer("Reaction ~ Days + (1 | Subject)", shuffled)
     b = bootMer(m, lambda x: np.append(x.theta, x.fitted()[0]), nsim=20, seed=1, progress=False)
-    n_singular = int(np.sum(b.t[:, 0] < 1e-4))
+    n_singular = int(np.sum(b.t[:, 0] < TOL["singular_theta"]["atol"]))
     assert 0 < n_singular < 20
     key = "SingularFitWarning: boundary (singular) fit: see help('isSingular')"
     assert b.messages[key] == n_singular, b.messages

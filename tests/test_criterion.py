@@ -17,6 +17,8 @@ from mixedcompat.lme4.fast_kernels import LeanCriterion, ResponseCriteria
 from mixedcompat.lme4.pls import DenseDeviance, Deviance, make_deviance
 from mixedcompat.numerics.optimizers import bobyqa
 
+from helpers import TOL
+
 
 def _quiet(fn, *args, **kwargs):
     with warnings.catch_warnings():
@@ -58,17 +60,18 @@ def test_the_formula_is_lme4s():
     """REML: ldL2 + ldRX2 + (n - p)(1 + log(2 pi pwrss / (n - p))); ML: ldRX2 ignored, n; weights
     subtract sum(log w); scalars, numpy scalars and arrays give the same value."""
     n, p = 20, 2
+    ulps = TOL["criterion_formula"]["rtol"]
     reml = 2.0 + 1.0 + (n - p) * (1 + np.log(2 * np.pi * 50.0 / (n - p)))
     ml = 2.0 - 0.5 + n * (1 + np.log(2 * np.pi * 50.0 / n))
-    assert profiled_criterion(2.0, 1.0, 50.0, n, p, True, 0.0) == pytest.approx(reml, rel=1e-15)
-    assert profiled_criterion(2.0, 1.0, 50.0, n, p, False, 0.5) == pytest.approx(ml, rel=1e-15)
-    assert profiled_criterion(2.0, 1.0, np.float64(50.0), n, p, True, 0.0) == pytest.approx(reml, rel=1e-15)
+    assert profiled_criterion(2.0, 1.0, 50.0, n, p, True, 0.0) == pytest.approx(reml, rel=ulps)
+    assert profiled_criterion(2.0, 1.0, 50.0, n, p, False, 0.5) == pytest.approx(ml, rel=ulps)
+    assert profiled_criterion(2.0, 1.0, np.float64(50.0), n, p, True, 0.0) == pytest.approx(reml, rel=ulps)
     arr = profiled_criterion(np.array([2.0, 2.0]), np.array([1.0, 1.0]), np.array([50.0, 0.0]), n, p, True, 0.0)
-    assert arr[0] == pytest.approx(reml, rel=1e-15) and arr[1] == np.inf
+    assert arr[0] == pytest.approx(reml, rel=ulps) and arr[1] == np.inf
     assert profiled_criterion(2.0, 1.0, 0.0, n, p, True, 0.0) == np.inf
     assert profiled_criterion(2.0, 1.0, float("nan"), n, p, True, 0.0) == np.inf
     # the deviance at sigma equals the profiled one at sigma^2 = pwrss / n
-    assert deviance_at_sigma(2.0, 50.0, n, 50.0 / n, 0.5) == pytest.approx(ml, rel=1e-14)
+    assert deviance_at_sigma(2.0, 50.0, n, 50.0 / n, 0.5) == pytest.approx(ml, rel=TOL["deviance_at_sigma"]["rtol"])
 
 
 def test_every_evaluator_is_a_profiled_criterion(models):
@@ -98,7 +101,7 @@ def test_solution_equals_the_factor(models):
             crit, beta, pwrss = dev.solution(theta)
             f = dev.factor(theta)
             assert crit == dev.criterion_from_factor(f), name
-            np.testing.assert_allclose(beta, dev.solve(f)[0], rtol=1e-12, atol=1e-12, err_msg=name)
+            np.testing.assert_allclose(beta, dev.solve(f)[0], **TOL["same_computation_abs"], err_msg=name)
             assert pwrss == f.pwrss, name
 
 
@@ -117,11 +120,12 @@ def test_fast_criteria_equal_the_general_path(models):
                 continue
             for theta in _thetas(m):
                 f = dev.factor(theta)
-                np.testing.assert_allclose(fun(theta), dev.criterion_from_factor(f), rtol=1e-10, err_msg=name)
+                np.testing.assert_allclose(fun(theta), dev.criterion_from_factor(f), **TOL["fast_criterion"],
+                                           err_msg=name)
                 crit, beta, pwrss = fun.solution(theta)
-                np.testing.assert_allclose(crit, dev.criterion_from_factor(f), rtol=1e-10, err_msg=name)
-                np.testing.assert_allclose(beta, dev.solve(f)[0], rtol=1e-9, atol=1e-9, err_msg=name)
-                np.testing.assert_allclose(pwrss, f.pwrss, rtol=1e-9, err_msg=name)
+                np.testing.assert_allclose(crit, dev.criterion_from_factor(f), **TOL["fast_criterion"], err_msg=name)
+                np.testing.assert_allclose(beta, dev.solve(f)[0], **TOL["fast_criterion_beta"], err_msg=name)
+                np.testing.assert_allclose(pwrss, f.pwrss, **TOL["fast_criterion_pwrss"], err_msg=name)
 
 
 def test_lean_criterion_equals_the_ml_deviance(models):
@@ -132,15 +136,15 @@ def test_lean_criterion_equals_the_ml_deviance(models):
         for theta in _thetas(m):
             f = m.devfun.factor(theta)
             ldL2, pwrss = lean(theta)
-            np.testing.assert_allclose([ldL2, pwrss], [f.ldL2, f.pwrss], rtol=1e-10, err_msg=name)
+            np.testing.assert_allclose([ldL2, pwrss], [f.ldL2, f.pwrss], **TOL["lean_criterion"], err_msg=name)
             np.testing.assert_allclose(lean.ml_deviance(theta), m.devfun.criterion_from_factor(f, REML=False),
-                                       rtol=1e-12, err_msg=name)
+                                       **TOL["lean_ml_deviance"], err_msg=name)
 
 
 def test_batched_criteria_equal_the_single_ones(models):
     m = models["penicillin"]
     thetas = np.array(_thetas(m, 6))
-    np.testing.assert_allclose(m.devfun.criteria(thetas), [m.devfun(t) for t in thetas], rtol=1e-12)
+    np.testing.assert_allclose(m.devfun.criteria(thetas), [m.devfun(t) for t in thetas], **TOL["batched_criteria"])
 
 
 # ---- the theta layout ------------------------------------------------------------------------
@@ -193,8 +197,8 @@ def test_bobyqa_box_and_wall():
 
     x, f, n_eval, code = bobyqa(fun, np.array([5.0, 5.0]), np.array([0.0, -0.5]), ctl,
                                 upper=np.array([2.5, 10.0]))
-    np.testing.assert_allclose(x, [2.0, -0.5], atol=1e-6)
-    assert f == pytest.approx(0.25, abs=1e-10) and n_eval > 0 and code > 0
+    np.testing.assert_allclose(x, [2.0, -0.5], **TOL["bobyqa_toy_x"])
+    assert f == pytest.approx(0.25, abs=TOL["bobyqa_toy_f"]["atol"]) and n_eval > 0 and code > 0
 
 
 def test_replicate_is_singular_reads_the_layout(models):

@@ -52,7 +52,7 @@ def test_table_matches_r(path):
     assert list(tab.index) == fx["table"]["rownames"]
     assert list(tab.columns) == fx["table"]["columns"]
     for col in fx["table"]["columns"]:
-        tol = dict(rtol=1e-5) if col in P_COLUMNS else dict(rtol=1e-6, atol=1e-8)
+        tol = TOL["lrt_p"] if col in P_COLUMNS else TOL["lrt_table"]
         assert_close(tab[col].to_numpy(float), _expected(fx, col), f"{path.stem} {col}", **tol)
 
 
@@ -81,7 +81,7 @@ def test_dispatcher_gives_the_lrt_table():
     with pytest.warns(lrt.RefitMLWarning, match=r"refitting model\(s\) with ML \(instead of REML\)"):
         tab = mc.anova(m0, m1)
     assert list(tab.index) == ["m0", "m1"]
-    assert_close(tab["Chisq"].to_numpy(float), _expected(fx, "Chisq"), "Chisq", rtol=1e-6)
+    assert_close(tab["Chisq"].to_numpy(float), _expected(fx, "Chisq"), "Chisq", rtol=TOL["lrt_table"]["rtol"])
 
 
 def test_refit_only_the_reml_fits():
@@ -167,7 +167,7 @@ def test_reml_different_fixed_effects_without_refit_warns():
     with pytest.warns(UserWarning, match="REML fits with different fixed effects"):
         tab = lrt.anova_lrt(a, b, refit=False)
     assert_close(tab["logLik"].to_numpy(float), [float(b.logLik()), float(a.logLik())], "REML logLik",
-                 rtol=1e-12)
+                 **TOL["same_computation"])
     # same fixed effects: a valid REML comparison, no warning (as lme4)
     c = mc.lmer("Reaction ~ Days + (1 | Subject)", d)
     with warnings.catch_warnings():
@@ -200,7 +200,7 @@ def test_drop1_options_and_errors():
     assert list(plain.index) == ["<none>", "z", "x:f"]
     scoped = mc.drop1(m, scope="~ z", test="Chisq")
     assert list(scoped.index) == ["<none>", "z"]
-    assert_close(scoped.loc["z", "LRT"], mc.drop1(m, test="Chisq").loc["z", "LRT"], "LRT", rtol=1e-10)
+    assert_close(scoped.loc["z", "LRT"], mc.drop1(m, test="Chisq").loc["z", "LRT"], "LRT", **TOL["same_fit"])
     assert list(mc.drop1(m, scope=["f:x"]).index) == ["<none>", "x:f"]
     with pytest.raises(ValueError, match="scope is not a subset of term labels"):
         mc.drop1(m, scope=["w"])
@@ -237,7 +237,7 @@ def test_lm_loglik_matches_numpy_ols():
     y = d["Reaction"].to_numpy(float)
     rss = np.sum((y - X @ np.linalg.lstsq(X, y, rcond=None)[0]) ** 2)
     assert df == 3 and n == len(d)
-    assert np.isclose(val, -0.5 * len(y) * (np.log(2 * np.pi * rss / len(y)) + 1), rtol=1e-12)
+    assert np.isclose(val, -0.5 * len(y) * (np.log(2 * np.pi * rss / len(y)) + 1), rtol=TOL["same_computation"]["rtol"])
 
 
 def test_table_is_a_dataframe():

@@ -119,7 +119,7 @@ def _fit_or_skip(fx: dict):
     ours = [m.sigma()] + [float(np.sqrt(np.diag(c.to_numpy()))[i]) for c in m.re_cov().values()
                           for i in range(c.shape[0])]
     theirs = [e["sigma"]] + [s for g in ((e.get("varcorr") or {}).get("groups") or {}).values() for s in g["sd"]]
-    if len(ours) == len(theirs) and not np.allclose(ours, theirs, rtol=1e-2):
+    if len(ours) == len(theirs) and not np.allclose(ours, theirs, **TOL["nlme_same_estimates"]):
         pytest.skip(f"{fx['name']}: same logLik as nlme, other estimates (sd {np.round(ours, 6).tolist()} "
                     f"vs R {np.round(theirs, 6).tolist()})")
     return m

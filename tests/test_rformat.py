@@ -19,7 +19,10 @@ from mixedcompat.present.rformat import (EPS, abbreviate, cat_number, formatC, f
                                          format_pval_nlme, print_anova, print_coefmat, print_matrix, print_named_vector,
                                          quantile7, r_round, signif, signif_stars, zapsmall)
 
-FIXTURES = sorted((pathlib.Path(__file__).parent / "fixtures" / "lmer").glob("*.json"))
+from helpers import FIXTURES as FIXTURE_DIR, TOL
+
+FIXTURES = sorted((FIXTURE_DIR / "lmer").glob("*.json"))
+HALF_UNIT = TOL["half_unit"]
 # no timing checks: on a loaded 2-core CI machine, data generation itself can be "too slow"
 PROPERTY = settings(deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 
@@ -130,8 +133,8 @@ def _shown_precision_ok(shown: float, x: float, digits: int, strict: bool = Fals
         return shown == 0
     unit = 10.0 ** (math.floor(math.log10(abs(x))) - digits + 1)
     if strict:
-        return abs(shown - x) < 0.5 * unit * (1 - 1e-9)
-    return abs(shown - x) <= 0.5 * unit * (1 + 1e-9) + abs(x) * 1e-15
+        return abs(shown - x) < 0.5 * unit * (1 - HALF_UNIT["rtol"])
+    return abs(shown - x) <= 0.5 * unit * (1 + HALF_UNIT["rtol"]) + abs(x) * HALF_UNIT["atol"]
 
 
 @PROPERTY
@@ -196,7 +199,7 @@ def test_signif_keeps_digits(x: float, digits: int) -> None:
 @PROPERTY
 @given(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), st.integers(min_value=0, max_value=8))
 def test_r_round_is_within_half_unit(x: float, d: int) -> None:
-    assert abs(r_round(x, d) - x) <= 0.5 * 10.0 ** -d * (1 + 1e-9) + abs(x) * 1e-15
+    assert abs(r_round(x, d) - x) <= 0.5 * 10.0 ** -d * (1 + HALF_UNIT["rtol"]) + abs(x) * HALF_UNIT["atol"]
 
 
 def test_r_round_ties_to_even_and_rounds_digits() -> None:
@@ -207,7 +210,7 @@ def test_r_round_ties_to_even_and_rounds_digits() -> None:
 @PROPERTY
 @given(st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=1, max_size=40))
 def test_quantile7_is_linear_interpolation(xs: list[float]) -> None:
-    np.testing.assert_allclose(quantile7(xs), np.quantile(xs, [0, .25, .5, .75, 1]), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(quantile7(xs), np.quantile(xs, [0, .25, .5, .75, 1]), **TOL["quantile7"])
 
 
 @PROPERTY
@@ -218,7 +221,7 @@ def test_zapsmall_rounds_relative_to_largest(xs: list[float], digits: int) -> No
     mx = max(abs(v) for v in xs)
     if mx > 0:
         d = math.floor(max(0.0, digits - math.log10(mx)) + 0.5)
-        assert np.all(np.abs(z - np.asarray(xs)) <= 0.5 * 10.0 ** -d * (1 + 1e-9) + mx * 1e-15)
+        assert np.all(np.abs(z - np.asarray(xs)) <= 0.5 * 10.0 ** -d * (1 + HALF_UNIT["rtol"]) + mx * HALF_UNIT["atol"])
 
 
 names_st = st.lists(st.text(alphabet="abcdeiouxyzABC:()_.^0123 ", min_size=1, max_size=25)

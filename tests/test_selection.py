@@ -11,7 +11,7 @@ from scipy import stats
 
 import mixedcompat as mc
 import mixedcompat.inference.lrt as lrt
-from helpers import assert_close, fixture_paths, load_fixture, load_fixture_data
+from helpers import TOL, assert_close, fixture_paths, load_fixture, load_fixture_data
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +35,13 @@ def test_model_table_matches_r_anova_numbers(sleep):
     for lab, row in tab.iterrows():
         i = exp[lab]
         for col in ("AIC", "BIC", "logLik"):
-            assert_close(row[col], fx["table"]["values"][col][i], f"{lab} {col}", rtol=1e-6)
+            assert_close(row[col], fx["table"]["values"][col][i], f"{lab} {col}", **TOL[col])
         assert row["npar"] == fx["table"]["values"]["npar"][i]
     assert list(tab["AIC"]) == sorted(tab["AIC"])
     assert tab["delta_AIC"].iloc[0] == 0.0 and (tab["delta_AIC"] >= 0).all()
     assert np.isclose(tab["AIC_weight"].sum(), 1.0)
     w = np.exp(-0.5 * tab["delta_AIC"]) / np.exp(-0.5 * tab["delta_AIC"]).sum()
-    assert_close(tab["AIC_weight"], w, "weights", rtol=1e-12)
+    assert_close(tab["AIC_weight"], w, "weights", **TOL["same_computation"])
     assert list(tab.columns) == ["formula", "method", "npar", "logLik", "AIC", "BIC", "delta_AIC", "AIC_weight"]
     assert set(tab["method"]) == {"ML"}
     assert tab.loc["m0", "formula"] == "Reaction ~ Days + (Days | Subject)"
@@ -53,7 +53,7 @@ def test_model_table_refits_reml_with_warning(sleep, slope_fit):
         tab = mc.model_table(slope_fit, m0)
     assert set(tab["method"]) == {"ML"}
     ml = mc.update(slope_fit, REML=False)
-    assert_close(tab.loc["m0", "logLik"], float(ml.logLik()), "ML logLik", rtol=1e-7)
+    assert_close(tab.loc["m0", "logLik"], float(ml.logLik()), "ML logLik", **TOL["ml_refit_logLik"])
 
 
 def test_model_table_reml_different_fixed_without_refit_warns(sleep, slope_fit):
@@ -61,7 +61,7 @@ def test_model_table_reml_different_fixed_without_refit_warns(sleep, slope_fit):
     with pytest.warns(UserWarning, match="REML fits with different fixed effects"):
         tab = mc.model_table(slope_fit, m0, refit=False)
     assert set(tab["method"]) == {"REML"}
-    assert_close(tab.loc["m0", "logLik"], float(slope_fit.logLik()), "REML logLik", rtol=1e-12)
+    assert_close(tab.loc["m0", "logLik"], float(slope_fit.logLik()), "REML logLik", **TOL["same_computation"])
     m1 = mc.lmer("Reaction ~ Days + (1 | Subject)", sleep)
     with warnings.catch_warnings():
         warnings.simplefilter("error")        # same fixed effects: a valid REML comparison
@@ -132,20 +132,20 @@ def test_fold_matches_a_direct_fit_new_groups(slope_fit, sleep):
     test = sleep.loc[test_rows]
     direct = mc.lmer("Reaction ~ Days + (Days | Subject)", train)
     mu = direct.predict(test, allow_new_levels=True)
-    assert_close(cv.attrs["predictions"].loc[test_rows], mu, "fold-1 predictions", rtol=1e-8)
+    assert_close(cv.attrs["predictions"].loc[test_rows], mu, "fold-1 predictions", **TOL["cv_fold"])
     # new subjects: population prediction, variance z' Sigma z + sigma^2
-    assert_close(mu, direct.predict(test, re_form="NA"), "population", rtol=1e-12)
+    assert_close(mu, direct.predict(test, re_form="NA"), "population", **TOL["same_computation"])
     vc = direct.VarCorr().to_frame()
     v0 = vc[(vc.grp == "Subject") & (vc.var1 == "(Intercept)") & vc.var2.isna()].vcov.iloc[0]
     v1 = vc[(vc.grp == "Subject") & (vc.var1 == "Days") & vc.var2.isna()].vcov.iloc[0]
     c01 = vc[(vc.grp == "Subject") & vc.var2.notna()].vcov.iloc[0]
     days = test["Days"].to_numpy(float)
     var = v0 + 2 * days * c01 + days ** 2 * v1 + direct.sigma() ** 2
-    assert_close(cv.attrs["pred_var"].loc[test_rows], var, "predictive variance", rtol=1e-8)
+    assert_close(cv.attrs["pred_var"].loc[test_rows], var, "predictive variance", **TOL["cv_fold"])
     y = test["Reaction"].to_numpy(float)
     lpd = stats.norm.logpdf(y, mu, np.sqrt(var)).sum()
-    assert_close(cv["log_pred_density"].iloc[0], lpd, "log predictive density", rtol=1e-10)
-    assert_close(cv["RMSE"].iloc[0], np.sqrt(np.mean((y - mu) ** 2)), "RMSE", rtol=1e-10)
+    assert_close(cv["log_pred_density"].iloc[0], lpd, "log predictive density", **TOL["cv_fold_summary"])
+    assert_close(cv["RMSE"].iloc[0], np.sqrt(np.mean((y - mu) ** 2)), "RMSE", **TOL["cv_fold_summary"])
 
 
 def test_fold_matches_a_direct_fit_seen_groups(slope_fit, sleep):
@@ -153,9 +153,9 @@ def test_fold_matches_a_direct_fit_seen_groups(slope_fit, sleep):
     test_rows = cv.attrs["test_rows"][1]
     direct = mc.lmer("Reaction ~ Days + (Days | Subject)", sleep.drop(index=test_rows))
     mu = direct.predict(sleep.loc[test_rows])
-    assert_close(cv.attrs["predictions"].loc[test_rows], mu, "fold-2 predictions", rtol=1e-8)
+    assert_close(cv.attrs["predictions"].loc[test_rows], mu, "fold-2 predictions", **TOL["cv_fold"])
     assert_close(cv.attrs["pred_var"].loc[test_rows], np.full(len(mu), direct.sigma() ** 2),
-                 "seen groups: sigma^2", rtol=1e-10)
+                 "seen groups: sigma^2", **TOL["cv_fold_summary"])
 
 
 def test_only_rows_used_take_part(sleep):
