@@ -87,7 +87,7 @@ def numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
 
     Example
     -------
-    >>> numeric_covariate("log(x)", pd.DataFrame({"x": [1.0, np.e]}), "varPower").tolist()
+    >>> numeric_covariate("log(x)", pd.DataFrame({"x": [1.0, np.e]}), "varPower").round(12).tolist()
     [0.0, 1.0]
     """
     try:
