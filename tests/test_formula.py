@@ -115,3 +115,63 @@ def test_update_of_an_unparenthesised_bar_formula():
     m2 = mc.update(m, ". ~ . + Days")
     assert m2.formula == "Reaction ~ (Days | Subject) + Days"
     assert list(m2.fixef().index) == ["(Intercept)", "Days"]
+
+
+# ------------------------------------------------------------------------------------------------
+# stages pass trees: lmer takes a formula tree, refits never re-parse text they built
+
+def _parse_recorder(monkeypatch) -> list[str]:
+    """Route every module-level use of ``rlang.parse`` in the loaded package through a recorder."""
+    import sys
+
+    from mixedcompat.front import rlang
+    calls: list[str] = []
+    original = rlang.parse
+
+    def recording(text, *args, **kwargs):
+        calls.append(text)
+        return original(text, *args, **kwargs)
+
+    for name, module in list(sys.modules.items()):
+        if not name.startswith("mixedcompat.") or module is None:
+            continue
+        for attr, value in list(vars(module).items()):
+            if value is original:
+                monkeypatch.setattr(module, attr, recording)
+    return calls
+
+
+def test_lmer_takes_a_formula_tree():
+    from mixedcompat.front.rlang import parse
+    sleepstudy = mc.datasets.load("sleepstudy")
+    text = "Reaction ~ Days + (Days | Subject)"
+    by_text = mc.lmer(text, sleepstudy)
+    by_tree = mc.lmer(parse(text), sleepstudy)
+    assert by_tree.formula == by_text.formula == text
+    assert by_tree.parts == by_text.parts
+    np.testing.assert_array_equal(by_tree.theta, by_text.theta)
+    assert float(by_tree.REMLcrit()) == float(by_text.REMLcrit())
+    assert str(by_tree) == str(by_text)
+    # a tree's text is R's deparse of it, spaced as R writes it
+    assert mc.lmer(parse("Reaction~Days+(1|Subject)"), sleepstudy).formula == "Reaction ~ Days + (1 | Subject)"
+    with pytest.raises(mc.FormulaError, match="has no response"):
+        parse_formula(parse("~ x + (1 | g)"))
+
+
+def test_update_ranova_drop1_do_not_reparse_built_text(monkeypatch):
+    from mixedcompat.inference.lrt import drop1, ranova
+    sleepstudy = mc.datasets.load("sleepstudy")
+    d = sleepstudy.assign(f=(sleepstudy["Days"] % 3).astype(str))
+    m = mc.lmer("log(Reaction) ~ Days * f + (1 | Subject) + (0 + Days | Subject)", d)
+    calls = _parse_recorder(monkeypatch)
+    updated = m.update(". ~ . - Days:f")
+    assert calls == [". ~ . - Days:f"]          # the user's update text, once; the refit takes the tree
+    assert updated.formula == "log(Reaction) ~ Days + f + (1 | Subject) + (0 + Days | Subject)"
+    calls.clear()
+    assert m.update(REML=False).formula == m.formula
+    tab_r = ranova(m)
+    tab_d = drop1(m, test="Chisq")
+    assert calls == []                          # refits and reduced models are built as trees
+    assert list(tab_r.index) == ["<none>", "(1 | Subject)", "Days in (0 + Days | Subject)"]
+    assert list(tab_d.index) == ["<none>", "Days:f"]
+    assert tab_r.attrs["heading"][-1] == "log(Reaction) ~ Days * f + (1 | Subject) + (0 + Days | Subject)"

@@ -7,7 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixedcompat.errors import FormulaError
-from mixedcompat.front.terms import drop_scope, factor_codes, rhs_of_terms, rhs_terms, update_formula
+from mixedcompat.front.rlang import binop, deparse_one, parse, sym
+from mixedcompat.front.terms import (drop_scope, factor_codes, rhs_of_terms, rhs_terms, term_node, update_formula,
+                                     update_formula_tree)
 
 
 @pytest.mark.parametrize("rhs, labels, intercept", [
@@ -150,3 +152,30 @@ def test_update_formula_equals_r(rhs, bars, new):
         return
     r = str(rlive.robjects().r(_R_UPDATE)(old, new)[0])
     assert ours == r, (old, new)
+
+
+@pytest.mark.parametrize("old, new", [
+    ("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)"),
+    ("y ~ x + offset(o) + (1|g)", ". ~ . - x"),
+    ("y ~ 0 + x + (1|g)", ". ~ . + z"),
+    ("y ~ x + (1|g) - 1", ". ~ . - x"),
+    ("y ~ x | g", ". ~ . + z"),
+    ("y ~ I(x^2) + poly(x, 2) + (x || g)", ". ~ . - I(x^2)"),
+    ("y ~ a*b*c + (1|g/h)", ". ~ . - a:b:c"),
+    ("y ~ a %in% b + (1|g)", "~ . + log(z)"),
+])
+def test_update_formula_tree_is_the_text_as_a_tree(old, new):
+    tree = update_formula_tree(old, new)
+    assert deparse_one(tree) == update_formula(old, new)
+    assert tree == parse(update_formula(old, new))
+    # the update itself may be a tree: the same result, nothing parsed
+    assert update_formula_tree(old, parse(new)) == tree
+
+
+def test_update_formula_tree_drops_a_term_built_as_a_tree():
+    struct = rhs_terms("x * f + z")
+    dot = sym(".")
+    new = binop("~", dot, binop("-", dot, term_node(struct, struct.terms[3])))
+    assert deparse_one(update_formula_tree("y ~ x * f + z + (1 | g)", new)) == "y ~ x + f + z + (1 | g)"
+    with pytest.raises(FormulaError, match="update formula must be an R formula"):
+        update_formula_tree("y ~ x + (1 | g)", sym("x"))

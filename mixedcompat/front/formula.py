@@ -18,7 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from mixedcompat.errors import FormulaError
-from mixedcompat.front.rlang import Node, binop, num, paren, parse, signed_terms, split_top, strip_parens, tokenize
+from mixedcompat.front.rlang import (Node, binop, deparse_one, num, paren, parse, signed_terms, split_top, strip_parens,
+                                     tokenize)
 
 __all__ = ["RETerm", "FormulaParts", "parse_formula", "parse_bar", "is_bar", "BARS"]
 
@@ -277,13 +278,15 @@ def parse_bar(term: Node) -> list[RETerm]:
 # the formula
 
 
-def parse_formula(formula: str, one_sided: bool = False) -> FormulaParts:
+def parse_formula(formula: str | Node | FormulaParts, one_sided: bool = False) -> FormulaParts:
     """Split an lme4 formula into response, fixed-effects right-hand side and random-effect terms.
 
     Parameters
     ----------
-    formula : str
-        An R formula such as ``"y ~ x + (1 + x | g) + (1 | a/b)"``.
+    formula : str or Node
+        An R formula such as ``"y ~ x + (1 + x | g) + (1 | a/b)"``, or its tree (as R's ``lmer`` takes a
+        formula object; :func:`mixedcompat.front.terms.update_formula_tree` builds one): a tree is not
+        re-parsed, its ``text`` is R's one-line deparse of it.  Already parsed parts are returned as they are.
     one_sided : bool
         Accept a formula without response (``"~ (1 | g)"``, as ``re_form``); its ``response`` is None.
 
@@ -309,6 +312,16 @@ def parse_formula(formula: str, one_sided: bool = False) -> FormulaParts:
     >>> p.fixed_text, [t.label for t in p.re_terms]
     ('1', ['x | z'])
     """
+    if isinstance(formula, FormulaParts):
+        if formula.response is None and not one_sided:
+            raise FormulaError(f"formula {formula.text!r} has no response: write it as 'y ~ ...'")
+        return formula
+    if isinstance(formula, Node):
+        tree = formula
+        text = " ".join(deparse_one(tree).split())
+        if tree.kind == "unop" and tree.value == "~" and not one_sided:
+            raise FormulaError(f"formula {text!r} has no response: write it as 'y ~ ...'")
+        return _split_formula(tree, text, one_sided)
     if not isinstance(formula, str) or not formula.strip():
         raise FormulaError("the formula must be a non-empty string such as 'y ~ x + (1 | g)'")
     text = " ".join(formula.split())
@@ -318,6 +331,12 @@ def parse_formula(formula: str, one_sided: bool = False) -> FormulaParts:
     except FormulaError:
         _empty_bar_side(text)
         raise
+    return _split_formula(tree, text, one_sided)
+
+
+def _split_formula(tree: Node, text: str, one_sided: bool) -> FormulaParts:
+    """:func:`parse_formula` after parsing: response, fixed part and bar terms of the formula ``tree``
+    (``text`` its spelling, for messages and ``FormulaParts.text``)."""
     if one_sided and tree.kind == "unop" and tree.value == "~":
         response, rhs = None, tree.args[0]
     elif tree.kind == "binop" and tree.value == "~":

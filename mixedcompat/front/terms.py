@@ -14,9 +14,11 @@ from dataclasses import dataclass
 
 from mixedcompat.errors import FormulaError
 from mixedcompat.front.formula import FormulaParts, is_bar, parse_bar, parse_formula
-from mixedcompat.front.rlang import Node, binop, map_nodes, num, paren, parse, signed_terms, strip_parens, sym
+from mixedcompat.front.rlang import (Node, binop, deparse_one, map_nodes, num, paren, parse, signed_terms, strip_parens,
+                                     sym)
 
-__all__ = ["TermStructure", "rhs_terms", "factor_codes", "drop_scope", "rhs_of_terms", "update_formula"]
+__all__ = ["TermStructure", "rhs_terms", "factor_codes", "drop_scope", "rhs_of_terms", "term_node", "update_formula",
+           "update_formula_tree"]
 
 
 
@@ -216,12 +218,7 @@ def rhs_of_terms(struct: TermStructure, keep: Sequence[int] | None = None) -> No
     'x + x:f - 1'
     """
     terms = [struct.terms[k] for k in (range(len(struct.terms)) if keep is None else keep)]
-    nodes = []
-    for term in terms:
-        node = struct.variables[term[0]]
-        for v in term[1:]:
-            node = binop(":", node, struct.variables[v])
-        nodes.append(node)
+    nodes = [term_node(struct, term) for term in terms]
     if not nodes:
         return num(1 if struct.intercept else 0)
     acc = nodes[0]
@@ -233,30 +230,31 @@ def rhs_of_terms(struct: TermStructure, keep: Sequence[int] | None = None) -> No
 # update.formula
 
 
-def _placeholders(rhs: Node, table: dict[tuple, Node], texts: dict[str, str]) -> Node:
+def _placeholders(rhs: Node, table: dict[tuple, Node], pieces: dict[str, Node]) -> Node:
     """``rhs`` with every random-effects term replaced by a symbol (one per distinct expanded term), so
-    that the term algebra treats each as one term; ``texts`` maps the symbols to the terms' spelling."""
-    pieces = []
+    that the term algebra treats each as one term; ``pieces`` maps the symbols to the terms."""
+    signed = []
     for sign, piece in signed_terms(rhs):
         inner = strip_parens(piece)
         if piece.kind == "paren" and is_bar(inner):
             key = tuple(parse_bar(inner))
             if key not in table:
                 table[key] = sym(f"re_term_{len(table) + 1}__")
-                texts[table[key].value] = piece.deparse()
+                pieces[table[key].value] = piece
             piece = table[key]
-        pieces.append((sign, piece))
-    acc = pieces[0][1] if pieces[0][0] == "+" else binop("-", num(0), pieces[0][1])  # '- x' keeps R's meaning
-    for sign, piece in pieces[1:]:
+        signed.append((sign, piece))
+    acc = signed[0][1] if signed[0][0] == "+" else binop("-", num(0), signed[0][1])  # '- x' keeps R's meaning
+    for sign, piece in signed[1:]:
         acc = binop(sign, acc, piece)
     return acc
 
 
 def update_formula(old: str | FormulaParts, new: str, require_random: bool = True) -> str:
-    """R's ``update.formula(old, new)`` for lme4 formulas: ``.`` is the old side; terms simplified.
+    """R's ``update.formula(old, new)`` for lme4 formulas, as text: ``.`` is the old side; terms simplified.
 
     Random-effects terms behave as single terms (added with ``+``, removed with ``-``); the result
     lists the terms in R's order (by degree, then first appearance), then the offsets, then ``- 1``.
+    :func:`update_formula_tree` gives the same formula as a tree (what ``lmer`` refits take).
 
     Parameters
     ----------
@@ -278,16 +276,43 @@ def update_formula(old: str | FormulaParts, new: str, require_random: bool = Tru
     >>> update_formula("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)")
     'log(y) ~ f + (x | g) + (1 | h) + x:f'
     """
-    if not isinstance(new, str) or "~" not in new:
-        raise FormulaError(f"update formula must be an R formula string such as '. ~ . - x', not {new!r}")
+    return _update(old, new, require_random)[0]
+
+
+def update_formula_tree(old: str | FormulaParts, new: str | Node, require_random: bool = True) -> Node:
+    """:func:`update_formula` as a formula tree, built from the term algebra without writing text:
+    ``new`` may be a tree too (``. ~ . - x`` built by a caller), so nothing is re-parsed.
+
+    Example
+    -------
+    >>> from mixedcompat.front.rlang import deparse_one
+    >>> deparse_one(update_formula_tree("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)"))
+    'log(y) ~ f + (x | g) + (1 | h) + x:f'
+    """
+    return _update(old, new, require_random)[1]
+
+
+def _update(old: str | FormulaParts, new: str | Node, require_random: bool) -> tuple[str, Node]:
+    """:func:`update_formula`'s work: the updated formula as R's text and as a tree."""
+    if isinstance(new, Node):
+        new_text = deparse_one(new)
+        if new.kind not in ("binop", "unop") or new.value != "~":
+            raise FormulaError(f"update formula must be an R formula such as '. ~ . - x', not {new_text!r}")
+        new_tree = new
+    else:
+        if not isinstance(new, str) or "~" not in new:
+            raise FormulaError(f"update formula must be an R formula string such as '. ~ . - x', not {new!r}")
+        new_text = new
     old_parts = old if isinstance(old, FormulaParts) else parse_formula(old)
     old = old_parts.text if isinstance(old, FormulaParts) else old
     old_lhs, old_rhs = old_parts.tree.args
     if is_bar(old_rhs):      # 'y ~ x | g': the bar is the whole right-hand side (R's precedence)
         old_rhs = paren(old_rhs)
-    if new.rstrip().endswith("~"):
-        raise FormulaError(f"update formula {new!r} has an empty right-hand side")
-    new_tree = parse(" ".join(new.split()))
+    if not isinstance(new, Node):
+        if new.rstrip().endswith("~"):
+            raise FormulaError(f"update formula {new!r} has an empty right-hand side")
+        new_tree = parse(" ".join(new.split()))
+    new = new_text
     if new_tree.kind == "unop":
         new_lhs, new_rhs = None, new_tree.args[0]
     else:
@@ -295,15 +320,17 @@ def update_formula(old: str | FormulaParts, new: str, require_random: bool = Tru
     dot = sym(".")
     lhs = old_lhs if new_lhs is None else map_nodes(new_lhs, lambda n: old_lhs if n == dot else n)
     table: dict[tuple, Node] = {}
-    texts: dict[str, str] = {}
-    old_ph = _placeholders(old_rhs, table, texts)
-    new_ph = _placeholders(new_rhs, table, texts)
+    pieces: dict[str, Node] = {}
+    old_ph = _placeholders(old_rhs, table, pieces)
+    new_ph = _placeholders(new_rhs, table, pieces)
+    texts = {name: piece.deparse() for name, piece in pieces.items()}
     combined = map_nodes(new_ph, lambda n: paren(old_ph) if n == dot else n)
     try:
         struct = rhs_terms(combined)
     except FormulaError as exc:
         raise FormulaError(f"cannot update {old!r} with {new!r}: {exc}") from exc
     labels = []
+    nodes: list[Node] = []
     for term, label in zip(struct.terms, struct.labels):
         names = [struct.names[i] for i in term]
         if any(name in texts for name in names):
@@ -311,15 +338,38 @@ def update_formula(old: str | FormulaParts, new: str, require_random: bool = Tru
                 raise FormulaError(f"cannot update {old!r} with {new!r}: a random-effects term would be "
                                    f"crossed with another term ({':'.join(texts.get(p, p) for p in names)})")
             labels.append(texts[label])
+            nodes.append(pieces[label])
         else:
             labels.append(label)
+            nodes.append(term_node(struct, term))
     labels += [struct.names[i] for i in struct.offsets]
+    nodes += [struct.variables[i] for i in struct.offsets]
     if not labels:
         labels = ["1"]                  # R writes an empty model as 1 (and 1 - 1 without intercept)
+        nodes = [num(1)]
+    rhs_tree = nodes[0]
+    for node in nodes[1:]:
+        rhs_tree = binop("+", rhs_tree, node)
     if not struct.intercept:
         labels.append("- 1")
+        rhs_tree = binop("-", rhs_tree, num(1))
     rhs = " + ".join(labels).replace("+ - 1", "- 1")
     lhs_text = lhs.deparse()
     if require_random and not any(texts.get(lab) for lab in struct.labels):
         raise FormulaError(f"updated formula '{lhs_text} ~ {rhs}' has no random-effects terms")
-    return f"{lhs_text} ~ {rhs}"
+    return f"{lhs_text} ~ {rhs}", binop("~", lhs, rhs_tree)
+
+
+def term_node(struct: TermStructure, term: tuple[int, ...]) -> Node:
+    """One term of ``struct`` (a tuple of variable indices) as R writes it: its variables joined by ``:``.
+
+    Example
+    -------
+    >>> s = rhs_terms("x * f")
+    >>> term_node(s, s.terms[2]).deparse()
+    'x:f'
+    """
+    node = struct.variables[term[0]]
+    for i in term[1:]:
+        node = binop(":", node, struct.variables[i])
+    return node

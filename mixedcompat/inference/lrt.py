@@ -22,8 +22,8 @@ from scipy import stats
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
 from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import RETerm, parse_formula
-from mixedcompat.front.rlang import Node, num
-from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms
+from mixedcompat.front.rlang import Node, binop, num, sym
+from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms, term_node
 from mixedcompat.lme4.fit import lmer, update
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.tables import AnovaTable
@@ -266,6 +266,7 @@ def _lmer_with(m, **changes):
     call = dict(m.call)
     if call.get("data") is None:
         raise DataError("the original data are not stored with this fit: cannot refit it")
+    call["formula"] = m.parts           # the fit's parsed formula: a refit does not parse it again
     call.update(changes)
     return lmer(**{k: call[k] for k in _LMER_ARGS if k in call})
 
@@ -321,6 +322,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
         raise ValueError(f"drop1: test must be 'none' or 'Chisq', not {test!r}")
     struct = m.frame.fixed_spec.structure
     labels = struct.labels
+    term_of = dict(zip(labels, struct.terms))
     if scope is None:
         scope_terms = drop_scope(struct)
     else:
@@ -343,7 +345,8 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     for term in scope_terms:
         if trace:
             print(f"trying - {term}")
-        reduced = update(m, f". ~ . - {term}", REML=False)
+        dot = sym(".")
+        reduced = update(m, binop("~", dot, binop("-", dot, term_node(struct, term_of[term]))), REML=False)
         if int(reduced.nobs()) != n0:
             raise DataError(ROWS_CHANGED_ERROR)
         fits.append(reduced)
@@ -437,14 +440,14 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
             new = bars[:i] + [RETerm(lhs, t.group).bar] + bars[i + 1:]
             reductions.append((f"{term} in ({lab})", list(dict.fromkeys(new))))
     n0 = int(m.nobs())
-    response = m.parts.response_text
-    fixed = m.parts.fixed_text
+    response = m.parts.response
+    fixed = m.parts.fixed
     rows = ["<none>"]
     ll = [float(m.logLik())]
     npar = [m.logLik().df]
     fits: list[Any] = [m]
     for name, bars_left in reductions:
-        formula = f"{response} ~ {' + '.join([fixed] + [b.deparse() for b in bars_left])}"
+        formula = _formula_tree(response, [fixed, *bars_left])
         if bars_left:
             fit = _lmer_with(m, formula=formula)
             if int(fit.nobs()) != n0:
@@ -468,14 +471,22 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     p[0] = np.nan
     tab = AnovaTable({"npar": k, "logLik": ll_a, "AIC": -2 * ll_a + 2 * k, "LRT": lrt, "Df": df,
                       "Pr(>Chisq)": p}, index=rows)
-    full = f"{response} ~ {' + '.join(([] if fixed == '1' else [fixed]) + [b.deparse() for b in bars])}"
+    full = _formula_tree(response, ([] if m.parts.fixed_text == "1" else [fixed]) + bars)
     tab.attrs["heading"] = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:",
                             printed_formula(full)]
     tab.attrs["models"] = fits
     return tab
 
 
-def lm_loglik(m, formula: str, REML: bool) -> tuple[float, int, int]:
+def _formula_tree(response: Node, pieces: list[Node]) -> Node:
+    """The formula ``response ~ piece_1 + piece_2 + ...`` as a tree (``1`` when there is no piece)."""
+    rhs = pieces[0] if pieces else num(1)
+    for piece in pieces[1:]:
+        rhs = binop("+", rhs, piece)
+    return binop("~", response, rhs)
+
+
+def lm_loglik(m, formula: str | Node, REML: bool) -> tuple[float, int, int]:
     """R's ``logLik(lm(formula, data, weights, offset, subset))`` (``REML`` as ``logLik.lm``) with the
     data and arguments of the mixed fit ``m``: value, df (rank + 1) and number of rows used.
 

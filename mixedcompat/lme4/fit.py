@@ -19,6 +19,7 @@ from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import ModelFrame, model_frame
 from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError, RankDeficiencyWarning, SingularFitWarning
 from mixedcompat.front.formula import FormulaParts, parse_formula
+from mixedcompat.front.rlang import Node
 from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
 from mixedcompat.lme4.control import lmer_control
 from mixedcompat.lme4.optimize import OptSummary, minimize_theta
@@ -27,7 +28,7 @@ from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
 from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
-from mixedcompat.front.terms import update_formula
+from mixedcompat.front.terms import update_formula_tree
 from mixedcompat.lme4.prediction import predict, simulate
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
 from mixedcompat.model import LogLik, MixedModel
@@ -40,15 +41,16 @@ DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for
                        "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
 
 
-def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = None, offset: Any = None,
-         subset: Any = None, na_action: str = "omit", contrasts: dict | None = None,
+def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = True, weights: Any = None,
+         offset: Any = None, subset: Any = None, na_action: str = "omit", contrasts: dict | None = None,
          control: dict | None = None) -> "LmerMod":
     """Fit a linear mixed model by REML or maximum likelihood, as lme4's ``lmer``.
 
     Parameters
     ----------
-    formula : str
-        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    formula : str, Node or FormulaParts
+        lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``; or its tree (as R's ``lmer`` takes
+        a formula object; ``m.formula`` is then R's deparse of it) or its parsed parts (refits).
     data : pandas.DataFrame
         The data; string, bool and Categorical columns are factors.
     REML : bool
@@ -119,7 +121,8 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, weights: Any = Non
     call = {"formula": formula, "data": data, "REML": bool(REML), "weights": weights, "offset": offset,
             "subset": subset, "na_action": na_action, "contrasts": contrasts, "control": control}
     with blas_threads(threads):
-        return LmerMod(formula, parts, frame, terms, devfun, opt, bool(REML), control or {},
+        text = formula if isinstance(formula, str) else parts.text
+        return LmerMod(text, parts, frame, terms, devfun, opt, bool(REML), control or {},
                        fit_warnings=fit_warnings, call=call, **names)
 
 
@@ -533,7 +536,7 @@ class LmerMod(MixedModel):
         """The same model fitted to a new response, as lme4's ``refit`` (see :func:`refit`)."""
         return refit(self, newresp)
 
-    def update(self, formula: str | None = None, **kwargs) -> "LmerMod":
+    def update(self, formula: str | Node | None = None, **kwargs) -> "LmerMod":
         """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments (see :func:`update`)."""
         return update(self, formula, **kwargs)
 
@@ -678,14 +681,15 @@ def refit(m, newresp: Any):
 UPDATE_ARGS = ("data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
 
 
-def update(m, formula: str | None = None, **kwargs):
+def update(m, formula: str | Node | None = None, **kwargs):
     """Refit with a changed formula and/or arguments, as R's ``update(m, . ~ . - x, REML = FALSE)``.
 
     Parameters
     ----------
     m : LmerMod
-    formula : str, optional
-        An update formula in R's syntax: ``". ~ . - Days"``, ``". ~ . + (1 | g)"``, ``"log(.) ~ ."``.
+    formula : str or Node, optional
+        An update formula in R's syntax: ``". ~ . - Days"``, ``". ~ . + (1 | g)"``, ``"log(.) ~ ."``
+        (or its tree).  The refit takes the updated formula as a tree: nothing is re-parsed.
     **kwargs
         ``lmer`` arguments that replace the original ones: ``data``, ``REML``, ``weights``, ``offset``,
         ``subset``, ``na_action``, ``contrasts``, ``control``.
@@ -708,7 +712,7 @@ def update(m, formula: str | None = None, **kwargs):
     call = dict(m.call)
     if "data" not in call or call["data"] is None:
         raise DataError("update: the original data are not stored with this fit; pass data=")
-    call["formula"] = m.formula if formula is None else update_formula(m.parts, formula)
+    call["formula"] = m.parts if formula is None else update_formula_tree(m.parts, formula)
     call.update(kwargs)
     args = {k: call[k] for k in ("formula", "data", *UPDATE_ARGS[1:]) if k in call}
     return lmer(**args)

@@ -17,7 +17,8 @@ import pandas as pd
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import ModelFrame, model_frame
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.front.formula import parse_formula
+from mixedcompat.front.formula import FormulaParts, parse_formula
+from mixedcompat.front.rlang import binop, paren, parse
 from mixedcompat.nlme.likelihood import LevelDesign, NlmeLikelihood
 from mixedcompat.nlme.pdmat import pdMat, pd_from_text
 from mixedcompat.nlme.corstruct import CorForm, parse_cor_form
@@ -128,6 +129,24 @@ def _pd_rhs(pd_: pdMat) -> str:
     return rhs if rhs else "1"
 
 
+def _lme4_formula(fixed: str, random: list[RandomLevel]) -> FormulaParts:
+    """nlme's ``fixed`` and ``random`` as one lme4 formula, ``fixed + (rhs_1 | g_1) + ...``, joined as
+    trees: each user text is parsed once.  A text that does not parse, or a formula
+    :func:`parse_formula` refuses, is reported as for the whole formula written out."""
+    re_text = "".join(f" + ({_pd_rhs(lv.pd)} | {':'.join(lv.groups)})" for lv in random)
+    try:
+        tree = parse(" ".join(fixed.split()))
+        for lv in random:
+            bar = binop("|", parse(_pd_rhs(lv.pd)), parse(":".join(lv.groups)))
+            if tree.kind == "binop" and tree.value == "~":
+                tree = binop("~", tree.args[0], binop("+", tree.args[1], paren(bar)))
+            else:                           # not a two-sided formula: parse_formula names the fault
+                raise FormulaError(f"formula {fixed!r} is not two-sided")
+        return parse_formula(tree)
+    except FormulaError:
+        return parse_formula(fixed + re_text)      # the message for the formula as written (raises)
+
+
 def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation, weights, REML: bool,
           na_action: str) -> Setup:
     """Model frame, sorted rows, bound structures and the likelihood."""
@@ -148,8 +167,7 @@ def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation
                 cols = [c for c in extra if work[c].isna().any()]
                 raise DataError(f"missing values in {', '.join(cols)} (na_action='fail')")
             work = work.loc[~bad]
-    re_text = "".join(f" + ({_pd_rhs(lv.pd)} | {':'.join(lv.groups)})" for lv in random)
-    frame = model_frame(parse_formula(fixed + re_text), work, na_action=na_action)
+    frame = model_frame(_lme4_formula(fixed, random), work, na_action=na_action)
     base_rows = np.flatnonzero(~bad) if extra and bad.any() else np.arange(len(data))
     rows = base_rows[np.asarray(frame.rows)]
     n = len(frame.y)
