@@ -249,12 +249,12 @@ def criterion_at_r(m, r: dict) -> float:
     """Our -2 (restricted) log-likelihood at nlme's estimates (nlme's relative random-effects
     covariances, unconstrained correlation / variance parameters, its fitted values for fitted(.))."""
     params, fitted = _r_params(m, r)
-    return float(m._lik.criterion(params, fitted))
+    return float(m.likelihood.criterion(params, fitted))
 
 
 def _r_params(m, r: dict) -> tuple[np.ndarray, np.ndarray | None]:
     """nlme's estimates as our parameter vector, and nlme's fitted values (rows sorted as ours)."""
-    lik = m._lik
+    lik = m.likelihood
     parts = []
     names = list(r.get("re_names") or [])
     for lv in lik.levels:
@@ -277,7 +277,7 @@ def _r_params(m, r: dict) -> tuple[np.ndarray, np.ndarray | None]:
     params = np.concatenate(parts) if parts else np.zeros(0)
     fitted = None
     if lik.uses_fitted:
-        fitted = np.asarray(r["fitted"], float)[m._setup.order]
+        fitted = np.asarray(r["fitted"], float)[m.setup.order]
     return params, fitted
 
 
@@ -321,8 +321,8 @@ def fit_at_r(m, r: dict):
     from mixedcompat.nlme.estimate import Estimate
     from mixedcompat.nlme.fit import NlmeFit
     params, fitted = _r_params(m, r)
-    est = Estimate(params, float(m._lik.criterion(params, fitted)), fitted, 0, 0, True, "at nlme's estimates")
-    return NlmeFit(m.kind, m._setup, est, m.method, m.call, m._control)
+    est = Estimate(params, float(m.likelihood.criterion(params, fitted)), fitted, 0, 0, True, "at nlme's estimates")
+    return NlmeFit(m.kind, m.setup, est, m.method, m.call, m.control)
 
 
 def verdict(m, r: dict) -> tuple[str, str]:

@@ -123,7 +123,7 @@ def test_blocks_equal_the_dense_formula(formula: str, factorisation: str, monkey
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = mc.lmer(formula, load_fixture_data("sim_main"), weights="w")
-    assert (m._factor.L_full is None) == (factorisation == "blocked")
+    assert (m.factor.L_full is None) == (factorisation == "blocked")
     for ours, brute, t in zip(conditional_variances(m), _brute_force_blocks(m), m.terms):
         assert_close(ours, brute, f"{formula}: term ({t.label})", rtol=TOL["condvar_brute"]["rtol"],
                      atol=TOL["condvar_brute"]["atol"] * np.abs(brute).max())
@@ -133,7 +133,7 @@ def test_large_model_insteval() -> None:
     """InstEval y ~ 1 + (1|s) + (1|d) + (1|dept), ML: q = 4114, blocked path; R's postVar."""
     path = FIXTURES / "lmer" / "insteval_ml.json"
     fx, m = _model_to_compare(path)
-    assert m._factor.L_full is None, "InstEval should use the blocked factorisation"
+    assert m.factor.L_full is None, "InstEval should use the blocked factorisation"
     re = m.ranef(condVar=True)
     assert [re[g].shape[0] for g in re] == [2972, 1128, 14]
     _check_postvar(re, fx["expected"]["ranef"], "insteval_ml", **TOL["postvar"])

@@ -42,7 +42,7 @@ def _check(design) -> str:
         m = fit_ours(design)
     # the arithmetic first: our criterion at nlme's estimates is nlme's log-likelihood
     tol = TOL["nlme_logLik"]["rtol"] * max(1.0, abs(r["logLik"][0]))
-    if not m._lik.uses_fitted:
+    if not m.likelihood.uses_fitted:
         assert abs(-0.5 * criterion_at_r(m, r) - r["logLik"][0]) <= tol, design.r_call
     v, detail = verdict(m, r)
     assert v in ("same", "better", "flat"), f"{design.r_call}: {v}: {detail}"

@@ -60,7 +60,7 @@ def test_criterion_at_nlme_estimates_is_nlmes(path):
     r = _r(fx)
     ll_at_r = -0.5 * criterion_at_r(m, r)
     # fitted(.) variance functions: nlme's logLik is at the fitted values of its previous iteration
-    tol = TOL["nlme_logLik"] if m._lik.uses_fitted else TOL["objective_at"]
+    tol = TOL["nlme_logLik"] if m.likelihood.uses_fitted else TOL["objective_at"]
     np.testing.assert_allclose(ll_at_r, r["logLik"][0], **tol)
 
 
@@ -93,7 +93,7 @@ def test_varpower_of_fitted_settles(path):
     """The alternation settles as nlme's does: no ConvergenceWarning, within nlme's maxIter (50)."""
     fx, m, caught = _fit(path)
     assert not [w for w in caught if issubclass(w.category, mc.ConvergenceWarning)]
-    assert m._est.converged and m._est.n_outer <= 50
+    assert m.opt.converged and m.opt.n_outer <= 50
 
 
 def test_flat_criterion_compared_at_nlmes_estimates():
