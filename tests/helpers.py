@@ -415,9 +415,10 @@ def load_fixture(path: pathlib.Path) -> dict:
         return json.load(fh)
 
 
-def load_fixture_data(stem: str):
+def load_fixture_data(stem: str, root: pathlib.Path = FIXTURES):
+    """A fixture's data set (``<root>/data/<stem>.csv``, R's factor levels kept), named ``stem``."""
     from mixedcompat.datasets import read_csv_with_levels
-    df = read_csv_with_levels(FIXTURES / "data" / f"{stem}.csv")
+    df = read_csv_with_levels(root / "data" / f"{stem}.csv")
     df.attrs["name"] = stem
     return df
 

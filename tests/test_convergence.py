@@ -13,7 +13,6 @@ case:
 """
 from __future__ import annotations
 
-import json
 import pathlib
 import re
 import warnings
@@ -22,11 +21,10 @@ import numpy as np
 import pytest
 
 import mixedcompat as mc
-from helpers import FIXTURES, TOL, assert_close, assert_same_printout
+from helpers import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture, load_fixture_data
 from test_lmer_fixtures import _same_lines   # one rule for rounding ties in printed numbers
 from mixedcompat.lme4.convergence import (Derivs, check_conv, check_hessian, deriv12, deriv_points,
                                      make_cc, newton_decrease)
-from mixedcompat.datasets import read_csv_with_levels
 
 CONV_DIR = FIXTURES / "convergence"
 PATHS = sorted(CONV_DIR.glob("*.json"))
@@ -35,15 +33,8 @@ SAME_POINT = TOL["theta_same_path"]["atol"]   # theta this close to R's: the sam
 DEGENERATE = {"constant_response", "start_between_only"}
 
 
-def _load(path: pathlib.Path) -> dict:
-    with open(path) as fh:
-        return json.load(fh)
-
-
 def _data(stem: str):
-    df = read_csv_with_levels(CONV_DIR / "data" / f"{stem}.csv")
-    df.attrs["name"] = stem
-    return df
+    return load_fixture_data(stem, CONV_DIR)
 
 
 _CACHE: dict = {}
@@ -52,7 +43,7 @@ _CACHE: dict = {}
 def _fit(path: pathlib.Path, **control):
     key = (str(path), tuple(sorted(control.items())))
     if key not in _CACHE:
-        fx = _load(path)
+        fx = load_fixture(path)
         inp = fx["input"]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

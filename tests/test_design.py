@@ -15,14 +15,13 @@ from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.rlang import Node
 from mixedcompat.front.transforms import Num, parse_r, r_number
+from helpers import FIXTURES, load_fixture_data
 
-FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 MM_FILES = sorted((FIXTURES / "model_matrix").glob("*.json"))
 
 
 def _load_data(stem: str) -> pd.DataFrame:
-    from mixedcompat.datasets import read_csv_with_levels
-    return read_csv_with_levels(FIXTURES / "data" / f"{stem}.csv")
+    return load_fixture_data(stem)
 
 
 # ---------------------------------------------------------------- R fixtures
