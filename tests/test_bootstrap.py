@@ -483,3 +483,33 @@ def test_singular_replicates_are_counted_as_lme4_messages(sleep):
     assert 0 < n_singular < 20
     key = "SingularFitWarning: boundary (singular) fit: see help('isSingular')"
     assert b.messages[key] == n_singular, b.messages
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("small, nsim, seed", [("Reaction ~ 1 + (Days | Subject)", 50, 1),
+                                                ("Reaction ~ Days + (1 | Subject)", 20, 2),
+                                                (". ~ . - Days", 30, 3)])
+def test_pbmodcomp_prints_as_pbkrtest(small, nsim, seed):
+    """Our PBModComp printed at pbkrtest's own numbers (its statistic, p-values, samples, extremes and
+    time) is pbkrtest's print.PBmodcomp, line for line."""
+    import rlive
+    from mixedcompat.inference.bootstrap import PBModComp
+    ro = rlive.robjects()
+    small_r = (f"update(m1, {small})" if small.startswith(".") else
+               f"lmer({small}, sleepstudy, REML = FALSE)")
+    small_arg = small if small.startswith(".") else "m0"
+    ro.r(f"""suppressMessages({{library(lme4); library(pbkrtest)}})
+        m1 <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy, REML = FALSE)
+        m0 <- {small_r}
+        set.seed({seed}); pb <- PBmodcomp(m1, {small_arg}, nsim = {nsim})""")
+    r_lines = rlive.r_eval_lines("print(pb)")
+    tab = ro.r("as.matrix(pb$test)")
+    test = pd.DataFrame(np.asarray(tab), index=["LRT", "PBtest"], columns=["stat", "df", "p.value"])
+    samples = {k: int(v) for k, v in zip(["nsim", "npos"], ro.r("pb$samples"))}
+    d = mc.datasets.load("sleepstudy")
+    m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
+    ours = mc.PBmodcomp(m1, small if small.startswith(".") else mc.lmer(small, d, REML=False), nsim=2, seed=1,
+                        progress=False)
+    at_r = PBModComp(test, ours.ref, ours.LRTstat, samples, int(ro.r("pb$n.extreme")[0]),
+                     float(ro.r("pb$ctime")[0]), ours.formula_large, ours.formula_small, None)
+    assert str(at_r).splitlines() == r_lines

@@ -39,6 +39,8 @@ from mixedcompat.generics import fixef as _fixef_generic
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, original_order, predict, select_re, term_matrix
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.present.lme4_printing import deparse_formula
+from mixedcompat.present.rformat import print_coefmat
 from mixedcompat.inference.replicate_fit import Refitter
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
@@ -621,14 +623,20 @@ class PBModComp:
         self.seed = seed
 
     def __str__(self) -> str:
-        tab = self.test.copy()
-        tab["df"] = tab["df"].map(lambda v: "" if pd.isna(v) else f"{v:g}")
-        tab["stat"] = tab["stat"].map(lambda v: f"{v:.5g}")
-        tab["p.value"] = tab["p.value"].map(lambda v: f"{v:.4g}")
-        return "\n".join([f"Bootstrap test; time: {self.ctime:.2f} sec; samples: {self.samples['nsim']}; "
-                          f"extremes: {self.n_extreme};",
-                          f"large : {self.formula_large}", f"small : {self.formula_small}",
-                          tab.to_string()])
+        """pbkrtest's ``print.PBmodcomp``: its header, then ``printCoefmat(test, tst.ind = 1,
+        na.print = "", has.Pvalue = TRUE)``.  As pbkrtest 0.5.2, the small model's formula line has no
+        ``small :`` label (pbkrtest prints that label only for a formula object, and the formula it keeps is
+        the fitted small model's, a call -- also when the small model was given as an update formula)."""
+        nsim, npos = self.samples["nsim"], self.samples["npos"]
+        lines = [f"Bootstrap test; time: {round(self.ctime, 2):.2f} sec; samples: {nsim}; "
+                 f"extremes: {self.n_extreme};"]
+        if npos < nsim:
+            lines.append(f"Requested samples: {nsim} Used samples: {npos} Extremes: {self.n_extreme}")
+        lines.append(f"large : {self.formula_large}")
+        lines.append(self.formula_small)
+        lines += print_coefmat(self.test.to_numpy(dtype=float), list(self.test.index), list(self.test.columns),
+                               digits=5, tst_ind=(0,), has_pvalue=True, na_print="")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.__str__()
@@ -717,7 +725,7 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
                         index=["LRT", "PBtest"])
     LRTstat = pd.Series({"tobs": tobs, "df": float(df), "p.value": p_chi})
     return PBModComp(test, ref, LRTstat, {"nsim": nsim, "npos": int(len(refpos))}, n_extreme, ctime,
-                     large.formula, small.formula, seed_out)
+                     deparse_formula(large.parts.tree), deparse_formula(small.parts.tree), seed_out)
 
 
 # ================================================================================================
