@@ -76,3 +76,11 @@ def test_one_home_per_concept(definition, home):
     homes = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "mixedcompat").rglob("*.py")
                    if definition in p.read_text())
     assert homes == [home]
+
+
+def test_statsmodels_interop_without_the_extra_names_it(monkeypatch):
+    """Without statsmodels installed, the interop says which extra installs it (no bare ModuleNotFoundError)."""
+    import mixedcompat as mc
+    monkeypatch.setitem(sys.modules, "statsmodels.regression.mixed_linear_model", None)
+    with pytest.raises(ImportError, match=r"mixedcompat\[statsmodels\]"):
+        mc.to_statsmodels("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
