@@ -175,3 +175,18 @@ def test_update_ranova_drop1_do_not_reparse_built_text(monkeypatch):
     assert list(tab_r.index) == ["<none>", "(1 | Subject)", "Days in (0 + Days | Subject)"]
     assert list(tab_d.index) == ["<none>", "Days:f"]
     assert tab_r.attrs["heading"][-1] == "log(Reaction) ~ Days * f + (1 | Subject) + (0 + Days | Subject)"
+
+
+def test_nlme_update_and_printing_do_not_reparse_built_text(monkeypatch):
+    """nlme's ``update`` refits with the updated formula as a tree, and its printouts deparse the tree it
+    parsed once: only the user's update text is parsed."""
+    d = mc.datasets.load("Orthodont")
+    m = mc.lme("distance ~ age + Sex", d, random="~ 1 | Subject")
+    calls = _parse_recorder(monkeypatch)
+    updated = m.update(". ~ . - Sex")
+    str(updated.summary())
+    str(updated)
+    # the user's update text, and the refit's random form (the user's random text, read once per fit);
+    # neither the fixed formula nor any printed formula is parsed again
+    assert calls == [". ~ . - Sex", "~ 1"]
+    assert updated.formula == "distance ~ age"

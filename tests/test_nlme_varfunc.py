@@ -12,8 +12,8 @@ import pytest
 
 from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.errors import DataError, FormulaError
-from mixedcompat.nlme.varfunc import (varComb, varConstPower, varExp, varFixed, varIdent, varPower,
-                                      parse_var_form)
+from mixedcompat.nlme.var_bound import parse_var_form
+from mixedcompat.nlme.varfunc import varComb, varConstPower, varExp, varFixed, varIdent, varPower
 from helpers import FIXTURES, TOL
 
 FIX = FIXTURES / "nlme_varfunc"

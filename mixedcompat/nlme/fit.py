@@ -19,7 +19,9 @@ import pandas as pd
 from mixedcompat.errors import DataError
 from mixedcompat.front.design import ModelFrame, build_fixed, build_matrix
 from mixedcompat.interop.statsmodels_api import CallableInt
-from mixedcompat.front.terms import update_formula
+from mixedcompat.front.formula import parse_formula
+from mixedcompat.front.rlang import Node, deparse_one
+from mixedcompat.front.terms import update_formula_tree
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.nlme.fit_diagnostics import acf_of, plot_acf, plot_residuals_by_group, plot_variogram, variogram_of
 from mixedcompat.nlme.nlme_inference import anova_nlme, intervals, t_table
@@ -62,7 +64,7 @@ def _start_fitted(lik, ols_fitted: np.ndarray) -> np.ndarray:
     return out if np.all(np.isfinite(out)) else ols_fitted
 
 
-def fit_nlme(kind: str, fixed: str, data: pd.DataFrame, random, correlation, weights, method: str,
+def fit_nlme(kind: str, fixed: str | Node, data: pd.DataFrame, random, correlation, weights, method: str,
              na_action: str, control: dict | None) -> "NlmeFit":
     """Fit an ``lme`` (``kind="lme"``) or ``gls`` model: set up, maximise the (restricted)
     likelihood, and build the :class:`NlmeFit` (the arguments are :func:`mixedcompat.lme`'s).
@@ -88,7 +90,7 @@ def fit_nlme(kind: str, fixed: str, data: pd.DataFrame, random, correlation, wei
             if lik.levels:
                 fitted0 = _start_fitted(lik, fitted0)
         est = maximise(lik, lik.start(), fitted0, ctl)
-        call = {"fixed": fixed, "data": data, "random": random, "correlation": correlation, "weights": weights,
+        call = {"fixed": deparse_one(fixed) if isinstance(fixed, Node) else fixed, "data": data, "random": random, "correlation": correlation, "weights": weights,
                 "method": method, "na_action": na_action, "control": control}
         return NlmeFit(kind, setup, est, method, call, ctl)
 
@@ -463,7 +465,7 @@ class NlmeFit(MixedModel):
             fixed = kwargs.pop("model")
         call.update(kwargs)
         if fixed is not None:
-            call["fixed"] = update_formula(self.call["fixed"], fixed, require_random=False)
+            call["fixed"] = update_formula_tree(parse_formula(self._setup.fixed), fixed, require_random=False)
         return fit_nlme(self.kind, call["fixed"], call["data"], call["random"], call["correlation"], call["weights"],
                     call["method"], call["na_action"], call["control"])
 

@@ -8,6 +8,7 @@ model.matrix semantics, NA handling over every variable of the model).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -18,7 +19,7 @@ from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import ModelFrame, model_frame
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import FormulaParts, parse_formula
-from mixedcompat.front.rlang import binop, paren, parse
+from mixedcompat.front.rlang import Node, binop, deparse_one, paren, parse, sym
 from mixedcompat.nlme.likelihood import LevelDesign, NlmeLikelihood
 from mixedcompat.nlme.pdmat import pdMat, pd_from_text
 from mixedcompat.nlme.corstruct import CorForm, parse_cor_form
@@ -117,6 +118,7 @@ class Setup:
     lik: NlmeLikelihood
     random: list            # RandomLevel per level
     sorted_data: pd.DataFrame
+    fixed: Node | None = None   # the fixed-effects formula as parsed (once), for printing and update
 
 
 def _level_codes(frame: ModelFrame, k: int, n_levels: int) -> tuple[np.ndarray, list[str]]:
@@ -124,37 +126,45 @@ def _level_codes(frame: ModelFrame, k: int, n_levels: int) -> tuple[np.ndarray, 
     return np.asarray(codes), [str(lab).replace(":", "/") for lab in labels]
 
 
-def _pd_rhs(pd_: pdMat) -> str:
+def _pd_rhs_text(pd_: pdMat) -> str:
+    """The pd formula's right-hand side as written (for the error message of the whole formula)."""
     rhs = pd_.form.strip()[1:].strip()
     return rhs if rhs else "1"
 
 
-def _lme4_formula(fixed: str, random: list[RandomLevel]) -> FormulaParts:
+def _lme4_formula(fixed: str | Node, random: list[RandomLevel]) -> tuple[FormulaParts, Node]:
     """nlme's ``fixed`` and ``random`` as one lme4 formula, ``fixed + (rhs_1 | g_1) + ...``, joined as
-    trees: each user text is parsed once.  A text that does not parse, or a formula
-    :func:`parse_formula` refuses, is reported as for the whole formula written out."""
-    re_text = "".join(f" + ({_pd_rhs(lv.pd)} | {':'.join(lv.groups)})" for lv in random)
+    trees (each user text is parsed once), and the fixed formula's tree.  A text that does not parse, or
+    a formula :func:`parse_formula` refuses, is reported as for the whole formula written out."""
     try:
-        tree = parse(" ".join(fixed.split()))
+        fixed_tree = fixed if isinstance(fixed, Node) else parse(" ".join(fixed.split()))
+        tree = fixed_tree
         for lv in random:
-            bar = binop("|", parse(_pd_rhs(lv.pd)), parse(":".join(lv.groups)))
+            groups = [sym(g) for g in lv.groups]
+            bar = binop("|", lv.pd.covariates, functools.reduce(lambda a, b: binop(":", a, b), groups))
             if tree.kind == "binop" and tree.value == "~":
                 tree = binop("~", tree.args[0], binop("+", tree.args[1], paren(bar)))
             else:                           # not a two-sided formula: parse_formula names the fault
                 raise FormulaError(f"formula {fixed!r} is not two-sided")
-        return parse_formula(tree)
+        return parse_formula(tree), fixed_tree
     except FormulaError:
-        return parse_formula(fixed + re_text)      # the message for the formula as written (raises)
+        if isinstance(fixed, Node):
+            raise
+        re_text = "".join(f" + ({_pd_rhs_text(lv.pd)} | {':'.join(lv.groups)})" for lv in random)
+        parse_formula(fixed + re_text)      # the message for the formula as written (raises)
+        raise
 
 
-def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation, weights, REML: bool,
+def build(fixed: str | Node, data: pd.DataFrame, random: list[RandomLevel], correlation, weights, REML: bool,
           na_action: str) -> Setup:
-    """Model frame, sorted rows, bound structures and the likelihood."""
+    """Model frame, sorted rows, bound structures and the likelihood (``fixed``: the user's text, or a
+    formula tree such as ``update`` builds)."""
     data = as_data_frame(data)
-    if not isinstance(fixed, str) or "~" not in fixed:
-        raise FormulaError(f"the fixed-effects formula must be a two-sided formula string, not {fixed!r}")
-    if "|" in fixed:
-        raise FormulaError(f"{fixed!r}: random effects go in random=, not in the fixed formula")
+    text = deparse_one(fixed) if isinstance(fixed, Node) else fixed
+    if not isinstance(text, str) or "~" not in text:
+        raise FormulaError(f"the fixed-effects formula must be a two-sided formula string, not {text!r}")
+    if "|" in text:
+        raise FormulaError(f"{text!r}: random effects go in random=, not in the fixed formula")
     extra = []
     for obj in (correlation, weights):
         if obj is not None:
@@ -167,7 +177,8 @@ def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation
                 cols = [c for c in extra if work[c].isna().any()]
                 raise DataError(f"missing values in {', '.join(cols)} (na_action='fail')")
             work = work.loc[~bad]
-    frame = model_frame(_lme4_formula(fixed, random), work, na_action=na_action)
+    parts, fixed_tree = _lme4_formula(fixed, random)
+    frame = model_frame(parts, work, na_action=na_action)
     base_rows = np.flatnonzero(~bad) if extra and bad.any() else np.arange(len(data))
     rows = base_rows[np.asarray(frame.rows)]
     n = len(frame.y)
@@ -201,7 +212,8 @@ def build(fixed: str, data: pd.DataFrame, random: list[RandomLevel], correlation
             _check_nested(cor.group_codes, levels[-1].codes, levels[-1].name)
     lik = NlmeLikelihood(np.asarray(frame.y, float)[order], np.asarray(frame.X, float)[order], levels, cor, var,
                          REML)
-    return Setup(frame=frame, rows=rows, order=order, lik=lik, random=random, sorted_data=sorted_data)
+    return Setup(frame=frame, rows=rows, order=order, lik=lik, random=random, sorted_data=sorted_data,
+                 fixed=fixed_tree)
 
 
 def _coarser_cor_groups(correlation, random: list):

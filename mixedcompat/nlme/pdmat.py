@@ -15,11 +15,13 @@ Example
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from mixedcompat.errors import FormulaError
+from mixedcompat.front.rlang import Node, is_binop, num, parse
 
 PD_CLASSES = ("pdLogChol", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm")
 
@@ -43,6 +45,22 @@ class pdMat:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.form!r})"
+
+    @functools.cached_property
+    def covariates(self) -> Node:
+        """The random-effects columns' formula as a tree, parsed once: ``~ age | Subject`` -> ``age``
+        (``1`` when empty).
+
+        Example
+        -------
+        >>> pdDiag("~ age | Subject").covariates.deparse()
+        'age'
+        """
+        if not self.form.lstrip("~").strip():
+            return num(1)
+        node = parse(self.form)
+        node = node.args[0] if node.kind == "unop" and node.value == "~" else node
+        return node.args[0] if is_binop(node, "|") else node
 
     def bind(self, columns: list[str]) -> "BoundPd":
         """The structure for these random-effects column names."""

@@ -23,7 +23,7 @@ Value = float | Sequence[float] | Mapping[str, float] | None
 
 def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
     """Parse a variance-function ``form`` into (covariate expression or None, strata expressions),
-    each as R deparses it.
+    each as R deparses it (:func:`var_form_nodes` gives them as trees).
 
     ``"~ 1 | g"`` -> ``(None, ["g"])``; ``"~ fitted(.) | a * b"`` -> ``("fitted(.)", ["a", "b"])``.
 
@@ -31,6 +31,30 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
     -------
     >>> parse_var_form("~ x | g * h", "varPower")
     ('x', ['g', 'h'])
+    """
+    return var_form_texts(*var_form_nodes(form, cls))
+
+
+def var_form_texts(cov: rlang.Node | str | None, strata: list[rlang.Node]) -> tuple[str | None, list[str]]:
+    """:func:`var_form_nodes`' trees as R deparses them (``FITTED`` and None kept).
+
+    Example
+    -------
+    >>> var_form_texts(*var_form_nodes("~ fitted(.) | a * b", "varPower"))
+    ('fitted(.)', ['a', 'b'])
+    """
+    return (cov if cov is None or isinstance(cov, str) else cov.deparse()), [n.deparse() for n in strata]
+
+
+def var_form_nodes(form: str, cls: str) -> tuple[rlang.Node | str | None, list[rlang.Node]]:
+    """The ``form`` parsed once: the covariate's tree (``FITTED`` for ``fitted(.)``, None for ``1``) and
+    the strata's trees.
+
+    Example
+    -------
+    >>> cov, strata = var_form_nodes("~ log(x) | g", "varPower")
+    >>> cov.deparse(), [n.deparse() for n in strata]
+    ('log(x)', ['g'])
     """
     if not isinstance(form, str):
         raise FormulaError(f"{cls}: form must be a one-sided formula string such as '~ x | g', not {form!r}")
@@ -51,21 +75,21 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
         raise FormulaError(f"{cls}: form {form!r} has more than one '|'")
     cov = bars[0]
     if cov.deparse() == FITTED:
-        cov_expr: str | None = FITTED
+        cov_expr: rlang.Node | str | None = FITTED
     elif cov == rlang.num(1):
         cov_expr = None
     else:
         if len(rlang.split_top(cov, "+")) > 1:
             raise FormulaError(f"{cls}: the covariate {cov.deparse()!r} in form {form!r} must be a single "
                                f"expression")
-        cov_expr = cov.deparse()
-    strata: list[str] = []
+        cov_expr = cov
+    strata: list[rlang.Node] = []
     if len(bars) == 2:
         grp = bars[1]
         if any(rlang.is_binop(n, "/", ":") for n in rlang.walk(grp)):
             raise FormulaError(f"{cls}: invalid formula for groups {grp.deparse()!r} in form {form!r}: "
                                "strata are crossed with '*' (e.g. '~ 1 | a * b'), as nlme requires")
-        strata = [n.deparse() for n in rlang.split_top(grp, "*")]
+        strata = list(rlang.split_top(grp, "*"))
     return cov_expr, strata
 
 
@@ -81,7 +105,7 @@ def r_form_text(cov: str | None, strata: list[str]) -> str:
     return text + (" | " + " * ".join(strata) if strata else "")
 
 
-def numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
+def numeric_covariate(expr: str | rlang.Node, data: pd.DataFrame, cls: str) -> np.ndarray:
     """The variance covariate ``expr`` evaluated on ``data``: one finite number per row, else a
     DataError / FormulaError naming ``cls`` and the covariate.
 
@@ -90,10 +114,13 @@ def numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
     >>> numeric_covariate("log(x)", pd.DataFrame({"x": [1.0, np.e]}), "varPower").round(12).tolist()
     [0.0, 1.0]
     """
-    try:
-        node = rlang.parse(expr)
-    except FormulaError as exc:
-        raise FormulaError(f"{cls}: cannot parse the covariate {expr!r}: {exc}") from exc
+    if isinstance(expr, rlang.Node):
+        node, expr = expr, expr.deparse()
+    else:
+        try:
+            node = rlang.parse(expr)
+        except FormulaError as exc:
+            raise FormulaError(f"{cls}: cannot parse the covariate {expr!r}: {exc}") from exc
     v = evaluate(node, EvalContext(data))
     if isinstance(v, Fac):
         raise DataError(f"{cls}: the covariate {expr!r} is a factor; a variance covariate must be numeric")
@@ -107,7 +134,7 @@ def numeric_covariate(expr: str, data: pd.DataFrame, cls: str) -> np.ndarray:
     return values.astype(float, copy=True)
 
 
-def stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np.ndarray, list[str]]:
+def stratum_labels(strata: list[str] | list[rlang.Node], data: pd.DataFrame, cls: str) -> tuple[np.ndarray, list[str]]:
     """Per-row stratum codes and the labels (crossed strata joined by ``*``) in order of first appearance.
 
     Example
@@ -119,7 +146,9 @@ def stratum_labels(strata: list[str], data: pd.DataFrame, cls: str) -> tuple[np.
     ctx = EvalContext(data)
     per_var: list[np.ndarray] = []
     for expr in strata:
-        v = evaluate(rlang.parse(expr), ctx)
+        node = expr if isinstance(expr, rlang.Node) else rlang.parse(expr)
+        expr = node.deparse()
+        v = evaluate(node, ctx)
         if isinstance(v, Fac):
             codes = np.asarray(v.codes)
             if (codes < 0).any():

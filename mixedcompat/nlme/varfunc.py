@@ -69,7 +69,7 @@ from mixedcompat.errors import DataError, FormulaError
 
 __all__ = ["VarFunc", "BoundVarFunc", "varIdent", "varPower", "varExp", "varConstPower", "varFixed",
            "varComb"]
-from mixedcompat.nlme.var_bound import (FITTED, Value, parse_var_form, r_form_text, numeric_covariate, stratum_labels, as_scalar_or_dict, check_stratum_names, check_positive, BoundVarFunc)
+from mixedcompat.nlme.var_bound import (FITTED, Value, var_form_nodes, var_form_texts, r_form_text, numeric_covariate, stratum_labels, as_scalar_or_dict, check_stratum_names, check_positive, BoundVarFunc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,7 +84,8 @@ class VarFunc:
 
     def __init__(self, form: str | None = None):
         self.form = self.default_form if form is None else form
-        self.covariate, self.strata = parse_var_form(self.form, self.kind)
+        self._cov_node, self._strata_nodes = var_form_nodes(self.form, self.kind)
+        self.covariate, self.strata = var_form_texts(self._cov_node, self._strata_nodes)
 
     @property
     def uses_fitted(self) -> bool:
@@ -97,7 +98,7 @@ class VarFunc:
         if self.covariate is None:
             ones = np.ones(len(data))
             return lambda fitted: ones
-        values = numeric_covariate(self.covariate, data, self.kind)
+        values = numeric_covariate(self._cov_node, data, self.kind)
         self._check_covariate(values)
         return lambda fitted: values
 
@@ -107,7 +108,7 @@ class VarFunc:
     def _strata(self, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
         if not self.strata:
             return np.zeros(len(data), dtype=np.int64), []
-        return stratum_labels(self.strata, data, self.kind)
+        return stratum_labels(self._strata_nodes, data, self.kind)
 
     def bind(self, data: pd.DataFrame) -> BoundVarFunc:
         """Bind to ``data``: the model's rows in the model's row order (nlme's ``Initialize``).

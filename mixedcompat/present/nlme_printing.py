@@ -116,20 +116,15 @@ def _group_label(groups: list[str]) -> str:
     return " %in% ".join(reversed(groups))
 
 
-def _pd_rhs(form: str) -> str:
+def _pd_rhs(pd_) -> str:
     """The deparsed covariates of a pd formula: ``~ age | Subject`` -> ``age`` (``1`` when empty)."""
-    if not form.strip().lstrip("~").strip():
-        return "1"
-    node = rlang.parse(form)
-    node = node.args[0] if node.kind == "unop" and node.value == "~" else node
-    node = node.args[0] if rlang.is_binop(node, "|") else node
-    return " ".join(rlang.deparse(node, _CUTOFF))
+    return " ".join(rlang.deparse(pd_.covariates, _CUTOFF))
 
 
 def _re_blocks(m) -> list[tuple[str, str, str, pd.DataFrame]]:
     """(level name, formula line, pd kind, covariance) per level, outermost first."""
     covs = m.re_cov()
-    return [(lv.name, f"~{_pd_rhs(rl.pd.form)} | {_group_label(list(rl.groups))}", lv.pd.kind, covs[lv.name])
+    return [(lv.name, f"~{_pd_rhs(rl.pd)} | {_group_label(list(rl.groups))}", lv.pd.kind, covs[lv.name])
             for lv, rl in zip(m.likelihood.levels, m.setup.random)]
 
 
@@ -272,7 +267,7 @@ def format_summary(m) -> str:
     >>> format_summary(m).splitlines()[-1]
     'Degrees of freedom: 108 total; 106 residual'
     """
-    fixed = _dp(m.call["fixed"])
+    fixed = " ".join(rlang.deparse(m.setup.fixed, _CUTOFF))
     structs = _cor_block(m) + _var_block(m)
     if m.kind == "gls":
         lines = [_title(m), f"  Model: {fixed} ", f"  Data: {_data_name(m)} "] + _fit_stats(m)
@@ -305,7 +300,7 @@ def format_print(m) -> str:
     >>> format_print(m).splitlines()[3]
     '  Log-restricted-likelihood: -254.5847'
     """
-    fixed = _dp(m.call["fixed"])
+    fixed = " ".join(rlang.deparse(m.setup.fixed, _CUTOFF))
     beta = m.fixef()
     coef = _vector(beta.to_numpy(), [str(i) for i in beta.index])
     structs = _cor_block(m) + _var_block(m)
@@ -338,7 +333,7 @@ def format_varcorr(m) -> str:
     var_vals, sd_vals, rows, names, headers = [], [], [], [], []
     for (name, _, kind, cov), rl in zip(blocks, m.setup.random):
         cols, v = [str(c) for c in cov.columns], cov.to_numpy(float)
-        headers.append((len(rows), f"{name} =", f"{kind}({_pd_rhs(rl.pd.form)})"))
+        headers.append((len(rows), f"{name} =", f"{kind}({_pd_rhs(rl.pd)})"))
         corr = None
         if _has_corr(kind, len(cols)):
             corr = _lower_tri(_cov2cor(v), abbreviate(cols, 6)[:-1] if kind != "pdCompSymm" else None)
