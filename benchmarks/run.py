@@ -66,6 +66,9 @@ MODELS = [
           0.1, 8.5),
     Model("sim1m", "sim:sim1m", "y ~ x + (1|g)", True, False, 0.1, 5.0, MEMORY_TARGET_MB),
     Model("sim200k", "sim:sim200k", "y ~ t + (1 + t | subj) + (1 | item)", True, False, 0.1, 9.0),
+    Model("simxg", "sim:simxg", "y ~ x + (x || g)", True, False, 0.5, 0.28),
+    Model("simnest", "sim:simnest", "y ~ x + (1 | g) + (1 | g:b)", True, False, 0.5, 1.0),
+    Model("sim3x", "sim:sim3x", "y ~ x + (1 | a) + (1 | b) + (1 | c)", True, False, 0.5, 5.0),
 ]
 
 

@@ -1,4 +1,4 @@
-"""Simulate the two large benchmark data sets with a fixed seed and write them as CSV + JSON sidecar.
+"""Simulate the large benchmark data sets with a fixed seed and write them as CSV + JSON sidecar.
 
 The files go to ``benchmarks/.data/`` (gitignored). Each CSV has a sidecar ``<stem>.json`` in the
 format of ``mixedcompat.datasets`` (column types and factor levels in order), so both the Python
@@ -12,6 +12,15 @@ sim1m
 sim200k
     200,000 rows, ``y ~ t + (1 + t | subj) + (1 | item)``: 5,000 subjects, 400 items, each
     subject sees 40 distinct items; subject intercept/slope correlated.
+simxg
+    40,000 rows, ``y ~ x + (x || g)``: 2,000 groups of 20, independent intercept and slope.
+simnest
+    100,000 rows, ``y ~ x + (1 | g) + (1 | g:b)``: 1,000 groups, each with 20 subgroups (20,000
+    inner levels) of 5 rows.
+sim3x
+    300,000 rows, ``y ~ x + (1 | a) + (1 | b) + (1 | c)``, three partially crossed factors: 10,000
+    levels of a (30 rows each), each meeting 30 of 1,000 levels of b; c has 100 levels tied loosely
+    to b (each b level's rows spread over 5 of them).
 
 Example
 -------
@@ -65,7 +74,51 @@ def simulate_sim200k(seed: int = SEED + 1) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "t": t, "subj": subj_labels[subj], "item": item_labels[item]})
 
 
-GENERATORS = {"sim1m": simulate_sim1m, "sim200k": simulate_sim200k}
+def simulate_simxg(seed: int = SEED + 2) -> pd.DataFrame:
+    """2,000 groups of 20: ``y = 1 + 0.5 x + b0_g + b1_g x + e`` with independent b0, b1."""
+    rng = np.random.default_rng(seed)
+    n_groups, per_group = 2_000, 20
+    g = np.repeat(np.arange(n_groups), per_group)
+    x = rng.uniform(0.0, 10.0, len(g))
+    b0, b1 = rng.normal(0.0, 1.0, n_groups), rng.normal(0.0, 0.3, n_groups)
+    y = 1.0 + 0.5 * x + b0[g] + b1[g] * x + rng.normal(0.0, 1.5, len(g))
+    labels = np.array([f"g{k:04d}" for k in range(1, n_groups + 1)])
+    return pd.DataFrame({"y": y, "x": x, "g": labels[g]})
+
+
+def simulate_simnest(seed: int = SEED + 3) -> pd.DataFrame:
+    """1,000 groups x 20 subgroups x 5 rows: ``y = 3 - 0.2 x + b_g + c_gb + e``."""
+    rng = np.random.default_rng(seed)
+    n_g, n_b, per = 1_000, 20, 5
+    g = np.repeat(np.arange(n_g), n_b * per)
+    b = np.tile(np.repeat(np.arange(n_b), per), n_g)
+    x = rng.standard_normal(len(g))
+    y = 3.0 - 0.2 * x + rng.normal(0.0, 1.0, n_g)[g] + rng.normal(0.0, 0.5, n_g * n_b)[g * n_b + b] \
+        + rng.normal(0.0, 1.0, len(g))
+    order = rng.permutation(len(g))
+    g_labels = np.array([f"g{k:04d}" for k in range(1, n_g + 1)])
+    b_labels = np.array([f"b{k:02d}" for k in range(1, n_b + 1)])
+    return pd.DataFrame({"y": y[order], "x": x[order], "g": g_labels[g[order]], "b": b_labels[b[order]]})
+
+
+def simulate_sim3x(seed: int = SEED + 4) -> pd.DataFrame:
+    """10,000 a x 30 rows, each a meeting 30 of 1,000 b; c (100 levels) loosely tied to b."""
+    rng = np.random.default_rng(seed)
+    n_a, n_b, n_c, per = 10_000, 1_000, 100, 30
+    a = np.repeat(np.arange(n_a), per)
+    b = np.concatenate([rng.choice(n_b, per, replace=False) for _ in range(n_a)])
+    c_of_b = rng.integers(0, n_c, (n_b, 5))
+    c = c_of_b[b, rng.integers(0, 5, len(b))]
+    x = rng.standard_normal(len(a))
+    y = (1.0 + 0.4 * x + rng.normal(0.0, 0.8, n_a)[a] + rng.normal(0.0, 0.5, n_b)[b]
+         + rng.normal(0.0, 0.3, n_c)[c] + rng.normal(0.0, 1.0, len(a)))
+    labels = {name: np.array([f"{name}{k:05d}" for k in range(1, size + 1)])
+              for name, size in (("a", n_a), ("b", n_b), ("c", n_c))}
+    return pd.DataFrame({"y": y, "x": x, "a": labels["a"][a], "b": labels["b"][b], "c": labels["c"][c]})
+
+
+GENERATORS = {"sim1m": simulate_sim1m, "sim200k": simulate_sim200k, "simxg": simulate_simxg,
+              "simnest": simulate_simnest, "sim3x": simulate_sim3x}
 
 
 def _metadata(name: str, df: pd.DataFrame) -> dict:
