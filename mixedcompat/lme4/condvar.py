@@ -97,7 +97,7 @@ def conditional_variances(m) -> list[np.ndarray]:
         S = _inverse_from_cholesky(f.L_full[:q, :q])
         unscaled = _diagonal_blocks(S, terms, 0)
     else:
-        unscaled = _blocked_diagonal_blocks(f, terms, sizes)
+        unscaled = _blocked_diagonal_blocks(f, m.devfun.blocks, len(terms))
     s2 = m.sigma() ** 2
     out = []
     for t, Tk, V in zip(terms, f.templates, unscaled):
@@ -127,40 +127,54 @@ def _diagonal_blocks(S: np.ndarray, terms, start_term: int) -> list[np.ndarray]:
     return out
 
 
-def _blocked_diagonal_blocks(f, terms, sizes: list[int]) -> list[np.ndarray]:
-    """Diagonal blocks of (L L')^{-1} from the blocked factor (first term block diagonal)."""
-    t1 = terms[0]
-    n1, q1 = t1.n_levels, t1.q
-    # L11^{-1} per level (lower triangular)
+def _blocked_diagonal_blocks(f, blocks, n_terms: int) -> list[np.ndarray]:
+    """Diagonal blocks of (L L')^{-1} from the blocked factor, one (levels, q_k, q_k) array per term
+    in lme4's order.
+
+    With the first engine block eliminated, ``[(L L')^{-1}]_11 = L_11^{-T} (I + G' C^{-1} G) L_11^{-1}``
+    level by level and ``[(L L')^{-1}]_rr = C^{-1}`` (``C`` the later blocks' Schur complement):
+    both from solves with ``C``'s factor, in chunks of columns.
+    """
+    first = blocks[0]
+    n1, q1 = first.n_levels, first.q
     L11inv = np.linalg.inv(f.L11) if q1 > 1 else 1.0 / f.L11
-    if len(terms) == 1:
-        first = np.transpose(L11inv, (0, 2, 1)) @ L11inv
-        return [first]
-    q2 = sum(sizes[1:])
-    L22 = np.zeros((q2, q2))
-    offs = np.concatenate([[0], np.cumsum(sizes[1:])])
-    for (k, j), Lkj in f.Ldense.items():
-        L22[offs[k - 1]:offs[k], offs[j - 1]:offs[j]] = Lkj
-    S = _inverse_from_cholesky(L22)
-    later = _diagonal_blocks(S, terms, 1)
-    del L22
-    # first term: H_j = G_j' S G_j per level j, in column chunks of G
-    G = sp.vstack([f.G[k] for k in range(1, len(terms))]).tocsc()
-    H = np.empty((n1, q1, q1))
-    per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * q1, 1))
-    for l0 in range(0, n1, per_chunk):
-        l1 = min(n1, l0 + per_chunk)
-        Gc = G[:, l0 * q1:l1 * q1]
-        SG = np.asarray(Gc.T @ S).T                 # q2 x chunk (S symmetric)
-        for a in range(q1):
-            Ga = Gc[:, a::q1]
-            for b in range(a, q1):
-                h = np.asarray(Ga.multiply(SG[:, b::q1]).sum(axis=0)).ravel()
-                H[l0:l1, a, b] = h
-                H[l0:l1, b, a] = h
-    H += np.eye(q1)[None, :, :]
-    first = np.transpose(L11inv, (0, 2, 1)) @ H @ L11inv
-    return [first] + later
+    H = np.broadcast_to(np.eye(q1), (n1, q1, q1)).copy()
+    per_block = []
+    if f.rest is not None:
+        G = f.G.tocsc()
+        q2 = G.shape[0]
+        per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * q1, 1))
+        for l0 in range(0, n1, per_chunk):
+            l1 = min(n1, l0 + per_chunk)
+            Gc = G[:, l0 * q1:l1 * q1].toarray()
+            X = f.rest.solve(Gc)
+            for a in range(q1):
+                for b in range(a, q1):
+                    h = np.sum(Gc[:, a::q1] * X[:, b::q1], axis=0)
+                    H[l0:l1, a, b] += h
+                    if a != b:
+                        H[l0:l1, b, a] += h
+        off = 0
+        for blk in blocks[1:]:
+            nb, qb = blk.n_levels, blk.q
+            V = np.empty((nb, qb, qb))
+            per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * qb, 1))
+            for l0 in range(0, nb, per_chunk):
+                l1 = min(nb, l0 + per_chunk)
+                cols = off + np.arange(l0 * qb, l1 * qb)
+                E = np.zeros((q2, len(cols)))
+                E[cols, np.arange(len(cols))] = 1.0
+                X = f.rest.solve(E)[cols].reshape(l1 - l0, qb, l1 - l0, qb)
+                idx = np.arange(l1 - l0)
+                V[l0:l1] = X[idx, :, idx, :]
+            per_block.append(V)
+            off += blk.size
+    first_V = np.transpose(L11inv, (0, 2, 1)) @ H @ L11inv
+    out: list = [None] * n_terms
+    for blk, V in zip(blocks, [first_V] + per_block):
+        for k, Vk in zip(blk.members, blk.split_blocks(V)):
+            out[k] = Vk
+    return out
 
 
 def ranef_with_condvar(m) -> RanefDict:

@@ -31,7 +31,8 @@ import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 
 from mixedcompat.lme4.criterion import profiled_criterion
-from mixedcompat.lme4.pls import DenseDeviance, Deviance, diag_blocks, make_deviance
+from mixedcompat.lme4.blocks import diag_blocks
+from mixedcompat.lme4.pls import DenseDeviance, Deviance, make_deviance
 
 ONE_TERM_MIN_Q = 64    # one term, q > 2, more random effects than this: closed-form blocks, not a dense Cholesky
 SCALAR_MAX_GROUPS = 6  # kernel criterion: plain Python floats when at most this many distinct Z'Z blocks

@@ -2,12 +2,14 @@
 
 Penalised least squares in lme4's formulation (Bates et al. 2015, JSS 67(1)) with the blocked
 Cholesky factor of MixedModels.jl.  ``A = [Z X y]' W [Z X y]`` is computed once, in blocks (one
-block row per random-effects term, the largest first, then ``[X y]``); each evaluation builds the
-factor ``L`` of ``[[Lambda' Z'WZ Lambda + I, Lambda' Z'W[X y]], [.., [X y]'W[X y]]]`` from those
-blocks, so its cost does not grow with the number of observations.
+block per grouping factor, the terms on it amalgamated (:mod:`~mixedcompat.lme4.blocks`), the one with
+most levels first, then ``[X y]``); each evaluation factorises
+``[[Lambda' Z'WZ Lambda + I, Lambda' Z'W[X y]], [.., [X y]'W[X y]]]`` from those blocks, so its
+cost does not grow with the number of observations.
 
-Block ``1`` is block diagonal (batched q x q Cholesky); later random-effects blocks are dense after
-fill-in; off-diagonal blocks against block 1 stay sparse.
+The first block is block diagonal (batched q x q Cholesky, level by level); the later blocks'
+Schur complement is factorised dense or sparse, whichever its fill-in pattern calls for
+(:mod:`~mixedcompat.lme4.schur`); the off-diagonal block against the first stays sparse.
 
 Precision: the criterion is invariant under ``y -> y - X c`` for any ``c`` (beta shifts by ``c``), so
 the ``y`` of ``A`` is the weighted response minus its least-squares fit on ``X``
@@ -27,20 +29,22 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixedcompat.front.reterms import ReTerm, ThetaLayout
+from mixedcompat.lme4.blocks import amalgamate, diag_blocks
 from mixedcompat.lme4.criterion import profiled_criterion
 from mixedcompat.lme4.response import ResponseReduction
+from mixedcompat.lme4.schur import LaterBlocks, RestFactor
 
 @dataclass(frozen=True)
 class PLSFactor:
     """The pieces of the blocked Cholesky factor at one theta."""
 
     theta: np.ndarray
-    templates: list                  # q x q lower-triangular T_k per term
-    L11: np.ndarray                  # (levels_1, q_1, q_1) batched lower Cholesky of block 1
-    M1: np.ndarray                   # (levels_1, q_1, q_1): T_1 L11^{-T} per level
-    G: list                          # G[k] (k >= 1): sparse L_{k,1}
-    Ldense: dict                     # (k, j) -> dense L_{k j} for 1 <= j <= k (k, j >= 1, 0-based terms)
-    LX: list                         # LX[k]: (p+1) x (levels_k q_k) dense L_{Xy, k}
+    templates: list                  # q_k x q_k lower-triangular T_k per term (lme4's order)
+    L11: np.ndarray | None           # (levels_1, q_1, q_1) batched lower Cholesky of the first block
+    M1: np.ndarray | None            # (levels_1, q_1, q_1): T_1 L11^{-T} per level
+    G: sp.csr_matrix | None          # L_{r,1}: the later blocks against the first (None: one block)
+    rest: RestFactor | None          # factor of the later blocks' Schur complement
+    block_templates: list            # template per engine block (blocks.amalgamate's order)
     LXX: np.ndarray                  # p x p lower Cholesky of the fixed-effects Schur complement (R_X')
     lyX: np.ndarray                  # (p,) last row of L against X
     pwrss: np.float64                # penalised weighted residual sum of squares r^2
@@ -72,130 +76,6 @@ def _batched_cholesky(blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return L, np.linalg.inv(L)
 
 
-def _block_diag_sparse(blocks: np.ndarray) -> sp.csr_matrix:
-    """Block-diagonal sparse matrix from (m, q, q) dense blocks."""
-    m, q, _ = blocks.shape
-    if q == 1:
-        return sp.diags(blocks[:, 0, 0], format="csr")
-    return sp.bsr_matrix((blocks, np.arange(m), np.arange(m + 1)), shape=(m * q, m * q)).tocsr()
-
-
-def diag_blocks(t: ReTerm, sqrtw: np.ndarray | None) -> np.ndarray:
-    """The diagonal blocks of ``Z_t' W Z_t``: one ``q x q`` block per level of term ``t``
-    (``(levels, q, q)``); ``sqrtw`` the square roots of the prior weights (None: unweighted).
-
-    Example
-    -------
-    >>> t = ReTerm("g", "1 | g", np.array([0, 0, 1]), ["a", "b"], np.ones((3, 1)), ["(Intercept)"])
-    >>> diag_blocks(t, None)[:, 0, 0].tolist()
-    [2.0, 1.0]
-    """
-    Xw = t.X if sqrtw is None else t.X * sqrtw[:, None]
-    q = t.q
-    out = np.empty((t.n_levels, q, q))
-    for a in range(q):
-        for b in range(a, q):
-            s = np.bincount(t.codes, weights=Xw[:, a] * Xw[:, b], minlength=t.n_levels)
-            out[:, a, b] = s
-            out[:, b, a] = s
-    return out
-
-
-class _BlockRows:
-    """A sparse block ``A_k1`` (rows: term k's columns; columns: level x component of term 1) stored
-    as one dense row vector of length q_1 per (row, level) pair, so that multiplying by a
-    block-diagonal matrix (one q_1 x q_1 block per level) is a batched product on the data.
-    """
-
-    def __init__(self, A: sp.spmatrix, q1: int):
-        coo = A.tocoo()
-        self.shape = A.shape
-        self.q1 = q1
-        n_levels = A.shape[1] // q1
-        key = coo.row.astype(np.int64) * n_levels + coo.col // q1
-        keys, inv = np.unique(key, return_inverse=True)
-        self.rows = (keys // n_levels).astype(np.int64)
-        self.levels = (keys % n_levels).astype(np.int64)
-        self.vals = np.zeros((len(keys), q1))
-        self.vals[inv, coo.col % q1] = coo.data
-        self.indices = (self.levels[:, None] * q1 + np.arange(q1)[None, :]).ravel().astype(np.int32)
-        counts = np.bincount(self.rows, minlength=A.shape[0]) * q1
-        self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
-
-    def times_blocks(self, M: np.ndarray) -> sp.csr_matrix:
-        """``A @ blockdiag(M)`` for (levels, q1, q1) blocks ``M``."""
-        if self.q1 == 1:
-            data = self.vals[:, 0] * M[self.levels, 0, 0]
-        else:
-            data = np.einsum("pa,pab->pb", self.vals, M[self.levels]).ravel()
-        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
-
-
-class _GramPattern:
-    """``A_k1 W A_j1'`` for scalar terms k, j as one sparse matrix-vector product in ``W``.
-
-    ``W`` is block diagonal with one symmetric q_1 x q_1 block per level of the first term
-    (``M1 M1'``).  Every pair of (row, level) entries of ``A_k1`` and ``A_j1`` at the same level
-    contributes ``a' W_level b`` to one entry of the dense result; the pairs and their coefficients
-    (one per upper-triangle entry of ``W_level``) are collected once, so an evaluation costs one pass
-    over them instead of two sparse matrix products.
-    """
-
-    MAX_PAIRS = 30_000_000
-
-    def __init__(self, mats: list, shape: tuple[int, int], q1: int):
-        self.mats = mats
-        self.shape = shape
-        self.iu = np.triu_indices(q1)
-
-    @classmethod
-    def build(cls, Ak: "_BlockRows", Aj: "_BlockRows", same: bool) -> "_GramPattern | None":
-        q1 = Ak.q1
-        n_levels = Ak.shape[1] // q1
-        ok = np.argsort(Ak.levels, kind="stable")
-        oj = np.argsort(Aj.levels, kind="stable")
-        lk, rk, vk = Ak.levels[ok], Ak.rows[ok], Ak.vals[ok]
-        lj, rj, vj = Aj.levels[oj], Aj.rows[oj], Aj.vals[oj]
-        nj = np.bincount(lj, minlength=n_levels)
-        start_j = np.concatenate([[0], np.cumsum(nj)[:-1]])
-        reps = nj[lk]
-        total = int(reps.sum())
-        if total > cls.MAX_PAIRS or total == 0:
-            return None
-        idx_k = np.repeat(np.arange(len(lk)), reps)
-        first = np.repeat(np.cumsum(reps) - reps, reps)
-        idx_j = np.repeat(start_j[lk], reps) + (np.arange(total) - first)
-        del first
-        r, c = rk[idx_k], rj[idx_j]
-        if same:
-            keep = r >= c
-            idx_k, idx_j, r, c = idx_k[keep], idx_j[keep], r[keep], c[keep]
-        m_k, m_j = Ak.shape[0], Aj.shape[0]
-        out = (r * m_j + c).astype(np.int64 if m_k * m_j > 2**31 - 1 else np.int32)
-        del r, c
-        # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels,
-        # built without sorting
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(lk[idx_k], minlength=n_levels))])
-        iu, ju = np.triu_indices(q1)
-        mats = []
-        for a, b in zip(iu, ju):
-            coef = vk[idx_k, a] * vj[idx_j, b]
-            if a != b:
-                coef += vk[idx_k, b] * vj[idx_j, a]
-            mats.append(sp.csc_matrix((coef, out, indptr), shape=(m_k * m_j, n_levels)))
-        return cls(mats, (m_k, m_j), q1)
-
-    def evaluate(self, W: np.ndarray, scale: float) -> np.ndarray:
-        """The dense product for (levels, q1, q1) blocks ``W``; for a diagonal block only its lower
-        triangle is filled (all the Cholesky factorisation that follows reads)."""
-        out = self.mats[0] @ W[:, self.iu[0][0], self.iu[1][0]]
-        for mat, a, b in zip(self.mats[1:], self.iu[0][1:], self.iu[1][1:]):
-            out += mat @ W[:, a, b]
-        out = out.reshape(self.shape)
-        out *= scale
-        return out
-
-
 class Deviance:
     """The profiled deviance (ML) or REML criterion as a function of theta.
 
@@ -222,22 +102,19 @@ class Deviance:
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, REML: bool):
         sqrtw, XY, resp = self._setup(terms, X, y, weights, offset, REML)
-        p = self.p
-        # --- the blocks of A --------------------------------------------------------------------
-        Zs = [t.Z(sqrtw) for t in terms]
-        self.Adiag = [diag_blocks(t, sqrtw) for t in terms]
-        self.Aoff: dict[tuple[int, int], sp.csr_matrix] = {}
-        for k in range(1, len(terms)):
-            for j in range(k):
-                self.Aoff[(k, j)] = (Zs[k].T @ Zs[j]).tocsr()
-        self.AX = [np.asarray((Z.T @ XY).T) for Z in Zs]   # (p+1) x (levels q)
-        self.against_first = {k: _BlockRows(self.Aoff[(k, 0)], terms[0].q) for k in range(1, len(terms))}
-        self.grams: dict[tuple[int, int], _GramPattern | None] = {}
-        for k in range(1, len(terms)):
-            for j in range(1, k + 1):
-                self.grams[(k, j)] = _GramPattern.build(self.against_first[k], self.against_first[j],
-                                                        same=(k == j)) \
-                    if terms[k].q == 1 and terms[j].q == 1 else None
+        # --- the blocks of A, one per grouping factor (terms amalgamated) ---------------------------
+        self.blocks = blocks = amalgamate(terms)
+        first = blocks[0]
+        Z1 = first.Z(sqrtw)
+        self.A1 = diag_blocks(first, sqrtw)
+        self.AX1 = np.asarray((Z1.T @ XY).T)                     # (p+1) x (levels_1 q_1)
+        if len(blocks) > 1:
+            Zr = sp.hstack([b.Z(sqrtw) for b in blocks[1:]]).tocsc()
+            self.later = LaterBlocks(blocks[1:], Zr, Z1, first.q)
+            self.AXr = np.asarray((Zr.T @ XY).T)                 # (p+1) x q_r
+        else:
+            self.later = None
+            self.AXr = np.zeros((self.p + 1, 0))
         self.AXX = XY.T @ XY
         self._put_response(resp)
 
@@ -320,76 +197,46 @@ class Deviance:
 
     def _copy_response_arrays(self) -> None:
         """Own copies of the arrays :meth:`_put_response` writes (a copied object shares them)."""
-        self.AX = [AXk.copy() for AXk in self.AX]
+        self.AX1 = self.AX1.copy()
+        self.AXr = self.AXr.copy()
         self.AXX = self.AXX.copy()
 
     def _put_response(self, r: np.ndarray) -> None:
         """Write the response rows of ``A`` for the reduced response ``r``."""
         p = self.p
         zr, xr, rr = self.response_cross_products(r)
-        for AXk, zrk in zip(self.AX, zr):
-            AXk[p, :] = zrk
+        self.AX1[p, :] = self.blocks[0].join(zr)
+        if self.later is not None:
+            self.AXr[p, :] = np.concatenate([b.join(zr) for b in self.blocks[1:]])
         self.AXX[p, :p] = xr
         self.AXX[:p, p] = xr
         self.AXX[p, p] = rr
-        t1 = self.terms[0]
-        self._AX1_3d = self.AX[0].reshape(p + 1, t1.n_levels, t1.q)
+        first = self.blocks[0]
+        self._AX1_3d = self.AX1.reshape(p + 1, first.n_levels, first.q)
 
     # -----------------------------------------------------------------------------------------
     def factor(self, theta: np.ndarray) -> PLSFactor:
         """Blocked Cholesky factor at ``theta`` (no state is kept)."""
         theta = np.asarray(theta, dtype=float)
-        terms = self.terms
-        K = len(terms)
         p = self.p
-        T = [t.template(theta[s]) for t, s in zip(terms, self.theta_slices)]
-        # block 1: block diagonal
-        t1 = terms[0]
-        T1 = T[0]
-        B = T1.T[None, :, :] @ self.Adiag[0] @ T1[None, :, :]
-        B = B + np.eye(t1.q)[None, :, :]
+        Tb = [b.template(theta) for b in self.blocks]
+        first, T1 = self.blocks[0], Tb[0]
+        # the first block: block diagonal, level by level
+        B = T1.T[None, :, :] @ self.A1 @ T1[None, :, :]
+        B = B + np.eye(first.q)[None, :, :]
         L11, L11inv = _batched_cholesky(B)
         M1 = T1[None, :, :] @ np.transpose(L11inv, (0, 2, 1))        # T_1 L^{-T}
         ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L11, axis1=1, axis2=2))))
-        # L_{X,1}
-        LX = [np.einsum("pli,lij->plj", self._AX1_3d, M1).reshape(p + 1, -1)]
-        G: list = [None]
-        Ldense: dict = {}
-        if K > 1:
-            W1 = M1 @ np.transpose(M1, (0, 2, 1))          # Lambda_1 (L_11 L_11')^{-1} Lambda_1' blocks
-            for k in range(1, K):
-                Gk = self.against_first[k].times_blocks(M1)
-                G.append(self._left_template(Gk, T[k], terms[k]).tocsr())
-            for k in range(1, K):
-                tk = terms[k]
-                # diagonal block
-                D = self._lam_t_a_lam(self.Adiag[k], T[k], tk)
-                D -= self._gram(k, k, G, T, W1)
-                for j in range(1, k):
-                    Akj = self.Aoff[(k, j)].toarray()
-                    Akj = self._scale_dense(Akj, T[k], tk, T[j], terms[j])
-                    Akj -= self._gram(k, j, G, T, W1)
-                    for m in range(1, j):
-                        Akj -= Ldense[(k, m)] @ Ldense[(j, m)].T
-                    Lkj = sla.solve_triangular(Ldense[(j, j)], Akj.T, lower=True).T
-                    Ldense[(k, j)] = Lkj
-                    D -= Lkj @ Lkj.T
-                Lkk = np.linalg.cholesky(D)
-                Ldense[(k, k)] = Lkk
-                ldL2 += 2.0 * float(np.sum(np.log(np.diag(Lkk))))
-                # X block against term k
-                AXk = self.AX[k]
-                if tk.q == 1:
-                    AXk = AXk * theta[self.theta_slices[k]][0]
-                else:
-                    AXk = (AXk.reshape(p + 1, tk.n_levels, tk.q) @ T[k]).reshape(p + 1, -1)
-                AXk = AXk - (G[k] @ LX[0].T).T
-                for m in range(1, k):
-                    AXk = AXk - LX[m] @ Ldense[(k, m)].T
-                LX.append(sla.solve_triangular(Lkk, AXk.T, lower=True, check_finite=False).T)
-        S = self.AXX.copy()
-        for Lk in LX:
-            S -= Lk @ Lk.T
+        LX1 = np.einsum("pli,lij->plj", self._AX1_3d, M1).reshape(p + 1, -1)
+        S = self.AXX - LX1 @ LX1.T
+        rest, G = None, None
+        if self.later is not None:
+            lam = self.later.lambda_scale(Tb[1:])
+            rest, G = self.later.factor(lam, M1)
+            ldL2 += rest.logdet
+            AXr = self.AXr * lam[None, :] if isinstance(lam, np.ndarray) else np.asarray((lam.T @ self.AXr.T).T)
+            AXr = AXr - (G @ LX1.T).T
+            S -= rest.quadratic(AXr.T)
         if p > 0:
             C = np.linalg.cholesky(S)
             LXX = C[:p, :p]
@@ -401,42 +248,8 @@ class Deviance:
             lyX = np.zeros(0)
             pwrss = S[0, 0]
             ldRX2 = 0.0
-        return PLSFactor(theta, T, L11, M1, G, Ldense, LX, LXX, lyX, pwrss, ldL2, ldRX2)
-
-    def _gram(self, k: int, j: int, G: list, T: list, W1: np.ndarray) -> np.ndarray:
-        """Dense L_{k,1} L_{j,1}' (the fill-in from block 1); for k == j possibly lower triangle only,
-        which is all the Cholesky factorisation that follows reads."""
-        pattern = self.grams.get((k, j))
-        if pattern is not None:
-            return pattern.evaluate(W1, T[k][0, 0] * T[j][0, 0])
-        return (G[k] @ G[j].T).toarray()
-
-    @staticmethod
-    def _left_template(Gk: sp.spmatrix, Tk: np.ndarray, tk: ReTerm) -> sp.spmatrix:
-        """Multiply on the left by Lambda_k' (block diagonal of T_k')."""
-        if tk.q == 1:
-            return Gk * Tk[0, 0]
-        blocks = np.broadcast_to(Tk.T, (tk.n_levels, tk.q, tk.q))
-        return _block_diag_sparse(np.ascontiguousarray(blocks)) @ Gk
-
-    @staticmethod
-    def _lam_t_a_lam(Adiag: np.ndarray, Tk: np.ndarray, tk: ReTerm) -> np.ndarray:
-        """Dense Lambda_k' A_kk Lambda_k + I."""
-        blocks = Tk.T[None, :, :] @ Adiag @ Tk[None, :, :] + np.eye(tk.q)[None, :, :]
-        return sla.block_diag(*blocks) if tk.q > 1 else np.diag(blocks[:, 0, 0])
-
-    @staticmethod
-    def _scale_dense(A: np.ndarray, Tk, tk: ReTerm, Tj, tj: ReTerm) -> np.ndarray:
-        """Lambda_k' A Lambda_j for a dense off-diagonal block."""
-        if tk.q == 1:
-            A = A * Tk[0, 0]
-        else:
-            A = (A.reshape(tk.n_levels, tk.q, -1).transpose(0, 2, 1) @ Tk).transpose(0, 2, 1).reshape(A.shape)
-        if tj.q == 1:
-            A = A * Tj[0, 0]
-        else:
-            A = (A.reshape(A.shape[0], tj.n_levels, tj.q) @ Tj).reshape(A.shape)
-        return A
+        T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
+        return PLSFactor(theta, T, L11, M1, G, rest, Tb, LXX, lyX, pwrss, ldL2, ldRX2)
 
     # -----------------------------------------------------------------------------------------
     def criterion_from_factor(self, f: PLSFactor, REML: bool | None = None) -> float:
@@ -474,31 +287,33 @@ class Deviance:
 
     # -----------------------------------------------------------------------------------------
     def solve(self, f: PLSFactor) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Fixed effects beta and spherical random effects u (one array per term) at a factor
-        (beta of the original response: the reduced response's plus ``beta_shift``)."""
+        """Fixed effects beta and spherical random effects u (one array per term, lme4's order) at a
+        factor (beta of the original response: the reduced response's plus ``beta_shift``)."""
         p = self.p
-        K = len(self.terms)
         beta = sla.solve_triangular(f.LXX.T, f.lyX, lower=False) if p > 0 else np.zeros(0)
-        # c_k = l_yZ,k - L_XZ,k' beta : the y row minus the X rows
-        c = [Lk[p, :] - Lk[:p, :].T @ beta for Lk in f.LX]
-        u: list = [None] * K
-        for k in range(K - 1, 0, -1):
-            rhs = c[k].copy()
-            for m in range(k + 1, K):
-                rhs -= f.Ldense[(m, k)].T @ u[m]
-            u[k] = sla.solve_triangular(f.Ldense[(k, k)].T, rhs, lower=False)
-        rhs = c[0].copy()
-        for m in range(1, K):
-            rhs -= f.G[m].T @ u[m]
-        t1 = self.terms[0]
-        r3 = rhs.reshape(t1.n_levels, t1.q)
-        # L11' u = rhs per level
+        first, T1 = self.blocks[0], f.block_templates[0]
+        # Lambda' Z'W (r - X beta), the first block level by level; c1 = L_11^{-1} of it
+        a1 = (self.AX1[p] - self.AX1[:p].T @ beta).reshape(first.n_levels, first.q) @ T1
+        c1 = (a1 / f.L11[:, :, 0] if first.q == 1 else np.linalg.solve(f.L11, a1[:, :, None])[:, :, 0]).ravel()
+        u_blocks = []
+        if self.later is not None:
+            ar = self.AXr[p] - self.AXr[:p].T @ beta
+            lam = self.later.lambda_scale(f.block_templates[1:])
+            ar = ar * lam if isinstance(lam, np.ndarray) else lam.T @ ar
+            ur = f.rest.solve(ar - f.G @ c1)
+            c1 = c1 - f.G.T @ ur
+            at = 0
+            for b in self.blocks[1:]:
+                u_blocks.append(ur[at:at + b.size])
+                at += b.size
+        r3 = c1.reshape(first.n_levels, first.q)
         L11T = np.transpose(f.L11, (0, 2, 1))
-        if t1.q == 1:
-            u0 = r3 / f.L11[:, :, 0]
-        else:
-            u0 = np.linalg.solve(L11T, r3[:, :, None])[:, :, 0]
-        u[0] = u0.ravel()
+        u1 = r3 / f.L11[:, :, 0] if first.q == 1 else np.linalg.solve(L11T, r3[:, :, None])[:, :, 0]
+        u_blocks.insert(0, u1.ravel())
+        u: list = [None] * len(self.terms)
+        for b, ub in zip(self.blocks, u_blocks):
+            for k, uk in zip(b.members, b.split(ub)):
+                u[k] = uk
         return beta + self.beta_shift, u
 
     def sigma(self, f: PLSFactor, REML: bool | None = None) -> float:
@@ -572,7 +387,7 @@ class DenseDeviance(Deviance):
         T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
         ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
         ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
-        return PLSFactor(theta, T, None, None, [], {}, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
+        return PLSFactor(theta, T, None, None, None, None, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
                          d[q + p] ** 2, ldL2, ldRX2, L_full=L)
 
     BATCH_BYTES = 32 * 2**20

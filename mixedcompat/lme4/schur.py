@@ -1,0 +1,287 @@
+"""The random-effects blocks after the first: their Schur complement and its factor.
+
+With the first block (the grouping factor with most levels) eliminated level by level, the later
+blocks' system is
+
+    C = Lambda_r' (A_rr - A_r1 W_1 A_1r) Lambda_r + I,    W_1 = blockdiag(T_1 (L_11 L_11')^{-1} T_1'),
+
+the fill-in ``A_r1 W_1 A_1r`` being a sum over the first factor's levels.  Its sparsity is fixed by
+the design: diagonal when the later factors are nested in the first (``(1 | g) + (1 | g:b)``), sparse
+for partially crossed factors with many levels, dense for fully crossed ones (InstEval's lecturers).
+:class:`LaterBlocks` finds the pattern once and factorises ``C`` at each theta in the cheaper exact
+form: a dense Cholesky (LAPACK) when ``C`` is small or dense, a sparse LU with a fill-reducing
+symmetric ordering (SuperLU, in scipy, with diagonal pivots: for a positive definite matrix the
+Cholesky factor up to a diagonal scaling) when it is large and sparse.
+
+The fill-in is one pass over precomputed pairs of entries sharing a level of the first factor
+(:class:`GramPattern`), not a sparse matrix product per evaluation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from mixedcompat.lme4.blocks import EngineBlock
+
+__all__ = ["BlockRows", "GramPattern", "LaterBlocks", "RestFactor"]
+
+DENSE_REST_MAX = 1500
+"""Later blocks with at most this many columns in all are always factorised dense."""
+SPARSE_DENSITY_MAX = 0.05
+"""Above it, larger later blocks are factorised dense as well (fill-in makes sparse pointless)."""
+
+
+class BlockRows:
+    """A sparse block ``A_r1`` (rows: the later blocks' columns; columns: level x component of the
+    first block) stored as one dense row vector of length q_1 per (row, level) pair, so that
+    multiplying by a block-diagonal matrix (one q_1 x q_1 block per level) is a batched product.
+
+    Example
+    -------
+    >>> A = sp.csr_matrix(np.array([[1.0, 0.0, 2.0, 3.0]]))       # one row, 2 levels of q_1 = 2
+    >>> R = BlockRows(A, 2)
+    >>> R.times_blocks(np.stack([np.eye(2), 2 * np.eye(2)])).toarray().tolist()
+    [[1.0, 0.0, 4.0, 6.0]]
+    """
+
+    def __init__(self, A: sp.spmatrix, q1: int):
+        coo = A.tocoo()
+        self.shape = A.shape
+        self.q1 = q1
+        n_levels = A.shape[1] // q1
+        key = coo.row.astype(np.int64) * n_levels + coo.col // q1
+        keys, inv = np.unique(key, return_inverse=True)
+        self.rows = (keys // n_levels).astype(np.int64)
+        self.levels = (keys % n_levels).astype(np.int64)
+        self.vals = np.zeros((len(keys), q1))
+        self.vals[inv, coo.col % q1] = coo.data
+        self.indices = (self.levels[:, None] * q1 + np.arange(q1)[None, :]).ravel().astype(np.int32)
+        counts = np.bincount(self.rows, minlength=A.shape[0]) * q1
+        self.indptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+
+    def times_blocks(self, M: np.ndarray) -> sp.csr_matrix:
+        """``A @ blockdiag(M)`` for (levels, q1, q1) blocks ``M``."""
+        if self.q1 == 1:
+            data = self.vals[:, 0] * M[self.levels, 0, 0]
+        else:
+            data = np.einsum("pa,pab->pb", self.vals, M[self.levels]).ravel()
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=self.shape)
+
+
+class GramPattern:
+    """The lower triangle of ``A_r1 W A_1r`` as one sparse matrix-vector product in ``W``.
+
+    ``W`` is block diagonal with one symmetric q_1 x q_1 block per level of the first block.  Every
+    pair of (row, level) entries of ``A_r1`` at the same level contributes ``a' W_level b`` to one
+    entry of the result; the pairs and their coefficients (one per upper-triangle entry of
+    ``W_level``) are collected once, keyed by ``row * m + col`` (``keys``, sorted, unique), so an
+    evaluation costs one pass over them.
+
+    Example
+    -------
+    >>> A = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]]))      # 2 rows, 2 levels of q_1 = 1
+    >>> g = GramPattern.build(BlockRows(A, 1))
+    >>> g.keys.tolist(), g.evaluate(np.ones((2, 1, 1))).tolist()   # (0,0), (1,0), (1,1)
+    ([0, 2, 3], [5.0, 6.0, 9.0])
+    """
+
+    MAX_PAIRS = 30_000_000
+
+    def __init__(self, mats: list, keys: np.ndarray, m: int, q1: int):
+        self.mats = mats
+        self.keys = keys
+        self.m = m
+        self.iu = np.triu_indices(q1)
+
+    @classmethod
+    def build(cls, rows: BlockRows) -> "GramPattern | None":
+        """The pattern of ``rows``' Gram matrix (None when it has more than ``MAX_PAIRS`` pairs)."""
+        q1 = rows.q1
+        n_levels = rows.shape[1] // q1
+        order = np.argsort(rows.levels, kind="stable")
+        lv, rw, vv = rows.levels[order], rows.rows[order], rows.vals[order]
+        counts = np.bincount(lv, minlength=n_levels)
+        start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        reps = counts[lv]
+        total = int(reps.sum())
+        if total > cls.MAX_PAIRS or total == 0:
+            return None
+        idx_k = np.repeat(np.arange(len(lv)), reps)
+        first = np.repeat(np.cumsum(reps) - reps, reps)
+        idx_j = np.repeat(start[lv], reps) + (np.arange(total) - first)
+        del first
+        r, c = rw[idx_k], rw[idx_j]
+        keep = r >= c
+        idx_k, idx_j, r, c = idx_k[keep], idx_j[keep], r[keep], c[keep]
+        m = rows.shape[0]
+        keys, out = np.unique(r * m + c, return_inverse=True)
+        out = out.ravel().astype(np.int64 if len(keys) > 2**31 - 1 else np.int32)
+        del r, c
+        # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(lv[idx_k], minlength=n_levels))])
+        iu, ju = np.triu_indices(q1)
+        mats = []
+        for a, b in zip(iu, ju):
+            coef = vv[idx_k, a] * vv[idx_j, b]
+            if a != b:
+                coef += vv[idx_k, b] * vv[idx_j, a]
+            mats.append(sp.csc_matrix((coef, out, indptr), shape=(len(keys), n_levels)))
+        return cls(mats, keys, m, q1)
+
+    def evaluate(self, W: np.ndarray) -> np.ndarray:
+        """The values at ``keys`` for (levels, q1, q1) blocks ``W``."""
+        out = self.mats[0] @ W[:, self.iu[0][0], self.iu[1][0]]
+        for mat, a, b in zip(self.mats[1:], self.iu[0][1:], self.iu[1][1:]):
+            out += mat @ W[:, a, b]
+        return out
+
+
+@dataclass(frozen=True)
+class RestFactor:
+    """The factor of the later blocks' Schur complement ``C`` at one theta.
+
+    Exactly one of ``L`` (dense lower Cholesky factor) and ``lu`` (scipy SuperLU object of a sparse
+    ``C`` with diagonal pivots) is set; ``logdet`` is ``log|C|``.
+    """
+
+    logdet: float
+    L: np.ndarray | None = None
+    lu: object = None
+
+    def solve(self, B: np.ndarray) -> np.ndarray:
+        """``C^{-1} B``."""
+        if self.L is not None:
+            return sla.cho_solve((self.L, True), B, check_finite=False)
+        return self.lu.solve(np.asarray(B, dtype=float))
+
+    def quadratic(self, B: np.ndarray) -> np.ndarray:
+        """``B' C^{-1} B`` for a dense ``B`` (columns), symmetric."""
+        if self.L is not None:
+            H = sla.solve_triangular(self.L, B, lower=True, check_finite=False)
+            return H.T @ H
+        Q = B.T @ self.lu.solve(np.asarray(B, dtype=float))
+        return 0.5 * (Q + Q.T)
+
+
+class LaterBlocks:
+    """The blocks after the first: their cross-products with the first block and among themselves,
+    and the factorisation of their Schur complement at each theta.
+
+    Parameters
+    ----------
+    blocks : list of EngineBlock
+        The later blocks (all but the first).
+    Zr, Z1 : sparse matrix
+        Weighted model matrices of the later blocks (side by side) and of the first block.
+    q1 : int
+        Columns per level of the first block.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> from mixedcompat.lme4.blocks import amalgamate
+    >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"))
+    >>> b = amalgamate(m.terms)
+    >>> later = LaterBlocks(b[1:], sp.hstack([x.Z(None) for x in b[1:]]).tocsc(), b[0].Z(None), b[0].q)
+    >>> later.q, later.sparse
+    (6, False)
+    """
+
+    def __init__(self, blocks: list[EngineBlock], Zr: sp.spmatrix, Z1: sp.spmatrix, q1: int):
+        self.blocks = blocks
+        self.q = Zr.shape[1]
+        self.rows1 = BlockRows((Zr.T @ Z1).tocsr(), q1)
+        Arr = sp.tril((Zr.T @ Zr).tocsr()).tocoo()
+        self.gram = GramPattern.build(self.rows1)
+        self.diagonal_templates = all(b.diagonal_template for b in blocks)
+        q = self.q
+        arr_keys = Arr.row.astype(np.int64) * q + Arr.col
+        if self.gram is not None:
+            keys = np.union1d(np.union1d(arr_keys, self.gram.keys), np.arange(q, dtype=np.int64) * (q + 1))
+        else:
+            keys = None
+        density = (2 * len(keys) - q) / float(q * q) if keys is not None else 1.0
+        self.sparse = q > DENSE_REST_MAX and density <= SPARSE_DENSITY_MAX
+        if self.sparse:
+            self._setup_sparse(keys, arr_keys, Arr.data)
+        else:
+            self.Arr = np.tril((Zr.T @ Zr).toarray())
+            if self.gram is not None:
+                self._gram_dense = (self.gram.keys // q, self.gram.keys % q)
+        # per-column multipliers of Lambda_r when every later template is diagonal
+        self._lam_pos = [np.repeat(np.arange(b.q)[None, :], b.n_levels, axis=0).ravel() for b in blocks]
+
+    def _setup_sparse(self, keys: np.ndarray, arr_keys: np.ndarray, arr_vals: np.ndarray) -> None:
+        q = self.q
+        self.base = np.zeros(len(keys))
+        self.base[np.searchsorted(keys, arr_keys)] = arr_vals
+        self.gram_pos = np.searchsorted(keys, self.gram.keys)
+        r, c = keys // q, keys % q
+        # full symmetric CSC: both triangles, data taken from the lower-triangle values
+        rows = np.concatenate([r, c[r != c]])
+        cols = np.concatenate([c, r[r != c]])
+        src = np.concatenate([np.arange(len(keys)), np.flatnonzero(r != c)])
+        order = np.lexsort((rows, cols))
+        self.csc_indices = rows[order].astype(np.int32)
+        self.csc_src = src[order]
+        self.csc_indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=q))]).astype(np.int32)
+        self.key_rows, self.key_cols = r, c
+        self.diag_pos = np.searchsorted(keys, np.arange(q, dtype=np.int64) * (q + 1))
+
+    def lambda_scale(self, Tr: list[np.ndarray]) -> np.ndarray | sp.spmatrix:
+        """``Lambda_r``: a vector of column multipliers when every template is diagonal, else a sparse
+        block-diagonal matrix."""
+        if self.diagonal_templates:
+            return np.concatenate([np.diag(T)[pos] for T, pos in zip(Tr, self._lam_pos)])
+        mats = [sp.kron(sp.identity(b.n_levels, format="csr"), sp.csr_matrix(T)) for b, T in zip(self.blocks, Tr)]
+        return sp.block_diag(mats, format="csr")
+
+    def factor(self, lam, M1: np.ndarray) -> tuple[RestFactor, sp.csr_matrix]:
+        """The factor of ``C`` and ``G = Lambda_r' A_r1 blockdiag(M1)`` (``M1 = T_1 L_11^{-T}``)."""
+        G0 = self.rows1.times_blocks(M1)
+        diag = isinstance(lam, np.ndarray)
+        G = (G0.multiply(lam[:, None]).tocsr() if diag else (lam.T @ G0).tocsr())
+        if self.sparse:
+            return self._factor_sparse(lam, M1, G0), G
+        return self._factor_dense(lam, M1, G0), G
+
+    def _fill_in(self, M1: np.ndarray) -> np.ndarray:
+        return self.gram.evaluate(M1 @ np.transpose(M1, (0, 2, 1)))
+
+    def _factor_dense(self, lam, M1: np.ndarray, G0: sp.csr_matrix) -> RestFactor:
+        C = self.Arr.copy()
+        if self.gram is not None:
+            C[self._gram_dense] -= self._fill_in(M1)
+        else:
+            C -= np.tril((G0 @ G0.T).toarray())
+        if isinstance(lam, np.ndarray):
+            C *= lam[:, None]
+            C *= lam[None, :]
+        else:
+            C = C + np.tril(C, -1).T
+            C = np.asarray((lam.T @ np.asarray((lam.T @ C).T)).T)
+        C[np.diag_indices_from(C)] += 1.0
+        L = np.linalg.cholesky(C)
+        return RestFactor(2.0 * float(np.sum(np.log(np.diag(L)))), L=L)
+
+    def _factor_sparse(self, lam, M1: np.ndarray, G0: sp.csr_matrix) -> RestFactor:
+        vals = self.base.copy()
+        vals[self.gram_pos] -= self._fill_in(M1)
+        q = self.q
+        if isinstance(lam, np.ndarray):
+            vals *= lam[self.key_rows] * lam[self.key_cols]
+            vals[self.diag_pos] += 1.0
+            C = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
+        else:
+            core = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
+            C = (lam.T @ core @ lam + sp.identity(q)).tocsc()
+        lu = spla.splu(C, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
+                       options={"SymmetricMode": True})
+        d = lu.U.diagonal()
+        if not np.all(d > 0):
+            raise np.linalg.LinAlgError("Schur complement not positive definite")
+        return RestFactor(float(np.sum(np.log(d))), lu=lu)
