@@ -182,11 +182,17 @@ def test_coef_per_level(path):
         assert_close(df.values / scale, vals / scale, f"coef {g}", **TOL["coef_scaled"])
 
 
+@pytest.mark.parametrize("rest", ["auto", "sparse"])
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
-def test_blocked_and_dense_factorisations_agree(path):
+def test_blocked_and_dense_factorisations_agree(path, rest, monkeypatch):
     """Both PLS implementations (dense for small q, blocked for large q) on every fixture model:
-    R's criterion at fixed theta, and the same beta and u."""
+    R's criterion at fixed theta, and the same beta and u; the blocked one also with the later
+    blocks' Schur complement factorised sparse whatever its size and density."""
+    from mixedcompat.lme4 import schur
     from mixedcompat.lme4.pls import DenseDeviance, Deviance
+    if rest == "sparse":
+        monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
+        monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
     fx, m, _, _ = fit_fixture(path)
     f = m.frame
     args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)

@@ -29,7 +29,7 @@ from mixedcompat.lme4.blocks import EngineBlock
 
 __all__ = ["BlockRows", "GramPattern", "LaterBlocks", "RestFactor"]
 
-DENSE_REST_MAX = 1500
+DENSE_REST_MAX = 200
 """Later blocks with at most this many columns in all are always factorised dense."""
 SPARSE_DENSITY_MAX = 0.05
 """Above it, larger later blocks are factorised dense as well (fill-in makes sparse pointless)."""
@@ -89,7 +89,10 @@ class GramPattern:
     ([0, 2, 3], [5.0, 6.0, 9.0])
     """
 
-    MAX_PAIRS = 30_000_000
+    MAX_ENTRIES = 40_000_000
+    """At most this many (pair x slot) coefficients are stored (~12 bytes each)."""
+    CHUNK_PAIRS = 4_000_000
+    TABLE_MAX = 16_000_000
 
     def __init__(self, mats: list, keys: np.ndarray, m: int, q1: int):
         self.mats = mats
@@ -99,38 +102,57 @@ class GramPattern:
 
     @classmethod
     def build(cls, rows: BlockRows) -> "GramPattern | None":
-        """The pattern of ``rows``' Gram matrix (None when it has more than ``MAX_PAIRS`` pairs)."""
+        """The pattern of ``rows``' Gram matrix (None when it would hold more than ``MAX_ENTRIES``)."""
         q1 = rows.q1
         n_levels = rows.shape[1] // q1
-        order = np.argsort(rows.levels, kind="stable")
+        m = rows.shape[0]
+        n_slots = q1 * (q1 + 1) // 2
+        order = np.lexsort((rows.rows, rows.levels))             # by level, rows ascending within it
         lv, rw, vv = rows.levels[order], rows.rows[order], rows.vals[order]
         counts = np.bincount(lv, minlength=n_levels)
         start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        reps = counts[lv]
+        pos = np.arange(len(lv)) - start[lv]                     # position within its level
+        reps = pos + 1                                           # pairs (k, j) with j <= k: row_k >= row_j
         total = int(reps.sum())
-        if total > cls.MAX_PAIRS or total == 0:
+        if total * n_slots > cls.MAX_ENTRIES or total == 0:
             return None
-        idx_k = np.repeat(np.arange(len(lv)), reps)
-        first = np.repeat(np.cumsum(reps) - reps, reps)
-        idx_j = np.repeat(start[lv], reps) + (np.arange(total) - first)
-        del first
-        r, c = rw[idx_k], rw[idx_j]
-        keep = r >= c
-        idx_k, idx_j, r, c = idx_k[keep], idx_j[keep], r[keep], c[keep]
-        m = rows.shape[0]
-        keys, out = np.unique(r * m + c, return_inverse=True)
-        out = out.ravel().astype(np.int64 if len(keys) > 2**31 - 1 else np.int32)
-        del r, c
+        pair_k = np.empty(total, dtype=np.int64)
+        pair_j = np.empty(total, dtype=np.int64)
+        ends = np.cumsum(reps)
+        at = 0
+        while at < len(lv):                                      # entries in chunks of ~CHUNK_PAIRS pairs
+            stop = int(np.searchsorted(ends, (ends[at - 1] if at else 0) + cls.CHUNK_PAIRS, side="right"))
+            stop = max(stop, at + 1)
+            r = reps[at:stop]
+            lo = int(ends[at - 1]) if at else 0
+            idx_k = np.repeat(np.arange(at, stop), r)
+            first = np.repeat(np.cumsum(r) - r, r)
+            pair_k[lo:lo + len(idx_k)] = idx_k
+            pair_j[lo:lo + len(idx_k)] = start[lv[idx_k]] + (np.arange(len(idx_k)) - first)
+            at = stop
+        key = rw[pair_k] * m + rw[pair_j]
+        if m * m <= cls.TABLE_MAX:
+            seen = np.zeros(m * m, dtype=bool)
+            seen[key] = True
+            keys = np.flatnonzero(seen)
+            table = np.cumsum(seen, dtype=np.int64) - 1
+            out = table[key]
+            del seen, table
+        else:
+            keys, out = np.unique(key, return_inverse=True)
+            out = out.ravel()
+        del key
+        out = out.astype(np.int32 if len(keys) < 2**31 - 1 else np.int64)
         # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(lv[idx_k], minlength=n_levels))])
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(lv, weights=reps, minlength=n_levels).astype(np.int64))])
         iu, ju = np.triu_indices(q1)
         mats = []
         for a, b in zip(iu, ju):
-            coef = vv[idx_k, a] * vv[idx_j, b]
+            coef = vv[pair_k, a] * vv[pair_j, b]
             if a != b:
-                coef += vv[idx_k, b] * vv[idx_j, a]
+                coef += vv[pair_k, b] * vv[pair_j, a]
             mats.append(sp.csc_matrix((coef, out, indptr), shape=(len(keys), n_levels)))
-        return cls(mats, keys, m, q1)
+        return cls(mats, keys.astype(np.int64), m, q1)
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
         """The values at ``keys`` for (levels, q1, q1) blocks ``W``."""

@@ -1,0 +1,129 @@
+"""The blocked PLS engine on every random-effects shape (issue 11): terms amalgamated per grouping
+factor (mixedcompat.lme4.blocks), the later blocks' Schur complement dense or sparse
+(mixedcompat.lme4.schur), against one dense factorisation of the whole system (DenseDeviance) at
+arbitrary theta: criterion, beta, u and conditional variances."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedcompat as mc
+from mixedcompat.lme4 import pls, schur
+from mixedcompat.lme4.blocks import amalgamate
+from mixedcompat.lme4.condvar import conditional_variances
+from mixedcompat.lme4.pls import DenseDeviance, Deviance
+
+from helpers import TOL
+
+SHAPES = [
+    "y ~ x + (x || g)",                                   # two terms on one factor: one 2x2 block per level
+    "y ~ x + (1 | g) + (0 + x | g) + (1 | h)",
+    "y ~ x + (x | g) + (1 | g:b)",                        # a nested term after the first
+    "y ~ x + (1 | g:b) + (x | g)",                        # a later block with a 2x2 template
+    "y ~ x + (x || g) + (1 | g:b)",
+    "y ~ x + (1 | g) + (1 | h) + (1 | k)",                # partially crossed
+    "y ~ x + (1 | h) + (x || k) + (z | g)",
+    "y ~ 0 + (1 | g) + (1 | g:b)",
+    "y ~ x + (1 | g) + (1 | g) + (0 + z | h)",            # a factor repeated in two terms
+]
+
+
+def _data(seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n_g = 60
+    g = np.repeat(np.arange(n_g), 8)
+    n = len(g)
+    b = rng.integers(0, 3, n)
+    h = rng.integers(0, 25, n)
+    k = (g // 3 + rng.integers(0, 4, n)) % 30               # partially crossed with g
+    x = rng.normal(size=n)
+    z = rng.uniform(-1, 2, n)
+    u = rng.normal(size=(n_g, 2))
+    y = 1 + x + u[g, 0] + 0.5 * u[g, 1] * x + rng.normal(0, 0.7, 25)[h] + rng.normal(0, 0.5, 30)[k] \
+        + rng.normal(0, 0.4, n_g * 3)[g * 3 + b] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "x": x, "z": z, "g": [f"g{v:02d}" for v in g], "b": [f"b{v}" for v in b],
+                         "h": [f"h{v:02d}" for v in h], "k": [f"k{v:02d}" for v in k],
+                         "w": rng.uniform(0.5, 2.0, n)})
+
+
+def _fit(formula: str, d: pd.DataFrame, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mc.lmer(formula, d, **kw)
+
+
+def _force_sparse(monkeypatch) -> None:
+    monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
+    monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+
+
+@pytest.mark.parametrize("rest", ["auto", "sparse"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("formula", SHAPES)
+def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeypatch):
+    if rest == "sparse":
+        _force_sparse(monkeypatch)
+    d = _data(11)
+    m = _fit(formula, d, weights="w" if weighted else None)
+    f = m.frame
+    args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)
+    blocked, dense = Deviance(*args), DenseDeviance(*args)
+    if blocked.later is not None:
+        assert blocked.later.sparse == (rest == "sparse")
+    rng = np.random.default_rng(5)
+    lower = m.devfun.layout.lower
+    for _ in range(4):
+        theta = rng.uniform(0.05, 2.0, len(m.theta)) * np.where(lower == 0, 1.0, rng.choice([-1, 1], len(lower)))
+        np.testing.assert_allclose(blocked(theta), dense(theta), **TOL["objective_at"], err_msg=formula)
+        beta_b, u_b = blocked.solve(blocked.factor(theta))
+        beta_d, u_d = dense.solve(dense.factor(theta))
+        np.testing.assert_allclose(beta_b, beta_d, rtol=TOL["dense_blocked_beta"]["rtol"],
+                                   atol=TOL["dense_blocked_beta"]["atol"] * max([1.0, *np.abs(beta_d)]))
+        for ub, ud in zip(u_b, u_d):
+            np.testing.assert_allclose(ub, ud, rtol=TOL["dense_blocked_u"]["rtol"],
+                                       atol=TOL["dense_blocked_u"]["atol"] * max(1.0, np.abs(ud).max()))
+
+
+@pytest.mark.parametrize("rest", ["auto", "sparse"])
+@pytest.mark.parametrize("formula", SHAPES[:6])
+def test_conditional_variances_through_the_blocked_factor(formula, rest, monkeypatch):
+    d = _data(12)
+    dense_fit = _fit(formula, d)
+    assert type(dense_fit.devfun) is DenseDeviance
+    monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
+    if rest == "sparse":
+        _force_sparse(monkeypatch)
+    blocked_fit = _fit(formula, d, control={"optimizer": None, "start": list(dense_fit.theta)})
+    assert type(blocked_fit.devfun) is Deviance
+    for vb, vd in zip(conditional_variances(blocked_fit), conditional_variances(dense_fit)):
+        np.testing.assert_allclose(vb, vd, **TOL["dense_blocked_vcov"], err_msg=formula)
+
+
+def test_amalgamation_keeps_lme4s_terms_and_order():
+    d = _data(13)
+    m = _fit("y ~ x + (x || g) + (0 + z | h) + (1 | h)", d)
+    blocks = amalgamate(m.terms)
+    assert [t.group for t in m.terms] == ["g", "g", "h", "h"]
+    assert [b.members for b in blocks] == [(0, 1), (2, 3)]
+    assert [b.q for b in blocks] == [2, 2]
+    # ranef comes out per term, in lme4's columns
+    assert list(mc.ranef(m)["g"].columns) == ["(Intercept)", "x"]
+    assert list(mc.ranef(m)["h"].columns) == ["z", "(Intercept)"]
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g) + (1 | g:b)", "y ~ x + (1 | g:b) + (x | g)"])
+def test_nested_shapes_take_the_sparse_path(formula, monkeypatch):
+    """A term nested in the first leaves a diagonal Schur complement: above DENSE_REST_MAX columns it
+    is factorised sparse, with the same criterion as the dense path."""
+    monkeypatch.setattr(schur, "DENSE_REST_MAX", 50)
+    d = _data(14)
+    m = _fit(formula, d, control={"optimizer": None})
+    f = m.frame
+    args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)
+    blocked = Deviance(*args)
+    assert blocked.later.sparse
+    theta = np.full(len(m.theta), 0.7)
+    np.testing.assert_allclose(blocked(theta), DenseDeviance(*args)(theta), **TOL["objective_at"])
