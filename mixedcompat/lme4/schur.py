@@ -228,17 +228,17 @@ class LaterBlocks:
             keys = None
         density = (2 * len(keys) - q) / float(q * q) if keys is not None else 1.0
         self.sparse = q > DENSE_REST_MAX and density <= SPARSE_DENSITY_MAX
-        if self.sparse:
-            self._setup_sparse(keys, arr_keys, Arr.data)
+        if keys is not None:
+            self._setup_pattern(keys, arr_keys, Arr.data)
         else:
             self.Arr = np.tril((Zr.T @ Zr).toarray())
-            if self.gram is not None:
-                self._gram_dense = (self.gram.keys // q, self.gram.keys % q)
         # per-column multipliers of Lambda_r when every later template is diagonal
         self._lam_pos = [np.repeat(np.arange(b.q)[None, :], b.n_levels, axis=0).ravel() for b in blocks]
 
-    def _setup_sparse(self, keys: np.ndarray, arr_keys: np.ndarray, arr_vals: np.ndarray) -> None:
+    def _setup_pattern(self, keys: np.ndarray, arr_keys: np.ndarray, arr_vals: np.ndarray) -> None:
+        """Index arrays of the lower-triangle pattern ``keys`` (``row * q + col``) of ``C``."""
         q = self.q
+        self.keys = keys
         self.base = np.zeros(len(keys))
         self.base[np.searchsorted(keys, arr_keys)] = arr_vals
         self.gram_pos = np.searchsorted(keys, self.gram.keys)
@@ -267,19 +267,29 @@ class LaterBlocks:
         G0 = self.rows1.times_blocks(M1)
         diag = isinstance(lam, np.ndarray)
         G = (G0.multiply(lam[:, None]).tocsr() if diag else (lam.T @ G0).tocsr())
-        if self.sparse:
-            return self._factor_sparse(lam, M1, G0), G
-        return self._factor_dense(lam, M1, G0), G
-
-    def _fill_in(self, M1: np.ndarray) -> np.ndarray:
-        return self.gram.evaluate(M1 @ np.transpose(M1, (0, 2, 1)))
-
-    def _factor_dense(self, lam, M1: np.ndarray, G0: sp.csr_matrix) -> RestFactor:
-        C = self.Arr.copy()
-        if self.gram is not None:
-            C[self._gram_dense] -= self._fill_in(M1)
+        if self.gram is None:
+            return self._factor_dense_product(lam, G0), G
+        vals = self.base.copy()
+        vals[self.gram_pos] -= self.gram.evaluate(M1 @ np.transpose(M1, (0, 2, 1)))
+        q = self.q
+        if diag:
+            vals *= lam[self.key_rows] * lam[self.key_cols]
+            vals[self.diag_pos] += 1.0
+            if not self.sparse:
+                C = np.zeros((q, q))
+                C.flat[self.keys] = vals             # the lower triangle: all LAPACK's potrf reads
+                return _dense_factor(C), G
+            C = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
         else:
-            C -= np.tril((G0 @ G0.T).toarray())
+            core = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
+            C = (lam.T @ core @ lam + sp.identity(q)).tocsc()
+            if not self.sparse:
+                return _dense_factor(C.toarray()), G
+        return _sparse_factor(C), G
+
+    def _factor_dense_product(self, lam, G0: sp.csr_matrix) -> RestFactor:
+        """Without a pair pattern (too many pairs): the fill-in as a sparse product, ``C`` dense."""
+        C = self.Arr - np.tril((G0 @ G0.T).toarray())
         if isinstance(lam, np.ndarray):
             C *= lam[:, None]
             C *= lam[None, :]
@@ -287,23 +297,20 @@ class LaterBlocks:
             C = C + np.tril(C, -1).T
             C = np.asarray((lam.T @ np.asarray((lam.T @ C).T)).T)
         C[np.diag_indices_from(C)] += 1.0
-        L = np.linalg.cholesky(C)
-        return RestFactor(2.0 * float(np.sum(np.log(np.diag(L)))), L=L)
+        return _dense_factor(C)
 
-    def _factor_sparse(self, lam, M1: np.ndarray, G0: sp.csr_matrix) -> RestFactor:
-        vals = self.base.copy()
-        vals[self.gram_pos] -= self._fill_in(M1)
-        q = self.q
-        if isinstance(lam, np.ndarray):
-            vals *= lam[self.key_rows] * lam[self.key_cols]
-            vals[self.diag_pos] += 1.0
-            C = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
-        else:
-            core = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
-            C = (lam.T @ core @ lam + sp.identity(q)).tocsc()
-        lu = spla.splu(C, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0,
-                       options={"SymmetricMode": True})
-        d = lu.U.diagonal()
-        if not np.all(d > 0):
-            raise np.linalg.LinAlgError("Schur complement not positive definite")
-        return RestFactor(float(np.sum(np.log(d))), lu=lu)
+
+def _dense_factor(C: np.ndarray) -> RestFactor:
+    """Dense lower Cholesky factor of ``C`` (only its lower triangle is read)."""
+    L = np.linalg.cholesky(C)
+    return RestFactor(2.0 * float(np.sum(np.log(np.diag(L)))), L=L)
+
+
+def _sparse_factor(C: sp.csc_matrix) -> RestFactor:
+    """Sparse LU of a symmetric positive definite ``C`` with diagonal pivots and a fill-reducing
+    symmetric ordering; ``log|C|`` from ``U``'s diagonal (L has a unit diagonal)."""
+    lu = spla.splu(C, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    d = lu.U.diagonal()
+    if not np.all(d > 0):
+        raise np.linalg.LinAlgError("Schur complement not positive definite")
+    return RestFactor(float(np.sum(np.log(d))), lu=lu)
