@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.linalg.lapack as lapack
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
@@ -278,13 +279,13 @@ class LaterBlocks:
             if not self.sparse:
                 C = np.zeros((q, q))
                 C.flat[self.keys] = vals             # the lower triangle: all LAPACK's potrf reads
-                return _dense_factor(C), G
+                return _dense_factor(C, upper_is_zero=True), G
             C = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
         else:
             core = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
             C = (lam.T @ core @ lam + sp.identity(q)).tocsc()
             if not self.sparse:
-                return _dense_factor(C.toarray()), G
+                return _dense_factor(np.ascontiguousarray(C.toarray())), G
         return _sparse_factor(C), G
 
     def _factor_dense_product(self, lam, G0: sp.csr_matrix) -> RestFactor:
@@ -300,9 +301,14 @@ class LaterBlocks:
         return _dense_factor(C)
 
 
-def _dense_factor(C: np.ndarray) -> RestFactor:
-    """Dense lower Cholesky factor of ``C`` (only its lower triangle is read)."""
-    L = np.linalg.cholesky(C)
+def _dense_factor(C: np.ndarray, upper_is_zero: bool = False) -> RestFactor:
+    """Dense lower Cholesky factor of a C-ordered ``C`` (only its lower triangle is read; ``C`` is
+    overwritten).  LAPACK's potrf on the transposed (Fortran-ordered) view: no copy, and about twice
+    as fast as ``np.linalg.cholesky`` at a thousand columns."""
+    U, info = lapack.dpotrf(C.T, lower=0, clean=0 if upper_is_zero else 1, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"Schur complement not positive definite (potrf info {info})")
+    L = U.T
     return RestFactor(2.0 * float(np.sum(np.log(np.diag(L)))), L=L)
 
 
