@@ -97,7 +97,7 @@ def conditional_variances(m) -> list[np.ndarray]:
         S = _inverse_from_cholesky(f.L_full[:q, :q])
         unscaled = _diagonal_blocks(S, terms, 0)
     else:
-        unscaled = _blocked_diagonal_blocks(f, m.devfun.blocks, len(terms))
+        unscaled = _blocked_diagonal_blocks(f, m.devfun)
     s2 = m.sigma() ** 2
     out = []
     for t, Tk, V in zip(terms, f.templates, unscaled):
@@ -127,7 +127,7 @@ def _diagonal_blocks(S: np.ndarray, terms, start_term: int) -> list[np.ndarray]:
     return out
 
 
-def _blocked_diagonal_blocks(f, blocks, n_terms: int) -> list[np.ndarray]:
+def _blocked_diagonal_blocks(f, devfun) -> list[np.ndarray]:
     """Diagonal blocks of (L L')^{-1} from the blocked factor, one (levels, q_k, q_k) array per term
     in lme4's order.
 
@@ -135,13 +135,14 @@ def _blocked_diagonal_blocks(f, blocks, n_terms: int) -> list[np.ndarray]:
     level by level and ``[(L L')^{-1}]_rr = C^{-1}`` (``C`` the later blocks' Schur complement):
     both from solves with ``C``'s factor, in chunks of columns.
     """
+    blocks = devfun.blocks
     first = blocks[0]
     n1, q1 = first.n_levels, first.q
     L11inv = np.linalg.inv(f.L11) if q1 > 1 else 1.0 / f.L11
     H = np.broadcast_to(np.eye(q1), (n1, q1, q1)).copy()
     per_block = []
     if f.rest is not None:
-        G = f.G.tocsc()
+        G = devfun.lower_block(f).tocsc()
         q2 = G.shape[0]
         per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * q1, 1))
         for l0 in range(0, n1, per_chunk):
@@ -170,7 +171,7 @@ def _blocked_diagonal_blocks(f, blocks, n_terms: int) -> list[np.ndarray]:
             per_block.append(V)
             off += blk.size
     first_V = np.transpose(L11inv, (0, 2, 1)) @ H @ L11inv
-    out: list = [None] * n_terms
+    out: list = [None] * len(devfun.terms)
     for blk, V in zip(blocks, [first_V] + per_block):
         for k, Vk in zip(blk.members, blk.split_blocks(V)):
             out[k] = Vk

@@ -42,7 +42,6 @@ class PLSFactor:
     templates: list                  # q_k x q_k lower-triangular T_k per term (lme4's order)
     L11: np.ndarray | None           # (levels_1, q_1, q_1) batched lower Cholesky of the first block
     M1: np.ndarray | None            # (levels_1, q_1, q_1): T_1 L11^{-T} per level
-    G: sp.csr_matrix | None          # L_{r,1}: the later blocks against the first (None: one block)
     rest: RestFactor | None          # factor of the later blocks' Schur complement
     block_templates: list            # template per engine block (blocks.amalgamate's order)
     LXX: np.ndarray                  # p x p lower Cholesky of the fixed-effects Schur complement (R_X')
@@ -229,14 +228,15 @@ class Deviance:
         ldL2 = 2.0 * float(np.sum(np.log(np.diagonal(L11, axis1=1, axis2=2))))
         LX1 = np.einsum("pli,lij->plj", self._AX1_3d, M1).reshape(p + 1, -1)
         S = self.AXX - LX1 @ LX1.T
-        rest, G = None, None
+        rest = None
         if self.later is not None:
             lam = self.later.lambda_scale(Tb[1:])
-            rest, G = self.later.factor(lam, M1)
+            W1 = M1 @ np.transpose(M1, (0, 2, 1))
+            rest = self.later.factor(lam, M1, W1)
             ldL2 += rest.logdet
-            AXr = self.AXr * lam[None, :] if isinstance(lam, np.ndarray) else np.asarray((lam.T @ self.AXr.T).T)
-            AXr = AXr - (G @ LX1.T).T
-            S -= rest.quadratic(AXr.T)
+            AXr = self.AXr.T * lam[:, None] if isinstance(lam, np.ndarray) else np.asarray(lam.T @ self.AXr.T)
+            AXr -= self.later.fill_in_times(lam, W1, self.AX1.T)          # minus G L_X1'
+            S -= rest.quadratic(AXr)
         if p > 0:
             C = np.linalg.cholesky(S)
             LXX = C[:p, :p]
@@ -249,7 +249,7 @@ class Deviance:
             pwrss = S[0, 0]
             ldRX2 = 0.0
         T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
-        return PLSFactor(theta, T, L11, M1, G, rest, Tb, LXX, lyX, pwrss, ldL2, ldRX2)
+        return PLSFactor(theta, T, L11, M1, rest, Tb, LXX, lyX, pwrss, ldL2, ldRX2)
 
     # -----------------------------------------------------------------------------------------
     def criterion_from_factor(self, f: PLSFactor, REML: bool | None = None) -> float:
@@ -300,8 +300,9 @@ class Deviance:
             ar = self.AXr[p] - self.AXr[:p].T @ beta
             lam = self.later.lambda_scale(f.block_templates[1:])
             ar = ar * lam if isinstance(lam, np.ndarray) else lam.T @ ar
-            ur = f.rest.solve(ar - f.G @ c1)
-            c1 = c1 - f.G.T @ ur
+            G = self.lower_block(f)
+            ur = f.rest.solve(ar - G @ c1)
+            c1 = c1 - G.T @ ur
             at = 0
             for b in self.blocks[1:]:
                 u_blocks.append(ur[at:at + b.size])
@@ -315,6 +316,12 @@ class Deviance:
             for k, uk in zip(b.members, b.split(ub)):
                 u[k] = uk
         return beta + self.beta_shift, u
+
+    def lower_block(self, f: PLSFactor) -> sp.csr_matrix | None:
+        """``L_{r,1}``: the factor's sparse block of the later blocks against the first (None with one block)."""
+        if self.later is None:
+            return None
+        return self.later.lower_block(self.later.lambda_scale(f.block_templates[1:]), f.M1)
 
     def sigma(self, f: PLSFactor, REML: bool | None = None) -> float:
         REML = self.REML if REML is None else REML
@@ -387,7 +394,7 @@ class DenseDeviance(Deviance):
         T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
         ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
         ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
-        return PLSFactor(theta, T, None, None, None, None, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
+        return PLSFactor(theta, T, None, None, None, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
                          d[q + p] ** 2, ldL2, ldRX2, L_full=L)
 
     BATCH_BYTES = 32 * 2**20

@@ -92,7 +92,6 @@ class GramPattern:
 
     MAX_ENTRIES = 40_000_000
     """At most this many (pair x slot) coefficients are stored (~12 bytes each)."""
-    CHUNK_PAIRS = 4_000_000
     TABLE_MAX = 16_000_000
 
     def __init__(self, mats: list, keys: np.ndarray, m: int, q1: int):
@@ -117,41 +116,35 @@ class GramPattern:
         total = int(reps.sum())
         if total * n_slots > cls.MAX_ENTRIES or total == 0:
             return None
-        pair_k = np.empty(total, dtype=np.int64)
-        pair_j = np.empty(total, dtype=np.int64)
+        # pair t of entry k (t = 0..pos_k) is entry (first of k's level) + t; all by np.repeat
+        # (sequential), gathers only within a level
         ends = np.cumsum(reps)
-        at = 0
-        while at < len(lv):                                      # entries in chunks of ~CHUNK_PAIRS pairs
-            stop = int(np.searchsorted(ends, (ends[at - 1] if at else 0) + cls.CHUNK_PAIRS, side="right"))
-            stop = max(stop, at + 1)
-            r = reps[at:stop]
-            lo = int(ends[at - 1]) if at else 0
-            idx_k = np.repeat(np.arange(at, stop), r)
-            first = np.repeat(np.cumsum(r) - r, r)
-            pair_k[lo:lo + len(idx_k)] = idx_k
-            pair_j[lo:lo + len(idx_k)] = start[lv[idx_k]] + (np.arange(len(idx_k)) - first)
-            at = stop
-        key = rw[pair_k] * m + rw[pair_j]
+        pair_j = np.arange(total, dtype=np.int64)
+        pair_j += np.repeat(start[lv] - (ends - reps), reps)
+        key = np.repeat(rw, reps) * m
+        key += rw[pair_j]
+        index_type = np.int32 if total < 2**31 - 1 else np.int64
         if m * m <= cls.TABLE_MAX:
             seen = np.zeros(m * m, dtype=bool)
             seen[key] = True
             keys = np.flatnonzero(seen)
-            table = np.cumsum(seen, dtype=np.int64) - 1
+            table = np.cumsum(seen, dtype=index_type)
+            table -= 1
             out = table[key]
             del seen, table
         else:
             keys, out = np.unique(key, return_inverse=True)
-            out = out.ravel()
+            out = out.ravel().astype(index_type)
         del key
-        out = out.astype(np.int32 if len(keys) < 2**31 - 1 else np.int64)
         # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels
         indptr = np.concatenate([[0], np.cumsum(np.bincount(lv, weights=reps, minlength=n_levels).astype(np.int64))])
         iu, ju = np.triu_indices(q1)
         mats = []
+        cols = [np.ascontiguousarray(vv[:, a]) for a in range(q1)]
         for a, b in zip(iu, ju):
-            coef = vv[pair_k, a] * vv[pair_j, b]
+            coef = np.repeat(cols[a], reps) * cols[b][pair_j]
             if a != b:
-                coef += vv[pair_k, b] * vv[pair_j, a]
+                coef += np.repeat(cols[b], reps) * cols[a][pair_j]
             mats.append(sp.csc_matrix((coef, out, indptr), shape=(len(keys), n_levels)))
         return cls(mats, keys.astype(np.int64), m, q1)
 
@@ -217,7 +210,8 @@ class LaterBlocks:
     def __init__(self, blocks: list[EngineBlock], Zr: sp.spmatrix, Z1: sp.spmatrix, q1: int):
         self.blocks = blocks
         self.q = Zr.shape[1]
-        self.rows1 = BlockRows((Zr.T @ Z1).tocsr(), q1)
+        self.A_r1 = (Zr.T @ Z1).tocsr()
+        self.rows1 = BlockRows(self.A_r1, q1)
         Arr = sp.tril((Zr.T @ Zr).tocsr()).tocoo()
         self.gram = GramPattern.build(self.rows1)
         self.diagonal_templates = all(b.diagonal_template for b in blocks)
@@ -263,30 +257,40 @@ class LaterBlocks:
         mats = [sp.kron(sp.identity(b.n_levels, format="csr"), sp.csr_matrix(T)) for b, T in zip(self.blocks, Tr)]
         return sp.block_diag(mats, format="csr")
 
-    def factor(self, lam, M1: np.ndarray) -> tuple[RestFactor, sp.csr_matrix]:
-        """The factor of ``C`` and ``G = Lambda_r' A_r1 blockdiag(M1)`` (``M1 = T_1 L_11^{-T}``)."""
+    def lower_block(self, lam, M1: np.ndarray) -> sp.csr_matrix:
+        """``G = L_{r,1} = Lambda_r' A_r1 blockdiag(M1)`` (``M1 = T_1 L_11^{-T}``), sparse."""
         G0 = self.rows1.times_blocks(M1)
-        diag = isinstance(lam, np.ndarray)
-        G = (G0.multiply(lam[:, None]).tocsr() if diag else (lam.T @ G0).tocsr())
+        return G0.multiply(lam[:, None]).tocsr() if isinstance(lam, np.ndarray) else (lam.T @ G0).tocsr()
+
+    def fill_in_times(self, lam, W1: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """``G blockdiag(M1)' B = Lambda_r' A_r1 blockdiag(W1) B`` for a dense ``B`` (levels_1 q_1 x k),
+        without forming ``G``."""
+        n1, q1 = W1.shape[0], W1.shape[1]
+        WB = (W1 @ B.reshape(n1, q1, -1)).reshape(n1 * q1, -1)
+        out = self.A_r1 @ WB
+        return out * lam[:, None] if isinstance(lam, np.ndarray) else np.asarray(lam.T @ out)
+
+    def factor(self, lam, M1: np.ndarray, W1: np.ndarray) -> RestFactor:
+        """The factor of ``C`` at the first block's ``M1 = T_1 L_11^{-T}`` and ``W1 = M1 M1'``."""
         if self.gram is None:
-            return self._factor_dense_product(lam, G0), G
+            return self._factor_dense_product(lam, self.rows1.times_blocks(M1))
         vals = self.base.copy()
-        vals[self.gram_pos] -= self.gram.evaluate(M1 @ np.transpose(M1, (0, 2, 1)))
+        vals[self.gram_pos] -= self.gram.evaluate(W1)
         q = self.q
-        if diag:
+        if isinstance(lam, np.ndarray):
             vals *= lam[self.key_rows] * lam[self.key_cols]
             vals[self.diag_pos] += 1.0
             if not self.sparse:
                 C = np.zeros((q, q))
                 C.flat[self.keys] = vals             # the lower triangle: all LAPACK's potrf reads
-                return _dense_factor(C, upper_is_zero=True), G
+                return _dense_factor(C, upper_is_zero=True)
             C = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
         else:
             core = sp.csc_matrix((vals[self.csc_src], self.csc_indices, self.csc_indptr), shape=(q, q))
             C = (lam.T @ core @ lam + sp.identity(q)).tocsc()
             if not self.sparse:
-                return _dense_factor(np.ascontiguousarray(C.toarray())), G
-        return _sparse_factor(C), G
+                return _dense_factor(np.ascontiguousarray(C.toarray()))
+        return _sparse_factor(C)
 
     def _factor_dense_product(self, lam, G0: sp.csr_matrix) -> RestFactor:
         """Without a pair pattern (too many pairs): the fill-in as a sparse product, ``C`` dense."""
