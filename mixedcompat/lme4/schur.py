@@ -136,7 +136,7 @@ class GramPattern:
             keys, out = np.unique(key, return_inverse=True)
             out = out.ravel().astype(index_type)
         del key
-        # pairs are in level order: one CSC matrix per upper-triangle slot of W, columns = levels
+        # pairs are in level order: one matrix per upper-triangle slot of W, columns = levels
         indptr = np.concatenate([[0], np.cumsum(np.bincount(lv, weights=reps, minlength=n_levels).astype(np.int64))])
         iu, ju = np.triu_indices(q1)
         mats = []
@@ -145,7 +145,10 @@ class GramPattern:
             coef = np.repeat(cols[a], reps) * cols[b][pair_j]
             if a != b:
                 coef += np.repeat(cols[b], reps) * cols[a][pair_j]
-            mats.append(sp.csc_matrix((coef, out, indptr), shape=(len(keys), n_levels)))
+            # stored by rows (one per output entry): the matrix-vector product then reads W at the
+            # first factor's levels (small, cached) and writes the output once, in order
+            mats.append(sp.csc_matrix((coef, out, indptr), shape=(len(keys), n_levels)).tocsr())
+            del coef
         return cls(mats, keys.astype(np.int64), m, q1)
 
     def evaluate(self, W: np.ndarray) -> np.ndarray:
