@@ -36,6 +36,21 @@ SPARSE_DENSITY_MAX = 0.05
 """Above it, larger later blocks are factorised dense as well (fill-in makes sparse pointless)."""
 
 
+def _sorted_unique(a: np.ndarray) -> np.ndarray:
+    """The sorted distinct values of an integer array (numpy 2's ``np.unique`` without
+    ``return_inverse`` hashes, ten times slower on the key arrays here).
+
+    Example
+    -------
+    >>> _sorted_unique(np.array([3, 1, 3, 2])).tolist()
+    [1, 2, 3]
+    """
+    a = np.sort(a)
+    keep = np.ones(len(a), dtype=bool)
+    keep[1:] = a[1:] != a[:-1]
+    return a[keep]
+
+
 class BlockRows:
     """A sparse block ``A_r1`` (rows: the later blocks' columns; columns: level x component of the
     first block) stored as one dense row vector of length q_1 per (row, level) pair, so that
@@ -221,7 +236,7 @@ class LaterBlocks:
         q = self.q
         arr_keys = Arr.row.astype(np.int64) * q + Arr.col
         if self.gram is not None:
-            keys = np.union1d(np.union1d(arr_keys, self.gram.keys), np.arange(q, dtype=np.int64) * (q + 1))
+            keys = _sorted_unique(np.concatenate([arr_keys, self.gram.keys, np.arange(q, dtype=np.int64) * (q + 1)]))
         else:
             keys = None
         density = (2 * len(keys) - q) / float(q * q) if keys is not None else 1.0
