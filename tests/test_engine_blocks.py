@@ -55,17 +55,21 @@ def _fit(formula: str, d: pd.DataFrame, **kw):
         return mc.lmer(formula, d, **kw)
 
 
-def _force_sparse(monkeypatch) -> None:
-    monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
-    monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+def _force(rest: str, monkeypatch) -> None:
+    """``sparse``: the later blocks' Schur complement factorised sparse whatever its size; ``product``:
+    no pair pattern (as when it would be too large), the fill-in as a sparse matrix product."""
+    if rest == "sparse":
+        monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
+        monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+    elif rest == "product":
+        monkeypatch.setattr(schur.GramPattern, "MAX_ENTRIES", 0)
 
 
-@pytest.mark.parametrize("rest", ["auto", "sparse"])
+@pytest.mark.parametrize("rest", ["auto", "sparse", "product"])
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("formula", SHAPES)
 def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeypatch):
-    if rest == "sparse":
-        _force_sparse(monkeypatch)
+    _force(rest, monkeypatch)
     d = _data(11)
     m = _fit(formula, d, weights="w" if weighted else None)
     f = m.frame
@@ -73,6 +77,7 @@ def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeyp
     blocked, dense = Deviance(*args), DenseDeviance(*args)
     if blocked.later is not None:
         assert blocked.later.sparse == (rest == "sparse")
+        assert (blocked.later.gram is None) == (rest == "product")
     rng = np.random.default_rng(5)
     lower = m.devfun.layout.lower
     for _ in range(4):
@@ -87,15 +92,14 @@ def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeyp
                                        atol=TOL["dense_blocked_u"]["atol"] * max(1.0, np.abs(ud).max()))
 
 
-@pytest.mark.parametrize("rest", ["auto", "sparse"])
+@pytest.mark.parametrize("rest", ["auto", "sparse", "product"])
 @pytest.mark.parametrize("formula", SHAPES[:6])
 def test_conditional_variances_through_the_blocked_factor(formula, rest, monkeypatch):
     d = _data(12)
     dense_fit = _fit(formula, d)
     assert type(dense_fit.devfun) is DenseDeviance
     monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
-    if rest == "sparse":
-        _force_sparse(monkeypatch)
+    _force(rest, monkeypatch)
     blocked_fit = _fit(formula, d, control={"optimizer": None, "start": list(dense_fit.theta)})
     assert type(blocked_fit.devfun) is Deviance
     for vb, vd in zip(conditional_variances(blocked_fit), conditional_variances(dense_fit)):
