@@ -59,16 +59,16 @@ class Model:
 
 
 MODELS = [
-    Model("sleepstudy", "sleepstudy", "Reaction ~ Days + (Days | Subject)", True, True, 1.0, 0.013),
-    Model("penicillin", "Penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", True, True, 1.0, 0.015),
+    Model("sleepstudy", "sleepstudy", "Reaction ~ Days + (Days | Subject)", True, True, 0.4, 0.013),
+    Model("penicillin", "Penicillin", "diameter ~ 1 + (1|plate) + (1|sample)", True, True, 0.4, 0.015),
     Model("insteval_3re", "InstEval", "y ~ 1 + (1|s) + (1|d) + (1|dept)", False, False, 0.1, 16.0),
     Model("insteval_service_dept", "InstEval", "y ~ service * dept + (1|s) + (1|d)", False, False,
           0.1, 8.5),
-    Model("sim1m", "sim:sim1m", "y ~ x + (1|g)", True, False, 0.1, 5.0, MEMORY_TARGET_MB),
+    Model("sim1m", "sim:sim1m", "y ~ x + (1|g)", True, False, 0.03, 5.0, MEMORY_TARGET_MB),
     Model("sim200k", "sim:sim200k", "y ~ t + (1 + t | subj) + (1 | item)", True, False, 0.1, 9.0),
     Model("simxg", "sim:simxg", "y ~ x + (x || g)", True, False, 0.5, 0.28),
-    Model("simnest", "sim:simnest", "y ~ x + (1 | g) + (1 | g:b)", True, False, 0.5, 1.0),
-    Model("sim3x", "sim:sim3x", "y ~ x + (1 | a) + (1 | b) + (1 | c)", True, False, 0.5, 5.0),
+    Model("simnest", "sim:simnest", "y ~ x + (1 | g) + (1 | g:b)", True, False, 0.5, 1.7),
+    Model("sim3x", "sim:sim3x", "y ~ x + (1 | a) + (1 | b) + (1 | c)", True, False, 0.5, 30.0),
 ]
 
 
