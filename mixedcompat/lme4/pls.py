@@ -397,6 +397,26 @@ class DenseDeviance(Deviance):
         return PLSFactor(theta, T, None, None, None, [], L[q:q + p, q:q + p], L[q + p, q:q + p],
                          d[q + p] ** 2, ldL2, ldRX2, L_full=L)
 
+    def __call__(self, theta: np.ndarray) -> float:
+        """The criterion alone (what the optimiser calls): :meth:`factor`'s arithmetic, operation for
+        operation (the optimiser's path depends on the last bits), without building the factor object."""
+        theta = np.asarray(theta, dtype=float)
+        q, p = self.q, self.p
+        lam = np.zeros((q, q))
+        lam[self.lambda_rows, self.lambda_cols] = theta[self.lambda_idx]
+        M = self.A.copy()
+        M[:q, :q] = lam.T @ M[:q, :q] @ lam
+        M[self._eye_q, self._eye_q] += 1.0
+        M[:q, q:] = lam.T @ M[:q, q:]
+        M[q:, :q] = M[:q, q:].T
+        try:
+            d = np.diagonal(np.linalg.cholesky(M))
+        except np.linalg.LinAlgError:
+            return np.inf
+        logd = np.log(d[:q + p])
+        return profiled_criterion(2.0 * float(np.sum(logd[:q])), 2.0 * float(np.sum(logd[q:])),
+                                  d[q + p] ** 2, self.n, p, self.REML, self.sum_log_weights)
+
     BATCH_BYTES = 32 * 2**20
 
     def criteria(self, thetas: np.ndarray) -> np.ndarray:
