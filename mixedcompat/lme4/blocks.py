@@ -8,7 +8,9 @@ block-diagonal template built from the terms' own templates (MixedModels.jl's am
 criterion is unchanged -- the columns of ``Z`` are only permuted -- but a second term on the factor
 is no longer a dense matrix of the size of the number of levels.
 
-Blocks are ordered by decreasing number of levels (the first is eliminated level by level);
+Blocks are ordered by decreasing number of random effects (levels x columns): the first, eliminated
+level by level at no fill-in cost, is the largest, so that the later blocks' Schur complement (dense
+or sparse, :mod:`~mixedcompat.lme4.schur`) is as small as it can be;
 results are mapped back to lme4's terms and column order (:meth:`EngineBlock.split`).
 """
 from __future__ import annotations
@@ -116,7 +118,8 @@ class EngineBlock:
 
 
 def amalgamate(terms: list[ReTerm]) -> list[EngineBlock]:
-    """The terms grouped by grouping factor (same name and codes), ordered by decreasing number of levels.
+    """The terms grouped by grouping factor (same name and codes), ordered by decreasing size
+    (levels x columns; ties keep lme4's order).
 
     Example
     -------
@@ -140,7 +143,7 @@ def amalgamate(terms: list[ReTerm]) -> list[EngineBlock]:
         members = tuple(g)
         offsets = tuple(int(v) for v in np.cumsum([0] + [terms[k].q for k in g[:-1]]))
         blocks.append(EngineBlock(members, tuple(terms[k] for k in g), offsets, tuple(slices[k] for k in g)))
-    blocks.sort(key=lambda b: -b.n_levels)
+    blocks.sort(key=lambda b: -b.size)
     return blocks
 
 
