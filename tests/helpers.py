@@ -139,6 +139,13 @@ TOL = {
     "hessian_noise": dict(atol=1e-12),
     # lme4's starting theta: closed-form, no optimiser
     "start_theta": dict(rtol=1e-10, atol=1e-12),
+    # ---- the analytic gradient of the criterion (tests/test_gradient.py) against central differences
+    # (step 1e-5: truncation ~1e-10 times the third derivative, rounding ~1e-11 |criterion| / 1e-5),
+    # relative to max(1, largest |difference|)
+    "gradient_fd": dict(rtol=1e-6),
+    # at a bound: a singular term's entries are themselves three-point one-sided differences, compared
+    # with the same differences (rounding only), the other entries with central differences
+    "gradient_fd_boundary": dict(rtol=1e-6),
     # ---- our own computations against each other (no R, no optimiser): rounding only
     # one model fitted from another data container or via update(): same arithmetic up to ordering
     "same_fit": dict(rtol=1e-10),
