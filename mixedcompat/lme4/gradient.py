@@ -195,9 +195,10 @@ def _omega_solve(devfun: Deviance, f: PLSFactor, b1: np.ndarray, br: np.ndarray)
     b3 = b1.reshape(n1, q1, k)
     c1 = (b3 / f.L11 if q1 == 1 else np.linalg.solve(f.L11, b3)).reshape(n1 * q1, k)
     if f.rest is not None:
-        xr = f.rest.solve(br - f.G @ c1)
+        G = devfun.lower_block(f)
+        xr = f.rest.solve(br - G @ c1)
         xr = np.asarray(xr).reshape(br.shape[0], k)
-        c1 = c1 - f.G.T @ xr
+        c1 = c1 - G.T @ xr
     else:
         xr = np.zeros((0, k))
     c3 = c1.reshape(n1, q1, k)
