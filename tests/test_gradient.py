@@ -256,3 +256,18 @@ def test_default_optimiser_is_lme4s_bobyqa_unchanged():
     b = mc.lmer("Reaction ~ Days + (Days | Subject)", d, control={"optimizer": "nloptwrap"})
     assert a.optinfo["optimizer"] == "nloptwrap"
     assert a.theta.tobytes() == b.theta.tobytes() and a.optinfo["feval"] == b.optinfo["feval"]
+
+
+def test_gradient_on_a_sparse_non_diagonal_later_block():
+    """Partially crossed later factors with more than DENSE_REST_MAX levels in all: the sparse
+    path with chunked solves (C not diagonal)."""
+    rng = np.random.default_rng(12)
+    n = 4000
+    a = rng.integers(0, 1000, n)
+    b = (a // 4 + rng.integers(0, 2, n)) % 250                # each level of a meets one or two of b
+    x = rng.normal(size=n)
+    y = x + rng.normal(0, 0.6, 1000)[a] + rng.normal(0, 0.5, 250)[b] + rng.normal(size=n)
+    d = pd.DataFrame({"y": y, "x": x, "a": [f"a{v}" for v in a], "b": [f"b{v}" for v in b]})
+    devfun = _devfun("y ~ x + (1 | a) + (1 | b)", d)
+    assert devfun.later.sparse and not np.array_equal(devfun.later.key_rows, devfun.later.key_cols)
+    _check(devfun, np.array([0.7, 0.5]))

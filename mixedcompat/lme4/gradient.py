@@ -30,9 +30,9 @@ of the diagonal blocks of ``Omega^-1`` per term, never ``Omega^-1`` itself:
   ``S~ = Lambda_r S Lambda_r'``).  ``sum_j tr(W_j Y_j)`` needs ``S~`` only on the pattern of the
   fill-in ``A_r1 W A_1r``: the engine's pair pattern (:class:`~mixedcompat.lme4.schur.GramPattern`)
   read backwards, one sparse product per slot of ``W``, as in one evaluation.  ``S`` is one potri
-  when ``C`` is dense; when ``C`` is sparse (SuperLU) its needed entries come from solves with
-  ``C``'s factor by chunks of columns (exact, but ``O(q_r^2)``: the cost to cut next, with a
-  selected inversion).
+  when ``C`` is dense; when ``C`` is sparse (SuperLU) and diagonal (later factors nested in the
+  first) one solve; otherwise its needed entries come from solves with ``C``'s factor by chunks of
+  columns (exact, but ``O(q_r^2)``: the cost to cut next, with a selected inversion).
 
 A term whose template is singular (a diagonal entry 0: a boundary fit) has its entries of the
 gradient by finite differences of the criterion (central, or three-point one-sided at a bound),
@@ -274,6 +274,15 @@ def _later_inverse_parts(devfun: Deviance, f: PLSFactor, lam) -> tuple[np.ndarra
             Y = _y_from_gram(gram, St.ravel()[gram.keys], gram.keys, qr, n1, q1) if gram is not None \
                 else _y_dense(later.rows1, St, n1, q1)
         return Y, later_sums
+    if isinstance(lam, np.ndarray) and gram is not None and np.array_equal(later.key_rows, later.key_cols):
+        # a diagonal C (later factors nested in the first): S = diag(C^-1 1)
+        s_diag = np.asarray(f.rest.solve(np.ones(qr))).ravel()
+        later_sums, off = [], 0
+        for b in devfun.blocks[1:]:
+            later_sums.append(np.diag(s_diag[off:off + b.size].reshape(b.n_levels, b.q).sum(axis=0)))
+            off += b.size
+        r = gram.keys // qr
+        return _y_from_gram(gram, lam[r] ** 2 * s_diag[r], gram.keys, qr, n1, q1), later_sums
     # sparse C: the entries of S~ needed (pattern of the fill-in and S's diagonal blocks), by chunks of solves
     keys = gram.keys if gram is not None else None
     rows, cols = (keys // qr, keys % qr) if keys is not None else (None, None)
