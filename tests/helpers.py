@@ -143,8 +143,8 @@ TOL = {
     # (step 1e-5: truncation ~1e-10 times the third derivative, rounding ~1e-11 |criterion| / 1e-5),
     # relative to max(1, largest |difference|)
     "gradient_fd": dict(rtol=1e-6),
-    # at a bound: a singular term's entries are themselves three-point one-sided differences, compared
-    # with the same differences (rounding only), the other entries with central differences
+    # at a bound: a singular term's entries are themselves Richardson-extrapolated central differences,
+    # compared with the same differences at another step (truncation ~h^4, rounding ~1e-11 |crit| / h)
     "gradient_fd_boundary": dict(rtol=1e-6),
     # ---- our own computations against each other (no R, no optimiser): rounding only
     # one model fitted from another data container or via update(): same arithmetic up to ordering
