@@ -271,3 +271,11 @@ def test_gradient_on_a_sparse_non_diagonal_later_block():
     devfun = _devfun("y ~ x + (1 | a) + (1 | b)", d)
     assert devfun.later.sparse and not np.array_equal(devfun.later.key_rows, devfun.later.key_cols)
     _check(devfun, np.array([0.7, 0.5]))
+
+
+def test_gradient_optimiser_respects_maxeval():
+    d = mc.datasets.load("sleepstudy")
+    with pytest.warns(mc.ConvergenceWarning, match="convergence code 5 from gradient"):
+        m = mc.lmer("Reaction ~ Days + (Days | Subject)", d,
+                    control={"optimizer": "gradient", "maxeval": 5, "calc_derivs": False})
+    assert m.optinfo["conv_code"] == 5

@@ -190,7 +190,8 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     polish = ctrl["polish"]
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
-    if ctrl["optimizer"] == GRADIENT_OPTIMIZER and fun_grad is not None:
+    used = GRADIENT_OPTIMIZER if ctrl["optimizer"] == GRADIENT_OPTIMIZER and fun_grad is not None else "nloptwrap"
+    if used == GRADIENT_OPTIMIZER:
         x, fval, feval, code = gradient_descent(fun, fun_grad, start, lower, ctrl, column_partners)
     else:
         x, fval, feval, code = bobyqa(fun, start, lower, ctrl)
@@ -274,10 +275,10 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     # lme4's optwrap warns "convergence code ..." but does not keep it in optinfo$warnings (which
     # holds the optimiser function's own warnings: none for nloptwrap), so summary() does not print it
     if code == nlopt.MAXEVAL_REACHED:
-        warnings.warn(f"convergence code {code} from nloptwrap: {_NLOPT_MESSAGES[code]}",
+        warnings.warn(f"convergence code {code} from {used}: {_NLOPT_MESSAGES[code]}",
                       ConvergenceWarning, stacklevel=3)
     elif code < 0:
-        warnings.warn(f"convergence code {code} from nloptwrap: optimisation failed",
+        warnings.warn(f"convergence code {code} from {used}: optimisation failed",
                       ConvergenceWarning, stacklevel=3)
     conv = 0 if code > 0 and code != nlopt.MAXEVAL_REACHED else int(code)
     return OptSummary(theta=x, fval=float(fval), feval=int(feval), optimizer=ctrl["optimizer"],
