@@ -190,21 +190,24 @@ def _diagonal_block_sum(S_low: np.ndarray, off: int, n: int, q: int) -> np.ndarr
     return out
 
 
-def _omega_solve(devfun: Deviance, f: PLSFactor, b1: np.ndarray, br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Omega^-1 [b1; br]`` from the blocked factor (``b1``: first block's rows, ``br``: later blocks')."""
+def _omega_solve(devfun: Deviance, f: PLSFactor, lam, b1: np.ndarray, br: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Omega^-1 [b1; br]`` from the blocked factor (``b1``: first block's rows, ``br``: later blocks'),
+    with ``L_r1 = Lambda_r' A_r1 blockdiag(M1)`` applied through ``A_r1`` (never formed)."""
     first = devfun.blocks[0]
     n1, q1 = first.n_levels, first.q
     k = b1.shape[1]
     b3 = b1.reshape(n1, q1, k)
-    c1 = (b3 / f.L11 if q1 == 1 else np.linalg.solve(f.L11, b3)).reshape(n1 * q1, k)
+    c3 = b3 / f.L11 if q1 == 1 else np.linalg.solve(f.L11, b3)
     if f.rest is not None:
-        G = devfun.lower_block(f)
-        xr = f.rest.solve(br - G @ c1)
-        xr = np.asarray(xr).reshape(br.shape[0], k)
-        c1 = c1 - G.T @ xr
+        later = devfun.later
+        Gc = later.A_r1 @ (f.M1 @ c3).reshape(n1 * q1, k)                    # A_r1 blockdiag(M1) c1
+        Gc = Gc * lam[:, None] if isinstance(lam, np.ndarray) else np.asarray(lam.T @ Gc)
+        xr = np.asarray(f.rest.solve(br - Gc)).reshape(br.shape[0], k)
+        lx = xr * lam[:, None] if isinstance(lam, np.ndarray) else np.asarray(lam @ xr)
+        GTx = np.asarray(later.A_r1.T @ lx).reshape(n1, q1, k)               # A_1r Lambda_r x_r
+        c3 = c3 - np.transpose(f.M1, (0, 2, 1)) @ GTx
     else:
         xr = np.zeros((0, k))
-    c3 = c1.reshape(n1, q1, k)
     x1 = c3 / f.L11 if q1 == 1 else np.linalg.solve(np.transpose(f.L11, (0, 2, 1)), c3)
     return x1.reshape(n1 * q1, k), xr
 
@@ -223,7 +226,7 @@ def _blocked_sums(devfun: Deviance, f: PLSFactor) -> tuple[list, list, list]:
         br = (AXr * lam[None, :]).T if isinstance(lam, np.ndarray) else np.asarray(lam.T @ AXr.T)
     else:
         br = np.zeros((0, p + 1))
-    sol1, solr = _omega_solve(devfun, f, b1, br)
+    sol1, solr = _omega_solve(devfun, f, lam, b1, br)
     # --- sums of the diagonal blocks of Omega^-1 (after the solves: the later factor is overwritten)
     L11inv = 1.0 / f.L11 if q1 == 1 else np.linalg.inv(f.L11)
     O11inv = np.transpose(L11inv, (0, 2, 1)) @ L11inv                  # Omega_11,j^-1 per level
