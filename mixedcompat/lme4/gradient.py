@@ -66,7 +66,8 @@ def criterion_gradient(devfun: Deviance, theta: np.ndarray) -> tuple[float, np.n
     devfun : Deviance or DenseDeviance
         The model's profiled criterion (REML or ML as ``devfun.REML``).
     theta : ndarray
-        The point (within the bounds ``devfun.layout.lower``).
+        The point: any theta, a negative template diagonal included (the criterion depends on each
+        template only through ``T T'``; :func:`mixedcompat.lme4.optimize.gradient_descent` uses that).
 
     Returns
     -------
