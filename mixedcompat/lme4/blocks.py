@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 from mixedcompat.front.reterms import ReTerm, ThetaLayout
 
-__all__ = ["EngineBlock", "amalgamate", "diag_blocks"]
+__all__ = ["EngineBlock", "amalgamate", "diag_blocks", "cross_blocks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,3 +167,24 @@ def diag_blocks(t: "ReTerm | EngineBlock", sqrtw: np.ndarray | None) -> np.ndarr
             out[:, a, b] = s
             out[:, b, a] = s
     return out
+
+
+def cross_blocks(t: "ReTerm | EngineBlock", sqrtw: np.ndarray | None, XY: np.ndarray) -> np.ndarray:
+    """``(Z_t' W^(1/2) XY)'``: the cross-products of a term's (or block's) columns with the columns of
+    ``XY`` (already weighted), one row per column of ``XY``, level by level (``k x (levels q)``); sums
+    per level by ``bincount``, without forming ``Z``.
+
+    Example
+    -------
+    >>> t = ReTerm("g", "1 | g", np.array([0, 0, 1]), ["a", "b"], np.ones((3, 1)), ["(Intercept)"])
+    >>> cross_blocks(t, None, np.array([[1.0], [2.0], [5.0]])).tolist()
+    [[3.0, 5.0]]
+    """
+    X = t.X
+    Xw = X if sqrtw is None else X * sqrtw[:, None]
+    q = X.shape[1]
+    out = np.empty((XY.shape[1], t.n_levels, q))
+    for c in range(XY.shape[1]):
+        for a in range(q):
+            out[c, :, a] = np.bincount(t.codes, weights=Xw[:, a] * XY[:, c], minlength=t.n_levels)
+    return out.reshape(XY.shape[1], -1)

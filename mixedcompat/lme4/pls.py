@@ -29,7 +29,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixedcompat.front.reterms import ReTerm, ThetaLayout
-from mixedcompat.lme4.blocks import amalgamate, diag_blocks
+from mixedcompat.lme4.blocks import amalgamate, cross_blocks, diag_blocks
 from mixedcompat.lme4.criterion import profiled_criterion
 from mixedcompat.lme4.response import ResponseReduction
 from mixedcompat.lme4.schur import LaterBlocks, RestFactor
@@ -104,12 +104,11 @@ class Deviance:
         # --- the blocks of A, one per grouping factor (terms amalgamated) ---------------------------
         self.blocks = blocks = amalgamate(terms)
         first = blocks[0]
-        Z1 = first.Z(sqrtw)
         self.A1 = diag_blocks(first, sqrtw)
-        self.AX1 = np.asarray((Z1.T @ XY).T)                     # (p+1) x (levels_1 q_1)
+        self.AX1 = cross_blocks(first, sqrtw, XY)                # (p+1) x (levels_1 q_1)
         if len(blocks) > 1:
             Zr = sp.hstack([b.Z(sqrtw) for b in blocks[1:]]).tocsc()
-            self.later = LaterBlocks(blocks[1:], Zr, Z1, first.q)
+            self.later = LaterBlocks(blocks[1:], Zr, first.Z(sqrtw), first.q)
             self.AXr = np.asarray((Zr.T @ XY).T)                 # (p+1) x q_r
         else:
             self.later = None
