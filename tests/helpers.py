@@ -13,6 +13,7 @@ import warnings
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -650,3 +651,24 @@ def r_available() -> tuple[bool, str]:
     except Exception as exc:  # rpy2 missing or does not load against this R
         return False, f"rpy2 is not usable: {exc}"
     return True, ""
+
+
+def engine_data(seed: int, n_g: int = 40, per: int = 8) -> pd.DataFrame:
+    """Simulated data for the engine's random-effects shapes (tests/test_engine_blocks.py, test_gradient.py):
+    g with ``n_g`` levels of ``per`` rows, b nested in g (3 per g), h crossed (25 levels), k partially
+    crossed with g (30 levels), covariates x, z, x3 and weights w."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_g), per)
+    n = len(g)
+    b = rng.integers(0, 3, n)
+    h = rng.integers(0, 25, n)
+    k = (g // 3 + rng.integers(0, 4, n)) % 30               # partially crossed with g
+    x = rng.normal(size=n)
+    z = rng.uniform(-1, 2, n)
+    x3 = rng.normal(size=n)
+    u = rng.normal(size=(n_g, 3))
+    y = 1 + x + u[g, 0] + 0.5 * u[g, 1] * x + 0.3 * u[g, 2] * x3 + rng.normal(0, 0.7, 25)[h] \
+        + rng.normal(0, 0.5, 30)[k] + rng.normal(0, 0.4, n_g * 3)[g * 3 + b] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "x": x, "z": z, "x3": x3, "g": [f"g{v:03d}" for v in g],
+                         "b": [f"b{v}" for v in b], "h": [f"h{v:02d}" for v in h],
+                         "k": [f"k{v:02d}" for v in k], "w": rng.uniform(0.5, 2.0, n)})

@@ -16,7 +16,7 @@ from mixedcompat.lme4.blocks import amalgamate
 from mixedcompat.lme4.condvar import conditional_variances
 from mixedcompat.lme4.pls import DenseDeviance, Deviance
 
-from helpers import TOL
+from helpers import TOL, engine_data
 
 SHAPES = [
     "y ~ x + (x || g)",                                   # two terms on one factor: one 2x2 block per level
@@ -29,24 +29,6 @@ SHAPES = [
     "y ~ 0 + (1 | g) + (1 | g:b)",
     "y ~ x + (1 | g) + (1 | g) + (0 + z | h)",            # a factor repeated in two terms
 ]
-
-
-def _data(seed: int) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n_g = 60
-    g = np.repeat(np.arange(n_g), 8)
-    n = len(g)
-    b = rng.integers(0, 3, n)
-    h = rng.integers(0, 25, n)
-    k = (g // 3 + rng.integers(0, 4, n)) % 30               # partially crossed with g
-    x = rng.normal(size=n)
-    z = rng.uniform(-1, 2, n)
-    u = rng.normal(size=(n_g, 2))
-    y = 1 + x + u[g, 0] + 0.5 * u[g, 1] * x + rng.normal(0, 0.7, 25)[h] + rng.normal(0, 0.5, 30)[k] \
-        + rng.normal(0, 0.4, n_g * 3)[g * 3 + b] + rng.normal(size=n)
-    return pd.DataFrame({"y": y, "x": x, "z": z, "g": [f"g{v:02d}" for v in g], "b": [f"b{v}" for v in b],
-                         "h": [f"h{v:02d}" for v in h], "k": [f"k{v:02d}" for v in k],
-                         "w": rng.uniform(0.5, 2.0, n)})
 
 
 def _fit(formula: str, d: pd.DataFrame, **kw):
@@ -70,7 +52,7 @@ def _force(rest: str, monkeypatch) -> None:
 @pytest.mark.parametrize("formula", SHAPES)
 def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeypatch):
     _force(rest, monkeypatch)
-    d = _data(11)
+    d = engine_data(11, n_g=60)
     m = _fit(formula, d, weights="w" if weighted else None)
     f = m.frame
     args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)
@@ -95,7 +77,7 @@ def test_blocked_engine_equals_one_dense_factor(formula, weighted, rest, monkeyp
 @pytest.mark.parametrize("rest", ["auto", "sparse", "product"])
 @pytest.mark.parametrize("formula", SHAPES[:6])
 def test_conditional_variances_through_the_blocked_factor(formula, rest, monkeypatch):
-    d = _data(12)
+    d = engine_data(12, n_g=60)
     dense_fit = _fit(formula, d)
     assert type(dense_fit.devfun) is DenseDeviance
     monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
@@ -107,7 +89,7 @@ def test_conditional_variances_through_the_blocked_factor(formula, rest, monkeyp
 
 
 def test_amalgamation_keeps_lme4s_terms_and_order():
-    d = _data(13)
+    d = engine_data(13, n_g=60)
     m = _fit("y ~ x + (x || g) + (0 + z | h) + (1 | h)", d)
     blocks = amalgamate(m.terms)
     assert [t.group for t in m.terms] == ["g", "g", "h", "h"]
@@ -123,7 +105,7 @@ def test_nested_shapes_take_the_sparse_path(formula, monkeypatch):
     """A term nested in the first leaves a diagonal Schur complement: above DENSE_REST_MAX columns it
     is factorised sparse, with the same criterion as the dense path."""
     monkeypatch.setattr(schur, "DENSE_REST_MAX", 50)
-    d = _data(14)
+    d = engine_data(14, n_g=60)
     m = _fit(formula, d, control={"optimizer": None})
     f = m.frame
     args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)

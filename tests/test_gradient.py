@@ -20,25 +20,7 @@ from mixedcompat.lme4.gradient import criterion_gradient
 from mixedcompat.lme4.pls import DenseDeviance, Deviance
 from mixedcompat.numerics.threads import blas_threads
 
-from helpers import TOL
-
-
-def _data(seed: int, n_g: int = 40, per: int = 8) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    g = np.repeat(np.arange(n_g), per)
-    n = len(g)
-    b = rng.integers(0, 3, n)
-    h = rng.integers(0, 25, n)
-    k = (g // 3 + rng.integers(0, 4, n)) % 30               # partially crossed with g
-    x = rng.normal(size=n)
-    z = rng.uniform(-1, 2, n)
-    x3 = rng.normal(size=n)
-    u = rng.normal(size=(n_g, 3))
-    y = 1 + x + u[g, 0] + 0.5 * u[g, 1] * x + 0.3 * u[g, 2] * x3 + rng.normal(0, 0.7, 25)[h] \
-        + rng.normal(0, 0.5, 30)[k] + rng.normal(0, 0.4, n_g * 3)[g * 3 + b] + rng.normal(size=n)
-    return pd.DataFrame({"y": y, "x": x, "z": z, "x3": x3, "g": [f"g{v:03d}" for v in g],
-                         "b": [f"b{v}" for v in b], "h": [f"h{v:02d}" for v in h],
-                         "k": [f"k{v:02d}" for v in k], "w": rng.uniform(0.5, 2.0, n)})
+from helpers import TOL, engine_data
 
 
 SHAPES = [
@@ -94,7 +76,7 @@ def _check(devfun, theta: np.ndarray) -> None:
 def test_gradient_matches_central_differences(formula, weighted, REML, engine, monkeypatch):
     if engine == "blocked":
         monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
-    d = _data(3, n_g=20, per=10)
+    d = engine_data(3, n_g=20, per=10)
     devfun = _devfun(formula, d, REML=REML, weights="w" if weighted else None)
     assert isinstance(devfun, DenseDeviance) == (engine == "dense")
     rng = np.random.default_rng(abs(hash((formula, weighted, REML))) % 2**32)
@@ -114,7 +96,7 @@ def test_gradient_on_the_other_schur_paths(formula, path, monkeypatch):
         monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
     else:
         monkeypatch.setattr(schur.GramPattern, "MAX_ENTRIES", 0)
-    d = _data(5)
+    d = engine_data(5)
     devfun = _devfun(formula, d, REML=True, weights="w")
     assert devfun.later is not None
     assert devfun.later.sparse == (path == "sparse")
@@ -126,7 +108,7 @@ def test_gradient_on_the_other_schur_paths(formula, path, monkeypatch):
 
 def test_gradient_on_a_large_sparse_later_block():
     """A nested design whose later block has more than DENSE_REST_MAX levels: the sparse path by default."""
-    d = _data(7, n_g=260, per=6)
+    d = engine_data(7, n_g=260, per=6)
     devfun = _devfun("y ~ x + (1 | g) + (1 | g:b)", d)
     assert isinstance(devfun, Deviance) and devfun.later.sparse
     _check(devfun, np.array([0.8, 0.6]))
@@ -144,7 +126,7 @@ def test_gradient_at_and_near_the_boundary(formula, theta, engine, monkeypatch):
     central differences with another step (the criterion is smooth across the bounds)."""
     if engine == "blocked":
         monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
-    devfun = _devfun(formula, _data(9))
+    devfun = _devfun(formula, engine_data(9))
     theta = np.asarray(theta, dtype=float)
     with blas_threads(1):
         value, grad = criterion_gradient(devfun, theta)
@@ -170,7 +152,7 @@ def test_gradient_is_zero_at_the_optimum():
 
 
 def test_gradient_where_the_factor_fails():
-    devfun = _devfun("y ~ x + (1 | g)", _data(1))
+    devfun = _devfun("y ~ x + (1 | g)", engine_data(1))
     value, grad = criterion_gradient(devfun, np.array([np.nan]))
     assert not np.isfinite(value) and np.all(np.isnan(grad))
 

@@ -378,9 +378,9 @@ class DenseDeviance(Deviance):
         self.A[q + p, :q + p] = col
         self.A[q + p, q + p] = rr
 
-    def factor(self, theta: np.ndarray) -> PLSFactor:
-        theta = np.asarray(theta, dtype=float)
-        q, p = self.q, self.p
+    def _system(self, theta: np.ndarray) -> np.ndarray:
+        """``[[Lambda' Z'WZ Lambda + I, Lambda' Z'W[X y]], [.., [X y]'W[X y]]]`` at ``theta``."""
+        q = self.q
         lam = np.zeros((q, q))
         lam[self.lambda_rows, self.lambda_cols] = theta[self.lambda_idx]
         M = self.A.copy()
@@ -388,7 +388,12 @@ class DenseDeviance(Deviance):
         M[self._eye_q, self._eye_q] += 1.0
         M[:q, q:] = lam.T @ M[:q, q:]
         M[q:, :q] = M[:q, q:].T
-        L = np.linalg.cholesky(M)
+        return M
+
+    def factor(self, theta: np.ndarray) -> PLSFactor:
+        theta = np.asarray(theta, dtype=float)
+        q, p = self.q, self.p
+        L = np.linalg.cholesky(self._system(theta))
         d = np.diagonal(L)
         T = [t.template(theta[s]) for t, s in zip(self.terms, self.theta_slices)]
         ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
@@ -399,17 +404,9 @@ class DenseDeviance(Deviance):
     def __call__(self, theta: np.ndarray) -> float:
         """The criterion alone (what the optimiser calls): :meth:`factor`'s arithmetic, operation for
         operation (the optimiser's path depends on the last bits), without building the factor object."""
-        theta = np.asarray(theta, dtype=float)
         q, p = self.q, self.p
-        lam = np.zeros((q, q))
-        lam[self.lambda_rows, self.lambda_cols] = theta[self.lambda_idx]
-        M = self.A.copy()
-        M[:q, :q] = lam.T @ M[:q, :q] @ lam
-        M[self._eye_q, self._eye_q] += 1.0
-        M[:q, q:] = lam.T @ M[:q, q:]
-        M[q:, :q] = M[:q, q:].T
         try:
-            d = np.diagonal(np.linalg.cholesky(M))
+            d = np.diagonal(np.linalg.cholesky(self._system(np.asarray(theta, dtype=float))))
         except np.linalg.LinAlgError:
             return np.inf
         logd = np.log(d[:q + p])
