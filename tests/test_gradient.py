@@ -138,7 +138,7 @@ def test_gradient_at_and_near_the_boundary(formula, theta, engine, monkeypatch):
             def central(step):
                 return (devfun(theta + step) - devfun(theta - step)) / (2 * step[i])
             fd[i] = (4 * central(e / 2) - central(e)) / 3
-    assert value == devfun(theta)
+        assert value == devfun(theta)      # same thread count: the last bit can depend on it
     scale = max(1.0, float(np.max(np.abs(fd))))
     np.testing.assert_allclose(grad, fd, rtol=0, atol=TOL["gradient_fd_boundary"]["rtol"] * scale)
 

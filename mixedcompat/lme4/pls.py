@@ -409,9 +409,9 @@ class DenseDeviance(Deviance):
             d = np.diagonal(np.linalg.cholesky(self._system(np.asarray(theta, dtype=float))))
         except np.linalg.LinAlgError:
             return np.inf
-        logd = np.log(d[:q + p])
-        return profiled_criterion(2.0 * float(np.sum(logd[:q])), 2.0 * float(np.sum(logd[q:])),
-                                  d[q + p] ** 2, self.n, p, self.REML, self.sum_log_weights)
+        ldL2 = 2.0 * float(np.sum(np.log(d[:q])))
+        ldRX2 = 2.0 * float(np.sum(np.log(d[q:q + p])))
+        return profiled_criterion(ldL2, ldRX2, d[q + p] ** 2, self.n, p, self.REML, self.sum_log_weights)
 
     BATCH_BYTES = 32 * 2**20
 
