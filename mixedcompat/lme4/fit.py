@@ -79,7 +79,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
         start values; by default lme4's: 1 on template diagonals, 0 elsewhere, or from the data when
         every term is ``(1 | f)`` on its own factor); ``optimizer`` (``None``: no optimisation,
         keep the start, as ``lmerControl(optimizer = NULL)``; ``"gradient"``, ours, not an lme4
-        name: L-BFGS-B with the analytic gradient of the criterion, then a tight BOBYQA polish --
+        name: L-BFGS-B with the analytic gradient of the criterion, then lme4's boundary handling
+        (a tight BOBYQA polish only when L-BFGS-B stops without converging) --
         far fewer evaluations on large models, lme4's optimum or a lower one, but not lme4's path,
         so printed digits beyond the optimum's precision may differ; see
         :func:`mixedcompat.lme4.optimize.gradient_descent`; the default ``"nloptwrap"`` is lme4's
