@@ -42,7 +42,7 @@ def _force(rest: str, monkeypatch) -> None:
     no pair pattern (as when it would be too large), the fill-in as a sparse matrix product."""
     if rest == "sparse":
         monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
-        monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+        monkeypatch.setattr(schur, "SPARSE_MAX_ROW_NNZ", float("inf"))
     elif rest == "product":
         monkeypatch.setattr(schur.GramPattern, "MAX_ENTRIES", 0)
 
@@ -113,3 +113,16 @@ def test_nested_shapes_take_the_sparse_path(formula, monkeypatch):
     assert blocked.later.sparse
     theta = np.full(len(m.theta), 0.7)
     np.testing.assert_allclose(blocked(theta), DenseDeviance(*args)(theta), **TOL["objective_at"])
+
+
+def test_a_filling_crossing_pattern_stays_dense(monkeypatch):
+    """Above DENSE_REST_MAX columns, the later blocks go sparse only when C has few entries per row (a
+    random crossing with many per row fills the sparse factor in: dense LAPACK is faster there)."""
+    monkeypatch.setattr(schur, "DENSE_REST_MAX", 50)
+    rng = np.random.default_rng(3)
+    a = np.repeat(np.arange(400), 6)
+    b = np.concatenate([rng.choice(120, 6, replace=False) for _ in range(400)])
+    d = pd.DataFrame({"y": rng.normal(size=len(a)), "a": [f"a{v}" for v in a], "b": [f"b{v}" for v in b]})
+    m = _fit("y ~ 1 + (1 | a) + (1 | b)", d, control={"optimizer": None})
+    later = Deviance(m.terms, m.frame.X, m.frame.y, None, None, True).later
+    assert later.q == 120 and not later.sparse

@@ -93,7 +93,7 @@ def test_gradient_on_the_other_schur_paths(formula, path, monkeypatch):
     monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
     if path == "sparse":
         monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
-        monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+        monkeypatch.setattr(schur, "SPARSE_MAX_ROW_NNZ", float("inf"))
     else:
         monkeypatch.setattr(schur.GramPattern, "MAX_ENTRIES", 0)
     d = engine_data(5)

@@ -192,7 +192,7 @@ def test_blocked_and_dense_factorisations_agree(path, rest, monkeypatch):
     from mixedcompat.lme4.pls import DenseDeviance, Deviance
     if rest == "sparse":
         monkeypatch.setattr(schur, "DENSE_REST_MAX", 0)
-        monkeypatch.setattr(schur, "SPARSE_DENSITY_MAX", 1.0)
+        monkeypatch.setattr(schur, "SPARSE_MAX_ROW_NNZ", float("inf"))
     fx, m, _, _ = fit_fixture(path)
     f = m.frame
     args = (m.terms, f.X, f.y, f.weights, f.offset, m.REML)
