@@ -100,10 +100,12 @@ def test_amalgamation_keeps_lme4s_terms_and_order():
     assert list(mc.ranef(m)["h"].columns) == ["z", "(Intercept)"]
 
 
-@pytest.mark.parametrize("formula", ["y ~ x + (1 | g) + (1 | g:b)", "y ~ x + (1 | g:b) + (x | g)"])
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g) + (1 | g:b)", "y ~ x + (1 | g:b) + (x | g)",
+                                     "y ~ x + (1 | g:b) + (x | g) + (1 | h)"])
 def test_nested_shapes_take_the_sparse_path(formula, monkeypatch):
-    """A term nested in the first leaves a diagonal Schur complement: above DENSE_REST_MAX columns it
-    is factorised sparse, with the same criterion as the dense path."""
+    """A term nested in the first leaves a (block-)diagonal Schur complement: above DENSE_REST_MAX
+    columns it is factorised sparse, with the same criterion as the dense path -- also with a small
+    crossed factor (h, 25 levels) as a dense border."""
     monkeypatch.setattr(schur, "DENSE_REST_MAX", 50)
     d = engine_data(14, n_g=60)
     m = _fit(formula, d, control={"optimizer": None})
