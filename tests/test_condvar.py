@@ -115,11 +115,11 @@ BLOCKED_FORMULAS = ["y ~ x + (x | g) + (1 | h)", "y ~ x + (1 | g) + (0 + x | g)"
 def test_blocks_equal_the_dense_formula(formula: str, factorisation: str, monkeypatch) -> None:
     """Both factorisations (DenseDeviance, blocked Deviance, small chunks) give the dense formula's blocks."""
     import mixedcompat as mc
-    import mixedcompat.lme4.condvar as condvar
+    import mixedcompat.lme4.omega_inverse as omega_inverse
     import mixedcompat.lme4.pls as pls
     if factorisation == "blocked":
         monkeypatch.setattr(pls, "DENSE_MAX_Q", 0)
-        monkeypatch.setattr(condvar, "_CHUNK_ENTRIES", 7)     # several chunks of the first term
+        monkeypatch.setattr(omega_inverse, "_CHUNK_ENTRIES", 7)     # several chunks of the solves
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         m = mc.lmer(formula, load_fixture_data("sim_main"), weights="w")

@@ -9,13 +9,8 @@ not included, as in lme4).  lme4 reports only the q_k x q_k diagonal blocks, one
 with several terms on one grouping factor (``(1|g) + (0+x|g)``) it reports one array per term
 (``attr(, "postVar")`` is then a list) and no covariances between the terms.
 
-Only those diagonal blocks are computed, from the blocked factor of :mod:`mixedcompat.lme4.pls`:
-``L = [[L11, 0], [G, L22]]`` with ``L11`` block diagonal (first term), ``G`` sparse and ``L22`` dense.
-With ``S = (L22 L22')^{-1}`` (one LAPACK ``potri`` on the dense part, which the fit already holds):
-
-* blocks of later terms are the diagonal blocks of ``S``;
-* the block of level j of the first term is ``L11_j^{-T} (I + G_j' S G_j) L11_j^{-1}``, computed from
-  the sparse columns ``G_j`` in chunks, so nothing of size (levels of the first term)^2 is formed.
+Only those diagonal blocks are computed
+(:func:`~mixedcompat.lme4.omega_inverse.inverse_diagonal_blocks`, shared with the criterion's gradient).
 """
 from __future__ import annotations
 
@@ -24,15 +19,12 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import scipy.linalg.lapack as lapack
-import scipy.sparse as sp
-
+from mixedcompat.lme4.omega_inverse import inverse_diagonal_blocks
 from mixedcompat.present.rformat import format_real, print_matrix
 
 __all__ = ["RanefDict", "ranef_with_condvar", "as_ranef_dict", "conditional_variances", "format_ranef"]
 
 R_MAX_PRINT = 99999          # getOption("max.print")
-_CHUNK_ENTRIES = 4_000_000   # dense doubles per chunk of S @ G (32 MB)
 
 
 class RanefDict(dict):
@@ -90,92 +82,9 @@ def conditional_variances(m) -> list[np.ndarray]:
     [(18, 2, 2)]
     """
     f = m.factor
-    terms = m.terms
-    sizes = [t.n_levels * t.q for t in terms]
-    if f.L_full is not None:                       # DenseDeviance: one dense factor of the whole system
-        q = sum(sizes)
-        S = _inverse_from_cholesky(f.L_full[:q, :q])
-        unscaled = _diagonal_blocks(S, terms, 0)
-    else:
-        unscaled = _blocked_diagonal_blocks(f, m.devfun)
     s2 = m.sigma() ** 2
-    out = []
-    for t, Tk, V in zip(terms, f.templates, unscaled):
-        out.append(s2 * (Tk[None, :, :] @ V @ Tk.T[None, :, :]))
-    return out
-
-
-def _inverse_from_cholesky(L: np.ndarray) -> np.ndarray:
-    """(L L')^{-1} from a lower Cholesky factor (LAPACK potri), symmetric."""
-    if L.shape[0] == 0:
-        return np.zeros((0, 0))
-    inv, info = lapack.dpotri(np.asfortranarray(L), lower=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"potri failed (info={info})")
-    lower = np.tril(inv)
-    return lower + np.tril(lower, -1).T
-
-
-def _diagonal_blocks(S: np.ndarray, terms, start_term: int) -> list[np.ndarray]:
-    """The per-level q x q diagonal blocks of S for terms[start_term:] (S indexed from their first column)."""
-    out, off = [], 0
-    for t in terms[start_term:]:
-        n, q = t.n_levels, t.q
-        idx = off + np.arange(n * q).reshape(n, q)
-        out.append(S[idx[:, :, None], idx[:, None, :]])
-        off += n * q
-    return out
-
-
-def _blocked_diagonal_blocks(f, devfun) -> list[np.ndarray]:
-    """Diagonal blocks of (L L')^{-1} from the blocked factor, one (levels, q_k, q_k) array per term
-    in lme4's order.
-
-    With the first engine block eliminated, ``[(L L')^{-1}]_11 = L_11^{-T} (I + G' C^{-1} G) L_11^{-1}``
-    level by level and ``[(L L')^{-1}]_rr = C^{-1}`` (``C`` the later blocks' Schur complement):
-    both from solves with ``C``'s factor, in chunks of columns.
-    """
-    blocks = devfun.blocks
-    first = blocks[0]
-    n1, q1 = first.n_levels, first.q
-    L11inv = np.linalg.inv(f.L11) if q1 > 1 else 1.0 / f.L11
-    H = np.broadcast_to(np.eye(q1), (n1, q1, q1)).copy()
-    per_block = []
-    if f.rest is not None:
-        G = devfun.lower_block(f).tocsc()
-        q2 = G.shape[0]
-        per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * q1, 1))
-        for l0 in range(0, n1, per_chunk):
-            l1 = min(n1, l0 + per_chunk)
-            Gc = G[:, l0 * q1:l1 * q1].toarray()
-            X = f.rest.solve(Gc)
-            for a in range(q1):
-                for b in range(a, q1):
-                    h = np.sum(Gc[:, a::q1] * X[:, b::q1], axis=0)
-                    H[l0:l1, a, b] += h
-                    if a != b:
-                        H[l0:l1, b, a] += h
-        off = 0
-        for blk in blocks[1:]:
-            nb, qb = blk.n_levels, blk.q
-            V = np.empty((nb, qb, qb))
-            per_chunk = max(1, _CHUNK_ENTRIES // max(q2 * qb, 1))
-            for l0 in range(0, nb, per_chunk):
-                l1 = min(nb, l0 + per_chunk)
-                cols = off + np.arange(l0 * qb, l1 * qb)
-                E = np.zeros((q2, len(cols)))
-                E[cols, np.arange(len(cols))] = 1.0
-                X = f.rest.solve(E)[cols].reshape(l1 - l0, qb, l1 - l0, qb)
-                idx = np.arange(l1 - l0)
-                V[l0:l1] = X[idx, :, idx, :]
-            per_block.append(V)
-            off += blk.size
-    first_V = np.transpose(L11inv, (0, 2, 1)) @ H @ L11inv
-    out: list = [None] * len(devfun.terms)
-    for blk, V in zip(blocks, [first_V] + per_block):
-        for k, Vk in zip(blk.members, blk.split_blocks(V)):
-            out[k] = Vk
-    return out
+    return [s2 * (Tk[None, :, :] @ V @ Tk.T[None, :, :])
+            for Tk, V in zip(f.templates, inverse_diagonal_blocks(m.devfun, f))]
 
 
 def ranef_with_condvar(m) -> RanefDict:
