@@ -299,7 +299,7 @@ class Deviance:
             ar = self.AXr[p] - self.AXr[:p].T @ beta
             lam = self.later.lambda_scale(f.block_templates[1:])
             ar = ar * lam if isinstance(lam, np.ndarray) else lam.T @ ar
-            G = self.lower_block(f)
+            G = self.later.lower_block(lam, f.M1)
             ur = f.rest.solve(ar - G @ c1)
             c1 = c1 - G.T @ ur
             at = 0
@@ -315,12 +315,6 @@ class Deviance:
             for k, uk in zip(b.members, b.split(ub)):
                 u[k] = uk
         return beta + self.beta_shift, u
-
-    def lower_block(self, f: PLSFactor) -> sp.csr_matrix | None:
-        """``L_{r,1}``: the factor's sparse block of the later blocks against the first (None with one block)."""
-        if self.later is None:
-            return None
-        return self.later.lower_block(self.later.lambda_scale(f.block_templates[1:]), f.M1)
 
     def sigma(self, f: PLSFactor, REML: bool | None = None) -> float:
         REML = self.REML if REML is None else REML
