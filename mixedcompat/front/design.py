@@ -399,6 +399,7 @@ class ModelFrame:
     re_groups: list[tuple[np.ndarray, list[str]]]
     fixed_spec: MatrixSpec
     re_specs: list[MatrixSpec] = field(default_factory=list)
+    response_raw: Num | Fac | None = None   # glm responses: the response as evaluated (factor, cbind matrix)
 
 
 def group_leaves(node: Node, out: list[Node]) -> None:
@@ -556,7 +557,7 @@ def _subset_mask(subset: Any, data: pd.DataFrame, ctx: EvalContext) -> np.ndarra
 
 
 def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=None, subset=None,
-                na_action: str = "omit", contrasts: dict | None = None) -> ModelFrame:
+                na_action: str = "omit", contrasts: dict | None = None, glm_response: bool = False) -> ModelFrame:
     """R's model frame and model matrices for a parsed lme4 formula (lme4's ``lFormula`` data stage).
 
     Parameters
@@ -574,6 +575,10 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     contrasts : dict, optional
         Variable -> ``"contr.treatment" | "contr.sum" | "contr.helmert" | "contr.SAS" | "contr.poly"``
         or a levels x k matrix.
+    glm_response : bool
+        Accept what a GLM takes as response besides a numeric vector: a factor (``y`` is then 1 for
+        every level but the first, as R's binomial family) or a ``cbind(...)`` matrix (``y`` is the
+        matrix); ``response_raw`` keeps the value as evaluated, for the family's checks.
 
     Returns
     -------
@@ -601,7 +606,7 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     columns = [(node.deparse(), v) for node, v in variables.values.items()] + \
         [(name, Num(arr)) for name, arr in extras.values()]
     used = complete_rows(columns, keep, fail_on_na)
-    _check_infinite(variables, used, data)
+    _check_infinite(variables, used, data, glm_response)
     y, rname = _response(variables, used)
     w, off = _weights_and_offset(variables, extras, used, data)
     X, names, assign, dropped, spec = fixed_matrix(variables, used, contrasts)
@@ -610,7 +615,8 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     frame = data if used.take is None else data.iloc[used.rows]
     return ModelFrame(data=frame, rows=used.rows, y=y, response_name=rname, X=X, x_names=list(names),
                       x_assign=np.asarray(assign), x_terms=variables.fixed.labels, dropped=dropped, weights=w,
-                      offset=off, re_X=re_X, re_groups=re_groups, fixed_spec=spec, re_specs=re_specs)
+                      offset=off, re_X=re_X, re_groups=re_groups, fixed_spec=spec, re_specs=re_specs,
+                      response_raw=used.of(variables.values[variables.response]) if glm_response else None)
 
 
 def _checked_inputs(data: Any, na_action: str) -> tuple[pd.DataFrame, bool]:
@@ -754,7 +760,7 @@ def complete_rows(columns: list[tuple[str, Num | Fac]], keep: np.ndarray, fail_o
     return UsedRows(rows, None if all_rows else rows)
 
 
-def _check_infinite(variables: ModelVariables, used: UsedRows, data: pd.DataFrame) -> None:
+def _check_infinite(variables: ModelVariables, used: UsedRows, data: pd.DataFrame, glm_response: bool = False) -> None:
     """lme4's errors for Inf / -Inf, in the order lme4 meets them: the fixed-effects matrix (its rank
     check), the response, then the random-effects matrices (the first evaluation of the objective)."""
     fixed = variables.fixed
@@ -764,7 +770,9 @@ def _check_infinite(variables: ModelVariables, used: UsedRows, data: pd.DataFram
             check_finite(used.of(variables.values[node]), name, "the fixed-effects variable", labels)
     rname = variables.response.deparse()
     yv = used.of(variables.values[variables.response])
-    if isinstance(yv, Fac) or yv.values.ndim != 1:
+    if isinstance(yv, Fac) and glm_response:
+        yv = Num(np.where(yv.codes < 0, np.nan, 0.0))
+    elif (isinstance(yv, Fac) or yv.values.ndim != 1) and not glm_response:
         raise DataError(f"response must be numeric: {rname!r} is "
                         f"{'a factor/string column' if isinstance(yv, Fac) else 'a matrix'}")
     check_finite(yv, rname, "the response", labels)
@@ -776,6 +784,8 @@ def _check_infinite(variables: ModelVariables, used: UsedRows, data: pd.DataFram
 def _response(variables: ModelVariables, used: UsedRows) -> tuple[np.ndarray, str]:
     """The response on the kept rows and its R spelling (checked by :func:`_check_infinite`)."""
     yv = used.of(variables.values[variables.response])
+    if isinstance(yv, Fac):   # a GLM's factor response: the first level is failure (R's binomial())
+        return (yv.codes != 0).astype(float), variables.response.deparse()
     return np.asarray(yv.values, dtype=float), variables.response.deparse()
 
 

@@ -456,6 +456,12 @@ def _call(node: Node, ctx: EvalContext) -> Any:
             return Num(np.where(v.codes < 0, np.nan, v.codes + 1.0))
         x = _num(v, f)
         return Num(np.trunc(x) if f == "as.integer" else x.astype(float))
+    if f == "cbind":
+        # R's cbind of numeric vectors: an n x k matrix (glmer's binomial response cbind(s, f))
+        cols = [np.broadcast_to(_num(evaluate(a, ctx), f), (ctx.n,)).astype(float) for a in node.args]
+        if not cols:
+            raise FormulaError(f"cbind() needs at least one argument in {node.deparse()!r}")
+        return Num(np.column_stack(cols), colnames=[a.deparse() for a in node.args])
     if f in ("pmin", "pmax"):
         vals = [_num(evaluate(a, ctx), f) for a in node.args]
         op = np.minimum if f == "pmin" else np.maximum

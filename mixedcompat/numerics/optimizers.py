@@ -39,7 +39,8 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
         Lower bounds (``-inf`` for none).
     control : dict
         ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval`` and optionally ``ftol_rel`` and
-        ``initial_step`` (the first trust-region radius: a scalar or one per parameter).
+        ``initial_step`` (the first trust-region radius: a scalar or one per parameter);
+        ``algorithm="neldermead"`` runs NLopt's Nelder-Mead with the same settings instead.
     upper : ndarray, optional
         Upper bounds (none by default).
 
@@ -71,7 +72,8 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
         return float(val)
 
     lower = np.asarray(lower, dtype=float)
-    opt = nlopt.opt(nlopt.LN_BOBYQA, n)
+    algorithm = nlopt.LN_NELDERMEAD if control.get("algorithm") == "neldermead" else nlopt.LN_BOBYQA
+    opt = nlopt.opt(algorithm, n)
     opt.set_lower_bounds(lower.tolist())
     if upper is None:
         opt.set_upper_bounds([np.inf] * n)
@@ -80,7 +82,7 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
         upper = np.asarray(upper, dtype=float)
         opt.set_upper_bounds(upper.tolist())
         x0 = np.clip(np.asarray(start, dtype=float), lower, upper)
-    opt.set_xtol_abs(control["xtol_abs"])
+    opt.set_xtol_abs(np.broadcast_to(np.asarray(control["xtol_abs"], dtype=float), (n,)).tolist())
     opt.set_ftol_abs(control["ftol_abs"])
     opt.set_xtol_rel(control["xtol_rel"])
     if control.get("ftol_rel") is not None:
