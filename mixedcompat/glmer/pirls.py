@@ -25,12 +25,13 @@ left in its objects); here towards ``u = 0``.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from mixedcompat.front.reterms import ReTerm
-from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
+from mixedcompat.lme4.pls import Deviance, PLSFactor
 
 __all__ = ["GlmData", "PirlsResult", "PirlsError", "pirls", "random_predictor"]
 
@@ -78,6 +79,16 @@ class GlmData:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    @functools.cached_property
+    def joint_pattern(self) -> Deviance:
+        """The blocked PLS system's structure with the fixed effects (the joint update)."""
+        return Deviance.pattern(self.terms, self.X)
+
+    @functools.cached_property
+    def u_pattern(self) -> Deviance:
+        """The blocked PLS system's structure without them (the u-only update)."""
+        return Deviance.pattern(self.terms, np.zeros((self.n, 0)))
 
     def deviance_residuals(self, mu: np.ndarray) -> np.ndarray:
         """The family's unit deviances times the prior weights (lme4's ``devResid``)."""
@@ -176,7 +187,7 @@ def pirls(data: GlmData, theta: np.ndarray, eta_start: np.ndarray, offset: np.nd
     fam = data.family
     theta = np.asarray(theta, dtype=float)
     T = _templates(data.terms, theta)
-    X = data.X if joint else np.zeros((data.n, 0))
+    structure = data.joint_pattern if joint else data.u_pattern
     eta = np.asarray(eta_start, dtype=float)
     mu = fam.linkinv(eta)
     u_prev = [np.zeros(t.n_levels * t.q) for t in data.terms]
@@ -202,7 +213,7 @@ def pirls(data: GlmData, theta: np.ndarray, eta_start: np.ndarray, offset: np.nd
             z = (eta - offset) + (data.y - mu) / mu_eta
         if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
             raise PirlsError("PIRLS loop resulted in NaN value")
-        system = make_deviance(data.terms, X, z, w, None, REML=False)
+        system = structure.reweighted(w, z)
         f = system.factor(theta)
         b_new, u = system.solve(f)
         if joint:

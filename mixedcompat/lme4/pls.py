@@ -128,9 +128,48 @@ class Deviance:
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
             self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        self.response = ResponseReduction(X, weights, offset)
+        self.response = ResponseReduction(X, weights, offset, extended=getattr(self, "precise", True))
         r, self.beta_shift = self.response.reduce(y)
         return self.response.sqrtw, np.column_stack([self.response.Xs, r]), r
+
+    @classmethod
+    def pattern(cls, terms: list[ReTerm], X: np.ndarray) -> "Deviance":
+        """The structure of the blocked system of a model whose weights change from one solve to the
+        next (PIRLS): amalgamated blocks and the later blocks' pattern, built once; every
+        :meth:`reweighted` call fills in the values for new weights and a new response.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"), REML=False)
+        >>> dev = Deviance.pattern(m.terms, m.frame.X).reweighted(np.ones(len(m.frame.y)), m.frame.y)
+        >>> bool(abs(dev(m.theta) - m.devfun(m.theta)) < 1e-8)
+        True
+        """
+        obj = cls.__new__(cls)
+        obj.blocks = blocks = amalgamate(terms)
+        obj.terms = terms
+        obj._X = X
+        obj.precise = False
+        obj.later = LaterBlocks.pattern(blocks[1:], blocks[0]) if len(blocks) > 1 else None
+        return obj
+
+    def reweighted(self, weights: np.ndarray, y: np.ndarray, REML: bool = False) -> "Deviance":
+        """The criterion object (ML by default) for prior weights ``weights`` and response ``y`` on
+        the structure of :meth:`pattern`, without rebuilding it."""
+        new = copy.copy(self)
+        sqrtw, XY, resp = new._setup(self.terms, self._X, y, weights, None, REML)
+        first = self.blocks[0]
+        new.A1 = diag_blocks(first, sqrtw)
+        new.AX1 = cross_blocks(first, sqrtw, XY)
+        if self.later is not None:
+            new.later = self.later.reweighted(sqrtw)
+            new.AXr = np.hstack([cross_blocks(b, sqrtw, XY) for b in self.blocks[1:]])
+        else:
+            new.AXr = np.zeros((new.p + 1, 0))
+        new.AXX = XY.T @ XY
+        new._put_response(resp)
+        return new
 
     def with_response(self, y: np.ndarray) -> "Deviance":
         """The criterion of the same model (X, Z, weights, offset) for another response ``y``: only

@@ -33,6 +33,9 @@ class ResponseReduction:
         Fixed-effects model matrix (n x p), full column rank (kept by reference, not copied).
     weights, offset : ndarray or None
         Prior weights and offset.
+    extended : bool
+        Use extended precision where the platform has it (up to ``EXTENDED_MAX_N`` rows); False for
+        a working response that changes every iteration (PIRLS), whose own precision is far coarser.
 
     Example
     -------
@@ -49,7 +52,8 @@ class ResponseReduction:
     #                            numpy's long double (~10 ns per operation) would cost ~40% of a fit, for
     #                            a fixed bias of a few units in the last place of the criterion
 
-    def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None):
+    def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None,
+                 extended: bool = True):
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
@@ -57,7 +61,7 @@ class ResponseReduction:
         self.X = X
         self.Xs = X if self.sqrtw is None else X * self.sqrtw[:, None]      # sqrt(W) X
         self.active = False
-        self.extended = self.n <= self.EXTENDED_MAX_N
+        self.extended = bool(extended) and self.n <= self.EXTENDED_MAX_N
         if self.p > 0:
             Q, R = np.linalg.qr(self.Xs)
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
