@@ -29,7 +29,6 @@ from mixedcompat.glmer.stages import GlmerOpt, optimize_glmer
 from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
 from mixedcompat.lme4.convergence import check_conv, emit
 from mixedcompat.lme4.fit import LmerMod, lmer
-from mixedcompat.lme4.pls import make_deviance
 from mixedcompat.lme4.prediction import predict as lme4_predict
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
 from mixedcompat.model import LogLik
@@ -261,7 +260,7 @@ class GlmerMod(LmerMod):
         if sys_.p == p:
             return sys_.beta_vcov_unscaled(self._factor)
         st = self.opt.state
-        joint = make_deviance(self.terms, self.frame.X, st.work_response, st.work_weights, None, REML=False)
+        joint = self.gdata.joint_pattern.reweighted(st.work_weights, st.work_response)
         return joint.beta_vcov_unscaled(joint.factor(self.theta))
 
     def _npar(self) -> int:

@@ -88,7 +88,7 @@ class GlmData:
     @functools.cached_property
     def u_pattern(self) -> Deviance:
         """The blocked PLS system's structure without them (the u-only update)."""
-        return Deviance.pattern(self.terms, np.zeros((self.n, 0)))
+        return Deviance.pattern(self.terms, np.zeros((self.n, 0)), like=self.joint_pattern)
 
     def deviance_residuals(self, mu: np.ndarray) -> np.ndarray:
         """The family's unit deviances times the prior weights (lme4's ``devResid``)."""

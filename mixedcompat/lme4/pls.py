@@ -128,15 +128,17 @@ class Deviance:
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
             self.sum_log_weights = float(np.sum(np.log(weights))) if weights is not None else 0.0
-        self.response = ResponseReduction(X, weights, offset, extended=getattr(self, "precise", True))
+        precise = getattr(self, "precise", True)
+        self.response = ResponseReduction(X, weights, offset, extended=precise, reduce=precise)
         r, self.beta_shift = self.response.reduce(y)
         return self.response.sqrtw, np.column_stack([self.response.Xs, r]), r
 
     @classmethod
-    def pattern(cls, terms: list[ReTerm], X: np.ndarray) -> "Deviance":
+    def pattern(cls, terms: list[ReTerm], X: np.ndarray, like: "Deviance | None" = None) -> "Deviance":
         """The structure of the blocked system of a model whose weights change from one solve to the
         next (PIRLS): amalgamated blocks and the later blocks' pattern, built once; every
-        :meth:`reweighted` call fills in the values for new weights and a new response.
+        :meth:`reweighted` call fills in the values for new weights and a new response.  ``like``:
+        another pattern of the same random effects (another ``X``) whose structure is shared.
 
         Example
         -------
@@ -147,10 +149,13 @@ class Deviance:
         True
         """
         obj = cls.__new__(cls)
-        obj.blocks = blocks = amalgamate(terms)
         obj.terms = terms
         obj._X = X
         obj.precise = False
+        if like is not None:
+            obj.blocks, obj.later = like.blocks, like.later
+            return obj
+        obj.blocks = blocks = amalgamate(terms)
         obj.later = LaterBlocks.pattern(blocks[1:], blocks[0]) if len(blocks) > 1 else None
         return obj
 

@@ -36,6 +36,8 @@ class ResponseReduction:
     extended : bool
         Use extended precision where the platform has it (up to ``EXTENDED_MAX_N`` rows); False for
         a working response that changes every iteration (PIRLS), whose own precision is far coarser.
+    reduce : bool
+        False: no reduction at all (``r`` is the weighted response, ``c = 0``), as lme4's PIRLS.
 
     Example
     -------
@@ -53,7 +55,7 @@ class ResponseReduction:
     #                            a fixed bias of a few units in the last place of the criterion
 
     def __init__(self, X: np.ndarray, weights: np.ndarray | None, offset: np.ndarray | None,
-                 extended: bool = True):
+                 extended: bool = True, reduce: bool = True):
         X = np.asarray(X, dtype=float)
         self.n, self.p = X.shape
         self.sqrtw = np.sqrt(np.asarray(weights, dtype=float)) if weights is not None else None
@@ -62,7 +64,7 @@ class ResponseReduction:
         self.Xs = X if self.sqrtw is None else X * self.sqrtw[:, None]      # sqrt(W) X
         self.active = False
         self.extended = bool(extended) and self.n <= self.EXTENDED_MAX_N
-        if self.p > 0:
+        if self.p > 0 and reduce:
             Q, R = np.linalg.qr(self.Xs)
             if np.all(np.isfinite(R)) and np.all(np.abs(np.diagonal(R)) > 0):
                 # R^{-1} Q': the least-squares coefficients of a weighted vector in one product

@@ -283,7 +283,11 @@ class LaterBlocks:
         self.A_r1 = (Zr.T @ Z1).tocsr()
         self.rows1 = BlockRows(self.A_r1, q1)
         Arr = sp.tril((Zr.T @ Zr).tocsr()).tocoo()
-        self.gram = GramPattern.build(self.rows1, keep_structure=first is not None)
+        # a reweighted system whose C is small enough to be dense whatever its pattern computes the
+        # fill-in by one dense product: no pair pattern is built
+        small_dense = first is not None and self.q <= DENSE_REST_MAX and \
+            self.q * self.A_r1.shape[1] <= DENSE_FILL_MAX
+        self.gram = None if small_dense else GramPattern.build(self.rows1, keep_structure=first is not None)
         self.diagonal_templates = all(b.diagonal_template for b in blocks)
         q = self.q
         arr_keys = Arr.row.astype(np.int64) * q + Arr.col
@@ -301,8 +305,8 @@ class LaterBlocks:
         # per-column multipliers of Lambda_r when every later template is diagonal
         self._lam_pos = [np.repeat(np.arange(b.q)[None, :], b.n_levels, axis=0).ravel() for b in blocks]
         self._row_maps = None
-        self.dense_fill = first is not None and not self.sparse and \
-            self.q * self.A_r1.shape[1] <= DENSE_FILL_MAX
+        self.dense_fill = small_dense or (first is not None and not self.sparse and
+                                          self.q * self.A_r1.shape[1] <= DENSE_FILL_MAX)
 
     @classmethod
     def pattern(cls, blocks: list[EngineBlock], first: EngineBlock) -> "LaterBlocks":
