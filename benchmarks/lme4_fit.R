@@ -9,6 +9,8 @@
 # R's factor() does). CSV reading is not timed; the factor conversion is timed separately
 # (convert_s). Each fit is timed by wall clock from the formula to the fitted object:
 #   lmer(formula, data, REML = ..., control = lmerControl(calc.derivs = FALSE))
+#   or, with --family F [--nagq K]: glmer(formula, data, family = F, nAGQ = K) (default glmerControl),
+#   reporting -2 logLik as the criterion
 # --warmup fits are run first and discarded; then --reps fits are timed (gc() before each).
 # Peak memory: VmHWM from /proc/self/status, reset (clear_refs) after reading the data, so it is the
 # peak while the data frame is in memory and the model is being fitted.
@@ -20,7 +22,7 @@ suppressPackageStartupMessages({
 
 parse_args <- function(args) {
   out <- list(csv = NULL, formula = NULL, reml = "TRUE", levels = NULL, factors = "",
-              reps = "1", warmup = "0")
+              reps = "1", warmup = "0", family = "", nagq = "1")
   i <- 1
   while (i <= length(args)) {
     key <- sub("^--", "", args[i])
@@ -88,13 +90,16 @@ main <- function() {
     fit <- NULL
     invisible(gc())
     t0 <- wall()
-    fit <- lmer(as.formula(a$formula), data = dat, REML = reml,
-                control = lmerControl(calc.derivs = FALSE))
+    fit <- if (nzchar(a$family)) {
+      glmer(as.formula(a$formula), data = dat, family = get(a$family), nAGQ = as.integer(a$nagq))
+    } else {
+      lmer(as.formula(a$formula), data = dat, REML = reml, control = lmerControl(calc.derivs = FALSE))
+    }
     el <- wall() - t0
     if (k > warmup) times <- c(times, el)
   }
   peak_kb <- vm_kb("VmHWM")
-  crit <- if (reml) REMLcrit(fit) else deviance(fit)
+  crit <- if (nzchar(a$family)) -2 * as.numeric(logLik(fit)) else if (reml) REMLcrit(fit) else deviance(fit)
   res <- list(
     engine = "lme4", lme4_version = as.character(packageVersion("lme4")),
     r_version = paste(R.version$major, R.version$minor, sep = "."),

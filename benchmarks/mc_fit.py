@@ -1,5 +1,8 @@
 """Time one mixedcompat.lmer fit in a fresh process and print the result as one line of JSON.
 
+With ``--family``, times ``mc.glmer(formula, df, family=..., nAGQ=...)`` with the default control (lme4_fit.R
+fits ``glmer`` likewise) and reports ``-2 logLik``.
+
 The Python counterpart of ``lme4_fit.R``: reads the CSV with its JSON sidecar
 (``mixedcompat.datasets.read_csv_with_levels``; not timed), then times ``mc.lmer(formula, df,
 REML=..., control={"calc_derivs": False})`` (like with like: lme4_fit.R sets ``calc.derivs = FALSE``) by wall clock from the formula string to the fitted object, ``--warmup`` discarded
@@ -69,6 +72,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=0)
     parser.add_argument("--optimizer", default="nloptwrap", choices=["nloptwrap", "gradient"],
                         help="lme4's BOBYQA path (default) or mixedcompat's gradient optimiser")
+    parser.add_argument("--family", default=None, help="fit glmer with this family (default control)")
+    parser.add_argument("--nagq", type=int, default=1)
     args = parser.parse_args()
     reml = args.reml in ("1", "TRUE")
 
@@ -93,8 +98,11 @@ def main() -> None:
         model = None
         gc.collect()
         t0 = time.perf_counter()
-        model = mc.lmer(args.formula, df, REML=reml,                                       # as lme4_fit.R
-                        control={"calc_derivs": False, "optimizer": args.optimizer})
+        if args.family is not None:                                                      # as lme4_fit.R
+            model = mc.glmer(args.formula, df, family=args.family, nAGQ=args.nagq)
+        else:
+            model = mc.lmer(args.formula, df, REML=reml,                                   # as lme4_fit.R
+                            control={"calc_derivs": False, "optimizer": args.optimizer})
         elapsed = time.perf_counter() - t0
         if k >= args.warmup:
             times.append(elapsed)
@@ -102,7 +110,10 @@ def main() -> None:
     peak_kb = vm_kb("VmHWM") if peak_reset else None
     if peak_kb is None:
         peak_kb = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # kB on Linux
-    criterion = model.REMLcrit() if reml else model.deviance()
+    if args.family is not None:
+        criterion = -2.0 * float(model.logLik())
+    else:
+        criterion = model.REMLcrit() if reml else model.deviance()
     result = {
         "engine": "mixedcompat", "mixedcompat_version": mc.__version__,
         "python_version": sys.version.split()[0],
@@ -120,7 +131,8 @@ def main() -> None:
 
 def _feval(model) -> int | None:
     """Number of objective evaluations, when the fit records it."""
-    feval = getattr(getattr(model, "opt", None), "feval", None)
+    feval = getattr(model, "optinfo", {}).get("feval") if hasattr(model, "gdata") else \
+        getattr(getattr(model, "opt", None), "feval", None)
     return int(feval) if feval is not None else None
 
 

@@ -58,6 +58,8 @@ class Model:
     lme4_reference_s: float  # lme4's time on the reference machines (from the issue)
     memory_target_mb: float | None = None
     optimizer: str = "nloptwrap"  # mixedcompat's side: lme4's BOBYQA path, or "gradient" (ours)
+    family: str | None = None     # a glmer model: R's family name (both sides fit glmer, default control)
+    nAGQ: int = 1
 
 
 MODELS = [
@@ -78,6 +80,17 @@ MODELS = [
           0.1, 8.5, optimizer="gradient"),
     Model("sim200k_grad", "sim:sim200k", "y ~ t + (1 + t | subj) + (1 | item)", True, False, 0.1, 9.0,
           optimizer="gradient"),
+    # glmer (issue 12): both sides glmer(formula, data, family, nAGQ) with the default glmerControl
+    Model("cbpp", "cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", False, True, 0.3, 0.1,
+          family="binomial"),
+    Model("grouseticks", "grouseticks", "TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", False,
+          True, 0.3, 0.3, family="poisson"),
+    Model("verbagg", "VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", False, False,
+          0.3, 2.6, family="binomial"),
+    Model("verbagg_nagq0", "VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", False,
+          False, 0.3, 0.5, family="binomial", nAGQ=0),
+    Model("simbern", "sim:simbern", "y ~ x + (1 | subj) + (1 | item)", False, False, 0.3, 35.0,
+          family="binomial"),
 ]
 
 
@@ -115,6 +128,8 @@ def commands(model: Model, csv: Path, reps: int, warmup: int, rscript: str) -> d
     reml = "TRUE" if model.reml else "FALSE"
     common = ["--csv", str(csv), "--formula", model.formula, "--reml", reml,
               "--reps", str(reps), "--warmup", str(warmup)]
+    if model.family is not None:
+        common += ["--family", model.family, "--nagq", str(model.nAGQ)]
     return {"mixedcompat": [sys.executable, str(BENCH_DIR / "mc_fit.py"), *common, "--optimizer", model.optimizer],
             "lme4": [rscript, str(BENCH_DIR / "lme4_fit.R"), *common]}
 

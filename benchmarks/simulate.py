@@ -22,6 +22,10 @@ sim3x
     levels of a (30 rows each), each meeting 30 of 1,000 levels of b; c has 100 levels tied loosely
     to b (each b level's rows spread over 5 of them).
 
+simbern
+    200,000 rows, Bernoulli ``y ~ x + (1 | subj) + (1 | item)`` (glmer): 2,000 subjects each seeing
+    all 100 items once; logit = -0.5 + 0.3 x + b_subj (sd 1) + b_item (sd 0.6).
+
 Example
 -------
 >>> from benchmarks.simulate import ensure  # doctest: +SKIP
@@ -117,8 +121,22 @@ def simulate_sim3x(seed: int = SEED + 4) -> pd.DataFrame:
     return pd.DataFrame({"y": y, "x": x, "a": labels["a"][a], "b": labels["b"][b], "c": labels["c"][c]})
 
 
+def simulate_simbern(seed: int = SEED + 5) -> pd.DataFrame:
+    """200,000 Bernoulli rows: 2,000 subjects x 100 items, fully crossed (glmer's benchmark)."""
+    rng = np.random.default_rng(seed)
+    n_subj, n_item = 2_000, 100
+    subj = np.repeat(np.arange(n_subj), n_item)
+    item = np.tile(np.arange(n_item), n_subj)
+    x = rng.normal(size=subj.size)
+    eta = -0.5 + 0.3 * x + rng.normal(0.0, 1.0, n_subj)[subj] + rng.normal(0.0, 0.6, n_item)[item]
+    y = (rng.uniform(size=eta.size) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
+    order = rng.permutation(subj.size)
+    return pd.DataFrame({"y": y[order], "x": x[order], "subj": [f"s{v:04d}" for v in subj[order]],
+                         "item": [f"i{v:03d}" for v in item[order]]})
+
+
 GENERATORS = {"sim1m": simulate_sim1m, "sim200k": simulate_sim200k, "simxg": simulate_simxg,
-              "simnest": simulate_simnest, "sim3x": simulate_sim3x}
+              "simnest": simulate_simnest, "sim3x": simulate_sim3x, "simbern": simulate_simbern}
 
 
 def _metadata(name: str, df: pd.DataFrame) -> dict:
