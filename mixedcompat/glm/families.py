@@ -38,12 +38,12 @@ from mixedcompat.present.rformat import format_number, r_round
 __all__ = ["FAMILY_NAMES", "FAMILY_LINKS", "Family", "binomial", "poisson", "Gamma", "inverse_gaussian",
            "gaussian", "negative_binomial", "family_of", "QUASI_MESSAGE"]
 
-# R's okLinks of each family, in R's order; the first is not always the default (see DEFAULT_LINK)
+# R's okLinks of each family, in R's order (its messages list them so); DEFAULT_LINK is the default
 FAMILY_LINKS: dict[str, tuple[str, ...]] = {
     "binomial": ("logit", "probit", "cloglog", "cauchit", "log"),
     "poisson": ("log", "identity", "sqrt"),
-    "Gamma": ("inverse", "identity", "log"),
-    "inverse.gaussian": ("1/mu^2", "inverse", "identity", "log"),
+    "Gamma": ("inverse", "log", "identity"),
+    "inverse.gaussian": ("inverse", "log", "identity", "1/mu^2"),
     "gaussian": ("inverse", "log", "identity"),
     "negative.binomial": ("log", "identity", "sqrt"),
 }

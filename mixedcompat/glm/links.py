@@ -67,7 +67,7 @@ def _cloglog_linkfun(mu: np.ndarray) -> np.ndarray:
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         return 1.0 / x
 
 
@@ -82,7 +82,7 @@ def _sqrt(mu: np.ndarray) -> np.ndarray:
 
 
 def _inv_mu2(mu: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
         return 1.0 / (mu * mu)
 
 
@@ -124,9 +124,9 @@ def _lme4_cloglog_mueta(eta):
 
 
 def _lme4_inverse_mueta(eta):
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore"):
         inv = 1.0 / eta
-    return -(inv * inv)
+        return -(inv * inv)
 
 
 LME4_LINKINV: dict[str, ArrayFn] = {
@@ -178,7 +178,7 @@ def _r_cloglog_mueta(eta):
 
 
 def _r_inverse_mueta(eta):
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", over="ignore", under="ignore"):
         return -1.0 / (eta * eta)
 
 

@@ -153,11 +153,11 @@ def _binomial_initialize(y: np.ndarray, w: np.ndarray) -> Initialized:
         mustart = (w * y + 0.5) / (w + 1.0)
         m = w * y
         if np.any(np.abs(m - np.round(m)) > 0.001):
-            warnings.warn("non-integer #successes in a binomial glm!", RuntimeWarning, stacklevel=4)
+            warnings.warn("non-integer #successes in a binomial glm!", UserWarning, stacklevel=4)
         return Initialized(y, w, mustart, np.ones(y.shape[0]))
     if ncol == 2:
         if np.any(np.abs(y - np.round(y)) > 0.001):
-            warnings.warn("non-integer counts in a binomial glm!", RuntimeWarning, stacklevel=4)
+            warnings.warn("non-integer counts in a binomial glm!", UserWarning, stacklevel=4)
         n = y[:, 0] + y[:, 1]
         with np.errstate(divide="ignore", invalid="ignore"):
             prop = y[:, 0] / n
