@@ -30,7 +30,7 @@ import numpy as np
 
 from mixedcompat.errors import FormulaError
 from mixedcompat.glm import rmath
-from mixedcompat.glm.links import Link, make_link
+from mixedcompat.glm.links import Link, cpp_max, make_link
 from mixedcompat.glm.response import Initialized, initialize_response
 from mixedcompat.glm.rmath import EPS
 from mixedcompat.present.rformat import format_number, r_round
@@ -192,7 +192,7 @@ class Family:
         mu = _a(mu)
         k = self.kind
         if k == "binomial":
-            return np.maximum(EPS, mu * (1.0 - mu))
+            return cpp_max(EPS, mu * (1.0 - mu))
         if k == "poisson":
             return mu.copy()
         if k == "Gamma":

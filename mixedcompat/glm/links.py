@@ -27,6 +27,7 @@ eta to the quantiles of eps, and their ``mu.eta`` floored at eps.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -36,7 +37,7 @@ from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.glm import rmath
 from mixedcompat.glm.rmath import EPS
 
-__all__ = ["LINK_NAMES", "LME4_CPP_LINKS", "Link", "make_link"]
+__all__ = ["LINK_NAMES", "LME4_CPP_LINKS", "Link", "make_link", "cpp_max", "cpp_min"]
 
 # every link of R's make.link that lme4's families use, in make.link's order
 LINK_NAMES = ("logit", "probit", "cauchit", "cloglog", "identity", "log", "sqrt", "1/mu^2", "inverse")
@@ -100,27 +101,63 @@ LINKFUN: dict[str, ArrayFn] = {
 
 
 # ---------------------------------------------------------------- lme4's C++ inverse links and derivatives
-def _exp_floor(eta: np.ndarray) -> np.ndarray:
+def cpp_max(a: float, x: np.ndarray) -> np.ndarray:
+    """C++'s ``std::max(a, x)``: ``x`` if ``a < x`` else ``a``, so a NaN ``x`` gives ``a`` (lme4's clamps
+    turn NaN into the bound; numpy's ``maximum`` would propagate it).
+
+    Example
+    -------
+    >>> cpp_max(1.0, np.array([0.0, 2.0, np.nan])).tolist()
+    [1.0, 2.0, 1.0]
+    """
+    return np.where(a < x, x, a)
+
+
+def cpp_min(a: float, x: np.ndarray) -> np.ndarray:
+    """C++'s ``std::min(a, x)``: ``x`` if ``x < a`` else ``a`` (a NaN ``x`` gives ``a``).
+
+    Example
+    -------
+    >>> cpp_min(1.0, np.array([0.0, 2.0, np.nan])).tolist()
+    [0.0, 1.0, 1.0]
+    """
+    return np.where(x < a, x, a)
+
+
+def _exp_floor(eta: np.ndarray) -> np.ndarray:          # lme4's boundexp
     with np.errstate(over="ignore"):
-        return np.maximum(EPS, np.exp(eta))
+        return cpp_max(EPS, np.exp(eta))
+
+
+def _r_exp_floor(eta: np.ndarray) -> np.ndarray:        # R's pmax(exp(eta), .Machine$double.eps)
+    with np.errstate(over="ignore"):
+        return np.maximum(np.exp(eta), EPS)
 
 
 def _lme4_logit_inv(eta):
-    return np.maximum(EPS, np.minimum(1.0 - EPS, rmath.plogis(eta)))
+    return cpp_max(EPS, cpp_min(1.0 - EPS, rmath.plogis(eta)))
 
 
 def _lme4_logit_mueta(eta):
-    return np.maximum(EPS, rmath.dlogis(eta))
+    return cpp_max(EPS, rmath.dlogis(eta))
+
+
+def _cloglog_inv_unclamped(eta):
+    with np.errstate(over="ignore"):
+        return -np.expm1(-np.exp(eta))
 
 
 def _lme4_cloglog_inv(eta):
-    with np.errstate(over="ignore"):
-        return np.maximum(EPS, np.minimum(1.0 - EPS, -np.expm1(-np.exp(eta))))
+    return cpp_max(EPS, cpp_min(1.0 - EPS, _cloglog_inv_unclamped(eta)))
+
+
+def _r_cloglog_inv(eta):
+    return np.maximum(np.minimum(_cloglog_inv_unclamped(eta), 1.0 - EPS), EPS)
 
 
 def _lme4_cloglog_mueta(eta):
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.maximum(EPS, np.exp(eta - np.exp(eta)))
+        return cpp_max(EPS, np.exp(eta - np.exp(eta)))
 
 
 def _lme4_inverse_mueta(eta):
@@ -131,8 +168,8 @@ def _lme4_inverse_mueta(eta):
 
 LME4_LINKINV: dict[str, ArrayFn] = {
     "logit": _lme4_logit_inv,
-    "probit": lambda eta: np.minimum(1.0 - EPS, rmath.pnorm(eta)),
-    "cauchit": lambda eta: np.minimum(1.0 - EPS, rmath.pcauchy(eta)),
+    "probit": lambda eta: cpp_min(1.0 - EPS, rmath.pnorm(eta)),
+    "cauchit": lambda eta: cpp_min(1.0 - EPS, rmath.pcauchy(eta)),
     "cloglog": _lme4_cloglog_inv,
     "identity": lambda eta: eta.copy(),
     "log": _exp_floor,
@@ -196,9 +233,9 @@ R_LINKINV: dict[str, ArrayFn] = {
     "logit": _r_logit_inv,
     "probit": lambda eta: rmath.pnorm(np.clip(eta, -_PROBIT_THRESH, _PROBIT_THRESH)),
     "cauchit": lambda eta: rmath.pcauchy(np.clip(eta, -_CAUCHIT_THRESH, _CAUCHIT_THRESH)),
-    "cloglog": _lme4_cloglog_inv,          # R's formula is lme4's
+    "cloglog": _r_cloglog_inv,             # lme4's formula, with R's NaN-propagating pmin / pmax
     "identity": lambda eta: eta.copy(),
-    "log": _exp_floor,                     # R's pmax(exp(eta), eps) is lme4's boundexp
+    "log": _r_exp_floor,
     "sqrt": lambda eta: eta * eta,
     "1/mu^2": _r_inv_mu2_inv,
     "inverse": _inverse,
@@ -209,7 +246,7 @@ R_MU_ETA: dict[str, ArrayFn] = {
     "cauchit": lambda eta: np.maximum(rmath.dcauchy(eta), EPS),
     "cloglog": _r_cloglog_mueta,
     "identity": lambda eta: np.ones_like(eta),
-    "log": _exp_floor,
+    "log": _r_exp_floor,
     "sqrt": lambda eta: 2.0 * eta,
     "1/mu^2": _r_inv_mu2_mueta,
     "inverse": _r_inverse_mueta,
@@ -299,14 +336,19 @@ class Link:
         return Link(self.name, "lme4")
 
     def linkfun(self, mu) -> np.ndarray:
-        """eta = g(mu), R's ``linkfun`` (logit: R's error ``Value .. out of range (0, 1)``).
+        """eta = g(mu), R's ``linkfun``: logit raises R's error ``Value .. out of range (0, 1)``; the
+        other links give NaN outside their domain with R's warning ``NaNs produced``.
 
         Example
         -------
         >>> make_link("log").linkfun([1.0, np.e]).tolist()
         [0.0, 1.0]
         """
-        return LINKFUN[self.name](_a(mu))
+        mu = _a(mu)
+        eta = LINKFUN[self.name](mu)
+        if np.any(np.isnan(eta) & ~np.isnan(mu)):
+            warnings.warn("NaNs produced", UserWarning, stacklevel=2)
+        return eta
 
     def linkinv(self, eta) -> np.ndarray:
         """mu = g^-1(eta), with this engine's clamps.

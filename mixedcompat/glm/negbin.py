@@ -11,7 +11,8 @@ theta.ml is Newton's method on the score of theta, started at the moment estimat
 ``n / sum(w (y / mu - 1)^2)`` (n = sum(w)), with ``theta <- |theta|`` before each step; it stops when
 the step is at most ``eps`` or after ``limit - 1`` steps. R's warnings: ``"iteration limit reached"``
 (when ``limit - 1`` steps were taken), ``"estimate truncated at zero"`` (a negative result is set
-to 0). The standard error is ``1 / sqrt(information)`` at the last step's starting point.
+to 0). The standard error is ``1 / sqrt(information)`` at the last step's starting point (NaN, with
+R's warning ``"NaNs produced"``, when that information is negative).
 
 The negative binomial family itself (variance ``mu + mu^2 / theta``, deviance, aic) is
 :func:`mixedcompat.glm.families.negative_binomial`.
@@ -131,8 +132,13 @@ def theta_ml(y, mu, n: float | None = None, weights=None, limit: int = 10, eps: 
         warnings.warn(ITERATION_LIMIT_MESSAGE, UserWarning, stacklevel=2)
     if math.isnan(info):
         raise DataError("theta.ml took no step (limit < 2): R fails here (object 'i' not found)")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se = math.sqrt(1.0 / info) if info > 0 else math.nan
+    if info == 0.0:
+        se = math.inf
+    elif info < 0.0:                      # R: sqrt(1/i) of a negative information, with its warning
+        se = math.nan
+        warnings.warn("NaNs produced", UserWarning, stacklevel=2)
+    else:
+        se = math.sqrt(1.0 / info)
     return ThetaML(t0, se, it - 1, msg)
 
 
