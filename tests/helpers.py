@@ -138,6 +138,29 @@ TOL = {
     "criterion_better_report": dict(rtol=1e-9),
     # relative rounding of lme4's criterion, amplified by 1/delta^2 in a Hessian entry
     "hessian_noise": dict(atol=1e-12),
+    # ---- GLM families (issue 12, tests/test_glm_family.py): closed-form links, variances, deviance
+    # residuals, aic and initial values against lme4's C++ and R's functions: agreement to rounding
+    "glm_family": dict(rtol=1e-13),
+    # values that are differences of terms that cancel (a unit deviance where y ~ mu, the negative
+    # binomial's aic at large theta): numpy's vectorised log / exp differ from the C library's by an
+    # ulp in ~1% of arguments, and lme4 sums with Eigen's vectorised reduction in another order; this
+    # times the sum of the terms' absolute values (a few ulps of them)
+    "glm_cancellation": dict(rtol=2e-15),
+    # Gauss-Hermite rules: ours from numpy's hermgauss, lme4's from its stored table; atol for an odd
+    # rule's middle node (0 here, a residue < 2e-15 in lme4's table). Weights agree to 1e-14 for
+    # k <= 25 (glmer's nAGQ), 2.2e-13 at k = 100 (the outermost weights, ~1e-67)
+    "gh_nodes": dict(rtol=1e-14, atol=2e-15),
+    "gh_weights": dict(rtol=5e-13),
+    # MASS::theta.ml: Newton steps on digamma / trigamma sums (scipy's against R's, ~1e-15 each); the
+    # score is a sum of digamma differences that cancel as theta grows, so a flat likelihood moves
+    # theta by rounding: plus theta_ml_se_floor times R's standard error of theta
+    "theta_ml": dict(rtol=1e-10),
+    "theta_ml_se_floor": dict(atol=1e-8),
+    # theta.ml where it does not converge (R's "iteration limit reached" with SE > theta: data with
+    # little or no overdispersion): theta grows step by step and the score is a difference of nearly
+    # equal digammas, where R's and scipy's roundings part (5e-9 at theta = 1.9e3, 7e-6 at 2.8e5
+    # after 19 steps)
+    "theta_ml_diverging": dict(rtol=1e-4),
     # lme4's starting theta: closed-form, no optimiser
     "start_theta": dict(rtol=1e-10, atol=1e-12),
     # ---- the analytic gradient of the criterion (tests/test_gradient.py) against central differences
