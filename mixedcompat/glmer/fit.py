@@ -21,7 +21,9 @@ from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.reterms import ThetaLayout, make_reterms
 from mixedcompat.front.rlang import Node
-from mixedcompat.glmer.interim_families import family_of, glm_response
+from mixedcompat.front.transforms import Fac
+from mixedcompat.glm.families import family_of
+from mixedcompat.glm.response import glm_response
 from mixedcompat.glmer.control import glmer_control
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, pirls
@@ -74,11 +76,22 @@ def _prepare(formula, data, family, weights, offset, subset, na_action, contrast
     terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, n)
     check_reterms(terms, n, ctrl)
     fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
-    y, w, n_trials, mustart = glm_response(fam, frame.y, frame.weights)
+    resp = glm_response(fam, _raw_response(frame), frame.weights, n_rows=n)
     off = frame.offset if frame.offset is not None else np.zeros(n)
-    data_ = GlmData(terms, frame.X, y, w, n_trials, off, fam)
-    eta_start = off + fam.linkfun(mustart)
+    data_ = GlmData(terms, frame.X, resp.y, resp.weights, resp.n, off, fam)
+    eta_start = off + resp.eta
     return fam, parts, frame, terms, data_, eta_start, fit_warnings
+
+
+def _raw_response(frame) -> Any:
+    """The response as glm's family sees it: a factor as a Categorical, a logical as bool, a
+    ``cbind`` as its matrix."""
+    raw = frame.response_raw
+    if isinstance(raw, Fac):
+        return pd.Categorical.from_codes(raw.codes, categories=raw.levels)
+    if raw.logical:
+        return raw.values.astype(bool)
+    return raw.values
 
 
 def _theta_start(start: Any, layout: ThetaLayout) -> np.ndarray:

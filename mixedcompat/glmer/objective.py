@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mixedcompat.glmer.interim_families import ghrule
+from mixedcompat.glm.gauss_hermite import GHrule
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls, random_predictor
 
 __all__ = ["laplace_value", "agq_value", "GlmerObjective"]
@@ -59,7 +59,8 @@ def agq_value(data: GlmData, r: PirlsResult, theta: np.ndarray, offset: np.ndarr
     T = [t.template(np.asarray(theta, dtype=float))]
     devc0 = u_hat * u_hat + np.bincount(codes, weights=r.dev_resid, minlength=t.n_levels)
     sd = 1.0 / _level_diagonal(r)
-    z, w, ldnorm = ghrule(nAGQ)
+    rule = GHrule(nAGQ)
+    z, w, ldnorm = rule.z, rule.w, rule.ldnorm
     mult = np.zeros(t.n_levels)
     fam = data.family
     for zk, wk, lk in zip(z, w, ldnorm):
