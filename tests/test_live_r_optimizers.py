@@ -1,0 +1,143 @@
+"""glmer's optimisers against a live R session: random problems run by lme4::Nelder_Mead (and
+minqa::bobyqa) in R and by ours, every evaluated point compared.
+
+The objectives are tests/fixtures/optimizer_objectives.R in R and tests/optimizer_objectives.py here
+(the same floating-point operations), so the two runs see the same values at the same points and
+the paths agree to rounding (TOL["optimizer_path"]).  Marked ``r``: skipped without R / rpy2.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from helpers import FIXTURES, TOL
+from optimizer_objectives import objective
+from mixedcompat.numerics.nelder_mead import nelder_mead
+
+pytestmark = pytest.mark.r
+
+_R_NM = r"""
+function(spec, x0, lower, upper, xst, xt, maxfun) {
+    f <- optimizer_objective(spec)
+    X <- list(); FV <- numeric()
+    g <- function(x) { v <- f(x); X[[length(X) + 1L]] <<- x; FV <<- c(FV, v); v }
+    warns <- character(0)
+    res <- tryCatch(withCallingHandlers(
+        lme4::Nelder_Mead(g, x0, lower = lower, upper = upper,
+                          control = list(xst = xst, xt = xt, maxfun = maxfun)),
+        warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") }),
+        error = function(e) e)
+    if (inherits(res, "error")) return(list(error = conditionMessage(res)))
+    list(path = if (length(X)) do.call(rbind, X) else matrix(numeric(0), 0, length(x0)), values = FV,
+         par = res$par, fval = res$fval, feval = res$feval, NM_result = res$NM.result,
+         message = res$message, warnings = warns)
+}
+"""
+
+_STATE: dict = {}
+
+
+def _r():
+    if "ro" not in _STATE:
+        import rpy2.robjects as ro
+        from rpy2.rinterface_lib import callbacks
+        callbacks.consolewrite_warnerror = lambda s: None
+        ro.r("suppressPackageStartupMessages(library(lme4))")
+        ro.r["source"](str(FIXTURES / "optimizer_objectives.R"))
+        _STATE["ro"] = ro
+        _STATE["nm"] = ro.r(_R_NM)
+    return _STATE["ro"]
+
+
+def _r_spec(spec: dict):
+    ro = _r()
+    items = {}
+    for k, v in spec.items():
+        if isinstance(v, str):
+            items[k] = ro.StrVector([v])
+        else:
+            items[k] = ro.FloatVector(np.atleast_1d(np.asarray(v, dtype=float)).tolist())
+    return ro.ListVector(items)
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """A random bounded problem: the objective and the optimiser's arguments."""
+    spec: dict
+    x0: tuple
+    lower: tuple
+    upper: tuple
+    xst: tuple
+    xt: tuple
+    maxfun: int
+
+
+@st.composite
+def problems(draw) -> Problem:
+    n = draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    kind = draw(st.sampled_from(["quad", "quad", "rosen", "rosen_region"]) if n > 1 else st.just("quad"))
+    x0 = np.round(rng.normal(0.0, 1.0, n), 3)
+    if kind == "quad":
+        a = np.round(rng.uniform(0.2, 5.0, n), 3)
+        b = np.round(rng.uniform(-0.5, 0.5, max(n - 1, 1)) * a.min(), 3)   # diagonally dominant: convex
+        spec = {"name": "quad", "a": a.tolist(), "c": np.round(rng.normal(0.0, 2.0, n), 3).tolist(),
+                "b": b.tolist()}
+    elif kind == "rosen":
+        spec = {"name": "rosen"}
+    else:
+        k = int(rng.integers(0, n))
+        spec = {"name": "rosen_region", "k": float(k + 1), "w": float(x0[k] + rng.uniform(0.05, 1.0)),
+                "fill": str(rng.choice(["Inf", "NaN"]))}
+    lower = np.full(n, -np.inf)
+    upper = np.full(n, np.inf)
+    for i in range(n):
+        bound = draw(st.sampled_from(["none", "lower", "at_lower", "both", "near_upper"]))
+        if bound == "lower":
+            lower[i] = x0[i] - rng.uniform(0.0, 1.0)
+        elif bound == "at_lower":                       # glmer's theta on its bound
+            lower[i] = x0[i]
+        elif bound == "both":
+            lower[i], upper[i] = x0[i] - rng.uniform(0.0, 0.5), x0[i] + rng.uniform(0.01, 0.5)
+        elif bound == "near_upper":
+            upper[i] = x0[i] + rng.uniform(0.0, 0.02)
+            if upper[i] == x0[i]:
+                upper[i] = np.nextafter(x0[i], np.inf)
+    xst = np.round(rng.uniform(0.01, 0.4, n) * rng.choice([-1.0, 1.0, 1.0], n), 4)
+    xt = np.abs(xst) * draw(st.sampled_from([5e-4, 1e-5, 1e-7]))
+    maxfun = draw(st.sampled_from([10000, 10000, 10000, 40]))
+    return Problem(spec, tuple(x0), tuple(lower), tuple(upper), tuple(xst), tuple(xt), maxfun)
+
+
+@settings(max_examples=int(__import__("os").environ.get("MC_LIVE_EXAMPLES", "40")), deadline=None,
+          derandomize=True, database=None)
+@given(problems())
+def test_nelder_mead_takes_r_s_path_on_random_problems(p: Problem):
+    ro = _r()
+    fv = lambda v: ro.FloatVector(list(v))  # noqa: E731
+    r = _STATE["nm"](_r_spec(p.spec), fv(p.x0), fv(p.lower), fv(p.upper), fv(p.xst), fv(p.xt), p.maxfun)
+    r = dict(zip(r.names, r))
+    if "error" in r:
+        pytest.fail(f"R refused the problem: {r['error'][0]}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = nelder_mead(objective(p.spec), np.array(p.x0), np.array(p.lower), np.array(p.upper),
+                           np.array(p.xst), np.array(p.xt), maxfun=p.maxfun, record=True)
+    # R's matrix comes column-major: read it row by row
+    r_path = np.array(ro.r["as.vector"](ro.r["t"](r["path"]))).reshape(-1, len(p.x0))
+    r_values = np.array(r["values"], dtype=float)
+    tol = TOL["optimizer_path"]
+    assert ours.path.shape == r_path.shape, f"{ours.feval} evaluations, R made {len(r_values)}"
+    assert np.allclose(ours.path, r_path, **tol), "points"
+    assert np.allclose(ours.values, r_values, equal_nan=True, **tol), "values"
+    assert ours.feval == int(r["feval"][0])
+    assert ours.NM_result == int(r["NM_result"][0])
+    assert ours.message == r["message"][0]
+    assert [str(w.message) for w in caught] == list(r["warnings"])
+    assert np.allclose(ours.par, np.array(r["par"]), **tol)
+    assert np.isclose(ours.fval, r["fval"][0], **tol) or ours.fval == r["fval"][0]
