@@ -61,6 +61,26 @@ def objective(spec: dict) -> Callable[[np.ndarray], float]:
                 s = s + abs(float(x[i]) - c[i])
             return s
         return abs1
+    if name == "wavy":
+        c, amp, freq = _vec(spec, "c"), float(spec["amp"]), float(spec["freq"])
+
+        def wavy(x):
+            s = 0.0
+            for i in range(len(x)):
+                d = float(x[i]) - c[i]
+                s = s + d * d + amp * math.sin(freq * float(x[i]))
+            return s
+        return wavy
+    if name == "steps":
+        c, m = _vec(spec, "c"), float(spec["m"])
+
+        def steps(x):
+            s = 0.0
+            for i in range(len(x)):
+                d = math.floor(float(x[i]) * m) / m - c[i]
+                s = s + d * d
+            return s
+        return steps
     if name == "const":
         value = float(spec["value"])
         return lambda x: value

@@ -12,12 +12,13 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from helpers import FIXTURES, TOL
 from optimizer_objectives import objective
 from mixedcompat.numerics.nelder_mead import nelder_mead
+from mixedcompat.numerics.powell_bobyqa import bobyqa
 
 pytestmark = pytest.mark.r
 
@@ -39,6 +40,23 @@ function(spec, x0, lower, upper, xst, xt, maxfun) {
 }
 """
 
+_R_BQ = r"""
+function(spec, par, lower, upper, npt, rhobeg, maxfun) {
+    f <- optimizer_objective(spec)
+    X <- list(); FV <- numeric()
+    g <- function(x) { v <- f(x); X[[length(X) + 1L]] <<- x; FV <<- c(FV, v); v }
+    ctrl <- list(npt = npt, maxfun = maxfun)
+    if (!is.na(rhobeg)) ctrl$rhobeg <- rhobeg
+    warns <- character(0)
+    res <- tryCatch(withCallingHandlers(minqa::bobyqa(par, g, lower = lower, upper = upper, control = ctrl),
+        warning = function(w) { warns <<- c(warns, conditionMessage(w)); invokeRestart("muffleWarning") }),
+        error = function(e) e)
+    if (inherits(res, "error")) return(list(error = conditionMessage(res)))
+    list(path = do.call(rbind, X), values = FV, par = res$par, fval = res$fval, feval = res$feval,
+         ierr = res$ierr, msg = res$msg, warnings = warns)
+}
+"""
+
 _STATE: dict = {}
 
 
@@ -51,6 +69,7 @@ def _r():
         ro.r["source"](str(FIXTURES / "optimizer_objectives.R"))
         _STATE["ro"] = ro
         _STATE["nm"] = ro.r(_R_NM)
+        _STATE["bq"] = ro.r(_R_BQ)
     return _STATE["ro"]
 
 
@@ -124,6 +143,7 @@ def test_nelder_mead_takes_r_s_path_on_random_problems(p: Problem):
     r = dict(zip(r.names, r))
     if "error" in r:
         pytest.fail(f"R refused the problem: {r['error'][0]}")
+    event(f"NM_result {int(r['NM_result'][0])}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ours = nelder_mead(objective(p.spec), np.array(p.x0), np.array(p.lower), np.array(p.upper),
@@ -141,3 +161,87 @@ def test_nelder_mead_takes_r_s_path_on_random_problems(p: Problem):
     assert [str(w.message) for w in caught] == list(r["warnings"])
     assert np.allclose(ours.par, np.array(r["par"]), **tol)
     assert np.isclose(ours.fval, r["fval"][0], **tol) or ours.fval == r["fval"][0]
+
+
+@dataclasses.dataclass(frozen=True)
+class BoxProblem:
+    """A random problem for BOBYQA: the objective, start, bounds and minqa's controls."""
+    spec: dict
+    par: tuple
+    lower: tuple
+    upper: tuple
+    npt: int
+    rhobeg: float | None
+    maxfun: int
+
+
+@st.composite
+def box_problems(draw) -> BoxProblem:
+    n = draw(st.integers(1, 5))
+    rng = np.random.default_rng(draw(st.integers(0, 2**31 - 1)))
+    kind = draw(st.sampled_from(["quad", "quad", "rosen", "wavy"]) if n > 1 else st.sampled_from(["quad", "wavy"]))
+    par = np.round(rng.normal(0.0, 1.0, n), 3)
+    if np.all(par == 0):
+        par[0] = 1.0
+    c = np.round(rng.normal(0.0, 1.5, n), 3).tolist()
+    if kind == "quad":
+        a = np.round(10.0 ** rng.uniform(-1, 1, n), 3)
+        b = np.round(rng.uniform(-0.5, 0.5, max(n - 1, 1)) * a.min(), 4)
+        spec = {"name": "quad", "a": a.tolist(), "c": c, "b": b.tolist()}
+    elif kind == "rosen":
+        spec = {"name": "rosen"}
+    else:
+        spec = {"name": "wavy", "c": c, "amp": float(rng.choice([0.01, 0.1])), "freq": float(rng.choice([3, 30]))}
+    lower = np.full(n, -np.inf)
+    upper = np.full(n, np.inf)
+    for i in range(n):
+        bound = draw(st.sampled_from(["none", "none", "lower", "at_lower", "glmer", "both"]))
+        if bound == "lower":
+            lower[i] = par[i] - round(rng.uniform(0.0, 1.0), 3)
+        elif bound == "at_lower":
+            lower[i] = par[i]
+        elif bound == "glmer":                  # theta: start 1, lower bound 0
+            par[i], lower[i] = 1.0, 0.0
+        elif bound == "both":
+            lower[i], upper[i] = par[i] - round(rng.uniform(0.05, 1.0), 3), par[i] + round(rng.uniform(0.05, 1.0), 3)
+    npt = draw(st.integers(n + 2, (n + 1) * (n + 2) // 2))
+    rhobeg = draw(st.sampled_from([None, None, 0.1, 0.5]))
+    maxfun = draw(st.sampled_from([10000, 10000, 10000, 25]))
+    return BoxProblem(spec, tuple(par), tuple(lower), tuple(upper), npt, rhobeg, maxfun)
+
+
+@settings(max_examples=int(__import__("os").environ.get("MC_LIVE_EXAMPLES", "40")), deadline=None,
+          derandomize=True, database=None)
+@given(box_problems())
+def test_bobyqa_takes_minqa_s_path_on_random_problems(p: BoxProblem):
+    ro = _r()
+    fv = lambda v: ro.FloatVector(list(v))  # noqa: E731
+    r = _STATE["bq"](_r_spec(p.spec), fv(p.par), fv(p.lower), fv(p.upper), p.npt,
+                     ro.NA_Real if p.rhobeg is None else p.rhobeg, p.maxfun)
+    r = dict(zip(r.names, r))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ours = bobyqa(objective(p.spec), np.array(p.par), np.array(p.lower), np.array(p.upper), npt=p.npt,
+                          rhobeg=p.rhobeg, maxfun=p.maxfun, record=True)
+        except Exception as err:  # noqa: BLE001 -- compared with R's error below
+            event("error")
+            assert "error" in r, f"we raised {err!r}, R did not"
+            assert str(err) == r["error"][0]
+            return
+    assert "error" not in r, f"R: {r.get('error')}"
+    n = len(p.par)
+    r_path = np.array(ro.r["as.vector"](ro.r["t"](r["path"]))).reshape(-1, n)
+    r_values = np.array(r["values"], dtype=float)
+    tol = TOL["optimizer_path"]
+    event(f"ierr {ours.ierr}" + (", RESCUE" if ours.rescues else ""))
+    if ours.rescues:                            # minqa's RESCUE evaluates an undefined vector
+        upto = 1 + ours.rescues[0]
+        assert np.allclose(ours.path[:upto], r_path[:upto], **tol)
+        return
+    assert ours.path.shape == r_path.shape, f"{ours.feval} evaluations, R made {int(r['feval'][0])}"
+    assert np.allclose(ours.path, r_path, **tol), "points"
+    assert np.allclose(ours.values, r_values, **tol), "values"
+    assert (ours.feval, ours.ierr, ours.msg) == (int(r["feval"][0]), int(r["ierr"][0]), r["msg"][0])
+    assert [str(w.message) for w in caught] == list(r["warnings"])
+    assert np.allclose(ours.par, np.array(r["par"]), **tol)
