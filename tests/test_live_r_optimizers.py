@@ -245,3 +245,70 @@ def test_bobyqa_takes_minqa_s_path_on_random_problems(p: BoxProblem):
     assert (ours.feval, ours.ierr, ours.msg) == (int(r["feval"][0]), int(r["ierr"][0]), r["msg"][0])
     assert [str(w.message) for w in caught] == list(r["warnings"])
     assert np.allclose(ours.par, np.array(r["par"]), **tol)
+
+
+# ---------------------------------------------------------------- glmer's own two stages in R
+_R_GLMER_STAGES = r"""
+function(formula, data_name, family) {
+    suppressPackageStartupMessages(library(lme4))
+    d <- get(data_name, envir = asNamespace("lme4"))
+    f <- as.formula(formula)
+    fam <- get(family, mode = "function")
+    # lme4's own deviance functions, fresh: stage 1's (nAGQ = 0) and stage 2's (after lme4's stage 1)
+    dev0 <- glmer(f, data = d, family = fam, nAGQ = 0, devFunOnly = TRUE)
+    dev1 <- glmer(f, data = d, family = fam, devFunOnly = TRUE)
+    rec <- new.env()
+    # record every call the optimisers make inside glmer(): wrap fn on entry (copies: lme4's deviance
+    # functions write theta into the vector they are given)
+    trace(minqa::bobyqa, bquote({
+        .e <- .(rec)
+        .e$bq <- list(par = par + 0, lower = lower + 0, upper = upper + 0, X = list())
+        fn0 <- fn
+        fn <- function(x, ...) { .e$bq$X[[length(.e$bq$X) + 1L]] <- x + 0; fn0(x, ...) }
+    }), print = FALSE, where = asNamespace("lme4"))
+    trace(lme4::Nelder_Mead, bquote({
+        .e <- .(rec)
+        .e$nm <- list(par = par + 0, lower = lower + 0, upper = upper + 0, xst = control$xst + 0,
+                      xt = control$xt + 0, X = list())
+        fn0 <- fn
+        fn <- function(x) { .e$nm$X[[length(.e$nm$X) + 1L]] <- x + 0; fn0(x) }
+    }), print = FALSE, where = asNamespace("lme4"))
+    on.exit({ untrace(minqa::bobyqa, where = asNamespace("lme4"))
+              untrace(lme4::Nelder_Mead, where = asNamespace("lme4")) })
+    m <- glmer(f, data = d, family = fam)
+    flat <- function(X) as.numeric(t(do.call(rbind, X)))
+    list(dev0 = dev0, dev1 = dev1,
+         bq_par = rec$bq$par, bq_lower = rec$bq$lower, bq_upper = rec$bq$upper, bq_path = flat(rec$bq$X),
+         nm_par = rec$nm$par, nm_lower = rec$nm$lower, nm_upper = rec$nm$upper, nm_xst = rec$nm$xst,
+         nm_xt = rec$nm$xt, nm_path = flat(rec$nm$X), feval = m@optinfo$feval,
+         nm_message = m@optinfo$message)
+}
+"""
+
+
+@pytest.mark.parametrize("formula, data, family", [
+    ("cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp", "binomial"),
+    ("TICKS ~ YEAR + scale(HEIGHT) + (1 | BROOD) + (1 | LOCATION)", "grouseticks", "poisson"),
+])
+def test_glmer_s_two_stages_on_lme4_s_own_deviance(formula, data, family):
+    """Our optimisers on lme4's own deviance functions (called through rpy2) evaluate the very points
+    glmer's minqa::bobyqa (stage 1) and lme4::Nelder_Mead (stage 2) evaluated inside glmer()."""
+    ro = _r()
+    if "glmer" not in _STATE:
+        _STATE["glmer"] = ro.r(_R_GLMER_STAGES)
+    r = _STATE["glmer"](formula, data, family)
+    r = dict(zip(r.names, r))
+    vec = lambda name: np.array(r[name], dtype=float)  # noqa: E731
+
+    def through(dev):
+        return lambda x: float(dev(ro.FloatVector(np.asarray(x, dtype=float).tolist()))[0])
+
+    tol = TOL["optimizer_path"]
+    s1 = bobyqa(through(r["dev0"]), vec("bq_par"), vec("bq_lower"), vec("bq_upper"), record=True)
+    r1 = vec("bq_path").reshape(-1, len(vec("bq_par")))
+    assert s1.path.shape == r1.shape and np.allclose(s1.path, r1, **tol)
+    s2 = nelder_mead(through(r["dev1"]), vec("nm_par"), vec("nm_lower"), vec("nm_upper"), vec("nm_xst"),
+                     vec("nm_xt"), record=True)
+    r2 = vec("nm_path").reshape(-1, len(vec("nm_par")))
+    assert s2.path.shape == r2.shape and np.allclose(s2.path, r2, **tol)
+    assert s2.feval == int(r["feval"][0]) and s2.message == r["nm_message"][0]
