@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from helpers import FIXTURES, TOL
 from optimizer_objectives import objective
 from mixedcompat.numerics.nelder_mead import nelder_mead
-from mixedcompat.numerics.powell_bobyqa import bobyqa
+from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 
 pytestmark = pytest.mark.r
 
@@ -222,7 +222,7 @@ def test_bobyqa_takes_minqa_s_path_on_random_problems(p: BoxProblem):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ours = bobyqa(objective(p.spec), np.array(p.par), np.array(p.lower), np.array(p.upper), npt=p.npt,
+            ours = minqa_bobyqa(objective(p.spec), np.array(p.par), np.array(p.lower), np.array(p.upper), npt=p.npt,
                           rhobeg=p.rhobeg, maxfun=p.maxfun, record=True)
         except Exception as err:  # noqa: BLE001 -- compared with R's error below
             event("error")
@@ -304,7 +304,7 @@ def test_glmer_s_two_stages_on_lme4_s_own_deviance(formula, data, family):
         return lambda x: float(dev(ro.FloatVector(np.asarray(x, dtype=float).tolist()))[0])
 
     tol = TOL["optimizer_path"]
-    s1 = bobyqa(through(r["dev0"]), vec("bq_par"), vec("bq_lower"), vec("bq_upper"), record=True)
+    s1 = minqa_bobyqa(through(r["dev0"]), vec("bq_par"), vec("bq_lower"), vec("bq_upper"), record=True)
     r1 = vec("bq_path").reshape(-1, len(vec("bq_par")))
     assert s1.path.shape == r1.shape and np.allclose(s1.path, r1, **tol)
     s2 = nelder_mead(through(r["dev1"]), vec("nm_par"), vec("nm_lower"), vec("nm_upper"), vec("nm_xst"),

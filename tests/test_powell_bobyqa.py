@@ -16,7 +16,7 @@ import pytest
 
 from helpers import FIXTURES, TOL
 from optimizer_objectives import num, objective
-from mixedcompat.numerics.powell_bobyqa import BOBYQA_MESSAGES, BobyqaError, BobyqaResult, bobyqa
+from mixedcompat.numerics.powell_bobyqa import BOBYQA_MESSAGES, BobyqaError, BobyqaResult, minqa_bobyqa
 
 CASES = json.loads((FIXTURES / "optimizers" / "bobyqa.json").read_text())["cases"]
 BY_NAME = {c["name"]: c for c in CASES}
@@ -35,7 +35,7 @@ def _arguments(case: dict) -> dict:
 def _run(case: dict) -> tuple[BobyqaResult, list[str]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = bobyqa(objective(case["objective"]), num(case["input"]["par"]), record=True, **_arguments(case))
+        res = minqa_bobyqa(objective(case["objective"]), num(case["input"]["par"]), record=True, **_arguments(case))
     return res, [str(w.message) for w in caught]
 
 
@@ -97,7 +97,7 @@ def test_rescue_follows_minqa_until_minqa_evaluates_an_undefined_vector():
 @pytest.mark.parametrize("case", ERRORS, ids=[c["name"] for c in ERRORS])
 def test_arguments_minqa_refuses(case):
     with pytest.raises(BobyqaError, match=case["expected"]["error"].replace("$", r"\$")):
-        bobyqa(objective(case["objective"]), num(case["input"]["par"]), **_arguments(case))
+        minqa_bobyqa(objective(case["objective"]), num(case["input"]["par"]), **_arguments(case))
 
 
 def test_defaults_are_minqa_s():
@@ -109,13 +109,14 @@ def test_defaults_are_minqa_s():
 
 def test_box_too_narrow_changes_rhobeg_with_minqa_s_warning():
     with pytest.warns(UserWarning, match=r"^All upper - lower must be >= 2\*rhobeg\. Changing rhobeg$"):
-        res = bobyqa(lambda x: float(x[0] ** 2 + x[1] ** 2), [0.5, 1.0], lower=[0.4, -np.inf], upper=[0.6, np.inf])
+        res = minqa_bobyqa(lambda x: float(x[0] ** 2 + x[1] ** 2), [0.5, 1.0], lower=[0.4, -np.inf],
+                           upper=[0.6, np.inf])
     assert res.rhobeg == pytest.approx(0.2 * 0.2, rel=1e-15) and res.ierr == 0
 
 
 def test_evaluations_exhausted():
     with pytest.warns(UserWarning, match="maxfun < 10"):
-        res = bobyqa(lambda x: float((x[0] - 1) ** 2 + 10 * (x[1] + x[0] ** 2) ** 2), [3.0, 1.0], maxfun=15)
+        res = minqa_bobyqa(lambda x: float((x[0] - 1) ** 2 + 10 * (x[1] + x[0] ** 2) ** 2), [3.0, 1.0], maxfun=15)
     assert (res.ierr, res.msg, res.feval) == (1, "bobyqa -- maximum number of function evaluations exceeded", 15)
 
 
@@ -127,11 +128,11 @@ def test_non_finite_values_are_the_largest_double_inside_but_fval_is_fn_s():
         v = np.inf if x[0] > 0.9 else float((x[0] - 2) ** 2 + x[1] ** 2)
         seen.append(v)
         return v
-    res = bobyqa(f, [0.5, 0.5])
+    res = minqa_bobyqa(f, [0.5, 0.5])
     assert np.isinf(seen).any() and np.isfinite(res.fval)
     assert res.par[0] <= 0.9
 
 
 def test_objective_must_return_one_number():
     with pytest.raises(BobyqaError, match="single numeric value"):
-        bobyqa(lambda x: np.asarray(x), [1.0, 2.0])
+        minqa_bobyqa(lambda x: np.asarray(x), [1.0, 2.0])

@@ -38,7 +38,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["bobyqa", "BobyqaResult", "BobyqaError", "BOBYQA_MESSAGES"]
+__all__ = ["minqa_bobyqa", "BobyqaResult", "BobyqaError", "BOBYQA_MESSAGES"]
 
 _DBL_MAX = float(np.finfo(float).max)
 
@@ -62,7 +62,7 @@ class BobyqaError(ValueError):
 
     Example
     -------
-    >>> bobyqa(lambda x: float(x @ x), [2.0, 0.0], lower=[0.0, 0.0], upper=[1.0, 1.0])
+    >>> minqa_bobyqa(lambda x: float(x @ x), [2.0, 0.0], lower=[0.0, 0.0], upper=[1.0, 1.0])
     Traceback (most recent call last):
     ...
     mixedcompat.numerics.powell_bobyqa.BobyqaError: Starting values violate bounds
@@ -114,7 +114,7 @@ class BobyqaResult:
     values: np.ndarray | None = field(default=None, repr=False)
 
 
-def bobyqa(fn: Callable[[np.ndarray], float], par, lower=-np.inf, upper=np.inf, npt: int | None = None,
+def minqa_bobyqa(fn: Callable[[np.ndarray], float], par, lower=-np.inf, upper=np.inf, npt: int | None = None,
            rhobeg: float | None = None, rhoend: float | None = None, maxfun: int = 10000,
            force_start: bool = False, record: bool = False) -> BobyqaResult:
     """Minimise ``fn`` within the box as ``minqa::bobyqa(par, fn, lower, upper, control)`` does.
@@ -152,7 +152,7 @@ def bobyqa(fn: Callable[[np.ndarray], float], par, lower=-np.inf, upper=np.inf, 
 
     Example
     -------
-    >>> res = bobyqa(lambda x: float((x[0] - 0.5) ** 2 + 3.0 * (x[1] - 0.2) ** 2), [1.0, 1.0],
+    >>> res = minqa_bobyqa(lambda x: float((x[0] - 0.5) ** 2 + 3.0 * (x[1] - 0.2) ** 2), [1.0, 1.0],
     ...              lower=[0.0, 0.3], record=True)
     >>> res.ierr, res.msg, np.round(res.par, 6).tolist(), len(res.path) == res.feval + 2
     (0, 'Normal exit from bobyqa', [0.5, 0.3], True)
