@@ -54,6 +54,9 @@ TOL = {
     "criterion_better": dict(rtol=1e-6),
     # rounding noise: a value below this times its scale is zero up to rounding (is_noise)
     "noise": dict(rtol=1e-10),
+    # ---- glmer's optimisers (issue 12): the points lme4's Nelder-Mead / minqa's BOBYQA evaluated, ours
+    # against R's, evaluation by evaluation (same operations in the same order: rounding at most)
+    "optimizer_path": dict(rtol=1e-15, atol=0.0),
     # ---- nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
     # estimates are compared at the issue's tolerances, not lme4's
     "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero

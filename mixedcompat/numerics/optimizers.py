@@ -5,8 +5,10 @@
   nlme's restarted runs are :mod:`mixedcompat.nlme.estimate`'s.
 * :func:`lbfgsb`: scipy's L-BFGS-B with finite-difference gradients (nlme's quasi-Newton paths).
 
-Both treat a non-finite criterion as a wall (a huge value), never as an error.  glmer's
-Nelder-Mead belongs here too.
+Both treat a non-finite criterion as a wall (a huge value), never as an error.  glmer's two
+optimisers, which take R's paths evaluation by evaluation, have their own modules:
+:mod:`mixedcompat.numerics.nelder_mead` (lme4's Nelder-Mead) and :mod:`mixedcompat.numerics.powell_bobyqa`
+(minqa's BOBYQA).
 """
 from __future__ import annotations
 
