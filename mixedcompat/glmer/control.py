@@ -12,6 +12,7 @@ compDev               True                    (only True: the compiled path)
 nAGQ0initStep         True                    stage 1 on the nAGQ = 0 objective first
 optimizer             ("bobyqa", "Nelder_Mead")  stage 1 and stage 2 (only these two)
 boundary_tol          1e-5                    lme4's check.boundary after the last stage
+optCtrl               {}                      passed to both stages' optimisers (maxfun, ...)
 calc_derivs           True                    deriv12 at the optimum (vcov, checkConv)
 ====================  ======================  =============================================
 """
@@ -23,7 +24,7 @@ from mixedcompat.lme4.control import canonical_name, lmer_control
 __all__ = ["glmer_control", "GLMER_DEFAULTS"]
 
 GLMER_DEFAULTS = {"tolPwrss": 1e-7, "maxit": 100, "compDev": True, "nAGQ0initStep": True,
-                  "optimizer": ("bobyqa", "Nelder_Mead"), "boundary_tol": 1e-5}
+                  "optimizer": ("bobyqa", "Nelder_Mead"), "boundary_tol": 1e-5, "optCtrl": {}}
 _SHARED = {"calc_derivs", "start", "blas_threads"}
 
 

@@ -13,14 +13,17 @@ With ``nAGQ = 0`` stage 1 is the fit, followed by the boundary check.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from mixedcompat.errors import ConvergenceWarning
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls
 from mixedcompat.lme4.convergence import Derivs, deriv12
-from mixedcompat.numerics.optimizers import bobyqa
+from mixedcompat.numerics.nelder_mead import nelder_mead
+from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 
 __all__ = ["GlmerOpt", "optimize_glmer", "check_boundary"]
 
@@ -51,26 +54,47 @@ class GlmerOpt:
     lower: np.ndarray
 
 
-def _bobyqa_minqa(fn, x0: np.ndarray, lower: np.ndarray, maxfun: int = 10000) -> StageResult:
-    """Stage 1's BOBYQA with minqa's settings (rhobeg, rhoend).  INTERIM: NLopt's BOBYQA (npt = 2n+1)
-    until minqa's path is reproduced."""
-    x0 = np.asarray(x0, dtype=float).copy()
-    if np.all(x0 == 0):
-        x0[:] = 0.001
-    rhobeg = min(0.95, 0.2 * float(np.max(np.abs(x0))))
-    ctl = {"xtol_abs": 1e-6 * rhobeg, "ftol_abs": 0.0, "xtol_rel": 0.0, "maxeval": maxfun, "initial_step": rhobeg}
-    x, f, nev, code = bobyqa(fn, x0, lower, ctl)
-    return StageResult(x, f, nev, 0, "", "bobyqa")
+def run_optimizer(name: str, fn, x0: np.ndarray, lower: np.ndarray, stage: int, opt_ctrl: dict,
+                  beta_sd: np.ndarray | None = None, n_theta: int = 0) -> StageResult:
+    """One stage's optimiser as lme4's ``optwrap`` calls it.
 
-
-def _nelder_mead_lme4(fn, x0: np.ndarray, lower: np.ndarray, xst: np.ndarray, xt: np.ndarray,
-                      maxfun: int = 10000) -> StageResult:
-    """Stage 2's Nelder-Mead with lme4's settings.  INTERIM: NLopt's Nelder-Mead (through
-    :func:`~mixedcompat.numerics.optimizers.bobyqa`'s ``algorithm`` key) until lme4's own is reproduced."""
-    ctl = {"xtol_abs": xt, "ftol_abs": 0.0, "xtol_rel": 1e-7, "ftol_rel": 1e-15, "maxeval": maxfun,
-           "initial_step": xst, "algorithm": "neldermead"}
-    x, f, nev, code = bobyqa(fn, x0, lower, ctl)
-    return StageResult(x, f, nev, 0, "parameter values converged to within tolerance", "Nelder_Mead")
+    ``"bobyqa"`` is minqa's BOBYQA (:func:`~mixedcompat.numerics.powell_bobyqa.minqa_bobyqa`): an
+    all-zero start becomes 0.001; in stage 2 ``rhobeg = 2e-4``, ``rhoend = 2e-7``.  ``"Nelder_Mead"``
+    is lme4's (:func:`~mixedcompat.numerics.nelder_mead.nelder_mead`): in stage 2 the initial steps
+    are ``0.2 (0.1 per theta, min(SE(beta), 10) per beta)``, otherwise 0.02; the x tolerances
+    ``5e-4`` of the steps.  A nonzero code gives optwrap's warning
+    ``"convergence code <k> from <optimizer>: <message>"``.
+    """
+    ctl = dict(opt_ctrl)
+    warn: list[str] = []
+    if name == "bobyqa":
+        x0 = np.asarray(x0, dtype=float).copy()
+        if np.all(x0 == 0):
+            x0[:] = 0.001
+        if stage == 2:
+            ctl.setdefault("rhobeg", 2e-4)
+            ctl.setdefault("rhoend", 2e-7)
+        res = minqa_bobyqa(fn, x0, lower=lower, **ctl)
+        warn += list(res.warnings)
+        code, msg, par, fval, feval = res.ierr, res.msg, res.par, res.fval, res.feval
+    else:
+        if stage == 2 and "xst" not in ctl:
+            ctl["xst"] = 0.2 * np.concatenate([np.full(n_theta, 0.1), np.minimum(beta_sd, 10.0)])
+        if "xst" in ctl and "xt" not in ctl:
+            ctl["xt"] = 5e-4 * np.asarray(ctl["xst"], dtype=float)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = nelder_mead(fn, x0, lower=lower, **ctl)
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        warn += list(res.warnings)
+        code = 4 if res.NM_result == 4 else res.convergence
+        msg, par, fval, feval = res.message, res.par, res.fval, res.feval
+    if code != 0:
+        text = f"convergence code {code} from {name}" + (f": {msg}" if msg else "")
+        warnings.warn(text, ConvergenceWarning, stacklevel=4)
+        warn.append(text)
+    return StageResult(np.asarray(par, dtype=float), float(fval), int(feval), int(code), msg, name, warn)
 
 
 def check_boundary(fn, par: np.ndarray, fval: float, lower: np.ndarray, n_theta: int,
@@ -93,7 +117,7 @@ def check_boundary(fn, par: np.ndarray, fval: float, lower: np.ndarray, n_theta:
 
 
 def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, nAGQ: int, ctrl: dict,
-                   eta_start: np.ndarray) -> GlmerOpt:
+                   eta_start: np.ndarray, beta_start: np.ndarray | None = None) -> GlmerOpt:
     """Fit ``data`` as lme4's ``glmer`` does: the initial PIRLS, stage 1, and stage 2 when
     ``nAGQ >= 1``.
 
@@ -107,27 +131,42 @@ def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, n
         ``tolPwrss``, ``maxit``, ``boundary_tol``, ``calc_derivs``.
     eta_start : ndarray
         The linear predictor of the family's start (``offset + linkfun(mustart)``).
+    beta_start : ndarray, optional
+        Stage 2's start of beta (``start$fixef``) instead of stage 1's.
     """
     tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
-    # lme4's mkGlmerDevfun: one joint PIRLS at the start values; its linear predictor is lp0
-    r0 = pirls(data, theta0, eta_start, data.offset, joint=True, tol=tol, maxit=maxit)
+    # lme4's mkGlmerDevfun: one PIRLS at the start values (joint, or u-only without the nAGQ = 0
+    # initial step); its linear predictor is lp0
+    r0 = pirls(data, theta0, eta_start, data.offset, joint=ctrl["nAGQ0initStep"] or nAGQ == 0, tol=tol,
+               maxit=maxit)
     obj0 = GlmerObjective(data, r0.eta - data.offset, 0, tol, maxit)
-    s1 = _bobyqa_minqa(obj0, theta0, lower_theta)
-    f1, r1 = obj0.evaluate(s1.par)
     n_theta = len(theta0)
-    if nAGQ == 0:
-        par, fval = s1.par, f1
-        par, fval, changed = check_boundary(obj0, par, fval, lower_theta, n_theta, ctrl["boundary_tol"])
-        if changed:
-            fval, r1 = obj0.evaluate(par)
-        return GlmerOpt(obj0, par, fval, r1, s1, None, None, np.asarray(lower_theta, dtype=float))
-    obj = GlmerObjective(data, r1.eta - data.offset, nAGQ, tol, maxit)
-    beta1 = r1.beta
-    unsc = r1.system.beta_vcov_unscaled(r1.factor)
-    xst = 0.2 * np.concatenate([np.full(n_theta, 0.1), np.minimum(np.sqrt(np.diag(unsc)), 10.0)])
-    xt = 5e-4 * xst
+    opt1, opt2 = ctrl["optimizer"]
+    if not ctrl["nAGQ0initStep"] and nAGQ > 0:
+        # no stage 1: stage 2 starts at theta0 and the u-only PIRLS's beta (zero), as lme4
+        s1 = StageResult(np.asarray(theta0, dtype=float), float("nan"), 0, 0, "", "none")
+        r1, beta1 = r0, np.zeros(data.p) if beta_start is None else beta_start
+        lp_stage2 = r0.eta - data.offset
+    else:
+        s1 = run_optimizer(opt1, obj0, theta0, lower_theta, 1, ctrl["optCtrl"])
+        f1, r1 = obj0.evaluate(s1.par)
+        if nAGQ == 0:
+            par, fval = s1.par, f1
+            par, fval, changed = check_boundary(obj0, par, fval, lower_theta, n_theta, ctrl["boundary_tol"])
+            if changed:
+                fval, r1 = obj0.evaluate(par)
+            return GlmerOpt(obj0, par, fval, r1, s1, None, None, np.asarray(lower_theta, dtype=float))
+        beta1 = r1.beta if beta_start is None else np.asarray(beta_start, dtype=float)
+        lp_stage2 = r1.eta - data.offset
+    obj = GlmerObjective(data, lp_stage2, nAGQ, tol, maxit)
+    if r1.system.p == data.p:
+        unsc = r1.system.beta_vcov_unscaled(r1.factor)
+    else:                            # after a u-only PIRLS: R_X at its last weights
+        joint = data.joint_pattern.reweighted(r1.work_weights, r1.work_response)
+        unsc = joint.beta_vcov_unscaled(joint.factor(s1.par))
     lower = np.concatenate([lower_theta, np.full(data.p, -np.inf)])
-    s2 = _nelder_mead_lme4(obj, np.concatenate([s1.par, beta1]), lower, xst, xt)
+    s2 = run_optimizer(opt2, obj, np.concatenate([s1.par, beta1]), lower, 2, ctrl["optCtrl"],
+                       beta_sd=np.sqrt(np.diag(unsc)), n_theta=n_theta)
     derivs = deriv12(obj, s2.par, fx=s2.fval) if ctrl["calc_derivs"] else None
     par, fval = s2.par, s2.fval
     par, fval, _ = check_boundary(obj, par, fval, lower, n_theta, ctrl["boundary_tol"])
