@@ -12,6 +12,7 @@ from helpers import FIXTURES, TOL
 EXPECTED = {
     "sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "cake", "InstEval",
     "Orthodont", "Machines", "Oats", "Ovary", "BodyWeight", "ergoStool", "Rail", "Oxboys",
+    "cbpp", "grouseticks", "VerbAgg",
 }
 
 

@@ -20,7 +20,8 @@ out_dir <- file.path("mixedcompat", "datasets")
 if (!dir.exists(out_dir)) stop("run from the repository root (", out_dir, " not found)")
 
 datasets <- list(
-  lme4 = c("sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "cake", "InstEval"),
+  lme4 = c("sleepstudy", "Dyestuff", "Dyestuff2", "Penicillin", "Pastes", "cake", "InstEval", "cbpp",
+           "grouseticks", "VerbAgg"),
   nlme = c("Orthodont", "Machines", "Oats", "Ovary", "BodyWeight", "ergoStool", "Rail", "Oxboys")
 )
 
