@@ -24,6 +24,7 @@ from mixedcompat.inference.profile import profile
 from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
 from mixedcompat.lme4.fit import LmerMod, lmer
+from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.nlme import (gls, lme, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
@@ -32,7 +33,7 @@ from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, 
 
 __version__ = "0.1.0"
 
-__all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+__all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
            "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",

@@ -45,11 +45,15 @@ RESIDUAL_TYPES = ("deviance", "pearson", "working", "response")
 
 
 def _check_nAGQ(nAGQ: Any, terms: list) -> int:
+    """lme4 1.1-31's checks: an integer; more than 1 only for one scalar term; at most 100 (its
+    Gauss-Hermite table; the documented limit of 25 is not enforced after stage 1)."""
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer, float)) or int(nAGQ) != nAGQ:
-        raise DataError(f"nAGQ must be an integer from 0 to 25, not {nAGQ!r}")
+        raise DataError(f"nAGQ must be an integer (0 to 100), not {nAGQ!r}")
     k = int(nAGQ)
-    if not 0 <= k <= 25:
-        raise DataError(f"nAGQ must be an integer from 0 to 25, not {nAGQ!r}")
+    if k < 0:
+        raise DataError(f"0L <= nAGQ is not TRUE (nAGQ = {k})")
+    if k > 100:
+        raise DataError(f"ord < 101L is not TRUE (nAGQ = {k}: lme4's Gauss-Hermite rules go up to 100 nodes)")
     if k > 1 and (len(terms) != 1 or terms[0].q != 1):
         raise DataError(NAGQ_MESSAGE)
     return k
@@ -76,7 +80,13 @@ def _prepare(formula, data, family, weights, offset, subset, na_action, contrast
     terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, n)
     check_reterms(terms, n, ctrl)
     fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
-    resp = glm_response(fam, _raw_response(frame), frame.weights, n_rows=n)
+    try:
+        resp = glm_response(fam, _raw_response(frame), frame.weights, n_rows=n)
+    except DataError as exc:
+        if "out of range" not in str(exc):
+            raise
+        raise DataError(f"{exc} (the {fam.link.name} link of the {fam.family} family at the response's "
+                        f"starting means: link {fam.link.name!r} does not suit {frame.response_name!r})") from None
     off = frame.offset if frame.offset is not None else np.zeros(n)
     data_ = GlmData(terms, frame.X, resp.y, resp.weights, resp.n, off, fam)
     eta_start = off + resp.eta

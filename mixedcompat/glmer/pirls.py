@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mixedcompat.errors import DataError
 from mixedcompat.front.reterms import ReTerm
 from mixedcompat.lme4.pls import Deviance, PLSFactor
 
@@ -38,8 +39,11 @@ __all__ = ["GlmData", "PirlsResult", "PirlsError", "pirls", "random_predictor"]
 MAX_STEP_HALVINGS = 20
 
 
-class PirlsError(RuntimeError):
-    """PIRLS failed (lme4's ``pwrssUpdate`` errors, in lme4's words)."""
+class PirlsError(DataError):
+    """PIRLS failed (lme4's ``pwrssUpdate`` errors, in lme4's words): the model cannot be fitted to
+    these data with this family and link (a :class:`~mixedcompat.errors.DataError`)."""
+
+RX_MESSAGE = "Downdated VtV is not positive definite"
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,7 +218,11 @@ def pirls(data: GlmData, theta: np.ndarray, eta_start: np.ndarray, offset: np.nd
         if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
             raise PirlsError("PIRLS loop resulted in NaN value")
         system = structure.reweighted(w, z)
-        f = system.factor(theta)
+        try:
+            f = system.factor(theta)
+        except np.linalg.LinAlgError:
+            # Lambda'Z'WZ Lambda + I is positive definite for any W >= 0: what fails is R_X (lme4's words)
+            raise PirlsError(RX_MESSAGE) from None
         b_new, u = system.solve(f)
         if joint:
             beta = b_new
