@@ -10,7 +10,8 @@ tolPwrss              1e-7                    PIRLS convergence (relative change
 maxit                 100                     PIRLS iterations per evaluation
 compDev               True                    (only True: the compiled path)
 nAGQ0initStep         True                    stage 1 on the nAGQ = 0 objective first
-optimizer             ("bobyqa", "Nelder_Mead")  stage 1 and stage 2 (only these two)
+optimizer             ("bobyqa", "Nelder_Mead")  stage 1 and stage 2 (only these two); None: no
+                                              optimisation, the fit at ``start`` (theta, fixef)
 boundary_tol          1e-5                    lme4's check.boundary after the last stage
 optCtrl               {}                      passed to both stages' optimisers (maxfun, ...)
 calc_derivs           True                    deriv12 at the optimum (vcov, checkConv)
@@ -51,6 +52,8 @@ def glmer_control(control: dict | None = None) -> dict:
     out.update(GLMER_DEFAULTS)
     out.update(own)
     opt = out["optimizer"]
+    if opt is None:                   # no optimisation: the model at the start values (as lmer's NULL)
+        return out
     opt = (opt, opt) if isinstance(opt, str) else tuple(opt)
     if len(opt) == 1:
         opt = (opt[0], opt[0])

@@ -104,6 +104,26 @@ def _raw_response(frame) -> Any:
     return raw.values
 
 
+def _fixef_start(start: Any, p: int, nAGQ: int, no_optimizer: bool = False) -> np.ndarray | None:
+    """``start$fixef`` (lme4's checks and words; with no optimiser and ``nAGQ = 0`` it is ignored:
+    the joint PIRLS gives beta)."""
+    if not isinstance(start, dict):
+        return None
+    bad = sorted(set(start) - {"theta", "fixef"})
+    if bad:
+        raise DataError(f"bad name(s) for start vector ({', '.join(bad)}); should be 'theta' and/or 'fixef'")
+    if start.get("fixef") is None:
+        return None
+    if nAGQ == 0:
+        if no_optimizer:
+            return None
+        raise DataError("should not specify both start$fixef and nAGQ==0")
+    beta = np.asarray(start["fixef"], dtype=float).ravel()
+    if len(beta) != p:
+        raise DataError(f"incorrect number of fixef components (!={p})")
+    return beta
+
+
 def _theta_start(start: Any, layout: ThetaLayout) -> np.ndarray:
     if start is None:
         return layout.start.copy()
@@ -173,9 +193,11 @@ def glmer(formula: str | Node | FormulaParts, data: pd.DataFrame, family: Any = 
         k = _check_nAGQ(nAGQ, terms)
         layout = ThetaLayout.of(terms)
         theta0 = _theta_start(start, layout)
+        beta0 = _fixef_start(start, gdata.p, k, ctrl["optimizer"] is None)
         if devFunOnly:
             return _devfun_only(gdata, theta0, layout, k, ctrl, eta_start)
-        opt = optimize_glmer(gdata, theta0, layout.lower, k, ctrl, eta_start)
+        opt = optimize_glmer(gdata, theta0, layout.lower, k, ctrl, eta_start, beta_start=beta0,
+                             theta_init=layout.start)
         call = {"formula": formula, "data": data, "family": family, "weights": weights, "offset": offset,
                 "nAGQ": k, "subset": subset, "na_action": na_action, "contrasts": contrasts,
                 "control": control, "start": start}
@@ -186,11 +208,13 @@ def glmer(formula: str | Node | FormulaParts, data: pd.DataFrame, family: Any = 
 
 def _devfun_only(gdata: GlmData, theta0: np.ndarray, layout: ThetaLayout, nAGQ: int, ctrl: dict,
                  eta_start: np.ndarray) -> GlmerObjective:
-    r0 = pirls(gdata, theta0, eta_start, gdata.offset, joint=True, tol=ctrl["tolPwrss"], maxit=ctrl["maxit"])
+    # lme4's first PIRLS runs at the model's default theta, whatever the start
+    r0 = pirls(gdata, layout.start, eta_start, gdata.offset, joint=True, tol=ctrl["tolPwrss"], maxit=ctrl["maxit"])
     obj0 = GlmerObjective(gdata, r0.eta - gdata.offset, 0, ctrl["tolPwrss"], ctrl["maxit"])
     if nAGQ == 0:
         return obj0
-    opt = optimize_glmer(gdata, theta0, layout.lower, 0, dict(ctrl, boundary_tol=0.0), eta_start)
+    opt = optimize_glmer(gdata, theta0, layout.lower, 0, dict(ctrl, boundary_tol=0.0), eta_start,
+                         theta_init=layout.start)
     return GlmerObjective(gdata, opt.state.eta - gdata.offset, nAGQ, ctrl["tolPwrss"], ctrl["maxit"])
 
 

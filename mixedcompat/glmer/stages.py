@@ -117,7 +117,8 @@ def check_boundary(fn, par: np.ndarray, fval: float, lower: np.ndarray, n_theta:
 
 
 def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, nAGQ: int, ctrl: dict,
-                   eta_start: np.ndarray, beta_start: np.ndarray | None = None) -> GlmerOpt:
+                   eta_start: np.ndarray, beta_start: np.ndarray | None = None,
+                   theta_init: np.ndarray | None = None) -> GlmerOpt:
     """Fit ``data`` as lme4's ``glmer`` does: the initial PIRLS, stage 1, and stage 2 when
     ``nAGQ >= 1``.
 
@@ -133,15 +134,32 @@ def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, n
         The linear predictor of the family's start (``offset + linkfun(mustart)``).
     beta_start : ndarray, optional
         Stage 2's start of beta (``start$fixef``) instead of stage 1's.
+    theta_init : ndarray, optional
+        Where the first PIRLS runs (lme4: the model's default theta, whatever ``start`` says);
+        default ``theta0``.
     """
     tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
     # lme4's mkGlmerDevfun: one PIRLS at the start values (joint, or u-only without the nAGQ = 0
     # initial step); its linear predictor is lp0
-    r0 = pirls(data, theta0, eta_start, data.offset, joint=ctrl["nAGQ0initStep"] or nAGQ == 0, tol=tol,
-               maxit=maxit)
+    r0 = pirls(data, theta0 if theta_init is None else theta_init, eta_start, data.offset,
+               joint=ctrl["nAGQ0initStep"] or nAGQ == 0, tol=tol, maxit=maxit)
     obj0 = GlmerObjective(data, r0.eta - data.offset, 0, tol, maxit)
     n_theta = len(theta0)
-    opt1, opt2 = ctrl["optimizer"]
+    opt1, opt2 = ctrl["optimizer"] or ("none", "none")
+    if ctrl["optimizer"] is None:
+        # the model at the start values: PIRLS at theta0 (stage 1 state there), beta given or joint PIRLS
+        s1 = StageResult(np.asarray(theta0, dtype=float), float("nan"), 0, 0, "", "none")
+        f1, r1 = obj0.evaluate(s1.par)
+        if nAGQ == 0:
+            return GlmerOpt(obj0, s1.par, f1, r1, s1, None, None, np.asarray(lower_theta, dtype=float))
+        beta1 = r1.beta if beta_start is None else np.asarray(beta_start, dtype=float)
+        obj = GlmerObjective(data, r1.eta - data.offset, nAGQ, tol, maxit)
+        par = np.concatenate([s1.par, beta1])
+        fval, state = obj.evaluate(par)
+        s2 = StageResult(par, fval, 1, 0, "", "none")
+        derivs = deriv12(obj, par, fx=fval) if ctrl["calc_derivs"] else None
+        lower = np.concatenate([lower_theta, np.full(data.p, -np.inf)])
+        return GlmerOpt(obj, par, fval, state, s1, s2, derivs, lower)
     if not ctrl["nAGQ0initStep"] and nAGQ > 0:
         # no stage 1: stage 2 starts at theta0 and the u-only PIRLS's beta (zero), as lme4
         s1 = StageResult(np.asarray(theta0, dtype=float), float("nan"), 0, 0, "", "none")
