@@ -119,6 +119,7 @@ def test_family_as_lme4_evaluates_it(case):
     assert f.family == case["family"] and f.link.name == case["link"]
     mu = num(case["mu"])
     same(f.variance(mu), num(case["variance"]), f"{f.family} variance")
+    same(f.variance([np.nan]), num(case["variance_nan"]), f"{f.family} variance(NaN)")
     assert f.validmu(mu) == case["validmu"]
     assert f.validmu(mu[2:5]) == case["validmu_inner"]
     for name, s in case["sets"].items():

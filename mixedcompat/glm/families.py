@@ -255,7 +255,7 @@ class Family:
                 yy = np.rint(m * y)
                 m = np.rint(m)
                 coef = np.where(m <= 0.0, 0.0, wt / np.where(m <= 0.0, 1.0, m))
-                return float(-2.0 * np.sum(coef * rmath.dbinom_log(yy, m, mu, warn=False)))
+                return float(-2.0 * np.sum(coef * rmath.dbinom_raw_log(yy, m, mu)))
             if k == "poisson":
                 return float(-2.0 * np.sum(rmath.dpois_log(y, mu) * wt))
             if k == "Gamma":

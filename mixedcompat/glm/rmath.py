@@ -23,7 +23,8 @@ import numpy as np
 from scipy import special
 
 __all__ = ["EPS", "DBL_MIN", "plogis", "dlogis", "qlogis", "pnorm", "dnorm", "qnorm", "pcauchy", "dcauchy",
-           "qcauchy", "lgamma", "stirlerr", "bd0", "dbinom_log", "dpois_log", "dgamma_log", "nonint_warnings"]
+           "qcauchy", "lgamma", "stirlerr", "bd0", "dbinom_log", "dbinom_raw_log", "dpois_log", "dgamma_log",
+           "nonint_warnings"]
 
 EPS = float(np.finfo(float).eps)          # R's .Machine$double.eps / C's DBL_EPSILON
 DBL_MIN = float(np.finfo(float).tiny)     # C's DBL_MIN
@@ -110,18 +111,19 @@ def dnorm(x) -> np.ndarray:
     >>> round(float(dnorm(0.0)), 12)
     0.398942280401
     """
-    x = np.abs(_arr(x))
-    out = ONE_SQRT_2PI * np.exp(-0.5 * x * x)
-    big = x >= 5.0
-    if np.any(big):
-        xb = x[big]
-        x1 = np.ldexp(np.round(np.ldexp(xb, 16)), -16)   # R_forceint: nearbyint
-        x2 = xb - x1
-        with np.errstate(over="ignore", invalid="ignore"):
+    x0 = np.abs(_arr(x))
+    x = x0.ravel()
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = ONE_SQRT_2PI * np.exp(-0.5 * x * x)
+        big = x >= 5.0
+        if np.any(big):
+            xb = x[big]
+            x1 = np.ldexp(np.round(np.ldexp(xb, 16)), -16)   # R_forceint: nearbyint
+            x2 = xb - x1
             val = ONE_SQRT_2PI * (np.exp(-0.5 * x1 * x1) * np.exp((-0.5 * x2 - x1) * x2))
-        limit = math.sqrt(-2.0 * math.log(2.0) * (-1021 + 1 - 53))
-        out[big] = np.where(xb > limit, 0.0, val)
-    return np.where(np.isfinite(x), out, 0.0)
+            limit = math.sqrt(-2.0 * math.log(2.0) * (-1021 + 1 - 53))
+            out[big] = np.where(xb > limit, 0.0, val)
+    return np.where(np.isinf(x), 0.0, out).reshape(x0.shape)
 
 
 def qnorm(p) -> np.ndarray:
@@ -303,7 +305,7 @@ def stirlerr(n) -> np.ndarray:
 
 def bd0(x, np_) -> np.ndarray:
     """Loader's deviance term ``x log(x / np) + np - x``, by its Taylor series when ``x`` is near
-    ``np`` (as R's nmath ``bd0``, R 4.2).
+    ``np`` (as R's nmath ``bd0``, R 4.2; NaN where an argument is not finite or ``np`` is 0).
 
     Example
     -------
@@ -312,50 +314,60 @@ def bd0(x, np_) -> np.ndarray:
     """
     x, m = np.broadcast_arrays(_arr(x), _arr(np_))
     shape = x.shape
-    x = x.astype(float).ravel()
-    m = m.astype(float).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = x * np.log(x / m) + m - x
-    bad = ~np.isfinite(x) | ~np.isfinite(m) | (m == 0.0)
-    near = ~bad & (np.abs(x - m) < 0.1 * (x + m))
-    if np.any(near):
-        xs, ms = x[near], m[near]
-        v = (xs - ms) / (xs + ms)
-        s = (xs - ms) * v
-        done = np.abs(s) < DBL_MIN
-        ej = 2.0 * xs * v
-        v2 = v * v
-        for j in range(1, 1000):
-            if done.all():
-                break
-            ej = ej * v2
-            s1 = s + ej / (2 * j + 1)
-            converged = (s1 == s) & ~done
-            s = np.where(done, s, s1)
-            done = done | converged
-        out[near] = s
-    out[bad] = np.nan
+    x = np.ascontiguousarray(x, dtype=float).ravel()
+    m = np.ascontiguousarray(m, dtype=float).ravel()
+    out = np.full(x.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ok = np.isfinite(x) & np.isfinite(m) & (m != 0.0)
+        near_mask = ok & (np.abs(x - m) < 0.1 * (x + m))
+        far = np.flatnonzero(ok & ~near_mask)
+        if far.size:
+            xf, mf = x[far], m[far]
+            out[far] = xf * np.log(xf / mf) + mf - xf
+        near = np.flatnonzero(near_mask)
+        if near.size:
+            xs, ms = x[near], m[near]
+            v = (xs - ms) / (xs + ms)
+            s = (xs - ms) * v
+            out[near] = s                              # |s| < DBL_MIN: R returns s at once
+            live = np.flatnonzero(np.abs(s) >= DBL_MIN)
+            ej, v2, s = (2.0 * xs * v)[live], (v * v)[live], s[live]
+            idx = near[live]
+            for j in range(1, 1000):
+                if not idx.size:
+                    break
+                ej = ej * v2
+                s1 = s + ej / (2 * j + 1)
+                conv = s1 == s
+                out[idx[conv]] = s1[conv]
+                keep = ~conv
+                idx, ej, v2, s = idx[keep], ej[keep], v2[keep], s1[keep]
+            if idx.size:                               # no convergence in 1000 terms: R's formula
+                xf, mf = x[idx], m[idx]
+                out[idx] = xf * np.log(xf / mf) + mf - xf
     return out.reshape(shape)
 
 
-def _dpois_raw_log(x: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def _dpois_raw_log(x, lam) -> np.ndarray:
     """log of R's ``dpois_raw(x, lambda)`` (x >= 0, not necessarily integer)."""
     x, lam = np.broadcast_arrays(_arr(x), _arr(lam))
     shape = x.shape
-    x, lam = x.ravel(), lam.ravel()
+    x = np.ascontiguousarray(x, dtype=float).ravel()
+    lam = np.ascontiguousarray(lam, dtype=float).ravel()
     out = np.full(x.shape, -np.inf)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        zero_lam = lam == 0.0
-        out = np.where(zero_lam & (x == 0.0), 0.0, out)
-        ok = ~zero_lam & np.isfinite(lam) & (x >= 0.0)
+        out[(lam == 0.0) & (x == 0.0)] = 0.0
+        out[np.isnan(x) | np.isnan(lam)] = np.nan
+        ok = (lam != 0.0) & np.isfinite(lam) & (x >= 0.0)
         tiny_x = ok & (x <= lam * DBL_MIN)
-        out = np.where(tiny_x, -lam, out)
-        ok2 = ok & ~tiny_x
-        tiny_lam = ok2 & (lam < x * DBL_MIN)
-        alt = np.where(np.isfinite(x), -lam + x * np.log(lam) - special.gammaln(x + 1.0), -np.inf)
-        out = np.where(tiny_lam, alt, out)
-        main = ok2 & ~tiny_lam
-        if np.any(main):
+        out[tiny_x] = -lam[tiny_x]
+        rest = ok & ~tiny_x
+        tiny_lam = np.flatnonzero(rest & (lam < x * DBL_MIN))
+        if tiny_lam.size:
+            xt, lt = x[tiny_lam], lam[tiny_lam]
+            out[tiny_lam] = np.where(np.isfinite(xt), -lt + xt * np.log(lt) - lgamma(xt + 1.0), -np.inf)
+        main = np.flatnonzero(rest & ~(lam < x * DBL_MIN))
+        if main.size:
             xm, lm = x[main], lam[main]
             out[main] = -0.5 * np.log(2.0 * np.pi * xm) + (-stirlerr(xm) - bd0(xm, lm))
     return out.reshape(shape)
@@ -395,15 +407,61 @@ def dpois_log(x, lam, warn: bool = True) -> np.ndarray:
     """
     x, lam = np.broadcast_arrays(_arr(x), _arr(lam))
     nonint = _nonint(x)
-    if warn:
+    if warn and np.any(nonint):
         nonint_warnings(x)
     out = _dpois_raw_log(np.round(x), lam)
     out = np.where(nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
+    out = np.where(np.isnan(x) | np.isnan(lam), np.nan, out)
     return np.where(lam < 0.0, np.nan, out)
 
 
+def dbinom_raw_log(x, n, p) -> np.ndarray:
+    """log of R's ``dbinom_raw(x, n, p, 1 - p)`` for integer-valued ``x`` and ``n`` (no checks: what
+    ``dbinom`` computes after its argument checks and rounding).
+
+    Example
+    -------
+    >>> round(float(dbinom_raw_log(3.0, 10.0, 0.3)), 12)
+    -1.321151277767
+    """
+    x, n, p = np.broadcast_arrays(_arr(x), _arr(n), _arr(p))
+    shape = x.shape
+    x = np.ascontiguousarray(x, dtype=float).ravel()
+    n = np.ascontiguousarray(n, dtype=float).ravel()
+    p = np.ascontiguousarray(p, dtype=float).ravel()
+    q = 1.0 - p
+    out = np.full(x.shape, -np.inf)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        p0 = p == 0.0
+        q0 = ~p0 & (q == 0.0)
+        out[p0 & (x == 0.0)] = 0.0
+        out[q0 & (x == n)] = 0.0
+        rest = ~(p0 | q0)
+        x_zero = rest & (x == 0.0)
+        out[x_zero & (n == 0.0)] = 0.0
+        for sel, use_bd0 in ((x_zero & (n != 0.0) & (p < 0.1), True), (x_zero & (n != 0.0) & ~(p < 0.1), False)):
+            i = np.flatnonzero(sel)
+            if i.size:
+                ni = n[i]
+                out[i] = -bd0(ni, ni * q[i]) - ni * p[i] if use_bd0 else ni * np.log(q[i])
+        x_n = rest & ~x_zero & (x == n)
+        for sel, use_bd0 in ((x_n & (q < 0.1), True), (x_n & ~(q < 0.1), False)):
+            i = np.flatnonzero(sel)
+            if i.size:
+                ni = n[i]
+                out[i] = -bd0(ni, ni * p[i]) - ni * q[i] if use_bd0 else ni * np.log(p[i])
+        mid = np.flatnonzero(rest & ~x_zero & ~x_n & (x > 0.0) & (x < n))
+        if mid.size:
+            xx, nn, pp, qq = x[mid], n[mid], p[mid], q[mid]
+            lc = stirlerr(nn) - stirlerr(xx) - stirlerr(nn - xx) - bd0(xx, nn * pp) - bd0(nn - xx, nn * qq)
+            lf = LN_2PI + np.log(xx) + np.log1p(-xx / nn)
+            out[mid] = lc - 0.5 * lf
+    return out.reshape(shape)
+
+
 def dbinom_log(x, n, p, warn: bool = True) -> np.ndarray:
-    """R's ``dbinom(x, n, p, log = TRUE)`` (Loader's form, R 4.2's ``dbinom_raw`` with ``q = 1 - p``).
+    """R's ``dbinom(x, n, p, log = TRUE)`` (Loader's form, R 4.2's ``dbinom_raw`` with ``q = 1 - p``):
+    NaN for a bad ``n`` or ``p``, ``-Inf`` (with R's warning) for a non-integer ``x``.
 
     Example
     -------
@@ -411,38 +469,13 @@ def dbinom_log(x, n, p, warn: bool = True) -> np.ndarray:
     -1.321151277767
     """
     x, n, p = np.broadcast_arrays(_arr(x), _arr(n), _arr(p))
-    shape = x.shape
-    x, n, p = x.astype(float).ravel(), n.astype(float).ravel(), p.astype(float).ravel()
     bad = (p < 0.0) | (p > 1.0) | (n < 0.0) | _nonint(n) | np.isnan(p) | np.isnan(n) | np.isnan(x)
     nonint = _nonint(x)
-    if warn:
+    if warn and np.any(nonint):
         nonint_warnings(x)
-    xr, nr = np.round(x), np.round(n)
-    q = 1.0 - p
-    out = np.full(x.shape, -np.inf)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        p0 = p == 0.0
-        q0 = ~p0 & (q == 0.0)
-        out = np.where(p0, np.where(xr == 0.0, 0.0, -np.inf), out)
-        out = np.where(q0, np.where(xr == nr, 0.0, -np.inf), out)
-        rest = ~p0 & ~q0
-        x0 = rest & (xr == 0.0)
-        if np.any(x0):
-            nn, pp, qq = nr[x0], p[x0], q[x0]
-            lc = np.where(pp < 0.1, -bd0(nn, nn * qq) - nn * pp, nn * np.log(qq))
-            out[x0] = np.where(nn == 0.0, 0.0, lc)
-        xn = rest & ~x0 & (xr == nr)
-        if np.any(xn):
-            nn, pp, qq = nr[xn], p[xn], q[xn]
-            out[xn] = np.where(qq < 0.1, -bd0(nn, nn * pp) - nn * qq, nn * np.log(pp))
-        mid = rest & ~x0 & ~(xr == nr) & (xr > 0.0) & (xr < nr)
-        if np.any(mid):
-            xx, nn, pp, qq = xr[mid], nr[mid], p[mid], q[mid]
-            lc = (stirlerr(nn) - stirlerr(xx) - stirlerr(nn - xx) - bd0(xx, nn * pp) - bd0(nn - xx, nn * qq))
-            lf = LN_2PI + np.log(xx) + np.log1p(-xx / nn)
-            out[mid] = lc - 0.5 * lf
+    out = dbinom_raw_log(np.round(x), np.round(n), p)
     out = np.where(nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
-    return np.where(bad, np.nan, out).reshape(shape)
+    return np.where(bad, np.nan, out)
 
 
 def dgamma_log(x, shape, scale) -> np.ndarray:
