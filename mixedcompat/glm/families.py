@@ -58,8 +58,9 @@ NB_PREFIX = "Negative Binomial("
 # ---------------------------------------------------------------- lme4's C++ helpers
 def _log_n0(x: np.ndarray) -> np.ndarray:
     """log(x), 0 where x == 0 (lme4's logN0)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(x == 0.0, 0.0, np.log(x))
+    x = np.asarray(x, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.log(np.where(x == 0.0, 1.0, x))    # no log(0): its -inf path is slow, and discarded
 
 
 def _y_log_y(y: np.ndarray, mu: np.ndarray) -> np.ndarray:
