@@ -288,7 +288,8 @@ class GlmerMod(LmerMod):
                         "feval": (opt.stage2 or opt.stage1).feval, "message": (opt.stage2 or opt.stage1).message,
                         "conv": {"opt": (opt.stage2 or opt.stage1).code,
                                  "lme4": {"messages": messages}},
-                        "messages": messages, "warnings": [], "val": opt.fval,
+                        "messages": messages, "warnings": list((opt.stage2 or opt.stage1).warnings),
+                        "val": opt.fval,
                         "derivs": None if opt.derivs is None else opt.derivs.as_dict(),
                         "fit_warnings": list(fit_warnings), "stage1": {"par": opt.stage1.par.copy(),
                                                                         "feval": opt.stage1.feval}}

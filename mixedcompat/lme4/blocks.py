@@ -187,4 +187,4 @@ def cross_blocks(t: "ReTerm | EngineBlock", sqrtw: np.ndarray | None, XY: np.nda
     for c in range(XY.shape[1]):
         for a in range(q):
             out[c, :, a] = np.bincount(t.codes, weights=Xw[:, a] * XY[:, c], minlength=t.n_levels)
-    return out.reshape(XY.shape[1], -1)
+    return out.reshape(XY.shape[1], t.n_levels * q)

@@ -120,10 +120,11 @@ class Deviance:
                offset: np.ndarray | None, REML: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """Common set-up: sizes, the weights' log-determinant, the weighted ``[X, r]`` and ``r`` (the
         reduced response, :class:`ResponseReduction`; ``beta_shift`` the coefficients it removed)."""
-        self.terms = terms
-        self.layout = ThetaLayout.of(terms)
-        self.theta_slices = self.layout.slices
-        self.n_theta = self.layout.n_theta
+        if getattr(self, "terms", None) is not terms or getattr(self, "layout", None) is None:
+            self.terms = terms
+            self.layout = ThetaLayout.of(terms)
+            self.theta_slices = self.layout.slices
+            self.n_theta = self.layout.n_theta
         self.REML = bool(REML)
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
@@ -150,6 +151,9 @@ class Deviance:
         """
         obj = cls.__new__(cls)
         obj.terms = terms
+        obj.layout = ThetaLayout.of(terms)
+        obj.theta_slices = obj.layout.slices
+        obj.n_theta = obj.layout.n_theta
         obj._X = X
         obj.precise = False
         if like is not None:
@@ -164,15 +168,19 @@ class Deviance:
         the structure of :meth:`pattern`, without rebuilding it."""
         new = copy.copy(self)
         sqrtw, XY, resp = new._setup(self.terms, self._X, y, weights, None, REML)
-        first = self.blocks[0]
+        first, p = self.blocks[0], new.p
         new.A1 = diag_blocks(first, sqrtw)
-        new.AX1 = cross_blocks(first, sqrtw, XY)
+        # the X rows here; the response's row (and r'r) is _put_response's
+        Xs = XY[:, :p]
+        new.AX1 = np.vstack([cross_blocks(first, sqrtw, Xs), np.zeros((1, first.size))])
         if self.later is not None:
             new.later = self.later.reweighted(sqrtw)
-            new.AXr = np.hstack([cross_blocks(b, sqrtw, XY) for b in self.blocks[1:]])
+            new.AXr = np.vstack([np.hstack([cross_blocks(b, sqrtw, Xs) for b in self.blocks[1:]]),
+                                 np.zeros((1, new.later.q))])
         else:
-            new.AXr = np.zeros((new.p + 1, 0))
-        new.AXX = XY.T @ XY
+            new.AXr = np.zeros((p + 1, 0))
+        new.AXX = np.zeros((p + 1, p + 1))
+        new.AXX[:p, :p] = Xs.T @ Xs
         new._put_response(resp)
         return new
 
