@@ -357,8 +357,8 @@ class LaterBlocks:
         >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"))
         >>> b = amalgamate(m.terms)
         >>> later = LaterBlocks.pattern(b[1:], b[0]).reweighted(np.full(len(m.frame.y), 2.0))
-        >>> float(later.base[later.diag_pos][0])        # 4 rows of sample a, weight 2^2 each
-        16.0
+        >>> float(later.Arr[0, 0])          # sample a: 24 rows (one per plate), weight 2^2 each
+        96.0
         """
         if self._row_maps is None:
             self._row_maps = self._build_row_maps()
