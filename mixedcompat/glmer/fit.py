@@ -427,3 +427,18 @@ class GlmerMod(LmerMod):
                     "reTrms": len(self.terms), "spFe": 0, "REML": 0, "GLMM": 1, "NLMM": 0}
             return {"cmp": cmp, "dims": dims}
         return super().getME(name)
+
+    # --- delegating methods (as LmerMod's block): present/ and glmer/summary.py import fits ---------
+    def summary(self, ddf: None = None, use_hessian: bool | None = None, correlation: bool | None = None):
+        """lme4's ``summary(m)`` of a glmer fit (z tests; ``use_hessian`` as lme4's ``use.hessian``):
+        ``str()`` prints R's text."""
+        from mixedcompat.glmer.summary import GlmerSummary
+        if ddf is not None:
+            raise DataError(f"ddf={ddf!r}: denominator degrees of freedom are lmerTest's, for linear mixed "
+                            "models; a glmer summary has z tests")
+        return GlmerSummary(self, use_hessian=use_hessian, correlation=correlation)
+
+    def __str__(self) -> str:
+        from mixedcompat.present.glmer_printing import format_glmer_print
+        return format_glmer_print(self)
+    # --- end of the delegating methods ------------------------------------------------------------

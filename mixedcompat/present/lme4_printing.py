@@ -22,10 +22,10 @@ import pandas as pd
 
 from mixedcompat.front.rlang import Node, binop, deparse, is_binop, num, paren, parse, split_top
 from mixedcompat.present.rformat import (abbreviate, cat_number, format_real, print_coefmat, print_matrix,
-                      print_named_vector, quantile7, r_round, zapsmall)
+                      print_named_vector, quantile7, r_round, strwrap, zapsmall)
 
 __all__ = ["deparse_formula", "deparse_lines", "cat_fill", "format_fixef_table",
-           "format_summary", "format_print", "call_lines", "aic_table_lines", "residual_lines",
+           "format_summary", "format_print", "title_lines", "call_lines", "aic_table_lines", "residual_lines",
            "groups_lines", "warning_lines", "fixef_cor_lines", "COR_MAX"]
 
 PRINT_WIDTH = 80
@@ -132,13 +132,35 @@ def cat_fill(items: Sequence[str], width: int = PRINT_WIDTH, sep: str = " ") -> 
 
 # ---------------------------------------------------------------- pieces of the printout
 
+def title_lines(method_title: str, cls: str, width: int = PRINT_WIDTH) -> list[str]:
+    """lme4's ``.prt.methTit``: ``<title> ['<class>']``, or, when that would pass ``width``, the title
+    wrapped (``strwrap`` to ``width - 2``, continuation lines indented by 2) and `` [<class>]`` (no
+    quotes) written after it as ``cat(..., sep = "", fill = TRUE)`` does.
+
+    Example
+    -------
+    >>> title_lines("Linear mixed model fit by REML", "lmerMod")
+    ["Linear mixed model fit by REML ['lmerMod']"]
+    >>> title_lines("Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)",
+    ...             "glmerMod")
+    ['Generalized linear mixed model fit by maximum likelihood (Laplace', '  Approximation) [glmerMod]']
+    """
+    if len(method_title) + 5 + len(cls) > width:
+        return cat_fill(strwrap(method_title, width - 2, exdent=2) + [" [", cls, "]"], width, sep="")
+    return [f"{method_title} ['{cls}']"]
+
+
 def _title(m: Any) -> list[str]:
     how = "REML" if m.REML else "maximum likelihood "
-    return [f"Linear mixed model fit by {how} ['lmerMod']"]
+    return title_lines(f"Linear mixed model fit by {how}", "lmerMod")
 
 
-def call_lines(m: Any, summary: bool) -> list[str]:
+def call_lines(m: Any, summary: bool, texts: dict[str, str | None] | None = None) -> list[str]:
     """The ``Formula:`` / ``Data:`` / ``Weights:`` ... lines (``Control:`` only in a summary).
+
+    ``texts`` (keys ``data_name``, ``weights_name``, ``offset_name``, ``control_name``,
+    ``subset_name``) replaces the fit's attributes of those names (glmer's printer derives them
+    from the fit's call).
 
     Example
     -------
@@ -151,7 +173,7 @@ def call_lines(m: Any, summary: bool) -> list[str]:
     for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
                         (" Offset:", "offset_name"), ("Control:", "control_name"),
                         (" Subset:", "subset_name")):
-        value = getattr(m, attr, None)
+        value = texts[attr] if texts is not None and attr in texts else getattr(m, attr, None)
         if attr == "control_name" and (not summary or value == "lmerControl()"):
             continue
         if value is not None:
@@ -159,8 +181,11 @@ def call_lines(m: Any, summary: bool) -> list[str]:
     return lines
 
 
-def aic_table_lines(m: Any, digits: int) -> list[str]:
+def aic_table_lines(m: Any, digits: int, deviance: float | None = None) -> list[str]:
     """The REML criterion line, or the ``AIC BIC logLik deviance df.resid`` table of an ML fit.
+
+    The ``deviance`` column is lme4's ``devCrit``: ``m.deviance()`` unless given (a glmer fit passes
+    its -2 log-likelihood; its ``deviance()`` is the sum of squared deviance residuals).
 
     Example
     -------
@@ -171,7 +196,8 @@ def aic_table_lines(m: Any, digits: int) -> list[str]:
     """
     if m.REML:
         return [f"REML criterion at convergence: {cat_number(float(r_round(float(m.REMLcrit()), digits)))}"]
-    values = [float(m.AIC()), float(m.BIC()), float(m.logLik()), float(m.deviance()), float(m.df_residual)]
+    dev = float(m.deviance()) if deviance is None else float(deviance)
+    values = [float(m.AIC()), float(m.BIC()), float(m.logLik()), dev, float(m.df_residual)]
     rounded = [float(r_round(v, digits)) for v in values]
     cells = format_real(rounded, 7)
     cells[-1] = format_real([rounded[-1]], 7)[0]
@@ -207,8 +233,11 @@ def groups_lines(m: Any) -> list[str]:
     return cat_fill([f"Number of obs: {int(m.nobs())}, groups: ", groups])
 
 
-def warning_lines(m: Any, summary: bool) -> list[str]:
+def warning_lines(m: Any, summary: bool, info: dict | None = None) -> list[str]:
     """lme4's ``fit warnings:`` block and the optimizer's convergence lines (none for a clean fit).
+
+    ``info`` (keys as ``m.optinfo`` of an lmer fit: ``optimizer``, ``conv_code``, ``messages``,
+    ``warnings``, ``message``, ``fit_warnings``) replaces ``m.optinfo``.
 
     Example
     -------
@@ -217,7 +246,8 @@ def warning_lines(m: Any, summary: bool) -> list[str]:
     >>> warning_lines(m, summary=True)
     []
     """
-    info = getattr(m, "optinfo", None) or {}
+    if info is None:
+        info = getattr(m, "optinfo", None) or {}
     lines: list[str] = []
     fit_warnings = list(info.get("fit_warnings") or [])
     if fit_warnings:

@@ -23,7 +23,7 @@ __all__ = [
     "format_real", "format_number", "formatC", "signif", "r_round", "zapsmall", "cat_number",
     "abbreviate", "quantile7", "print_named_vector", "print_matrix", "print_numeric_matrix",
     "format_coefmat", "print_coefmat", "print_anova", "format_pval", "format_pval_nlme", "signif_stars", "signif_legend_lines",
-    "SIGNIF_LEGEND", "EPS",
+    "SIGNIF_LEGEND", "EPS", "strwrap",
 ]
 
 PRINT_WIDTH = 80
@@ -351,6 +351,46 @@ def abbreviate(names: Sequence[str], minlength: int = 4) -> list[str]:
         todo = [dup[i] or out[i] in clash for i in range(len(out))]
     lookup = dict(zip(uniq, out))
     return [lookup[n] for n in full]
+
+
+# ---------------------------------------------------------------- strwrap
+
+def strwrap(text: str, width: int, indent: int = 0, exdent: int = 0) -> list[str]:
+    """R's ``strwrap(text, width, indent, exdent)`` of one paragraph (no blank-line breaks inside).
+
+    As R: words are split at each blank, empty words are dropped except after a word ending a
+    sentence (``.``, ``?``, ``!``, so a double space there survives), and a line takes as many words
+    as keep it shorter than ``width`` (at least one).
+
+    Example
+    -------
+    >>> strwrap("Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)", 78, exdent=2)
+    ['Generalized linear mixed model fit by maximum likelihood (Laplace', '  Approximation)']
+    """
+    raw = re.split(r"[ \t\n]", text)
+    words = [w for i, w in enumerate(raw)
+             if w or (i > 0 and re.search(r"[.?!][)\"']?$", raw[i - 1]) is not None)]
+    if not words:
+        return [""]
+    lines: list[str] = []
+    start, max_len, prefix = 0, width - indent, " " * indent
+    while start < len(words):
+        used, k = 0, 0
+        for w in words[start:]:
+            if used + len(w) + 1 > max_len:
+                break
+            used += len(w) + 1
+            k += 1
+        k = max(k, 1)
+        end = start + k
+        chunk = words[start:end]
+        if end < len(words) and words[end] == "":    # R: an empty word after the break is skipped
+            end += 1
+        if chunk and chunk[-1] == "":
+            chunk = chunk[:-1]
+        lines.append(prefix + " ".join(chunk))
+        start, max_len, prefix = end, width - exdent, " " * exdent
+    return lines
 
 
 # ---------------------------------------------------------------- print.default layouts
