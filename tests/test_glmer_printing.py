@@ -9,10 +9,14 @@ Two kinds of comparison, as tests/test_printing.py does for lmer:
    family and link);
 2. our fits: ``mc.glmer`` on the fixture's data and call, printed; when our optimiser stopped at another
    point than lme4's (the house rule, tests/helpers.py), the text is that of our model evaluated at R's
-   own parameters (theta, beta) -- our objective, PIRLS, Hessian and residuals there.
+   own parameters (theta, beta) -- our objective, PIRLS and residuals there, with lme4's derivatives at
+   its optimum (see :func:`at_r_parameters`);
+3. live R (``@pytest.mark.r``): random binomial (0/1, cbind) and Poisson designs (crossed terms, offsets,
+   nAGQ 0 / 1 / 5) fitted by lme4 through rpy2, compared as in 2.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import warnings
@@ -21,6 +25,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import mixedcompat as mc
 from helpers import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture_data, theta_gap, theta_parted
@@ -255,11 +261,24 @@ def at_r_parameters(m: GlmerMod, theta, beta, derivs: dict | None) -> GlmerMod:
                         list(m.optinfo["fit_warnings"]), m.call, m.data_name)
 
 
+def model_at_r_optimum(m: GlmerMod, theta_r, beta_r, derivs_r: dict | None, what: str) -> GlmerMod:
+    """The model whose text is compared with R's: ``m`` when its parameters are R's, else ``m``'s model at
+    R's parameters.  For printing, any gap counts (not only TOL["theta_same_path"]): a theta of 1e-8
+    against our 0 prints as ``1.304e-08`` against ``0``, and a p-value's last digit can move with 1e-6."""
+    ours = np.concatenate([m.theta, m.beta])
+    r = np.concatenate([np.asarray(theta_r, dtype=float), np.asarray(beta_r, dtype=float)])
+    if np.array_equal(ours, r):
+        return m
+    print(f"{what}: parameters differ from R's by {theta_gap(ours, r):.3g} "
+          f"({'parted' if theta_parted(ours, r) else 'same path'}): comparing at R's")
+    return at_r_parameters(m, theta_r, beta_r, derivs_r)
+
+
 _MODELS: dict[str, tuple] = {}
 
 
-def model_to_compare(path: pathlib.Path) -> tuple[dict, GlmerMod, bool]:
-    """(fixture, model, parted): our fit, or -- when its parameters parted from R's -- the model at R's."""
+def model_to_compare(path: pathlib.Path) -> tuple[dict, GlmerMod]:
+    """(fixture, model): our fit, or -- when its parameters differ from R's -- the model at R's."""
     key = str(path)
     if key not in _MODELS:
         fx = _load(path)
@@ -270,20 +289,14 @@ def model_to_compare(path: pathlib.Path) -> tuple[dict, GlmerMod, bool]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             m = _fit(inp, data)
-        ours = np.concatenate([m.theta, m.beta])
-        r = np.concatenate([np.asarray(ex["theta"], dtype=float), np.asarray(ex["beta"], dtype=float)])
-        parted = theta_parted(ours, r)
-        if parted:
-            print(f"{fx['name']}: parameters parted from R's by {theta_gap(ours, r):.3g}: comparing at R's")
-            m = at_r_parameters(m, ex["theta"], ex["beta"], ex["derivs"])
-        _MODELS[key] = (fx, m, parted)
+        _MODELS[key] = (fx, model_at_r_optimum(m, ex["theta"], ex["beta"], ex["derivs"], fx["name"]))
     return _MODELS[key]
 
 
 @pytest.mark.skipif(not PRINT_PATHS, reason="no glmer printing fixtures (run tests/fixtures/gen_glmer_print.R)")
 @pytest.mark.parametrize("path", PRINT_PATHS, ids=[p.stem for p in PRINT_PATHS])
 def test_fit_summary_text(path: pathlib.Path) -> None:
-    fx, m, _ = model_to_compare(path)
+    fx, m = model_to_compare(path)
     assert_same_printout(str(mc.summary(m)), fx["expected"]["summary_text"], f"{path.stem}: print(summary(m))")
 
 
@@ -292,7 +305,7 @@ def test_fit_summary_text(path: pathlib.Path) -> None:
                          ids=[p.stem for p in PRINT_PATHS if p.stem in HESSIAN_CASES])
 def test_hessian_at_r_parameters(path: pathlib.Path) -> None:
     """Our own finite-difference Hessian at R's parameters gives R's standard errors (TOL["se"])."""
-    fx, m, _ = model_to_compare(path)
+    fx, m = model_to_compare(path)
     par = np.concatenate([m.theta, m.beta])
     d = deriv12(m.opt.objective, par, fx=m.criterion)
     nt = len(m.theta)
@@ -305,7 +318,7 @@ def test_hessian_at_r_parameters(path: pathlib.Path) -> None:
 @pytest.mark.skipif(not PRINT_PATHS, reason="no glmer printing fixtures (run tests/fixtures/gen_glmer_print.R)")
 @pytest.mark.parametrize("path", PRINT_PATHS, ids=[p.stem for p in PRINT_PATHS])
 def test_fit_print_text(path: pathlib.Path) -> None:
-    fx, m, _ = model_to_compare(path)
+    fx, m = model_to_compare(path)
     assert_same_printout(str(m), fx["expected"]["print_text"], f"{path.stem}: print(m)")
 
 
@@ -362,14 +375,124 @@ def test_summary_object_and_ddf() -> None:
     path = PRINT_DIR / "cbpp_cbind.json"
     if not path.exists():
         pytest.skip("no glmer printing fixtures")
-    fx, m, _ = model_to_compare(path)
+    fx, m = model_to_compare(path)
     s = mc.summary(m)
     assert isinstance(s, GlmerSummary)
     assert s.family == "binomial" and s.link == "logit" and not s.use_scale
     assert list(s.AICtab.index) == ["AIC", "BIC", "logLik", "deviance", "df.resid"]
     assert_close(s.AICtab["deviance"], -2 * fx["expected"]["logLik"], "AICtab deviance", **TOL["criterion"])
-    rx = m.summary(use_hessian=False).coefficients["Std. Error"]
+    with pytest.warns(UserWarning, match="finite-difference Hessian\nand from RX differ"):   # lme4's, too
+        rx = m.summary(use_hessian=False).coefficients["Std. Error"]
     hess = s.coefficients["Std. Error"]
     assert not np.allclose(rx, hess, rtol=1e-4)   # lme4 1.1-31 prints the Hessian's, not R_X's
     with pytest.raises(mc.DataError, match="lmerTest"):
         m.summary(ddf="Satterthwaite")
+
+
+# ------------------------------------------------------------------ live R: random binomial / Poisson designs
+
+_R_GLMER_PRINT = r"""
+function(d, formula, family, nAGQ, use_off) {
+    call <- if (use_off)
+        substitute(lme4::glmer(FORM, data = d, family = FAM, offset = off, nAGQ = K),
+                   list(FORM = as.formula(formula), FAM = as.name(family), K = nAGQ))
+    else substitute(lme4::glmer(FORM, data = d, family = FAM, nAGQ = K),
+                    list(FORM = as.formula(formula), FAM = as.name(family), K = nAGQ))
+    m <- suppressWarnings(suppressMessages(eval(call)))
+    txt <- function(x) paste(capture.output(print(x), type = "output"), collapse = "\n")
+    msg <- function(x) { out <- character(); con <- textConnection("out", "w", local = TRUE)
+        sink(con); sink(con, type = "message"); print(x); sink(type = "message"); sink(); close(con)
+        paste(out, collapse = "\n") }
+    h <- m@optinfo$derivs
+    list(summary_text = msg(summary(m)), print_text = txt(m),
+         theta = unname(getME(m, "theta")), beta = unname(getME(m, "beta")),
+         gradient = if (is.null(h)) NULL else as.numeric(h$gradient),
+         Hessian = if (is.null(h)) NULL else as.numeric(t(h$Hessian)))
+}
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class GlmmDesign:
+    """A random binomial / Poisson design; the numbers come from ``seed``."""
+    seed: int
+    response: str          # "bernoulli", "cbind", "poisson"
+    n_groups: int
+    per: int
+    crossed: bool          # a second, crossed grouping factor
+    factor_covariate: bool
+    offset: bool           # Poisson only
+    nAGQ: int
+    sd_g: float
+
+    def formula(self) -> str:
+        lhs = {"bernoulli": "y", "cbind": "cbind(s, n - s)", "poisson": "cnt"}[self.response]
+        fixed = " + ".join(["x"] + (["f"] if self.factor_covariate else []))
+        re_ = "(1 | g)" + (" + (1 | h)" if self.crossed else "")
+        return f"{lhs} ~ {fixed} + {re_}"
+
+    def family(self) -> str:
+        return "poisson" if self.response == "poisson" else "binomial"
+
+    def data(self) -> pd.DataFrame:
+        rng = np.random.default_rng(self.seed)
+        n = self.n_groups * self.per
+        g = np.repeat(np.arange(self.n_groups), self.per)
+        h = rng.integers(0, 5, size=n)
+        x = np.round(rng.normal(size=n), 3)
+        f = rng.integers(0, 3, size=n)
+        eta = 0.3 + 0.7 * x + np.array([0.0, 0.5, -0.4])[f] * self.factor_covariate
+        eta = eta + rng.normal(0, self.sd_g, self.n_groups)[g] + self.crossed * rng.normal(0, 0.5, 5)[h]
+        off = np.round(np.log(rng.uniform(0.5, 3.0, size=n)), 6)
+        trials = rng.integers(1, 12, size=n)
+        df = pd.DataFrame({
+            "x": x, "f": pd.Categorical.from_codes(f, ["a", "b", "c"]),
+            "g": pd.Categorical.from_codes(g, [f"G{i + 1:02d}" for i in range(self.n_groups)]),
+            "h": pd.Categorical.from_codes(h, [f"H{i + 1}" for i in range(5)]),
+            "off": off, "n": trials.astype(float),
+            "y": rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float),
+            "s": rng.binomial(trials, 1 / (1 + np.exp(-eta))).astype(float),
+            "cnt": rng.poisson(np.exp(eta + (off if self.offset else 0.0))).astype(float),
+        })
+        df.attrs["name"] = "d"
+        return df
+
+
+@st.composite
+def glmm_designs(draw) -> GlmmDesign:
+    response = draw(st.sampled_from(["bernoulli", "cbind", "poisson"]))
+    crossed = draw(st.booleans())
+    return GlmmDesign(seed=draw(st.integers(0, 2**32 - 1)), response=response,
+                      n_groups=draw(st.integers(5, 15)), per=draw(st.integers(4, 12)), crossed=crossed,
+                      factor_covariate=draw(st.booleans()),
+                      offset=response == "poisson" and draw(st.booleans()),
+                      nAGQ=draw(st.sampled_from([1, 1, 0] + ([] if crossed else [5]))),
+                      sd_g=draw(st.sampled_from([0.0, 0.4, 1.2])))
+
+
+def compare_printout_with_r(design: GlmmDesign) -> None:
+    from rlive import robjects, to_r_frame, _py
+    ro = robjects()
+    df = design.data()
+    fn = ro.r(_R_GLMER_PRINT)
+    r = _py(fn(to_r_frame(df), design.formula(), design.family(), design.nAGQ, design.offset))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.glmer(design.formula(), df, family=design.family(), nAGQ=design.nAGQ,
+                     offset="off" if design.offset else None)
+    derivs = None
+    if r["Hessian"] is not None:
+        k = len(r["gradient"])
+        derivs = {"gradient": r["gradient"], "Hessian": np.asarray(r["Hessian"], dtype=float).reshape(k, k)}
+    what = f"{design}"
+    m = model_at_r_optimum(m, r["theta"], r["beta"], derivs, what)
+    assert_same_printout(str(m), "\n".join(r["print_text"]), f"{what}: print(m)")
+    assert_same_printout(str(mc.summary(m)), "\n".join(r["summary_text"]), f"{what}: print(summary(m))")
+
+
+@pytest.mark.r
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(glmm_designs())
+def test_random_designs_print_as_lme4(design: GlmmDesign) -> None:
+    compare_printout_with_r(design)
