@@ -29,6 +29,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mixedcompat as mc
+import mixedcompat.glm
+from glmer_fixtures import DEFAULT_LINKS, FAMILY_CONSTRUCTORS
 from helpers import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture_data, theta_gap, theta_parted
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.rlang import deparse, parse
@@ -47,15 +49,18 @@ GLMER_DIR = FIXTURES / "glmer"
 PRINT_PATHS = sorted(PRINT_DIR.glob("*.json"))
 GLMER_PATHS = sorted(GLMER_DIR.glob("*.json"))
 STANDIN_PATHS = PRINT_PATHS + GLMER_PATHS
-DEFAULT_LINK = {"binomial": "logit", "poisson": "log", "Gamma": "inverse", "inverse.gaussian": "1/mu^2",
-                "gaussian": "identity"}
-# cases whose R text our fit cannot reproduce by construction (an lme4 optimiser option mixedcompat does
-# not offer); their layout is checked by the stand-in tests
 # our finite-difference Hessian is checked on these (each costs 2 p^2 objective evaluations)
 HESSIAN_CASES = ("cbpp_cbind", "cbpp_nagq25", "bernoulli", "poisson_offset_arg", "subset")
-STANDIN_ONLY = {
-    "optimizer_failure": "optCtrl = list(maxfun = 30): lme4's Nelder-Mead stopped after 30 evaluations",
+# known differences of our fits, each a strict xfail (it fails loudly once fixed, so the mark is removed)
+FIT_XFAIL = {
+    "optimizer_failure": "GlmerMod.optinfo['warnings'] is always []: lme4 keeps the last stage's optimizer "
+                         "warnings there (here 'failure to converge in 30 evaluations'), printed after the "
+                         "messages and counted in print(m)",
 }
+
+
+FIT_PARAMS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=FIT_XFAIL[p.stem]))
+              if p.stem in FIT_XFAIL else p for p in PRINT_PATHS]
 
 
 def _load(path: pathlib.Path) -> dict:
@@ -217,12 +222,10 @@ def test_call_texts_are_r_deparse(path: pathlib.Path) -> None:
 
 def _family_arg(inp: dict):
     name, link = inp["family"], inp["link"]
-    if link == DEFAULT_LINK.get(name):
+    if link == DEFAULT_LINKS.get(name):
         return name
-    maker = getattr(getattr(mc, "family", None), name, None)
-    if maker is None:
-        pytest.skip(f"family {name}({link}) is not available yet (mixedcompat.glm)")
-    return maker(link=link)
+    families = getattr(mc, "family", None) or mixedcompat.glm
+    return getattr(families, FAMILY_CONSTRUCTORS[name])(link=link)
 
 
 def _fit(inp: dict, data: pd.DataFrame) -> GlmerMod:
@@ -230,12 +233,8 @@ def _fit(inp: dict, data: pd.DataFrame) -> GlmerMod:
         if not hasattr(mc, "glmer_nb"):
             pytest.skip("glmer_nb is not available yet")
         return mc.glmer_nb(inp["formula"], data, weights=inp["weights"], offset=inp["offset"], subset=inp["subset"])
-    try:
-        family = _family_arg(inp)
-        return mc.glmer(inp["formula"], data, family=family, weights=inp["weights"], offset=inp["offset"],
-                        subset=inp["subset"], nAGQ=inp["nAGQ"], control=inp["control"])
-    except KeyError as exc:   # the interim family module's unknown family
-        pytest.skip(f"family {inp['family']} is not available yet: {exc}")
+    return mc.glmer(inp["formula"], data, family=_family_arg(inp), weights=inp["weights"], offset=inp["offset"],
+                    subset=inp["subset"], nAGQ=inp["nAGQ"], control=inp["control"])
 
 
 def at_r_parameters(m: GlmerMod, theta, beta, derivs: dict | None) -> GlmerMod:
@@ -282,8 +281,6 @@ def model_to_compare(path: pathlib.Path) -> tuple[dict, GlmerMod]:
     key = str(path)
     if key not in _MODELS:
         fx = _load(path)
-        if fx["name"] in STANDIN_ONLY:
-            pytest.skip(STANDIN_ONLY[fx["name"]])
         inp, ex = fx["input"], fx["expected"]
         data = load_fixture_data(inp["data"], PRINT_DIR)
         with warnings.catch_warnings():
@@ -294,7 +291,7 @@ def model_to_compare(path: pathlib.Path) -> tuple[dict, GlmerMod]:
 
 
 @pytest.mark.skipif(not PRINT_PATHS, reason="no glmer printing fixtures (run tests/fixtures/gen_glmer_print.R)")
-@pytest.mark.parametrize("path", PRINT_PATHS, ids=[p.stem for p in PRINT_PATHS])
+@pytest.mark.parametrize("path", FIT_PARAMS, ids=[p.stem for p in PRINT_PATHS])
 def test_fit_summary_text(path: pathlib.Path) -> None:
     fx, m = model_to_compare(path)
     assert_same_printout(str(mc.summary(m)), fx["expected"]["summary_text"], f"{path.stem}: print(summary(m))")
@@ -316,7 +313,7 @@ def test_hessian_at_r_parameters(path: pathlib.Path) -> None:
 
 
 @pytest.mark.skipif(not PRINT_PATHS, reason="no glmer printing fixtures (run tests/fixtures/gen_glmer_print.R)")
-@pytest.mark.parametrize("path", PRINT_PATHS, ids=[p.stem for p in PRINT_PATHS])
+@pytest.mark.parametrize("path", FIT_PARAMS, ids=[p.stem for p in PRINT_PATHS])
 def test_fit_print_text(path: pathlib.Path) -> None:
     fx, m = model_to_compare(path)
     assert_same_printout(str(m), fx["expected"]["print_text"], f"{path.stem}: print(m)")
