@@ -29,8 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import mixedcompat as mc
-import mixedcompat.glm
-from glmer_fixtures import DEFAULT_LINKS, FAMILY_CONSTRUCTORS
+from glmer_fixtures import family_arg
 from helpers import FIXTURES, TOL, assert_close, assert_same_printout, load_fixture_data, theta_gap, theta_parted
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.rlang import deparse, parse
@@ -220,20 +219,12 @@ def test_call_texts_are_r_deparse(path: pathlib.Path) -> None:
 
 # ------------------------------------------------------------------ 2. our fits (at R's optimum when parted)
 
-def _family_arg(inp: dict):
-    name, link = inp["family"], inp["link"]
-    if link == DEFAULT_LINKS.get(name):
-        return name
-    families = getattr(mc, "family", None) or mixedcompat.glm
-    return getattr(families, FAMILY_CONSTRUCTORS[name])(link=link)
-
-
 def _fit(inp: dict, data: pd.DataFrame) -> GlmerMod:
     if inp["glmer_nb"]:
         if not hasattr(mc, "glmer_nb"):
             pytest.skip("glmer_nb is not available yet")
         return mc.glmer_nb(inp["formula"], data, weights=inp["weights"], offset=inp["offset"], subset=inp["subset"])
-    return mc.glmer(inp["formula"], data, family=_family_arg(inp), weights=inp["weights"], offset=inp["offset"],
+    return mc.glmer(inp["formula"], data, family=family_arg(inp["family"], inp["link"]), weights=inp["weights"], offset=inp["offset"],
                     subset=inp["subset"], nAGQ=inp["nAGQ"], control=inp["control"])
 
 
