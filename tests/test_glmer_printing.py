@@ -51,12 +51,7 @@ STANDIN_PATHS = PRINT_PATHS + GLMER_PATHS
 # our finite-difference Hessian is checked on these (each costs 2 p^2 objective evaluations)
 HESSIAN_CASES = ("cbpp_cbind", "cbpp_nagq25", "bernoulli", "poisson_offset_arg", "subset")
 # known differences of our fits, each a strict xfail (it fails loudly once fixed, so the mark is removed)
-FIT_XFAIL = {
-    "optimizer_failure": "GlmerMod.optinfo['warnings'] also holds optwrap's own 'convergence code 4 from "
-                         "Nelder_Mead: ...' (stages.run_optimizer appends it); lme4's @optinfo$warnings holds only "
-                         "the optimizer's ('failure to converge in 30 evaluations'): one line too many in the "
-                         "summary, '2 optimizer warnings' in print(m)",
-}
+FIT_XFAIL: dict[str, str] = {}
 
 
 FIT_PARAMS = [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=FIT_XFAIL[p.stem]))
