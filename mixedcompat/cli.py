@@ -27,6 +27,7 @@ import mixedcompat.datasets as datasets
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.rlang import Node, walk
+from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.lme4.fit import lmer
 
 STDOUT = "-"
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("formula", help='lme4 formula, e.g. "Reaction ~ Days + (Days | Subject)"')
     fit.add_argument("--data", required=True, help="a bundled data set name or a CSV file")
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--family", default=None,
+                     help="fit a GLMM with glmer and this family (R's name: binomial, poisson, Gamma, ...)")
+    fit.add_argument("--nAGQ", dest="nAGQ", type=int, default=1, help="glmer's nAGQ (with --family)")
     fit.add_argument("--json", nargs="?", const=STDOUT, default=None, metavar="FILE",
                      help="write all results as JSON to FILE ('-' or no FILE: stdout, instead of the summary)")
     fit.add_argument("--predict", metavar="NEWDATA_CSV",
@@ -142,7 +146,9 @@ def fit_results(model, formula: str, data_name: str, messages: list[str]) -> dic
     theta = model.getME("theta")
     ll = model.logLik()
     ranef, ranef_note = _ranef_json(model)
-    crit_name = "REMLcrit" if model.REML else "deviance"
+    glmm = isinstance(model, GlmerMod)
+    crit_name = "-2logLik" if glmm else ("REMLcrit" if model.REML else "deviance")
+    crit = -2.0 * float(ll) if glmm else model.REMLcrit()
     info = dict(model.optinfo)
     result = {
         "schema": JSON_SCHEMA_VERSION,
@@ -161,9 +167,9 @@ def fit_results(model, formula: str, data_name: str, messages: list[str]) -> dic
         "df": ll.df,
         "AIC": model.AIC(),
         "BIC": model.BIC(),
-        "criterion": {"name": crit_name, "value": model.REMLcrit()},
-        "REMLcrit": model.REMLcrit() if model.REML else None,
-        "deviance": None if model.REML else model.REMLcrit(),
+        "criterion": {"name": crit_name, "value": crit},
+        "REMLcrit": crit if model.REML else None,
+        "deviance": model.deviance() if glmm else (None if model.REML else crit),
         "nobs": int(model.nobs()),
         "df_residual": int(model.nobs()) - int(ll.df),
         "ngrps": model.ngrps(),
@@ -265,7 +271,10 @@ def _fit_command(args) -> int:
     data = _load_data(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model = lmer(args.formula, data, REML=not args.ml)
+        if args.family is not None:
+            model = glmer(args.formula, data, family=args.family, nAGQ=args.nAGQ)
+        else:
+            model = lmer(args.formula, data, REML=not args.ml)
     messages = [str(w.message) for w in caught]
     for msg in messages:   # lme4 reports these as messages on stderr
         print(msg, file=sys.stderr)
