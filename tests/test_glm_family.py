@@ -160,6 +160,7 @@ def test_a_string_names_the_family_with_its_default_link(kind):
     assert f.family == kind and f.link.name == fams.DEFAULT_LINK[kind]
     assert f.has_scale == (kind not in ("binomial", "poisson"))
     assert family_of(f) is f
+    assert family_of(fams._CONSTRUCTORS[kind]) == f          # R's family = poisson (uncalled)
 
 
 def test_negative_binomial_has_no_scale_and_takes_theta():
