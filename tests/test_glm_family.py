@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from glm_checks import dev_term_size, same_up_to_cancellation
 from helpers import FIXTURES, TOL, assert_close
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.glm import families as fams
@@ -160,6 +161,7 @@ def test_a_string_names_the_family_with_its_default_link(kind):
     assert f.family == kind and f.link.name == fams.DEFAULT_LINK[kind]
     assert f.has_scale == (kind not in ("binomial", "poisson"))
     assert family_of(f) is f
+    assert family_of(fams._CONSTRUCTORS[kind]) == f          # R's family = poisson (uncalled)
 
 
 def test_negative_binomial_has_no_scale_and_takes_theta():
@@ -377,3 +379,33 @@ def test_theta_ml_as_mass_computes_it(case):
     same([r.se], num(case["se"]), "SE", tol=tol)
     if case.get("est_theta") is not None:
         same([est_theta(y, mu, weights=w).theta], num(case["est_theta"]), "est_theta", tol="theta_ml")
+
+
+# ---------------------------------------------------------------- lme4's response module at fitted glmers
+FITS = _load("resp_at_fit")["fits"]
+
+
+@pytest.mark.parametrize("case", FITS, ids=lambda c: c["name"])
+def test_family_at_a_fitted_glmer_as_lme4s_response_module(case):
+    """At R's own fitted eta, the family gives lme4's glmResp quantities: mu, unit deviances, aic, the
+    PIRLS weights sqrt(w / V(mu)) and sqrt(w / V(mu)) d mu/d eta, the weighted and working residuals."""
+    fam = _family(case)
+    resp = num(case["response"])
+    if case["family"] == "binomial" and resp.size == 2 * num(case["y"]).size:
+        resp = resp.reshape(2, -1).T          # R's cbind(successes, failures), column-major
+    pw = None if case["prior_weights"] is None else num(case["prior_weights"])
+    r = glm_response(fam, resp, pw)
+    same(r.y, num(case["y"]), "y")
+    same(r.n, num(case["n"]), "n")
+    same(r.weights, num(case["weights"]), "weights")
+    eta, y, w = num(case["eta"]), r.y, r.weights
+    mu = fam.linkinv(eta)
+    same(mu, num(case["mu"]), "mu")
+    dr = fam.dev_resids(y, mu, w)
+    same_up_to_cancellation(dr, num(case["dev_resids"]), dev_term_size(fam, y, mu, w), "devResid")
+    same([fam.aic(y, r.n, mu, w, float(np.sum(dr)))], num(case["aic"]), "aic")
+    sqrtrwt = np.sqrt(w / fam.variance(mu))
+    same(sqrtrwt, num(case["sqrtrwt"]), "sqrtrwt")
+    same(fam.mu_eta(eta) * sqrtrwt, num(case["sqrtXwt"]), "sqrtXwt")
+    same(sqrtrwt * (y - mu), num(case["wtres"]), "wtres")
+    same((y - mu) / fam.mu_eta(eta), num(case["wrkResids"]), "wrkResids")

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from mixedcompat.glm.families import (Family, Gamma, binomial, family_of, gaussian, inverse_gaussian,
                                       negative_binomial, poisson)
+from mixedcompat.glm.gauss_hermite import GHrule
 from mixedcompat.glm.links import Link, make_link
+from mixedcompat.glm.negbin import est_theta, theta_ml
 from mixedcompat.glm.response import GlmResponse, glm_response
 
 __all__ = ["Family", "Link", "make_link", "binomial", "poisson", "Gamma", "inverse_gaussian", "gaussian",
-           "negative_binomial", "family_of", "glm_response", "GlmResponse"]
+           "negative_binomial", "family_of", "glm_response", "GlmResponse", "GHrule", "theta_ml", "est_theta"]

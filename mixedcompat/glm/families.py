@@ -24,7 +24,7 @@ message R gives for a link named by an object that is not a link).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -136,9 +136,6 @@ class Family:
         (True, False)
         """
         return self.kind not in ("binomial", "poisson", "negative.binomial")
-
-    def __str__(self) -> str:
-        return f"Family: {self.family} ( {self.link.name} )"
 
     # ---------------------------------------------------------------- the link
     def linkfun(self, mu) -> np.ndarray:
@@ -406,8 +403,9 @@ _CONSTRUCTORS = {"binomial": binomial, "poisson": poisson, "Gamma": Gamma, "inve
                  "gaussian": gaussian}
 
 
-def family_of(spec: str | Family) -> Family:
-    """A family from glmer's ``family=`` argument: a :class:`Family`, or R's name of a family (its
+def family_of(spec: str | Family | Callable[[], Family]) -> Family:
+    """A family from glmer's ``family=`` argument: a :class:`Family`, a constructor of this module
+    uncalled (R's ``family = poisson``: called with its defaults), or R's name of a family (its
     default link). Quasi families: lme4's error ``"quasi" families cannot be used in glmer``; another
     name: R's ``object 'foo' of mode 'function' was not found``.
 
@@ -415,6 +413,8 @@ def family_of(spec: str | Family) -> Family:
     -------
     >>> family_of("poisson").link.name
     'log'
+    >>> family_of(Gamma).link.name
+    'inverse'
     >>> family_of("quasipoisson")
     Traceback (most recent call last):
     ...
@@ -422,6 +422,8 @@ def family_of(spec: str | Family) -> Family:
     """
     if isinstance(spec, Family):
         return spec
+    if callable(spec) and spec in _CONSTRUCTORS.values():
+        return spec()
     if not isinstance(spec, str):
         raise FormulaError(f"family must be a family name such as 'binomial' or a Family, not {spec!r}")
     if spec in QUASI_FAMILIES:

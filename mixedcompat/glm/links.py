@@ -15,7 +15,9 @@ identity  ``eta``                                     ``1``
 inverse   ``1 / eta``                                 ``-(1 / eta)^2``
 ========  ==========================================  ===========================================
 
-(eps = 2.220446e-16, R's ``.Machine$double.eps``.) The links ``sqrt`` and ``1/mu^2`` have no C++
+(eps = 2.220446e-16, R's ``.Machine$double.eps``.) The clamps are C++'s ``std::max`` / ``std::min``,
+which return the bound for a NaN argument (a NaN eta gives mu = 1 - eps under logit, eps under log),
+where R's ``pmax`` / ``pmin`` keep the NaN: :func:`cpp_max` / :func:`cpp_min`. The links ``sqrt`` and ``1/mu^2`` have no C++
 version: lme4 calls the R family's functions, which are ``make.link``'s. The link function itself
 (``linkfun``) is always R's: glmer computes its starting linear predictor as ``family$linkfun(mustart)``
 in R, and lme4's C++ link functions are the same formulas.
