@@ -399,11 +399,12 @@ class GlmerMod(LmerMod):
         if type not in ("link", "response"):
             raise DataError(f"type must be 'link' or 'response', not {type!r}")
         if newdata is None and re_form is None and not kwargs.get("random_only", False):
-            eta = self._eta.copy()
-        else:
-            eta = lme4_predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
-                               type="link", **kwargs)
-        return self.family.linkinv(eta) if type == "response" else eta
+            # lme4 returns the response module's own eta / mu (its C++ link clamps)
+            return self._eta.copy() if type == "link" else self._mu.copy()
+        eta = lme4_predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels,
+                           type="link", **kwargs)
+        # otherwise lme4 applies the R family's linkinv (make.link's clamps, not the C++ ones)
+        return self.family.link.r.linkinv(eta) if type == "response" else eta
 
     def isSingular(self, tol: float = 1e-4) -> bool:
         return bool(np.any(self.theta[self.layout.on_diagonal] < tol))
