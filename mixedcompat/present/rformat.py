@@ -59,6 +59,10 @@ def _format_spec(xs: Sequence[float | None], digits: int, nsmall: int) -> tuple[
         kpower, nsig = _sci(x, digits)
         neg_i = x < 0
         left = kpower + 1
+        # R's "roundingwidens": 995 at 2 digits is 1e+03 in scientific notation but 995 in fixed
+        rgt_i = min(max(digits - kpower, 0), 22)
+        if 0 < kpower <= 22 and abs(x) < 10.0 ** kpower - 0.5 / 10.0 ** rgt_i:
+            left -= 1
         sleft = int(neg_i) + (1 if left <= 0 else left)
         right = nsig - left
         neg = neg or neg_i
