@@ -375,6 +375,7 @@ def test_coefficient_table_p_column_is_r_printcoefmat(name: str, digits: int) ->
 @given(st.lists(st.tuples(st.floats(min_value=-1e3, max_value=1e3), st.floats(min_value=1e-3, max_value=1e2),
                           st.floats(min_value=1.0, max_value=500.0), pvalues), min_size=1, max_size=5),
        st.integers(min_value=2, max_value=7))
+@example(rows=[(0.0, 1.0, 1.0, 9.929234143626e-15), (995.0, 1.0, 1.0, 1e-300)], digits=2)   # R's roundingwidens
 def test_printcoefmat_is_r(rows: list[tuple[float, float, float, float]], digits: int) -> None:
     import rlive
     ro = rlive.robjects()
