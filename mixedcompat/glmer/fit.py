@@ -395,9 +395,14 @@ class GlmerMod(LmerMod):
     def predict(self, newdata: pd.DataFrame | None = None, re_form: Any = None, type: str = "link",  # noqa: A002
                 allow_new_levels: bool = False, **kwargs) -> np.ndarray:
         """lme4's ``predict.merMod`` for a glmer fit: the linear predictor (``type="link"``) or the
-        mean (``type="response"``)."""
+        mean (``type="response"``); with ``interval="confidence"|"prediction"`` (and ``nsim``, ``seed``,
+        ``level``), a DataFrame ``fit, lwr, upr`` from a parametric bootstrap
+        (:func:`mixedcompat.inference.bootstrap.predict_interval`)."""
         if type not in ("link", "response"):
             raise DataError(f"type must be 'link' or 'response', not {type!r}")
+        if kwargs.get("interval") is not None:     # bootstrap intervals (inference helper's edit)
+            return self._predict_interval(newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type,
+                                          **kwargs)
         if newdata is None and re_form is None and not kwargs.get("random_only", False):
             # lme4 returns the response module's own eta / mu (its C++ link clamps)
             return self._eta.copy() if type == "link" else self._mu.copy()
@@ -443,3 +448,37 @@ class GlmerMod(LmerMod):
         from mixedcompat.present.glmer_printing import format_glmer_print
         return format_glmer_print(self)
     # --- end of the delegating methods ------------------------------------------------------------
+
+    # --- delegating methods (inference helper, issue 12 items 3-5): refit.py and inference/ import this
+    # module, so their imports are function-local, as LmerMod's block in lme4/fit.py ----------------
+    def simulate(self, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: Any = None,
+                 newdata: pd.DataFrame | None = None, **kwargs) -> pd.DataFrame:
+        """Responses simulated from the fit, as lme4's ``simulate.merMod`` (see :func:`mixedcompat.glmer.refit.simulate`)."""
+        from mixedcompat.glmer.refit import simulate
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata, **kwargs)
+
+    def refit(self, newresp: Any) -> "GlmerMod":
+        """The same model fitted to a new response, on lme4's ``refit`` path (see :func:`mixedcompat.glmer.refit.refit`)."""
+        from mixedcompat.glmer.refit import refit
+        return refit(self, newresp)
+
+    def update(self, formula: Any = None, **kwargs) -> "GlmerMod":
+        """``glmer()`` again with a changed formula or arguments (see :func:`mixedcompat.glmer.refit.update`)."""
+        from mixedcompat.glmer.refit import update
+        return update(self, formula, **kwargs)
+
+    @classmethod
+    def anova_models(cls, *models: Any, type: Any = None, ddf: str = "Satterthwaite",  # noqa: A002
+                     refit: bool = True, **named_models: Any):
+        """lme4's likelihood-ratio table of two or more fits (glmer fits are ML fits: nothing is refitted)."""
+        from mixedcompat.inference.lrt import anova_lrt
+        if len(models) + len(named_models) < 2:
+            raise DataError("anova() of a single glmer fit (lme4's sequential table) is not implemented; "
+                            "give two or more nested fits for the likelihood-ratio table")
+        return anova_lrt(*models, refit=refit, **named_models)
+
+    def drop1(self, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):
+        """lme4's ``drop1.merMod``: AIC and (``test="Chisq"``) likelihood-ratio tests of single term deletions."""
+        from mixedcompat.inference.lrt import drop1
+        return drop1(self, test="none" if test is None else test, **kwargs)
+    # --- end of the delegating methods (inference helper) -----------------------------------------

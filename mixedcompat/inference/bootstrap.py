@@ -36,6 +36,8 @@ from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.generics import fixef as _fixef_generic
+from mixedcompat.glmer.fit import GlmerMod
+from mixedcompat.glmer.refit import GlmerRefitter, GlmerSimulator, draw_response
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, original_order, predict, select_re, term_matrix
 from mixedcompat.numerics.threads import blas_threads
@@ -175,6 +177,17 @@ class _Simulator:
             bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])
             y = y + np.einsum("ij,ij->i", X, bz[codes])
         return y + sigma * rng.standard_normal(self.n) * self.scale
+
+
+def _replicate_tools(m, use_u: bool = False, re_form: Any = None, type: str = "parametric"):  # noqa: A002
+    """The refitter and the simulator of a fit: glmer fits simulate from their family and refit on
+    lme4's glmer ``refit`` path (:mod:`mixedcompat.glmer.refit`); lmer fits use the fast paths here."""
+    if isinstance(m, GlmerMod):
+        if type != "parametric":
+            raise ValueError("semiparametric bootstrapping is for linear mixed models (lme4 simulates a glmer "
+                             "fit's response from its family)")
+        return GlmerRefitter(m), GlmerSimulator(m, use_u=use_u, re_form=re_form, warn=False)
+    return Refitter(m), _Simulator(m, use_u=use_u, re_form=re_form, type=type)
 
 
 # ================================================================================================
@@ -435,8 +448,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         names = [f"t{i}*" for i in range(1, k + 1)]
     t0 = pd.Series(values, index=names)
     ss, seed_out = _seed_sequence(seed)
-    refitter = Refitter(m)
-    simulate = _Simulator(m, use_u=use_u, re_form=re_form, type=type)
+    refitter, simulate = _replicate_tools(m, use_u=use_u, re_form=re_form, type=type)
 
     if _is_fixef(FUN):
         def compute(y: np.ndarray) -> np.ndarray:       # fixef(fit) without building its Series
@@ -651,6 +663,18 @@ def _ml_fit(m):
         return update(m, REML=False)
 
 
+def _nested_response(large, small) -> bool:
+    """Both fits model the same observations of the same response (glmer: also the same weights)."""
+    if large.nobs() != small.nobs():
+        return False
+    if isinstance(large, GlmerMod) != isinstance(small, GlmerMod):
+        return False
+    if isinstance(large, GlmerMod):
+        return bool(np.array_equal(large.gdata.y, small.gdata.y) and
+                    np.array_equal(large.gdata.weights, small.gdata.weights))
+    return bool(np.array_equal(large.frame.y, small.frame.y))
+
+
 def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = None,
               progress: bool = True, ncpus: int | None = None) -> PBModComp:
     """Parametric bootstrap likelihood-ratio test of nested models, as pbkrtest's ``PBmodcomp``.
@@ -687,12 +711,12 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     """
     nsim = check_nsim(nsim)
     if isinstance(small, str):
-        small = update(large, small)
+        small = large.update(small)
     for name, mm in (("large", large), ("small", small)):
         if not hasattr(mm, "devfun") or not hasattr(mm, "frame"):
             raise TypeError(f"PBmodcomp: {name} must be an lmer fit (restriction matrices are not supported), "
                             f"not {type_name(mm)}")
-    if large.nobs() != small.nobs() or not np.array_equal(large.frame.y, small.frame.y):
+    if not _nested_response(large, small):
         raise DataError("PBmodcomp: the two models must be fitted to the same observations and response")
     _workers(parallel, ncpus)
     large_ml, small_ml = _ml_fit(large), _ml_fit(small)
@@ -704,8 +728,8 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     tobs = 2.0 * (float(ll_large) - float(ll_small))
     p_chi = float(stats.chi2.sf(tobs, df))
     ss, seed_out = _seed_sequence(seed)
-    refit_large, refit_small = Refitter(large_ml), Refitter(small_ml)
-    simulate = _Simulator(small_ml)
+    refit_large, _ = _replicate_tools(large_ml)
+    refit_small, simulate = _replicate_tools(small_ml)
 
     def compute(y: np.ndarray) -> np.ndarray:
         return np.array([refit_small.criterion(y) - refit_large.criterion(y)])
@@ -735,12 +759,17 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
 def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "confidence", nsim: int = 500,
                      seed: Any = None, level: float = 0.95, re_form: Any = None,
                      allow_new_levels: bool = False, use_u: bool | None = None, parallel: Any = None,
-                     progress: bool = True) -> pd.DataFrame:
+                     progress: bool = True, type: str | None = None) -> pd.DataFrame:  # noqa: A002
     """Bootstrap intervals for predictions (lme4's ``bootMer(m, function(x) predict(x, newdata))`` recipe).
 
     ``"confidence"``: percentile interval of ``predict(refit, newdata, re_form)`` over the replicates.
     ``"prediction"``: the same predictions plus a new residual ``N(0, sigma_refit^2)`` per replicate
     and row (weights are taken as 1 on newdata, as ``simulate``).
+
+    glmer fits: predictions on the ``type`` scale (``"link"`` or ``"response"``, as
+    :meth:`GlmerMod.predict`); ``"prediction"`` intervals (``type="response"`` only) draw a new response
+    per replicate and row from the family at the replicate's mean (one trial for binomial, prior
+    weights 1 on newdata, as ``simulate``).
 
     Parameters
     ----------
@@ -778,18 +807,36 @@ def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "co
     conf = float(_check_level(level)[0]) if np.ndim(level) == 0 else None
     if conf is None:
         raise ValueError(f"level must be a single number strictly between 0 and 1, not {level!r}")
-    fit = predict(m, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+    glmm = isinstance(m, GlmerMod)
+    if glmm:
+        type = "link" if type is None else type
+        if interval == "prediction" and type != "response":
+            raise ValueError("prediction intervals of a glmer fit are on the response scale: give type='response'")
+    elif type is not None:
+        raise ValueError("type= is for glmer fits (the scale of their predictions)")
+
+    def pred(x) -> np.ndarray:
+        if glmm:
+            return np.asarray(x.predict(newdata, re_form=re_form, allow_new_levels=allow_new_levels, type=type))
+        return predict(x, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    fit = pred(m)
     ss, _seed_out = _seed_sequence(seed)
     boot_ss, noise_ss = ss.spawn(2)
     with_sigma = interval == "prediction"
 
     def fun(x):
-        p = predict(x, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        p = pred(x)
         return np.append(p, x.sigma()) if with_sigma else p
 
     b = bootMer(m, fun, nsim=nsim, seed=boot_ss, use_u=use_u, parallel=parallel, progress=progress)
     draws = b.t[:, :len(fit)]
-    if with_sigma:
+    if with_sigma and glmm:
+        rng = np.random.default_rng(noise_ss)
+        ones = np.ones(draws.shape[1])
+        draws = np.array([draw_response(m.family, row, ones, s, rng) if np.all(np.isfinite(row)) else row
+                          for row, s in zip(draws, b.t[:, len(fit)])])
+    elif with_sigma:
         rng = np.random.default_rng(noise_ss)
         draws = draws + b.t[:, [len(fit)]] * rng.standard_normal(draws.shape)
     alpha = np.array([(1 - conf) / 2, (1 + conf) / 2])

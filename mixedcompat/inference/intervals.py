@@ -113,12 +113,12 @@ def _boot_statistic(m, oldNames: bool):
     """The statistic lme4's ``confint(method = "boot")`` bootstraps: sd/cor, sigma, fixed effects
     (every replicate of ``m`` has ``m``'s theta layout)."""
     layout = m.devfun.layout
-    vp = layout.sdcor_names(oldNames)
+    vp = sdcor_names(m, oldNames)
 
     def FUN(fit) -> pd.Series:
         fe = fit.fixef()
-        vals = np.concatenate([theta_to_sdcor(np.asarray(fit.theta, dtype=float), fit.sigma(), layout),
-                               fe.to_numpy()])
+        sdcor = theta_to_sdcor(np.asarray(fit.theta, dtype=float), fit.sigma(), layout)[:len(vp)]
+        vals = np.concatenate([sdcor, fe.to_numpy()])
         return pd.Series(vals, index=vp + list(fe.index))
     return FUN
 

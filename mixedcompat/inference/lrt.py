@@ -346,7 +346,7 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
         if trace:
             print(f"trying - {term}")
         dot = sym(".")
-        reduced = update(m, binop("~", dot, binop("-", dot, term_node(struct, term_of[term]))), REML=False)
+        reduced = _reduced_fit(m, binop("~", dot, binop("-", dot, term_node(struct, term_of[term]))))
         if int(reduced.nobs()) != n0:
             raise DataError(ROWS_CHANGED_ERROR)
         fits.append(reduced)
@@ -369,6 +369,13 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     tab.attrs["heading"] = ["Single term deletions", "\nModel:", printed_formula(m.parts.tree)]
     tab.attrs["models"] = fits
     return tab
+
+
+def _reduced_fit(m, formula: Node):
+    """The ML fit of ``m`` with an updated formula (glmer fits are ML fits: their own ``update``)."""
+    if getattr(m, "gdata", None) is not None:
+        return m.update(formula)
+    return update(m, formula, REML=False)
 
 
 def _term_keys(struct) -> list[str]:

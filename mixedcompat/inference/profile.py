@@ -76,7 +76,8 @@ def sdcor_names(m, oldNames: bool = True) -> list[str]:
     >>> sdcor_names(m, oldNames=False)[:2]
     ['sd_(Intercept)|Subject', 'cor_Days.(Intercept)|Subject']
     """
-    return m.devfun.layout.sdcor_names(oldNames)
+    names = m.devfun.layout.sdcor_names(oldNames)
+    return names if getattr(m, "use_scale", True) else names[:-1]     # binomial / Poisson glmer: no sigma
 
 
 # ------------------------------------------------------------------------------------ scales
@@ -552,6 +553,9 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     >>> pr = mc.profile(m, which=".sig01")
     >>> pr.points(".sig01").head(3)      # doctest: +SKIP
     """
+    if getattr(m, "gdata", None) is not None:       # a glmer fit: its objective is not lmer's profiled one
+        raise NotImplementedError("profile() of a glmer fit is not implemented yet; use confint(m, method='Wald') "
+                                  "or method='boot'")
     if signames is not None:
         oldNames = bool(signames)
     if not 0 < alphamax < 1:

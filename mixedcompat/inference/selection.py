@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
+from mixedcompat.inference.glm_density import predictive_log_density
 from mixedcompat.inference.lrt import SIZE_ERROR, check_same_data, comparable_fits, model_labels, printed_formula
 from mixedcompat.lme4.fit import update
 from mixedcompat.lme4.prediction import group_on, level_codes, original_order, term_matrix
@@ -126,6 +127,13 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     * ``log_pred_density`` = sum over test rows of ``log N(y_i | mu_i, v_i)``; ``RMSE`` =
       ``sqrt(mean((y_i - mu_i)^2))`` (y the model's response, transformations applied).
 
+    glmer fits: the same on the linear predictor's scale -- ``eta_i`` the conditional prediction,
+    ``v_i`` the variance of the new levels' random effects only -- and the row's log predictive density
+    is the family's (:mod:`mixedcompat.inference.glm_density`: R's ``family$aic`` conventions, trials
+    for binomial) integrated over ``N(0, v_i)`` by Gauss-Hermite; ``mu_i`` (for ``RMSE`` and
+    ``.attrs["predictions"]``) is the predictive mean on the response scale (``y`` a proportion for
+    binomial) and ``pred_var`` holds ``v_i``.
+
     Returns
     -------
     pandas.DataFrame
@@ -190,8 +198,13 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         for f, idx in enumerate(np.array_split(rng.permutation(n), k)):
             fold[idx] = f
 
-    y_all = np.asarray(m.frame.y, dtype=float)
-    w_all = np.ones(n) if m.frame.weights is None else np.asarray(m.frame.weights, dtype=float)
+    glmm = getattr(m, "gdata", None) is not None
+    if glmm:
+        y_all = np.asarray(m.gdata.y, dtype=float)
+        w_all = np.asarray(m.gdata.weights, dtype=float)
+    else:
+        y_all = np.asarray(m.frame.y, dtype=float)
+        w_all = np.ones(n) if m.frame.weights is None else np.asarray(m.frame.weights, dtype=float)
     out_rows, test_labels, fits = [], [], []
     mu_all = np.full(n, np.nan)
     var_all = np.full(n, np.nan)
@@ -210,7 +223,7 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                fit = update(m, **kwargs)
+                fit = m.update(**kwargs) if glmm else update(m, **kwargs)
             mu = np.asarray(fit.predict(test_df, allow_new_levels=True), dtype=float)
             offset = m.call.get("offset")
             if offset is not None:
@@ -219,10 +232,16 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
             extra, n_new = _new_level_variance(fit, test_df)
         except (DataError, ValueError, KeyError) as exc:
             raise DataError(f"cross_validate: fold {f + 1} of {k} failed: {exc}") from exc
-        var = fit.sigma() ** 2 / w_all[test] + extra
         y = y_all[test]
-        resid = y - mu
-        lpd = float(np.sum(-0.5 * (np.log(2 * np.pi * var) + resid ** 2 / var)))
+        if glmm:
+            var = extra
+            rows_lpd, mu = predictive_log_density(fit.family, y, mu, var, w_all[test], fit.sigma())
+            lpd = float(np.sum(rows_lpd))
+            resid = y - mu
+        else:
+            var = fit.sigma() ** 2 / w_all[test] + extra
+            resid = y - mu
+            lpd = float(np.sum(-0.5 * (np.log(2 * np.pi * var) + resid ** 2 / var)))
         mu_all[test] = mu
         var_all[test] = var
         out_rows.append({"n_train": len(train), "n_test": len(test), "n_new_groups": n_new,
