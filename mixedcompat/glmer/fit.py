@@ -470,11 +470,12 @@ class GlmerMod(LmerMod):
     @classmethod
     def anova_models(cls, *models: Any, type: Any = None, ddf: str = "Satterthwaite",  # noqa: A002
                      refit: bool = True, **named_models: Any):
-        """lme4's likelihood-ratio table of two or more fits (glmer fits are ML fits: nothing is refitted)."""
+        """lme4's ``anova``: one glmer fit -> its sequential sums-of-squares table (no p-values); several ->
+        the likelihood-ratio table (glmer fits are ML fits: nothing is refitted)."""
+        from mixedcompat.inference.ftests import sequential_ss_table
         from mixedcompat.inference.lrt import anova_lrt
-        if len(models) + len(named_models) < 2:
-            raise DataError("anova() of a single glmer fit (lme4's sequential table) is not implemented; "
-                            "give two or more nested fits for the likelihood-ratio table")
+        if len(models) == 1 and not named_models:
+            return sequential_ss_table(models[0])
         return anova_lrt(*models, refit=refit, **named_models)
 
     def drop1(self, test: str | None = None, ddf: str = "Satterthwaite", **kwargs):

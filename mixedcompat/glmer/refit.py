@@ -368,7 +368,8 @@ class GlmerRefitter:
         g = dataclasses.replace(m.gdata, y=y, weights=w, n_trials=n_trials)
         tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
         with blas_threads(ctrl.get("blas_threads", 1)):
-            eta_start = g.offset + g.family.linkfun(g.family.initialize(y, w))
+            init = g.family.initialize(y, w)         # the family's start (glm's mustart) for the new response
+            eta_start = g.offset + g.family.linkfun(getattr(init, "mustart", init))
             joint = m.nAGQ == 0
             off = g.offset if joint else g.offset + g.X @ np.asarray(m.beta)
             r0 = pirls(g, np.asarray(m.theta), eta_start, off, joint=joint, tol=tol, maxit=maxit)

@@ -194,3 +194,45 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     out.attrs["heading"] = [f"Single term deletions using {method}'s method:", "\nModel:",
                             deparse_formula(m.parts.tree)]
     return out
+
+
+def sequential_ss_table(m) -> AnovaTable:
+    """lme4's ``anova()`` of a single glmer fit (``anova.merMod`` without further models): per
+    fixed-effect term, ``npar``, ``Sum Sq`` = the sum over its columns of ``(R_X beta)^2`` (``R_X`` the
+    upper Cholesky factor of the fit's last PIRLS system, lme4's ``pp$RX()``), ``Mean Sq`` = ``Sum Sq /
+    npar`` and ``F value`` = ``Mean Sq / sigma^2``; the intercept's row is left out.  No p-values,
+    as lme4.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+    ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP
+    >>> sequential_ss_table(m).loc["period", "npar"]                    # doctest: +SKIP
+    3.0
+    """
+    unsc = np.asarray(m._vcov_unscaled, dtype=float)
+    p = unsc.shape[0]
+    if p == 0:
+        tab = AnovaTable({"npar": [], "Sum Sq": [], "Mean Sq": [], "F value": []})
+        tab.attrs["heading"] = "Analysis of Variance Table"
+        return tab
+    RX = np.linalg.cholesky(np.linalg.inv(unsc)).T              # upper: RX' RX = (unsc)^-1
+    ss = (RX @ np.asarray(m.beta, dtype=float)) ** 2
+    asgn = np.asarray(m.frame.x_assign)
+    keys = list(dict.fromkeys(asgn.tolist()))                  # R's split(): sorted codes
+    keys.sort()
+    labels = list(m.frame.x_terms)
+    names, npar, sums = [], [], []
+    for a in keys:
+        sel = asgn == a
+        names.append("(Intercept)" if a == 0 else labels[a - 1])
+        npar.append(float(sel.sum()))
+        sums.append(float(ss[sel].sum()))
+    npar_a, ss_a = np.array(npar), np.array(sums)
+    ms = ss_a / npar_a
+    tab = AnovaTable({"npar": npar_a, "Sum Sq": ss_a, "Mean Sq": ms, "F value": ms / m.sigma() ** 2}, index=names)
+    if "(Intercept)" in names:
+        tab = tab.drop(index="(Intercept)")
+    tab.attrs["heading"] = "Analysis of Variance Table"
+    return tab

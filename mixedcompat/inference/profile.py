@@ -327,6 +327,97 @@ class _FixefZeta:
         return np.concatenate([[zeta], theta_to_sdcor(x, sigma, fit.m.devfun.layout), beta])
 
 
+# ------------------------------------------------------------------------------------ glmer fits
+# lme4's profile of a GLMM (no scale parameter): every parameter -- sd / cor of the random effects and
+# the fixed effects alike -- is held at a value while the others are re-optimised on the fit's own
+# objective over (theta, beta) (lme4's devfun2 on getME(m, "devfun")), by Nelder-Mead with lme4's
+# default steps (0.02) within the bounds (sd >= 0, -1 <= cor <= 1), started at the previous point's
+# values; the first point is 1.01 times the estimate (0.001 when it is 0).
+_GLMM_NM = {"xtol_abs": 0.02 * 5e-4, "ftol_abs": 0.0, "xtol_rel": 1e-7, "ftol_rel": 1e-15, "maxeval": 10000,
+            "initial_step": 0.02, "algorithm": "neldermead"}
+
+
+@dataclass
+class _GlmerFit:
+    """A glmer fit as its profile sees it: the objective, its optimum on the sd/cor + beta scale."""
+
+    m: Any
+    objective: Any
+    deviance: float
+    opt: np.ndarray
+    names: list[str]
+    nvp: int
+    lower: np.ndarray
+    upper: np.ndarray
+    to_theta: Any
+
+    def dev(self, par: np.ndarray) -> float:
+        theta = self.to_theta(np.append(par[:self.nvp], 1.0))        # sigma = 1: sd's are theta's scale
+        if theta is None:
+            return np.inf
+        try:
+            return float(self.objective(np.concatenate([theta, par[self.nvp:]])))
+        except Exception:  # noqa: BLE001 - a PIRLS failure at a trial point is an infinite deviance
+            return np.inf
+
+
+def _glmer_fit(m, oldNames: bool) -> _GlmerFit:
+    if m.use_scale:
+        raise NotImplementedError("can't (yet) profile GLMMs with non-fixed scale parameters (as lme4)")
+    if m.nAGQ == 0:
+        raise NotImplementedError("profile() of an nAGQ = 0 glmer fit: its objective is a function of theta "
+                                  "only (beta is estimated inside PIRLS); profile a Laplace fit (nAGQ >= 1)")
+    layout = m.devfun.layout
+    vp = theta_to_sdcor(np.asarray(m.theta, dtype=float), 1.0, layout)[:-1]
+    names = sdcor_names(m, oldNames) + list(m.frame.x_names)
+    diag = layout.on_diagonal
+    p = len(m.beta)
+    lower = np.concatenate([np.maximum(np.where(diag, 0.0, -1.0), -1.0), np.full(p, -np.inf)])
+    upper = np.concatenate([np.where(diag, np.inf, 1.0), np.full(p, np.inf)])
+    opt = np.concatenate([vp, np.asarray(m.beta, dtype=float)])
+    fit = _GlmerFit(m, m.objective, 0.0, opt, names, len(vp), lower, upper, _SdcorMap(layout))
+    fit.deviance = fit.dev(opt)
+    return fit
+
+
+class _GlmerZeta:
+    """zeta along parameter ``w`` of a glmer fit (all others re-optimised from ``start``)."""
+
+    def __init__(self, fit: _GlmerFit, w: int, devtol: float):
+        self.fit, self.w, self.devtol = fit, w, devtol
+        self.others = np.array([i for i in range(len(fit.opt)) if i != w], dtype=int)
+        self.lo = fit.lower[self.others]
+        self.hi = fit.upper[self.others]
+
+    def __call__(self, value: float, start: np.ndarray) -> np.ndarray:
+        fit, w = self.fit, self.w
+        par = fit.opt.copy()
+        par[w] = value
+
+        def objective(x: np.ndarray) -> float:
+            trial = par.copy()
+            trial[self.others] = x
+            return fit.dev(trial)
+
+        x0 = np.clip(np.asarray(start, dtype=float), self.lo, self.hi)
+        x, fval, _n, _code = bobyqa(objective, x0, self.lo, _GLMM_NM, upper=self.hi)
+        par[self.others] = x
+        devdiff = fval - fit.deviance
+        if not np.isfinite(devdiff):
+            warnings.warn("NAs detected in profiling", ProfileWarning, stacklevel=4)
+            zeta = np.nan
+            par[self.others] = np.nan
+        else:
+            if devdiff < -self.devtol:
+                raise RuntimeError(f"profiling detected new, lower deviance ({fval:.10g} < {fit.deviance:.10g} "
+                                   f"at {fit.names[w]} = {value:.6g}): the fit is not at the optimum")
+            if devdiff < 0:
+                warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", ProfileWarning,
+                              stacklevel=4)
+            zeta = math.copysign(math.sqrt(max(devdiff, 0.0)), value - fit.opt[w]) if value != fit.opt[w] else 0.0
+        return np.concatenate([[zeta], par])
+
+
 # ------------------------------------------------------------------------------------ stepping
 def _next_value(mat: list[np.ndarray], col: int, absstep: float, lo: float, hi: float,
                 maxmult: float, minstep: float) -> float:
@@ -553,9 +644,6 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     >>> pr = mc.profile(m, which=".sig01")
     >>> pr.points(".sig01").head(3)      # doctest: +SKIP
     """
-    if getattr(m, "gdata", None) is not None:       # a glmer fit: its objective is not lmer's profiled one
-        raise NotImplementedError("profile() of a glmer fit is not implemented yet; use confint(m, method='Wald') "
-                                  "or method='boot'")
     if signames is not None:
         oldNames = bool(signames)
     if not 0 < alphamax < 1:
@@ -563,6 +651,9 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     if int(maxpts) < 3:
         raise ValueError(f"maxpts must be at least 3, not {maxpts!r}")
     with blas_threads((m.control or {}).get("blas_threads", 1)):
+        if getattr(m, "gdata", None) is not None:
+            return _profile_glmer(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep,
+                                  oldNames)
         return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames)
 
 
@@ -617,6 +708,49 @@ def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_
     lower = pd.Series(fit.lower, index=names)
     upper = pd.Series(fit.upper, index=names)
     return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, bool(m.REML))
+
+
+def _profile_glmer(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
+                   maxmult: float, devtol: float, minstep: float, oldNames: bool) -> ThetaProfile:
+    """lme4's ``profile.merMod`` of a glmer fit (see :class:`_GlmerFit`): the same stepping, splines and
+    result as for lmer fits."""
+    fit = _glmer_fit(m, oldNames)
+    names = fit.names
+    nptot = len(names)
+    idx = _resolve_which(which, names, fit.nvp)
+    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
+    if delta is None:
+        delta = cutoff * delta_cutoff
+    base_row = np.concatenate([[0.0], fit.opt])
+    tables: dict[str, pd.DataFrame] = {}
+    splines: dict[str, _ParamSpline] = {}
+    cols = [".zeta"] + names
+    for w in idx:
+        name = names[w]
+        col = w + 1
+        zf = _GlmerZeta(fit, w, devtol)
+        others = zf.others
+        pw = fit.opt[w]
+        lo, hi = fit.lower[w], fit.upper[w]
+        first = zf(1e-3 if pw == 0 else pw * 1.01, fit.opt[others])
+
+        def carry(row, others=others):
+            prev = row[1 + others]
+            return prev if np.all(np.isfinite(prev)) else fit.opt[others]
+
+        up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+        down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry) \
+            if pw > lo else [first, base_row]
+        mat = _unique_rows(up + down)
+        mat = mat[np.argsort(mat[:, col], kind="stable")]
+        tables[name] = pd.DataFrame(mat, columns=cols).reset_index(drop=True)
+        spl = _splines(mat[:, col], mat[:, 0])
+        if spl.error is not None:
+            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=3)
+        splines[name] = spl
+    lower = pd.Series(fit.lower, index=names)
+    upper = pd.Series(fit.upper, index=names)
+    return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, False)
 
 
 def profile_zeta(m, name: str, values: Sequence[float], oldNames: bool = True) -> np.ndarray:
