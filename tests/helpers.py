@@ -138,6 +138,28 @@ TOL = {
     "glmer_stage1_theta": dict(atol=1e-6),
     # printed glmer summaries: numbers within this times their column's scale (the Hessian SEs' noise)
     "glmer_text": dict(rtol=1e-3),
+    # ---- inference on glmer fits (tests/test_glmer_inference.py): the fits agree with lme4's to the
+    # criterion's tolerance, so logLik / AIC / BIC / deviance columns follow "criterion"; a chi-square is a
+    # difference of two criteria of ~1e2-1e3 (absolute); Wald intervals follow glmer_se; the single-model
+    # table's Sum Sq rests on R_X of the last PIRLS iteration, which moves with where PIRLS stopped
+    "glmer_lrt": dict(rtol=1e-6),
+    "glmer_lrt_chisq": dict(rtol=1e-5, atol=1e-3),
+    "glmer_anova1": dict(rtol=1e-3),
+    # refit() to a stored response: lme4's refit runs one Nelder-Mead from the fitted parameters (an
+    # objective defined by its own lp0), so the optimum agrees at the criterion's tolerance, fixef as fixef
+    "glmer_refit_criterion": dict(rtol=1e-6),
+    "glmer_refit_fixef": dict(rtol=1e-3, atol=1e-3),
+    # simulate() against R's draws (another random stream): per-row means of 4000 draws, as z-scores
+    # against the two Monte-Carlo errors; variances relative
+    "simulate_mean_z": dict(atol=5.0),
+    "simulate_var": dict(rtol=0.25, atol=0.05),
+    # bootstrap / PBmodcomp distributions of 200 replicates against R's: SDs (~5% Monte-Carlo error per
+    # side, times ~3), means within 0.5 SD, PB p-values within 0.1
+    "glmer_boot_sd": dict(rtol=0.3),
+    "glmer_boot_mean_sd": dict(atol=0.5),
+    "glmer_pb_p": dict(atol=0.1),
+    # the families' log densities (cross_validate): closed forms against R's d* functions
+    "glm_log_density": dict(rtol=1e-12, atol=1e-12),
     # ---- floors: absolute tolerances that scale with a quantity of the model (atol times that quantity)
     # times the smallest standard error: fixed effects near zero (with fixef)
     "fixef_floor": dict(atol=1e-4),
