@@ -9,8 +9,10 @@
   (non-identity links) and negative binomial.  numpy's generator: the law is R's, the draws are not.
 * :func:`refit`: lme4's path -- one PIRLS at the fitted parameters from the family's start for the
   new response (``u`` only for ``nAGQ >= 1``, ``u`` and ``beta`` for ``nAGQ = 0``) gives the new
-  ``lp0``, then *one* optimiser run from the fitted ``(theta, beta)`` (Nelder-Mead with its default
-  steps 0.02, lme4's ``refit``; BOBYQA on theta for ``nAGQ = 0``), no boundary check.
+  ``lp0``, then *one* run of the fit's last optimiser from the fitted ``(theta, beta)`` (theta only
+  for ``nAGQ = 0``) with the fit's ``optCtrl`` and the optimiser's own defaults (lme4's ``refit``
+  calls ``optwrap`` without stage 2's steps: Nelder-Mead's are 0.02, BOBYQA's rhobeg minqa's), then
+  the derivatives when the fit has them; no boundary check.
 * :func:`update`: ``glmer()`` again with a changed formula or arguments.
 
 :class:`GlmerSimulator` and :class:`GlmerRefitter` do the per-model set-up once; ``bootMer`` and
@@ -33,10 +35,11 @@ from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.rlang import parse
 from mixedcompat.front.terms import update_formula_tree
 from mixedcompat.front.transforms import Fac
+from mixedcompat.glm.response import glm_response
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import pirls
-from mixedcompat.glmer.stages import GlmerOpt, StageResult, _bobyqa_minqa, _nelder_mead_lme4
+from mixedcompat.glmer.stages import GlmerOpt, StageResult, run_optimizer
 from mixedcompat.lme4.convergence import deriv12
 from mixedcompat.lme4.prediction import (check_nsim, form_of, group_on, original_order, predict as lme4_predict,
                                          select_re, term_matrix)
@@ -47,8 +50,6 @@ __all__ = ["simulate", "refit", "update", "GlmerSimulator", "GlmerRefitter", "fa
 
 UPDATE_ARGS = ("data", "family", "weights", "offset", "nAGQ", "subset", "na_action", "contrasts", "control",
                "start")
-NM_DEFAULT_STEP = 0.02          # lme4's Nelder_Mead default xst (refit passes no steps)
-NM_DEFAULT_XT = 5e-4            # ... and xt = xst * 5e-4
 GAMMA_SHAPES = ("lme4", "dispersion")
 
 
@@ -299,10 +300,10 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
 # refit
 
 
-def _as_response(m, newresp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
-    """``newresp`` as ``(y, weights, n_trials, raw)`` of the fit's family (lme4's ``refit``:
-    a two-column matrix sets the weights to the row totals; a factor becomes 0/1)."""
-    g = m.gdata
+def _as_response(m, newresp: Any) -> tuple[Any, np.ndarray]:
+    """``newresp`` as the family's response (glm's ``initialize`` on it, with the fit's prior weights:
+    a two-column matrix gives proportions and trials, a factor or its codes 0/1) and the raw value
+    kept in the refit's frame."""
     if isinstance(newresp, pd.DataFrame):
         top = newresp.columns.get_level_values(0) if isinstance(newresp.columns, pd.MultiIndex) else newresp.columns
         if len(pd.unique(top)) != 1:
@@ -327,14 +328,9 @@ def _as_response(m, newresp: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, A
                         f"refit needs one response per observation used in the fit")
     if not np.all(np.isfinite(y)):
         raise DataError(f"newresp has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
-    raw = y
-    if y.ndim == 2:
-        if family_name(m.family) != "binomial":
-            raise DataError("a two-column newresp is for binomial fits only")
-        tot = y.sum(axis=1)
-        yy = np.where(tot == 0, 0.0, y[:, 0] / np.where(tot == 0, 1.0, tot))
-        return yy, tot, tot, raw
-    return y, np.asarray(g.weights, dtype=float), np.asarray(g.n_trials, dtype=float), raw
+    if y.ndim == 2 and family_name(m.family) != "binomial":
+        raise DataError("a two-column newresp is for binomial fits only")
+    return glm_response(m.family, y, m.frame.weights, n_rows=n), y
 
 
 class GlmerRefitter:
@@ -361,33 +357,34 @@ class GlmerRefitter:
         lower_theta = np.asarray(m.layout.lower, dtype=float)
         self.lower = np.concatenate([lower_theta, np.full(len(m.beta), -np.inf)]) if m.nAGQ > 0 else lower_theta
         self.n_theta = n_theta
+        self.optimizer = m.optinfo["optimizer"][-1]          # lme4: object@optinfo$optimizer
+        if self.optimizer == "none":                           # a fit at its start values (optimizer=None)
+            self.optimizer = "Nelder_Mead" if m.nAGQ > 0 else "bobyqa"
 
-    def optimize(self, newresp: Any) -> tuple[GlmerOpt, Any, Any]:
+    def optimize(self, newresp: Any, derivs_wanted: bool | None = None) -> tuple[GlmerOpt, Any, Any]:
+        """The refit's optimisation; derivatives (for vcov) when the fit has them, unless told."""
         m, ctrl = self.m, self.ctrl
-        y, w, n_trials, raw = _as_response(m, newresp)
-        g = dataclasses.replace(m.gdata, y=y, weights=w, n_trials=n_trials)
+        if derivs_wanted is None:
+            derivs_wanted = m.opt.derivs is not None
+        resp, raw = _as_response(m, newresp)
+        g = dataclasses.replace(m.gdata, y=resp.y, weights=resp.weights, n_trials=resp.n)
         tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
         with blas_threads(ctrl.get("blas_threads", 1)):
-            init = g.family.initialize(y, w)         # the family's start (glm's mustart) for the new response
-            eta_start = g.offset + g.family.linkfun(getattr(init, "mustart", init))
+            eta_start = g.offset + resp.eta          # the family's start (glm's mustart) for the new response
             joint = m.nAGQ == 0
             off = g.offset if joint else g.offset + g.X @ np.asarray(m.beta)
             r0 = pirls(g, np.asarray(m.theta), eta_start, off, joint=joint, tol=tol, maxit=maxit)
             obj = GlmerObjective(g, r0.eta - g.offset, m.nAGQ, tol, maxit)
             start = StageResult(self.x0.copy(), float("nan"), 0, 0, "", "none")
-            if joint:
-                s = _bobyqa_minqa(obj, self.x0, self.lower)
-                s1, s2 = s, None
-            else:
-                xst = np.full(len(self.x0), NM_DEFAULT_STEP)
-                s = _nelder_mead_lme4(obj, self.x0, self.lower, xst, xst * NM_DEFAULT_XT)
-                s1, s2 = start, s
-            derivs = deriv12(obj, s.par, fx=s.fval) if (ctrl["calc_derivs"] and not joint) else None
+            s = run_optimizer(self.optimizer, obj, self.x0, self.lower, 1, dict(ctrl.get("optCtrl") or {}))
+            s1, s2 = (s, None) if joint else (start, s)
+            derivs = deriv12(obj, s.par, fx=s.fval) if (derivs_wanted and not joint) else None
             fval, state = obj.evaluate(s.par)
         return GlmerOpt(obj, s.par, fval, state, s1, s2, derivs, self.lower), g, raw
 
     def criterion(self, newresp: Any) -> float:
-        return float(self.optimize(newresp)[0].fval)
+        """The refit's objective (-2 log L) only: no derivatives."""
+        return float(self.optimize(newresp, derivs_wanted=False)[0].fval)
 
     def fit(self, newresp: Any) -> GlmerMod:
         m = self.m

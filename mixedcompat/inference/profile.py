@@ -49,6 +49,7 @@ from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.lme4.fast_kernels import LeanCriterion
 from mixedcompat.lme4.optimize import minimize_theta
 from mixedcompat.lme4.pls import make_deviance
+from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.threads import blas_threads
 
@@ -330,11 +331,9 @@ class _FixefZeta:
 # ------------------------------------------------------------------------------------ glmer fits
 # lme4's profile of a GLMM (no scale parameter): every parameter -- sd / cor of the random effects and
 # the fixed effects alike -- is held at a value while the others are re-optimised on the fit's own
-# objective over (theta, beta) (lme4's devfun2 on getME(m, "devfun")), by Nelder-Mead with lme4's
-# default steps (0.02) within the bounds (sd >= 0, -1 <= cor <= 1), started at the previous point's
+# objective over (theta, beta) (lme4's devfun2 on getME(m, "devfun")), by lme4's Nelder-Mead with its
+# default steps (0.02; optwrap drops the fit's xst / xt) within the bounds (sd >= 0, -1 <= cor <= 1), started at the previous point's
 # values; the first point is 1.01 times the estimate (0.001 when it is 0).
-_GLMM_NM = {"xtol_abs": 0.02 * 5e-4, "ftol_abs": 0.0, "xtol_rel": 1e-7, "ftol_rel": 1e-15, "maxeval": 10000,
-            "initial_step": 0.02, "algorithm": "neldermead"}
 
 
 @dataclass
@@ -400,7 +399,10 @@ class _GlmerZeta:
             return fit.dev(trial)
 
         x0 = np.clip(np.asarray(start, dtype=float), self.lo, self.hi)
-        x, fval, _n, _code = bobyqa(objective, x0, self.lo, _GLMM_NM, upper=self.hi)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")          # lme4's optwrap warnings are not repeated per point
+            res = nelder_mead(objective, x0, lower=self.lo, upper=self.hi)
+        x, fval = np.asarray(res.par, dtype=float), float(res.fval)
         par[self.others] = x
         devdiff = fval - fit.deviance
         if not np.isfinite(devdiff):
