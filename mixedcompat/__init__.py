@@ -26,6 +26,7 @@ from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmo
 from mixedcompat.lme4.fit import LmerMod, lmer
 from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
+from mixedcompat.glmer.negbin import glmer_nb
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.nlme import (gls, lme, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
 from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corGaus, corLin, corRatio,
@@ -33,7 +34,7 @@ from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, 
 
 __version__ = "0.1.0"
 
-__all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+__all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
            "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",

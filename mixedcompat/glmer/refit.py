@@ -7,9 +7,10 @@
   (``rbinom`` with the prior weights as trials; a ``cbind`` response gives a two-column matrix, a
   factor response a factor, otherwise proportions), Poisson, Gamma, inverse Gaussian, gaussian
   (non-identity links) and negative binomial.  numpy's generator: the law is R's, the draws are not.
-* :func:`refit`: lme4's path -- one PIRLS at the fitted parameters from the family's start for the
-  new response (``u`` only for ``nAGQ >= 1``, ``u`` and ``beta`` for ``nAGQ = 0``) gives the new
-  ``lp0``, then *one* run of the fit's last optimiser from the fitted ``(theta, beta)`` (theta only
+* :func:`refit`: lme4's path -- one PIRLS at the fitted theta from the family's start for the new
+  response gives the new ``lp0``: for ``nAGQ >= 1`` a ``u``-only update *without* ``X beta`` (lme4's
+  predictor object holds ``beta0 = 0`` after stage 2, and the new response's offset is the data's),
+  for ``nAGQ = 0`` the joint update; then *one* run of the fit's last optimiser from the fitted ``(theta, beta)`` (theta only
   for ``nAGQ = 0``) with the fit's ``optCtrl`` and the optimiser's own defaults (lme4's ``refit``
   calls ``optwrap`` without stage 2's steps: Nelder-Mead's are 0.02, BOBYQA's rhobeg minqa's), then
   the derivatives when the fit has them; no boundary check.
@@ -300,7 +301,7 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
 # refit
 
 
-def _as_response(m, newresp: Any) -> tuple[Any, np.ndarray]:
+def _as_response(m, newresp: Any, family: Any = None) -> tuple[Any, np.ndarray]:
     """``newresp`` as the family's response (glm's ``initialize`` on it, with the fit's prior weights:
     a two-column matrix gives proportions and trials, a factor or its codes 0/1) and the raw value
     kept in the refit's frame."""
@@ -330,14 +331,15 @@ def _as_response(m, newresp: Any) -> tuple[Any, np.ndarray]:
         raise DataError(f"newresp has {int((~np.isfinite(y)).sum())} missing or infinite value(s)")
     if y.ndim == 2 and family_name(m.family) != "binomial":
         raise DataError("a two-column newresp is for binomial fits only")
-    return glm_response(m.family, y, m.frame.weights, n_rows=n), y
+    return glm_response(m.family if family is None else family, y, m.frame.weights, n_rows=n), y
 
 
 class GlmerRefitter:
     """Refits one glmer model to new responses on lme4's ``refit`` path (see the module docstring).
 
     ``fit(y)`` returns the :class:`~mixedcompat.glmer.fit.GlmerMod` of ``refit(m, y)``;
-    ``criterion(y)`` only its objective (-2 log L), what ``PBmodcomp`` needs.
+    ``criterion(y)`` only its objective (-2 log L), what ``PBmodcomp`` needs.  ``family`` replaces the
+    fit's family (lme4's ``refit(setNBdisp(m, theta))`` in ``glmer.nb``).
 
     Example
     -------
@@ -349,8 +351,9 @@ class GlmerRefitter:
     True
     """
 
-    def __init__(self, m):
+    def __init__(self, m, family: Any = None):
         self.m = m
+        self.family = m.family if family is None else family     # glmer.nb: the same model, another theta
         self.ctrl = dict(m.control)
         self.x0 = np.concatenate([m.theta, m.beta]) if m.nAGQ > 0 else np.array(m.theta, dtype=float)
         n_theta = len(m.theta)
@@ -366,14 +369,16 @@ class GlmerRefitter:
         m, ctrl = self.m, self.ctrl
         if derivs_wanted is None:
             derivs_wanted = m.opt.derivs is not None
-        resp, raw = _as_response(m, newresp)
-        g = dataclasses.replace(m.gdata, y=resp.y, weights=resp.weights, n_trials=resp.n)
+        resp, raw = _as_response(m, newresp, self.family)
+        g = dataclasses.replace(m.gdata, y=resp.y, weights=resp.weights, n_trials=resp.n, family=self.family)
         tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
         with blas_threads(ctrl.get("blas_threads", 1)):
             eta_start = g.offset + resp.eta          # the family's start (glm's mustart) for the new response
             joint = m.nAGQ == 0
-            off = g.offset if joint else g.offset + g.X @ np.asarray(m.beta)
-            r0 = pirls(g, np.asarray(m.theta), eta_start, off, joint=joint, tol=tol, maxit=maxit)
+            # lme4's first PIRLS of refit: the fit's predictor object keeps beta0 = 0 after glmer's stage 2
+            # (beta enters its objective through the offset), and the new response's offset is the data's:
+            # so the u-only update fits the response with the random effects alone, X beta left out
+            r0 = pirls(g, np.asarray(m.theta), eta_start, g.offset, joint=joint, tol=tol, maxit=maxit)
             obj = GlmerObjective(g, r0.eta - g.offset, m.nAGQ, tol, maxit)
             start = StageResult(self.x0.copy(), float("nan"), 0, 0, "", "none")
             s = run_optimizer(self.optimizer, obj, self.x0, self.lower, 1, dict(ctrl.get("optCtrl") or {}))
