@@ -211,12 +211,12 @@ def test_refit_to_stored_response(name):
         warnings.simplefilter("ignore")
         r = mc.refit(m1, _stored_newresp(fx))
     assert isinstance(r, mc.GlmerMod)
-    # not check_criterion: lme4's refit objective restarts PIRLS from its own lp0 (see TOL), so the two
-    # objectives differ by PIRLS's stopping noise and either optimum may be the lower
+    check_criterion(r.criterion, fx["refit"]["dev"], f"{name} refit -2 log L")
     assert_close(r.criterion, fx["refit"]["dev"], "refit -2 log L", **TOL["glmer_refit_criterion"])
     assert_close(r.theta, fx["refit"]["theta"], "refit theta", **TOL["glmer_refit_theta"])
     assert_close(r.fixef().to_numpy(), fx["refit"]["beta"], "refit fixef", **TOL["glmer_refit_fixef"])
     assert r.optinfo["optimizer"][-1] == fx["refit_optimizer"]
+    assert r.optinfo["feval"] == fx["refit_feval"]                  # lme4's path: the same evaluations
 
 
 def test_refit_same_response_stays_at_the_optimum():
@@ -345,6 +345,7 @@ def test_simulate_weights_warning_poisson():
 
 
 BOOT_CASES = [n for n in cases("boot") if n in ("boot_cbpp", "boot_bernoulli")]
+NSIM_OURS = 60          # our replicates (R's fixtures have 200): each is a full glmer refit
 
 
 @pytest.mark.parametrize("name", BOOT_CASES)
@@ -355,17 +356,25 @@ def test_bootmer_distribution_matches_lme4(name):
     def FUN(fit):
         return np.append(fit.fixef().to_numpy(), fit.theta[0])      # one scalar term: sd = theta
 
-    b = mc.bootMer(m1, FUN, nsim=fx["nsim"], seed=1, progress=False, parallel=2)
-    assert b.t.shape == (fx["nsim"], len(fx["names"]))
+    b = mc.bootMer(m1, FUN, nsim=NSIM_OURS, seed=1, progress=False, parallel=2)
+    assert b.t.shape == (NSIM_OURS, len(fx["names"]))
     ok = np.all(np.isfinite(b.t), axis=1)
     mean, sd = b.t[ok].mean(axis=0), b.t[ok].std(axis=0, ddof=1)
     assert_close(sd, fx["sd"], "bootstrap SD", **TOL["glmer_boot_sd"])
     assert np.all(np.abs(mean - np.asarray(fx["mean"])) <= TOL["glmer_boot_mean_sd"]["atol"] * np.asarray(fx["sd"]))
-    ci = mc.confint(m1, method="boot", nsim=fx["nsim"], seed=1, parallel=2)
+
+
+def test_confint_boot_glmer():
+    """confint(method="boot"): the same replicates as bootMer of sd + fixef, percentile intervals with
+    lme4's rows (no .sigma without a scale)."""
+    fx = CASES["boot_cbpp"]
+    _m0, m1 = fits("boot_cbpp")
+    ci = mc.confint(m1, method="boot", nsim=20, seed=1)
     assert list(ci.index) == fx["confint"]["rownames"]
-    width, width_r = (ci.iloc[:, 1] - ci.iloc[:, 0]).to_numpy(), np.subtract(fx["confint"]["upper"],
-                                                                            fx["confint"]["lower"])
-    assert_close(width, width_r, "boot interval width", **TOL["glmer_boot_sd"])
+    b = mc.bootMer(m1, lambda f: np.append(f.theta[0], f.fixef().to_numpy()), nsim=20, seed=1, progress=False)
+    from mixedcompat.inference.intervals import percentile_interval
+    expected = np.array([percentile_interval(b.t[:, j], 0.95) for j in range(b.t.shape[1])])
+    assert_close(ci.to_numpy(), expected, "percentile intervals", rtol=1e-12)
 
 
 def test_bootmer_is_seeded_independent_of_workers():
@@ -386,7 +395,7 @@ def test_bootmer_semiparametric_refused_for_glmer():
 def test_pbmodcomp_matches_pbkrtest(name):
     fx = CASES[name]
     m0, m1 = fits(name)
-    pb = mc.PBmodcomp(m1, m0, nsim=fx["nsim"], seed=2, progress=False, parallel=2)
+    pb = mc.PBmodcomp(m1, m0, nsim=NSIM_OURS, seed=2, progress=False, parallel=2)
     t = fx["test"]
     assert list(pb.test.index) == t["rownames"]
     assert_close(pb.test["stat"], t["stat"], "LRT stat", **TOL["glmer_lrt_chisq"])
@@ -506,3 +515,42 @@ def test_cross_validate_binomial_cbind_and_offset():
     _p0, p1 = fits("anova_poisson_offset")
     cvo = mc.cross_validate(p1, folds=4, seed=2)
     assert np.all(np.isfinite(cvo["log_pred_density"]))
+
+
+# ------------------------------------------------------------------------------------------------
+# glmer_nb
+
+
+@pytest.mark.parametrize("name", cases("glmer_nb"))
+def test_glmer_nb_search_as_lme4(name):
+    """glmer.nb: est_theta's start, R's optimize() over log(theta) on a chain of refits -- the same thetas
+    evaluated, in order, the same number of refits, and the fit."""
+    fx = CASES[name]
+    d = data_of(fx["data"])
+    import io
+    import contextlib
+    buf = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buf):
+        warnings.simplefilter("ignore")
+        m = mc.glmer_nb(fx["formula"], d, verbose=True)
+    assert isinstance(m, mc.GlmerMod)
+    trace = [float(line.split("th=")[1].split(",")[0]) for line in buf.getvalue().splitlines() if ": th=" in line]
+    assert len(trace) == len(fx["trace_theta"]) == m.nb_evaluations == fx["nevals"]
+    assert_close(trace, fx["trace_theta"], "thetas evaluated", **TOL["glmer_nb_theta"])
+    assert_close(m.getME("glmer.nb.theta"), fx["nb_theta"], "theta", **TOL["glmer_nb_theta"])
+    check_criterion(m.criterion, fx["dev"], f"{name} -2 log L")
+    assert_close(m.criterion, fx["dev"], "-2 log L", **TOL["glmer_logLik"])
+    assert m.logLik().df == fx["df"]
+    assert m.family.family == fx["family"]
+    assert_close(m.theta, fx["theta"], "theta (random effects)", **TOL["glmer_theta"])
+
+
+def test_glmer_nb_initctrl_theta_and_bad_theta():
+    fx = CASES["glmer_nb_simglmm"]
+    d = data_of(fx["data"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.glmer_nb(fx["formula"], d, initCtrl={"theta": fx["nb_theta"]})
+    assert_close(m.getME("glmer.nb.theta"), fx["nb_theta"], "theta", **TOL["glmer_nb_theta"])
+    with pytest.raises(mc.DataError, match="theta must be positive"):
+        mc.glmer_nb(fx["formula"], d, initCtrl={"theta": -1.0})

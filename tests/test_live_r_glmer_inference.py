@@ -120,3 +120,37 @@ def test_glmer_inference_agrees_with_lme4(design):
     se = np.sqrt((var + r["sim_var"]) / 2000)
     z = np.abs(mean - r["sim_mean"]) / np.where(se > 0, se, np.inf)
     assert np.all(z <= TOL["simulate_mean_z"]["atol"]), f"largest z {z.max():.2f}"
+
+
+_R_OPTIMIZE = r"""
+function(a, b, c, lower, upper, tol) {
+    seen <- numeric(0)
+    f <- function(x) { seen <<- c(seen, x); (x - a)^2 + b * sin(c * x) }
+    o <- optimize(f, c(lower, upper), tol = tol)
+    list(seen = seen, minimum = o$minimum)
+}
+"""
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(a=st.floats(-2, 2), b=st.floats(0, 1.5), c=st.floats(0.5, 5), width=st.floats(1, 10),
+       tol=st.sampled_from([5e-5, 1e-3, 1.220703125e-4, 1e-8]))
+def test_brent_optimize_evaluates_rs_points(a, b, c, width, tol):
+    """numerics.brent.optimize evaluates exactly the points R's optimize() evaluates, in order
+    (what glmer.nb's chain of refits depends on), and returns R's minimum."""
+    import rlive
+    from mixedcompat.numerics.brent import optimize
+    ro = rlive.robjects()
+    if "optimize" not in _STATE:
+        _STATE["optimize"] = ro.r(_R_OPTIMIZE)
+    lower, upper = a - width / 2, a + width
+    r = rlive._py(_STATE["optimize"](a, b, c, lower, upper, tol))
+    seen = []
+
+    def f(x):
+        seen.append(x)
+        return (x - a) ** 2 + b * np.sin(c * x)
+
+    res = optimize(f, lower, upper, tol=tol)
+    assert seen == r["seen"]
+    assert res.minimum == r["minimum"][0]

@@ -66,7 +66,8 @@ class GlmerNbMod(GlmerMod):
         return out
 
     def _npar(self) -> int:
-        return super()._npar() + 1
+        """lme4's ``npar``: fixed effects, theta, the scale if any, and the negative binomial's theta."""
+        return self.frame.X.shape[1] + len(self.theta) + int(self.use_scale) + 1
 
     def logLik(self, REML: bool | None = None) -> LogLik:
         return LogLik(-0.5 * self.criterion, df=self._npar(), nobs=self.nobs())
@@ -90,8 +91,10 @@ def refit_theta(m: GlmerMod, theta: float) -> GlmerMod:
 
 
 def _nb_call(call: dict, theta: float) -> dict:
+    """The fit's call as lme4 leaves it: ``glmer`` with ``negative.binomial(theta = <estimate>)``, so
+    that ``update`` refits with theta fixed, as in R."""
     out = dict(call)
-    out["family"] = f"negative.binomial(theta = {theta!r})"
+    out["family"] = negative_binomial(theta=theta)
     return out
 
 
