@@ -154,3 +154,40 @@ def test_brent_optimize_evaluates_rs_points(a, b, c, width, tol):
     res = optimize(f, lower, upper, tol=tol)
     assert seen == r["seen"]
     assert res.minimum == r["minimum"][0]
+
+
+_R_REFIT_OWN = r"""
+function(d, f, family) {
+    m <- suppressMessages(suppressWarnings(lme4::glmer(as.formula(f), data = d, family = family)))
+    r <- suppressMessages(suppressWarnings(refit(m, model.response(model.frame(m)))))
+    list(dev = -2 * as.numeric(logLik(r)), beta = unname(fixef(r)), theta = unname(getME(r, "theta")),
+         feval = r@optinfo$feval)
+}
+"""
+
+
+@pytest.mark.parametrize("stem,formula,family", [
+    ("cbpp", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "binomial"),
+    ("simglmm", "yb ~ x + grp + (1 | subj)", "binomial"),
+    ("simglmm", "cnt ~ x + (1 | subj)", "poisson"),
+])
+def test_refit_to_own_response_as_lme4(stem, formula, family):
+    """refit(m, its own response) follows lme4's refit path: its first PIRLS (u only, X beta left out),
+    one Nelder-Mead from the fit: the same optimum (which is not the fit's: another lp0) and evaluations."""
+    import warnings
+    import rlive
+    from helpers import FIXTURES, load_fixture_data
+    d = load_fixture_data(stem, root=FIXTURES / "glmer_inference")
+    ro = rlive.robjects()
+    if "refit_own" not in _STATE:
+        _STATE["refit_own"] = ro.r(_R_REFIT_OWN)
+    r = rlive._py(_STATE["refit_own"](rlive.to_r_frame(d), formula, family))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.glmer(formula, d, family=family)
+        own = m.frame.y if m.frame.y.ndim == 2 else m.gdata.y
+        ours = mc.refit(m, own)
+    assert_close(ours.criterion, r["dev"][0], "refit -2 log L", **TOL["glmer_refit_criterion"])
+    assert_close(ours.theta, r["theta"], "refit theta", **TOL["glmer_refit_theta"])
+    assert_close(ours.beta, r["beta"], "refit fixef", **TOL["glmer_refit_fixef"])
+    assert ours.optinfo["feval"] == r["feval"][0]

@@ -222,7 +222,8 @@ class GlmerSimulator:
             b = rng.standard_normal((n_levels, T.shape[0])) @ T.T
             bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])
             eta = eta + np.einsum("ij,ij->i", X, bz[codes])
-        return self.family.linkinv(eta)
+        r_link = getattr(getattr(self.family, "link", None), "r", None)   # R's family$linkinv (make.link's)
+        return (r_link.linkinv if r_link is not None else self.family.linkinv)(eta)
 
     def __call__(self, rng: np.random.Generator) -> np.ndarray:
         mu = self.mean(rng)
