@@ -312,7 +312,9 @@ class GlmerMod(LmerMod):
         return joint.beta_vcov_unscaled(joint.factor(self.theta))
 
     def _npar(self) -> int:
-        return self.frame.X.shape[1] + len(self.theta) + (1 if self.use_scale else 0)
+        # lme4's npar.merMod: a negative binomial family's theta counts too (any glmer with that family)
+        nb = "Negative Binomial" in str(self.family.family)
+        return self.frame.X.shape[1] + len(self.theta) + (1 if self.use_scale else 0) + (1 if nb else 0)
 
     def sigma(self) -> float:
         """1 for binomial and Poisson families; lme4's ``sqrt(pwrss / n)`` for families with a scale."""

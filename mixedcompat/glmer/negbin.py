@@ -31,7 +31,6 @@ from mixedcompat.glm.families import negative_binomial
 from mixedcompat.glm.negbin import est_theta
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.refit import GlmerRefitter
-from mixedcompat.model import LogLik
 from mixedcompat.numerics.brent import optimize
 
 __all__ = ["glmer_nb", "GlmerNbMod", "refit_theta"]
@@ -41,9 +40,9 @@ NB_HALF_WIDTH = 3.0     # the search interval: log(theta0) -/+ 3
 
 
 class GlmerNbMod(GlmerMod):
-    """A ``glmer_nb`` fit: a :class:`GlmerMod` with the negative binomial's theta as a parameter
-    (``getME(m, "glmer.nb.theta")``, one more degree of freedom in ``logLik``) and the number of
-    refits of the search (``nb_evaluations``, lme4's ``attr(m, "nevals")``).
+    """A ``glmer_nb`` fit: a :class:`GlmerMod` with ``getME(m, "glmer.nb.theta")`` and the number of
+    refits of the search (``nb_evaluations``, lme4's ``attr(m, "nevals")``); its ``logLik`` counts theta
+    as a parameter, as every glmer fit with a negative binomial family (lme4's ``npar``).
 
     Example
     -------
@@ -64,13 +63,6 @@ class GlmerNbMod(GlmerMod):
                       fit_warnings, call, m.data_name)
         object.__setattr__(out, "nb_evaluations", int(nevals))
         return out
-
-    def _npar(self) -> int:
-        """lme4's ``npar``: fixed effects, theta, the scale if any, and the negative binomial's theta."""
-        return self.frame.X.shape[1] + len(self.theta) + int(self.use_scale) + 1
-
-    def logLik(self, REML: bool | None = None) -> LogLik:
-        return LogLik(-0.5 * self.criterion, df=self._npar(), nobs=self.nobs())
 
     def getME(self, name: str):
         if name == "glmer.nb.theta":
