@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sla
 
-from mixedcompat.errors import SINGULAR_MESSAGE, DataError, RankDeficiencyWarning
+from mixedcompat.errors import DataError
 from mixedcompat.front.data_input import as_data_frame
-from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.reterms import ThetaLayout, make_reterms
 from mixedcompat.front.rlang import Node
@@ -28,7 +27,7 @@ from mixedcompat.glmer.control import glmer_control
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, pirls
 from mixedcompat.glmer.stages import GlmerOpt, optimize_glmer
-from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
+from mixedcompat.lme4.checks import check_reterms, check_scale_x, checked_model_frame
 from mixedcompat.lme4.convergence import check_conv, emit
 from mixedcompat.lme4.fit import LmerMod, lmer
 from mixedcompat.lme4.prediction import predict as lme4_predict
@@ -64,18 +63,8 @@ def _prepare(formula, data, family, weights, offset, subset, na_action, contrast
     the start's linear predictor and the design's warnings."""
     fam = family_of(family)
     parts = parse_formula(formula)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = model_frame(parts, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
-                            contrasts=contrasts, glm_response=True)
-    fit_warnings = []
-    for w in caught:
-        if issubclass(w.category, RankDeficiencyWarning):
-            fit_warnings.append(str(w.message))
-            if ctrl["check_rankX"] == "silent.drop.cols":
-                continue
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
+    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
+                                              na_action=na_action, contrasts=contrasts, glm_response=True)
     n = len(frame.y)
     terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, n)
     check_reterms(terms, n, ctrl)

@@ -19,7 +19,9 @@ from typing import Sequence
 
 import numpy as np
 
-from mixedcompat.errors import DataError, IdentifiabilityWarning, ScaleWarning
+from mixedcompat.errors import DataError, IdentifiabilityWarning, RankDeficiencyWarning, ScaleWarning
+from mixedcompat.front.design import ModelFrame, model_frame
+from mixedcompat.front.formula import FormulaParts
 from mixedcompat.front.reterms import ReTerm, flist
 
 SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"
@@ -172,3 +174,30 @@ def check_rank_x(dropped: Sequence[str], p_full: int, action: str) -> None:
         raise DataError(f"the fixed-effects model matrix is column rank deficient (rank(X) = "
                         f"{p_full - len(dropped)} < {p_full} = p);\nthe fixed effects will be jointly "
                         f"unidentifiable (aliased: {', '.join(dropped)})")
+
+
+def checked_model_frame(parts: FormulaParts, data, ctrl: dict, **kwargs) -> tuple[ModelFrame, list[str]]:
+    """The model frame with lme4's ``check.rankX`` applied: rank-deficiency messages are passed on (or
+    kept silent with ``"silent.drop.cols"``) and returned as the fit's "fit warnings" lines.
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> d = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [0.0, 1, 2, 3], "g": list("abab")})
+    >>> frame, notes = checked_model_frame(parse_formula("y ~ x + (1 | g)"), d, {"check_rankX": "message+drop.cols"})
+    >>> frame.x_names, notes
+    (['(Intercept)', 'x'], [])
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = model_frame(parts, data, **kwargs)
+    fit_warnings = []
+    for w in caught:
+        if issubclass(w.category, RankDeficiencyWarning):
+            fit_warnings.append(str(w.message))
+            if ctrl["check_rankX"] == "silent.drop.cols":
+                continue
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
+    return frame, fit_warnings

@@ -17,11 +17,11 @@ import scipy.sparse as sp
 
 from mixedcompat.lme4.convergence import check_conv, emit, is_singular_theta
 from mixedcompat.front.data_input import as_data_frame
-from mixedcompat.front.design import ModelFrame, model_frame
-from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError, RankDeficiencyWarning, SingularFitWarning
+from mixedcompat.front.design import ModelFrame
+from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError, SingularFitWarning
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.rlang import Node
-from mixedcompat.lme4.checks import check_rank_x, check_reterms, check_scale_x
+from mixedcompat.lme4.checks import check_reterms, check_scale_x, checked_model_frame
 from mixedcompat.lme4.control import lmer_control
 from mixedcompat.lme4.gradient import criterion_gradient
 from mixedcompat.lme4.optimize import GRADIENT_OPTIMIZER, OptSummary, minimize_theta
@@ -102,18 +102,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
         raise DataError(f"REML must be True or False, not {REML!r}")
     ctrl = lmer_control(control)
     parts = parse_formula(formula)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        frame = model_frame(parts, data, weights=weights, offset=offset, subset=subset,
-                            na_action=na_action, contrasts=contrasts)
-    fit_warnings = []
-    for w in caught:
-        if issubclass(w.category, RankDeficiencyWarning):
-            fit_warnings.append(str(w.message))
-            if ctrl["check_rankX"] == "silent.drop.cols":
-                continue
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
+    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
+                                              na_action=na_action, contrasts=contrasts)
     threads = ctrl["blas_threads"]
     with blas_threads(threads):
         terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
