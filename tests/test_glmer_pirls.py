@@ -97,3 +97,11 @@ def test_pirls_failures_are_lme4s():
     bad = GlmData(data.terms, data.X, data.y, data.weights, data.n_trials, data.offset, NaNBinomial())
     with pytest.raises(PirlsError, match=r"^PIRLS loop resulted in NaN value$"):
         pirls(bad, theta, eta0, bad.offset, joint=True)
+
+
+def test_ranova_refuses_a_glmer_fit_in_lmertests_words():
+    import mixedcompat as mc
+    m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mc.datasets.load("cbpp"),
+                 family="binomial")
+    with pytest.raises(mc.DataError, match=r"'model' should be an lmer-fit"):
+        mc.ranova(m)
