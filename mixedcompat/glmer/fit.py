@@ -405,10 +405,6 @@ class GlmerMod(LmerMod):
     def isSingular(self, tol: float = 1e-4) -> bool:
         return bool(np.any(self.theta[self.layout.on_diagonal] < tol))
 
-    def ranova(self, **kwargs):
-        """lmerTest's ``ranova`` is for linear mixed models only (lmerTest's words)."""
-        raise DataError("'model' should be an lmer-fit: \"inherits(model, 'lmerMod')\" is not TRUE")
-
     def getME(self, name: str):
         """lme4's ``getME`` for a glmer fit (``"devcomp"``, ``"theta"``, ``"beta"``, ``"u"``, ``"b"``,
         ``"X"``, ``"Z"``, ``"Lambda"``, ``"flist"``, ``"cnms"``...)."""

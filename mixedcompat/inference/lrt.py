@@ -429,6 +429,8 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     >>> list(ranova(m).index)                  # doctest: +SKIP
     ['<none>', 'Days in (Days | Subject)']
     """
+    if getattr(m, "family", None) is not None:     # a GLMM (glmer fit): lmerTest refuses it
+        raise DataError("'model' should be an lmer-fit: \"inherits(model, 'lmerMod')\" is not TRUE")
     re_terms = list(m.parts.re_terms)
     if not re_terms:
         raise ValueError("Model should have at least one random-effects term")
