@@ -126,7 +126,8 @@ def test_family_as_lme4_evaluates_it(case):
     for name, s in case["sets"].items():
         y, n, wt = num(s["y"]), num(s["n"]), num(s["wt"])
         dr = f.dev_resids(y, mu, wt)
-        same(dr, num(s["dev_resids"]), f"{f.family} {name} devResid")
+        # terms that cancel near y = mu: numpy's log differs from the C library's by an ulp
+        same_up_to_cancellation(dr, num(s["dev_resids"]), dev_term_size(f, y, mu, wt), f"{f.family} {name} devResid")
         dev = num(s["dev"])[0]
         with warnings.catch_warnings(record=True) as w:
             warnings.simplefilter("always")
