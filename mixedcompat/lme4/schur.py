@@ -476,26 +476,24 @@ class LaterBlocks:
         else:
             C = self.Arr.copy()
         C -= np.tril(G @ G.T)
-        if isinstance(lam, np.ndarray):
-            C *= lam[:, None]
-            C *= lam[None, :]
-        else:
-            C = C + np.tril(C, -1).T
-            C = np.asarray((lam.T @ np.asarray((lam.T @ C).T)).T)
-        C[np.diag_indices_from(C)] += 1.0
-        return _dense_factor(C)
+        return _scaled_dense_factor(C, lam)
 
     def _factor_dense_product(self, lam, G0: sp.csr_matrix) -> RestFactor:
         """Without a pair pattern (too many pairs): the fill-in as a sparse product, ``C`` dense."""
-        C = self.Arr - np.tril((G0 @ G0.T).toarray())
-        if isinstance(lam, np.ndarray):
-            C *= lam[:, None]
-            C *= lam[None, :]
-        else:
-            C = C + np.tril(C, -1).T
-            C = np.asarray((lam.T @ np.asarray((lam.T @ C).T)).T)
-        C[np.diag_indices_from(C)] += 1.0
-        return _dense_factor(C)
+        return _scaled_dense_factor(self.Arr - np.tril((G0 @ G0.T).toarray()), lam)
+
+
+def _scaled_dense_factor(C: np.ndarray, lam) -> RestFactor:
+    """The factor of ``Lambda_r' C Lambda_r + I`` for the lower triangle ``C`` of
+    ``A_rr - fill-in`` (``lam`` a vector of column multipliers or a sparse ``Lambda_r``)."""
+    if isinstance(lam, np.ndarray):
+        C *= lam[:, None]
+        C *= lam[None, :]
+    else:
+        C = C + np.tril(C, -1).T
+        C = np.asarray((lam.T @ np.asarray((lam.T @ C).T)).T)
+    C[np.diag_indices_from(C)] += 1.0
+    return _dense_factor(C)
 
 
 def _border_columns(blocks: list[EngineBlock]) -> np.ndarray:
