@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from mixedcompat.glm.gauss_hermite import GHrule
+from mixedcompat.glmer.compiled import compiled_objective
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls, random_predictor
 
 __all__ = ["laplace_value", "agq_value", "GlmerObjective"]
@@ -89,6 +90,10 @@ class GlmerObjective:
         2..25: adaptive Gauss-Hermite, both functions of ``(theta, beta)``.
     tol, maxit : float, int
         PIRLS's ``tolPwrss`` and ``maxit``.
+    compiled : bool
+        Evaluate the value (``__call__``) with the compiled kernel when it takes the model
+        (:mod:`mixedcompat.glmer.compiled`; the same numbers to rounding).  ``evaluate``, which returns
+        the PIRLS state too, always runs the numpy PIRLS.
 
     Example
     -------
@@ -101,7 +106,8 @@ class GlmerObjective:
     184.0531
     """
 
-    def __init__(self, data: GlmData, lp0: np.ndarray, nAGQ: int, tol: float = 1e-7, maxit: int = 100):
+    def __init__(self, data: GlmData, lp0: np.ndarray, nAGQ: int, tol: float = 1e-7, maxit: int = 100,
+                 compiled: bool = True):
         self.data = data
         self.lp0 = np.asarray(lp0, dtype=float).copy()
         self.lp0.flags.writeable = False
@@ -109,6 +115,19 @@ class GlmerObjective:
         self.tol = tol
         self.maxit = maxit
         self.n_theta = sum(t.n_theta for t in data.terms)
+        self.eta_start = data.offset + self.lp0
+        self.compiled = compiled_objective(data) if compiled and self.nAGQ <= 1 else None
+
+    def __getstate__(self) -> dict:
+        # the compiled kernel's buffers are ctypes pointers: rebuilt on unpickling, not copied
+        state = self.__dict__.copy()
+        state["compiled"] = state["compiled"] is not None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        use = state.pop("compiled")
+        self.__dict__.update(state)
+        self.compiled = compiled_objective(self.data) if use else None
 
     @property
     def joint(self) -> bool:
@@ -130,11 +149,14 @@ class GlmerObjective:
         theta, beta = self.split(pars)
         off = self.offset_of(beta)
         # lme4 sets mu from lp0 under the data's offset, then installs the evaluation's offset
-        r = pirls(self.data, theta, self.data.offset + self.lp0, off, joint=self.joint, tol=self.tol,
+        r = pirls(self.data, theta, self.eta_start, off, joint=self.joint, tol=self.tol,
                   maxit=self.maxit)
         if self.nAGQ <= 1:
             return laplace_value(self.data, r), r
         return agq_value(self.data, r, theta, off, self.nAGQ), r
 
     def __call__(self, pars: np.ndarray) -> float:
-        return self.evaluate(pars)[0]
+        if self.compiled is None:
+            return self.evaluate(pars)[0]
+        theta, beta = self.split(pars)
+        return self.compiled.value(theta, beta, self.joint, self.data.offset, self.eta_start, self.tol, self.maxit)

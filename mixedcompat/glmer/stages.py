@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mixedcompat.errors import ConvergenceWarning
+from mixedcompat.glmer.compiled import compiled_objective
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls
 from mixedcompat.lme4.convergence import Derivs, deriv12
@@ -149,10 +150,17 @@ def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, n
     """
     tol, maxit = ctrl["tolPwrss"], ctrl["maxit"]
     # lme4's mkGlmerDevfun: one PIRLS at the start values (joint, or u-only without the nAGQ = 0
-    # initial step); its linear predictor is lp0
-    r0 = pirls(data, theta0 if theta_init is None else theta_init, eta_start, data.offset,
-               joint=ctrl["nAGQ0initStep"] or nAGQ == 0, tol=tol, maxit=maxit)
-    obj0 = GlmerObjective(data, r0.eta - data.offset, 0, tol, maxit)
+    # initial step); its linear predictor is lp0.  Only its linear predictor is needed, unless stage 2
+    # starts from it (no initial step)
+    joint0 = ctrl["nAGQ0initStep"] or nAGQ == 0
+    theta_r0 = theta0 if theta_init is None else theta_init
+    kernel = compiled_objective(data)
+    if kernel is not None and joint0:
+        eta0 = kernel.run(theta_r0, None, True, data.offset, eta_start, tol, maxit).eta
+    else:
+        r0 = pirls(data, theta_r0, eta_start, data.offset, joint=joint0, tol=tol, maxit=maxit)
+        eta0 = r0.eta
+    obj0 = GlmerObjective(data, eta0 - data.offset, 0, tol, maxit)
     n_theta = len(theta0)
     opt1, opt2 = ctrl["optimizer"] or ("none", "none")
     if ctrl["optimizer"] is None:
@@ -176,6 +184,12 @@ def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, n
         lp_stage2 = r0.eta - data.offset
     else:
         s1 = run_optimizer(opt1, obj0, theta0, lower_theta, 1, ctrl["optCtrl"])
+        if nAGQ > 0 and kernel is not None:
+            # stage 2 needs stage 1's linear predictor, beta and R_X only: the kernel gives them
+            st = kernel.run(s1.par, None, True, data.offset, obj0.eta_start, tol, maxit)
+            beta1 = st.beta if beta_start is None else np.asarray(beta_start, dtype=float)
+            obj = GlmerObjective(data, st.eta - data.offset, nAGQ, tol, maxit)
+            return _stage2(data, obj, s1, beta1, _rx_vcov(st.RXt), lower_theta, opt2, ctrl)
         f1, r1 = obj0.evaluate(s1.par)
         if nAGQ == 0:
             par, fval = s1.par, f1
@@ -191,6 +205,20 @@ def optimize_glmer(data: GlmData, theta0: np.ndarray, lower_theta: np.ndarray, n
     else:                            # after a u-only PIRLS: R_X at its last weights
         joint = data.joint_pattern.reweighted(r1.work_weights, r1.work_response)
         unsc = joint.beta_vcov_unscaled(joint.factor(s1.par))
+    return _stage2(data, obj, s1, beta1, unsc, lower_theta, opt2, ctrl)
+
+
+def _rx_vcov(RXt: np.ndarray) -> np.ndarray:
+    """``(R_X' R_X)^-1`` from the lower-triangular ``R_X'``."""
+    inv = np.linalg.inv(RXt)
+    return inv.T @ inv
+
+
+def _stage2(data: GlmData, obj: GlmerObjective, s1: StageResult, beta1: np.ndarray, unsc: np.ndarray,
+            lower_theta: np.ndarray, opt2: str, ctrl: dict) -> GlmerOpt:
+    """Stage 2 from stage 1's theta and ``beta1`` (steps from ``unsc``, the unscaled vcov of beta),
+    then deriv12, the boundary check and the state at the optimum."""
+    n_theta = len(s1.par)
     lower = np.concatenate([lower_theta, np.full(data.p, -np.inf)])
     s2 = run_optimizer(opt2, obj, np.concatenate([s1.par, beta1]), lower, 2, ctrl["optCtrl"],
                        beta_sd=np.sqrt(np.diag(unsc)), n_theta=n_theta)
