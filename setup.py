@@ -11,7 +11,7 @@ setup(
         Extension(
             "mixedcompat._native._glmm_pirls",
             sources=["mixedcompat/_native/glmm_pirls.c"],
-            extra_compile_args=["-O2", "-ffp-contract=off", "-fno-fast-math"],
+            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"],
             libraries=["m"],
             optional=True,
         )

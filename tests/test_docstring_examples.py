@@ -25,6 +25,8 @@ def _module_names() -> list[str]:
     for info in pkgutil.walk_packages(mixedcompat.__path__, prefix=mixedcompat.__name__ + "."):
         if info.name.rsplit(".", 1)[-1] == "__main__":
             continue
+        if info.name.startswith(mixedcompat.__name__ + "._native."):
+            continue             # compiled C loaded with ctypes, not a Python module
         names.append(info.name)
     return sorted(names)
 

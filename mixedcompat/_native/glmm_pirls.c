@@ -165,7 +165,7 @@ static double aic_value(const Problem *P, const double *mu) {
 
 /* eta = offset + sum_k theta_k z_k u_k[code_k] (+ X beta); mu; deviance residuals; returns pdev */
 static double update(const Problem *P, const double *theta, const double *offset, const double *u, const double *beta,
-                     int joint, int q, double *eta, double *mu, double *dr, double *sum_dev) {
+                     int joint, int q, double *eta, double *mu, double *ex, double *dr, double *sum_dev) {
     int n = P->n, K = P->K, p = P->p;
     double sd = 0.0, su = 0.0;
     for (int i = 0; i < n; i++) {
@@ -176,7 +176,13 @@ static double update(const Problem *P, const double *theta, const double *offset
         if (joint)
             for (int c = 0; c < p; c++) e += P->X[(size_t)i * p + c] * beta[c];
         eta[i] = e;
-        mu[i] = linkinv(P->link, e);
+        if (P->link == LINK_LOGIT) {          /* keep exp(-eta): the next mu_eta reuses it when eta >= 0 */
+            double x = exp(-e);
+            ex[i] = x;
+            mu[i] = cpp_max(EPS, cpp_min(1.0 - EPS, 1.0 / (1.0 + x)));
+        } else {
+            mu[i] = linkinv(P->link, e);
+        }
         dr[i] = dev_resid(P, P->y[i], mu[i], P->pw[i]);
         sd += dr[i];
     }
@@ -205,9 +211,10 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     double *cr = malloc(sizeof(double) * (m + 1)), *bx = malloc(sizeof(double) * ((size_t)L1 * p + 1));
     double *gv = malloc(sizeof(double) * (m + 1)), *tz = malloc(sizeof(double) * (K + 1));
     int *gi = malloc(sizeof(int) * (m + 1)), *ga = malloc(sizeof(int) * (K + 1));
-    double *offset = malloc(sizeof(double) * n);
+    double *offset = malloc(sizeof(double) * n), *ex = malloc(sizeof(double) * n);
+    int *first = malloc(sizeof(int) * (m + 1));
     double ldL2 = 0.0, pdev = 0.0, oldpdev = DBL_MAX, sum_dev = 0.0;
-    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !tz || !gi || !ga || !offset) {
+    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !tz || !gi || !ga || !offset || !ex || !first) {
         status = ERR_MEMORY;
         goto done;
     }
@@ -218,15 +225,23 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
         offset[i] = o;
         eta[i] = eta0[i];
         mu[i] = linkinv(P->link, eta[i]);
+        if (P->link == LINK_LOGIT) ex[i] = exp(-eta[i]);
     }
     for (int c = 0; c < p; c++) beta[c] = 0.0;
 
     for (it = 1; it <= maxit; it++) {
         for (int i = 0; i < n; i++) {
-            double me = mu_eta(P->link, eta[i]);
+            double me;
+            if (P->link == LINK_LOGIT) {      /* dlogis: e / (1 + e)^2 with e = exp(-|eta|) */
+                double e = (eta[i] >= 0.0) ? ex[i] : exp(eta[i]), f = 1.0 + e;
+                me = cpp_max(EPS, e / (f * f));
+            } else {
+                me = mu_eta(P->link, eta[i]);
+            }
             w[i] = me * me * P->pw[i] / variance(P, mu[i]);
             z[i] = (eta[i] - offset[i]) + (P->y[i] - mu[i]) / me;
-            if (!isfinite(w[i]) || !isfinite(z[i])) { status = ERR_NAN; goto done; }
+            /* a negative weight is NaN in lme4, which takes its square root */
+            if (!isfinite(w[i]) || !(w[i] >= 0.0) || !isfinite(z[i])) { status = ERR_NAN; goto done; }
         }
         /* the system: diagonal first block, pair values, dense later block, right-hand sides */
         memset(d1, 0, sizeof(double) * L1);
@@ -272,6 +287,14 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
             for (int k = P->colptr[j]; k < P->colptr[j + 1]; k++) { gi[g] = P->pair_dense[k]; gv[g] = pv[k]; g++; }
             for (int c = 0; c < p; c++) { gi[g] = m_r + c; gv[g] = bx[(size_t)j * p + c]; g++; }
             double inv = 1.0 / d1[j], cj = c1[j] * inv;
+            if (g > 0 && gi[g - 1] - gi[0] == g - 1) {       /* consecutive columns: contiguous rows */
+                for (int s = 0; s < g; s++) {
+                    double vs = gv[s] * inv, *Srow = S + (size_t)gi[s] * m + gi[0];
+                    for (int t = 0; t <= s; t++) Srow[t] -= vs * gv[t];
+                    cr[gi[s]] -= gv[s] * cj;
+                }
+                continue;
+            }
             for (int s = 0; s < g; s++) {
                 double vs = gv[s] * inv;
                 size_t row = (size_t)gi[s] * m;
@@ -279,14 +302,21 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
                 cr[gi[s]] -= gv[s] * cj;
             }
         }
-        /* Cholesky of the Schur complement (lower, row-major) */
+        /* Cholesky of the Schur complement (lower, row-major), within its envelope: row a's factor
+         * starts where its first nonzero is (nested designs make it diagonal) */
         ldL2 = 0.0;
         for (int j = 0; j < L1; j++) ldL2 += log(d1[j]);
         for (int a = 0; a < m; a++) {
+            const double *Sa = S + (size_t)a * m;
+            int f = 0;
+            while (f < a && Sa[f] == 0.0) f++;
+            first[a] = f;
+        }
+        for (int a = 0; a < m; a++) {
             double *Sa = S + (size_t)a * m;
-            for (int b = 0; b <= a; b++) {
+            for (int b = first[a]; b <= a; b++) {
                 double *Sb = S + (size_t)b * m, s = Sa[b];
-                for (int k = 0; k < b; k++) s -= Sa[k] * Sb[k];
+                for (int k = (first[a] > first[b]) ? first[a] : first[b]; k < b; k++) s -= Sa[k] * Sb[k];
                 if (a == b) {
                     if (!(s > 0.0)) { status = ERR_RX; goto done; }
                     Sa[a] = sqrt(s);
@@ -299,12 +329,13 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
         /* solve: forward, back, then the first block */
         for (int a = 0; a < m; a++) {
             double s = cr[a];
-            for (int k = 0; k < a; k++) s -= S[(size_t)a * m + k] * cr[k];
+            for (int k = first[a]; k < a; k++) s -= S[(size_t)a * m + k] * cr[k];
             cr[a] = s / S[(size_t)a * m + a];
         }
         for (int a = m - 1; a >= 0; a--) {
             double s = cr[a];
-            for (int k = a + 1; k < m; k++) s -= S[(size_t)k * m + a] * cr[k];
+            for (int k = a + 1; k < m; k++)
+                if (first[k] <= a) s -= S[(size_t)k * m + a] * cr[k];
             cr[a] = s / S[(size_t)a * m + a];
         }
         for (int j = 0; j < L1; j++) {
@@ -315,14 +346,14 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
         }
         for (int a = 0; a < m_r; a++) u[L1 + a] = cr[a];
         for (int c = 0; c < p; c++) beta[c] = cr[m_r + c];
-        pdev = update(P, theta, offset, u, beta, joint, q, eta, mu, dr, &sum_dev);
+        pdev = update(P, theta, offset, u, beta, joint, q, eta, mu, ex, dr, &sum_dev);
         if (fabs((oldpdev - pdev) / pdev) < tol) { converged = 1; break; }
         if (isnan(pdev) || pdev > oldpdev) {
             for (int h = 0; h < MAX_STEP_HALVINGS; h++) {
                 if (!(isnan(pdev) || pdev > oldpdev)) break;
                 for (int j = 0; j < q; j++) u[j] = (uprev[j] + u[j]) / 2.0;
                 for (int c = 0; c < p; c++) beta[c] = (bprev[c] + beta[c]) / 2.0;
-                pdev = update(P, theta, offset, u, beta, joint, q, eta, mu, dr, &sum_dev);
+                pdev = update(P, theta, offset, u, beta, joint, q, eta, mu, ex, dr, &sum_dev);
             }
             if (isnan(pdev)) { status = ERR_NAN; goto done; }
             if (pdev - oldpdev > tol) { status = ERR_HALVING; goto done; }
@@ -346,6 +377,6 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     out[5] = (double)it;
 done:
     free(w); free(z); free(dr); free(uprev); free(bprev); free(d1); free(c1); free(pv); free(S); free(cr);
-    free(bx); free(gv); free(tz); free(gi); free(ga); free(offset);
+    free(bx); free(gv); free(tz); free(gi); free(ga); free(offset); free(ex); free(first);
     return status;
 }

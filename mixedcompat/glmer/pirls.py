@@ -215,7 +215,9 @@ def pirls(data: GlmData, theta: np.ndarray, eta_start: np.ndarray, offset: np.nd
             mu_eta = fam.mu_eta(eta)
             w = mu_eta * mu_eta * data.weights / fam.variance(mu)
             z = (eta - offset) + (data.y - mu) / mu_eta
-        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+        # a negative working weight (a mean outside the variance function's domain, e.g. below 0 under
+        # poisson's identity link) is NaN in lme4, whose system takes its square root
+        if not (np.all(np.isfinite(w)) and np.all(w >= 0.0) and np.all(np.isfinite(z))):
             raise PirlsError("PIRLS loop resulted in NaN value")
         system = structure.reweighted(w, z)
         try:
