@@ -122,6 +122,21 @@ def test_objective_uses_kernel_and_agrees():
     assert a.compiled is not None and b.compiled is None
     for pars in ([0.5, 0.4, -0.2, 0.3], [1.2, 0.1, 0.4, -0.1]):
         assert a(np.array(pars)) == pytest.approx(b(np.array(pars)), rel=1e-12)
+    # the state: the kernel's u, beta, eta and the numpy system at its last working weights
+    for nagq, pars in ((1, np.array([0.5, 0.4, -0.2, 0.3])), (0, np.array([0.7, 0.3]))):
+        ka = GlmerObjective(data, _start(data) - data.offset, nagq)
+        kb = GlmerObjective(data, _start(data) - data.offset, nagq, compiled=False)
+        (va, ra), (vb, rb) = ka.evaluate(pars), kb.evaluate(pars)
+        assert va == pytest.approx(vb, rel=1e-12)
+        assert ra.iterations == rb.iterations and ra.ldL2 == pytest.approx(rb.ldL2, rel=1e-11)
+        if nagq == 0:
+            np.testing.assert_allclose(ra.beta, rb.beta, rtol=1e-9, atol=1e-11)
+        for x, y in [(ra.eta, rb.eta), (ra.work_weights, rb.work_weights),
+                     (np.concatenate(ra.u), np.concatenate(rb.u))]:
+            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
+        if nagq == 0:
+            np.testing.assert_allclose(ra.system.beta_vcov_unscaled(ra.factor),
+                                       rb.system.beta_vcov_unscaled(rb.factor), rtol=1e-8)
     # copies and pickles rebuild the kernel's buffers
     for c in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
         assert c.compiled is not None and c.compiled is not a.compiled

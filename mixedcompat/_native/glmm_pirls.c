@@ -195,12 +195,13 @@ static double update(const Problem *P, const double *theta, const double *offset
  * One evaluation.  theta: K values in the kernel's term order; offset0: the data's offset; beta0: the
  * fixed effects of the u-only update (their X beta0 joins the offset; ignored when joint); eta0: the
  * start (offset0 included); eta, mu (n), u (L1 + m_r) and beta (p) out; rx (p x p, joint only): the
- * lower-triangular factor of the fixed effects' Schur complement of the last iteration's system, R_X'.  out: pdev, ldL2, sum u^2, sum of deviance residuals, aic
+ * lower-triangular factor of the fixed effects' Schur complement of the last iteration's system, R_X';
+ * w_out, z_out (n, or NULL): that system's working weights and working response (offset excluded).  out: pdev, ldL2, sum u^2, sum of deviance residuals, aic
  * (NaN when computed in Python), iterations.  Returns OK or an ERR_ code.
  */
 int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, int maxit,
                   const double *offset0, const double *beta0, const double *eta0, double *eta, double *mu,
-                  double *u, double *beta, double *rx, double *out) {
+                  double *u, double *beta, double *rx, double *w_out, double *z_out, double *out) {
     int n = P->n, K = P->K, p = joint ? P->p : 0, m_r = P->m_r, L1 = P->L1;
     int m = m_r + p, q = L1 + m_r, status = OK, converged = 0, it = 0;
     size_t mm = (size_t)m * (size_t)m;
@@ -373,6 +374,8 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
         out[4] = (P->aic_kind == AIC_NONE) ? NAN : aic_value(P, mu);
         for (int c = 0; c < p; c++)
             for (int d = 0; d < p; d++) rx[c * p + d] = (d <= c) ? S[(size_t)(m_r + c) * m + m_r + d] : 0.0;
+        if (w_out) memcpy(w_out, w, sizeof(double) * n);
+        if (z_out) memcpy(z_out, z, sizeof(double) * n);
     }
     out[5] = (double)it;
 done:

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from mixedcompat.glm import rmath
-from mixedcompat.glmer.pirls import RX_MESSAGE, GlmData, PirlsError
+from mixedcompat.glmer.pirls import RX_MESSAGE, GlmData, PirlsError, PirlsResult
 
 __all__ = ["available", "CompiledModel", "CompiledObjective", "CompiledState", "compiled_objective", "MAX_DENSE",
            "MAX_SCHUR_WORK"]
@@ -76,7 +76,7 @@ def _load():
             fn.restype = ctypes.c_int
             vp = ctypes.c_void_p
             fn.argtypes = [ctypes.POINTER(_Problem), vp, ctypes.c_int, ctypes.c_double, ctypes.c_int,
-                           vp, vp, vp, vp, vp, vp, vp, vp, vp]
+                           vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp]
             return fn
     return None
 
@@ -215,8 +215,9 @@ class CompiledObjective:
         self._u, self._beta = np.empty(model.q), np.empty(p)
         self._rx = np.zeros(p * p)
         self._out = np.full(6, np.nan)
+        self._w, self._z = np.empty(n), np.empty(n)
         self._addr = [a.ctypes.data for a in (self._theta, self._beta_in, self._eta, self._mu, self._u,
-                                              self._beta, self._rx, self._out)]
+                                              self._beta, self._rx, self._w, self._z, self._out)]
         self._offset_src = self._eta_src = None
 
     def value(self, theta: np.ndarray, beta: np.ndarray | None, joint: bool, offset: np.ndarray,
@@ -255,6 +256,31 @@ class CompiledObjective:
             beta_out = np.asarray(beta, dtype=float).copy() if beta is not None else np.zeros(p)
             rxt = np.full((p, p), np.nan)
         return CompiledState(v, self._eta.copy(), beta_out, rxt, int(self._out[5]))
+
+    def pirls_result(self, data: GlmData, theta: np.ndarray, beta: np.ndarray | None, joint: bool,
+                     eta_start: np.ndarray, tol: float, maxit: int) -> PirlsResult:
+        """The :class:`~mixedcompat.glmer.pirls.PirlsResult` :func:`~mixedcompat.glmer.pirls.pirls` would
+        return, from one kernel run: the kernel's ``u``, ``beta`` and linear predictor, and the numpy
+        system built once at the kernel's last working weights and response (lme4's ``L`` / ``R_X``)."""
+        self.value(theta, beta, joint, data.offset, eta_start, tol, maxit)
+        m = self.model
+        u = [None] * m.n_terms
+        at = 0
+        for k in m.order:
+            nl = data.terms[k].n_levels
+            u[k] = self._u[at:at + nl].copy()
+            at += nl
+        b = self._beta[:m.p].copy() if joint else (np.zeros(m.p) if beta is None else np.asarray(beta, float).copy())
+        structure = data.joint_pattern if joint else data.u_pattern
+        w, z = self._w.copy(), self._z.copy()
+        system = structure.reweighted(w, z)
+        factor = system.factor(np.asarray(theta, dtype=float))
+        eta, mu = self._eta.copy(), self._mu.copy()
+        with np.errstate(all="ignore"):
+            dr = data.deviance_residuals(mu)
+        pdev = float(np.sum(dr)) + sum(float(uk @ uk) for uk in u)
+        return PirlsResult(u=u, beta=b, eta=eta, mu=mu, dev_resid=dr, pdev=pdev, ldL2=factor.ldL2, system=system,
+                           factor=factor, iterations=int(self._out[5]), work_weights=w, work_response=z)
 
 
 

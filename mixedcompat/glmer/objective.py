@@ -91,9 +91,9 @@ class GlmerObjective:
     tol, maxit : float, int
         PIRLS's ``tolPwrss`` and ``maxit``.
     compiled : bool
-        Evaluate the value (``__call__``) with the compiled kernel when it takes the model
-        (:mod:`mixedcompat.glmer.compiled`; the same numbers to rounding).  ``evaluate``, which returns
-        the PIRLS state too, always runs the numpy PIRLS.
+        Run PIRLS with the compiled kernel when it takes the model (:mod:`mixedcompat.glmer.compiled`;
+        the same numbers to rounding); ``evaluate``'s state then holds the numpy system built at the
+        kernel's last working weights.
 
     Example
     -------
@@ -149,8 +149,10 @@ class GlmerObjective:
         theta, beta = self.split(pars)
         off = self.offset_of(beta)
         # lme4 sets mu from lp0 under the data's offset, then installs the evaluation's offset
-        r = pirls(self.data, theta, self.eta_start, off, joint=self.joint, tol=self.tol,
-                  maxit=self.maxit)
+        if self.compiled is not None:
+            r = self.compiled.pirls_result(self.data, theta, beta, self.joint, self.eta_start, self.tol, self.maxit)
+        else:
+            r = pirls(self.data, theta, self.eta_start, off, joint=self.joint, tol=self.tol, maxit=self.maxit)
         if self.nAGQ <= 1:
             return laplace_value(self.data, r), r
         return agq_value(self.data, r, theta, off, self.nAGQ), r
