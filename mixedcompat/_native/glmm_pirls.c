@@ -214,8 +214,10 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     int *gi = malloc(sizeof(int) * (m + 1)), *ga = malloc(sizeof(int) * (K + 1));
     double *offset = malloc(sizeof(double) * n), *ex = malloc(sizeof(double) * n);
     int *first = malloc(sizeof(int) * (m + 1));
+    double *xtx = malloc(sizeof(double) * ((size_t)p * p + 1)), *crx = malloc(sizeof(double) * (p + 1));
+    double *wxv = malloc(sizeof(double) * (p + 1));
     double ldL2 = 0.0, pdev = 0.0, oldpdev = DBL_MAX, sum_dev = 0.0;
-    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !tz || !gi || !ga || !offset || !ex || !first) {
+    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !tz || !gi || !ga || !offset || !ex || !first || !xtx || !crx || !wxv) {
         status = ERR_MEMORY;
         goto done;
     }
@@ -251,6 +253,8 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
         memset(S, 0, sizeof(double) * (mm + 1));
         memset(cr, 0, sizeof(double) * (m + 1));
         memset(bx, 0, sizeof(double) * ((size_t)L1 * p + 1));
+        memset(xtx, 0, sizeof(double) * ((size_t)p * p + 1));
+        memset(crx, 0, sizeof(double) * (p + 1));
         for (int i = 0; i < n; i++) {
             double wi = w[i], zi = z[i];
             int j = P->codes[i];
@@ -269,16 +273,27 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
                 }
             }
             if (p) {
-                const double *xi = P->X + (size_t)i * p;
+                const double *restrict xi = P->X + (size_t)i * p;
+                double *restrict bxj = bx + (size_t)j * p;
+                for (int c = 0; c < p; c++) wxv[c] = wi * xi[c];
                 for (int c = 0; c < p; c++) {
-                    double wx = wi * xi[c];
-                    size_t row = (size_t)(m_r + c) * m;
-                    bx[(size_t)j * p + c] += wx * t0;
-                    cr[m_r + c] += wx * zi;
-                    for (int k = 1; k < K; k++) S[row + ga[k]] += wx * tz[k];
-                    for (int d = 0; d <= c; d++) S[row + m_r + d] += wx * xi[d];
+                    bxj[c] += wxv[c] * t0;
+                    crx[c] += wxv[c] * zi;
+                }
+                for (int k = 1; k < K; k++) {
+                    double *restrict sx = S + (size_t)m_r * m + ga[k];
+                    for (int c = 0; c < p; c++) sx[(size_t)c * m] += wxv[c] * tz[k];
+                }
+                for (int c = 0; c < p; c++) {
+                    double *restrict xrow = xtx + (size_t)c * p;
+                    const double wc = wxv[c];
+                    for (int d = 0; d <= c; d++) xrow[d] += wc * xi[d];
                 }
             }
+        }
+        for (int c = 0; c < p; c++) {
+            cr[m_r + c] = crx[c];
+            for (int d = 0; d <= c; d++) S[(size_t)(m_r + c) * m + m_r + d] = xtx[(size_t)c * p + d];
         }
         for (int j = 0; j < L1; j++) d1[j] += 1.0;
         for (int a = 0; a < m_r; a++) S[(size_t)a * m + a] += 1.0;
@@ -380,6 +395,6 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     out[5] = (double)it;
 done:
     free(w); free(z); free(dr); free(uprev); free(bprev); free(d1); free(c1); free(pv); free(S); free(cr);
-    free(bx); free(gv); free(tz); free(gi); free(ga); free(offset); free(ex); free(first);
+    free(bx); free(gv); free(tz); free(gi); free(ga); free(offset); free(ex); free(first); free(xtx); free(crx); free(wxv);
     return status;
 }

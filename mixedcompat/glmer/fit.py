@@ -23,6 +23,7 @@ from mixedcompat.front.rlang import Node
 from mixedcompat.front.transforms import Fac
 from mixedcompat.glm.families import family_of
 from mixedcompat.glm.response import glm_response
+from mixedcompat.glmer.compiled import compiled_objective
 from mixedcompat.glmer.control import glmer_control
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, pirls
@@ -176,10 +177,13 @@ def glmer(formula: str | Node | FormulaParts, data: pd.DataFrame, family: Any = 
         return lmer(formula, data, weights=weights, offset=offset, subset=subset, na_action=na_action,
                     contrasts=contrasts)
     ctrl = glmer_control(control)
-    with blas_threads(ctrl["blas_threads"]):
-        fam, parts, frame, terms, gdata, eta_start, fit_warnings = _prepare(
-            formula, data, fam, weights, offset, subset, na_action, contrasts, ctrl)
-        k = _check_nAGQ(nAGQ, terms)
+    fam, parts, frame, terms, gdata, eta_start, fit_warnings = _prepare(
+        formula, data, fam, weights, offset, subset, na_action, contrasts, ctrl)
+    k = _check_nAGQ(nAGQ, terms)
+    # a fit whose evaluations run in the compiled kernel makes only a few small BLAS calls: the thread
+    # limit (whose first use scans every loaded library, ~10 ms) is for the numpy engine's fits
+    kernel = k <= 1 and compiled_objective(gdata) is not None
+    with blas_threads(None if kernel else ctrl["blas_threads"]):
         layout = ThetaLayout.of(terms)
         theta0 = _theta_start(start, layout)
         beta0 = _fixef_start(start, gdata.p, k, ctrl["optimizer"] is None)
