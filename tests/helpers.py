@@ -138,6 +138,12 @@ TOL = {
     "glmer_stage1_theta": dict(atol=1e-6),
     # printed glmer summaries: numbers within this times their column's scale (the Hessian SEs' noise)
     "glmer_text": dict(rtol=1e-3),
+    # the compiled PIRLS kernel against the numpy PIRLS (tests/test_compiled_pirls.py): the same loop and
+    # iterations, sums taken in another order; the objective, and the state (linear predictor, u, beta,
+    # working weights); R_X's (X'WX)^-1 loses up to cond(R_X) of that
+    "compiled_objective": dict(rtol=1e-11, atol=1e-9),
+    "compiled_state": dict(rtol=1e-9, atol=1e-11),
+    "compiled_rx": dict(rtol=1e-7, atol=1e-12),
     # ---- inference on glmer fits (tests/test_glmer_inference.py): the fits agree with lme4's to the
     # criterion's tolerance, so logLik / AIC / BIC / deviance columns follow "criterion"; a chi-square is a
     # difference of two criteria of ~1e2-1e3 (absolute); Wald intervals follow glmer_se; the single-model

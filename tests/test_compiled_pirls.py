@@ -23,6 +23,10 @@ from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, PirlsError, pirls
 from mixedcompat.glmer.stages import _rx_vcov
 
+from helpers import TOL
+
+OBJ, STATE, RX = TOL["compiled_objective"], TOL["compiled_state"], TOL["compiled_rx"]
+
 pytestmark = pytest.mark.skipif(not compiled.available(), reason="the compiled kernel was not built here")
 
 FORMULAS = ["y ~ x + (1 | g)", "y ~ x + (1 | g) + (1 | h)", "y ~ x + (1 | g) + (1 | g:k)",
@@ -98,19 +102,18 @@ def test_kernel_is_numpy_pirls(fam, link, formula):
             continue
         st = kernel.run(theta, None, True, data.offset, eta0, 1e-7, 100)
         obj = GlmerObjective(data, eta0 - data.offset, 0, compiled=False)
-        assert st.value == pytest.approx(obj(theta), rel=1e-11, abs=1e-9)
+        assert st.value == pytest.approx(obj(theta), rel=OBJ["rtol"], abs=OBJ["atol"])
         assert st.iterations == r.iterations
-        np.testing.assert_allclose(st.eta, r.eta, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(st.eta, r.eta, **STATE)
         if data.p:
-            np.testing.assert_allclose(st.beta, r.beta, rtol=1e-8, atol=1e-9)
-            np.testing.assert_allclose(_rx_vcov(st.RXt), r.system.beta_vcov_unscaled(r.factor), rtol=1e-7,
-                                       atol=1e-12)
+            np.testing.assert_allclose(st.beta, r.beta, **STATE)
+            np.testing.assert_allclose(_rx_vcov(st.RXt), r.system.beta_vcov_unscaled(r.factor), **RX)
         # u-only update (stage 2) at beta
         beta = r.beta + 0.05
         off = data.offset + data.X @ beta
         obj1 = GlmerObjective(data, r.eta - data.offset, 1, compiled=False)
         v = kernel.value(theta, beta, False, data.offset, r.eta, 1e-7, 100)
-        assert v == pytest.approx(obj1(np.concatenate([theta, beta])), rel=1e-11, abs=1e-9)
+        assert v == pytest.approx(obj1(np.concatenate([theta, beta])), rel=OBJ["rtol"], abs=OBJ["atol"])
         r1 = pirls(data, theta, r.eta, off, joint=False)
         assert kernel._out[5] == r1.iterations
 
@@ -121,22 +124,22 @@ def test_objective_uses_kernel_and_agrees():
     b = GlmerObjective(data, _start(data) - data.offset, 1, compiled=False)
     assert a.compiled is not None and b.compiled is None
     for pars in ([0.5, 0.4, -0.2, 0.3], [1.2, 0.1, 0.4, -0.1]):
-        assert a(np.array(pars)) == pytest.approx(b(np.array(pars)), rel=1e-12)
+        assert a(np.array(pars)) == pytest.approx(b(np.array(pars)), rel=OBJ["rtol"], abs=OBJ["atol"])
     # the state: the kernel's u, beta, eta and the numpy system at its last working weights
     for nagq, pars in ((1, np.array([0.5, 0.4, -0.2, 0.3])), (0, np.array([0.7, 0.3]))):
         ka = GlmerObjective(data, _start(data) - data.offset, nagq)
         kb = GlmerObjective(data, _start(data) - data.offset, nagq, compiled=False)
         (va, ra), (vb, rb) = ka.evaluate(pars), kb.evaluate(pars)
-        assert va == pytest.approx(vb, rel=1e-12)
-        assert ra.iterations == rb.iterations and ra.ldL2 == pytest.approx(rb.ldL2, rel=1e-11)
+        assert va == pytest.approx(vb, rel=OBJ["rtol"], abs=OBJ["atol"])
+        assert ra.iterations == rb.iterations and ra.ldL2 == pytest.approx(rb.ldL2, rel=OBJ["rtol"])
         if nagq == 0:
-            np.testing.assert_allclose(ra.beta, rb.beta, rtol=1e-9, atol=1e-11)
+            np.testing.assert_allclose(ra.beta, rb.beta, **STATE)
         for x, y in [(ra.eta, rb.eta), (ra.work_weights, rb.work_weights),
                      (np.concatenate(ra.u), np.concatenate(rb.u))]:
-            np.testing.assert_allclose(x, y, rtol=1e-9, atol=1e-11)
+            np.testing.assert_allclose(x, y, **STATE)
         if nagq == 0:
             np.testing.assert_allclose(ra.system.beta_vcov_unscaled(ra.factor),
-                                       rb.system.beta_vcov_unscaled(rb.factor), rtol=1e-8)
+                                       rb.system.beta_vcov_unscaled(rb.factor), **RX)
     # copies and pickles rebuild the kernel's buffers
     for c in (copy.deepcopy(a), pickle.loads(pickle.dumps(a))):
         assert c.compiled is not None and c.compiled is not a.compiled
@@ -198,5 +201,8 @@ def test_fit_with_and_without_kernel(monkeypatch):
     a = mc.glmer(f, d, family="binomial")
     monkeypatch.setattr(compiled, "_KERNEL", None)
     b = mc.glmer(f, d, family="binomial")
-    assert float(a.logLik()) == pytest.approx(float(b.logLik()), rel=1e-10)
-    np.testing.assert_allclose(a.beta, b.beta, atol=2e-5)
+    # the two optimisers' paths may part at rounding level: the same optimum to lme4's stopping noise
+    assert float(a.logLik()) == pytest.approx(float(b.logLik()), rel=TOL["criterion_above"]["rtol"])
+    se = np.sqrt(np.diag(np.asarray(b.vcov())))
+    assert np.max(np.abs(a.beta - b.beta) / se) <= TOL["glmer_beta"]["atol"]
+    assert np.max(np.abs(a.theta - b.theta)) <= TOL["glmer_theta"]["atol"]

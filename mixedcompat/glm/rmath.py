@@ -24,7 +24,7 @@ from scipy import special
 
 __all__ = ["EPS", "DBL_MIN", "plogis", "dlogis", "qlogis", "pnorm", "dnorm", "qnorm", "pcauchy", "dcauchy",
            "qcauchy", "lgamma", "stirlerr", "bd0", "dbinom_log", "dbinom_raw_log", "dpois_log", "dgamma_log",
-           "nonint_warnings"]
+           "nonint", "nonint_warnings"]
 
 EPS = float(np.finfo(float).eps)          # R's .Machine$double.eps / C's DBL_EPSILON
 DBL_MIN = float(np.finfo(float).tiny)     # C's DBL_MIN
@@ -373,7 +373,14 @@ def _dpois_raw_log(x, lam) -> np.ndarray:
     return out.reshape(shape)
 
 
-def _nonint(x: np.ndarray) -> np.ndarray:
+def nonint(x: np.ndarray) -> np.ndarray:
+    """R's ``R_nonint``: ``x`` is not an integer (beyond 1e-7 relative).
+
+    Example
+    -------
+    >>> nonint(np.array([1.0, 1.5])).tolist()
+    [False, True]
+    """
     return np.abs(x - np.round(x)) > 1e-7 * np.maximum(1.0, np.abs(x))
 
 
@@ -391,7 +398,7 @@ def nonint_warnings(x: np.ndarray) -> None:
     'non-integer x = 1.500000'
     """
     x = np.asarray(x, dtype=float)
-    bad = np.isfinite(x) & _nonint(x)
+    bad = np.isfinite(x) & nonint(x)
     if np.any(bad):
         for v in np.unique(x[bad]):
             warnings.warn(f"non-integer x = {v:f}", UserWarning, stacklevel=3)
@@ -406,11 +413,11 @@ def dpois_log(x, lam, warn: bool = True) -> np.ndarray:
     -1.495922603224
     """
     x, lam = np.broadcast_arrays(_arr(x), _arr(lam))
-    nonint = _nonint(x)
-    if warn and np.any(nonint):
+    is_nonint = nonint(x)
+    if warn and np.any(is_nonint):
         nonint_warnings(x)
     out = _dpois_raw_log(np.round(x), lam)
-    out = np.where(nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
+    out = np.where(is_nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
     out = np.where(np.isnan(x) | np.isnan(lam), np.nan, out)
     return np.where(lam < 0.0, np.nan, out)
 
@@ -469,12 +476,12 @@ def dbinom_log(x, n, p, warn: bool = True) -> np.ndarray:
     -1.321151277767
     """
     x, n, p = np.broadcast_arrays(_arr(x), _arr(n), _arr(p))
-    bad = (p < 0.0) | (p > 1.0) | (n < 0.0) | _nonint(n) | np.isnan(p) | np.isnan(n) | np.isnan(x)
-    nonint = _nonint(x)
-    if warn and np.any(nonint):
+    bad = (p < 0.0) | (p > 1.0) | (n < 0.0) | nonint(n) | np.isnan(p) | np.isnan(n) | np.isnan(x)
+    is_nonint = nonint(x)
+    if warn and np.any(is_nonint):
         nonint_warnings(x)
     out = dbinom_raw_log(np.round(x), np.round(n), p)
-    out = np.where(nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
+    out = np.where(is_nonint | (x < 0.0) | ~np.isfinite(x), -np.inf, out)
     return np.where(bad, np.nan, out)
 
 

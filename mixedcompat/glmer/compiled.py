@@ -110,7 +110,7 @@ def _binomial_aic_terms(data: GlmData):
 
 def _poisson_aic_terms(data: GlmData):
     y = data.y
-    if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(rmath._nonint(y)):
+    if not np.all(np.isfinite(y)) or np.any(y < 0) or np.any(rmath.nonint(y)):
         return None                  # R's warnings and -Inf: the numpy path says them
     x = np.round(y)
     pos = x > 0
