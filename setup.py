@@ -11,7 +11,7 @@ setup(
         Extension(
             "mixedcompat._native._glmm_pirls",
             sources=["mixedcompat/_native/glmm_pirls.c"],
-            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math"],
+            extra_compile_args=["-O3", "-ffp-contract=off", "-fno-fast-math", "-fno-math-errno"],
             libraries=["m"],
             optional=True,
         )

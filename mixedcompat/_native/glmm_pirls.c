@@ -14,7 +14,8 @@
  * level by level over the (first-term level, later column) pairs that occur in the data.
  *
  * No Python header is needed: the library is loaded with ctypes (mixedcompat/glmer/compiled.py).
- * Compiled without floating-point contraction, so results do not depend on the machine's FMA.
+ * Compiled without floating-point contraction (results do not depend on the machine's FMA) and without
+ * errno from the maths library (sqrt inlined; the same correctly rounded values).
  */
 #include <float.h>
 #include <math.h>
