@@ -192,40 +192,115 @@ static double update(const Problem *P, const double *theta, const double *offset
     return sd + su;
 }
 
+/* The sums of one iteration's weighted system that do not depend on theta (theta scales them when the
+ * system is assembled), laid out in one block of doubles (offsets below; P = the data's p):
+ * d1u (L1): sum w z0^2 per first-term level; c1u (L1): sum w z0 z; pvu (npairs): sum w z0 zk per pair;
+ * Su (m_r x m_r, lower): sum w zk zl; cru (m_r): sum w zk z; bxu (L1 x P): sum w x z0 per level;
+ * Sxr (P x m_r): sum w x zk; xtx (P(P+1)/2, packed lower): sum w x x'; crx (P): sum w x z.
+ * With the fixed effects (with_x), or for the u-only first-iteration cache, the x sums are taken too. */
+typedef struct { double *d1u, *c1u, *pvu, *Su, *cru, *bxu, *Sxr, *xtx, *crx; } Sums;
+
+static size_t sums_size(const Problem *P) {
+    size_t L1 = P->L1, m_r = P->m_r, p = P->p;
+    return 2 * L1 + P->npairs + m_r * m_r + m_r + L1 * p + p * m_r + p * (p + 1) / 2 + p + 1;
+}
+
+static Sums sums_at(const Problem *P, double *block) {
+    Sums S;
+    size_t L1 = P->L1, m_r = P->m_r, p = P->p;
+    S.d1u = block; block += L1;
+    S.c1u = block; block += L1;
+    S.pvu = block; block += P->npairs;
+    S.Su = block; block += m_r * m_r;
+    S.cru = block; block += m_r;
+    S.bxu = block; block += L1 * p;
+    S.Sxr = block; block += p * m_r;
+    S.xtx = block; block += p * (p + 1) / 2;
+    S.crx = block;
+    return S;
+}
+
+static void accumulate(const Problem *P, const double *w, const double *z, int with_x, double *block, int *ga) {
+    int n = P->n, K = P->K, p = P->p, m_r = P->m_r;
+    Sums T = sums_at(P, block);
+    memset(block, 0, sizeof(double) * sums_size(P));
+    for (int i = 0; i < n; i++) {
+        double wi = w[i], zi = z[i];
+        int j = P->codes[i];
+        double z0 = P->zval[i], wz0 = wi * z0;
+        T.d1u[j] += wz0 * z0;
+        T.c1u[j] += wz0 * zi;
+        for (int k = 1; k < K; k++) {
+            double zk = P->zval[(size_t)k * n + i], wzk = wi * zk;
+            ga[k] = P->offs[k] + P->codes[(size_t)k * n + i];
+            T.pvu[P->pair_of_row[(size_t)(k - 1) * n + i]] += wz0 * zk;
+            T.cru[ga[k]] += wzk * zi;
+            for (int l = 1; l <= k; l++) {
+                int a = ga[k], b = ga[l];
+                if (a < b) { int t = a; a = b; b = t; }
+                T.Su[(size_t)a * m_r + b] += wzk * P->zval[(size_t)l * n + i];
+            }
+        }
+        if (with_x && p) {
+            const double *restrict xi = P->X + (size_t)i * p;
+            double *restrict bxj = T.bxu + (size_t)j * p;
+            for (int c = 0; c < p; c++) {
+                double wx = wi * xi[c];
+                bxj[c] += wx * z0;
+                T.crx[c] += wx * zi;
+                for (int k = 1; k < K; k++) T.Sxr[(size_t)c * m_r + ga[k]] += wx * P->zval[(size_t)k * n + i];
+                double *restrict xrow = T.xtx + (size_t)c * (c + 1) / 2;
+                for (int d = 0; d <= c; d++) xrow[d] += wx * xi[d];
+            }
+        }
+    }
+}
+
 /*
  * One evaluation.  theta: K values in the kernel's term order; offset0: the data's offset; beta0: the
  * fixed effects of the u-only update (their X beta0 joins the offset; ignored when joint); eta0: the
  * start (offset0 included); eta, mu (n), u (L1 + m_r) and beta (p) out; rx (p x p, joint only): the
  * lower-triangular factor of the fixed effects' Schur complement of the last iteration's system, R_X';
- * w_out, z_out (n, or NULL): that system's working weights and working response (offset excluded).  out: pdev, ldL2, sum u^2, sum of deviance residuals, aic
- * (NaN when computed in Python), iterations.  Returns OK or an ERR_ code.
+ * w_out, z_out (n, or NULL): that system's working weights and working response (offset excluded).
+ * out: pdev, ldL2, sum u^2, sum of deviance residuals, aic (NaN when computed in Python), iterations.
+ *
+ * cache (sums_size doubles, or NULL), cache_mode 0 / 1 (fill) / 2 (use): the first iteration's weights
+ * and working response depend only on eta0 and offset0, not on theta (and, u-only, on beta0 only through
+ * z = z(beta = 0) - X beta0): its theta-free sums are taken once per (eta0, offset0) and reused.  The
+ * caller keeps one cache per start.  Returns OK or an ERR_ code.
  */
 int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, int maxit,
                   const double *offset0, const double *beta0, const double *eta0, double *eta, double *mu,
-                  double *u, double *beta, double *rx, double *w_out, double *z_out, double *out) {
-    int n = P->n, K = P->K, p = joint ? P->p : 0, m_r = P->m_r, L1 = P->L1;
+                  double *u, double *beta, double *rx, double *w_out, double *z_out, double *out,
+                  double *cache, int cache_mode) {
+    int n = P->n, K = P->K, p = joint ? P->p : 0, pd = P->p, m_r = P->m_r, L1 = P->L1;
     int m = m_r + p, q = L1 + m_r, status = OK, converged = 0, it = 0;
-    size_t mm = (size_t)m * (size_t)m;
+    size_t mm = (size_t)m * (size_t)m, nsum = sums_size(P);
     double *w = malloc(sizeof(double) * n), *z = malloc(sizeof(double) * n), *dr = malloc(sizeof(double) * n);
     double *uprev = calloc(q, sizeof(double)), *bprev = calloc(p + 1, sizeof(double));
     double *d1 = malloc(sizeof(double) * L1), *c1 = malloc(sizeof(double) * L1);
     double *pv = malloc(sizeof(double) * (P->npairs + 1)), *S = malloc(sizeof(double) * (mm + 1));
     double *cr = malloc(sizeof(double) * (m + 1)), *bx = malloc(sizeof(double) * ((size_t)L1 * p + 1));
-    double *gv = malloc(sizeof(double) * (m + 1)), *tz = malloc(sizeof(double) * (K + 1));
+    double *gv = malloc(sizeof(double) * (m + 1)), *colth = malloc(sizeof(double) * (m_r + 1));
     int *gi = malloc(sizeof(int) * (m + 1)), *ga = malloc(sizeof(int) * (K + 1));
     double *offset = malloc(sizeof(double) * n), *ex = malloc(sizeof(double) * n);
     int *first = malloc(sizeof(int) * (m + 1));
-    double *xtx = malloc(sizeof(double) * ((size_t)p * p + 1)), *crx = malloc(sizeof(double) * (p + 1));
-    double *wxv = malloc(sizeof(double) * (p + 1));
+    double *sums = malloc(sizeof(double) * nsum);
     double ldL2 = 0.0, pdev = 0.0, oldpdev = DBL_MAX, sum_dev = 0.0;
-    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !tz || !gi || !ga || !offset || !ex || !first || !xtx || !crx || !wxv) {
+    if (!w || !z || !dr || !uprev || !bprev || !d1 || !c1 || !pv || !S || !cr || !bx || !gv || !colth || !gi
+        || !ga || !offset || !ex || !first || !sums) {
         status = ERR_MEMORY;
         goto done;
+    }
+    if (!cache) cache_mode = 0;
+    for (int k = 1; k < K; k++) {
+        int nl = ((k + 1 < K) ? P->offs[k + 1] : m_r) - P->offs[k];
+        for (int a = 0; a < nl; a++) colth[P->offs[k] + a] = theta[k];
     }
     for (int i = 0; i < n; i++) {
         double o = offset0[i];
         if (!joint)
-            for (int c = 0; c < P->p; c++) o += P->X[(size_t)i * P->p + c] * beta0[c];
+            for (int c = 0; c < pd; c++) o += P->X[(size_t)i * pd + c] * beta0[c];
         offset[i] = o;
         eta[i] = eta0[i];
         mu[i] = linkinv(P->link, eta[i]);
@@ -234,70 +309,54 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     for (int c = 0; c < p; c++) beta[c] = 0.0;
 
     for (it = 1; it <= maxit; it++) {
-        for (int i = 0; i < n; i++) {
-            double me;
-            if (P->link == LINK_LOGIT) {      /* dlogis: e / (1 + e)^2 with e = exp(-|eta|) */
-                double e = (eta[i] >= 0.0) ? ex[i] : exp(eta[i]), f = 1.0 + e;
-                me = cpp_max(EPS, e / (f * f));
-            } else {
-                me = mu_eta(P->link, eta[i]);
+        Sums T;
+        int cached = (it == 1 && cache_mode != 0);
+        if (!(cached && cache_mode == 2)) {
+            /* working weights and response; with the cache, the first iteration's response is taken
+             * against offset0 (beta = 0) and X beta0 is subtracted in the sums below */
+            const double *zoff = cached ? offset0 : offset;
+            for (int i = 0; i < n; i++) {
+                double me;
+                if (P->link == LINK_LOGIT) {      /* dlogis: e / (1 + e)^2 with e = exp(-|eta|) */
+                    double e = (eta[i] >= 0.0) ? ex[i] : exp(eta[i]), f = 1.0 + e;
+                    me = cpp_max(EPS, e / (f * f));
+                } else {
+                    me = mu_eta(P->link, eta[i]);
+                }
+                w[i] = me * me * P->pw[i] / variance(P, mu[i]);
+                z[i] = (eta[i] - zoff[i]) + (P->y[i] - mu[i]) / me;
+                /* a negative weight is NaN in lme4, which takes its square root */
+                if (!isfinite(w[i]) || !(w[i] >= 0.0) || !isfinite(z[i])) { status = ERR_NAN; goto done; }
             }
-            w[i] = me * me * P->pw[i] / variance(P, mu[i]);
-            z[i] = (eta[i] - offset[i]) + (P->y[i] - mu[i]) / me;
-            /* a negative weight is NaN in lme4, which takes its square root */
-            if (!isfinite(w[i]) || !(w[i] >= 0.0) || !isfinite(z[i])) { status = ERR_NAN; goto done; }
+            accumulate(P, w, z, p > 0 || cached, cached ? cache : sums, ga);
         }
-        /* the system: diagonal first block, pair values, dense later block, right-hand sides */
-        memset(d1, 0, sizeof(double) * L1);
-        memset(c1, 0, sizeof(double) * L1);
-        memset(pv, 0, sizeof(double) * (P->npairs + 1));
+        T = sums_at(P, cached ? cache : sums);
+        /* assemble the system from the sums: theta scales them; u-only with the cache: minus X beta0 */
+        const double t0 = theta[0];
+        for (int j = 0; j < L1; j++) {
+            double c = T.c1u[j];
+            if (cached && !joint)
+                for (int e = 0; e < pd; e++) c -= beta0[e] * T.bxu[(size_t)j * pd + e];
+            d1[j] = t0 * t0 * T.d1u[j] + 1.0;
+            c1[j] = t0 * c;
+        }
+        for (int k = 0; k < P->npairs; k++) pv[k] = t0 * colth[P->pair_dense[k]] * T.pvu[k];
         memset(S, 0, sizeof(double) * (mm + 1));
-        memset(cr, 0, sizeof(double) * (m + 1));
-        memset(bx, 0, sizeof(double) * ((size_t)L1 * p + 1));
-        memset(xtx, 0, sizeof(double) * ((size_t)p * p + 1));
-        memset(crx, 0, sizeof(double) * (p + 1));
-        for (int i = 0; i < n; i++) {
-            double wi = w[i], zi = z[i];
-            int j = P->codes[i];
-            double t0 = theta[0] * P->zval[i];
-            d1[j] += wi * t0 * t0;
-            c1[j] += wi * t0 * zi;
-            for (int k = 1; k < K; k++) {
-                tz[k] = theta[k] * P->zval[(size_t)k * n + i];
-                ga[k] = P->offs[k] + P->codes[(size_t)k * n + i];
-                pv[P->pair_of_row[(size_t)(k - 1) * n + i]] += wi * t0 * tz[k];
-                cr[ga[k]] += wi * tz[k] * zi;
-                for (int l = 1; l <= k; l++) {
-                    int a = ga[k], b = ga[l];
-                    if (a < b) { int t = a; a = b; b = t; }
-                    S[(size_t)a * m + b] += wi * tz[k] * tz[l];
-                }
-            }
-            if (p) {
-                const double *restrict xi = P->X + (size_t)i * p;
-                double *restrict bxj = bx + (size_t)j * p;
-                for (int c = 0; c < p; c++) wxv[c] = wi * xi[c];
-                for (int c = 0; c < p; c++) {
-                    bxj[c] += wxv[c] * t0;
-                    crx[c] += wxv[c] * zi;
-                }
-                for (int k = 1; k < K; k++) {
-                    double *restrict sx = S + (size_t)m_r * m + ga[k];
-                    for (int c = 0; c < p; c++) sx[(size_t)c * m] += wxv[c] * tz[k];
-                }
-                for (int c = 0; c < p; c++) {
-                    double *restrict xrow = xtx + (size_t)c * p;
-                    const double wc = wxv[c];
-                    for (int d = 0; d <= c; d++) xrow[d] += wc * xi[d];
-                }
-            }
+        for (int a = 0; a < m_r; a++) {
+            double c = T.cru[a];
+            if (cached && !joint)
+                for (int e = 0; e < pd; e++) c -= beta0[e] * T.Sxr[(size_t)e * m_r + a];
+            cr[a] = colth[a] * c;
+            for (int b = 0; b <= a; b++) S[(size_t)a * m + b] = colth[a] * colth[b] * T.Su[(size_t)a * m_r + b];
+            S[(size_t)a * m + a] += 1.0;
         }
         for (int c = 0; c < p; c++) {
-            cr[m_r + c] = crx[c];
-            for (int d = 0; d <= c; d++) S[(size_t)(m_r + c) * m + m_r + d] = xtx[(size_t)c * p + d];
+            double *Srow = S + (size_t)(m_r + c) * m;
+            for (int a = 0; a < m_r; a++) Srow[a] = colth[a] * T.Sxr[(size_t)c * m_r + a];
+            for (int d = 0; d <= c; d++) Srow[m_r + d] = T.xtx[(size_t)c * (c + 1) / 2 + d];
+            cr[m_r + c] = T.crx[c];
         }
-        for (int j = 0; j < L1; j++) d1[j] += 1.0;
-        for (int a = 0; a < m_r; a++) S[(size_t)a * m + a] += 1.0;
+        for (size_t t = 0; t < (size_t)L1 * p; t++) bx[t] = t0 * T.bxu[t];
         /* Schur complement of the first block, level by level */
         for (int j = 0; j < L1; j++) {
             int g = 0;
@@ -396,6 +455,6 @@ int mc_glmm_pirls(const Problem *P, const double *theta, int joint, double tol, 
     out[5] = (double)it;
 done:
     free(w); free(z); free(dr); free(uprev); free(bprev); free(d1); free(c1); free(pv); free(S); free(cr);
-    free(bx); free(gv); free(tz); free(gi); free(ga); free(offset); free(ex); free(first); free(xtx); free(crx); free(wxv);
+    free(bx); free(gv); free(colth); free(gi); free(ga); free(offset); free(ex); free(first); free(sums);
     return status;
 }

@@ -76,7 +76,7 @@ def _load():
             fn.restype = ctypes.c_int
             vp = ctypes.c_void_p
             fn.argtypes = [ctypes.POINTER(_Problem), vp, ctypes.c_int, ctypes.c_double, ctypes.c_int,
-                           vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp]
+                           vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, ctypes.c_int]
             return fn
     return None
 
@@ -219,6 +219,10 @@ class CompiledObjective:
         self._addr = [a.ctypes.data for a in (self._theta, self._beta_in, self._eta, self._mu, self._u,
                                               self._beta, self._rx, self._w, self._z, self._out)]
         self._offset_src = self._eta_src = None
+        # the first PIRLS iteration's theta-free sums, per (start, offset, update): see glmm_pirls.c
+        L1, m_r, p_, npairs = model.L1, model.m_r, model.p, model.npairs
+        self._cache = np.empty(2 * L1 + npairs + m_r * m_r + m_r + L1 * p_ + p_ * m_r + p_ * (p_ + 1) // 2 + p_ + 1)
+        self._cache_for = None
 
     def value(self, theta: np.ndarray, beta: np.ndarray | None, joint: bool, offset: np.ndarray,
               eta_start: np.ndarray, tol: float, maxit: int) -> float:
@@ -231,8 +235,15 @@ class CompiledObjective:
             self._offset_src, self._offset = offset, np.ascontiguousarray(offset, dtype=float)
         if eta_start is not self._eta_src:
             self._eta_src, self._eta0 = eta_start, np.ascontiguousarray(eta_start, dtype=float)
+        key = (self._eta_src, self._offset_src, bool(joint))
+        fresh = self._cache_for is None or any(a is not b for a, b in zip(self._cache_for, key))
+        if fresh:
+            self._cache_for = None
         status = _KERNEL(self.model.ref, self._addr[0], int(bool(joint)), float(tol), int(maxit),
-                         self._offset.ctypes.data, self._addr[1], self._eta0.ctypes.data, *self._addr[2:])
+                         self._offset.ctypes.data, self._addr[1], self._eta0.ctypes.data, *self._addr[2:],
+                         self._cache.ctypes.data, 1 if fresh else 2)
+        if status == 0 and fresh:
+            self._cache_for = key
         if status:
             if status in _MESSAGES:
                 raise PirlsError(_MESSAGES[status])

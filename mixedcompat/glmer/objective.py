@@ -116,6 +116,7 @@ class GlmerObjective:
         self.maxit = maxit
         self.n_theta = sum(t.n_theta for t in data.terms)
         self.eta_start = data.offset + self.lp0
+        self.eta_start.flags.writeable = False      # the compiled kernel caches sums taken at it
         self.compiled = compiled_objective(data) if compiled and self.nAGQ <= 1 else None
 
     def __getstate__(self) -> dict:
