@@ -8,8 +8,9 @@ glmer_fixtures' optimum rule:
 
 * an error exactly where lme4 stops (then nothing else);
 * our ``-2 logLik`` at most lme4's + ``TOL["criterion_above"]`` relative;
-* our objective (``devFunOnly``) at lme4's own optimum equals lme4's (its ``devFunOnly`` function there)
-  to ``TOL["glmer_objective_at"]`` -- optimiser-free, so this holds wherever the optimisers stop;
+* our objective (``devFunOnly``, on lme4's stored start ``lp0``) at lme4's own optimum equals lme4's (its
+  ``devFunOnly`` function there) to ``TOL["glmer_objective_at"]`` -- optimiser-free, so this holds wherever
+  the optimisers stop;
 * theta and beta within lme4's stopping noise (``TOL["glmer_theta"]``, ``TOL["glmer_beta"]`` SEs) unless
   the optima parted, and then the model evaluated at R's parameters gives R's SEs, fitted values and
   conditional modes (as it does when they did not part).
@@ -158,6 +159,7 @@ function(d, formula, family, link, nAGQ, weights, offset) {
     at_opt <- if (nAGQ == 0) devfun(getME(m, "theta")) else devfun(c(getME(m, "theta"), getME(m, "beta")))
     list(error = NULL, warnings = warns, messages = msgs,
          objective = -2 * as.numeric(logLik(m)), logLik_df = attr(logLik(m), "df"), devfun_at_opt = at_opt,
+         lp0 = unname(environment(devfun)$lp0),
          theta = unname(getME(m, "theta")), beta = unname(getME(m, "beta")),
          fixef_names = names(fixef(m)), se = unname(sqrt(diag(as.matrix(vcov(m))))),
          se_rx = unname(sqrt(diag(as.matrix(suppressWarnings(vcov(m, use.hessian = FALSE)))))),
@@ -185,7 +187,7 @@ def glmer_in_r(design: GlmerDesign, df: pd.DataFrame) -> dict:
     if out["error"] is None:
         for k in ("objective", "logLik_df", "devfun_at_opt", "deviance", "isSingular", "nobs"):
             out[k] = out[k][0]
-        for k in ("theta", "beta", "se", "se_rx", "fitted", "eta", "ranef"):
+        for k in ("theta", "beta", "se", "se_rx", "fitted", "eta", "ranef", "lp0"):
             out[k] = np.asarray(out[k] or [], dtype=float)
     return out
 
@@ -242,8 +244,12 @@ def test_glmer_agrees_with_lme4(design):
     assert m.nobs() == r["nobs"] and m.logLik().df == r["logLik_df"]
     assert list(m.fixef().index) == r["fixef_names"]
 
-    # optimiser-free: our objective at lme4's optimum is lme4's objective
-    devfun = fit_ours(design, df, devFunOnly=True)
+    # optimiser-free: our objective at lme4's optimum is lme4's objective.  Every evaluation's PIRLS starts
+    # from the devfun's stored linear predictor lp0, which in stage 2 is where stage 1 ended, and moves
+    # the value at the 1e-5 level: so our objective is built on lme4's own lp0
+    from mixedcompat.glmer.objective import GlmerObjective
+    ours_fn = fit_ours(design, df, devFunOnly=True)
+    devfun = GlmerObjective(ours_fn.data, r["lp0"], ours_fn.nAGQ, ours_fn.tol, ours_fn.maxit)
     value = float(devfun(r["theta"] if design.nAGQ == 0 else np.concatenate([r["theta"], r["beta"]])))
     assert np.isclose(value, r["devfun_at_opt"], rtol=TOL["glmer_objective_at"]["rtol"], atol=0), (
         f"objective (nAGQ = {design.nAGQ}) at lme4's optimum: ours {value!r}, lme4's {r['devfun_at_opt']!r} "
