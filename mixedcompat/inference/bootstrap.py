@@ -16,7 +16,8 @@ fit that builds its heavier parts (random effects, fitted values, ``call["data"]
 
 Random numbers: numpy's, not R's.  One independent stream per replicate
 (``numpy.random.SeedSequence(seed).spawn(nsim)``), so a result depends on ``seed`` only, not on the
-number of workers.
+number of workers nor on where they run: ``parallel=`` a worker count, ``"threads"``, or a
+``dask.distributed`` client (chunks of replicates on a cluster, :mod:`.dask_executor`).
 """
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, origi
 from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import print_coefmat
+from mixedcompat.inference.dask_executor import Outcome, client_threads, is_client, map_on_client, replay
 from mixedcompat.inference.replicate_fit import Refitter
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
@@ -262,8 +264,13 @@ def _init_worker(token: int, payload: bytes) -> None:
 
 
 def _workers(parallel: Any, ncpus: int | None) -> tuple[str, int]:
-    """(backend, number of workers) from lme4-style ``parallel`` / ``ncpus``."""
-    if parallel is None or parallel is False or parallel in ("no", "none"):
+    """(backend, number of workers) from lme4-style ``parallel`` / ``ncpus``, or a Dask client
+    (``("dask", its worker threads)``)."""
+    if parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel):
+        return "serial", 1
+    if is_client(parallel):
+        return "dask", client_threads(parallel)
+    if isinstance(parallel, str) and parallel in ("no", "none"):
         return "serial", 1
     if isinstance(parallel, (bool, np.bool_)):
         parallel = "multiprocessing"
@@ -280,7 +287,20 @@ def _workers(parallel: Any, ncpus: int | None) -> tuple[str, int]:
         if parallel in ("threads", "threading"):
             return ("threads", n) if n > 1 else ("serial", 1)
     raise ValueError(f"parallel must be None, a number of workers, 'multiprocessing' or 'threads' "
-                     f"(with ncpus=), not {parallel!r}")
+                     f"(with ncpus=), or a dask.distributed Client, not {_describe(parallel)}")
+
+
+def _describe(value: Any) -> str:
+    """A bad ``parallel`` value as an error message names it: its repr (shortened) and its type."""
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (of type {type(value).__name__})"
+
+
+def _dask_chunk(job: _Job, seeds: list, first: int) -> tuple[int, np.ndarray, list[str], list[str]]:
+    """One chunk of replicates on a Dask worker (BLAS threads set by the executor)."""
+    return job.run(seeds, first, None)
 
 
 def _progress_bar(total: int, enabled: bool, desc: str):
@@ -327,7 +347,18 @@ def _run(job: _Job, nsim: int, ss: np.random.SeedSequence, parallel: Any, ncpus:
             n_chunks = min(nsim, n_workers * 8)
             bounds = np.linspace(0, nsim, n_chunks + 1).astype(int)
             chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
-            if backend == "threads":
+            if backend == "dask":
+                def advance(out: Outcome) -> None:
+                    if bar is not None and out.value is not None:
+                        bar.update(len(out.value[1]))
+
+                outcomes = map_on_client(parallel, _dask_chunk, job, [(children[a:b], a) for a, b in chunks],
+                                         threads_n, advance)
+                for first, rows, fl, wl in replay(outcomes):
+                    t[first:first + len(rows)] = rows
+                    fails.update(fl)
+                    msgs.update(wl)
+            elif backend == "threads":
                 with warnings.catch_warnings(record=True) as rec:   # one catcher: the filters are global
                     warnings.simplefilter("always")
                     with ThreadPoolExecutor(max_workers=n_workers) as pool:
@@ -397,9 +428,12 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     type : {"parametric", "semiparametric"}
         ``"semiparametric"`` (needs ``use_u=True``, as lme4): fitted values plus residuals resampled
         with replacement.
-    parallel : None, int, "multiprocessing" or "threads"
+    parallel : None, int, "multiprocessing", "threads" or a dask.distributed Client
         None: one process; ``k``: ``k`` worker processes; a backend name uses ``ncpus`` workers
-        (default: all cores).  ``t`` does not depend on it.
+        (default: all cores); ``parallel=client``: chunks of replicates run on the Dask cluster
+        behind ``client`` (the model and ``FUN`` are scattered once; :mod:`.dask_executor`).
+        ``t``, ``nfail`` and the messages do not depend on it: each replicate draws from its own
+        stream of ``seed``, whichever worker runs it.
     progress : bool
         A tqdm progress bar when stderr is a terminal (tqdm is a dependency; none otherwise).
     re_form : str, optional
@@ -691,7 +725,8 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     nsim : int
         Number of simulations (>= 1).
     seed, parallel, progress, ncpus
-        As :func:`bootMer`.
+        As :func:`bootMer`; ``parallel=client`` (a ``dask.distributed`` Client) runs the replicates on
+        its cluster, with the same reference distribution as the serial run with the same ``seed``.
 
     Returns
     -------
