@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import interpolate, stats
 
 from mixedcompat.front.reterms import ThetaLayout
+from mixedcompat.inference.dask_executor import is_client, map_on_client, replay
 from mixedcompat.inference.levels import check_level, percent_labels
 from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.lme4.fast_kernels import LeanCriterion
@@ -613,7 +614,7 @@ def _resolve_which(which, names: list[str], nvp: int) -> list[int]:
 def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: float | None = None, delta_cutoff: float = 1 / 8, maxmult: float = 10,
             devtol: float = 1e-6, minstep: float = 1e-6, oldNames: bool = True,
-            signames: bool | None = None) -> ThetaProfile:
+            signames: bool | None = None, parallel: Any = None) -> ThetaProfile:
     """Profile the ML deviance along each parameter, as lme4's ``profile.merMod``.
 
     Parameters
@@ -634,6 +635,11 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     devtol : float
         A deviance below the optimum by more than this is an error (the fit was not at the optimum);
         lme4 uses 1e-9 against its own refit; ours is computed afresh, so a little slack.
+    parallel : None or a dask.distributed Client
+        ``parallel=client``: each parameter is profiled as one task on the Dask cluster behind
+        ``client`` (lme4's ``parallel`` profiles parameters in parallel too); the points are those of
+        the serial run, and warnings and errors come in parameter order.  ``confint(m,
+        method="profile", parallel=client)`` passes it on.
 
     Returns
     -------
@@ -655,12 +661,13 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     with blas_threads((m.control or {}).get("blas_threads", 1)):
         if getattr(m, "gdata", None) is not None:
             return _profile_glmer(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep,
-                                  oldNames)
-        return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames)
+                                  oldNames, parallel)
+        return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames,
+                        parallel)
 
 
 def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
-             maxmult: float, devtol: float, minstep: float, oldNames: bool) -> ThetaProfile:
+             maxmult: float, devtol: float, minstep: float, oldNames: bool, parallel: Any = None) -> ThetaProfile:
     fit = _ml_fit(m, oldNames)
     names = fit.names
     nptot = len(names)
@@ -668,52 +675,92 @@ def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_
     cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
     if delta is None:
         delta = cutoff * delta_cutoff
-    base_row = np.concatenate([[0.0], fit.opt])
-    tables: dict[str, pd.DataFrame] = {}
-    splines: dict[str, _ParamSpline] = {}
-    cols = [".zeta"] + names
-    for w in idx:
-        name = names[w]
-        col = w + 1
-        if w < fit.nvp:
-            zf = _VarZeta(fit, w, devtol)
-            others = zf.others
-            pw = fit.opt[w]
-            lo, hi = fit.lower[w], fit.upper[w]
-            shift = 1e-3 if pw == 0 else pw * 1.01
-            first = zf(shift, fit.opt[others])
-
-            def carry(row, others=others):
-                return row[1 + others]
-        else:
-            j = w - fit.nvp
-            zf = _FixefZeta(fit, j)
-            lo, hi = -np.inf, np.inf
-            pw = fit.opt[w]
-            first = zf(pw + delta * fit.stderr[j])
-
-            def carry(row):
-                return None
-        up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
-        if pw > lo:
-            down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
-        else:
-            down = [first, base_row]
-        mat = _unique_rows(up + down)
-        mat = mat[np.argsort(mat[:, col], kind="stable")]
-        tab = pd.DataFrame(mat, columns=cols)
-        tables[name] = tab.reset_index(drop=True)
-        spl = _splines(mat[:, col], mat[:, 0])
-        if spl.error is not None:
-            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=2)
-        splines[name] = spl
+    steps = _Stepping(cutoff, delta, maxpts, maxmult, devtol, minstep)
+    mats = _map_params(_lmer_points, fit, steps, idx, parallel, m)
+    tables, splines = _tables(names, idx, mats, stacklevel=4)
     lower = pd.Series(fit.lower, index=names)
     upper = pd.Series(fit.upper, index=names)
     return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, bool(m.REML))
 
 
+def _lmer_points(fit: _MLFit, steps: _Stepping, w: int) -> np.ndarray:
+    """The profile points of parameter ``w`` of an lmer fit (rows ``zeta, parameters``), sorted along it."""
+    cutoff, delta, maxpts, maxmult, minstep = steps.cutoff, steps.delta, steps.maxpts, steps.maxmult, steps.minstep
+    col = w + 1
+    base_row = np.concatenate([[0.0], fit.opt])
+    if w < fit.nvp:
+        zf = _VarZeta(fit, w, steps.devtol)
+        others = zf.others
+        pw = fit.opt[w]
+        lo, hi = fit.lower[w], fit.upper[w]
+        shift = 1e-3 if pw == 0 else pw * 1.01
+        first = zf(shift, fit.opt[others])
+
+        def carry(row, others=others):
+            return row[1 + others]
+    else:
+        j = w - fit.nvp
+        zf = _FixefZeta(fit, j)
+        lo, hi = -np.inf, np.inf
+        pw = fit.opt[w]
+        first = zf(pw + delta * fit.stderr[j])
+
+        def carry(row):
+            return None
+    up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+    if pw > lo:
+        down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+    else:
+        down = [first, base_row]
+    mat = _unique_rows(up + down)
+    return mat[np.argsort(mat[:, col], kind="stable")]
+
+
+@dataclass
+class _Stepping:
+    """lme4's stepping settings of a profile."""
+
+    cutoff: float
+    delta: float
+    maxpts: int
+    maxmult: float
+    devtol: float
+    minstep: float
+
+
+def _map_params(points, fit, steps: _Stepping, idx: list[int], parallel: Any, m) -> list[np.ndarray]:
+    """``points(fit, steps, w)`` for each profiled parameter ``w``: here, or one task per parameter on a
+    Dask cluster (``parallel=client``; the points are the same, warnings and errors come in parameter
+    order as in the serial loop)."""
+    if parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel) \
+            or (isinstance(parallel, str) and parallel == "no"):
+        return [points(fit, steps, w) for w in idx]
+    if is_client(parallel):
+        return replay(map_on_client(parallel, points, fit, [(steps, w) for w in idx],
+                                    (m.control or {}).get("blas_threads", 1)), stacklevel=4)
+    raise ValueError(f"profile: parallel must be None or a dask.distributed Client, not {parallel!r} "
+                     f"(of type {type(parallel).__name__})")
+
+
+def _tables(names: list[str], idx: list[int], mats: list[np.ndarray],
+            stacklevel: int) -> tuple[dict[str, pd.DataFrame], dict[str, _ParamSpline]]:
+    """Each profiled parameter's points as a table and its splines (a warning when not monotonic)."""
+    tables: dict[str, pd.DataFrame] = {}
+    splines: dict[str, _ParamSpline] = {}
+    cols = [".zeta"] + names
+    for w, mat in zip(idx, mats):
+        name = names[w]
+        tables[name] = pd.DataFrame(mat, columns=cols).reset_index(drop=True)
+        spl = _splines(mat[:, w + 1], mat[:, 0])
+        if spl.error is not None:
+            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=stacklevel)
+        splines[name] = spl
+    return tables, splines
+
+
 def _profile_glmer(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
-                   maxmult: float, devtol: float, minstep: float, oldNames: bool) -> ThetaProfile:
+                   maxmult: float, devtol: float, minstep: float, oldNames: bool,
+                   parallel: Any = None) -> ThetaProfile:
     """lme4's ``profile.merMod`` of a glmer fit (see :class:`_GlmerFit`): the same stepping, splines and
     result as for lmer fits."""
     fit = _glmer_fit(m, oldNames)
@@ -723,36 +770,34 @@ def _profile_glmer(m, which, alphamax: float, maxpts: int, delta: float | None, 
     cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
     if delta is None:
         delta = cutoff * delta_cutoff
-    base_row = np.concatenate([[0.0], fit.opt])
-    tables: dict[str, pd.DataFrame] = {}
-    splines: dict[str, _ParamSpline] = {}
-    cols = [".zeta"] + names
-    for w in idx:
-        name = names[w]
-        col = w + 1
-        zf = _GlmerZeta(fit, w, devtol)
-        others = zf.others
-        pw = fit.opt[w]
-        lo, hi = fit.lower[w], fit.upper[w]
-        first = zf(1e-3 if pw == 0 else pw * 1.01, fit.opt[others])
-
-        def carry(row, others=others):
-            prev = row[1 + others]
-            return prev if np.all(np.isfinite(prev)) else fit.opt[others]
-
-        up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
-        down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry) \
-            if pw > lo else [first, base_row]
-        mat = _unique_rows(up + down)
-        mat = mat[np.argsort(mat[:, col], kind="stable")]
-        tables[name] = pd.DataFrame(mat, columns=cols).reset_index(drop=True)
-        spl = _splines(mat[:, col], mat[:, 0])
-        if spl.error is not None:
-            warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=3)
-        splines[name] = spl
+    steps = _Stepping(cutoff, delta, maxpts, maxmult, devtol, minstep)
+    mats = _map_params(_glmer_points, fit, steps, idx, parallel, m)
+    tables, splines = _tables(names, idx, mats, stacklevel=4)
     lower = pd.Series(fit.lower, index=names)
     upper = pd.Series(fit.upper, index=names)
     return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, False)
+
+
+def _glmer_points(fit: _GlmerFit, steps: _Stepping, w: int) -> np.ndarray:
+    """The profile points of parameter ``w`` of a glmer fit, sorted along it."""
+    cutoff, delta, maxpts, maxmult, minstep = steps.cutoff, steps.delta, steps.maxpts, steps.maxmult, steps.minstep
+    col = w + 1
+    base_row = np.concatenate([[0.0], fit.opt])
+    zf = _GlmerZeta(fit, w, steps.devtol)
+    others = zf.others
+    pw = fit.opt[w]
+    lo, hi = fit.lower[w], fit.upper[w]
+    first = zf(1e-3 if pw == 0 else pw * 1.01, fit.opt[others])
+
+    def carry(row, others=others):
+        prev = row[1 + others]
+        return prev if np.all(np.isfinite(prev)) else fit.opt[others]
+
+    up = _fill([base_row, first], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry)
+    down = _fill([first, base_row], col, zf, lo, hi, cutoff, delta, maxpts, maxmult, minstep, carry) \
+        if pw > lo else [first, base_row]
+    mat = _unique_rows(up + down)
+    return mat[np.argsort(mat[:, col], kind="stable")]
 
 
 def profile_zeta(m, name: str, values: Sequence[float], oldNames: bool = True) -> np.ndarray:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
+from mixedcompat.inference.dask_executor import is_client, map_on_client, replay
 from mixedcompat.inference.glm_density import predictive_log_density
 from mixedcompat.inference.lrt import SIZE_ERROR, check_same_data, comparable_fits, model_labels, printed_formula
 from mixedcompat.lme4.fit import update
@@ -96,7 +98,8 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
 # ------------------------------------------------------------------------------------------------
 # cross_validate
 
-def cross_validate(m, folds: int | None = None, groups: str | None = None, seed: Any = None) -> pd.DataFrame:
+def cross_validate(m, folds: int | None = None, groups: str | None = None, seed: Any = None,
+                   parallel: Any = None) -> pd.DataFrame:
     """K-fold (or grouped) cross-validation of an lmer fit: refit on each training set, score the
     held-out rows.
 
@@ -114,6 +117,10 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         are new to its training fit.
     seed : int, numpy.random.Generator or None
         For the shuffling.
+    parallel : None or a dask.distributed Client
+        ``parallel=client``: the folds are refitted and scored on the Dask cluster behind ``client``
+        (the fit and its data are scattered once); the table, predictions and fits are those of the
+        serial run (the folds are drawn here, before any work is shipped).
 
     Scoring of a test row i with the fit on its training set (``mu_i``, variance ``v_i``):
 
@@ -205,48 +212,23 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     else:
         y_all = np.asarray(m.frame.y, dtype=float)
         w_all = np.ones(n) if m.frame.weights is None else np.asarray(m.frame.weights, dtype=float)
+    setup = _Folds(m, data, rows, fold, k, y_all, w_all, glmm)
+    if parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel) \
+            or (isinstance(parallel, str) and parallel == "no"):
+        results = [_fold_result(setup, f) for f in range(k)]
+    elif is_client(parallel):
+        results = replay(map_on_client(parallel, _fold_result, setup, [(f,) for f in range(k)]))
+    else:
+        raise ValueError(f"cross_validate: parallel must be None or a dask.distributed Client, not {parallel!r} "
+                         f"(of type {type(parallel).__name__})")
     out_rows, test_labels, fits = [], [], []
     mu_all = np.full(n, np.nan)
     var_all = np.full(n, np.nan)
-    for f in range(k):
+    for f, (row, mu, var, fit) in enumerate(results):
         test = np.flatnonzero(fold == f)
-        train = np.flatnonzero(fold != f)
-        train_df = data.iloc[rows[train]]
-        test_df = data.iloc[rows[test]]
-        kwargs: dict[str, Any] = {"data": train_df}
-        if m.call.get("subset") is not None:
-            kwargs["subset"] = None              # the rows used are already selected
-        for arg in ("weights", "offset"):
-            value = m.call.get(arg)
-            if value is not None and not isinstance(value, str):
-                kwargs[arg] = np.asarray(value)[rows[train]]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fit = m.update(**kwargs) if glmm else update(m, **kwargs)
-            mu = np.asarray(fit.predict(test_df, allow_new_levels=True), dtype=float)
-            offset = m.call.get("offset")
-            if offset is not None:
-                mu = mu + (test_df[offset].to_numpy(dtype=float) if isinstance(offset, str)
-                           else np.asarray(offset, dtype=float)[rows[test]])
-            extra, n_new = _new_level_variance(fit, test_df)
-        except (DataError, ValueError, KeyError) as exc:
-            raise DataError(f"cross_validate: fold {f + 1} of {k} failed: {exc}") from exc
-        y = y_all[test]
-        if glmm:
-            var = extra
-            rows_lpd, mu = predictive_log_density(fit.family, y, mu, var, w_all[test], fit.sigma())
-            lpd = float(np.sum(rows_lpd))
-            resid = y - mu
-        else:
-            var = fit.sigma() ** 2 / w_all[test] + extra
-            resid = y - mu
-            lpd = float(np.sum(-0.5 * (np.log(2 * np.pi * var) + resid ** 2 / var)))
         mu_all[test] = mu
         var_all[test] = var
-        out_rows.append({"n_train": len(train), "n_test": len(test), "n_new_groups": n_new,
-                         "RMSE": float(np.sqrt(np.mean(resid ** 2))), "log_pred_density": lpd,
-                         "mean_log_pred_density": lpd / len(test)})
+        out_rows.append(row)
         test_labels.append(data.index[rows[test]])
         fits.append(fit)
     tab = pd.DataFrame(out_rows, index=pd.RangeIndex(1, k + 1, name="fold"))
@@ -255,6 +237,62 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     tab.attrs["predictions"] = pd.Series(mu_all, index=data.index[rows])
     tab.attrs["pred_var"] = pd.Series(var_all, index=data.index[rows])
     return tab
+
+
+@dataclass
+class _Folds:
+    """What every fold of a cross-validation needs (shipped once to a Dask cluster)."""
+
+    m: Any
+    data: pd.DataFrame
+    rows: np.ndarray            # positions in data of the rows the fit used
+    fold: np.ndarray            # fold of each used row
+    k: int
+    y_all: np.ndarray
+    w_all: np.ndarray
+    glmm: bool
+
+
+def _fold_result(s: _Folds, f: int) -> tuple[dict, np.ndarray, np.ndarray, Any]:
+    """Fold ``f``: refit on the other folds, score its rows; (table row, mu, v, training fit)."""
+    m, data, rows = s.m, s.data, s.rows
+    test = np.flatnonzero(s.fold == f)
+    train = np.flatnonzero(s.fold != f)
+    train_df = data.iloc[rows[train]]
+    test_df = data.iloc[rows[test]]
+    kwargs: dict[str, Any] = {"data": train_df}
+    if m.call.get("subset") is not None:
+        kwargs["subset"] = None              # the rows used are already selected
+    for arg in ("weights", "offset"):
+        value = m.call.get(arg)
+        if value is not None and not isinstance(value, str):
+            kwargs[arg] = np.asarray(value)[rows[train]]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = m.update(**kwargs) if s.glmm else update(m, **kwargs)
+        mu = np.asarray(fit.predict(test_df, allow_new_levels=True), dtype=float)
+        offset = m.call.get("offset")
+        if offset is not None:
+            mu = mu + (test_df[offset].to_numpy(dtype=float) if isinstance(offset, str)
+                       else np.asarray(offset, dtype=float)[rows[test]])
+        extra, n_new = _new_level_variance(fit, test_df)
+    except (DataError, ValueError, KeyError) as exc:
+        raise DataError(f"cross_validate: fold {f + 1} of {s.k} failed: {exc}") from exc
+    y = s.y_all[test]
+    if s.glmm:
+        var = extra
+        rows_lpd, mu = predictive_log_density(fit.family, y, mu, var, s.w_all[test], fit.sigma())
+        lpd = float(np.sum(rows_lpd))
+        resid = y - mu
+    else:
+        var = fit.sigma() ** 2 / s.w_all[test] + extra
+        resid = y - mu
+        lpd = float(np.sum(-0.5 * (np.log(2 * np.pi * var) + resid ** 2 / var)))
+    row = {"n_train": len(train), "n_test": len(test), "n_new_groups": n_new,
+           "RMSE": float(np.sqrt(np.mean(resid ** 2))), "log_pred_density": lpd,
+           "mean_log_pred_density": lpd / len(test)}
+    return row, mu, var, fit
 
 
 def _new_level_variance(fit, newdata: pd.DataFrame) -> tuple[np.ndarray, int]:
