@@ -156,8 +156,9 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
     oldNames : bool
         ``.sig01`` names (default) or ``sd_(Intercept)|Subject`` style.
     **kwargs
-        Passed to :func:`~mixedcompat.inference.profile.profile` (``alphamax``, ``delta``...) or to
-        ``bootMer`` (``use_u``, ``type``, ``parallel``).
+        Passed to :func:`~mixedcompat.inference.profile.profile` (``alphamax``, ``delta``, ``parallel``...)
+        or to ``bootMer`` (``use_u``, ``type``, ``parallel``); ``parallel=client`` (a ``dask.distributed``
+        Client) runs the profiles or the replicates on its cluster, with the serial run's result.
 
     Returns
     -------
