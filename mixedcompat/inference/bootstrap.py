@@ -39,8 +39,9 @@ from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.generics import fixef as _fixef_generic
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.glmer.refit import GlmerRefitter, GlmerSimulator, draw_response
-from mixedcompat.lme4.fit import LmerMod, update
-from mixedcompat.lme4.prediction import check_nsim, form_of, is_none_form, original_order, predict, select_re, term_matrix
+from mixedcompat.lme4.fit import LmerMod, require_mermod, update
+from mixedcompat.lme4.prediction import (check_nsim, form_of, is_none_form, original_order, predict, select_re,
+                                         term_matrix, type_name)
 from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import print_coefmat
@@ -473,6 +474,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
             raise ValueError("'re_form' cannot be used with semiparametric bootstrapping (as lme4)")
         if not use_u:
             raise ValueError("semiparametric bootstrapping with use_u=False is not implemented (as lme4)")
+    require_mermod(m, "bootMer")
     if not callable(FUN):
         raise TypeError(f"FUN must be callable, not {type_name(FUN)}")
     _workers(parallel, ncpus)                        # validate before any work
@@ -506,10 +508,6 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
 def _is_fixef(FUN: Callable) -> bool:
     """``FUN`` is lme4's ``fixef`` (the generic or the method), whose value on a refit is its beta."""
     return FUN is _fixef_generic or FUN is LmerMod.fixef
-
-
-def type_name(x: Any) -> str:
-    return type(x).__name__
 
 
 # ================================================================================================

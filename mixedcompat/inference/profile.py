@@ -48,6 +48,7 @@ from mixedcompat.inference.dask_executor import is_client, map_on_client, replay
 from mixedcompat.inference.levels import check_level, percent_labels
 from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.lme4.fast_kernels import LeanCriterion
+from mixedcompat.lme4.fit import require_mermod
 from mixedcompat.lme4.optimize import minimize_theta
 from mixedcompat.lme4.pls import make_deviance
 from mixedcompat.numerics.nelder_mead import nelder_mead
@@ -652,6 +653,7 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     >>> pr = mc.profile(m, which=".sig01")
     >>> pr.points(".sig01").head(3)      # doctest: +SKIP
     """
+    require_mermod(m, "profile")
     if signames is not None:
         oldNames = bool(signames)
     if not 0 < alphamax < 1:

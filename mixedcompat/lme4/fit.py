@@ -31,12 +31,12 @@ from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
 from mixedcompat.front.terms import update_formula_tree
-from mixedcompat.lme4.prediction import predict, simulate
+from mixedcompat.lme4.prediction import predict, simulate, type_name
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.numerics.threads import blas_threads
 
-__all__ = ["lmer", "LmerMod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of", "theta_scale",
+__all__ = ["lmer", "LmerMod", "require_mermod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of", "theta_scale",
            "data_start"]
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
@@ -680,6 +680,21 @@ def refit(m, newresp: Any):
 
 
 UPDATE_ARGS = ("data", "REML", "weights", "offset", "subset", "na_action", "contrasts", "control")
+
+
+def require_mermod(m, what: str) -> None:
+    """lme4's functions (``bootMer``, ``profile``, cross-validation ...) take an lmer or glmer fit: anything
+    else (an nlme fit, a DataFrame) gets a TypeError naming what it is.
+
+    Example
+    -------
+    >>> require_mermod(3.0, "bootMer")
+    Traceback (most recent call last):
+    ...
+    TypeError: bootMer() takes an lmer or glmer fit, not float
+    """
+    if not isinstance(m, LmerMod):
+        raise TypeError(f"{what}() takes an lmer or glmer fit, not {type_name(m)}")
 
 
 def update(m, formula: str | Node | None = None, **kwargs):
