@@ -57,6 +57,10 @@ TOL = {
     # ---- glmer's optimisers (issue 12): the points lme4's Nelder-Mead / minqa's BOBYQA evaluated, ours
     # against R's, evaluation by evaluation (same operations in the same order: rounding at most)
     "optimizer_path": dict(rtol=1e-15, atol=0.0),
+    # ---- lmer on partitioned (Dask) data (issue 13): the same criterion from block sums reduced over
+    # partitions (summation order only differs), and beta / sigma at the same theta
+    "partitioned_criterion": dict(rtol=1e-10),
+    "partitioned_at_theta": dict(rtol=1e-9, atol=1e-12),
     # ---- nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
     # estimates are compared at the issue's tolerances, not lme4's
     "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero

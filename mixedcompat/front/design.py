@@ -368,7 +368,7 @@ def qr_rank(X: np.ndarray, tol: float = RANK_TOL) -> tuple[int, np.ndarray]:
     return _dqrdc2(X, tol)
 
 
-def _rank_message(k: int) -> str:
+def rank_message(k: int) -> str:
     return ("fixed-effect model matrix is rank deficient so dropping "
             f"{k} column{'s' if k != 1 else ''} / coefficient{'s' if k != 1 else ''}")
 
@@ -846,7 +846,7 @@ def fixed_matrix(variables: ModelVariables, used: UsedRows, contrasts: dict | No
             kept = pivot[:rank]
             drop_idx = pivot[rank:]
             dropped = [names[i] for i in drop_idx]
-            warnings.warn(_rank_message(len(drop_idx)), RankDeficiencyWarning, stacklevel=3)
+            warnings.warn(rank_message(len(drop_idx)), RankDeficiencyWarning, stacklevel=3)
             X = np.ascontiguousarray(X[:, kept])
             names = [names[i] for i in kept]
             assign = assign[kept]
@@ -891,3 +891,101 @@ def _canonical_name(name: str) -> str:
 def _with_params(spec: MatrixSpec, params: dict) -> MatrixSpec:
     return MatrixSpec(spec.structure, dict(params), spec.levels, spec.codings, spec.contrast_mats,
                       spec.colnames, spec.keep)
+
+
+
+def kept_variables(parts: FormulaParts, data: pd.DataFrame, weights: str | None = None, offset: str | None = None,
+                   na_action: str = "omit") -> tuple[ModelVariables, UsedRows, dict]:
+    """The model's variables evaluated on ``data`` (one part of a larger data set) and the rows
+    ``na.omit`` keeps (``na.fail``: :class:`DataError` on a missing value); a part with no row, or
+    none complete, keeps none (no error).  The third item is the ``weights`` / ``offset`` columns
+    (role -> (name, values)).
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> part = pd.DataFrame({"y": [1.0, None], "g": ["u", "v"]})
+    >>> variables, used, _ = kept_variables(parse_formula("y ~ 1 + (1 | g)"), part)
+    >>> used.rows.tolist()
+    [0]
+    """
+    data, fail_on_na = as_data_frame(data), na_action in ("fail", "na.fail")
+    variables = model_variables(parts, data)
+    extras = _weights_offset_columns(weights, offset, data)
+    columns = [(node.deparse(), v) for node, v in variables.values.items()] + \
+        [(name, Num(arr)) for name, arr in extras.values()]
+    if fail_on_na and len(data):
+        complete_rows(columns, np.ones(len(data), dtype=bool), True)
+    complete = np.ones(len(data), dtype=bool)
+    for _key, v in columns:
+        complete &= ~v.na_mask()
+    rows = np.flatnonzero(complete)
+    return variables, UsedRows(rows, None if complete.all() else rows), extras
+
+
+def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[str, list[str]],
+                          weights: str | None = None, offset: str | None = None, na_action: str = "omit",
+                          contrasts: dict | None = None) -> ModelFrame:
+    """The model frame of one part of a larger data set (a partition), on the whole data's factor levels.
+
+    As :func:`model_frame`, with three differences that make the frames of the parts add up to the
+    whole's: every factor variable and grouping factor takes its levels from ``levels`` (keyed by its
+    R spelling: the levels the kept rows of the whole data have, in R's order) instead of those of
+    ``data``, so the model matrices have the whole data's columns, names and contrasts; there is no
+    rank check (``dropped`` is empty: the rank is decided on the whole data's cross-products); and a
+    part with no rows, or none kept, gives a frame with 0 rows.  ``weights`` and ``offset`` are
+    column names.
+
+    Raises
+    ------
+    DataError
+        A level not in ``levels`` (or a factor missing from it), missing values under ``na.fail``, Inf.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> part = pd.DataFrame({"y": [1.0, 2.0], "f": ["b", "b"], "g": ["u", "v"]})
+    >>> mf = model_frame_on_levels(parse_formula("y ~ f + (1 | g)"), part, {"f": ["a", "b"], "g": ["u", "v", "w"]})
+    >>> mf.x_names, mf.X[:, 1].tolist(), mf.re_groups[0][1]
+    (['(Intercept)', 'fb'], [1.0, 1.0], ['u', 'v', 'w'])
+    """
+    data = as_data_frame(data)
+    variables, used, extras = kept_variables(parts, data, weights, offset, na_action)
+    rows = used.rows
+    _check_infinite(variables, used, data)
+    y, rname = _response(variables, used)
+    w, off = _weights_and_offset(variables, extras, used, data)
+
+    def on_levels(value: Num | Fac, name: str) -> Num | Fac:
+        if not isinstance(value, Fac):
+            return value
+        if name not in levels:
+            raise DataError(f"factor {name} has no levels from the whole data")
+        pos = {lv: i for i, lv in enumerate(levels[name])}
+        unseen = [lv for lv in value.levels if lv not in pos]
+        if unseen:
+            raise DataError(f"factor {name} has level{'s' if len(unseen) > 1 else ''} {', '.join(unseen)} "
+                            f"that the whole data's kept rows do not have")
+        remap = np.array([pos[lv] for lv in value.levels] + [-1], dtype=np.int64)
+        return Fac(remap[value.codes], list(levels[name]), value.ordered)
+
+    def values_of(struct: TermStructure) -> dict[int, Num | Fac]:
+        return {i: on_levels(used.of(variables.values[node]), node.deparse())
+                for i, node in enumerate(struct.variables)}
+
+    n = len(rows)
+    fixed = variables.fixed
+    X, names, assign, spec = _design(fixed, values_of(fixed), n, contrasts)
+    re_X, re_specs = [], []
+    for s in variables.random:
+        Z, znames, _za, zspec = _design(s, values_of(s), n, None)
+        re_X.append((Z, znames))
+        re_specs.append(zspec)
+    re_groups = []
+    for g in variables.groups:
+        fac = on_levels(group_factor(g, variables.values, used.take, g.deparse()), g.deparse())
+        re_groups.append((fac.codes, list(fac.levels)))
+    frame = data if used.take is None else data.iloc[rows]
+    return ModelFrame(data=frame, rows=rows, y=y, response_name=rname, X=X, x_names=list(names),
+                      x_assign=np.asarray(assign), x_terms=fixed.labels, dropped=[], weights=w, offset=off,
+                      re_X=re_X, re_groups=re_groups, fixed_spec=spec, re_specs=re_specs)

@@ -135,6 +135,41 @@ class Deviance:
         return self.response.sqrtw, np.column_stack([self.response.Xs, r]), r
 
     @classmethod
+    def from_blocks(cls, terms: list[ReTerm], A1: np.ndarray, AX1: np.ndarray, AXr: np.ndarray, AXX: np.ndarray,
+                    later: LaterBlocks | None, n: int, REML: bool, sum_log_weights: float = 0.0,
+                    beta_shift: np.ndarray | None = None) -> "Deviance":
+        """The criterion from the blocks of ``A`` computed elsewhere (sums over the partitions of a
+        data set, :mod:`mixedcompat.partitioned`): ``A1``, ``AX1``, ``AXr``, ``AXX`` and ``later`` as
+        :meth:`__init__` builds them, the response rows of ``r = sqrt(W) (y - offset - X beta_shift)``.
+        The object holds no row: evaluating, factoring and solving work; what needs the rows
+        (:meth:`with_response`, :meth:`response_cross_products`, :meth:`reweighted`) does not.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+        >>> d = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=True)
+        >>> e = Deviance.from_blocks(m.terms, d.A1, d.AX1, d.AXr, d.AXX, d.later, d.n, True, 0.0, d.beta_shift)
+        >>> bool(e(m.theta) == d(m.theta))
+        True
+        """
+        obj = cls.__new__(cls)
+        obj.terms = terms
+        obj.layout = ThetaLayout.of(terms)
+        obj.theta_slices = obj.layout.slices
+        obj.n_theta = obj.layout.n_theta
+        obj.REML = bool(REML)
+        obj.n, obj.p = int(n), AXX.shape[0] - 1
+        obj.sum_log_weights = float(sum_log_weights)
+        obj.response = None
+        obj.beta_shift = np.zeros(obj.p) if beta_shift is None else np.asarray(beta_shift, dtype=float)
+        obj.blocks = amalgamate(terms)
+        obj.A1, obj.AX1, obj.AXr, obj.AXX, obj.later = A1, AX1, AXr, AXX, later
+        first = obj.blocks[0]
+        obj._AX1_3d = AX1.reshape(obj.p + 1, first.n_levels, first.q)
+        return obj
+
+    @classmethod
     def pattern(cls, terms: list[ReTerm], X: np.ndarray, like: "Deviance | None" = None) -> "Deviance":
         """The structure of the blocked system of a model whose weights change from one solve to the
         next (PIRLS): amalgamated blocks and the later blocks' pattern, built once; every

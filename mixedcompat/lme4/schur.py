@@ -263,6 +263,9 @@ class LaterBlocks:
         Weighted model matrices of the later blocks (side by side) and of the first block.
     q1 : int
         Columns per level of the first block.
+    products : tuple of sparse matrices, optional
+        ``(Zr' Z1, Zr' Zr)`` computed elsewhere (sums over partitions of the data,
+        :mod:`mixedcompat.partitioned`); ``Zr`` and ``Z1`` are then not read (None).
 
     Example
     -------
@@ -275,14 +278,15 @@ class LaterBlocks:
     (6, False)
     """
 
-    def __init__(self, blocks: list[EngineBlock], Zr: sp.spmatrix, Z1: sp.spmatrix, q1: int,
-                 first: EngineBlock | None = None):
+    def __init__(self, blocks: list[EngineBlock], Zr: sp.spmatrix | None, Z1: sp.spmatrix | None, q1: int,
+                 first: EngineBlock | None = None, products: tuple | None = None):
         self.blocks = blocks
         self.first = first               # given: the pattern is kept for :meth:`reweighted`
-        self.q = Zr.shape[1]
-        self.A_r1 = (Zr.T @ Z1).tocsr()
+        A_r1, ZrZr = products if products is not None else (Zr.T @ Z1, Zr.T @ Zr)
+        self.q = ZrZr.shape[0]
+        self.A_r1 = sp.csr_matrix(A_r1)
         self.rows1 = BlockRows(self.A_r1, q1)
-        Arr = sp.tril((Zr.T @ Zr).tocsr()).tocoo()
+        Arr = sp.tril(sp.csr_matrix(ZrZr)).tocoo()
         # a reweighted system whose C is small enough to be dense whatever its pattern computes the
         # fill-in by one dense product: no pair pattern is built
         small_dense = first is not None and self.q <= DENSE_REST_MAX and \
@@ -301,7 +305,7 @@ class LaterBlocks:
         if keys is not None:
             self._setup_pattern(keys, arr_keys, Arr.data)
         else:
-            self.Arr = np.tril((Zr.T @ Zr).toarray())
+            self.Arr = np.tril(ZrZr.toarray())
         # per-column multipliers of Lambda_r when every later template is diagonal
         self._lam_pos = [np.repeat(np.arange(b.q)[None, :], b.n_levels, axis=0).ravel() for b in blocks]
         self._row_maps = None

@@ -1,0 +1,152 @@
+"""The first pass over a partitioned data frame: the rows kept and every factor's global levels.
+
+A model frame's factor levels are those its kept rows have (after ``na.omit``), sorted as R sorts
+them (or in a categorical column's order).  Each partition reports, for every factor variable and
+grouping factor, the distinct values of the data columns it is computed from among its kept rows;
+the union over partitions, evaluated as the whole data's model frame would evaluate it, gives the
+same levels in the same order as the in-memory frame (a factor's levels depend only on the set of
+values it takes).  Transforms whose value depends on global statistics of the data (``poly()``,
+``scale()``) are refused here: a partition alone would give them other values.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from mixedcompat.errors import FormulaError
+from mixedcompat.front.design import group_factor, group_leaves, kept_variables
+from mixedcompat.front.formula import FormulaParts
+from mixedcompat.front.rlang import Node
+from mixedcompat.front.transforms import EvalContext, Fac, evaluate, factor_from_values
+
+__all__ = ["GLOBAL_STATISTIC_TRANSFORMS", "ModelInputs", "LevelSets", "GlobalLevels", "check_transforms",
+           "symbols", "factor_nodes", "partition_levels", "combine_levels", "finish_levels"]
+
+GLOBAL_STATISTIC_TRANSFORMS = ("poly", "scale")
+"""Formula functions whose value on a row depends on statistics of the whole column."""
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """What every partition needs to build its part of the model frame.
+
+    ``weights`` and ``offset`` are column names (a partitioned frame has no row-aligned arrays).
+    """
+
+    parts: FormulaParts
+    weights: str | None = None
+    offset: str | None = None
+    na_action: str = "omit"
+    contrasts: dict | None = None
+
+
+def _walk(node: Node):
+    yield node
+    for a in node.args:
+        if isinstance(a, Node):
+            yield from _walk(a)
+
+
+def check_transforms(parts: FormulaParts) -> None:
+    """Refuse a formula with a transform that needs global statistics of the data.
+
+    Raises
+    ------
+    FormulaError
+        Naming the transform (``poly(x, 2)``) and what to do instead.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> check_transforms(parse_formula("y ~ scale(x) + (1 | g)"))
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.FormulaError: scale(x) needs statistics of the whole column (its scale() coefficients), which a partitioned (Dask) fit does not compute yet: transform the column before fitting, or fit in memory
+    """
+    for node in _walk(parts.tree):
+        if node.kind == "call" and node.value in GLOBAL_STATISTIC_TRANSFORMS:
+            raise FormulaError(f"{node.deparse()} needs statistics of the whole column (its {node.value}() "
+                               "coefficients), which a partitioned (Dask) fit does not compute yet: transform "
+                               "the column before fitting, or fit in memory")
+
+
+def symbols(node: Node) -> list[str]:
+    """The data columns an expression reads (its symbols), in order of appearance.
+
+    Example
+    -------
+    >>> from mixedcompat.front.rlang import parse
+    >>> symbols(parse("factor(a):b"))
+    ['a', 'b']
+    """
+    out: list[str] = []
+    for n in _walk(node):
+        if n.kind == "sym" and n.value not in out:
+            out.append(n.value)
+    return out
+
+
+def factor_nodes(parts: FormulaParts, data: pd.DataFrame) -> dict[str, Node]:
+    """The variables that are factors on ``data`` (a partition, or the frame's empty prototype) and
+    the grouping factors, by R spelling (logicals excluded: their levels are fixed)."""
+    variables, _used, _extras = kept_variables(parts, data.iloc[:0])
+    out = {node.deparse(): node for node, v in variables.values.items() if isinstance(v, Fac)}
+    for t in parts.re_terms:
+        out[t.group.deparse()] = t.group
+    return out
+
+
+@dataclass
+class LevelSets:
+    """A partition's (or several partitions') kept-row count and, per factor, the distinct rows of
+    the columns it is computed from."""
+
+    n: int
+    distinct: dict[str, pd.DataFrame]
+
+
+def partition_levels(pdf: pd.DataFrame, inputs: ModelInputs, nodes: dict[str, Node]) -> LevelSets:
+    """The first pass on one partition (a pandas DataFrame): its kept rows and, for each factor of
+    ``nodes`` (:func:`factor_nodes`), the distinct rows of its columns among them."""
+    _variables, used, _extras = kept_variables(inputs.parts, pdf, inputs.weights, inputs.offset, inputs.na_action)
+    kept = pdf if used.take is None else pdf.iloc[used.rows]
+    return LevelSets(len(used.rows), {name: kept[symbols(node)].drop_duplicates() for name, node in nodes.items()})
+
+
+def combine_levels(*sets: LevelSets) -> LevelSets:
+    """The union of partitions' level sets."""
+    keys = sets[0].distinct.keys()
+    distinct = {k: pd.concat([s.distinct[k] for s in sets], ignore_index=True).drop_duplicates() for k in keys}
+    return LevelSets(sum(s.n for s in sets), distinct)
+
+
+@dataclass(frozen=True)
+class GlobalLevels:
+    """The first pass's result: rows kept in all, and every factor's levels (R's order) by R spelling."""
+
+    n: int
+    levels: dict[str, list[str]]
+
+
+def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], meta: pd.DataFrame) -> GlobalLevels:
+    """Every factor's levels from the union of the partitions' distinct values, evaluated as the
+    whole data's model frame evaluates them (``nodes``: :func:`factor_nodes`); ``meta`` (the frame's
+    empty prototype) restores the column types (categories) the concatenation may have lost."""
+    groups = {t.group.deparse(): t.group for t in parts.re_terms}
+    levels: dict[str, list[str]] = {}
+    for name, skel in sets.distinct.items():
+        skel = skel.astype({c: meta[c].dtype for c in skel.columns}).reset_index(drop=True)
+        ctx = EvalContext(skel)
+        if name in groups:
+            leaves: list[Node] = []
+            group_leaves(groups[name], leaves)
+            values = {leaf: evaluate(leaf, ctx) for leaf in leaves}
+            fac = group_factor(groups[name], values, None, name)
+        else:
+            value = evaluate(nodes[name], ctx)
+            fac = value.drop_unused() if isinstance(value, Fac) else factor_from_values(value)
+        levels[name] = list(fac.levels)
+    return GlobalLevels(int(sets.n), levels)
+
