@@ -249,3 +249,24 @@ def test_local_cluster_gives_the_in_memory_criterion(client):
     assert any(str(k).startswith("partition_sums") for k in ran), sorted(map(str, ran))[:5]
     _same_criterion(crit, m, "LocalCluster")
     _same_optimum(crit, m, "LocalCluster", fx["expected"]["criterion"])
+
+
+# ------------------------------------------------------------------ column types and the response's scale
+@pytest.mark.parametrize("formula", ["y ~ x + (x | g)", "y ~ s + (1 | k) + (1 | s:k)"])
+def test_plain_columns_numeric_levels_and_a_large_mean(formula):
+    """String (not categorical) and integer columns, whose levels are sorted as R sorts them across
+    partitions (numbers numerically: 5 before 10), and a response of mean 1e6 on a trend over
+    x = 1..n (the response's cross-products are ~1e12 times its residual sum of squares)."""
+    rng = np.random.default_rng(13)
+    n = 4000
+    g = rng.integers(0, 150, n)
+    x = np.arange(1.0, n + 1)
+    d = pd.DataFrame({"y": 1e6 + 3.0 * x + rng.normal(size=150)[g] + rng.normal(size=n), "x": x, "g": g,
+                      "k": (g % 13) * 5, "s": [f"L{v}" for v in g % 17]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer(formula, d)
+    crit = PartitionedCriterion(formula, dd.from_pandas(d, npartitions=4))
+    assert [(t.group, t.levels) for t in crit.terms] == [(t.group, t.levels) for t in m.terms]
+    assert crit.x_names == list(m.fixef().index)
+    _same_criterion(crit, m, formula)
