@@ -102,7 +102,16 @@ def least_squares_shift(Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def partition_sums(pdf: pd.DataFrame, inputs: ModelInputs, levels: GlobalLevels) -> BlockSums:
-    """The block sums of one partition (a pandas DataFrame), on the whole data's levels."""
+    """The block sums of one partition (a pandas DataFrame), on the whole data's levels.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> part = pd.DataFrame({"y": [1.0, 2.0, 4.0], "g": ["u", "u", "w"]})
+    >>> s = partition_sums(part, ModelInputs(parse_formula("y ~ 1 + (1 | g)")), GlobalLevels(5, {"g": ["u", "v", "w"]}))
+    >>> s.A1[:, 0, 0].tolist(), s.level_n[0].tolist(), s.shift.round(6).tolist()
+    ([2.0, 0.0, 1.0], [2, 0, 1], [2.333333])
+    """
     frame = model_frame_on_levels(inputs.parts, pdf, levels.levels, inputs.weights, inputs.offset,
                                   inputs.na_action, inputs.contrasts)
     n = len(frame.y)

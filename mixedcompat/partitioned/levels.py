@@ -90,9 +90,18 @@ def symbols(node: Node) -> list[str]:
 
 def factor_nodes(parts: FormulaParts, data: pd.DataFrame) -> dict[str, Node]:
     """The variables that are factors on ``data`` (a partition, or the frame's empty prototype) and
-    the grouping factors, by R spelling (logicals excluded: their levels are fixed)."""
+    the grouping factors, by R spelling (logicals excluded: their levels are fixed).
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> d = pd.DataFrame({"y": [1.0], "f": ["a"], "b": [True], "g": ["u"], "h": [2]})
+    >>> sorted(factor_nodes(parse_formula("y ~ f + b + (1 | g:h)"), d))
+    ['f', 'g:h']
+    """
     variables, _used, _extras = kept_variables(parts, data.iloc[:0])
-    out = {node.deparse(): node for node, v in variables.values.items() if isinstance(v, Fac)}
+    structs = [variables.fixed, *variables.random]
+    out = {node.deparse(): node for s in structs for node in s.variables if isinstance(variables.values[node], Fac)}
     for t in parts.re_terms:
         out[t.group.deparse()] = t.group
     return out
@@ -109,14 +118,33 @@ class LevelSets:
 
 def partition_levels(pdf: pd.DataFrame, inputs: ModelInputs, nodes: dict[str, Node]) -> LevelSets:
     """The first pass on one partition (a pandas DataFrame): its kept rows and, for each factor of
-    ``nodes`` (:func:`factor_nodes`), the distinct rows of its columns among them."""
+    ``nodes`` (:func:`factor_nodes`), the distinct rows of its columns among them.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> parts = parse_formula("y ~ 1 + (1 | g)")
+    >>> d = pd.DataFrame({"y": [1.0, None, 3.0, 4.0], "g": ["v", "w", "u", "v"]})
+    >>> s = partition_levels(d, ModelInputs(parts), factor_nodes(parts, d))
+    >>> s.n, s.distinct["g"]["g"].tolist()
+    (3, ['v', 'u'])
+    """
     _variables, used, _extras = kept_variables(inputs.parts, pdf, inputs.weights, inputs.offset, inputs.na_action)
     kept = pdf if used.take is None else pdf.iloc[used.rows]
     return LevelSets(len(used.rows), {name: kept[symbols(node)].drop_duplicates() for name, node in nodes.items()})
 
 
 def combine_levels(*sets: LevelSets) -> LevelSets:
-    """The union of partitions' level sets."""
+    """The union of partitions' level sets.
+
+    Example
+    -------
+    >>> a = LevelSets(2, {"g": pd.DataFrame({"g": ["v", "u"]})})
+    >>> b = LevelSets(1, {"g": pd.DataFrame({"g": ["v"]})})
+    >>> c = combine_levels(a, b)
+    >>> c.n, c.distinct["g"]["g"].tolist()
+    (3, ['v', 'u'])
+    """
     keys = sets[0].distinct.keys()
     distinct = {k: pd.concat([s.distinct[k] for s in sets], ignore_index=True).drop_duplicates() for k in keys}
     return LevelSets(sum(s.n for s in sets), distinct)
@@ -133,7 +161,17 @@ class GlobalLevels:
 def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], meta: pd.DataFrame) -> GlobalLevels:
     """Every factor's levels from the union of the partitions' distinct values, evaluated as the
     whole data's model frame evaluates them (``nodes``: :func:`factor_nodes`); ``meta`` (the frame's
-    empty prototype) restores the column types (categories) the concatenation may have lost."""
+    empty prototype) restores the column types (categories) the concatenation may have lost.
+
+    Example
+    -------
+    >>> from mixedcompat.front.formula import parse_formula
+    >>> parts = parse_formula("y ~ 1 + (1 | k)")
+    >>> meta = pd.DataFrame({"y": [1.0], "k": [1]}).iloc[:0]
+    >>> sets = LevelSets(3, {"k": pd.DataFrame({"k": [10, 5, 2]})})       # integers: sorted as numbers
+    >>> finish_levels(sets, parts, factor_nodes(parts, meta), meta).levels
+    {'k': ['2', '5', '10']}
+    """
     groups = {t.group.deparse(): t.group for t in parts.re_terms}
     levels: dict[str, list[str]] = {}
     for name, skel in sets.distinct.items():
