@@ -160,7 +160,10 @@ class PartitionedCriterion:
         if sets.n == 0:
             raise DataError(f"0 (non-NA) cases: no row of the {data.npartitions} partitions is complete")
         self.levels = levels = finish_levels(sets, parts, nodes, meta)
-        sums = dask.compute(tree_reduce([delayed(partition_sums)(p, inputs, levels) for p in pieces],
+        # the levels (100,000s of them) wrapped once, untraversed: passed bare, dask would walk every
+        # level of every factor for every partition looking for collections inside them
+        levels_d, inputs_d = delayed(levels, traverse=False), delayed(inputs, traverse=False)
+        sums = dask.compute(tree_reduce([delayed(partition_sums)(p, inputs_d, levels_d) for p in pieces],
                                         combine_sums, split_every))[0]
         frame0 = model_frame_on_levels(parts, meta, levels.levels, weights, offset, na_action, contrasts)
         self.terms = make_reterms(parts.re_terms, frame0.re_X, frame0.re_groups, 0)
