@@ -42,8 +42,7 @@ from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import pirls
 from mixedcompat.glmer.stages import GlmerOpt, StageResult, run_optimizer
 from mixedcompat.lme4.convergence import deriv12
-from mixedcompat.lme4.prediction import (check_nsim, form_of, group_on, original_order, predict as lme4_predict,
-                                         select_re, term_matrix)
+from mixedcompat.lme4.prediction import check_nsim, drawn_terms, form_of, predict as lme4_predict, select_re
 from mixedcompat.numerics.threads import blas_threads
 
 __all__ = ["simulate", "refit", "update", "GlmerSimulator", "GlmerRefitter", "family_name", "draw_response",
@@ -200,18 +199,7 @@ class GlmerSimulator:
             self.weights = np.ones(len(newdata))
             self.index = newdata.index
         self.n = len(self.eta)
-        order = original_order(m)
-        self.drawn = []
-        for k, t in enumerate(m.terms):
-            if k in keep:
-                continue
-            X = term_matrix(m, k, newdata, order)
-            if newdata is None:
-                codes, n_levels = t.codes, t.n_levels
-            else:
-                fac = group_on(t.group_expr or t.group, newdata)
-                codes, n_levels = fac.codes, len(fac.levels)
-            self.drawn.append((X, codes, n_levels, m._factor.templates[k]))
+        self.drawn = drawn_terms(m, keep, newdata, m._factor.templates)
         if warn:
             _weights_notes(self.name, self.weights)
 

@@ -283,18 +283,7 @@ class _VarZeta:
 
         x, fval, _n, _code = bobyqa(objective, start, self.lo, _INNER, upper=self.hi)
         par[self.others] = x
-        devdiff = fval - fit.deviance
-        if not np.isfinite(devdiff):
-            warnings.warn("NAs detected in profiling", ProfileWarning, stacklevel=4)
-            zeta = np.nan
-        else:
-            if devdiff < -self.devtol:
-                raise RuntimeError(f"profiling detected new, lower deviance ({fval:.10g} < {fit.deviance:.10g} "
-                                   f"at {fit.names[w]} = {value:.6g}): the fit is not at the optimum")
-            if devdiff < 0:
-                warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", ProfileWarning,
-                              stacklevel=4)
-            zeta = math.copysign(math.sqrt(max(devdiff, 0.0)), value - fit.opt[w]) if value != fit.opt[w] else 0.0
+        zeta = _signed_root(fit, w, value, fval, self.devtol)
         theta = fit.to_theta(par)
         beta = fit.beta_at(theta) if theta is not None else np.full(len(fit.beta), np.nan)
         return np.concatenate([[zeta], par, beta])
@@ -406,19 +395,9 @@ class _GlmerZeta:
             res = nelder_mead(objective, x0, lower=self.lo, upper=self.hi)
         x, fval = np.asarray(res.par, dtype=float), float(res.fval)
         par[self.others] = x
-        devdiff = fval - fit.deviance
-        if not np.isfinite(devdiff):
-            warnings.warn("NAs detected in profiling", ProfileWarning, stacklevel=4)
-            zeta = np.nan
+        zeta = _signed_root(fit, w, value, fval, self.devtol)
+        if np.isnan(zeta):
             par[self.others] = np.nan
-        else:
-            if devdiff < -self.devtol:
-                raise RuntimeError(f"profiling detected new, lower deviance ({fval:.10g} < {fit.deviance:.10g} "
-                                   f"at {fit.names[w]} = {value:.6g}): the fit is not at the optimum")
-            if devdiff < 0:
-                warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", ProfileWarning,
-                              stacklevel=4)
-            zeta = math.copysign(math.sqrt(max(devdiff, 0.0)), value - fit.opt[w]) if value != fit.opt[w] else 0.0
         return np.concatenate([[zeta], par])
 
 
@@ -661,16 +640,16 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     if int(maxpts) < 3:
         raise ValueError(f"maxpts must be at least 3, not {maxpts!r}")
     with blas_threads((m.control or {}).get("blas_threads", 1)):
-        if getattr(m, "gdata", None) is not None:
-            return _profile_glmer(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep,
-                                  oldNames, parallel)
         return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames,
                         parallel)
 
 
 def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
              maxmult: float, devtol: float, minstep: float, oldNames: bool, parallel: Any = None) -> ThetaProfile:
-    fit = _ml_fit(m, oldNames)
+    """lme4's ``profile.merMod``: the ML refit of an lmer fit (:class:`_MLFit`) or a glmer fit as fitted
+    (:class:`_GlmerFit`), each parameter's points (one task per parameter), then the tables and splines."""
+    glmer = getattr(m, "gdata", None) is not None
+    fit = _glmer_fit(m, oldNames) if glmer else _ml_fit(m, oldNames)
     names = fit.names
     nptot = len(names)
     idx = _resolve_which(which, names, fit.nvp)
@@ -678,11 +657,12 @@ def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_
     if delta is None:
         delta = cutoff * delta_cutoff
     steps = _Stepping(cutoff, delta, maxpts, maxmult, devtol, minstep)
-    mats = _map_params(_lmer_points, fit, steps, idx, parallel, m)
+    mats = _map_params(_glmer_points if glmer else _lmer_points, fit, steps, idx, parallel, m)
     tables, splines = _tables(names, idx, mats, stacklevel=4)
     lower = pd.Series(fit.lower, index=names)
     upper = pd.Series(fit.upper, index=names)
-    return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, bool(m.REML))
+    return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff,
+                        False if glmer else bool(m.REML))
 
 
 def _lmer_points(fit: _MLFit, steps: _Stepping, w: int) -> np.ndarray:
@@ -716,6 +696,23 @@ def _lmer_points(fit: _MLFit, steps: _Stepping, w: int) -> np.ndarray:
         down = [first, base_row]
     mat = _unique_rows(up + down)
     return mat[np.argsort(mat[:, col], kind="stable")]
+
+
+
+def _signed_root(fit, w: int, value: float, fval: float, devtol: float) -> float:
+    """lme4's profile zeta at ``value`` of parameter ``w``: the signed square root of the deviance's rise
+    over the optimum; NaN with lme4's warning when the deviance is not finite, lme4's error when it falls
+    below the optimum by more than ``devtol`` and its warning when by less (then zeta is 0)."""
+    devdiff = fval - fit.deviance
+    if not np.isfinite(devdiff):
+        warnings.warn("NAs detected in profiling", ProfileWarning, stacklevel=5)
+        return np.nan
+    if devdiff < -devtol:
+        raise RuntimeError(f"profiling detected new, lower deviance ({fval:.10g} < {fit.deviance:.10g} "
+                           f"at {fit.names[w]} = {value:.6g}): the fit is not at the optimum")
+    if devdiff < 0:
+        warnings.warn(f"slightly lower deviances (diff={devdiff:g}) detected", ProfileWarning, stacklevel=5)
+    return math.copysign(math.sqrt(max(devdiff, 0.0)), value - fit.opt[w]) if value != fit.opt[w] else 0.0
 
 
 @dataclass
@@ -758,26 +755,6 @@ def _tables(names: list[str], idx: list[int], mats: list[np.ndarray],
             warnings.warn(f"non-monotonic profile for {name}", ProfileWarning, stacklevel=stacklevel)
         splines[name] = spl
     return tables, splines
-
-
-def _profile_glmer(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
-                   maxmult: float, devtol: float, minstep: float, oldNames: bool,
-                   parallel: Any = None) -> ThetaProfile:
-    """lme4's ``profile.merMod`` of a glmer fit (see :class:`_GlmerFit`): the same stepping, splines and
-    result as for lmer fits."""
-    fit = _glmer_fit(m, oldNames)
-    names = fit.names
-    nptot = len(names)
-    idx = _resolve_which(which, names, fit.nvp)
-    cutoff = math.sqrt(stats.chi2.ppf(1.0 - alphamax, nptot))
-    if delta is None:
-        delta = cutoff * delta_cutoff
-    steps = _Stepping(cutoff, delta, maxpts, maxmult, devtol, minstep)
-    mats = _map_params(_glmer_points, fit, steps, idx, parallel, m)
-    tables, splines = _tables(names, idx, mats, stacklevel=4)
-    lower = pd.Series(fit.lower, index=names)
-    upper = pd.Series(fit.upper, index=names)
-    return ThetaProfile([names[w] for w in idx], names, tables, lower, upper, splines, cutoff, False)
 
 
 def _glmer_points(fit: _GlmerFit, steps: _Stepping, w: int) -> np.ndarray:

@@ -121,10 +121,7 @@ class Deviance:
         """Common set-up: sizes, the weights' log-determinant, the weighted ``[X, r]`` and ``r`` (the
         reduced response, :class:`ResponseReduction`; ``beta_shift`` the coefficients it removed)."""
         if getattr(self, "terms", None) is not terms or getattr(self, "layout", None) is None:
-            self.terms = terms
-            self.layout = ThetaLayout.of(terms)
-            self.theta_slices = self.layout.slices
-            self.n_theta = self.layout.n_theta
+            self._set_terms(terms)
         self.REML = bool(REML)
         self.n, self.p = X.shape
         with np.errstate(divide="ignore"):   # a zero weight gives -Inf, as in lme4
@@ -133,6 +130,13 @@ class Deviance:
         self.response = ResponseReduction(X, weights, offset, extended=precise, reduce=precise)
         r, self.beta_shift = self.response.reduce(y)
         return self.response.sqrtw, np.column_stack([self.response.Xs, r]), r
+
+    def _set_terms(self, terms: list[ReTerm]) -> None:
+        """The random-effects terms and theta's layout over them."""
+        self.terms = terms
+        self.layout = ThetaLayout.of(terms)
+        self.theta_slices = self.layout.slices
+        self.n_theta = self.layout.n_theta
 
     @classmethod
     def from_blocks(cls, terms: list[ReTerm], A1: np.ndarray, AX1: np.ndarray, AXr: np.ndarray, AXX: np.ndarray,
@@ -154,10 +158,7 @@ class Deviance:
         True
         """
         obj = cls.__new__(cls)
-        obj.terms = terms
-        obj.layout = ThetaLayout.of(terms)
-        obj.theta_slices = obj.layout.slices
-        obj.n_theta = obj.layout.n_theta
+        obj._set_terms(terms)
         obj.REML = bool(REML)
         obj.n, obj.p = int(n), AXX.shape[0] - 1
         obj.sum_log_weights = float(sum_log_weights)
@@ -185,10 +186,7 @@ class Deviance:
         True
         """
         obj = cls.__new__(cls)
-        obj.terms = terms
-        obj.layout = ThetaLayout.of(terms)
-        obj.theta_slices = obj.layout.slices
-        obj.n_theta = obj.layout.n_theta
+        obj._set_terms(terms)
         obj._X = X
         obj.precise = False
         if like is not None:

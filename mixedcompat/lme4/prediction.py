@@ -29,7 +29,7 @@ from mixedcompat.front.rlang import Node, parse
 from mixedcompat.front.transforms import EvalContext, Fac, Num, evaluate
 
 __all__ = ["predict", "simulate", "select_re", "form_of", "original_order", "term_matrix",
-           "check_nsim", "is_none_form", "group_on", "level_codes"]
+           "check_nsim", "is_none_form", "group_on", "level_codes", "drawn_terms"]
 
 NEW_LEVELS_MESSAGE = "new levels detected in newdata"
 NA_GROUP_MESSAGE = ("NAs are not allowed in prediction data for grouping variables unless "
@@ -300,6 +300,25 @@ def check_nsim(nsim: Any) -> int:
     return int(nsim)
 
 
+
+def drawn_terms(m, keep, newdata: pd.DataFrame | None, templates: list[np.ndarray]) -> list[tuple]:
+    """The random-effects terms ``simulate`` draws afresh (those not in ``keep``), each as
+    ``(term model matrix, level codes, number of levels, template)`` on the model's rows or ``newdata``'s
+    (lmer's and glmer's simulate)."""
+    order = original_order(m)
+    drawn = []
+    for k, t in enumerate(m.terms):
+        if k in keep:
+            continue
+        X = term_matrix(m, k, newdata, order)
+        if newdata is None:
+            codes, n_levels = t.codes, t.n_levels
+        else:
+            fac = group_on(t.group_expr or t.group, newdata)
+            codes, n_levels = fac.codes, len(fac.levels)
+        drawn.append((X, codes, n_levels, templates[k]))
+    return drawn
+
 def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: Any = None,
              newdata: pd.DataFrame | None = None) -> pd.DataFrame:
     """Responses simulated from the fitted model, as lme4's ``simulate.merMod``.
@@ -359,19 +378,8 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
         weights = None
         index = newdata.index
     sigma = m.sigma()
-    order = original_order(m)
     sims = np.empty((n, nsim))
-    drawn = []
-    for k, t in enumerate(m.terms):
-        if k in keep:
-            continue
-        X = term_matrix(m, k, newdata, order)
-        if newdata is None:
-            codes, n_levels = t.codes, t.n_levels
-        else:
-            fac = group_on(t.group_expr or t.group, newdata)
-            codes, n_levels = fac.codes, len(fac.levels)
-        drawn.append((X, codes, n_levels, m.factor.templates[k]))
+    drawn = drawn_terms(m, keep, newdata, m.factor.templates)
     scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
     for s in range(nsim):
         y = eta.copy()

@@ -33,9 +33,10 @@ import pandas as pd
 from scipy.special import ndtr
 
 from mixedcompat.front.rlang import deparse, parse
-from mixedcompat.present.lme4_printing import (COR_MAX, aic_table_lines, call_lines, cat_fill, fixef_cor_lines,
-                                               groups_lines, residual_lines, title_lines, warning_lines)
-from mixedcompat.present.rformat import format_number, format_real, print_coefmat, print_named_vector
+from mixedcompat.present.lme4_printing import (COR_MAX, aic_table_lines, call_lines, cat_fill, fixed_effects_lines,
+                                               fixef_cor_lines, groups_lines, residual_lines, title_lines,
+                                               warning_lines)
+from mixedcompat.present.rformat import format_number, print_coefmat
 
 __all__ = ["method_title", "family_lines", "control_text", "glmer_coef_table", "glmer_optinfo",
            "format_glmer_summary", "format_glmer_print", "GLMER_CLASS"]
@@ -261,13 +262,6 @@ def format_glmer_print(m: Any, digits: int = 4) -> str:
     lines += call_lines(m, summary=False, texts=_call_texts(m))
     lines += aic_table_lines(m, 4, deviance=_minus2loglik(m))
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Std.Dev.",), digits)
-    lines += groups_lines(m)
-    beta = m.fixef()
-    if len(beta):
-        lines.append("Fixed Effects:")
-        lines += print_named_vector(format_real(np.asarray(beta, dtype=float), digits),
-                                    [str(n) for n in beta.index], gap=2)
-    else:
-        lines.append("No fixed effect coefficients")
+    lines += groups_lines(m) + fixed_effects_lines(m, digits)
     lines += warning_lines(m, summary=False, info=glmer_optinfo(m))
     return "\n".join(lines)

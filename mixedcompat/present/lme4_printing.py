@@ -372,13 +372,15 @@ def format_print(m: Any, digits: int = 4) -> str:
     """
     lines = _title(m) + call_lines(m, summary=False) + aic_table_lines(m, 4)
     lines += ["Random effects:"] + m.VarCorr().format_lines(("Std.Dev.",), digits)
-    lines += groups_lines(m)
-    beta = m.fixef()
-    if len(beta):
-        lines.append("Fixed Effects:")
-        lines += print_named_vector(format_real(np.asarray(beta, dtype=float), digits),
-                                    [str(n) for n in beta.index], gap=2)
-    else:
-        lines.append("No fixed effect coefficients")
+    lines += groups_lines(m) + fixed_effects_lines(m, digits)
     lines += warning_lines(m, summary=False)
     return "\n".join(lines)
+
+
+def fixed_effects_lines(m, digits: int) -> list[str]:
+    """print(m)'s "Fixed Effects:" block (lmer and glmer fits): the named estimates, or R's line for none."""
+    beta = m.fixef()
+    if not len(beta):
+        return ["No fixed effect coefficients"]
+    return ["Fixed Effects:"] + print_named_vector(format_real(np.asarray(beta, dtype=float), digits),
+                                                    [str(n) for n in beta.index], gap=2)
