@@ -23,7 +23,8 @@ from mixedcompat.inference.lrt import ranova
 from mixedcompat.inference.profile import profile
 from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
-from mixedcompat.lme4.fit import LmerMod, lmer
+from mixedcompat.entry import lmer
+from mixedcompat.lme4.fit import LmerMod
 from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.negbin import glmer_nb

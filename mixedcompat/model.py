@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedcompat.errors import DataError
 from mixedcompat.interop.statsmodels_api import StatsmodelsExtras
 
 __all__ = ["LogLik", "MixedModel"]
@@ -62,6 +63,24 @@ class LogLik(float):
         return (LogLik, (float(self), self.df, self.nobs, self.REML))
 
 
+def require_rows(m: Any, what: str) -> None:
+    """Functions that read the rows of the data (``bootMer``, ``simulate``, Kenward-Roger ...) refuse
+    a fit that does not hold them (a fit on a Dask DataFrame) with a :class:`DataError` saying so.
+
+    Example
+    -------
+    >>> class Fit:
+    ...     holds_rows = False
+    >>> require_rows(Fit(), "bootMer")
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.DataError: bootMer() needs the rows of the data in memory, which a fit on a Dask DataFrame does not hold: fit the model in memory (data.compute()) for bootMer
+    """
+    if not getattr(m, "holds_rows", True):
+        raise DataError(f"{what}() needs the rows of the data in memory, which a fit on a Dask DataFrame does "
+                        f"not hold: fit the model in memory (data.compute()) for {what}")
+
+
 class MixedModel(StatsmodelsExtras, abc.ABC):
     """A fitted mixed model of any family: the generic surface and the frozen style.
 
@@ -84,6 +103,9 @@ class MixedModel(StatsmodelsExtras, abc.ABC):
     #: the R package whose generics the class mirrors ("lme4", "nlme"): R's anova of a mix of
     #: lme4 and nlme fits is nlme's (see :func:`mixedcompat.generics.anova`)
     r_package: str = ""
+    #: whether the fit holds the rows of its data (False: a fit on a Dask DataFrame,
+    #: :mod:`mixedcompat.partitioned`); what reads them calls :func:`require_rows`
+    holds_rows: bool = True
 
     # ---------------------------------------------------------------- frozen
     def _freeze(self) -> None:

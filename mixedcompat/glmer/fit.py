@@ -229,6 +229,8 @@ class GlmerMod(LmerMod):
     (56, 73.4743)
     """
 
+    fitter = staticmethod(glmer)
+
     def __init__(self, formula: str, parts: FormulaParts, frame, terms: list, gdata: GlmData,
                  layout: ThetaLayout, opt: GlmerOpt, nAGQ: int, control: dict, fit_warnings: list,
                  call: dict, data_name: str):

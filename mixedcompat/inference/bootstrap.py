@@ -40,6 +40,7 @@ from mixedcompat.generics import fixef as _fixef_generic
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.glmer.refit import GlmerRefitter, GlmerSimulator, draw_response
 from mixedcompat.lme4.fit import LmerMod, require_mermod, update
+from mixedcompat.model import require_rows
 from mixedcompat.lme4.prediction import (check_nsim, form_of, is_none_form, original_order, predict, select_re,
                                          term_matrix, type_name)
 from mixedcompat.numerics.threads import blas_threads
@@ -475,6 +476,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         if not use_u:
             raise ValueError("semiparametric bootstrapping with use_u=False is not implemented (as lme4)")
     require_mermod(m, "bootMer")
+    require_rows(m, "bootMer")
     if not callable(FUN):
         raise TypeError(f"FUN must be callable, not {type_name(FUN)}")
     _workers(parallel, ncpus)                        # validate before any work
@@ -749,6 +751,7 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
         if not hasattr(mm, "devfun") or not hasattr(mm, "frame"):
             raise TypeError(f"PBmodcomp: {name} must be an lmer fit (restriction matrices are not supported), "
                             f"not {type_name(mm)}")
+        require_rows(mm, "PBmodcomp")
     if not _nested_response(large, small):
         raise DataError("PBmodcomp: the two models must be fitted to the same observations and response")
     _workers(parallel, ncpus)

@@ -23,6 +23,7 @@ from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
 from mixedcompat.numerics.rlinalg import RLinAlgError
 from mixedcompat.present.lme4_printing import deparse_formula, format_fixef_table
 from mixedcompat.present.tables import AnovaTable
+from mixedcompat.model import require_rows
 from mixedcompat.inference.satterthwaite import contest_1d, contest_md, satterthwaite_state
 
 __all__ = ["anova_table", "coef_table", "normalise_ddf", "contrasts_type1", "contrasts_type2", "contrasts_type3",
@@ -87,6 +88,7 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTabl
     >>> round(float(anova_table(m, type=3, ddf="Satterthwaite").loc["Days", "DenDF"]), 3)
     17.0
     """
+    require_rows(m, "anova")
     method = normalise_ddf(ddf)
     if method == "lme4":
         raise NotImplementedError("anova(m, ddf='lme4') (F values without df) is not implemented")
@@ -173,6 +175,7 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     >>> drop1_ftable(m).index.tolist()
     ['age:Sex']
     """
+    require_rows(m, "drop1")
     method = normalise_ddf(ddf)
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")

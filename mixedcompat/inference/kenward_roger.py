@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from mixedcompat.front.design import qr_rank
+from mixedcompat.model import require_rows
 from mixedcompat.numerics.rlinalg import RLinAlgError, ginv, r_chol_inverse, r_solve, rank_matrix
 
 __all__ = ["KRAdjusted", "kr_adjusted", "lb_ddf", "kr_ftest", "kr_ttest", "MAX_N"]
@@ -87,6 +88,7 @@ def kr_adjusted(m) -> KRAdjusted:
         raise cached
     if cached is not None:
         return cached
+    require_rows(m, "Kenward-Roger")
     if not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
     n = len(m.frame.y)

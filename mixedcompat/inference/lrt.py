@@ -24,7 +24,8 @@ from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import RETerm, parse_formula
 from mixedcompat.front.rlang import Node, binop, num, sym
 from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms, term_node
-from mixedcompat.lme4.fit import lmer, update
+from mixedcompat.lme4.fit import update
+from mixedcompat.model import require_rows
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.tables import AnovaTable
 
@@ -268,7 +269,7 @@ def _lmer_with(m, **changes):
         raise DataError("the original data are not stored with this fit: cannot refit it")
     call["formula"] = m.parts           # the fit's parsed formula: a refit does not parse it again
     call.update(changes)
-    return lmer(**{k: call[k] for k in _LMER_ARGS if k in call})
+    return m.fitter(**{k: call[k] for k in _LMER_ARGS if k in call})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -506,6 +507,7 @@ def lm_loglik(m, formula: str | Node, REML: bool) -> tuple[float, int, int]:
     >>> round(value, 4), df, n
     (-946.8318, 3, 180)
     """
+    require_rows(m, "lm")
     call = dict(m.call)
     frame = model_frame(parse_formula(formula), call["data"], weights=call.get("weights"),
                         offset=call.get("offset"), subset=call.get("subset"),

@@ -50,7 +50,7 @@ from mixedcompat.lme4.criterion import deviance_at_sigma
 from mixedcompat.lme4.fast_kernels import LeanCriterion
 from mixedcompat.lme4.fit import require_mermod
 from mixedcompat.lme4.optimize import minimize_theta
-from mixedcompat.lme4.pls import make_deviance
+from mixedcompat.lme4.pls import Deviance, make_deviance
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.threads import blas_threads
@@ -257,7 +257,7 @@ def _ml_fit(m, oldNames: bool) -> _MLFit:
     lower = np.concatenate([np.where(diag, 0.0, -1.0), [0.0], np.full(p, -np.inf)])
     upper = np.concatenate([np.where(diag, np.inf, 1.0), [np.inf], np.full(p, np.inf)])
     return _MLFit(m, devfun, theta, float(dev), float(sigma), beta, stderr, np.concatenate([vp, beta]),
-                  names, len(vp), lower, upper, len(m.frame.y), float(devfun.sum_log_weights), theta_lower,
+                  names, len(vp), lower, upper, int(m.nobs()), float(devfun.sum_log_weights), theta_lower,
                   LeanCriterion(devfun), _SdcorMap(layout))
 
 
@@ -300,10 +300,18 @@ class _FixefZeta:
         self.Xdrop = np.delete(X, j, axis=1)
         self.offset0 = np.zeros(len(fr.y)) if fr.offset is None else np.asarray(fr.offset, dtype=float)
 
+    def deviance_at(self, value: float) -> Deviance:
+        """The ML criterion with ``beta_j = value`` in the offset: from the rows (a new criterion
+        object, as lme4), or, for a fit that does not hold them (Dask data), from its blocks."""
+        fit, j = self.fit, self.j
+        if not fit.m.holds_rows:
+            return fit.devfun.with_column_in_offset(j, value, REML=False)
+        fr = fit.m.frame
+        return make_deviance(fit.m.terms, self.Xdrop, fr.y, fr.weights, self.offset0 + value * self.xj, REML=False)
+
     def __call__(self, value: float, start: np.ndarray | None = None) -> np.ndarray:
         fit, j = self.fit, self.j
-        fr = fit.m.frame
-        dev = make_deviance(fit.m.terms, self.Xdrop, fr.y, fr.weights, self.offset0 + value * self.xj, REML=False)
+        dev = self.deviance_at(value)
         crit = LeanCriterion(dev)
         x, fval, _n, _code = bobyqa(crit.ml_deviance, fit.theta, fit.theta_lower, _INNER,
                                     upper=np.full(len(fit.theta), np.inf))

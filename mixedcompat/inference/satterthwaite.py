@@ -61,7 +61,7 @@ def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
     varpar = np.asarray(varpar, dtype=float)
     theta, sigma = varpar[:-1], varpar[-1]
     f = m.devfun.factor(theta)
-    n, p = len(m.frame.y), m.frame.X.shape[1]
+    n, p = int(m.nobs()), m.frame.X.shape[1]
     dev = deviance_at_sigma(f.ldL2, f.pwrss, n, sigma * sigma, 0.0, ldRX2=f.ldRX2, p=p, REML=REML)
     return float(dev)
 

@@ -19,6 +19,7 @@ from mixedcompat.inference.dask_executor import is_client, map_on_client, replay
 from mixedcompat.inference.glm_density import predictive_log_density
 from mixedcompat.inference.lrt import SIZE_ERROR, check_same_data, comparable_fits, model_labels, printed_formula
 from mixedcompat.lme4.fit import require_mermod, update
+from mixedcompat.model import require_rows
 from mixedcompat.lme4.prediction import group_on, level_codes, original_order, term_matrix
 
 __all__ = ["model_table", "cross_validate"]
@@ -167,6 +168,7 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
     180
     """
     require_mermod(m, "cross_validate")
+    require_rows(m, "cross_validate")
     data = m.call.get("data")
     if not isinstance(data, pd.DataFrame):
         raise DataError("cross_validate: the original data are not stored with this fit")

@@ -15,7 +15,7 @@ raises :class:`~mixedcompat.errors.DataError` with lme4's words (plus the term o
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -143,11 +143,25 @@ def check_scale_x(X: np.ndarray, action: str = "warning", tol: float = SCALE_TOL
     if action == "ignore" or X.ndim != 2 or X.shape[1] == 0:
         return []
     cont = ~np.all((X == 0) | (X == 1), axis=0)
-    if not np.any(cont):
-        return []
     Xc = X[:, cont]
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(invalid="ignore"):
         sd = np.std(Xc, axis=0, ddof=1) if Xc.shape[0] > 1 else np.full(Xc.shape[1], np.nan)
+    return check_scale_sd(sd, action, tol)
+
+
+def check_scale_sd(sd: np.ndarray, action: str = "warning", tol: float = SCALE_TOL) -> list[str]:
+    """lme4's ``checkScaleX`` decided from the standard deviations of the fixed-effects columns that
+    are not all 0/1 (:func:`check_scale_x` from the matrix; a partitioned fit from its column sums).
+
+    Example
+    -------
+    >>> check_scale_sd(np.array([1.0, 2e4]), "ignore")
+    []
+    """
+    sd = np.asarray(sd, dtype=float)
+    if action == "ignore" or sd.size == 0:
+        return []
+    with np.errstate(divide="ignore", invalid="ignore"):
         logsd = np.abs(np.log(sd))
         i, j = np.tril_indices(len(sd), -1)
         logcomp = np.abs(np.log(sd[i] / sd[j]))
@@ -189,9 +203,27 @@ def checked_model_frame(parts: FormulaParts, data, ctrl: dict, **kwargs) -> tupl
     >>> frame.x_names, notes
     (['(Intercept)', 'x'], [])
     """
+    frame, fit_warnings = with_rank_messages(lambda: model_frame(parts, data, **kwargs), ctrl)
+    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
+    return frame, fit_warnings
+
+
+def with_rank_messages(build: Callable[[], Any], ctrl: dict) -> tuple[Any, list[str]]:
+    """``build()`` with lme4's rank-deficiency messages (:class:`RankDeficiencyWarning`) passed on
+    (kept silent with ``check_rankX = "silent.drop.cols"``) and returned as the fit's "fit warnings"
+    lines; other warnings are passed on.
+
+    Example
+    -------
+    >>> def build():
+    ...     warnings.warn("dropping 1 column", RankDeficiencyWarning)
+    ...     return 7
+    >>> with_rank_messages(build, {"check_rankX": "silent.drop.cols"})
+    (7, ['dropping 1 column'])
+    """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        frame = model_frame(parts, data, **kwargs)
+        result = build()
     fit_warnings = []
     for w in caught:
         if issubclass(w.category, RankDeficiencyWarning):
@@ -199,5 +231,4 @@ def checked_model_frame(parts: FormulaParts, data, ctrl: dict, **kwargs) -> tupl
             if ctrl["check_rankX"] == "silent.drop.cols":
                 continue
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    check_rank_x(frame.dropped, frame.X.shape[1] + len(frame.dropped), ctrl["check_rankX"])
-    return frame, fit_warnings
+    return result, fit_warnings

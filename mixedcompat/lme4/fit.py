@@ -33,8 +33,9 @@ from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
 from mixedcompat.front.terms import update_formula_tree
 from mixedcompat.lme4.prediction import predict, simulate, type_name
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
-from mixedcompat.model import LogLik, MixedModel
+from mixedcompat.model import LogLik, MixedModel, require_rows
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.present.rformat import quantile7
 
 __all__ = ["lmer", "LmerMod", "require_mermod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of", "theta_scale",
            "data_start"]
@@ -296,6 +297,8 @@ class LmerMod(MixedModel):
     """
 
     r_package = "lme4"
+    fitter = staticmethod(lmer)
+    """The function that fits this class's models: :func:`update` and the refits of ``anova`` call it."""
 
     def __init__(self, formula: str, parts: FormulaParts, frame: ModelFrame, terms: list[ReTerm],
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
@@ -465,6 +468,11 @@ class LmerMod(MixedModel):
         if scaled:
             r = r / self._sigma
         return r
+
+    def scaled_residual_quantiles(self) -> np.ndarray:
+        """Min, quartiles and max of the scaled Pearson residuals (R's ``quantile``, type 7): the
+        summary's ``Scaled residuals:`` line."""
+        return quantile7(self.residuals(type="pearson", scaled=True))
 
     # ---------------------------------------------------------------- components
     def getME(self, name: str):
@@ -646,6 +654,7 @@ def refit(m, newresp: Any):
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
     """
+    require_rows(m, "refit")
     if isinstance(newresp, pd.DataFrame):
         if newresp.shape[1] != 1:
             raise DataError(f"newresp must be a single column, not a data frame with {newresp.shape[1]} columns")
@@ -731,4 +740,4 @@ def update(m, formula: str | Node | None = None, **kwargs):
     call["formula"] = m.parts if formula is None else update_formula_tree(m.parts, formula)
     call.update(kwargs)
     args = {k: call[k] for k in ("formula", "data", *UPDATE_ARGS[1:]) if k in call}
-    return lmer(**args)
+    return m.fitter(**args)

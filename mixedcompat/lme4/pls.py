@@ -170,6 +170,35 @@ class Deviance:
         obj._AX1_3d = AX1.reshape(obj.p + 1, first.n_levels, first.q)
         return obj
 
+    def with_column_in_offset(self, j: int, value: float, REML: bool = False) -> "Deviance":
+        """The criterion of the model with fixed-effects column ``j`` moved into the offset at
+        coefficient ``value`` (the profile of a fixed effect), from this criterion's blocks: the
+        response rows ``r = sqrt(W) (y - offset - X s)`` become ``r + (s_j - value) sqrt(W) x_j``.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"), REML=False)
+        >>> d = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=False)
+        >>> off = d.with_column_in_offset(1, float(m.beta[1]))
+        >>> bool(abs(off(m.theta) - d(m.theta)) < 1e-9 * d(m.theta))
+        True
+        """
+        p = self.p
+        d = float(self.beta_shift[j]) - float(value)
+        keep = [k for k in range(p) if k != j]
+        rows = keep + [p]
+        AX1 = self.AX1[rows].copy()
+        AX1[-1] += d * self.AX1[j]
+        AXr = self.AXr[rows].copy()
+        AXr[-1] += d * self.AXr[j]
+        AXX = self.AXX[np.ix_(rows, rows)].copy()
+        cross = self.AXX[keep, p] + d * self.AXX[keep, j]
+        AXX[:-1, -1] = AXX[-1, :-1] = cross
+        AXX[-1, -1] = self.AXX[p, p] + 2.0 * d * self.AXX[j, p] + d * d * self.AXX[j, j]
+        return Deviance.from_blocks(self.terms, self.A1, AX1, AXr, AXX, self.later, self.n, REML,
+                                    self.sum_log_weights, self.beta_shift[keep])
+
     @classmethod
     def pattern(cls, terms: list[ReTerm], X: np.ndarray, like: "Deviance | None" = None) -> "Deviance":
         """The structure of the blocked system of a model whose weights change from one solve to the

@@ -60,6 +60,10 @@ class BlockSums:
         Per term (lme4's order): the response's sum and the row count at each level.
     x_sumsq : list of ndarray
         Per term: the sum of squares of each column of its model matrix.
+    x_moments : tuple
+        ``(n, mean, sum of squared deviations)`` of each column of ``X`` (unweighted; arrays of p).
+    x_binary : ndarray of bool (p,)
+        Whether each column of ``X`` has only the values 0 and 1 (lme4's scale check skips them).
     """
 
     n: int
@@ -76,6 +80,8 @@ class BlockSums:
     level_y: list
     level_n: list
     x_sumsq: list
+    x_moments: tuple
+    x_binary: np.ndarray
 
     @property
     def p(self) -> int:
@@ -139,13 +145,15 @@ def partition_sums(pdf: pd.DataFrame, inputs: ModelInputs, levels: GlobalLevels)
         slw = float(np.sum(np.log(w))) if w is not None else 0.0
     y = np.asarray(frame.y, dtype=float)
     ym = float(np.mean(y)) if n else 0.0
+    xm = X.mean(axis=0) if n else np.zeros(X.shape[1])
     return BlockSums(
         n=n, sum_log_weights=slw, shift=c, A1=diag_blocks(first, sqrtw), AX1=cross_blocks(first, sqrtw, XY),
         A_r1=A_r1, Arr=Arr, AXr=AXr, AXX=XY.T @ XY, XtX=X.T @ X,
         y_moments=(n, ym, float(np.sum((y - ym) ** 2))),
         level_y=[np.bincount(t.codes, weights=y, minlength=t.n_levels) for t in terms],
         level_n=[np.bincount(t.codes, minlength=t.n_levels) for t in terms],
-        x_sumsq=[np.sum(t.X ** 2, axis=0) for t in terms])
+        x_sumsq=[np.sum(t.X ** 2, axis=0) for t in terms],
+        x_moments=(n, xm, np.sum((X - xm) ** 2, axis=0)), x_binary=np.all((X == 0) | (X == 1), axis=0))
 
 
 def on_shift(s: BlockSums, c: np.ndarray) -> BlockSums:
@@ -157,7 +165,7 @@ def on_shift(s: BlockSums, c: np.ndarray) -> BlockSums:
     -------
     >>> s = BlockSums(2, 0.0, np.zeros(1), np.ones((1, 1, 1)), np.array([[2.0], [3.0]]), None, None,
     ...               np.zeros((2, 0)), np.array([[2.0, 3.0], [3.0, 5.0]]), np.eye(1) * 2, (2, 1.5, 0.5),
-    ...               [], [], [])
+    ...               [], [], [], (2, np.ones(1), np.zeros(1)), np.array([True]))
     >>> t = on_shift(s, np.array([1.5]))           # r = y = (1, 2), x = (1, 1): r' = (-0.5, 0.5)
     >>> t.AXX.tolist(), t.AX1[1].tolist()
     ([[2.0, 0.0], [0.0, 0.5]], [0.0])
@@ -176,12 +184,13 @@ def on_shift(s: BlockSums, c: np.ndarray) -> BlockSums:
 
 
 def _pooled_moments(a: tuple, b: tuple) -> tuple:
-    """Chan et al.'s pairwise update of (n, mean, sum of squared deviations)."""
+    """Chan et al.'s pairwise update of (n, mean, sum of squared deviations) (means and sums
+    scalars or arrays)."""
     na, ma, sa = a
     nb, mb, sb = b
     n = na + nb
     if n == 0:
-        return (0, 0.0, 0.0)
+        return a
     delta = mb - ma
     return (n, ma + delta * nb / n, sa + sb + delta * delta * na * nb / n)
 
@@ -211,9 +220,10 @@ def combine_sums(*sums: BlockSums) -> BlockSums:
     rhs = sum(s.AXX[:p, :p] @ s.shift + s.AXX[:p, p] for s in sums)     # X'W (y - offset), by partition
     c = np.linalg.lstsq(G, rhs, rcond=None)[0] if p and np.any(G) else np.zeros(p)
     on = [on_shift(s, c) for s in sums]
-    moments = on[0].y_moments
+    moments, x_moments = on[0].y_moments, on[0].x_moments
     for s in on[1:]:
         moments = _pooled_moments(moments, s.y_moments)
+        x_moments = _pooled_moments(x_moments, s.x_moments)
 
     def total(attr: str):
         vals = [getattr(s, attr) for s in on]
@@ -230,4 +240,5 @@ def combine_sums(*sums: BlockSums) -> BlockSums:
         AXX=total("AXX"), XtX=total("XtX"), y_moments=moments,
         level_y=[sum(v) for v in zip(*(s.level_y for s in on))],
         level_n=[sum(v) for v in zip(*(s.level_n for s in on))],
-        x_sumsq=[sum(v) for v in zip(*(s.x_sumsq for s in on))])
+        x_sumsq=[sum(v) for v in zip(*(s.x_sumsq for s in on))], x_moments=x_moments,
+        x_binary=np.logical_and.reduce([s.x_binary for s in on]))

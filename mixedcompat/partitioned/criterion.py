@@ -11,7 +11,7 @@ code -- and lme4's optimiser (:func:`~mixedcompat.lme4.fit.optimize_fit`).
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dask
@@ -21,17 +21,18 @@ import scipy.linalg as sla
 from dask import delayed
 
 from mixedcompat.errors import DataError, RankDeficiencyWarning
-from mixedcompat.front.design import RANK_TOL, model_frame_on_levels, rank_message
+from mixedcompat.front.design import RANK_TOL, MatrixSpec, ModelFrame, model_frame_on_levels, rank_message
 from mixedcompat.front.formula import parse_formula
 from mixedcompat.front.reterms import ReTerm, make_reterms
 from mixedcompat.lme4.blocks import amalgamate
-from mixedcompat.lme4.checks import check_reterms
+from mixedcompat.lme4.checks import check_reterms, check_scale_sd
 from mixedcompat.lme4.control import lmer_control
 from mixedcompat.lme4.fit import optimize_fit
 from mixedcompat.lme4.optimize import OptSummary
 from mixedcompat.lme4.pls import Deviance
 from mixedcompat.lme4.schur import LaterBlocks
 from mixedcompat.partitioned.blocks import BlockSums, combine_sums, on_shift, partition_sums
+from mixedcompat.partitioned.memory import check_dense_memory
 from mixedcompat.partitioned.levels import (GlobalLevels, ModelInputs, check_transforms, combine_levels,
                                             factor_nodes, finish_levels, partition_levels)
 
@@ -114,6 +115,10 @@ class PartitionedCriterion:
         As :func:`mixedcompat.lmer`.
     split_every : int
         Partitions (or partial sums) combined per node of the reduction tree.
+    memory : int, optional
+        Bytes the dense factorisation of crossed random-effects blocks may take (default: the memory
+        available): a larger one is refused after the sums pass, before the optimiser
+        (:func:`~mixedcompat.partitioned.memory.check_dense_memory`).
 
     Attributes
     ----------
@@ -127,6 +132,11 @@ class PartitionedCriterion:
         The random-effects terms (lme4's order; no rows).
     n : int
         Rows kept.
+    inputs : ModelInputs
+        What each partition's model frame is built from.
+    frame : ModelFrame
+        The model frame with no rows, on the whole data's levels, with the kept fixed-effects
+        columns (names, contrasts, specs for new data).
 
     Example
     -------
@@ -142,7 +152,7 @@ class PartitionedCriterion:
 
     def __init__(self, formula: str, data: Any, REML: bool = True, weights: str | None = None,
                  offset: str | None = None, na_action: str = "omit", contrasts: dict | None = None,
-                 split_every: int = 8):
+                 split_every: int = 8, memory: int | None = None):
         for what, arg in (("weights", weights), ("offset", offset)):
             if arg is not None and not isinstance(arg, str):
                 raise DataError(f"{what} of a partitioned (Dask) fit must be a column name, not {type(arg).__name__}")
@@ -151,7 +161,7 @@ class PartitionedCriterion:
         parts = parse_formula(formula)
         check_transforms(parts)
         self.formula, self.parts, self.REML = formula, parts, bool(REML)
-        inputs = ModelInputs(parts, weights, offset, na_action, contrasts)
+        self.inputs = inputs = ModelInputs(parts, weights, offset, na_action, contrasts)
         meta = data._meta
         nodes = factor_nodes(parts, meta)
         pieces = data.to_delayed()
@@ -171,13 +181,17 @@ class PartitionedCriterion:
         kept, dropped = gram_rank(sums.XtX) if sums.p else ([], [])
         self.dropped = [frame0.x_names[j] for j in dropped]
         self.x_names = [frame0.x_names[j] for j in kept]
+        self.kept = kept
+        self.frame = _kept_frame(frame0, kept, self.dropped)
         if dropped:
             warnings.warn(rank_message(len(dropped)), RankDeficiencyWarning, stacklevel=2)
         self.sums = sums = _on_columns(sums, kept)
-        first = amalgamate(self.terms)[0]
         blocks = amalgamate(self.terms)
+        first = blocks[0]
         later = None
         if len(blocks) > 1:
+            check_dense_memory(sums.A_r1, sums.Arr, first.q,
+                               [f"({self.terms[i].label})" for b in blocks[1:] for i in b.members], memory)
             later = LaterBlocks(blocks[1:], None, None, first.q, products=(sums.A_r1, sums.Arr))
         self.devfun = Deviance.from_blocks(self.terms, sums.A1, sums.AX1, sums.AXr, sums.AXX, later, sums.n,
                                            self.REML, sums.sum_log_weights, sums.shift)
@@ -202,6 +216,15 @@ class PartitionedCriterion:
             return default
         return np.sqrt(np.asarray(v) / v_e)
 
+    def scale_messages(self, action: str) -> list[str]:
+        """lme4's ``check.scaleX`` (:func:`~mixedcompat.lme4.checks.check_scale_sd`) from the
+        fixed-effects columns' moments."""
+        n, _mean, m2 = self.sums.x_moments
+        cont = ~self.sums.x_binary
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sd = np.sqrt(np.asarray(m2, dtype=float)[cont] / (n - 1)) if n > 1 else np.full(int(cont.sum()), np.nan)
+        return check_scale_sd(sd, action)
+
     def _scale_terms(self) -> list[ReTerm]:
         """Terms whose one row has each column's root mean square (all that
         :func:`~mixedcompat.lme4.fit.theta_scale` reads of the rows)."""
@@ -212,13 +235,18 @@ class PartitionedCriterion:
                               t.group_expr))
         return out
 
-    def fit(self, control: dict | None = None) -> PartitionedFit:
-        """Minimise the criterion with lme4's optimiser (the path of :func:`mixedcompat.lmer`)."""
+    def optimize(self, control: dict | None = None) -> OptSummary:
+        """lme4's checks of the terms, then its optimiser from its start (the path of
+        :func:`mixedcompat.lmer`)."""
         ctrl = lmer_control(control)
         check_reterms(self.terms, self.n, ctrl)
         start = self.start() if not control or control.get("start") is None else \
             np.asarray(control["start"], dtype=float)
-        opt = optimize_fit(self.devfun, self._scale_terms(), start, control)
+        return optimize_fit(self.devfun, self._scale_terms(), start, control)
+
+    def fit(self, control: dict | None = None) -> PartitionedFit:
+        """Minimise the criterion with lme4's optimiser (the path of :func:`mixedcompat.lmer`)."""
+        opt = self.optimize(control)
         f = self.devfun.factor(opt.theta)
         crit, beta, _pwrss = self.devfun.solution(opt.theta)
         return PartitionedFit(np.asarray(opt.theta, dtype=float), pd.Series(beta, index=self.x_names),
@@ -237,6 +265,17 @@ def _on_columns(s: BlockSums, kept: list[int]) -> BlockSums:
         c[kept] = np.linalg.lstsq(G[np.ix_(kept, kept)], xy[kept], rcond=None)[0]
     s = on_shift(s, c)
     rows = list(kept) + [p]
+    n, mean, m2 = s.x_moments
     return BlockSums(s.n, s.sum_log_weights, s.shift[kept], s.A1, s.AX1[rows], s.A_r1, s.Arr, s.AXr[rows],
                      s.AXX[np.ix_(rows, rows)], s.XtX[np.ix_(kept, kept)], s.y_moments, s.level_y, s.level_n,
-                     s.x_sumsq)
+                     s.x_sumsq, (n, mean[kept], m2[kept]), s.x_binary[kept])
+
+
+def _kept_frame(frame: ModelFrame, kept: list[int], dropped: list[str]) -> ModelFrame:
+    """``frame`` (no rows) with only the ``kept`` fixed-effects columns, as the rank check leaves
+    an in-memory frame."""
+    spec = frame.fixed_spec
+    spec = MatrixSpec(spec.structure, spec.params, spec.levels, spec.codings, spec.contrast_mats, spec.colnames,
+                      tuple(int(spec.keep[j]) for j in kept))
+    return replace(frame, X=np.ascontiguousarray(frame.X[:, kept]), x_names=[frame.x_names[j] for j in kept],
+                   x_assign=np.asarray(frame.x_assign)[kept], dropped=list(dropped), fixed_spec=spec)

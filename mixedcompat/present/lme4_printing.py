@@ -214,8 +214,11 @@ def residual_lines(m: Any, digits: int) -> list[str]:
     >>> residual_lines(m, 4)[0]
     'Scaled residuals: '
     """
-    res = np.asarray(m.residuals(type="pearson", scaled=True), dtype=float)
-    q = zapsmall(quantile7(res), digits + 1)
+    if hasattr(m, "scaled_residual_quantiles"):
+        q = np.asarray(m.scaled_residual_quantiles(), dtype=float)
+    else:
+        q = quantile7(np.asarray(m.residuals(type="pearson", scaled=True), dtype=float))
+    q = zapsmall(q, digits + 1)
     return ["Scaled residuals: "] + print_named_vector(format_real(q, digits), ["Min", "1Q", "Median", "3Q", "Max"])
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mixedcompat.model import require_rows
+
 __all__ = ["caterpillar", "fitted_vs_residuals", "qq_residuals", "qq_ranef", "group_panels"]
 
 Z_95 = 1.959963984540054          # qnorm(0.975)
@@ -120,6 +122,7 @@ def fitted_vs_residuals(m):
     >>> len(fitted_vs_residuals(m).axes[0].collections)
     1
     """
+    require_rows(m, "fitted_vs_residuals")
     fig = _figure(figsize=(5.5, 4.5), layout="constrained")
     ax = fig.add_subplot()
     ax.scatter(m.fitted(), m.residuals(type="pearson"), s=10, color="C0")
@@ -139,6 +142,7 @@ def qq_residuals(m):
     >>> len(qq_residuals(m).axes[0].lines)
     2
     """
+    require_rows(m, "qq_residuals")
     fig = _figure(figsize=(5, 4.5), layout="constrained")
     _qq(fig.add_subplot(), m.residuals(), "Normal Q-Q plot of residuals", "Sample quantiles")
     return fig
@@ -191,6 +195,7 @@ def group_panels(m, x: str | None = None, ncols: int | None = None):
     >>> len(group_panels(m).axes)
     18
     """
+    require_rows(m, "group_panels")
     fe = m.fixef()
     names = list(fe.index)
     others = [n for n in names if n != "(Intercept)"]
