@@ -162,11 +162,16 @@ def designs(draw) -> Design:
 # -------------------------------------------------------------------------------- comparison
 
 
-def _fit_ours(design: Design, df: pd.DataFrame, control: dict | None = None):
+def _fit_ours(design: Design, df: pd.DataFrame, control: dict | None = None, npartitions: int | None = None):
+    """Our fit of the design: in memory, or (``npartitions``) from a Dask DataFrame of that many partitions."""
     import mixedcompat as mc
+    data = df
+    if npartitions is not None:
+        import dask.dataframe as dd
+        data = dd.from_pandas(df, npartitions=npartitions)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mc.lmer(design.formula(), df, REML=design.REML, weights="w" if design.weights else None,
+        return mc.lmer(design.formula(), data, REML=design.REML, weights="w" if design.weights else None,
                        control=control)
 
 
@@ -175,7 +180,9 @@ def _theta_diag_mask(m) -> np.ndarray:
     return lower == 0.0
 
 
-def compare_with_r(design: Design) -> None:
+def compare_with_r(design: Design, npartitions: int | None = None) -> None:
+    """Fit ``design`` in R and here (in memory, or from a Dask DataFrame of ``npartitions``
+    partitions) and compare everything."""
     import mixedcompat as mc
     import rlive
 
@@ -191,7 +198,7 @@ def compare_with_r(design: Design) -> None:
         if LME4_REJECTS.search(r["error"]):
             event("lme4 rejects the design: mixedcompat must raise DataError")
             with pytest.raises(mc.DataError):
-                _fit_ours(design, df)
+                _fit_ours(design, df, npartitions=npartitions)
             return
         event("R failed to fit (skipped)")
         assume(False)
@@ -200,7 +207,7 @@ def compare_with_r(design: Design) -> None:
         assume(False)
 
     t0 = time.perf_counter()
-    m = _fit_ours(design, df)
+    m = _fit_ours(design, df, npartitions=npartitions)
     t_ours = time.perf_counter() - t0
     note(f"time: R {t_r:.3f}s, mixedcompat {t_ours:.3f}s")
 
@@ -225,7 +232,8 @@ def compare_with_r(design: Design) -> None:
         note(f"theta gap to R {theta_gap(theta.values, r['theta']):.3g}, criterion ours - R's {ours - theirs:.3g}")
     else:
         assert_close(theta.values, r["theta"], "theta", **TOL["theta"])
-    m = model_at_r_theta(m, r["theta"], lambda control: _fit_ours(design, df, control=control))
+    m = model_at_r_theta(m, r["theta"], lambda control: _fit_ours(design, df, control=control,
+                                                                   npartitions=npartitions))
     assert_close(m.REMLcrit(), theirs, "criterion of the model compared", **TOL["objective_at"])
     assert m.isSingular() == r["isSingular"], "isSingular"
     if r["isSingular"]:
@@ -270,7 +278,9 @@ def compare_with_r(design: Design) -> None:
     y = df["y"].to_numpy()
     ysd = float(np.nanstd(y))
     ftol = TOL["fitted"]["rtol"]
-    assert_close(np.asarray(m.fitted(), dtype=float), r["fitted"], "fitted", rtol=ftol, atol=ftol * ysd)
+    fitted = m.fitted()
+    fitted = fitted.compute() if hasattr(fitted, "compute") else fitted      # a Dask fit's: lazy
+    assert_close(np.asarray(fitted, dtype=float), r["fitted"], "fitted", rtol=ftol, atol=ftol * ysd)
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -278,6 +288,15 @@ def compare_with_r(design: Design) -> None:
 @given(designs())
 def test_random_designs_match_lme4(design):
     compare_with_r(design)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(designs(), st.integers(1, 6))
+def test_random_designs_from_dask_partitions_match_lme4(design, npartitions):
+    """The same designs fitted from a Dask DataFrame (issue 13): lme4's numbers from the block sums."""
+    pytest.importorskip("dask.dataframe")
+    compare_with_r(design, npartitions=npartitions)
 
 
 @pytest.mark.parametrize("design", [

@@ -155,20 +155,35 @@ def local_imports(graph: Graph) -> list[ImportFact]:
 
 BLOCK_START = "# --- delegating methods"
 BLOCK_END = "# --- end of the delegating methods"
+OPTIONAL_START = "# --- optional-extra imports"
+OPTIONAL_END = "# --- end of the optional-extra imports"
 
 
-def delegating_lines(path: Path) -> set[int]:
-    """Line numbers inside a fit class's marked block of delegating methods (the one allowed cycle)."""
+def marked_lines(path: Path, start: str = BLOCK_START, end: str = BLOCK_END) -> set[int]:
+    """Line numbers inside the blocks of ``path`` marked by ``start`` / ``end`` comments."""
     inside, out = False, set()
     for i, line in enumerate(path.read_text().splitlines(), start=1):
         stripped = line.strip()
-        if stripped.startswith(BLOCK_START):
+        if stripped.startswith(start):
             inside = True
-        elif stripped.startswith(BLOCK_END):
+        elif stripped.startswith(end):
             inside = False
         elif inside:
             out.add(i)
     return out
+
+
+def delegating_lines(path: Path) -> set[int]:
+    """Line numbers inside a fit class's marked block of delegating methods (the one allowed cycle)."""
+    return marked_lines(path)
+
+
+def local_imports_outside_blocks(graph: Graph) -> list[ImportFact]:
+    """Function-local imports of package modules outside the marked delegating blocks and the marked
+    optional-extra blocks (a module that needs an optional dependency, imported when it is used: such
+    an import stays in the graph, so a cycle through it is still reported)."""
+    optional = {m: marked_lines(p, OPTIONAL_START, OPTIONAL_END) for m, p in graph.modules.items()}
+    return [f for f in local_imports(without_delegating_blocks(graph)) if f.lineno not in optional[f.source]]
 
 
 def without_delegating_blocks(graph: Graph) -> Graph:
@@ -191,8 +206,9 @@ def main() -> int:
         print(f"   {f.source}:{f.lineno} <- {f.target}: {', '.join(f.names)}")
     rest = cycles(without_delegating_blocks(g))
     print(f"import cycles without the marked delegating blocks: {len(rest)}")
-    outside = local_imports(without_delegating_blocks(g))
-    print(f"function-local imports of package modules: {len(loc)} ({len(outside)} outside the delegating blocks)")
+    outside = local_imports_outside_blocks(g)
+    print(f"function-local imports of package modules: {len(loc)} ({len(outside)} outside the delegating and "
+          "optional-extra blocks)")
     if "-v" in sys.argv:
         for f in outside:
             print(f"   {f.source}:{f.lineno} <- {f.target} {f.names}")

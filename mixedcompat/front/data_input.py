@@ -36,7 +36,7 @@ import pandas as pd
 
 from mixedcompat.errors import DataError
 
-__all__ = ["as_data_frame"]
+__all__ = ["as_data_frame", "is_dask_frame"]
 
 _HOW = ("pass a pandas DataFrame, a polars DataFrame, a dict of equal-length columns or a numpy "
         "structured array")
@@ -294,3 +294,15 @@ def _polars_int_types(s: Any) -> tuple:
     pl = sys.modules[type(s).__module__.split(".")[0]]
     names = ("Int8", "Int16", "Int32", "Int64", "Int128", "UInt8", "UInt16", "UInt32", "UInt64")
     return tuple(getattr(pl, n) for n in names if hasattr(pl, n))
+
+
+def is_dask_frame(data: Any) -> bool:
+    """Whether ``data`` is a Dask DataFrame (without importing Dask).
+
+    Example
+    -------
+    >>> import pandas as pd
+    >>> is_dask_frame(pd.DataFrame())
+    False
+    """
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr") and hasattr(data, "npartitions")

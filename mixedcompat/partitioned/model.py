@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from dask import delayed
 
-from mixedcompat.entry import is_dask_frame
 from mixedcompat.errors import DataError
+from mixedcompat.front.data_input import is_dask_frame
 from mixedcompat.front.design import model_frame_on_levels
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.reterms import make_reterms
