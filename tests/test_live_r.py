@@ -27,8 +27,8 @@ from hypothesis import event as _event, note as _note
 from hypothesis import strategies as st
 
 from random_designs import categorical, nested_codes, re_term, unbalanced_sizes
-from helpers import (TOL, assert_close, assert_same_printout, check_criterion, model_at_r_theta, theta_gap,
-                      theta_parted)
+from helpers import (TOL, assert_close, assert_same_printout, at_theta, check_criterion, model_at_r_theta,
+                      theta_gap, theta_parted)
 
 pytestmark = pytest.mark.r
 
@@ -232,8 +232,15 @@ def compare_with_r(design: Design, npartitions: int | None = None) -> None:
         note(f"theta gap to R {theta_gap(theta.values, r['theta']):.3g}, criterion ours - R's {ours - theirs:.3g}")
     else:
         assert_close(theta.values, r["theta"], "theta", **TOL["theta"])
-    m = model_at_r_theta(m, r["theta"], lambda control: _fit_ours(design, df, control=control,
-                                                                   npartitions=npartitions))
+    refit_at = (lambda control: _fit_ours(design, df, control=control, npartitions=npartitions))
+    if npartitions is None:
+        m = model_at_r_theta(m, r["theta"], refit_at)
+    else:
+        # the block sums round differently from the rows: on a flat criterion BOBYQA can end 1e-6 away
+        # (with fitted values 1e-5 away on a singular fit): downstream compared at R's theta always
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            m = refit_at(at_theta(r["theta"]))
     assert_close(m.REMLcrit(), theirs, "criterion of the model compared", **TOL["objective_at"])
     assert m.isSingular() == r["isSingular"], "isSingular"
     if r["isSingular"]:
