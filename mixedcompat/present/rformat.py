@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "format_real", "format_number", "formatC", "signif", "r_round", "zapsmall", "cat_number",
-    "abbreviate", "quantile7", "print_named_vector", "print_matrix", "print_numeric_matrix",
+    "abbreviate", "quantile7", "quantile7_ranks", "quantile7_interpolate",
+    "print_named_vector", "print_matrix", "print_numeric_matrix",
     "format_coefmat", "print_coefmat", "print_anova", "format_pval", "format_pval_nlme", "signif_stars", "signif_legend_lines",
     "SIGNIF_LEGEND", "EPS", "strwrap",
 ]
@@ -263,25 +264,75 @@ def zapsmall(x: Sequence[float] | np.ndarray, digits: int = 7) -> np.ndarray:
     return np.asarray(r_round(arr, d), dtype=float)
 
 
+def quantile7_ranks(n: int, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> list[tuple[int, int, float]]:
+    """The order statistics R's ``quantile`` type 7 reads from ``n`` sorted values: per prob
+    ``(lo, hi, frac)`` (0-based ranks and the weight of ``hi``), with ``h = (n - 1) p``,
+    ``lo = floor(h + 4 eps)``, ``hi = min(lo + 1, n - 1)``, ``frac = h - lo``.  The one home of this
+    arithmetic, shared by :func:`quantile7` and the partitioned (Dask) quantiles.
+
+    Parameters
+    ----------
+    n : int
+        Number of (non-NA) values, at least 1.
+    probs : sequence of float
+        Probabilities in [0, 1].
+
+    Returns
+    -------
+    list of (int, int, float)
+        ``quantile7_interpolate(x[lo], x[hi], frac)`` of the sorted values ``x`` is the quantile.
+
+    Example
+    -------
+    >>> quantile7_ranks(4, (0, .25, 1))
+    [(0, 1, 0.0), (0, 1, 0.75), (3, 3, 0.0)]
+    """
+    if n < 1:
+        raise ValueError(f"quantile7_ranks needs at least one value, not n = {n}")
+    out = []
+    for p in probs:
+        h = (n - 1) * p
+        lo = int(math.floor(h + 4 * np.finfo(float).eps))
+        out.append((lo, min(lo + 1, n - 1), float(h - lo)))
+    return out
+
+
+def quantile7_interpolate(x_lo: float, x_hi: float, frac: float) -> float:
+    """Type-7 interpolation between the order statistics ``x_lo`` and ``x_hi`` at weight ``frac``
+    (from :func:`quantile7_ranks`).  Infinite end points follow R: equal ones (R's ``x[hi] != qs``
+    test) give that infinity, not NaN, and an infinity next to a finite value is weighted as
+    ``(1 - frac) x_lo + frac x_hi`` (so ``-Inf`` and 1 give ``-Inf``, not NaN).  Between finite values the form is
+    ``x_lo + frac (x_hi - x_lo)``, which can differ from R's ``(1 - frac) x_lo + frac x_hi`` in
+    the last bit.
+
+    Example
+    -------
+    >>> quantile7_interpolate(1.0, 2.0, 0.75), quantile7_interpolate(-math.inf, 1.0, 0.25)
+    (1.75, -inf)
+    """
+    if frac <= 0:
+        return x_lo
+    if math.isinf(x_lo) or math.isinf(x_hi):
+        return x_lo if x_hi == x_lo else (1 - frac) * x_lo + frac * x_hi
+    return x_lo + frac * (x_hi - x_lo)
+
+
 def quantile7(x: Sequence[float] | np.ndarray, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> np.ndarray:
-    """R's default ``quantile`` (type 7), NA removed.
+    """R's default ``quantile`` (type 7), NA removed; NA (NaN) for each prob when no value is left.
 
     Example
     -------
     >>> quantile7([1, 2, 3, 4]).tolist()
     [1.0, 1.75, 2.5, 3.25, 4.0]
+    >>> quantile7([np.nan]).tolist()
+    [nan, nan, nan, nan, nan]
     """
     arr = np.asarray(x, dtype=float)
     arr = np.sort(arr[~np.isnan(arr)])
-    n = arr.size
-    out = []
-    for p in probs:
-        h = (n - 1) * p
-        lo = int(math.floor(h + 4 * np.finfo(float).eps))
-        hi = min(lo + 1, n - 1)
-        frac = h - lo
-        out.append(arr[lo] if frac <= 0 else arr[lo] + frac * (arr[hi] - arr[lo]))
-    return np.asarray(out, dtype=float)
+    if arr.size == 0:
+        return np.full(len(probs), np.nan)
+    return np.asarray([quantile7_interpolate(float(arr[lo]), float(arr[hi]), frac)
+                       for lo, hi, frac in quantile7_ranks(arr.size, probs)], dtype=float)
 
 
 # ---------------------------------------------------------------- abbreviate
