@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from mixedcompat.errors import DataError
+from mixedcompat.present.rformat import quantile7
 
 __all__ = ["acf_by_group", "acf_critical_bounds", "variogram", "variogram_model", "model_variogram_frame",
            "residuals_by_group", "plot_acf", "plot_variogram", "plot_residuals_by_group", "SPATIAL_KINDS"]
@@ -102,19 +103,6 @@ def _r_seq(start: float, stop: float, length_out: int) -> np.ndarray:
         return np.array([start], dtype=float)
     inner = start + np.arange(1, length_out - 1) * ((stop - start) / (length_out - 1))
     return np.concatenate([[start], inner, [stop]])
-
-
-def _r_quantile7(x_sorted: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """R's ``quantile(x, probs, type = 7)`` of already sorted values (Hyndman & Fan's definition 7)."""
-    n = x_sorted.size
-    index = (n - 1) * probs                     # 0-based position
-    lo = np.floor(index).astype(np.intp)
-    hi = np.ceil(index).astype(np.intp)
-    qs = x_sorted[lo].copy()
-    interp = (index > lo) & (x_sorted[hi] != qs)
-    h = (index - lo)[interp]
-    qs[interp] = (1 - h) * qs[interp] + h * x_sorted[hi[interp]]
-    return qs
 
 
 # ---------------------------------------------------------------------------------------------- ACF
@@ -365,7 +353,7 @@ def variogram(resid: np.ndarray, groups: np.ndarray | None = None, covariate: np
             out.attrs["collapse"] = True
             return out
         if collapse == "quantiles":
-            cuts = np.unique(_r_quantile7(np.sort(d), _r_seq(0.0, 1.0, nint + 1)))
+            cuts = np.unique(quantile7(d, _r_seq(0.0, 1.0, nint + 1)))
         else:
             cuts = _r_seq(float(d.min()), float(d.max()), nint + 1)
     else:

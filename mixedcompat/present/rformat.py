@@ -266,9 +266,10 @@ def zapsmall(x: Sequence[float] | np.ndarray, digits: int = 7) -> np.ndarray:
 
 def quantile7_ranks(n: int, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> list[tuple[int, int, float]]:
     """The order statistics R's ``quantile`` type 7 reads from ``n`` sorted values: per prob
-    ``(lo, hi, frac)`` (0-based ranks and the weight of ``hi``), with ``h = (n - 1) p``,
-    ``lo = floor(h + 4 eps)``, ``hi = min(lo + 1, n - 1)``, ``frac = h - lo``.  The one home of this
-    arithmetic, shared by :func:`quantile7` and the partitioned (Dask) quantiles.
+    ``(lo, hi, frac)`` (0-based ranks and the weight of ``hi``), as R 4.2's ``quantile.default``
+    computes them: ``index = 1 + (n - 1) p``, ``lo = floor(index)``, ``hi = ceiling(index)`` (1-based),
+    ``frac = index - lo``.  The one home of this arithmetic, shared by :func:`quantile7` and the
+    partitioned (Dask) quantiles.
 
     Parameters
     ----------
@@ -285,36 +286,32 @@ def quantile7_ranks(n: int, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> li
     Example
     -------
     >>> quantile7_ranks(4, (0, .25, 1))
-    [(0, 1, 0.0), (0, 1, 0.75), (3, 3, 0.0)]
+    [(0, 0, 0.0), (0, 1, 0.75), (3, 3, 0.0)]
     """
     if n < 1:
         raise ValueError(f"quantile7_ranks needs at least one value, not n = {n}")
     out = []
     for p in probs:
-        h = (n - 1) * p
-        lo = int(math.floor(h + 4 * np.finfo(float).eps))
-        out.append((lo, min(lo + 1, n - 1), float(h - lo)))
+        index = 1.0 + (n - 1) * float(p)
+        lo = int(math.floor(index))
+        out.append((lo - 1, int(math.ceil(index)) - 1, float(index - lo)))
     return out
 
 
 def quantile7_interpolate(x_lo: float, x_hi: float, frac: float) -> float:
     """Type-7 interpolation between the order statistics ``x_lo`` and ``x_hi`` at weight ``frac``
-    (from :func:`quantile7_ranks`).  Infinite end points follow R: equal ones (R's ``x[hi] != qs``
-    test) give that infinity, not NaN, and an infinity next to a finite value is weighted as
-    ``(1 - frac) x_lo + frac x_hi`` (so ``-Inf`` and 1 give ``-Inf``, not NaN).  Between finite values the form is
-    ``x_lo + frac (x_hi - x_lo)``, which can differ from R's ``(1 - frac) x_lo + frac x_hi`` in
-    the last bit.
+    (from :func:`quantile7_ranks`), R's form bit for bit: ``x_lo`` where ``frac`` is 0 or the two
+    are equal (R's ``x[hi] != qs`` test: equal infinities give that infinity, not NaN), else
+    ``(1 - frac) x_lo + frac x_hi`` (so ``-Inf`` and 1 give ``-Inf``).
 
     Example
     -------
     >>> quantile7_interpolate(1.0, 2.0, 0.75), quantile7_interpolate(-math.inf, 1.0, 0.25)
     (1.75, -inf)
     """
-    if frac <= 0:
+    if frac <= 0 or x_hi == x_lo:
         return x_lo
-    if math.isinf(x_lo) or math.isinf(x_hi):
-        return x_lo if x_hi == x_lo else (1 - frac) * x_lo + frac * x_hi
-    return x_lo + frac * (x_hi - x_lo)
+    return (1 - frac) * x_lo + frac * x_hi
 
 
 def quantile7(x: Sequence[float] | np.ndarray, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> np.ndarray:
