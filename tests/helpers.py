@@ -61,6 +61,9 @@ TOL = {
     # partitions (summation order only differs), and beta / sigma at the same theta
     "partitioned_criterion": dict(rtol=1e-10),
     "partitioned_at_theta": dict(rtol=1e-9, atol=1e-12),
+    # poly() / scale() coefficients from sums over partitions against the in-memory ones (summation
+    # order, pooled moments, and poly's three-term recurrence against its QR: rounding only)
+    "partitioned_transform": dict(rtol=1e-11),
     # ---- nlme (issue 5): nlme's own optimiser (nlminb after EM) stops at ~1e-6 relative precision, so
     # estimates are compared at the issue's tolerances, not lme4's
     "nlme_coef": dict(rtol=1e-4),      # plus 1e-3 standard errors for coefficients near zero

@@ -17,12 +17,9 @@ from helpers import (TOL, assert_close, check_criterion, fit_fixture, fixture_pa
                      load_fixture_data, theta_parted)
 from mixedcompat.errors import DataError, FormulaError, RankDeficiencyWarning  # noqa: E402
 from mixedcompat.partitioned.criterion import PartitionedCriterion  # noqa: E402
-from mixedcompat.partitioned.levels import GLOBAL_STATISTIC_TRANSFORMS  # noqa: E402
 
-PATHS = [p for p in fixture_paths("lmer")
-         if not any(f"{f}(" in load_fixture(p)["input"]["formula"] for f in GLOBAL_STATISTIC_TRANSFORMS)]
+PATHS = fixture_paths("lmer")            # poly() / scale() too: tests/test_partitioned_transforms.py
 IDS = [p.stem for p in PATHS]
-REFUSED = [p for p in fixture_paths("lmer") if p not in PATHS]
 
 
 @pytest.fixture(autouse=True)
@@ -87,7 +84,7 @@ def _same_optimum(crit: PartitionedCriterion, m, what: str, r_criterion: float |
 
 # ------------------------------------------------------------------ every lmer fixture the first pass supports
 def test_fixture_coverage():
-    assert len(PATHS) >= 30 and len(REFUSED) <= 4, (len(PATHS), [p.stem for p in REFUSED])
+    assert len(PATHS) >= 30 and {"sim_poly", "sim_scale"} <= {p.stem for p in PATHS}, len(PATHS)
 
 
 @pytest.mark.parametrize("path", PATHS, ids=IDS)
@@ -117,15 +114,6 @@ def test_optimum_fixtures_leave_out_only_the_large_ones():
 def test_fixture_optimum_equals_in_memory(path):
     fx, m, crit = _fixture_pair(path)
     _same_optimum(crit, m, path.stem, fx["expected"]["criterion"])
-
-
-@pytest.mark.parametrize("path", REFUSED, ids=[p.stem for p in REFUSED])
-def test_global_statistic_transforms_are_refused_by_name(path):
-    fx = load_fixture(path)
-    data = load_fixture_data(fx["input"]["data"])
-    name = next(f for f in GLOBAL_STATISTIC_TRANSFORMS if f"{f}(" in fx["input"]["formula"])
-    with pytest.raises(FormulaError, match=rf"{name}\(x.*needs statistics of the whole column"):
-        _partitioned(fx["input"], data, 3)
 
 
 # ------------------------------------------------------------------ partition layouts

@@ -647,9 +647,13 @@ class ModelVariables:
     context: EvalContext
 
 
-def model_variables(parts: FormulaParts, data: pd.DataFrame) -> ModelVariables:
+def model_variables(parts: FormulaParts, data: pd.DataFrame, params: dict | None = None) -> ModelVariables:
     """Evaluate every variable of ``parts`` on ``data``: response, fixed and random-effects terms'
     variables, the grouping factors' variables (which must be data columns when they are names).
+
+    ``params`` (``poly()`` / ``scale()`` coefficients keyed by R's text of the call, as
+    :attr:`EvalContext.params`) are used instead of computing them from ``data`` (R's ``predvars``:
+    a part of a larger data set takes the whole's).
 
     Raises
     ------
@@ -670,7 +674,7 @@ def model_variables(parts: FormulaParts, data: pd.DataFrame) -> ModelVariables:
     re_structs = [rhs_terms(t.expr) for t in parts.re_terms]
     group_nodes = [t.group for t in parts.re_terms]
     n_all = len(data)
-    ctx = EvalContext(data)
+    ctx = EvalContext(data) if params is None else EvalContext(data, params=dict(params), fit=False)
     values: dict[Node, Num | Fac] = {}
 
     def add(node: Node) -> None:
@@ -895,11 +899,12 @@ def _with_params(spec: MatrixSpec, params: dict) -> MatrixSpec:
 
 
 def kept_variables(parts: FormulaParts, data: pd.DataFrame, weights: str | None = None, offset: str | None = None,
-                   na_action: str = "omit") -> tuple[ModelVariables, UsedRows, dict]:
+                   na_action: str = "omit", params: dict | None = None) -> tuple[ModelVariables, UsedRows, dict]:
     """The model's variables evaluated on ``data`` (one part of a larger data set) and the rows
     ``na.omit`` keeps (``na.fail``: :class:`DataError` on a missing value); a part with no row, or
     none complete, keeps none (no error).  The third item is the ``weights`` / ``offset`` columns
-    (role -> (name, values)).
+    (role -> (name, values)).  ``params``: the whole data's ``poly()`` / ``scale()`` coefficients
+    (:func:`model_variables`).
 
     Example
     -------
@@ -910,7 +915,7 @@ def kept_variables(parts: FormulaParts, data: pd.DataFrame, weights: str | None 
     [0]
     """
     data, fail_on_na = as_data_frame(data), na_action in ("fail", "na.fail")
-    variables = model_variables(parts, data)
+    variables = model_variables(parts, data, params)
     extras = _weights_offset_columns(weights, offset, data)
     columns = [(node.deparse(), v) for node, v in variables.values.items()] + \
         [(name, Num(arr)) for name, arr in extras.values()]
@@ -925,7 +930,7 @@ def kept_variables(parts: FormulaParts, data: pd.DataFrame, weights: str | None 
 
 def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[str, list[str]],
                           weights: str | None = None, offset: str | None = None, na_action: str = "omit",
-                          contrasts: dict | None = None) -> ModelFrame:
+                          contrasts: dict | None = None, params: dict | None = None) -> ModelFrame:
     """The model frame of one part of a larger data set (a partition), on the whole data's factor levels.
 
     As :func:`model_frame`, with three differences that make the frames of the parts add up to the
@@ -934,7 +939,9 @@ def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[
     ``data``, so the model matrices have the whole data's columns, names and contrasts; there is no
     rank check (``dropped`` is empty: the rank is decided on the whole data's cross-products); and a
     part with no rows, or none kept, gives a frame with 0 rows.  ``weights`` and ``offset`` are
-    column names.
+    column names.  ``params`` are the whole data's ``poly()`` / ``scale()`` coefficients
+    (:func:`mixedcompat.partitioned.transforms.transform_params`); the specs carry them, so new data
+    is transformed with them too.
 
     Raises
     ------
@@ -950,7 +957,7 @@ def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[
     (['(Intercept)', 'fb'], [1.0, 1.0], ['u', 'v', 'w'])
     """
     data = as_data_frame(data)
-    variables, used, extras = kept_variables(parts, data, weights, offset, na_action)
+    variables, used, extras = kept_variables(parts, data, weights, offset, na_action, params)
     rows = used.rows
     _check_infinite(variables, used, data)
     y, rname = _response(variables, used)
@@ -976,11 +983,12 @@ def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[
     n = len(rows)
     fixed = variables.fixed
     X, names, assign, spec = _design(fixed, values_of(fixed), n, contrasts)
+    spec = _with_params(spec, variables.context.params)
     re_X, re_specs = [], []
     for s in variables.random:
         Z, znames, _za, zspec = _design(s, values_of(s), n, None)
         re_X.append((Z, znames))
-        re_specs.append(zspec)
+        re_specs.append(_with_params(zspec, variables.context.params))
     re_groups = []
     for g in variables.groups:
         fac = on_levels(group_factor(g, variables.values, used.take, g.deparse()), g.deparse())

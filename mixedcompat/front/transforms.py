@@ -320,12 +320,7 @@ def poly_fit(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray, np.nda
     >>> (np.round(Z[:, 0] * np.sqrt(10), 6) + 0.0).tolist()
     [-2.0, -1.0, 0.0, 1.0, 2.0]
     """
-    if np.isnan(x).any():
-        raise DataError("missing values are not allowed in 'poly'")
-    if degree < 1:
-        raise FormulaError("'degree' must be at least 1 in poly()")
-    if degree >= len(np.unique(x)):
-        raise DataError("'degree' must be less than number of unique points in poly()")
+    poly_point_checks(bool(np.isnan(x).any()), degree, lambda: len(np.unique(x)))
     xbar = x.mean()
     xc = x - xbar
     V = xc[:, None] ** np.arange(degree + 1)
@@ -338,14 +333,89 @@ def poly_fit(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return Z[:, 1:], alpha, norm2
 
 
-def poly_predict(x: np.ndarray, degree: int, alpha: np.ndarray, norm2: np.ndarray) -> np.ndarray:
-    """R's ``predict(poly)``: the three-term recursion with the training coefficients."""
+def poly_point_checks(has_nan: bool, degree: int, n_unique: Any) -> None:
+    """R's ``poly()`` checks of its points, in R's order: no missing value, ``degree >= 1``, fewer
+    than ``degree + 1`` unique points (``n_unique``: the count, or a function giving it).
+
+    Example
+    -------
+    >>> poly_point_checks(False, 2, 2)
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.DataError: 'degree' must be less than number of unique points in poly()
+    """
+    if has_nan:
+        raise DataError("missing values are not allowed in 'poly'")
+    if degree < 1:
+        raise FormulaError("'degree' must be at least 1 in poly()")
+    if degree >= (n_unique() if callable(n_unique) else n_unique):
+        raise DataError("'degree' must be less than number of unique points in poly()")
+
+
+def poly_monic(x: np.ndarray, degree: int, alpha: np.ndarray, norm2: np.ndarray) -> np.ndarray:
+    """The monic orthogonal polynomials ``P_0 .. P_degree`` of R's ``poly()`` at ``x`` (columns,
+    unnormalised) by the three-term recurrence ``P_{k+1} = (x - alpha_k) P_k - (norm2_{k+1} /
+    norm2_k) P_{k-1}``; it reads ``alpha[:degree]`` and ``norm2[:degree + 1]`` only.
+
+    Example
+    -------
+    >>> P = poly_monic(np.array([0.0, 1.0, 2.0]), 2, np.array([1.0, 1.0]), np.array([1.0, 3.0, 2.0]))
+    >>> (3 * P).round(12).tolist()
+    [[3.0, -3.0, 1.0], [3.0, 0.0, -2.0], [3.0, 3.0, 1.0]]
+    """
     Z = np.ones((len(x), degree + 1))
-    Z[:, 1] = x - alpha[0]
+    if degree >= 1:
+        Z[:, 1] = x - alpha[0]
     for i in range(1, degree):
         Z[:, i + 1] = (x - alpha[i]) * Z[:, i] - (norm2[i + 1] / norm2[i]) * Z[:, i - 1]
-    Z = Z / np.sqrt(norm2[1:])
+    return Z
+
+
+def poly_predict(x: np.ndarray, degree: int, alpha: np.ndarray, norm2: np.ndarray) -> np.ndarray:
+    """R's ``predict(poly)``: the three-term recursion with the training coefficients."""
+    Z = poly_monic(x, degree, alpha, norm2) / np.sqrt(norm2[1:degree + 2])
     return Z[:, 1:]
+
+
+def poly_arguments(node: Node, ctx: EvalContext) -> tuple[Node, int, bool]:
+    """A ``poly()`` call's variable, ``degree`` and ``raw`` (R's argument matching, simplified).
+
+    Raises
+    ------
+    FormulaError
+        Several variables (``poly(x, z, 2)``), a degree or ``raw`` that is not a constant.
+
+    Example
+    -------
+    >>> x, degree, raw = poly_arguments(parse_r("poly(x, degree = 3, raw = TRUE)"), EvalContext(pd.DataFrame()))
+    >>> x.deparse(), degree, raw
+    ('x', 3, True)
+    """
+    xs = [a for a, n in zip(node.args, node.names) if n is None]
+    deg_node = _arg(node, 1, "degree", None)
+    if len(xs) > 2 or (len(xs) == 2 and deg_node is not xs[1]):
+        raise FormulaError(f"poly() of several variables is not supported: {node.deparse()}")
+    degree = int(_const(deg_node, ctx)) if deg_node is not None else 1
+    raw_node = _arg(node, 99, "raw", None)
+    raw = bool(_const(raw_node, ctx)) if raw_node is not None else False
+    return xs[0], degree, raw
+
+
+def scale_arguments(node: Node, ctx: EvalContext) -> tuple[Node, Any, Any]:
+    """A ``scale()`` call's variable and its ``center`` / ``scale`` arguments (``True``, ``False``
+    or numbers; ``True`` when absent).
+
+    Example
+    -------
+    >>> x, center, scale = scale_arguments(parse_r("scale(x, scale = c(2, 3))"), EvalContext(pd.DataFrame()))
+    >>> x.deparse(), center, scale
+    ('x', True, [2.0, 3.0])
+    """
+    c_arg = _arg(node, 1, "center", None)
+    s_arg = _arg(node, 2, "scale", None)
+    c_val = True if c_arg is None else _const(c_arg, ctx)
+    s_val = True if s_arg is None else _const(s_arg, ctx)
+    return _arg(node, 0, "x"), c_val, s_val
 
 
 def _poly(node: Node, ctx: EvalContext) -> Num:
@@ -353,14 +423,9 @@ def _poly(node: Node, ctx: EvalContext) -> Num:
     x = _num(evaluate(xs[0], ctx), "poly")
     if x.ndim != 1:
         raise FormulaError("poly() of a matrix is not supported")
-    deg_node = _arg(node, 1, "degree", None)
-    if len(xs) > 2 or (len(xs) == 2 and deg_node is not xs[1]):
-        raise FormulaError(f"poly() of several variables is not supported: {node.deparse()}")
-    degree = int(_const(deg_node, ctx)) if deg_node is not None else 1
+    _x_node, degree, raw = poly_arguments(node, ctx)
     if ctx.fit:
         _refuse_infinite(x, node, ctx)
-    raw_node = _arg(node, 99, "raw", None)
-    raw = bool(_const(raw_node, ctx)) if raw_node is not None else False
     names = [str(i) for i in range(1, degree + 1)]
     if raw:
         return Num(x[:, None] ** np.arange(1, degree + 1), names)
@@ -379,11 +444,22 @@ def _refuse_infinite(x: np.ndarray, node: Node, ctx: EvalContext) -> None:
     inf = np.isinf(x) if x.ndim == 1 else np.isinf(x).any(axis=1)
     if inf.any():
         where = np.flatnonzero(inf)
-        labels = ", ".join(str(ctx.data.index[i]) for i in where[:5].tolist())
-        raise DataError(f"NA/NaN/Inf in foreign function call (arg 1): {node.deparse()} of a variable with "
-                        f"{len(where)} infinite value{'s' if len(where) > 1 else ''} (row label"
-                        f"{'s' if len(where) > 1 else ''} {labels}{' ...' if len(where) > 5 else ''}); "
-                        f"drop or recode those rows")
+        raise infinite_error(node, len(where), [ctx.data.index[i] for i in where[:5].tolist()])
+
+
+def infinite_error(node: Node, count: int, labels: list) -> DataError:
+    """The error of :func:`poly` / :func:`scale` (R's ``qr()``) on a variable with ``count`` infinite
+    values, the first of them (at most 5) in the rows labelled ``labels``.
+
+    Example
+    -------
+    >>> print(infinite_error(parse_r("scale(x)"), 1, [7]))
+    NA/NaN/Inf in foreign function call (arg 1): scale(x) of a variable with 1 infinite value (row label 7); drop or recode those rows
+    """
+    text = ", ".join(str(lab) for lab in labels[:5])
+    return DataError(f"NA/NaN/Inf in foreign function call (arg 1): {node.deparse()} of a variable with "
+                     f"{count} infinite value{'s' if count > 1 else ''} (row label"
+                     f"{'s' if count > 1 else ''} {text}{' ...' if count > 5 else ''}); drop or recode those rows")
 
 
 def _scale(node: Node, ctx: EvalContext) -> Num:
@@ -393,10 +469,7 @@ def _scale(node: Node, ctx: EvalContext) -> Num:
     mat = x if x.ndim == 2 else x[:, None]
     key = node.deparse()
     if ctx.fit and key not in ctx.params:
-        c_arg = _arg(node, 1, "center", None)
-        s_arg = _arg(node, 2, "scale", None)
-        c_val = True if c_arg is None else _const(c_arg, ctx)
-        s_val = True if s_arg is None else _const(s_arg, ctx)
+        _x_node, c_val, s_val = scale_arguments(node, ctx)
         if c_val is True:
             center = np.nanmean(mat, axis=0)
         elif c_val is False:

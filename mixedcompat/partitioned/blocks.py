@@ -119,7 +119,7 @@ def partition_sums(pdf: pd.DataFrame, inputs: ModelInputs, levels: GlobalLevels)
     ([2.0, 0.0, 1.0], [2, 0, 1], [2.333333])
     """
     frame = model_frame_on_levels(inputs.parts, pdf, levels.levels, inputs.weights, inputs.offset,
-                                  inputs.na_action, inputs.contrasts)
+                                  inputs.na_action, inputs.contrasts, inputs.params)
     n = len(frame.y)
     terms = make_reterms(inputs.parts.re_terms, frame.re_X, frame.re_groups, n)
     blocks = amalgamate(terms)

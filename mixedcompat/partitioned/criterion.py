@@ -35,23 +35,10 @@ from mixedcompat.partitioned.blocks import BlockSums, combine_sums, on_shift, pa
 from mixedcompat.partitioned.memory import check_dense_memory
 from mixedcompat.partitioned.levels import (GlobalLevels, ModelInputs, check_transforms, combine_levels,
                                             factor_nodes, finish_levels, partition_levels)
+from mixedcompat.partitioned.reduce import tree_reduce
+from mixedcompat.partitioned.transforms import transform_params
 
 __all__ = ["tree_reduce", "gram_rank", "PartitionedFit", "PartitionedCriterion"]
-
-
-def tree_reduce(items: list, combine, split_every: int = 8):
-    """``combine`` applied as a tree over delayed ``items`` (at most ``split_every`` per node): one
-    delayed result.
-
-    Example
-    -------
-    >>> tree_reduce([delayed(v) for v in range(10)], lambda *xs: sum(xs), split_every=3).compute()
-    45
-    """
-    items = list(items)
-    while len(items) > 1:
-        items = [delayed(combine)(*items[i:i + split_every]) for i in range(0, len(items), split_every)]
-    return items[0]
 
 
 def gram_rank(G: np.ndarray, tol: float = RANK_TOL) -> tuple[list[int], list[int]]:
@@ -105,7 +92,8 @@ class PartitionedCriterion:
     Parameters
     ----------
     formula : str
-        An lme4 formula (``poly()`` / ``scale()`` refused: they need global statistics).
+        An lme4 formula (``poly()`` / ``scale()`` take their coefficients from the whole data:
+        :func:`~mixedcompat.partitioned.transforms.transform_params`).
     data : dask.dataframe.DataFrame
     REML : bool
     weights, offset : str, optional
@@ -161,21 +149,23 @@ class PartitionedCriterion:
         parts = parse_formula(formula)
         check_transforms(parts)
         self.formula, self.parts, self.REML = formula, parts, bool(REML)
-        self.inputs = inputs = ModelInputs(parts, weights, offset, na_action, contrasts)
+        params = transform_params(data, parts, split_every)
+        self.inputs = inputs = ModelInputs(parts, weights, offset, na_action, contrasts, params)
         meta = data._meta
-        nodes = factor_nodes(parts, meta)
+        nodes = factor_nodes(parts, meta, params)
         pieces = data.to_delayed()
         sets = dask.compute(tree_reduce([delayed(partition_levels)(p, inputs, nodes) for p in pieces],
                                         combine_levels, split_every))[0]
         if sets.n == 0:
             raise DataError(f"0 (non-NA) cases: no row of the {data.npartitions} partitions is complete")
-        self.levels = levels = finish_levels(sets, parts, nodes, meta)
+        self.levels = levels = finish_levels(sets, parts, nodes, meta, params)
         # the levels (100,000s of them) wrapped once, untraversed: passed bare, dask would walk every
         # level of every factor for every partition looking for collections inside them
         levels_d, inputs_d = delayed(levels, traverse=False), delayed(inputs, traverse=False)
         sums = dask.compute(tree_reduce([delayed(partition_sums)(p, inputs_d, levels_d) for p in pieces],
                                         combine_sums, split_every))[0]
-        frame0 = model_frame_on_levels(parts, meta, levels.levels, weights, offset, na_action, contrasts)
+        frame0 = model_frame_on_levels(parts, meta, levels.levels, weights, offset, na_action, contrasts,
+                                       params)
         self.terms = make_reterms(parts.re_terms, frame0.re_X, frame0.re_groups, 0)
         self.n = sums.n
         kept, dropped = gram_rank(sums.XtX) if sums.p else ([], [])

@@ -6,7 +6,9 @@ grouping factor, the distinct values of the data columns it is computed from amo
 the union over partitions, evaluated as the whole data's model frame would evaluate it, gives the
 same levels in the same order as the in-memory frame (a factor's levels depend only on the set of
 values it takes).  Transforms whose value depends on global statistics of the data (``poly()``,
-``scale()``) are refused here: a partition alone would give them other values.
+``scale()``) take their coefficients from a pass before this one
+(:mod:`~mixedcompat.partitioned.transforms`); :func:`check_transforms` refuses the forms that pass
+cannot compute exactly.
 """
 from __future__ import annotations
 
@@ -21,8 +23,8 @@ from mixedcompat.front.formula import FormulaParts
 from mixedcompat.front.rlang import Node
 from mixedcompat.front.transforms import EvalContext, Fac, evaluate, factor_from_values
 
-__all__ = ["GLOBAL_STATISTIC_TRANSFORMS", "ModelInputs", "LevelSets", "GlobalLevels", "check_transforms",
-           "symbols", "factor_nodes", "partition_levels", "combine_levels", "finish_levels"]
+__all__ = ["GLOBAL_STATISTIC_TRANSFORMS", "ModelInputs", "LevelSets", "GlobalLevels", "walk_nodes",
+           "check_transforms", "symbols", "factor_nodes", "partition_levels", "combine_levels", "finish_levels"]
 
 GLOBAL_STATISTIC_TRANSFORMS = ("poly", "scale")
 """Formula functions whose value on a row depends on statistics of the whole column."""
@@ -32,7 +34,9 @@ GLOBAL_STATISTIC_TRANSFORMS = ("poly", "scale")
 class ModelInputs:
     """What every partition needs to build its part of the model frame.
 
-    ``weights`` and ``offset`` are column names (a partitioned frame has no row-aligned arrays).
+    ``weights`` and ``offset`` are column names (a partitioned frame has no row-aligned arrays);
+    ``params`` the whole data's ``poly()`` / ``scale()`` coefficients
+    (:func:`~mixedcompat.partitioned.transforms.transform_params`).
     """
 
     parts: FormulaParts
@@ -40,36 +44,66 @@ class ModelInputs:
     offset: str | None = None
     na_action: str = "omit"
     contrasts: dict | None = None
+    params: dict | None = None
 
 
-def _walk(node: Node):
+def walk_nodes(node: Node):
+    """``node`` and every node inside it, depth first (a call before its arguments, left to right:
+    the order in which evaluation meets them).
+
+    Example
+    -------
+    >>> from mixedcompat.front.rlang import parse
+    >>> [n.deparse() for n in walk_nodes(parse("log(x + 1)"))]
+    ['log(x + 1)', 'x + 1', 'x', '1']
+    """
     yield node
     for a in node.args:
         if isinstance(a, Node):
-            yield from _walk(a)
+            yield from walk_nodes(a)
 
 
-def check_transforms(parts: FormulaParts) -> None:
-    """Refuse a formula with a transform that needs global statistics of the data.
+_FACTOR_TO_NUMBER = ("as.numeric", "as.double", "as.integer")
+"""Functions that turn a factor into its level codes (which depend on the levels of the whole data)."""
+
+
+def check_transforms(parts: FormulaParts, meta: pd.DataFrame | None = None) -> None:
+    """Refuse the ``poly()`` / ``scale()`` calls whose whole-data coefficients a partitioned fit
+    cannot compute exactly: one inside another's argument (``poly(scale(x), 2)``: the inner one's
+    values on all rows would be needed in a pass of their own), and, given ``meta`` (the frame's
+    empty prototype), an argument that turns a factor into its level codes (``scale(as.numeric(f))``:
+    the codes are those of the whole data's levels).
 
     Raises
     ------
     FormulaError
-        Naming the transform (``poly(x, 2)``) and what to do instead.
+        Naming the call and what to do instead.
 
     Example
     -------
     >>> from mixedcompat.front.formula import parse_formula
-    >>> check_transforms(parse_formula("y ~ scale(x) + (1 | g)"))
+    >>> check_transforms(parse_formula("y ~ scale(x) + poly(z, 2) + (1 | g)"))
+    >>> check_transforms(parse_formula("y ~ poly(scale(x), 2) + (1 | g)"))
     Traceback (most recent call last):
     ...
-    mixedcompat.errors.FormulaError: scale(x) needs statistics of the whole column (its scale() coefficients), which a partitioned (Dask) fit does not compute yet: transform the column before fitting, or fit in memory
+    mixedcompat.errors.FormulaError: poly(scale(x), 2) has scale(x) inside its argument, which a partitioned (Dask) fit cannot compute from the whole column: transform the column before fitting, or fit in memory
     """
-    for node in _walk(parts.tree):
-        if node.kind == "call" and node.value in GLOBAL_STATISTIC_TRANSFORMS:
-            raise FormulaError(f"{node.deparse()} needs statistics of the whole column (its {node.value}() "
-                               "coefficients), which a partitioned (Dask) fit does not compute yet: transform "
-                               "the column before fitting, or fit in memory")
+    for node in walk_nodes(parts.tree):
+        if node.kind != "call" or node.value not in GLOBAL_STATISTIC_TRANSFORMS:
+            continue
+        for arg in node.args:
+            if not isinstance(arg, Node):
+                continue
+            for inner in walk_nodes(arg):
+                if inner.kind == "call" and inner.value in GLOBAL_STATISTIC_TRANSFORMS:
+                    raise FormulaError(f"{node.deparse()} has {inner.deparse()} inside its argument, which a "
+                                       "partitioned (Dask) fit cannot compute from the whole column: transform "
+                                       "the column before fitting, or fit in memory")
+                if meta is not None and inner.kind == "call" and inner.value in _FACTOR_TO_NUMBER \
+                        and inner.args and isinstance(evaluate(inner.args[0], EvalContext(meta.iloc[:0])), Fac):
+                    raise FormulaError(f"{node.deparse()} reads the level codes of a factor "
+                                       f"({inner.deparse()}), which a partitioned (Dask) fit does not know before "
+                                       "its levels pass: add the codes as a numeric column, or fit in memory")
 
 
 def symbols(node: Node) -> list[str]:
@@ -82,15 +116,16 @@ def symbols(node: Node) -> list[str]:
     ['a', 'b']
     """
     out: list[str] = []
-    for n in _walk(node):
+    for n in walk_nodes(node):
         if n.kind == "sym" and n.value not in out:
             out.append(n.value)
     return out
 
 
-def factor_nodes(parts: FormulaParts, data: pd.DataFrame) -> dict[str, Node]:
+def factor_nodes(parts: FormulaParts, data: pd.DataFrame, params: dict | None = None) -> dict[str, Node]:
     """The variables that are factors on ``data`` (a partition, or the frame's empty prototype) and
-    the grouping factors, by R spelling (logicals excluded: their levels are fixed).
+    the grouping factors, by R spelling (logicals excluded: their levels are fixed); ``params``: the
+    whole data's ``poly()`` / ``scale()`` coefficients (required when the formula has them).
 
     Example
     -------
@@ -99,7 +134,7 @@ def factor_nodes(parts: FormulaParts, data: pd.DataFrame) -> dict[str, Node]:
     >>> sorted(factor_nodes(parse_formula("y ~ f + b + (1 | g:h)"), d))
     ['f', 'g:h']
     """
-    variables, _used, _extras = kept_variables(parts, data.iloc[:0])
+    variables, _used, _extras = kept_variables(parts, data.iloc[:0], params=params)
     structs = [variables.fixed, *variables.random]
     out = {node.deparse(): node for s in structs for node in s.variables if isinstance(variables.values[node], Fac)}
     for t in parts.re_terms:
@@ -129,7 +164,8 @@ def partition_levels(pdf: pd.DataFrame, inputs: ModelInputs, nodes: dict[str, No
     >>> s.n, s.distinct["g"]["g"].tolist()
     (3, ['v', 'u'])
     """
-    _variables, used, _extras = kept_variables(inputs.parts, pdf, inputs.weights, inputs.offset, inputs.na_action)
+    _variables, used, _extras = kept_variables(inputs.parts, pdf, inputs.weights, inputs.offset, inputs.na_action,
+                                               inputs.params)
     kept = pdf if used.take is None else pdf.iloc[used.rows]
     return LevelSets(len(used.rows), {name: kept[symbols(node)].drop_duplicates() for name, node in nodes.items()})
 
@@ -158,10 +194,12 @@ class GlobalLevels:
     levels: dict[str, list[str]]
 
 
-def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], meta: pd.DataFrame) -> GlobalLevels:
+def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], meta: pd.DataFrame,
+                  params: dict | None = None) -> GlobalLevels:
     """Every factor's levels from the union of the partitions' distinct values, evaluated as the
-    whole data's model frame evaluates them (``nodes``: :func:`factor_nodes`); ``meta`` (the frame's
-    empty prototype) restores the column types (categories) the concatenation may have lost.
+    whole data's model frame evaluates them (``nodes``: :func:`factor_nodes`; ``params``: the whole
+    data's ``poly()`` / ``scale()`` coefficients); ``meta`` (the frame's empty prototype) restores
+    the column types (categories) the concatenation may have lost.
 
     Example
     -------
@@ -176,7 +214,7 @@ def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], 
     levels: dict[str, list[str]] = {}
     for name, skel in sets.distinct.items():
         skel = skel.astype({c: meta[c].dtype for c in skel.columns}).reset_index(drop=True)
-        ctx = EvalContext(skel)
+        ctx = EvalContext(skel) if params is None else EvalContext(skel, params=dict(params), fit=False)
         if name in groups:
             leaves: list[Node] = []
             group_leaves(groups[name], leaves)
