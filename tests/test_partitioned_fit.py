@@ -19,13 +19,11 @@ import mixedcompat as mc  # noqa: E402
 from helpers import (TOL, assert_close, check_criterion, fit_fixture, fixture_paths, load_fixture,  # noqa: E402
                      load_fixture_data, theta_parted)
 from mixedcompat.errors import DataError, ScaleWarning  # noqa: E402
-from mixedcompat.partitioned.levels import GLOBAL_STATISTIC_TRANSFORMS  # noqa: E402
 from mixedcompat.partitioned.model import PartitionedLmerMod  # noqa: E402
 
 OPTIMUM_MAX_Q = 2000
 """Fixtures with more random effects than this are compared at the in-memory optimum (no optimiser)."""
-PATHS = [p for p in fixture_paths("lmer")
-         if not any(f"{f}(" in load_fixture(p)["input"]["formula"] for f in GLOBAL_STATISTIC_TRANSFORMS)]
+PATHS = fixture_paths("lmer")            # poly() / scale() too: tests/test_partitioned_transforms.py
 
 
 @pytest.fixture(scope="module")

@@ -354,3 +354,18 @@ def test_coefficients_equal_lme4s_predvars(seed, degree, center, scale, npartiti
             else:
                 assert_close(ours[key][name], value, f"{f}: {key} {name} against R's",
                              **TOL["partitioned_transform"])
+
+
+def test_dask_fit_fitted_residuals_and_predict_use_the_whole_datas_coefficients():
+    """mc.lmer on a Dask DataFrame: fitted values, residuals and predict(newdata) through the
+    coefficients of the whole data (new data transformed with them, R's predvars)."""
+    d = _data()
+    f = "y ~ poly(x, 2) + scale(z) + (1 | g)"
+    m = mc.lmer(f, d)
+    md = mc.lmer(f, dd.from_pandas(d, npartitions=4))
+    assert str(md.summary()) == str(m.summary())
+    assert_close(md.fitted().compute().to_numpy(), m.fitted(), "fitted", **TOL["predict"])
+    assert_close(md.residuals().compute().to_numpy(), m.residuals(), "residuals", **TOL["predict"])
+    new = d.dropna(subset=["z"]).iloc[::9]
+    assert_close(md.predict(dd.from_pandas(new, npartitions=2)).compute().to_numpy(), m.predict(new),
+                 "predict(newdata)", **TOL["predict"])

@@ -74,7 +74,7 @@ def partition_rows(pdf: pd.DataFrame, rm: RowModel) -> pd.DataFrame:
     """
     inp = rm.inputs
     frame = model_frame_on_levels(inp.parts, pdf, rm.levels.levels, inp.weights, inp.offset, inp.na_action,
-                                  inp.contrasts)
+                                  inp.contrasts, inp.params)
     n = len(frame.y)
     X = frame.X[:, list(rm.kept)]
     eta = X @ rm.beta if X.shape[1] else np.zeros(n)
