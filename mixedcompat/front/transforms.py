@@ -227,7 +227,17 @@ class EvalContext:
         return self.cache[name]
 
 
-def _num(v: Any, what: str) -> np.ndarray:
+def numeric_values(v: Any, what: str) -> np.ndarray:
+    """The numbers of an evaluated value (a :class:`Num`'s values, a constant as an array) for the
+    function ``what``; a factor is refused as R refuses it.
+
+    Example
+    -------
+    >>> numeric_values(Fac(np.array([0]), ["a"]), "scale")
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.DataError: 'scale' is not meaningful for factors
+    """
     if isinstance(v, Fac):
         raise DataError(f"'{what}' is not meaningful for factors")
     if isinstance(v, Num):
@@ -420,7 +430,7 @@ def scale_arguments(node: Node, ctx: EvalContext) -> tuple[Node, Any, Any]:
 
 def _poly(node: Node, ctx: EvalContext) -> Num:
     xs = [a for a, n in zip(node.args, node.names) if n is None]
-    x = _num(evaluate(xs[0], ctx), "poly")
+    x = numeric_values(evaluate(xs[0], ctx), "poly")
     if x.ndim != 1:
         raise FormulaError("poly() of a matrix is not supported")
     _x_node, degree, raw = poly_arguments(node, ctx)
@@ -463,7 +473,7 @@ def infinite_error(node: Node, count: int, labels: list) -> DataError:
 
 
 def _scale(node: Node, ctx: EvalContext) -> Num:
-    x = _num(evaluate(_arg(node, 0, "x"), ctx), "scale")
+    x = numeric_values(evaluate(_arg(node, 0, "x"), ctx), "scale")
     if ctx.fit:
         _refuse_infinite(x, node, ctx)
     mat = x if x.ndim == 2 else x[:, None]
@@ -507,36 +517,36 @@ def _call(node: Node, ctx: EvalContext) -> Any:
     if f in ("I", "offset"):
         return evaluate(node.args[0], ctx)
     if f == "log":
-        x = _num(evaluate(_arg(node, 0, "x"), ctx), "log")
+        x = numeric_values(evaluate(_arg(node, 0, "x"), ctx), "log")
         base = _arg(node, 1, "base", None)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = np.log(x) if base is None else np.log(x) / np.log(_const(base, ctx))
         _warn_nan((x,), out, node.deparse())
         return Num(out)
     if f in _UFUNCS:
-        x = _num(evaluate(node.args[0], ctx), f)
+        x = numeric_values(evaluate(node.args[0], ctx), f)
         with np.errstate(divide="ignore", invalid="ignore"):
             out = _UFUNCS[f](x)
         _warn_nan((x,), out, node.deparse())
         return Num(out)
     if f == "round":
-        x = _num(evaluate(node.args[0], ctx), f)
+        x = numeric_values(evaluate(node.args[0], ctx), f)
         d = _arg(node, 1, "digits", None)
         return Num(np.round(x, int(_const(d, ctx)) if d is not None else 0))
     if f in ("as.numeric", "as.double", "as.integer"):
         v = evaluate(node.args[0], ctx)
         if isinstance(v, Fac):
             return Num(np.where(v.codes < 0, np.nan, v.codes + 1.0))
-        x = _num(v, f)
+        x = numeric_values(v, f)
         return Num(np.trunc(x) if f == "as.integer" else x.astype(float))
     if f == "cbind":
         # R's cbind of numeric vectors: an n x k matrix (glmer's binomial response cbind(s, f))
-        cols = [np.broadcast_to(_num(evaluate(a, ctx), f), (ctx.n,)).astype(float) for a in node.args]
+        cols = [np.broadcast_to(numeric_values(evaluate(a, ctx), f), (ctx.n,)).astype(float) for a in node.args]
         if not cols:
             raise FormulaError(f"cbind() needs at least one argument in {node.deparse()!r}")
         return Num(np.column_stack(cols), colnames=[a.deparse() for a in node.args])
     if f in ("pmin", "pmax"):
-        vals = [_num(evaluate(a, ctx), f) for a in node.args]
+        vals = [numeric_values(evaluate(a, ctx), f) for a in node.args]
         op = np.minimum if f == "pmin" else np.maximum
         out = vals[0]
         for v in vals[1:]:
@@ -566,9 +576,9 @@ def _call(node: Node, ctx: EvalContext) -> Any:
     if f == "scale":
         return _scale(node, ctx)
     if f == "ifelse":
-        cond = _num(evaluate(node.args[0], ctx), "ifelse")
-        a = _num(evaluate(node.args[1], ctx), "ifelse")
-        b = _num(evaluate(node.args[2], ctx), "ifelse")
+        cond = numeric_values(evaluate(node.args[0], ctx), "ifelse")
+        a = numeric_values(evaluate(node.args[1], ctx), "ifelse")
+        b = numeric_values(evaluate(node.args[2], ctx), "ifelse")
         out = np.where(cond.astype(bool) if not np.isnan(cond).any() else np.nan_to_num(cond).astype(bool),
                        a, b).astype(float)
         out = np.where(np.isnan(cond), np.nan, out)
@@ -659,7 +669,7 @@ def _compare(op: str, a: Any, b: Any, what: str) -> Num:
         if op == "!=":
             hit = 1.0 - hit
         return Num(np.where(fac.codes < 0, np.nan, hit), logical=True)
-    x, y = _num(a, what), _num(b, what)
+    x, y = numeric_values(a, what), numeric_values(b, what)
     with np.errstate(invalid="ignore"):
         out = _CMP[op](x, y).astype(float)
     out = np.where(np.isnan(x) | np.isnan(y), np.nan, out)
@@ -698,11 +708,11 @@ def evaluate(node: Node, ctx: EvalContext) -> Any:
     if k == "unop":
         v = evaluate(node.args[0], ctx)
         if node.value == "-":
-            return Num(-_num(v, "unary -")) if isinstance(v, Num) else -float(v)
+            return Num(-numeric_values(v, "unary -")) if isinstance(v, Num) else -float(v)
         if node.value == "+":
             return v
         if node.value == "!":
-            x = _num(v, "!")
+            x = numeric_values(v, "!")
             return Num(np.where(np.isnan(x), np.nan, (x == 0).astype(float)), logical=True)
         raise FormulaError(f"unexpected {node.value!r} in {node.deparse()!r}")
     if k == "binop":
@@ -713,7 +723,7 @@ def evaluate(node: Node, ctx: EvalContext) -> Any:
         if op in _CMP:
             return _compare(op, a, b, what)
         if op in ("&", "&&", "|", "||"):
-            x, y = _num(a, what), _num(b, what)
+            x, y = numeric_values(a, what), numeric_values(b, what)
             xb, yb = np.nan_to_num(x) != 0, np.nan_to_num(y) != 0
             if op in ("&", "&&"):
                 out = (xb & yb).astype(float)
@@ -723,7 +733,7 @@ def evaluate(node: Node, ctx: EvalContext) -> Any:
                 na = (np.isnan(x) & ~(yb & ~np.isnan(y))) | (np.isnan(y) & ~(xb & ~np.isnan(x)))
             return Num(np.where(na, np.nan, out), logical=True)
         if op in _ARITH:
-            x, y = _num(a, what), _num(b, what)
+            x, y = numeric_values(a, what), numeric_values(b, what)
             with np.errstate(divide="ignore", invalid="ignore"):
                 out = _ARITH[op](x, y)
                 if op == "%/%":

@@ -37,7 +37,7 @@ from mixedcompat.front.design import group_leaves
 from mixedcompat.front.formula import FormulaParts
 from mixedcompat.front.rlang import Node
 from mixedcompat.front.terms import rhs_terms
-from mixedcompat.front.transforms import (EvalContext, _num, evaluate, infinite_error, poly_arguments,
+from mixedcompat.front.transforms import (EvalContext, evaluate, infinite_error, numeric_values, poly_arguments,
                                           poly_monic, poly_point_checks, scale_arguments)
 from mixedcompat.partitioned.levels import GLOBAL_STATISTIC_TRANSFORMS, check_transforms, symbols, walk_nodes
 from mixedcompat.partitioned.reduce import tree_reduce
@@ -130,13 +130,13 @@ def transform_calls(parts: FormulaParts, meta: pd.DataFrame) -> list[TransformCa
                 xs = [a for a, n in zip(node.args, node.names) if n is None]
                 if not xs:
                     raise FormulaError(f"{node.deparse()} has no variable")
-                if _num(evaluate(xs[0], ctx), "poly").ndim != 1:
+                if numeric_values(evaluate(xs[0], ctx), "poly").ndim != 1:
                     raise FormulaError("poly() of a matrix is not supported")
                 x, degree, raw = poly_arguments(node, ctx)
                 call = TransformCall(node, x, "poly", degree=degree, raw=raw)
             else:
                 x, center, scale = scale_arguments(node, ctx)
-                _num(evaluate(x, ctx), "scale")
+                numeric_values(evaluate(x, ctx), "scale")
                 call = TransformCall(node, x, "scale", center=center, scale=scale)
             cols = tuple(c for c in symbols(call.x) if c in meta.columns)
             calls[node.deparse()] = TransformCall(call.node, call.x, call.kind, call.degree, call.raw, call.center,
@@ -146,7 +146,7 @@ def transform_calls(parts: FormulaParts, meta: pd.DataFrame) -> list[TransformCa
 
 def _matrix(pdf: pd.DataFrame, call: TransformCall) -> np.ndarray:
     """The call's variable on a partition, as an (n, k) matrix."""
-    v = np.asarray(_num(evaluate(call.x, EvalContext(pdf)), call.kind), dtype=float)
+    v = np.asarray(numeric_values(evaluate(call.x, EvalContext(pdf)), call.kind), dtype=float)
     v = np.broadcast_to(v, (len(pdf),)) if v.ndim == 0 else v
     return v if v.ndim == 2 else v[:, None]
 
