@@ -36,7 +36,7 @@ from dask import delayed
 from dask.base import is_dask_collection
 
 from mixedcompat.errors import DataError
-from mixedcompat.partitioned.criterion import tree_reduce
+from mixedcompat.partitioned.reduce import tree_reduce
 from mixedcompat.present.rformat import quantile7_interpolate, quantile7_ranks
 
 __all__ = ["quantiles7", "order_statistics", "OrderStatistics", "PassInfo", "BracketCounts",
