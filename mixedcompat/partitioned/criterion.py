@@ -38,7 +38,7 @@ from mixedcompat.partitioned.levels import (GlobalLevels, ModelInputs, check_tra
 from mixedcompat.partitioned.reduce import tree_reduce
 from mixedcompat.partitioned.transforms import transform_params
 
-__all__ = ["tree_reduce", "gram_rank", "PartitionedFit", "PartitionedCriterion"]
+__all__ = ["gram_rank", "PartitionedFit", "PartitionedCriterion"]
 
 
 def gram_rank(G: np.ndarray, tol: float = RANK_TOL) -> tuple[list[int], list[int]]:
