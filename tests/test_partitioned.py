@@ -213,25 +213,14 @@ def test_bad_input_errors():
 
 
 # ------------------------------------------------------------------ a LocalCluster
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():      # the scheduler's HTTP routes (metrics) when port 8787 is taken
-        warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
-        cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                                           dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
 
 
-def test_local_cluster_gives_the_in_memory_criterion(client):
+def test_local_cluster_gives_the_in_memory_criterion(dask_client):
     distributed = pytest.importorskip("distributed")
     path = next(p for p in PATHS if p.stem == "penicillin")
     fx, m, _, _ = fit_fixture(path)
     data = load_fixture_data(fx["input"]["data"])
-    with dask.config.set(scheduler=client), distributed.get_task_stream(client) as tasks:
+    with dask.config.set(scheduler=dask_client), distributed.get_task_stream(dask_client) as tasks:
         crit = _partitioned(fx["input"], data, 4)
     ran = {t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in tasks.data}
     assert any(str(k).startswith("partition_sums") for k in ran), sorted(map(str, ran))[:5]

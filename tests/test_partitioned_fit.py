@@ -26,18 +26,11 @@ OPTIMUM_MAX_Q = 2000
 PATHS = fixture_paths("lmer")            # poly() / scale() too: tests/test_partitioned_transforms.py
 
 
-@pytest.fixture(scope="module")
-def client():
-    """A LocalCluster for the module (2 in-process workers of one thread), the active scheduler."""
-    with warnings.catch_warnings():      # the scheduler's HTTP routes (metrics) when port 8787 is taken
-        warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
-        cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                                           dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=False)
-    with dask.config.set(scheduler=c):
-        yield c
-    c.close()
-    cluster.close()
+@pytest.fixture
+def client(dask_client):
+    """The session's LocalCluster as the active scheduler of the test."""
+    with dask.config.set(scheduler=dask_client):
+        yield dask_client
 
 
 def _dask_fit(inp: dict, data: pd.DataFrame, npartitions: int, **kwargs) -> PartitionedLmerMod:

@@ -202,24 +202,16 @@ def test_bad_input_is_a_data_error():
 
 
 # ------------------------------------------------------------------ on a LocalCluster
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
 
 
-def test_local_cluster_residuals_from_map_partitions(client):
+def test_local_cluster_residuals_from_map_partitions(dask_client):
     distributed = pytest.importorskip("distributed")
     rng = np.random.default_rng(10)
     d = pd.DataFrame({"x": rng.normal(size=50_000), "y": rng.normal(size=50_000)})
     d.loc[d.index % 11 == 0, "y"] = np.nan
     ddf = dd.from_pandas(d, npartitions=9)
     resid = ddf.map_partitions(lambda p: p["y"] - 0.5 * p["x"], meta=("resid", float))
-    with dask.config.set(scheduler=client), distributed.get_task_stream(client) as tasks:
+    with dask.config.set(scheduler=dask_client), distributed.get_task_stream(dask_client) as tasks:
         got = quantiles7(resid, sample_size=64)
     ran = {str(t["key"][0] if isinstance(t["key"], tuple) else t["key"]) for t in tasks.data}
     assert any(k.startswith("bracket_counts") for k in ran), sorted(ran)[:5]

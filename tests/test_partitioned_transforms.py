@@ -288,23 +288,12 @@ def test_what_a_partitioned_fit_cannot_compute_is_refused_by_name(formula, call)
 
 
 # ------------------------------------------------------------------ a LocalCluster
-@pytest.fixture(scope="module")
-def client():
-    distributed = pytest.importorskip("distributed")
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Port 8787 is already in use", category=UserWarning)
-        cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1,
-                                           dashboard_address=None)
-    c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
 
 
-def test_local_cluster_gives_the_same_coefficients(client):
+def test_local_cluster_gives_the_same_coefficients(dask_client):
     d = _data()
     f = "y ~ poly(x, 3) + scale(cbind(x, z)) + (1 | g)"
-    with dask.config.set(scheduler=client):
+    with dask.config.set(scheduler=dask_client):
         ours = _params(f, d, npartitions=6)
     _same_params(ours, _in_memory(f, d), f)
 

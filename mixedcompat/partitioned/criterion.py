@@ -33,7 +33,7 @@ from mixedcompat.lme4.pls import Deviance
 from mixedcompat.lme4.schur import LaterBlocks
 from mixedcompat.partitioned.blocks import BlockSums, combine_sums, on_shift, partition_sums
 from mixedcompat.partitioned.memory import check_dense_memory
-from mixedcompat.partitioned.levels import (GlobalLevels, ModelInputs, check_transforms, combine_levels,
+from mixedcompat.partitioned.levels import (ModelInputs, check_transforms, combine_levels,
                                             factor_nodes, finish_levels, partition_levels)
 from mixedcompat.partitioned.reduce import tree_reduce
 from mixedcompat.partitioned.transforms import transform_params
