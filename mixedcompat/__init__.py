@@ -18,6 +18,7 @@ from mixedcompat.generics import (ACF, AIC, BIC, REMLcrit, VarCorr, Variogram, a
                                   fitted, fixef, getME, getVarCov, intervals, isSingular, logLik, ngrps, nobs,
                                   predict, ranef, refit, resid, residuals, sigma, simulate, summary, update, vcov)
 from mixedcompat.inference.bootstrap import PBmodcomp, bootMer, boot_ci
+from mixedcompat.inference.contest import contest, show_tests
 from mixedcompat.inference.intervals import confint
 from mixedcompat.inference.lrt import ranova
 from mixedcompat.inference.profile import profile
@@ -35,7 +36,7 @@ from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, 
 
 __version__ = "0.1.0"
 
-__all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+__all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
            "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",

@@ -154,7 +154,7 @@ def _rdX(m, values) -> tuple[np.ndarray, list[str]]:
     return X, names
 
 
-def contrasts_type3(m) -> dict[str, np.ndarray]:
+def contrasts_type3(m, row_names: dict | None = None) -> dict[str, np.ndarray]:
     """lmerTest's type III contrasts: term -> contrast matrix on the model's coefficients.
 
     Raises
@@ -168,6 +168,8 @@ def contrasts_type3(m) -> dict[str, np.ndarray]:
     >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
     >>> contrasts_type3(m)["recipe"].shape
     (2, 18)
+
+    ``row_names``, when a dict, receives term -> lmerTest's row names (the treatment-coded columns).
     """
     spec = m.frame.fixed_spec
     terms = list(m.frame.x_terms)
@@ -207,7 +209,10 @@ def contrasts_type3(m) -> dict[str, np.ndarray]:
     out = {}
     for t in terms:
         Lt = L[:, cols[t]].T
-        Lt = Lt[np.sum(np.abs(Lt), axis=1) > 1e-8]
+        kept = np.sum(np.abs(Lt), axis=1) > 1e-8
+        Lt = Lt[kept]
+        if row_names is not None:
+            row_names[t] = [names[i] for i, k in zip(cols[t], kept) if k]
         out[t] = Lt if mapping is None else Lt @ mapping
     return out
 

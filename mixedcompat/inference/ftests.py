@@ -18,7 +18,7 @@ from scipy import stats
 
 from mixedcompat.errors import KenwardRogerFallbackWarning
 from mixedcompat.front.terms import drop_scope
-from mixedcompat.inference.anova_contrasts import contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
+from mixedcompat.inference.anova_contrasts import term_columns, contrasts_drop1, contrasts_type1, contrasts_type2, contrasts_type3
 from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
 from mixedcompat.numerics.rlinalg import RLinAlgError
 from mixedcompat.present.lme4_printing import deparse_formula, format_fixef_table
@@ -97,7 +97,8 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTabl
         raise ValueError(f"type={type!r}: use 1, 2 or 3 (or 'I', 'II', 'III')")
     if method == "Kenward-Roger" and not m.REML:
         raise ValueError("Kenward-Roger's method is only available for REML model fits")
-    Ls = {1: contrasts_type1, 2: contrasts_type2, 3: contrasts_type3}[kind](m)
+    row_names: dict = {}
+    Ls = contrasts_type3(m, row_names) if kind == 3 else {1: contrasts_type1, 2: contrasts_type2}[kind](m)
     sigma2 = float(m.sigma()) ** 2
     rows, missing = {}, []
     for term in m.frame.x_terms:
@@ -117,7 +118,24 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTabl
     elif not out["NumDF"].isna().any():
         out["NumDF"] = out["NumDF"].astype(int)
     what = {"Satterthwaite": "Satterthwaite's", "Kenward-Roger": "Kenward-Roger's"}[method]
+    out.attrs["hypotheses"] = _hypotheses(m, Ls, row_names)
     out.attrs["heading"] = f"Type {'I' * kind} Analysis of Variance Table with {what} method"
+    return out
+
+
+def _hypotheses(m, Ls: dict, row_names: dict) -> dict:
+    """lmerTest's ``attr(table, "hypotheses")``: term -> its L as a DataFrame (rows named by the term's
+    columns, or by the treatment-coded columns of type III), for ``show_tests``."""
+    names = [str(n) for n in m.frame.x_names]
+    cols = term_columns(m)
+    out = {}
+    for term in m.frame.x_terms:
+        L = Ls.get(term)
+        if L is None:
+            continue
+        rows = row_names.get(term, [names[i] for i in cols[term]])
+        index = rows if len(rows) == L.shape[0] else pd.RangeIndex(L.shape[0])
+        out[term] = pd.DataFrame(np.asarray(L, dtype=float).reshape(-1, len(names)), index=index, columns=names)
     return out
 
 

@@ -219,7 +219,7 @@ def _force_full_rank(L: np.ndarray) -> np.ndarray:
     return L
 
 
-def kr_ftest(m, L: np.ndarray) -> dict:
+def kr_ftest(m, L: np.ndarray, beta_h: np.ndarray | float = 0.0) -> dict:
     """pbkrtest's ``KRmodcomp(m, L)`` as lmerTest reads it: ``F`` (unscaled, ``FstatU``, for
     ``Mean Sq``), ``F value`` (scaled by ``F.scaling``), ``NumDF``, ``DenDF``, ``Pr(>F)``.
 
@@ -242,12 +242,12 @@ def kr_ftest(m, L: np.ndarray) -> dict:
         raise RLinAlgError("Models have equal mean stucture or are not nested!")
     L = _force_full_rank(L)
     df2, scaling, q, _A2 = _kr_quantities(adj, L)
-    Lb = L @ adj.beta
+    Lb = L @ (adj.beta - beta_h)
     wald = float(Lb @ _solve(L @ adj.vcov_adj @ L.T, Lb))
     F = wald / q
     Fs = scaling * F
     p = float(stats.f.sf(Fs, q, df2)) if not (np.isnan(Fs) or np.isnan(df2)) else np.nan
-    return {"F": F, "F value": Fs, "NumDF": q, "DenDF": df2, "Pr(>F)": p}
+    return {"F": F, "F value": Fs, "NumDF": q, "DenDF": df2, "Pr(>F)": p, "F.scaling": scaling}
 
 
 def kr_ttest(m, L: np.ndarray) -> tuple[float, float]:
