@@ -99,6 +99,14 @@ TOL = {
     # the same tables against the committed fixtures (tests/test_ddf.py): Estimate, SE and t as fixef;
     # df, p, F and sums of squares from numerical derivatives as ddf_df
     "ddf_fixture_coef": dict(rtol=1e-5),
+    # lmerTest's contest() against tests/fixtures/lmertest (test_lmertest_contest.py): estimates and SEs as
+    # fixef; df, t, p, F, intervals from numerical derivatives as ddf_df; atol for zero estimates
+    "lmertest_contest_coef": dict(rtol=1e-5),
+    "lmertest_contest_df": dict(rtol=1e-3),
+    "lmertest_contest_atol": dict(atol=1e-9),
+    "lmertest_contest_text": dict(rtol=1e-5),
+    # lmerTest's type III hypothesis matrices keep zapsmall leftovers of ~1e-7 (cake); ours ~1e-6: both noise
+    "lmertest_hypotheses_noise": dict(atol=1e-5),
     "ddf_fixture_df": dict(rtol=1e-3),
     # ---- statsmodels interop (tests/test_interop.py): statsmodels' loglike at our estimates against our
     # logLik (the same model, two implementations of one formula), and how far statsmodels' own optimum

@@ -74,7 +74,7 @@ def print_list_of_matrices(items: Mapping[str, tuple[np.ndarray, Sequence[str] |
         cols = [f"[,{j + 1}]" for j in range(ncol)] if cols is None else list(cols)
         lines.append(r_list_tag(name))
         if nrow == 0:
-            lines += print_matrix([], [f"[{nrow},]"], cols, right=True)[:1]
+            lines.append(" " * len("[0,]") + "".join(" " + c for c in cols))
         else:
             formatted = [_column_cells(x[:, j], digits) for j in range(ncol)]
             cells = [[formatted[j][i] for j in range(ncol)] for i in range(nrow)]
