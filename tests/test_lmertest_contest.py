@@ -22,7 +22,8 @@ _COEF, _DF = TOL["lmertest_contest_coef"]["rtol"], TOL["lmertest_contest_df"]["r
 RTOL = {"Estimate": _COEF, "Std. Error": _COEF, "t value": _DF, "df": _DF, "Pr(>|t|)": _DF, "lower": _DF,
         "upper": _DF, "Sum Sq": _DF, "Mean Sq": _DF, "NumDF": 0, "DenDF": _DF, "F value": _DF, "Pr(>F)": _DF}
 
-pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessianWarning")]
+pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessianWarning"),
+              pytest.mark.filterwarnings("ignore::mixedcompat.errors.MissingCellsWarning")]
 
 
 @lru_cache(maxsize=None)
@@ -38,8 +39,8 @@ def model(name: str):
     return fit_at_r_optimum(d["input"], data, d["theta"])
 
 
-def _L(case: dict):
-    rows = np.array(case["L"]["rows"], dtype=float)
+def _L(case: dict, p: int):
+    rows = np.array(case["L"]["rows"], dtype=float).reshape(-1, p)
     if case["L_is_vector"]:
         return rows[0]
     if case["L"]["rownames"]:
@@ -69,12 +70,14 @@ CASES = [(n, i) for n in NAMES for i in range(len(fixture(n)["contest"]))]
 def test_contest(name, i):
     case = fixture(name)["contest"][i]
     m = model(name)
-    L = _L(case)
+    L = _L(case, len(fixture(name)["coef_names"]))
     if isinstance(L, tuple):                                  # named rows: a DataFrame over the fixef names
         L = pd.DataFrame(L[0], index=L[1], columns=fixture(name)["coef_names"])
     kw = dict(joint=case["joint"], ddf=case["ddf"], rhs=case["rhs"], confint=case["confint"], level=case["level"])
     if "error" in case:
-        with pytest.raises(ValueError, match="only available for REML"):
+        expected = {"Kenward-Roger's method is only available for REML model fits": (ValueError, "only available for REML"),
+                    "subscript out of bounds": (mc.DataError, "L has no rows")}[case["error"]]
+        with pytest.raises(expected[0], match=expected[1]):
             mc.contest(m, L, **kw)
         return
     with warnings.catch_warnings(record=True) as caught:
@@ -113,6 +116,10 @@ def test_show_tests(name, kind):
                 for e in exp["L"].values() for row in e["rows"] for v in row)
     if not noise:                 # R's zapsmall leftovers (cake, type III) print as numbers: layout differs
         assert_same_text(str(tests), exp["text"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            unnamed = mc.show_tests(mc.anova(m, type=int(kind)), names=False)
+        assert_same_text(str(unnamed), exp["text_unnamed"])
 
 
 # ---- bad input

@@ -64,11 +64,20 @@ class ContestTable(pd.DataFrame):
 
 class Hypotheses(dict):
     """lmerTest's ``show_tests``: term -> its hypothesis matrix (a DataFrame, columns = fixef names);
-    ``str()`` is R's print of that named list of matrices."""
+    ``str()`` is R's print of that named list of matrices.
+
+    Example
+    -------
+    >>> print(Hypotheses(Days=pd.DataFrame([[0.0, 1.0]], index=["Days"], columns=["(Intercept)", "Days"])))
+    $Days
+         (Intercept) Days
+    Days           0    1
+    <BLANKLINE>
+    """
 
     def __str__(self) -> str:
         return "\n".join(print_list_of_matrices(
-            {k: (v.to_numpy(dtype=float), self._names(v.index), [str(c) for c in v.columns]) for k, v in self.items()}))
+            {k: (v.to_numpy(dtype=float), self._names(v.index), self._names(v.columns)) for k, v in self.items()}))
 
     @staticmethod
     def _names(index: pd.Index) -> list[str] | None:
@@ -86,8 +95,8 @@ def _check_model(m: Any, what: str) -> None:
         raise TypeError(f"{what}() applies to lmer fits (lmerTest's lmerModLmerTest), not to {kind}")
 
 
-def _as_matrix(m: Any, L: Any, joint: bool) -> tuple[np.ndarray, list[str] | None, bool]:
-    """(L as a float matrix, its row names or None, whether it was a vector)."""
+def _as_matrix(m: Any, L: Any, joint: bool) -> tuple[np.ndarray, list[str] | None]:
+    """(L as a float matrix, its row names or None)."""
     names = [str(n) for n in m.frame.x_names]
     p = len(names)
     rownames = None
@@ -103,12 +112,11 @@ def _as_matrix(m: Any, L: Any, joint: bool) -> tuple[np.ndarray, list[str] | Non
         L = L.rename(columns=str)[names]
         if not isinstance(L.index, pd.RangeIndex):
             rownames = [str(i) for i in L.index]
-        vals, is_vec = L.to_numpy(), False
+        vals = L.to_numpy()
     elif isinstance(L, pd.Series):
-        vals, is_vec = L.to_numpy(), True
+        vals = L.to_numpy()
     else:
         vals = np.asarray(L)
-        is_vec = vals.ndim <= 1
     if vals.dtype.kind not in "biuf" and not (vals.dtype.kind == "O" and all(
             isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in vals.ravel())):
         raise DataError(f"contest: L must be numeric (is.numeric(L) is not TRUE); got values of type {vals.dtype}")
@@ -119,7 +127,7 @@ def _as_matrix(m: Any, L: Any, joint: bool) -> tuple[np.ndarray, list[str] | Non
         cond = "ncol(L) == length(model@beta)" if joint else "length(L) == length(model@beta)"
         raise DataError(f"contest: L has {vals.shape[1]} columns but the model has {p} fixed-effect "
                         f"coefficients ({', '.join(names)}): {cond} is not TRUE")
-    return vals, rownames, is_vec
+    return vals, rownames
 
 
 def _f_table(F: float, ndf: float, ddf: float, sigma: float, scale: float = 1.0) -> list[float]:
@@ -129,7 +137,7 @@ def _f_table(F: float, ndf: float, ddf: float, sigma: float, scale: float = 1.0)
     return [ms * ndf, ms, ndf, ddf, Fv, p]
 
 
-def _t_row(m: Any, l: np.ndarray, rhs: float, method: str) -> tuple[float, float, float]:
+def _t_row(m: Any, l: np.ndarray, method: str) -> tuple[float, float, float]:
     """(estimate, se, df) of ``contest1D``."""
     est = float(l @ np.asarray(m.beta, dtype=float))
     if method == "Kenward-Roger":
@@ -164,7 +172,7 @@ def _contest_md(m: Any, L: np.ndarray, rhs: float, method: str, eps: float) -> l
             warnings.warn(KR_F_FALLBACK, KenwardRogerFallbackWarning, stacklevel=3)
     st = satterthwaite_state(m)
     if L.shape[0] == 1:
-        est, se, df = _t_row(m, L[0], rhs, "Satterthwaite")
+        est, se, df = _t_row(m, L[0], "Satterthwaite")
         return _f_table(((est - rhs) / se) ** 2, 1, df, sigma)
     beta = st.beta if rhs == 0 else st.beta - ginv(L) @ rhs_v
     d, P = sla.eigh(L @ st.vcov @ L.T, driver="evr")
@@ -177,7 +185,7 @@ def _contest_md(m: Any, L: np.ndarray, rhs: float, method: str, eps: float) -> l
         return None
     PtL = (P.T @ L)[:q]
     if q == 1:
-        est, se, df = _t_row(m, PtL[0], rhs, "Satterthwaite")
+        est, se, df = _t_row(m, PtL[0], "Satterthwaite")
         return _f_table(((est - rhs) / se) ** 2, 1, df, sigma)
     F = float(np.sum((PtL @ beta) ** 2 / d[:q]) / q)
     nu = np.empty(q)
@@ -197,7 +205,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
     ----------
     m : an lmer fit (REML for ``ddf="Kenward-Roger"``)
     L : one contrast (a vector or Series over the fixed effects), several (a matrix, rows = contrasts)
-        or a DataFrame whose columns are the fixed-effect names (in any order; its index names the rows)
+        or a DataFrame whose columns are the fixed-effect names (in any order; its index names the rows).
+        R's list of contrast matrices (``collect = TRUE``) is not taken: call ``contest`` per matrix.
     joint : ``True``: one F test of all rows (contestMD); ``False``: a t test per row (contest1D)
     ddf : "Satterthwaite" or "Kenward-Roger"
     rhs : the hypothesised value of each row of ``L beta``
@@ -224,20 +233,22 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
         raise DataError(f"contest: rhs must be one number, not {rhs!r}")
     if not (isinstance(level, (int, float, np.number)) and 0 < level < 1):
         raise DataError(f"contest: level must be a number between 0 and 1, not {level!r}")
-    Lm, rownames, _is_vec = _as_matrix(m, L, joint)
+    Lm, rownames = _as_matrix(m, L, joint)
     rhs = float(rhs)
     if joint:
         row = _contest_md(m, Lm, rhs, method, eps)
         if row is None:
             return ContestTable(columns=ANOVA_COLUMNS, dtype=float)
         return ContestTable([row], index=["1"], columns=ANOVA_COLUMNS, dtype=float)
+    if Lm.shape[0] == 0:
+        raise DataError("contest(joint=False): L has no rows (lmerTest stops here with 'subscript out of bounds')")
     cols = T_COLUMNS if confint else [c for c in T_COLUMNS if c not in ("lower", "upper")]
     rows = []
     for l in Lm:
         if np.isnan(l).any():
             rows.append([np.nan] * len(cols))
             continue
-        est, se, df = _t_row(m, l, rhs, method)
+        est, se, df = _t_row(m, l, method)
         with np.errstate(divide="ignore", invalid="ignore"):
             t = float(np.float64(est - rhs) / np.float64(se))
         p = 2.0 * float(stats.t.sf(abs(t), df)) if not np.isnan([t, df]).any() else np.nan

@@ -68,9 +68,11 @@ def print_list_of_matrices(items: Mapping[str, tuple[np.ndarray, Sequence[str] |
     """
     lines: list[str] = []
     for name, (x, rows, cols) in items.items():
-        x = np.asarray(x, dtype=float).reshape(-1, len(cols) if cols is not None else np.shape(x)[-1])
+        x = np.asarray(x, dtype=float)
         nrow, ncol = x.shape
-        rows = [f"[{i + 1},]" for i in range(nrow)] if rows is None else list(rows)
+        if rows is None:                       # R right-justifies the [i,] labels
+            rows = [f"[{i + 1},]".rjust(len(f"[{nrow},]")) for i in range(nrow)]
+        rows = list(rows)
         cols = [f"[,{j + 1}]" for j in range(ncol)] if cols is None else list(cols)
         lines.append(r_list_tag(name))
         if nrow == 0:

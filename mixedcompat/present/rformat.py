@@ -493,7 +493,7 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str], col_n
         while j1 < ncol:
             total += widths[j1] + gap
             j1 += 1
-            if j1 < ncol and total + widths[j1] + gap > width:
+            if j1 < ncol and total + widths[j1] + gap >= width:
                 break
         cols = range(j0, j1)
         lines.append(" " * rw + "".join(" " * gap + just(col_names[j], widths[j]) for j in cols))
