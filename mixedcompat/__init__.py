@@ -25,6 +25,8 @@ from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
 from mixedcompat.entry import lmer
 from mixedcompat.lme4.fit import LmerMod
+from mixedcompat.lme4.api import (cooks_distance, extractAIC, hatvalues, isGLMM, isLMM, isNLMM, isREML, model_frame,
+                                  model_matrix, refitML, terms)
 from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.negbin import glmer_nb
@@ -45,5 +47,7 @@ __all__ = ["lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik
            "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
            "lme", "gls", "intervals", "getVarCov", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
-           "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb"]
+           "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
+           "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
+           "hatvalues", "cooks_distance"]
 
