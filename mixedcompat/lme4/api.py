@@ -205,8 +205,11 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
         data, rows = m.frame.data, np.arange(len(m.frame.data))
     mv = model_variables(m.parts, data)
     fixed_vars = {mv.response, *mv.fixed.variables}
+    # R's order: first appearance in the formula with its bars made "+" (``(1 | g/h)``: g, then h)
+    order = {name: i for i, name in enumerate(terms(m, fixed_only=False).variables)}
+    items = sorted(mv.values.items(), key=lambda kv: order.get(kv[0].deparse(), len(order)))
     cols: dict[str, Any] = {}
-    for node, value in mv.values.items():
+    for node, value in items:
         if fixed_only and node not in fixed_vars:
             continue
         name = node.deparse()
