@@ -207,3 +207,20 @@ def test_nlme_equivalents(lme_fit):
 def test_data_frame_refused(name):
     with pytest.raises(TypeError, match="takes an lmer or glmer fit, not DataFrame"):
         getattr(mc, name)(mc.datasets.load("sleepstudy"))
+
+
+def test_model_frame_kept_rows_and_array_weights():
+    """Rows with a missing value are not in the frame (R's na.omit: row names kept); weights given as
+    an array are the frame's (weights) on the kept rows, as a column name would give."""
+    d = mc.datasets.load("sleepstudy").copy()
+    d.loc[[3, 50], "Reaction"] = np.nan
+    w = np.linspace(0.5, 2.0, len(d))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer("Reaction ~ Days + (1 | Subject)", d, weights=w)
+        m2 = mc.lmer("Reaction ~ Days + (1 | Subject)", d.assign(w=w), weights="w")
+    mf = mc.model_frame(m)
+    assert len(mf) == mc.nobs(m) == len(d) - 2
+    assert 3 not in mf.index and 50 not in mf.index
+    assert_close(mf["(weights)"].to_numpy(), np.delete(w, [3, 50]), "(weights)", **TOL["model_matrix"])
+    pd.testing.assert_frame_equal(mf, mc.model_frame(m2))

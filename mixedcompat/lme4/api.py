@@ -22,7 +22,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from mixedcompat.errors import DataError
-from mixedcompat.front.design import _weights_offset_columns, model_variables, qr_rank
+from mixedcompat.front.design import model_variables, qr_rank
 from mixedcompat.front.rlang import Node, binop, num, paren
 from mixedcompat.front.terms import rhs_terms
 from mixedcompat.front.transforms import Fac, Num
@@ -222,10 +222,11 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
             taken = Num(taken.values, [a.deparse() if a.kind == "sym" else "" for a in node.args])
         cols.update(_frame_columns(name, taken, original))
     # lme4's fixed.only frame keeps (weights) and (offset) too
-    extras = _weights_offset_columns(m.call.get("weights"), m.call.get("offset"), data)
     for role in ("weights", "offset"):
-        if role in extras:
-            cols[f"({role})"] = np.asarray(extras[role][1], dtype=float)[rows]
+        arg = m.call.get(role)
+        if arg is not None:
+            values = data[arg].to_numpy(dtype=float) if isinstance(arg, str) else np.asarray(arg, dtype=float)
+            cols[f"({role})"] = values.ravel()[rows]
     return pd.DataFrame(cols, index=data.index[rows])
 
 
