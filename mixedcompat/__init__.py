@@ -26,6 +26,8 @@ from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
 from mixedcompat.entry import lmer
 from mixedcompat.lme4.fit import LmerMod
+from mixedcompat.lme4.api import (cooks_distance, extractAIC, hatvalues, isGLMM, isLMM, isNLMM, isREML, model_frame,
+                                  model_matrix, refitML, terms)
 from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.negbin import glmer_nb
@@ -46,5 +48,7 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "PBmodcomp", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
            "lme", "gls", "intervals", "getVarCov", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
-           "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb"]
+           "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
+           "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
+           "hatvalues", "cooks_distance"]
 

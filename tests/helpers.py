@@ -47,6 +47,14 @@ TOL = {
     # profile() confidence intervals: ends found by spline interpolation of zeta on R's own grid of
     # points, so they agree to the interpolation's precision, not the criterion's
     "profile_ci": dict(rtol=1e-3),
+    # lme4's hatvalues / cooks.distance at R's own parameters (tests/test_lme4_api.py): linear algebra at
+    # fixed theta (glmer: theta and beta, through one PIRLS solve), no optimiser involved
+    "hat_at_r_theta": dict(rtol=1e-7, atol=1e-12),
+    # glmer's: lme4 factors L / RX at the working weights of PIRLS's last iteration (before its final
+    # update of u), so the hat values carry PIRLS's convergence (its relative deviance change < 1e-7
+    # leaves ~1e-7 in the weights): our fit on lme4's path agrees to rounding, at R's parameters (PIRLS
+    # started elsewhere) to ~1e-6 (cbpp: hatvalues 9e-7, cooks.distance 3.5e-6 relative)
+    "hat_glmm_at_r_params": dict(rtol=2e-5, atol=1e-12),
     # ---- the optimum rule (check_criterion / theta_parted below)
     "criterion_above": dict(rtol=1e-8),     # how far our criterion may sit above R's (relative)
     "theta_same_path": dict(atol=1e-6),     # theta closer than this: our BOBYQA followed lme4's path
