@@ -111,6 +111,11 @@ TOL = {
     "pbkr_L": dict(atol=1e-7),
     # ... the printed tables: numbers printed to 5 significant digits
     "pbkr_text": dict(rtol=1e-6),
+    # ... live against R on random designs at R's theta (tests/test_live_r_pbkrtest.py): our model evaluated
+    # at R's printed-to-full-precision theta; scales 1e-6 .. 1e6 (atol for p-values near 0)
+    "pbkr_live": dict(rtol=1e-5, atol=1e-10),
+    # ... SATmodcomp there: numDeriv's Richardson-amplified rounding, as ddf_df
+    "pbkr_live_sat": dict(rtol=1e-3, atol=1e-8),
     # ---- statsmodels interop (tests/test_interop.py): statsmodels' loglike at our estimates against our
     # logLik (the same model, two implementations of one formula), and how far statsmodels' own optimum
     # may exceed ours (it may not find a better one)
