@@ -100,13 +100,26 @@ def test_krmodcomp_printout(path):
                          rel=TOL["pbkr_text"]["rtol"])
 
 
+@pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
+def test_krmodcomp_summary(path):
+    """pbkrtest's summary(kr): both rows; the first line's time is not compared."""
+    fx, large, second = _models(path)
+    ours, theirs = mc.KRmodcomp(large, second).summary().split("\n", 1), fx["kr"]["summary_text"].split("\n", 1)
+    assert ours[0].startswith("F-test with Kenward-Roger approximation; time: ") and ours[0].endswith(" sec")
+    assert_same_printout(ours[1], theirs[1], "summary(KRmodcomp)", rel=TOL["pbkr_text"]["rtol"])
+
+
 SAT_CASES = [p for p in CASES if load_fixture(p)["sat"] is not None]
 
 
 @pytest.mark.parametrize("path", SAT_CASES, ids=[p.stem for p in SAT_CASES])
 def test_satmodcomp(path):
     fx, large, second = _models(path)
-    sat = _quiet(mc.SATmodcomp, large, second)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sat = mc.SATmodcomp(large, second)
+    assert [str(w.message) for w in caught if issubclass(w.category, mc.VarparHessianWarning)] == \
+        list(fx["sat"]["warnings"])
     exp = fx["sat"]["test"]
     assert list(sat.test.columns) == exp["columns"] == ["statistic", "ndf", "ddf", "p.value"]
     assert sat.test.index.tolist() == ["Ftest"]
