@@ -116,6 +116,22 @@ TOL = {
     # lmerTest's type III hypothesis matrices keep zapsmall leftovers of ~1e-7 (cake); ours ~1e-6: both noise
     "lmertest_hypotheses_noise": dict(atol=1e-5),
     "ddf_fixture_df": dict(rtol=1e-3),
+    # pbkrtest's KRmodcomp / vcovAdj / SATmodcomp's F at R's theta (tests/test_pbkrtest.py): closed forms of
+    # theta (atol for p-values near 0)
+    "pbkr_kr": dict(rtol=1e-6, atol=1e-12),
+    # ... the auxiliary A1, A2, V0-V2, rho (differences of nearly equal terms: V0 = 1 + c1 B near 0)
+    "pbkr_kr_aux": dict(rtol=1e-5, atol=1e-9),
+    # ... SATmodcomp's ddf and p from numDeriv's Hessian and Jacobian (Richardson-amplified rounding)
+    "pbkr_sat": dict(rtol=1e-5, atol=1e-12),
+    # ... the restriction matrix: R's zapsmall(L) rounds to 7 significant digits
+    "pbkr_L": dict(atol=1e-7),
+    # ... the printed tables: numbers printed to 5 significant digits
+    "pbkr_text": dict(rtol=1e-6),
+    # ... live against R on random designs at R's theta (tests/test_live_r_pbkrtest.py): our model evaluated
+    # at R's printed-to-full-precision theta; scales 1e-6 .. 1e6 (atol for p-values near 0)
+    "pbkr_live": dict(rtol=1e-5, atol=1e-10),
+    # ... SATmodcomp there: numDeriv's Richardson-amplified rounding, as ddf_df
+    "pbkr_live_sat": dict(rtol=1e-3, atol=1e-8),
     # ---- statsmodels interop (tests/test_interop.py): statsmodels' loglike at our estimates against our
     # logLik (the same model, two implementations of one formula), and how far statsmodels' own optimum
     # may exceed ours (it may not find a better one)

@@ -29,7 +29,8 @@ from mixedcompat.front.design import qr_rank
 from mixedcompat.model import require_rows
 from mixedcompat.numerics.rlinalg import RLinAlgError, ginv, r_chol_inverse, r_solve, rank_matrix
 
-__all__ = ["KRAdjusted", "kr_adjusted", "lb_ddf", "kr_ftest", "kr_ttest", "MAX_N"]
+__all__ = ["KRAdjusted", "kr_adjusted", "kr_adjust", "lb_ddf", "kr_ftest", "kr_ttest", "force_full_rank",
+           "MAX_N"]
 
 MAX_N = 5000
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -168,9 +169,17 @@ def _solve(A: np.ndarray, B: np.ndarray) -> np.ndarray:
         raise RLinAlgError(f"Lapack dgetrf: matrix is exactly singular ({exc})") from exc
 
 
-def _kr_quantities(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> tuple[float, float, int, float]:
-    """(df2, F.scaling, q, A2) for the hypothesis ``L beta = 0`` (pbkrtest's ``.KR_adjust``; with
-    ``q = nrow(L)`` its ``Lb_ddf``)."""
+def kr_adjust(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> dict:
+    """pbkrtest's ``.KR_adjust`` quantities for ``L beta``: ``ddf`` (df2), ``F.scaling``, ``q`` and
+    ``aux`` (``A1, A2, V0, V1, V2, rho, F.scaling``).  ``q`` defaults to ``rankMatrix(L)``; with
+    ``q = nrow(L)`` these are ``Lb_ddf``'s.
+
+    Example
+    -------
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> round(kr_adjust(kr_adjusted(m), np.array([[0.0, 1.0]]))["ddf"], 6)
+    17.0
+    """
     Phi = adj.vcov
     L = np.atleast_2d(L)
     Theta = L.T @ _solve(L @ Phi @ L.T, L)
@@ -194,7 +203,15 @@ def _kr_quantities(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> tupl
         rho = (1.0 / q) * _div_zero(1 - A2 / q, V1) ** 2 * V0 / V2
         df2 = 4 + (q + 2) / (q * rho - 1)
         scaling = 1.0 if abs(df2 - 2) < 1e-2 else df2 * (1 - A2 / q) / (df2 - 2)
-    return float(df2), float(scaling), q, float(A2)
+    aux = {"A1": float(A1), "A2": float(A2), "V0": float(V0), "V1": float(V1), "V2": float(V2),
+           "rho": float(rho), "F.scaling": float(scaling)}
+    return {"ddf": float(df2), "F.scaling": float(scaling), "q": q, "aux": aux}
+
+
+def _kr_quantities(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> tuple[float, float, int, float]:
+    """(df2, F.scaling, q, A2) for the hypothesis ``L beta = 0`` (see :func:`kr_adjust`)."""
+    r = kr_adjust(adj, L, q)
+    return r["ddf"], r["F.scaling"], r["q"], r["aux"]["A2"]
 
 
 def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
@@ -210,8 +227,14 @@ def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
     return _kr_quantities(adj, L, q=L.shape[0])[0]
 
 
-def _force_full_rank(L: np.ndarray) -> np.ndarray:
-    """pbkrtest's ``force_full_rank``: an orthonormal basis of the row space when ``L`` is rank deficient."""
+def force_full_rank(L: np.ndarray) -> np.ndarray:
+    """pbkrtest's ``force_full_rank``: an orthonormal basis of the row space when ``L`` is rank deficient.
+
+    Example
+    -------
+    >>> force_full_rank(np.array([[0.0, 1.0], [0.0, 2.0]])).tolist()
+    [[0.0, -1.0]]
+    """
     if rank_matrix(L) < L.shape[0]:
         rank, pivot = qr_rank(L.T)
         Q, _ = np.linalg.qr(L.T[:, np.asarray(pivot)])
@@ -240,7 +263,7 @@ def kr_ftest(m, L: np.ndarray, beta_h: np.ndarray | float = 0.0) -> dict:
     X = np.asarray(m.frame.X, dtype=float)
     if rank_matrix(np.vstack([X, L])) > rank_matrix(X):
         raise RLinAlgError("Models have equal mean stucture or are not nested!")
-    L = _force_full_rank(L)
+    L = force_full_rank(L)
     df2, scaling, q, _A2 = _kr_quantities(adj, L)
     Lb = L @ (adj.beta - beta_h)
     wald = float(Lb @ _solve(L @ adj.vcov_adj @ L.T, Lb))
