@@ -660,6 +660,31 @@ def fit_at_r_optimum(inp: dict, data, theta_r) -> object:
     return model_at_r_theta(m, theta_r, lambda control: _lmer_input(inp, data, control))
 
 
+def json_fixture(kind: str, name: str) -> dict:
+    """The fixture ``tests/fixtures/<kind>/<name>.json`` (cached per session)."""
+    key = (kind, name)
+    if key not in _JSON_CACHE:
+        _JSON_CACHE[key] = load_fixture(FIXTURES / kind / f"{name}.json")
+    return _JSON_CACHE[key]
+
+
+def fixture_model_at_r_optimum(kind: str, name: str):
+    """The lmer fit a ``<kind>/<name>.json`` fixture describes (its "input" on its data set, with the
+    data set's name), by :func:`fit_at_r_optimum` at the fixture's R theta (cached per session)."""
+    key = (kind, name)
+    if key not in _MODEL_CACHE:
+        from mixedcompat.datasets import read_csv_with_levels
+        d = json_fixture(kind, name)
+        data = read_csv_with_levels(FIXTURES / "data" / f"{d['input']['data']}.csv")
+        data.attrs["name"] = d["input"]["data"]
+        _MODEL_CACHE[key] = fit_at_r_optimum(d["input"], data, d["theta"])
+    return _MODEL_CACHE[key]
+
+
+_JSON_CACHE: dict = {}
+_MODEL_CACHE: dict = {}
+
+
 # ------------------------------------------------------------------------------------------------
 # rounding noise: a value below NOISE_RTOL times its scale is zero (R prints 1.6e-15 where we print
 # 0.0000000, or the other way round); both sides' noise compares equal, in numbers and in printed text

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from helpers import FIXTURES, TOL, fit_at_r_optimum
+from helpers import FIXTURES, TOL, fit_at_r_optimum, fixture_model_at_r_optimum, json_fixture
 from mixedcompat.datasets import read_csv_with_levels
 from mixedcompat.inference.ftests import KenwardRogerFallbackWarning, anova_table, coef_table
 from mixedcompat.inference.satterthwaite import fstat_ddf
@@ -33,17 +32,12 @@ pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.KenwardRoge
               pytest.mark.filterwarnings("ignore::mixedcompat.errors.MissingCellsWarning")]
 
 
-@lru_cache(maxsize=None)
 def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / "ddf" / f"{name}.json").read_text())
+    return json_fixture("ddf", name)
 
 
-@lru_cache(maxsize=None)
 def model(name: str):
-    d = fixture(name)
-    data = read_csv_with_levels(FIXTURES / "data" / f"{d['input']['data']}.csv")
-    data.attrs["name"] = d["input"]["data"]
-    return fit_at_r_optimum(d["input"], data, d["theta"])
+    return fixture_model_at_r_optimum("ddf", name)
 
 
 def r_table(t: dict) -> pd.DataFrame:

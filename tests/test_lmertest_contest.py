@@ -4,17 +4,14 @@ Models are evaluated at R's theta; numbers compared with the ddf tolerances, pri
 """
 from __future__ import annotations
 
-import json
 import warnings
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from helpers import FIXTURES, TOL, fit_at_r_optimum
-from mixedcompat.datasets import read_csv_with_levels
+from helpers import FIXTURES, TOL, fixture_model_at_r_optimum, json_fixture
 
 FILES = sorted((FIXTURES / "lmertest").glob("*.json"))
 NAMES = [p.stem for p in FILES]
@@ -26,17 +23,12 @@ pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessi
               pytest.mark.filterwarnings("ignore::mixedcompat.errors.MissingCellsWarning")]
 
 
-@lru_cache(maxsize=None)
 def fixture(name: str) -> dict:
-    return json.loads((FIXTURES / "lmertest" / f"{name}.json").read_text())
+    return json_fixture("lmertest", name)
 
 
-@lru_cache(maxsize=None)
 def model(name: str):
-    d = fixture(name)
-    data = read_csv_with_levels(FIXTURES / "data" / f"{d['input']['data']}.csv")
-    data.attrs["name"] = d["input"]["data"]
-    return fit_at_r_optimum(d["input"], data, d["theta"])
+    return fixture_model_at_r_optimum("lmertest", name)
 
 
 def _L(case: dict, p: int):

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.linalg as sla
 from scipy import stats
 
 from mixedcompat.errors import DataError, KenwardRogerFallbackWarning
 from mixedcompat.inference.ftests import ANOVA_COLUMNS, KR_F_FALLBACK, KR_T_FALLBACK, normalise_ddf
 from mixedcompat.inference.kenward_roger import kr_ftest, kr_ttest
-from mixedcompat.inference.satterthwaite import contest_1d, fstat_ddf, satterthwaite_state
+from mixedcompat.inference.satterthwaite import contest_1d, contrast_directions, direction_ddf, fstat_ddf, satterthwaite_state
 from mixedcompat.front.design import qr_rank
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.lme4.fit import LmerMod
@@ -175,10 +174,7 @@ def _contest_md(m: Any, L: np.ndarray, rhs: float, method: str, eps: float) -> l
         est, se, df = _t_row(m, L[0], "Satterthwaite")
         return _f_table(((est - rhs) / se) ** 2, 1, df, sigma)
     beta = st.beta if rhs == 0 else st.beta - ginv(L) @ rhs_v
-    d, P = sla.eigh(L @ st.vcov @ L.T, driver="evr")
-    order = np.argsort(d)[::-1]
-    d, P = d[order], P[:, order]
-    q = int(np.sum(d > max(eps * d[0], 0.0)))
+    d, P, q = contrast_directions(L @ st.vcov @ L.T, eps)
     if q < L.shape[0] and rhs != 0:
         warnings.warn(RANK_DEFICIENT, UserWarning, stacklevel=3)
     if q <= 0:
@@ -188,12 +184,7 @@ def _contest_md(m: Any, L: np.ndarray, rhs: float, method: str, eps: float) -> l
         est, se, df = _t_row(m, PtL[0], "Satterthwaite")
         return _f_table(((est - rhs) / se) ** 2, 1, df, sigma)
     F = float(np.sum((PtL @ beta) ** 2 / d[:q]) / q)
-    nu = np.empty(q)
-    for k in range(q):
-        g = np.array([PtL[k] @ J @ PtL[k] for J in st.jacobian])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nu[k] = float(np.float64(2.0 * d[k] ** 2) / np.float64(g @ st.vcov_varpar @ g))
-    return _f_table(F, q, fstat_ddf(nu), sigma)
+    return _f_table(F, q, fstat_ddf(direction_ddf(st, PtL, d)), sigma)
 
 
 def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs: float = 0,

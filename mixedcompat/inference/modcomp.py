@@ -27,7 +27,7 @@ from scipy import stats
 from mixedcompat.errors import DataError, VarparHessianWarning
 from mixedcompat.front.design import qr_rank
 from mixedcompat.inference.kenward_roger import force_full_rank, kr_adjust, kr_adjusted
-from mixedcompat.inference.satterthwaite import fstat_ddf, satterthwaite_state
+from mixedcompat.inference.satterthwaite import contrast_directions, direction_ddf, fstat_ddf, satterthwaite_state
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import type_name
@@ -440,21 +440,11 @@ def SATmodcomp(large: LmerMod, small: Any, eps: float = float(np.sqrt(np.finfo(f
     start = time.perf_counter()
     L = model2restriction_matrix(large, small)
     st, A = _sat_varpar_cov(large)
-    VL = L @ st.vcov @ L.T
-    d, P = np.linalg.eigh(VL)
-    order = np.argsort(d)[::-1]
-    d, P = d[order], P[:, order]
-    tol = max(eps * d[0], 0.0)
-    qq = int(np.sum(d > tol))
+    d, P, qq = contrast_directions(L @ st.vcov @ L.T, eps)
     PtL = (P.T @ L)[:qq]
     t2 = (PtL @ st.beta) ** 2 / d[:qq]
     F = float(np.sum(t2) / qq)
-    nu = np.empty(qq)
-    for k in range(qq):
-        g = np.array([PtL[k] @ J @ PtL[k] for J in st.jacobian])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            nu[k] = float(np.float64(2.0 * d[k] ** 2) / np.float64(g @ A @ g))
-    ddf = fstat_ddf(nu)
+    ddf = fstat_ddf(direction_ddf(st, PtL, d, A))
     p = 1.0 - float(stats.f.cdf(F, qq, ddf)) if not (np.isnan(F) or np.isnan(ddf)) else np.nan
     test = pd.DataFrame({"statistic": [F], "ndf": [qq], "ddf": [ddf], "p.value": [p]}, index=["Ftest"])
     return SATModComp(test, L, float(large.sigma()), _formula(large), time.perf_counter() - start)

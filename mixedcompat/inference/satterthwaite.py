@@ -180,6 +180,35 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
     return _r_div(2.0 * E, E - len(nu))
 
 
+def contrast_directions(VL: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """lmerTest's (and pbkrtest's SATmodcomp's) eigen-decomposition of ``L V L'``: eigenvalues in
+    decreasing order and their eigenvectors as R's ``eigen`` (LAPACK dsyevr), and how many exceed
+    ``eps`` times the largest (the directions tested).
+
+    Example
+    -------
+    >>> d, P, q = contrast_directions(np.diag([1.0, 4.0, 1e-20]), 1e-8)
+    >>> d[:2].tolist(), q
+    ([4.0, 1.0], 2)
+    """
+    d, P = sla.eigh(np.asarray(VL, dtype=float), driver="evr")
+    order = np.argsort(d)[::-1]
+    d, P = d[order], P[:, order]
+    return d, P, int(np.sum(d > max(eps * d[0], 0.0)))
+
+
+def direction_ddf(st: SatterthwaiteState, PtL: np.ndarray, d: np.ndarray, A: np.ndarray | None = None) -> np.ndarray:
+    """Satterthwaite's df of each tested direction ``PtL[k]`` (variance ``d[k]``): ``2 d_k^2 / (g' A g)``
+    with ``g`` the gradient of ``PtL[k] V PtL[k]'`` in the variance parameters and ``A`` their
+    covariance (default the state's), R's division (``x / 0`` is Inf)."""
+    A = st.vcov_varpar if A is None else A
+    nu = np.empty(len(PtL))
+    for k in range(len(PtL)):
+        g = np.array([PtL[k] @ J @ PtL[k] for J in st.jacobian])
+        nu[k] = _r_div(2.0 * d[k] ** 2, float(g @ A @ g))
+    return nu
+
+
 def contest_md(st: SatterthwaiteState, L: np.ndarray,
                eps: float = float(np.sqrt(np.finfo(float).eps))) -> dict | None:
     """lmerTest's ``contestMD``: F test of ``L beta = 0`` (several rows) with Satterthwaite's df.
@@ -193,12 +222,7 @@ def contest_md(st: SatterthwaiteState, L: np.ndarray,
     if L.shape[0] == 1:
         r = contest_1d(st, L[0])
         return _f_row(r["t value"] ** 2, 1, r["df"])
-    VL = L @ st.vcov @ L.T
-    d, P = np.linalg.eigh(VL)
-    order = np.argsort(d)[::-1]
-    d, P = d[order], P[:, order]
-    tol = max(eps * d[0], 0.0)
-    q = int(np.sum(d > tol))
+    d, P, q = contrast_directions(L @ st.vcov @ L.T, eps)
     if q <= 0:
         return None
     PtL = (P.T @ L)[:q]
@@ -207,11 +231,7 @@ def contest_md(st: SatterthwaiteState, L: np.ndarray,
         return _f_row(r["t value"] ** 2, 1, r["df"])
     t2 = (PtL @ st.beta) ** 2 / d[:q]
     F = float(np.sum(t2) / q)
-    nu = np.empty(q)
-    for k in range(q):
-        g = np.array([PtL[k] @ J @ PtL[k] for J in st.jacobian])
-        nu[k] = _r_div(2.0 * d[k] ** 2, float(g @ st.vcov_varpar @ g))
-    return _f_row(F, q, fstat_ddf(nu))
+    return _f_row(F, q, fstat_ddf(direction_ddf(st, PtL, d)))
 
 
 def _f_row(F: float, q: int, ddf: float, scaling: float = 1.0) -> dict:
