@@ -213,10 +213,6 @@ class PartitionedLmerMod(LmerMod):
             r = r / self._sigma
         return r.rename("residuals")
 
-    @property
-    def resid(self):
-        return self.residuals()
-
     @functools.cached_property
     def _scaled_quantiles(self) -> np.ndarray:
         return quantiles7(self.residuals(type="pearson", scaled=True))
