@@ -17,11 +17,12 @@ from mixedcompat.errors import (ConvergenceError, ConvergenceWarning, DataError,
 from mixedcompat.generics import (ACF, AIC, BIC, REMLcrit, VarCorr, Variogram, anova, coef, deviance, drop1,
                                   fitted, fixef, getME, getVarCov, intervals, isSingular, logLik, ngrps, nobs,
                                   predict, ranef, refit, resid, residuals, sigma, simulate, summary, update, vcov)
-from mixedcompat.inference.bootstrap import PBmodcomp, bootMer, boot_ci
+from mixedcompat.inference.bootstrap import bootMer, boot_ci
 from mixedcompat.inference.contest import contest, show_tests
 from mixedcompat.inference.intervals import confint
 from mixedcompat.inference.lrt import ranova
-from mixedcompat.inference.modcomp import KRmodcomp, SATmodcomp, getKR, vcovAdj
+from mixedcompat.inference.modcomp import KRmodcomp, SATmodcomp, getKR, getSAT, vcovAdj
+from mixedcompat.inference.pbmodcomp import PBmodcomp, PBrefdist, getLRT
 from mixedcompat.inference.profile import profile
 from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
@@ -46,7 +47,7 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "BIC", "deviance", "REMLcrit", "nobs", "ngrps", "VarCorr", "ranef", "coef", "fitted",
            "residuals", "resid", "getME", "isSingular", "summary", "predict", "simulate", "refit",
            "update", "to_statsmodels", "from_statsmodels", "anova", "confint", "profile", "bootMer",
-           "PBmodcomp", "KRmodcomp", "SATmodcomp", "getKR", "vcovAdj", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
+           "PBmodcomp", "PBrefdist", "getLRT", "getSAT", "KRmodcomp", "SATmodcomp", "getKR", "vcovAdj", "boot_ci", "ranova", "drop1", "model_table", "cross_validate",
            "lme", "gls", "intervals", "getVarCov", "ACF", "Variogram", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol",
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",

@@ -501,6 +501,16 @@ TOL = {
     "pb_lrt_stat": dict(rtol=1e-5, atol=1e-6),
     # ... its chi-square p-value
     "pb_lrt_p": dict(rtol=1e-4),
+    # pbkrtest's tables from R's own reference distribution (tests/test_pbrefdist.py): functions of R's samples
+    # only (moments, Gamma scale / shape, F's ddf, PBtest's p-value): floating-point noise
+    "pbref_from_samples": dict(rtol=1e-12, atol=1e-15),
+    # ... entries that also involve our observed statistic (stat, Bartlett's, F's, the p-values): its error
+    # (pb_lrt_stat) times the tail's slope; a p-value's relative error is about tobs / 2 times tobs's
+    "pbref_with_tobs": dict(rtol=1e-4, atol=1e-12),
+    # ... glmer pairs: the Laplace deviances agree to about 1e-6 relative (glmer_lrt_chisq)
+    "pbref_glmer": dict(rtol=1e-3, atol=1e-6),
+    # ... their printed text: numbers within this relative error of R's column scale
+    "pbref_text": dict(rtol=1e-5),
     # SD of 400 bootstrap LRT statistics against R's: Monte-Carlo error of a heavy right tail
     "bootstrap_lrt_sd": dict(rtol=0.25),
     # lme4's isSingular(tol = 1e-4): a theta below this is on the boundary

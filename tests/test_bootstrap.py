@@ -24,7 +24,8 @@ import pandas as pd
 import pytest
 
 import mixedcompat as mc
-from mixedcompat.inference.bootstrap import BootResult, PBmodcomp, boot_ci, bootMer, predict_interval
+from mixedcompat.inference.bootstrap import BootResult, boot_ci, bootMer, predict_interval
+from mixedcompat.inference.pbmodcomp import PBmodcomp
 from mixedcompat.lme4.fit import refit
 from mixedcompat.lme4.prediction import simulate
 
@@ -493,7 +494,7 @@ def test_pbmodcomp_prints_as_pbkrtest(small, nsim, seed):
     """Our PBModComp printed at pbkrtest's own numbers (its statistic, p-values, samples, extremes and
     time) is pbkrtest's print.PBmodcomp, line for line."""
     import rlive
-    from mixedcompat.inference.bootstrap import PBModComp
+    from mixedcompat.inference.pbmodcomp import PBModComp
     ro = rlive.robjects()
     small_r = (f"update(m1, {small})" if small.startswith(".") else
                f"lmer({small}, sleepstudy, REML = FALSE)")

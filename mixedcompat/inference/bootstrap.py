@@ -1,11 +1,12 @@
-"""Parametric bootstrap of lmer fits: lme4's ``bootMer``, boot's ``boot.ci``, pbkrtest's ``PBmodcomp``.
+"""Parametric bootstrap of lmer fits: lme4's ``bootMer``, boot's ``boot.ci``, bootstrap prediction intervals.
 
 * :func:`bootMer` simulates responses from the fitted model (lme4's ``simulate``, ``use_u`` /
   ``re_form`` as lme4), refits the same model to each one from the fitted theta (lme4's ``refit``)
   and applies ``FUN`` to each refit.  The result is a :class:`BootResult`, R's ``boot`` object.
 * :func:`boot_ci` gives boot's percentile (with ``norm.inter``'s interpolation), normal (bias
   corrected) and basic intervals.
-* :func:`PBmodcomp` is pbkrtest's parametric bootstrap likelihood-ratio test of two nested models.
+* :func:`lrt_replicates` runs the likelihood-ratio replicates of pbkrtest's ``PBrefdist``
+  (:mod:`mixedcompat.inference.pbmodcomp`).
 * :func:`predict_interval` gives bootstrap confidence or prediction intervals of ``predict``.
 
 Speed: a replicate only changes the response, so the model matrices, the random-effects structure and
@@ -26,7 +27,6 @@ import multiprocessing
 import os
 import pickle
 import sys
-import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable
@@ -35,21 +35,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mixedcompat.errors import DataError, FormulaError
+from mixedcompat.errors import FormulaError
 from mixedcompat.generics import fixef as _fixef_generic
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.glmer.refit import GlmerRefitter, GlmerSimulator, draw_response
-from mixedcompat.lme4.fit import LmerMod, require_mermod, update
+from mixedcompat.lme4.fit import LmerMod, require_mermod
 from mixedcompat.model import require_rows
 from mixedcompat.lme4.prediction import (check_nsim, form_of, is_none_form, original_order, predict, select_re,
                                          term_matrix, type_name)
 from mixedcompat.numerics.threads import blas_threads
-from mixedcompat.present.lme4_printing import deparse_formula
-from mixedcompat.present.rformat import print_coefmat
 from mixedcompat.inference.dask_executor import Outcome, client_threads, is_client, map_on_client, replay
 from mixedcompat.inference.replicate_fit import Refitter
 
-__all__ = ["BootResult", "bootMer", "boot_ci", "PBModComp", "PBmodcomp", "predict_interval"]
+__all__ = ["BootResult", "bootMer", "boot_ci", "lrt_replicates", "check_parallel", "predict_interval"]
 
 
 # ================================================================================================
@@ -634,135 +632,44 @@ def boot_ci(b: BootResult, type: str = "perc", level: float = 0.95, index: Any =
 
 
 # ================================================================================================
-# PBmodcomp
+# likelihood-ratio replicates (pbkrtest's reference distribution, mixedcompat.inference.pbmodcomp)
 
 
-class PBModComp:
-    """pbkrtest's ``PBmodcomp`` result.
+def lrt_replicates(large_ml, small_ml, nsim: int, seed: Any = None, parallel: Any = None,
+                   ncpus: int | None = None, progress: bool = True,
+                   desc: str = "PBrefdist") -> tuple[np.ndarray, collections.Counter, Any]:
+    """``nsim`` parametric-bootstrap likelihood-ratio statistics of two nested ML fits.
 
-    Attributes
-    ----------
-    test : pandas.DataFrame
-        Rows ``LRT``, ``PBtest``; columns ``stat``, ``df``, ``p.value`` (``df`` NaN for PBtest).
-    ref : numpy.ndarray
-        The simulated LRT statistics (NaN for failed replicates).
-    LRTstat : pandas.Series
-        ``tobs``, ``df``, ``p.value``.
-    samples : dict
-        ``nsim`` and ``npos`` (replicates with a positive statistic, what the p-value counts).
-    n_extreme : int
-        Positive replicates above the observed statistic.
-    ctime : float
-        Seconds spent simulating.
-    """
-
-    def __init__(self, test: pd.DataFrame, ref: np.ndarray, LRTstat: pd.Series, samples: dict,
-                 n_extreme: int, ctime: float, formula_large: str, formula_small: str, seed: Any):
-        self.test = test
-        self.ref = ref
-        self.LRTstat = LRTstat
-        self.samples = samples
-        self.n_extreme = n_extreme
-        self.ctime = ctime
-        self.formula_large = formula_large
-        self.formula_small = formula_small
-        self.seed = seed
-
-    def __str__(self) -> str:
-        """pbkrtest's ``print.PBmodcomp``: its header, then ``printCoefmat(test, tst.ind = 1,
-        na.print = "", has.Pvalue = TRUE)``.  As pbkrtest 0.5.2, the small model's formula line has no
-        ``small :`` label (pbkrtest prints that label only for a formula object, and the formula it keeps is
-        the fitted small model's, a call -- also when the small model was given as an update formula)."""
-        nsim, npos = self.samples["nsim"], self.samples["npos"]
-        lines = [f"Bootstrap test; time: {round(self.ctime, 2):.2f} sec; samples: {nsim}; "
-                 f"extremes: {self.n_extreme};"]
-        if npos < nsim:
-            lines.append(f"Requested samples: {nsim} Used samples: {npos} Extremes: {self.n_extreme}")
-        lines.append(f"large : {self.formula_large}")
-        lines.append(self.formula_small)
-        lines += print_coefmat(self.test.to_numpy(dtype=float), list(self.test.index), list(self.test.columns),
-                               digits=5, tst_ind=(0,), has_pvalue=True, na_print="")
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.__str__()
-
-
-def _ml_fit(m):
-    """The model refitted by maximum likelihood (pbkrtest's ``update(m, REML = FALSE)``)."""
-    if not m.REML:
-        return m
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return update(m, REML=False)
-
-
-def _nested_response(large, small) -> bool:
-    """Both fits model the same observations of the same response (glmer: also the same weights)."""
-    if large.nobs() != small.nobs():
-        return False
-    if isinstance(large, GlmerMod) != isinstance(small, GlmerMod):
-        return False
-    if isinstance(large, GlmerMod):
-        return bool(np.array_equal(large.gdata.y, small.gdata.y) and
-                    np.array_equal(large.gdata.weights, small.gdata.weights))
-    return bool(np.array_equal(large.frame.y, small.frame.y))
-
-
-def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = None,
-              progress: bool = True, ncpus: int | None = None) -> PBModComp:
-    """Parametric bootstrap likelihood-ratio test of nested models, as pbkrtest's ``PBmodcomp``.
-
-    Both models are refitted by maximum likelihood when they are REML fits (as pbkrtest); the
-    observed statistic is ``2 (logLik(large) - logLik(small))``.  Each replicate simulates a response
-    from the (ML) small model, refits both models to it (from their fitted theta) and records the
-    statistic.
+    Each replicate simulates a response from ``small_ml`` (as lme4's ``simulate``), refits both models
+    to it from their fitted theta and records ``2 (logLik(large) - logLik(small))``; replicate ``i``
+    draws from ``SeedSequence(seed).spawn(nsim)[i]`` whichever worker runs it, so the values depend on
+    ``seed`` only (not on ``parallel``), and the first ``k`` of ``nsim`` replicates are those of a run
+    with ``nsim = k``.  A replicate whose refit fails is NaN.
 
     Parameters
     ----------
-    large, small : LmerMod
-        The models; ``small`` may also be an update formula for ``large`` (``". ~ . - Days"``).
+    large_ml, small_ml : LmerMod or GlmerMod
+        Maximum-likelihood fits to the same response (glmer fits refit on lme4's glmer path).
     nsim : int
-        Number of simulations (>= 1).
-    seed, parallel, progress, ncpus
-        As :func:`bootMer`; ``parallel=client`` (a ``dask.distributed`` Client) runs the replicates on
-        its cluster, with the same reference distribution as the serial run with the same ``seed``.
+    seed, parallel, ncpus, progress
+        As :func:`bootMer`.
+    desc : str
+        The progress bar's label.
 
     Returns
     -------
-    PBModComp
-        ``.test``: rows ``LRT`` (p-value from chi-square with ``df`` = difference in the number of
-        parameters) and ``PBtest`` (p-value ``(1 + #{ref > stat}) / (1 + #{ref > 0})``, pbkrtest
-        0.5's rule: replicates with a statistic <= 0 are not counted).
+    (numpy.ndarray, collections.Counter, seed)
+        The statistics, the failed replicates' messages, and what reproduces the run.
 
     Example
     -------
     >>> d = mc.datasets.load("sleepstudy")
-    >>> m_large = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
-    >>> m_small = mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False)
-    >>> pb = mc.PBmodcomp(m_large, m_small, nsim=20, seed=1)
-    >>> pb.test.index.tolist(), round(float(pb.test.loc["LRT", "stat"]), 3)
-    (['LRT', 'PBtest'], 23.537)
+    >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
+    >>> m0 = mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False)
+    >>> ref, fails, _ = lrt_replicates(m1, m0, 4, seed=1, progress=False)
+    >>> ref.shape, sum(fails.values())
+    ((4,), 0)
     """
-    nsim = check_nsim(nsim)
-    if isinstance(small, str):
-        small = large.update(small)
-    for name, mm in (("large", large), ("small", small)):
-        if not hasattr(mm, "devfun") or not hasattr(mm, "frame"):
-            raise TypeError(f"PBmodcomp: {name} must be an lmer fit (restriction matrices are not supported), "
-                            f"not {type_name(mm)}")
-        require_rows(mm, "PBmodcomp")
-    if not _nested_response(large, small):
-        raise DataError("PBmodcomp: the two models must be fitted to the same observations and response")
-    _workers(parallel, ncpus)
-    large_ml, small_ml = _ml_fit(large), _ml_fit(small)
-    ll_large, ll_small = large_ml.logLik(), small_ml.logLik()
-    df = ll_large.df - ll_small.df
-    if df <= 0:
-        raise ValueError(f"PBmodcomp: the large model has {ll_large.df} parameters and the small one "
-                         f"{ll_small.df}; give the larger model first")
-    tobs = 2.0 * (float(ll_large) - float(ll_small))
-    p_chi = float(stats.chi2.sf(tobs, df))
     ss, seed_out = _seed_sequence(seed)
     refit_large, _ = _replicate_tools(large_ml)
     refit_small, simulate = _replicate_tools(small_ml)
@@ -770,22 +677,21 @@ def PBmodcomp(large, small, nsim: int = 1000, seed: Any = None, parallel: Any = 
     def compute(y: np.ndarray) -> np.ndarray:
         return np.array([refit_small.criterion(y) - refit_large.criterion(y)])
 
-    start = time.perf_counter()
     t, fails, _msgs = _run(_Job(simulate, compute, 1), nsim, ss, parallel, ncpus, progress,
-                           large.control.get("blas_threads", 1), "PBmodcomp")
-    ctime = time.perf_counter() - start
-    nfail = sum(fails.values())
-    if nfail:
-        warnings.warn(f"some bootstrap runs failed ({nfail}/{nsim})", UserWarning, stacklevel=2)
-    ref = t[:, 0]
-    refpos = ref[np.isfinite(ref) & (ref > 0)]
-    n_extreme = int(np.sum(refpos > tobs))
-    p_pb = (1 + n_extreme) / (1 + len(refpos))
-    test = pd.DataFrame({"stat": [tobs, tobs], "df": [float(df), np.nan], "p.value": [p_chi, p_pb]},
-                        index=["LRT", "PBtest"])
-    LRTstat = pd.Series({"tobs": tobs, "df": float(df), "p.value": p_chi})
-    return PBModComp(test, ref, LRTstat, {"nsim": nsim, "npos": int(len(refpos))}, n_extreme, ctime,
-                     deparse_formula(large.parts.tree), deparse_formula(small.parts.tree), seed_out)
+                           large_ml.control.get("blas_threads", 1), desc)
+    return t[:, 0], fails, seed_out
+
+
+def check_parallel(parallel: Any, ncpus: int | None = None) -> tuple[str, int]:
+    """``(backend, number of workers)`` of a ``parallel`` / ``ncpus`` pair as :func:`bootMer` reads
+    them; raises ``ValueError`` on a value it does not know.
+
+    Example
+    -------
+    >>> check_parallel(None), check_parallel(3)
+    (('serial', 1), ('processes', 3))
+    """
+    return _workers(parallel, ncpus)
 
 
 # ================================================================================================

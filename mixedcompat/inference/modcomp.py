@@ -35,7 +35,7 @@ from mixedcompat.numerics.rlinalg import rank_matrix, zapsmall
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import print_coefmat, print_matrix, print_numeric_matrix, format_real
 
-__all__ = ["KRModComp", "SATModComp", "KRmodcomp", "SATmodcomp", "getKR", "vcovAdj",
+__all__ = ["KRModComp", "SATModComp", "KRmodcomp", "SATmodcomp", "getKR", "getSAT", "vcovAdj",
            "model2restriction_matrix"]
 
 KR_STATS = ("ndf", "ddf", "Fstat", "p.value", "F.scaling", "FstatU", "p.valueU", "aux")
@@ -317,6 +317,40 @@ def getKR(kr: KRModComp, name: str | None = None) -> Any:
         raise ValueError(f"'arg' should be one of {choices}")
     value = kr.stats[hit[0]]
     return pd.Series(value) if hit[0] == "aux" else value
+
+
+SAT_STATS = ("ndf", "ddf", "Fstat", "p.value")
+
+
+def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: bool = False) -> Any:
+    """A column of a :func:`SATmodcomp` table by pbkrtest's name (``getSAT``); partial names as R's
+    ``match.arg``; no name: the whole table.
+
+    Names: ``ndf, ddf, Fstat, p.value``.  As pbkrtest 0.5.2, ``"Fstat"`` gives None: the table's F column
+    is named ``statistic``, so R's ``object$test[["Fstat"]]`` is NULL (a bug); ``fstat_from_statistic=True``
+    reads the ``statistic`` column instead.
+
+    Example
+    -------
+    >>> d = mc.datasets.load("sleepstudy")
+    >>> sat = mc.SATmodcomp(mc.lmer("Reaction ~ Days + (Days | Subject)", d), [0, 1])
+    >>> round(mc.getSAT(sat, "dd"), 3), mc.getSAT(sat, "Fstat") is None
+    (17.0, True)
+    """
+    if not isinstance(sat, SATModComp):
+        raise TypeError(f"getSAT: is(object, \"SATmodcomp\") is not TRUE (got {type_name(sat)})")
+    if name is None:
+        return sat.test.copy()
+    if not isinstance(name, str):
+        raise TypeError("getSAT: length(name <- as.character(name)) == 1 is not TRUE (give one name)")
+    hit = [n for n in SAT_STATS if n == name] or [n for n in SAT_STATS if n.startswith(name)]
+    if len(hit) != 1 or name == "":
+        choices = ", ".join(f"\u201c{n}\u201d" for n in SAT_STATS)
+        raise ValueError(f"'arg' should be one of {choices}")
+    column = "statistic" if hit[0] == "Fstat" and fstat_from_statistic else hit[0]
+    if column not in sat.test.columns:
+        return None
+    return sat.test[column].iloc[0].item()         # R: a vector of length 1 (the table has one row)
 
 
 def vcovAdj(m: LmerMod) -> pd.DataFrame:

@@ -447,6 +447,28 @@ def strwrap(text: str, width: int, indent: int = 0, exdent: int = 0) -> list[str
 
 # ---------------------------------------------------------------- print.default layouts
 
+def print_vector(values: Sequence[str], width: int = PRINT_WIDTH) -> list[str]:
+    """Lines of ``print.default`` of an unnamed vector whose elements are already formatted.
+
+    Each line starts with the index of its first element (``[1]``, right-justified to the widest
+    label), then as many right-justified elements, each after one space, as fit in ``width``.
+
+    Example
+    -------
+    >>> print_vector(["0.5", "12.0"])
+    ['[1]  0.5 12.0']
+    """
+    n = len(values)
+    if n == 0:
+        return []
+    w = max(len(s) for s in values)
+    lab = len(f"[{n}]")
+    per_line = max(1, (width - lab) // (w + 1))
+    return [f"[{start + 1}]".rjust(lab) + "".join(" " + values[i].rjust(w)
+                                               for i in range(start, min(start + per_line, n)))
+            for start in range(0, n, per_line)]
+
+
 def print_named_vector(values: Sequence[str], names: Sequence[str], gap: int = 1,
                        width: int = PRINT_WIDTH) -> list[str]:
     """Lines of ``print.default`` of a named vector whose elements are already formatted.
