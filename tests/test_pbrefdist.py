@@ -363,3 +363,91 @@ def test_getsat(sat):
 
 def sat_model():
     return _quiet(mc.lmer, "Reaction ~ Days + (Days | Subject)", load_fixture_data("sleepstudy"))
+
+
+@pytest.fixture(scope="module")
+def client():
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(processes=False, n_workers=2, threads_per_worker=1, dashboard_address=None)
+    c = distributed.Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+def test_dask_client_gives_the_serial_samples(sleep_pair, client):
+    dask_client = client
+    large, small = sleep_pair
+    serial = mc.PBrefdist(large, small, nsim=6, seed=8, progress=False)
+    on_cluster = mc.PBrefdist(large, small, nsim=6, seed=8, parallel=dask_client, progress=False)
+    assert np.array_equal(np.asarray(serial), np.asarray(on_cluster))
+    by_cl = mc.PBrefdist(large, small, nsim=6, seed=8, cl=dask_client, progress=False)
+    assert len(by_cl) == by_cl.cl * (6 // by_cl.cl)
+    assert np.array_equal(np.asarray(by_cl), np.asarray(serial)[:len(by_cl)])
+
+
+# ------------------------------------------------------------------------------------------------
+# live R: random pairs, R's table from R's samples against ours from the same samples
+
+_R_PB = r"""
+function(d, large, small, nsim, seed) {
+    suppressPackageStartupMessages(library(pbkrtest))
+    fit <- function(f) suppressMessages(suppressWarnings(lmer(as.formula(f), data = d, REML = FALSE)))
+    m1 <- fit(large); m0 <- fit(small)
+    set.seed(seed)
+    ref <- suppressMessages(suppressWarnings(PBrefdist(m1, m0, nsim = nsim)))
+    pb <- PBmodcomp(m1, m0, ref = as.numeric(ref))
+    out <- function(x) paste(utils::capture.output(print(x)), collapse = "\n")
+    tab <- function(t) lapply(as.data.frame(t), as.numeric)
+    s <- tryCatch(summary(pb), error = function(e) NULL)
+    list(theta1 = unname(getME(m1, "theta")), theta0 = unname(getME(m0, "theta")),
+         ref = sprintf("%.17g", as.numeric(ref)), pb = tab(pb$test), pb_text = out(pb),
+         summary = if (is.null(s)) NULL else tab(s$test), summary_text = if (is.null(s)) NULL else out(s))
+}
+"""
+
+
+def _random_pair(seed: int) -> tuple[pd.DataFrame, str, str]:
+    rng = np.random.default_rng(seed)
+    n_groups, per = int(rng.integers(6, 14)), int(rng.integers(4, 9))
+    g = np.repeat(np.arange(n_groups), per)
+    x = rng.normal(size=g.size)
+    f = rng.integers(0, 3, size=g.size)
+    b0 = rng.normal(scale=rng.uniform(0.2, 2.0), size=n_groups)
+    b1 = rng.normal(scale=rng.uniform(0.0, 1.0), size=n_groups)
+    y = 1.0 + rng.uniform(-1, 1) * x + rng.uniform(-0.5, 0.5) * (f == 1) + b0[g] + b1[g] * x + rng.normal(size=g.size)
+    data = pd.DataFrame({"y": y, "x": x, "f": pd.Categorical([f"f{k}" for k in f]),
+                         "g": pd.Categorical([f"g{k:02d}" for k in g])})
+    pairs = [("y ~ x + f + (1 | g)", "y ~ x + (1 | g)"),
+             ("y ~ x + (x | g)", "y ~ x + (1 | g)"),
+             ("y ~ x + (1 | g)", "y ~ 1 + (1 | g)"),
+             ("y ~ x * f + (1 | g)", "y ~ x + f + (1 | g)")]
+    large, small = pairs[seed % len(pairs)]
+    return data, large, small
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("seed", range(12))
+def test_live_r_tables_from_r_samples(seed):
+    import rlive
+    data, large_f, small_f = _random_pair(seed)
+    ro = rlive.robjects()
+    r = rlive._py(ro.r(_R_PB)(rlive.to_r_frame(data), large_f, small_f, 25, seed))
+    # our fits at R's ML optima: the comparison is about pbkrtest's arithmetic, not the optimiser
+    large = _quiet(mc.lmer, large_f, data, REML=False, control={"optimizer": None, "start": r["theta1"]})
+    small = _quiet(mc.lmer, small_f, data, REML=False, control={"optimizer": None, "start": r["theta0"]})
+    samples = [float(v) for v in r["ref"]]
+    pb = mc.PBmodcomp(large, small, ref=samples)
+    fx = {"family": None}
+    exp = {"rownames": ["LRT", "PBtest"], "columns": list(r["pb"]), "values": r["pb"]}
+    _compare_table(pb.test, exp, fx, "PBmodcomp")
+    assert_same_printout(str(pb), r["pb_text"][0], "print(PBmodcomp)", rel=TOL["pbref_text"]["rtol"])
+    if r["summary"] is None:                    # R fails (no positive sample): so do we, by name
+        with pytest.raises(mc.DataError, match="no positive sample"):
+            pb.summary()
+        return
+    exp = {"rownames": ["LRT", "PBtest", "Gamma", "Bartlett", "F"], "columns": list(r["summary"]),
+           "values": {k: [None if np.isnan(v) else v for v in vals] for k, vals in r["summary"].items()}}
+    s = pb.summary()
+    _compare_table(s.test, exp, fx, "summary(PBmodcomp)")
+    assert_same_printout(str(s), r["summary_text"][0], "print(summary(PBmodcomp))", rel=TOL["pbref_text"]["rtol"])
