@@ -163,6 +163,15 @@ def test_our_refdist_attributes(path):
     assert str(pb).startswith(f"Bootstrap test; time: {r_round(r.ctime, 2):.2f} sec; samples: 6;")
 
 
+def test_our_refdist_of_a_glmer_pair():
+    """glmer fits: simulated from the small model's family, both refitted on lme4's glmer path."""
+    path = next(p for p in CASES if load_fixture(p)["family"] is not None)
+    fx, large, small = _case(path)
+    r = _quiet(mc.PBrefdist, large, small, nsim=2, seed=1, progress=False)
+    assert_close(r.stat["tobs"], fx["ref"]["stat"]["tobs"], "tobs", **TOL["glmer_lrt_chisq"])
+    assert len(r) == 2 and np.all(np.isfinite(np.asarray(r))) and r.samples["nsim"] == 2
+
+
 # ------------------------------------------------------------------------------------------------
 # seeds and workers
 

@@ -165,7 +165,9 @@ class PBRefDist:
     """pbkrtest's ``refdist``: the simulated likelihood-ratio statistics with R's attributes.
 
     Behaves as a 1-d float array (``len``, indexing, ``numpy.asarray``); ``str()`` is R's ``print`` of it
-    (pbkrtest 0.5.2 registers no print method, so R prints the vector and its attributes).
+    (pbkrtest 0.5.2 registers no print method, so R prints the vector and its attributes).  Built by
+    :func:`PBrefdist`, or from samples drawn elsewhere (R's, say): ``PBRefDist(values, stat, nsim=,
+    ctime=, cl=)``, with ``samples`` computed from ``values`` and ``stat["tobs"]`` as pbkrtest does.
 
     Attributes
     ----------
