@@ -223,6 +223,15 @@ def test_executor_results_warnings_and_errors_in_task_order(client):
         assert replay(outcomes[:4]) == [1, 2, 4, 8]
 
 
+def test_executor_runs_on_a_client_that_is_not_the_default(dask_client, monkeypatch):
+    """A Client made with set_as_default=False (conftest's session client) when no default client exists."""
+    def no_default():
+        raise ValueError("No clients found")
+    monkeypatch.setattr(distributed.client, "default_client", no_default)
+    outcomes = map_on_client(dask_client, _shared_pow, 3, [(e,) for e in range(3)])
+    assert [o.value for o in outcomes] == [1, 3, 9]
+
+
 @pytest.mark.parametrize("bad", [object(), "dask", 0, 2.5])
 def test_bad_parallel_value_is_named(slope_fit, sleep, bad):
     with pytest.raises(ValueError, match="parallel") as err:

@@ -130,7 +130,7 @@ def map_on_client(client: Any, fn: Callable, shared: Any, tasks: Sequence[tuple]
     position = {f.key: i for i, f in enumerate(futures)}
     outcomes: list[Outcome | None] = [None] * len(tasks)
     try:
-        for fut in as_completed(futures):
+        for fut in as_completed(futures, loop=client.loop):   # a client that is not the default one too
             out = fut.result()
             outcomes[position[fut.key]] = out
             if on_done is not None:
