@@ -122,7 +122,7 @@ def test_satmodcomp(path):
         list(fx["sat"]["warnings"])
     exp = fx["sat"]["test"]
     assert list(sat.test.columns) == exp["columns"] == ["statistic", "ndf", "ddf", "p.value"]
-    assert sat.test.index.tolist() == ["Ftest"]
+    assert sat.test.index.tolist() == exp["rownames"] == ["1"]
     assert sat.test["ndf"].tolist() == exp["values"]["ndf"]
     assert_close(sat.test["statistic"].to_numpy(), exp["values"]["statistic"], "SAT F", **TOL["pbkr_kr"])
     assert_close(sat.test["ddf"].to_numpy(), exp["values"]["ddf"], "SAT ddf", **TOL["pbkr_sat"])

@@ -385,7 +385,7 @@ class SATModComp:
     Attributes
     ----------
     test : pandas.DataFrame
-        One row ``Ftest`` (R's row name is ``1``); columns ``statistic, ndf, ddf, p.value`` (pbkrtest's names).
+        One row, named ``1`` as in R; columns ``statistic, ndf, ddf, p.value`` (pbkrtest's names).
     L : numpy.ndarray
         The restriction matrix tested.
     sigma : float
@@ -480,5 +480,5 @@ def SATmodcomp(large: LmerMod, small: Any, eps: float = float(np.sqrt(np.finfo(f
     F = float(np.sum(t2) / qq)
     ddf = fstat_ddf(direction_ddf(st, PtL, d, A))
     p = 1.0 - float(stats.f.cdf(F, qq, ddf)) if not (np.isnan(F) or np.isnan(ddf)) else np.nan
-    test = pd.DataFrame({"statistic": [F], "ndf": [qq], "ddf": [ddf], "p.value": [p]}, index=["Ftest"])
+    test = pd.DataFrame({"statistic": [F], "ndf": [qq], "ddf": [ddf], "p.value": [p]}, index=["1"])
     return SATModComp(test, L, float(large.sigma()), _formula(large), time.perf_counter() - start)
