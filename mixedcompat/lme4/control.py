@@ -8,6 +8,11 @@ checks are lme4 1.1-31's with its defaults:
 =========================  ====================  ===================================================
 setting                    lme4's default        values
 =========================  ====================  ===================================================
+optimizer                  "nloptwrap"           "nloptwrap", "bobyqa", "Nelder_Mead", "optimx";
+                                                 None (no optimisation); "gradient" (ours).
+                                                 lme4's "nlminbwrap", "nmkbw": refused (DataError)
+optCtrl                    {}                    the optimizer's settings by lme4's names
+                                                 (:data:`mixedcompat.lme4.optimize.OPT_CTRL_NAMES`)
 calc_derivs                True                  derivatives at the optimum and ``checkConv``
 check_nobs_vs_rankZ        "ignore"              "ignore", "warning", "message", "stop"
                                                  (+ "warningSmall", "stopSmall")
@@ -30,7 +35,7 @@ from __future__ import annotations
 
 from mixedcompat.lme4.convergence import CONV_DEFAULTS, conv_setting
 from mixedcompat.errors import DataError
-from mixedcompat.lme4.optimize import DEFAULT_CONTROL
+from mixedcompat.lme4.optimize import DEFAULT_CONTROL, check_optimizer
 
 CHECK_ACTIONS = ("message", "warning", "stop", "ignore")
 
@@ -102,6 +107,10 @@ def lmer_control(control: dict | None = None) -> dict:
             out[k] = v
     if out["polish"] not in (True, False, "always"):
         raise DataError(f"control['polish'] must be True (default), False or 'always', not {out['polish']!r}")
+    if out["optCtrl"] is not None and not isinstance(out["optCtrl"], dict):
+        raise DataError(f"control['optCtrl'] must be a dict of the optimizer's settings, not {out['optCtrl']!r}")
+    if out["optimizer"] is not None:
+        check_optimizer(out["optimizer"], out["optCtrl"])
     if not isinstance(out["calc_derivs"], bool):
         raise DataError(f"control['calc_derivs'] must be True or False, not {out['calc_derivs']!r}")
     return out

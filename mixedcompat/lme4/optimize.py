@@ -42,6 +42,23 @@ lme4's start, then a BOBYQA polish with tight tolerances from its point; the res
 boundary polish and snap, derivatives, the polishing restarts) is unchanged.  It reaches lme4's
 optimum or a lower one in far fewer evaluations on large models; the default stays lme4's BOBYQA,
 which is what reproduces lme4's printed digits.
+
+lme4's other optimisers (``control={"optimizer": name, "optCtrl": {...}}``, lme4's names; the
+registry is :data:`LME4_OPTIMIZERS`): ``"bobyqa"`` (minqa's BOBYQA, Powell's code evaluation by
+evaluation, :func:`mixedcompat.numerics.powell_bobyqa.minqa_bobyqa`), ``"Nelder_Mead"`` (lme4's own
+simplex, :func:`mixedcompat.numerics.nelder_mead.nelder_mead`), ``"nloptwrap"`` with
+``optCtrl={"algorithm": "NLOPT_LN_NELDERMEAD"}`` (or another of :data:`NLOPT_ALGORITHMS`: the same
+NLopt algorithm, as nloptr runs it), and ``"optimx"`` with ``optCtrl={"method": "L-BFGS-B"}``
+(:func:`optim_lbfgsb`: scipy's L-BFGS-B with R ``optim``'s finite-difference gradient and
+settings; scipy's code is L-BFGS-B 3.0 where R's ``lbfgsb.c`` is 2.3, so the path is close to R's
+but not R's).  Each runs as lme4's ``optimizeLmer`` runs it: ``optwrap`` (an all-zero start is
+0.001 for bobyqa), ``restart_edge`` with the same optimiser, ``check.boundary``; ``optinfo`` holds
+that optimiser's name, evaluations, code, message and warnings as lme4 records them.  The
+derivative-decided polishing restart applies to them as to the default (it never moves a run that
+stopped by its evaluation budget).  ``"nlminbwrap"`` (R's ``nlminb``, the PORT library) and
+``"nmkbw"`` (dfoptim's ``nmkb``) have no implementation here: asking for them is a
+:class:`~mixedcompat.errors.DataError` naming what is available, never another optimiser in
+their place.
 """
 from __future__ import annotations
 
@@ -54,13 +71,15 @@ import numpy as np
 from scipy.optimize import minimize
 
 from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, newton_decrease, scaled_gradient
+from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.optimizers import bobyqa
-from mixedcompat.errors import ConvergenceWarning
+from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
+from mixedcompat.errors import ConvergenceWarning, DataError
 
 DEFAULT_CONTROL = {"optimizer": "nloptwrap", "xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4,
                    "maxeval": 100000,
                    "restart_edge": True, "boundary_tol": 1e-5, "polish": True, "polish_tol": 1e-2,
-                   "initial_step": None}
+                   "initial_step": None, "optCtrl": None}
 
 POLISH_DECREASE_RTOL = 1e-9
 """Restart when a Newton step at the optimum predicts a decrease above this (relative)."""
@@ -132,6 +151,11 @@ def _control(control: dict | None) -> dict:
         key = str(k).replace(".", "_")
         if key in DEFAULT_CONTROL:
             ctrl[key] = v
+    if ctrl["optimizer"] == "nloptwrap":
+        # nloptwrap's optCtrl (as lme4's nloptr options) sets the default path's NLopt tolerances
+        for key in ("xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxeval"):
+            if key in (ctrl["optCtrl"] or {}):
+                ctrl[key] = ctrl["optCtrl"][key]
     return ctrl
 
 
@@ -190,6 +214,8 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     polish = ctrl["polish"]
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
+    if not is_default_path(ctrl):
+        return _minimize_lme4_optimizer(fun, start, lower, ctrl, calc_derivs, fun_many, scale)
     used = GRADIENT_OPTIMIZER if ctrl["optimizer"] == GRADIENT_OPTIMIZER and fun_grad is not None else "nloptwrap"
     if used == GRADIENT_OPTIMIZER:
         x, fval, feval, code = gradient_descent(fun, fun_grad, start, lower, ctrl, column_partners)
@@ -212,7 +238,6 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             if any(g < 0 for g in grads):
                 x, fval, fe2, code = bobyqa(fun, x, lower, ctrl)
                 feval += fe2
-    tight = dict(ctrl, **TIGHT)
     near_tight = dict(ctrl, xtol_rel=0.0, ftol_abs=1e-10)
     # near-boundary polish (ours, not lme4's): BOBYQA's loose xtol_rel can stop a variance
     # parameter short of 0 where the optimum sits on the boundary; try it on the boundary
@@ -241,37 +266,13 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     if calc_derivs:
         derivs = deriv12(fun, x, fval, fun_many=fun_many)
     # the optimum lme4's stopping rule may have missed (ours, see the module docstring)
-    singular = is_singular_theta(x, lower)
     budget_spent = code == nlopt.MAXEVAL_REACHED    # the user's maxeval is respected, as lme4
-    s = np.ones_like(x) if scale is None else np.asarray(scale, dtype=float)
-    badly_scaled = bool(np.any(np.abs(np.log10(s)) > BADLY_SCALED))
-    restart = polish == "always"
-    if polish and not restart and not budget_spent:
-        restart = singular or (derivs is not None and _needs_polish(derivs, fval))
-        if not restart and badly_scaled and derivs is not None:
-            # lme4's 1e-4 step is lost in rounding on theta entries of size 1e3 (a covariate in
-            # thousandths): judge the stop by derivatives in the rescaled coordinates
-            many = None if fun_many is None else (lambda U: fun_many(U * s))
-            restart = _needs_polish(deriv12(lambda u: fun(u * s), x / s, fval, fun_many=many), fval)
-    lme4_stop = None
-    if restart:
-        lme4_stop = {"theta": x.copy(), "fval": float(fval), "derivs": derivs}
-        starts = [x / s]
-        if badly_scaled:
-            # covariates in tiny or huge units: also lme4's start on the rescaled problem
-            starts.append(np.maximum(start, lower))
-        best = None
-        for u0, step in _polish_starts(starts):
-            u, fu, fe2, code2 = bobyqa(lambda v: fun(v * s), u0, lower / s, dict(tight, initial_step=step))
-            x2, f2, fe3 = _snap_to_boundary(fun, u * s, fu, lower, ctrl["boundary_tol"])
-            feval += fe2 + fe3
-            if best is None or f2 < best[1]:
-                best = (x2, f2, code2)
-        x2, f2, code2 = best
-        if f2 < fval - POLISH_ACCEPT_RTOL * max(1.0, abs(fval)):
-            x, fval, code, polished = x2, f2, code2, True
-            if calc_derivs:
-                derivs = deriv12(fun, x, fval, fun_many=fun_many)
+    pol = _derivative_polish(fun, x, fval, start, lower, ctrl, derivs, scale, fun_many, calc_derivs,
+                             skip=budget_spent)
+    feval += pol.feval
+    lme4_stop = pol.lme4_stop
+    if pol.polished:
+        x, fval, code, derivs, polished = pol.x, pol.fval, pol.code, pol.derivs, True
     # lme4's optwrap warns "convergence code ..." but does not keep it in optinfo$warnings (which
     # holds the optimiser function's own warnings: none for nloptwrap), so summary() does not print it
     if code == nlopt.MAXEVAL_REACHED:
@@ -285,6 +286,321 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
                       conv_code=conv, message=_NLOPT_MESSAGES.get(code, str(code)),
                       messages=tuple(msgs), warnings=tuple(warns), derivs=derivs, polished=polished,
                       lme4_stop=lme4_stop if polished else None)
+
+
+# ------------------------------------------------------------------------ lme4's optimisers by name
+LME4_OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "optimx", "nlminbwrap", "nmkbw")
+"""lme4 1.1-31's optimiser names (``lmerControl(optimizer=)``, ``allFit``'s ``meth.tab``)."""
+UNAVAILABLE_OPTIMIZERS = {
+    "nlminbwrap": "R's nlminb (the PORT library) has no implementation in mixedcompat",
+    "nmkbw": "dfoptim's nmkb has no implementation in mixedcompat",
+}
+"""lme4's optimisers we cannot run, and why."""
+AVAILABLE_OPTIMIZERS = tuple(o for o in LME4_OPTIMIZERS if o not in UNAVAILABLE_OPTIMIZERS)
+NLOPT_ALGORITHMS = {
+    "NLOPT_LN_BOBYQA": nlopt.LN_BOBYQA,
+    "NLOPT_LN_NELDERMEAD": nlopt.LN_NELDERMEAD,
+    "NLOPT_LN_SBPLX": nlopt.LN_SBPLX,
+    "NLOPT_LN_COBYLA": nlopt.LN_COBYLA,
+    "NLOPT_LN_NEWUOA_BOUND": nlopt.LN_NEWUOA_BOUND,
+    "NLOPT_LN_PRAXIS": nlopt.LN_PRAXIS,
+}
+"""nloptwrap's ``optCtrl["algorithm"]`` values: NLopt's derivative-free algorithms with bounds
+(lme4 gives nloptr no gradient, so R refuses the ``NLOPT_LD_*`` ones)."""
+OPTIMX_METHODS = ("L-BFGS-B",)
+"""optimx's methods we run (:func:`optim_lbfgsb`)."""
+OPT_CTRL_NAMES = {
+    "nloptwrap": ("algorithm", "xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxeval", "maxfun",
+                  "print_level"),
+    "bobyqa": ("npt", "rhobeg", "rhoend", "iprint", "maxfun"),
+    "Nelder_Mead": ("iprint", "maxfun", "FtolAbs", "FtolRel", "XtolRel", "MinfMax", "xst", "xt", "verbose",
+                    "warnOnly"),
+    "optimx": ("method", "maxit", "ndeps", "factr", "pgtol", "lmm", "trace"),
+}
+"""The ``optCtrl`` settings each optimiser takes here (nloptwrap's ``maxfun`` is ignored, as nloptr
+ignores it in R; ``print_level``, ``iprint``, ``verbose``, ``trace`` only print in R)."""
+_NLOPT_FAILURES = {
+    nlopt.FAILURE: "NLOPT_FAILURE: Generic failure code.",
+    nlopt.INVALID_ARGS: "NLOPT_INVALID_ARGS: Invalid arguments (e.g. lower bounds are bigger than upper "
+                        "bounds, an unknown algorithm was specified, etcetera).",
+    nlopt.OUT_OF_MEMORY: "NLOPT_OUT_OF_MEMORY: Ran out of memory.",
+    nlopt.ROUNDOFF_LIMITED: "NLOPT_ROUNDOFF_LIMITED: Roundoff errors led to a breakdown of the optimization "
+                            "algorithm. In this case, the returned minimum may still be useful. (e.g. this "
+                            "error occurs in NEWUOA if one tries to achieve a tolerance too close to machine "
+                            "precision.)",
+}
+
+
+def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
+    """Refuse an optimiser (and ``optCtrl``) lmer cannot run, naming what it can.
+
+    Raises
+    ------
+    DataError
+        An unknown name (R: ``couldn't find optimizer function <name>``), one of lme4's we do not
+        implement (:data:`UNAVAILABLE_OPTIMIZERS`), an unknown ``optCtrl`` setting, an NLopt
+        algorithm not in :data:`NLOPT_ALGORITHMS` or an optimx method not in :data:`OPTIMX_METHODS`.
+
+    Example
+    -------
+    >>> check_optimizer("Nelder_Mead", {"maxfun": 500})
+    >>> check_optimizer("nlminb")
+    Traceback (most recent call last):
+    ...
+    mixedcompat.errors.DataError: couldn't find optimizer function nlminb: lmer's optimizers are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx' (lme4's 'nlminbwrap', 'nmkbw' are not available here)
+    """
+    avail = ", ".join(repr(o) for o in AVAILABLE_OPTIMIZERS)
+    missing = ", ".join(repr(o) for o in UNAVAILABLE_OPTIMIZERS)
+    if name == GRADIENT_OPTIMIZER:
+        return
+    if not isinstance(name, str) or name not in LME4_OPTIMIZERS:
+        raise DataError(f"couldn't find optimizer function {name}: lmer's optimizers are {avail} "
+                        f"(lme4's {missing} are not available here)")
+    if name in UNAVAILABLE_OPTIMIZERS:
+        raise DataError(f"optimizer {name!r} is not available: {UNAVAILABLE_OPTIMIZERS[name]}; "
+                        f"available: {avail}")
+    opt_ctrl = dict(opt_ctrl or {})
+    unknown = sorted(set(opt_ctrl) - set(OPT_CTRL_NAMES[name]))
+    if unknown:
+        raise DataError(f"unknown optCtrl setting(s) {', '.join(map(repr, unknown))} for optimizer {name!r}; "
+                        f"known: {', '.join(OPT_CTRL_NAMES[name])}")
+    if name == "nloptwrap":
+        alg = opt_ctrl.get("algorithm", "NLOPT_LN_BOBYQA")
+        if alg not in NLOPT_ALGORITHMS:
+            raise DataError(f"nloptwrap's algorithm {alg!r} is not available: lme4 gives NLopt no gradient, "
+                            f"the derivative-free ones run here are {', '.join(NLOPT_ALGORITHMS)}")
+    if name == "optimx":
+        if "method" not in opt_ctrl:
+            raise DataError("must specify 'method' explicitly for optimx (optCtrl={'method': 'L-BFGS-B'})")
+        if opt_ctrl["method"] not in OPTIMX_METHODS:
+            raise DataError(f"optimx method {opt_ctrl['method']!r} is not available: mixedcompat runs optimx "
+                            f"with {', '.join(map(repr, OPTIMX_METHODS))} only")
+
+
+def is_default_path(ctrl: dict) -> bool:
+    """Does ``ctrl`` ask for lme4's default optimiser (nloptwrap with NLopt's BOBYQA) or ours
+    (``"gradient"``)?  Those take :func:`minimize_theta`'s own path.
+
+    Example
+    -------
+    >>> is_default_path({"optimizer": "nloptwrap", "optCtrl": {"algorithm": "NLOPT_LN_NELDERMEAD"}})
+    False
+    """
+    name = ctrl.get("optimizer")
+    alg = (ctrl.get("optCtrl") or {}).get("algorithm", "NLOPT_LN_BOBYQA")
+    return name == GRADIENT_OPTIMIZER or (name == "nloptwrap" and alg == "NLOPT_LN_BOBYQA")
+
+
+@dataclass(frozen=True)
+class OptimizerRun:
+    """One ``optwrap`` call: what lme4 keeps of it (``par``, ``fval``, ``feval``, ``conv``,
+    ``message``, ``warnings``: the optimiser's own warnings)."""
+
+    par: np.ndarray
+    fval: float
+    feval: int
+    conv: int
+    message: str
+    warnings: tuple[str, ...] = ()
+
+
+def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
+                       opt_ctrl: dict | None = None) -> OptimizerRun:
+    """One run of lme4's optimiser ``name`` on ``fun`` from ``start`` (lme4's ``optwrap``, ``adj = FALSE``).
+
+    ``conv`` and ``message`` are lme4's: minqa's ``ierr`` and ``msg``; Nelder-Mead's
+    ``min(0, NM.result)`` (4 after exhausting ``maxfun``) and its message; nloptwrap's NLopt status
+    when negative or 5 (``maxeval``), else 0, and nloptr's message; optim's ``convergence`` and optimx's
+    message ``"none"`` (optimx 2022's ``exists("ans$message")`` is never true).  A nonzero ``conv``
+    gives optwrap's warning ``"convergence code <k> from <name>: <message>"``.
+
+    Example
+    -------
+    >>> r = run_lme4_optimizer("Nelder_Mead", lambda t: float((t[0] - 1) ** 2), np.array([0.5]), np.array([0.0]))
+    >>> r.conv, r.message, round(float(r.par[0]), 3)
+    (0, 'parameter values converged to within tolerance', 1.0)
+    """
+    check_optimizer(name, opt_ctrl)
+    ctl = dict(opt_ctrl or {})
+    start = np.asarray(start, dtype=float).copy()
+    lower = np.asarray(lower, dtype=float)
+    warns: tuple[str, ...] = ()
+    if name == "bobyqa":
+        if np.all(start == 0):
+            start[:] = 0.001
+        kw = {k: ctl[k] for k in ("npt", "rhobeg", "rhoend", "maxfun") if k in ctl}
+        res = minqa_bobyqa(fun, start, lower=lower, **kw)
+        run = OptimizerRun(res.par, float(res.fval), res.feval, res.ierr, res.msg, tuple(res.warnings))
+    elif name == "Nelder_Mead":
+        kw = {"maxfun": int(ctl.get("maxfun", 10000)), "ftol_abs": ctl.get("FtolAbs", 1e-5),
+              "ftol_rel": ctl.get("FtolRel", 1e-15), "minf_max": ctl.get("MinfMax", -np.finfo(float).max),
+              "warn_only": bool(ctl.get("warnOnly", False))}
+        xst = None if ctl.get("xst") is None else np.broadcast_to(np.asarray(ctl["xst"], float), start.shape)
+        xt = None if ctl.get("xt") is None else np.broadcast_to(np.asarray(ctl["xt"], float), start.shape)
+        res = nelder_mead(fun, start, lower=lower, xst=xst, xt=xt, **kw)
+        conv = 4 if res.NM_result == 4 else res.convergence
+        run = OptimizerRun(res.par, float(res.fval), res.feval, conv, res.message, tuple(res.warnings))
+    elif name == "nloptwrap":
+        settings = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 100000}
+        settings.update({k: ctl[k] for k in ("xtol_abs", "ftol_abs", "xtol_rel", "ftol_rel", "maxeval") if k in ctl})
+        settings["algorithm"] = NLOPT_ALGORITHMS[ctl.get("algorithm", "NLOPT_LN_BOBYQA")]
+        x, fval, feval, code = bobyqa(fun, start, lower, settings)
+        conv = int(code) if code < 0 or code == nlopt.MAXEVAL_REACHED else 0
+        msg = _NLOPT_MESSAGES.get(code) or _NLOPT_FAILURES.get(code, str(code))
+        run = OptimizerRun(np.asarray(x, dtype=float), float(fval), int(feval), conv, msg)
+    else:                                              # optimx, method L-BFGS-B
+        x, fval, feval, conv = optim_lbfgsb(fun, start, lower, maxit=int(ctl.get("maxit", 100)),
+                                            ndeps=ctl.get("ndeps", 1e-3), factr=float(ctl.get("factr", 1e7)),
+                                            pgtol=float(ctl.get("pgtol", 0.0)), lmm=int(ctl.get("lmm", 5)))
+        run = OptimizerRun(x, fval, feval, conv, "none")
+    if run.conv != 0:
+        # optwrap warns this but does not keep it: its `curWarnings <<-` assigns outside the function
+        warnings.warn(f"convergence code {run.conv} from {name}: {run.message}", ConvergenceWarning, stacklevel=3)
+    return run
+
+
+def optim_lbfgsb(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray, maxit: int = 100,
+                 ndeps: float | np.ndarray = 1e-3, factr: float = 1e7, pgtol: float = 0.0,
+                 lmm: int = 5) -> tuple[np.ndarray, float, int, int]:
+    """R's ``optim(method = "L-BFGS-B")`` as optimx calls it without a gradient: L-BFGS-B with
+    ``lmm`` corrections, stopping when the relative reduction is below ``factr`` times the machine
+    epsilon or the projected gradient below ``pgtol``, on optim's finite-difference gradient
+    (central differences of step ``ndeps``, shortened at a bound as optim's ``fmingr``).
+
+    scipy's L-BFGS-B is version 3.0 (Morales and Nocedal's corrected subspace step); R's
+    ``lbfgsb.c`` is version 2.3.  On a criterion whose bounds are not active their steps coincide
+    to rounding; near an active bound the paths may part.  Returns ``(par, value, feval, code)``
+    with optimx's ``fevals + gevals`` (each iteration evaluates both) and optim's codes: 0
+    converged, 1 ``maxit`` reached, 52 an error in the line search.
+
+    Example
+    -------
+    >>> x, f, n_eval, code = optim_lbfgsb(lambda v: float((v[0] - 2.0) ** 2 + (v[1] + 1.0) ** 2),
+    ...                                   np.array([0.0, 0.0]), np.array([0.0, -np.inf]))
+    >>> np.round(x, 4).tolist(), code
+    ([2.0, -1.0], 0)
+    """
+    x0 = np.maximum(np.asarray(start, dtype=float), lower)
+    n = len(x0)
+    eps = np.broadcast_to(np.asarray(ndeps, dtype=float), (n,))
+    calls = [0]
+
+    def value_and_gradient(p: np.ndarray) -> tuple[float, np.ndarray]:
+        calls[0] += 1
+        p = np.asarray(p, dtype=float)
+        f = float(fun(p.copy()))
+        if not np.isfinite(f):
+            raise DataError("L-BFGS-B needs finite values of 'fn'")
+        g = np.empty(n)
+        for i in range(n):
+            up, dn = p.copy(), p.copy()
+            up[i] = p[i] + eps[i]
+            down = p[i] - eps[i]
+            e_dn = eps[i]
+            if down < lower[i]:
+                down = lower[i]
+                e_dn = p[i] - down
+            dn[i] = down
+            g[i] = (float(fun(up)) - float(fun(dn))) / (eps[i] + e_dn)
+        return f, g
+
+    bounds = [(float(lo) if np.isfinite(lo) else None, None) for lo in lower]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = minimize(value_and_gradient, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxit, "maxfun": 10 ** 9, "ftol": factr * np.finfo(float).eps,
+                                "gtol": pgtol, "maxcor": lmm})
+    code = {0: 0, 1: 1}.get(int(res.status), 52)
+    return np.asarray(res.x, dtype=float), float(res.fun), 2 * calls[0], code
+
+
+def _minimize_lme4_optimizer(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
+                             ctrl: dict, calc_derivs: bool,
+                             fun_many: Callable[[np.ndarray], np.ndarray] | None,
+                             scale: np.ndarray | None) -> OptSummary:
+    """lme4's ``optimizeLmer`` with an optimiser other than the default (:func:`run_lme4_optimizer`):
+    the run, ``restart_edge`` (the same optimiser again from its point when a parameter on the
+    boundary has a negative one-sided derivative: lme4 then keeps the second run's record),
+    ``check.boundary``, the derivatives and our derivative-decided restart."""
+    name = ctrl["optimizer"]
+    opt_ctrl = ctrl.get("optCtrl") or {}
+    run = run_lme4_optimizer(name, fun, start, lower, opt_ctrl)
+    if ctrl["restart_edge"]:
+        on_bound = np.where(run.par == lower)[0]
+        if len(on_bound):
+            d0 = fun(run.par)
+            grads = []
+            for i in on_bound:
+                th = run.par.copy()
+                th[i] = lower[i] + 1e-5
+                grads.append((fun(th) - d0) / 1e-5)
+            if any(g < 0 for g in grads):
+                run = run_lme4_optimizer(name, fun, run.par, lower, opt_ctrl)
+    x, fval, _ = _snap_to_boundary(fun, run.par, run.fval, lower, ctrl["boundary_tol"])
+    derivs = deriv12(fun, x, fval, fun_many=fun_many) if calc_derivs else None
+    pol = _derivative_polish(fun, x, fval, start, lower, ctrl, derivs, scale, fun_many, calc_derivs,
+                             skip=run.conv != 0)
+    feval = run.feval
+    if pol.polished:
+        x, fval, derivs = pol.x, pol.fval, pol.derivs
+        feval += pol.feval
+    return OptSummary(theta=np.asarray(x, dtype=float), fval=float(fval), feval=int(feval), optimizer=name,
+                      conv_code=int(run.conv), message=run.message, warnings=tuple(run.warnings),
+                      derivs=derivs, polished=pol.polished, lme4_stop=pol.lme4_stop if pol.polished else None)
+
+
+@dataclass(frozen=True)
+class _Polish:
+    x: np.ndarray
+    fval: float
+    feval: int
+    code: int
+    derivs: Derivs | None
+    polished: bool
+    lme4_stop: dict | None
+
+
+def _derivative_polish(fun: Callable[[np.ndarray], float], x: np.ndarray, fval: float, start: np.ndarray,
+                       lower: np.ndarray, ctrl: dict, derivs: Derivs | None, scale: np.ndarray | None,
+                       fun_many: Callable[[np.ndarray], np.ndarray] | None, calc_derivs: bool,
+                       skip: bool) -> _Polish:
+    """The restart where lme4's stopping rule stopped early (module docstring): decided by the
+    derivatives at ``x`` (or singularity, or ``polish="always"``), tight BOBYQA on the rescaled
+    problem, kept when the criterion is lower by more than ``POLISH_ACCEPT_RTOL``.  ``skip``: a
+    run that used up its evaluations is not restarted."""
+    polish = ctrl["polish"]
+    tight = dict(ctrl, **TIGHT)
+    singular = is_singular_theta(x, lower)
+    s = np.ones_like(x) if scale is None else np.asarray(scale, dtype=float)
+    badly_scaled = bool(np.any(np.abs(np.log10(s)) > BADLY_SCALED))
+    restart = polish == "always"
+    if polish and not restart and not skip:
+        restart = singular or (derivs is not None and _needs_polish(derivs, fval))
+        if not restart and badly_scaled and derivs is not None:
+            # lme4's 1e-4 step is lost in rounding on theta entries of size 1e3 (a covariate in
+            # thousandths): judge the stop by derivatives in the rescaled coordinates
+            many = None if fun_many is None else (lambda U: fun_many(U * s))
+            restart = _needs_polish(deriv12(lambda u: fun(u * s), x / s, fval, fun_many=many), fval)
+    if not restart:
+        return _Polish(x, fval, 0, 0, derivs, False, None)
+    feval = 0
+    lme4_stop = {"theta": x.copy(), "fval": float(fval), "derivs": derivs}
+    starts = [x / s]
+    if badly_scaled:
+        # covariates in tiny or huge units: also lme4's start on the rescaled problem
+        starts.append(np.maximum(start, lower))
+    best = None
+    for u0, step in _polish_starts(starts):
+        u, fu, fe2, code2 = bobyqa(lambda v: fun(v * s), u0, lower / s, dict(tight, initial_step=step))
+        x2, f2, fe3 = _snap_to_boundary(fun, u * s, fu, lower, ctrl["boundary_tol"])
+        feval += fe2 + fe3
+        if best is None or f2 < best[1]:
+            best = (x2, f2, code2)
+    x2, f2, code2 = best
+    if f2 < fval - POLISH_ACCEPT_RTOL * max(1.0, abs(fval)):
+        d2 = deriv12(fun, x2, f2, fun_many=fun_many) if calc_derivs else derivs
+        return _Polish(x2, float(f2), feval, code2, d2, True, lme4_stop)
+    return _Polish(x, fval, feval, 0, derivs, False, lme4_stop)
 
 
 def gradient_descent(fun: Callable[[np.ndarray], float], fun_grad: Callable[[np.ndarray], tuple[float, np.ndarray]],

@@ -42,7 +42,8 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
     control : dict
         ``xtol_abs``, ``ftol_abs``, ``xtol_rel``, ``maxeval`` and optionally ``ftol_rel`` and
         ``initial_step`` (the first trust-region radius: a scalar or one per parameter);
-        ``algorithm="neldermead"`` runs NLopt's Nelder-Mead with the same settings instead.
+        ``algorithm="neldermead"`` runs NLopt's Nelder-Mead with the same settings instead (an
+        ``nlopt`` algorithm constant, e.g. ``nlopt.LN_SBPLX``, runs that one).
     upper : ndarray, optional
         Upper bounds (none by default).
 
@@ -74,7 +75,11 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
         return float(val)
 
     lower = np.asarray(lower, dtype=float)
-    algorithm = nlopt.LN_NELDERMEAD if control.get("algorithm") == "neldermead" else nlopt.LN_BOBYQA
+    algorithm = control.get("algorithm")
+    if algorithm == "neldermead":
+        algorithm = nlopt.LN_NELDERMEAD
+    elif not isinstance(algorithm, int):
+        algorithm = nlopt.LN_BOBYQA
     opt = nlopt.opt(algorithm, n)
     opt.set_lower_bounds(lower.tolist())
     if upper is None:
