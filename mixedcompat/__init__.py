@@ -30,6 +30,8 @@ from mixedcompat.entry import lmer
 from mixedcompat.lme4.fit import LmerMod
 from mixedcompat.lme4.api import (cooks_distance, extractAIC, hatvalues, isGLMM, isLMM, isNLMM, isREML, model_frame,
                                   model_matrix, refitML, terms)
+from mixedcompat.lme4.allfit import allFit
+from mixedcompat.lme4.influence import dfbeta, dfbetas, influence
 from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.negbin import glmer_nb
@@ -52,5 +54,5 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
            "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
-           "hatvalues", "cooks_distance"]
+           "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas"]
 

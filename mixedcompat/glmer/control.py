@@ -10,7 +10,7 @@ tolPwrss              1e-7                    PIRLS convergence (relative change
 maxit                 100                     PIRLS iterations per evaluation
 compDev               True                    (only True: the compiled path)
 nAGQ0initStep         True                    stage 1 on the nAGQ = 0 objective first
-optimizer             ("bobyqa", "Nelder_Mead")  stage 1 and stage 2 (only these two); None: no
+optimizer             ("bobyqa", "Nelder_Mead")  stage 1 and stage 2 (also "nloptwrap", "optimx"); None: no
                                               optimisation, the fit at ``start`` (theta, fixef)
 boundary_tol          1e-5                    lme4's check.boundary after the last stage
 optCtrl               {}                      passed to both stages' optimisers (maxfun, ...)
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from mixedcompat.errors import DataError
 from mixedcompat.lme4.control import canonical_name, lmer_control
+from mixedcompat.lme4.optimize import check_optimizer
 
 __all__ = ["glmer_control", "GLMER_DEFAULTS"]
 
@@ -59,7 +60,9 @@ def glmer_control(control: dict | None = None) -> dict:
         opt = (opt[0], opt[0])
     for o in opt:
         if o not in ("bobyqa", "Nelder_Mead"):
-            raise DataError(f"couldn't find optimizer function {o}")
+            check_optimizer(o, out["optCtrl"] if o in ("nloptwrap", "optimx") else None)
+            if o == "gradient":
+                raise DataError(f"couldn't find optimizer function {o}")
     out["optimizer"] = opt
     if not (isinstance(out["tolPwrss"], float) and out["tolPwrss"] > 0):
         raise DataError(f"control['tolPwrss'] must be a positive number, not {out['tolPwrss']!r}")

@@ -23,6 +23,7 @@ from mixedcompat.glmer.compiled import compiled_objective
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls
 from mixedcompat.lme4.convergence import Derivs, deriv12
+from mixedcompat.lme4.optimize import run_lme4_optimizer
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 
@@ -66,7 +67,8 @@ def run_optimizer(name: str, fn, x0: np.ndarray, lower: np.ndarray, stage: int, 
     all-zero start becomes 0.001; in stage 2 ``rhobeg = 2e-4``, ``rhoend = 2e-7``.  ``"Nelder_Mead"``
     is lme4's (:func:`~mixedcompat.numerics.nelder_mead.nelder_mead`): in stage 2 the initial steps
     are ``0.2 (0.1 per theta, min(SE(beta), 10) per beta)``, otherwise 0.02; the x tolerances
-    ``5e-4`` of the steps.  A nonzero code gives optwrap's warning
+    ``5e-4`` of the steps.  ``"nloptwrap"`` and ``"optimx"`` run as in lmer
+    (:func:`~mixedcompat.lme4.optimize.run_lme4_optimizer`).  A nonzero code gives optwrap's warning
     ``"convergence code <k> from <optimizer>: <message>"``.
     """
     ctl = dict(opt_ctrl)
@@ -81,6 +83,10 @@ def run_optimizer(name: str, fn, x0: np.ndarray, lower: np.ndarray, stage: int, 
         res = minqa_bobyqa(fn, x0, lower=lower, **ctl)
         warn += list(res.warnings)
         code, msg, par, fval, feval = res.ierr, res.msg, res.par, res.fval, res.feval
+    elif name != "Nelder_Mead":                  # nloptwrap, optimx: as lmer runs them (no stage-2 settings)
+        res = run_lme4_optimizer(name, fn, x0, lower, ctl, warn=False)
+        warn += list(res.warnings)
+        code, msg, par, fval, feval = res.conv, res.message, res.par, res.fval, res.feval
     else:
         if stage == 2 and "xst" not in ctl:
             ctl["xst"] = 0.2 * np.concatenate([np.full(n_theta, 0.1), np.minimum(beta_sd, 10.0)])

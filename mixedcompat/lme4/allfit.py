@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
+from mixedcompat.generics import getME
 from mixedcompat.lme4.optimize import OPT_CTRL_NAMES, UNAVAILABLE_OPTIMIZERS
 from mixedcompat.present.data_frame_printing import print_data_frame_lines, r_list_tag
 from mixedcompat.present.lme4_printing import deparse_formula
@@ -296,7 +297,6 @@ def _progress(total: int, enabled: bool):
 def _tnames(fit: Any) -> list[str]:
     """lme4's ``tnames(fit)``: theta's names (``<group>.<term>`` on a diagonal,
     ``<group>.<row term>.<column term>`` below it), in theta's order."""
-    from mixedcompat.generics import getME
     return [str(k) for k in getME(fit, "theta").index]
 
 

@@ -448,7 +448,12 @@ def cooks_distance(m: Any) -> np.ndarray:
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> int(cooks_distance(m).argmax())
     59
+
+    On the result of :func:`mixedcompat.influence` it is lme4's ``cooks.distance.influence.merMod``
+    (the deleted refits' distances, a Series).
     """
+    if not isinstance(m, LmerMod) and callable(getattr(m, "cooks_distance", None)):
+        return m.cooks_distance()      # an influence object (lme4's method for class influence.merMod)
     _require_merMod(m, "cooks.distance")
     if isGLMM(m):
         warnings.warn(GLMM_HAT_WARNING, UserWarning, stacklevel=2)

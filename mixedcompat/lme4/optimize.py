@@ -223,6 +223,8 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
         x, fval, feval, code = bobyqa(fun, start, lower, ctrl)
     msgs: list[str] = []
     warns: list[str] = []
+    lme4_feval = feval     # what lme4 reports: the evaluations of its last optimiser run
+    moved = False          # one of our additions moved the point: then every evaluation is counted
     # restart_edge: a parameter on the boundary with a negative one-sided derivative
     if ctrl["restart_edge"]:
         on_bound = np.where(x == lower)[0]
@@ -238,6 +240,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             if any(g < 0 for g in grads):
                 x, fval, fe2, code = bobyqa(fun, x, lower, ctrl)
                 feval += fe2
+                lme4_feval = fe2
     near_tight = dict(ctrl, xtol_rel=0.0, ftol_abs=1e-10)
     # near-boundary polish (ours, not lme4's): BOBYQA's loose xtol_rel can stop a variance
     # parameter short of 0 where the optimum sits on the boundary; try it on the boundary
@@ -249,7 +252,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
             x2, f2, fe2, code2 = bobyqa(fun, th, lower, near_tight)
             feval += fe2
             if f2 < fval:
-                x, fval, code = x2, f2, code2
+                x, fval, code, moved = x2, f2, code2, True
         # a zero diagonal makes the signs below it arbitrary: try the mirror image
         for i, partners in (column_partners or {}).items():
             if x[i] == lower[i] and partners and np.any(x[partners] != 0):
@@ -258,7 +261,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
                 x2, f2, fe2, code2 = bobyqa(fun, th, lower, near_tight)
                 feval += fe2
                 if f2 < fval:
-                    x, fval, code = x2, f2, code2
+                    x, fval, code, moved = x2, f2, code2, True
     x, fval, fe2 = _snap_to_boundary(fun, x, fval, lower, ctrl["boundary_tol"])
     feval += fe2
     derivs = None
@@ -282,6 +285,8 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
         warnings.warn(f"convergence code {code} from {used}: optimisation failed",
                       ConvergenceWarning, stacklevel=3)
     conv = 0 if code > 0 and code != nlopt.MAXEVAL_REACHED else int(code)
+    if not (moved or polished):
+        feval = lme4_feval
     return OptSummary(theta=x, fval=float(fval), feval=int(feval), optimizer=ctrl["optimizer"],
                       conv_code=conv, message=_NLOPT_MESSAGES.get(code, str(code)),
                       messages=tuple(msgs), warnings=tuple(warns), derivs=derivs, polished=polished,
@@ -347,14 +352,14 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
     >>> check_optimizer("nlminb")
     Traceback (most recent call last):
     ...
-    mixedcompat.errors.DataError: couldn't find optimizer function nlminb: lmer's optimizers are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx' (lme4's 'nlminbwrap', 'nmkbw' are not available here)
+    mixedcompat.errors.DataError: couldn't find optimizer function nlminb: the optimizers available are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx' (lme4's 'nlminbwrap', 'nmkbw' are not available here)
     """
     avail = ", ".join(repr(o) for o in AVAILABLE_OPTIMIZERS)
     missing = ", ".join(repr(o) for o in UNAVAILABLE_OPTIMIZERS)
     if name == GRADIENT_OPTIMIZER:
         return
     if not isinstance(name, str) or name not in LME4_OPTIMIZERS:
-        raise DataError(f"couldn't find optimizer function {name}: lmer's optimizers are {avail} "
+        raise DataError(f"couldn't find optimizer function {name}: the optimizers available are {avail} "
                         f"(lme4's {missing} are not available here)")
     if name in UNAVAILABLE_OPTIMIZERS:
         raise DataError(f"optimizer {name!r} is not available: {UNAVAILABLE_OPTIMIZERS[name]}; "
@@ -405,14 +410,15 @@ class OptimizerRun:
 
 
 def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
-                       opt_ctrl: dict | None = None) -> OptimizerRun:
+                       opt_ctrl: dict | None = None, warn: bool = True) -> OptimizerRun:
     """One run of lme4's optimiser ``name`` on ``fun`` from ``start`` (lme4's ``optwrap``, ``adj = FALSE``).
 
     ``conv`` and ``message`` are lme4's: minqa's ``ierr`` and ``msg``; Nelder-Mead's
     ``min(0, NM.result)`` (4 after exhausting ``maxfun``) and its message; nloptwrap's NLopt status
     when negative or 5 (``maxeval``), else 0, and nloptr's message; optim's ``convergence`` and optimx's
     message ``"none"`` (optimx 2022's ``exists("ans$message")`` is never true).  A nonzero ``conv``
-    gives optwrap's warning ``"convergence code <k> from <name>: <message>"``.
+    gives optwrap's warning ``"convergence code <k> from <name>: <message>"`` (unless ``warn`` is
+    False: the caller gives it).
 
     Example
     -------
@@ -453,7 +459,7 @@ def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.
                                             ndeps=ctl.get("ndeps", 1e-3), factr=float(ctl.get("factr", 1e7)),
                                             pgtol=float(ctl.get("pgtol", 0.0)), lmm=int(ctl.get("lmm", 5)))
         run = OptimizerRun(x, fval, feval, conv, "none")
-    if run.conv != 0:
+    if run.conv != 0 and warn:
         # optwrap warns this but does not keep it: its `curWarnings <<-` assigns outside the function
         warnings.warn(f"convergence code {run.conv} from {name}: {run.message}", ConvergenceWarning, stacklevel=3)
     return run
