@@ -232,7 +232,7 @@ def influence(m: Any, groups: str | list[str] | None = None, data: pd.DataFrame 
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> infl = influence(m, groups="Subject")
     >>> int(infl.cooks_distance().to_numpy().argmax())
-    7
+    1
     """
     if getattr(m, "update", None) is None or not hasattr(m, "theta"):
         raise TypeError(f"influence() takes an lmer or glmer fit, not {type(m).__name__}")

@@ -55,7 +55,10 @@ but not R's).  Each runs as lme4's ``optimizeLmer`` runs it: ``optwrap`` (an all
 0.001 for bobyqa), ``restart_edge`` with the same optimiser, ``check.boundary``; ``optinfo`` holds
 that optimiser's name, evaluations, code, message and warnings as lme4 records them.  The
 derivative-decided polishing restart applies to them as to the default (it never moves a run that
-stopped by its evaluation budget).  ``"nlminbwrap"`` (R's ``nlminb``, the PORT library) and
+stopped by its evaluation budget); and when such a run stops at a singular point, the default path
+from lme4's start is tried too and kept when its criterion is lower (``optinfo["polished"]``): a
+singular stop can be another valley than the optimum's, and our optimx L-BFGS-B, whose steps near
+an active bound are not R's, stopped 1e-3 relative above R's there on a random design.  ``"nlminbwrap"`` (R's ``nlminb``, the PORT library) and
 ``"nmkbw"`` (dfoptim's ``nmkb``) have no implementation here: asking for them is a
 :class:`~mixedcompat.errors.DataError` naming what is available, never another optimiser in
 their place.
@@ -215,7 +218,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
     start = np.asarray(start, dtype=float)
     lower = np.asarray(lower, dtype=float)
     if not is_default_path(ctrl):
-        return _minimize_lme4_optimizer(fun, start, lower, ctrl, calc_derivs, fun_many, scale)
+        return _minimize_lme4_optimizer(fun, start, lower, ctrl, calc_derivs, fun_many, scale, column_partners)
     used = GRADIENT_OPTIMIZER if ctrl["optimizer"] == GRADIENT_OPTIMIZER and fun_grad is not None else "nloptwrap"
     if used == GRADIENT_OPTIMIZER:
         x, fval, feval, code = gradient_descent(fun, fun_grad, start, lower, ctrl, column_partners)
@@ -523,11 +526,13 @@ def optim_lbfgsb(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: n
 def _minimize_lme4_optimizer(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndarray,
                              ctrl: dict, calc_derivs: bool,
                              fun_many: Callable[[np.ndarray], np.ndarray] | None,
-                             scale: np.ndarray | None) -> OptSummary:
+                             scale: np.ndarray | None,
+                             column_partners: dict[int, list[int]] | None = None) -> OptSummary:
     """lme4's ``optimizeLmer`` with an optimiser other than the default (:func:`run_lme4_optimizer`):
     the run, ``restart_edge`` (the same optimiser again from its point when a parameter on the
     boundary has a negative one-sided derivative: lme4 then keeps the second run's record),
-    ``check.boundary``, the derivatives and our derivative-decided restart."""
+    ``check.boundary``, the derivatives and our derivative-decided restart; at a singular stop, also
+    the default path from lme4's start (kept when lower: ``optinfo["polished"]``)."""
     name = ctrl["optimizer"]
     opt_ctrl = ctrl.get("optCtrl") or {}
     run = run_lme4_optimizer(name, fun, start, lower, opt_ctrl)
@@ -547,12 +552,25 @@ def _minimize_lme4_optimizer(fun: Callable[[np.ndarray], float], start: np.ndarr
     pol = _derivative_polish(fun, x, fval, start, lower, ctrl, derivs, scale, fun_many, calc_derivs,
                              skip=run.conv != 0)
     feval = run.feval
+    polished, lme4_stop = pol.polished, pol.lme4_stop
     if pol.polished:
         x, fval, derivs = pol.x, pol.fval, pol.derivs
         feval += pol.feval
+    if ctrl["polish"] and run.conv == 0 and is_singular_theta(x, lower):
+        # a singular stop may be another valley than the optimum's (optimx's L-BFGS-B, whose steps
+        # near an active bound are not R's, stopped 1e-3 relative above R's on a random design): the
+        # default path from lme4's start is tried too, and kept when lower
+        alt = minimize_theta(fun, start, lower, dict(ctrl, optimizer="nloptwrap", optCtrl=None),
+                             column_partners=column_partners, calc_derivs=calc_derivs, fun_many=fun_many,
+                             scale=scale)
+        if alt.fval < fval - POLISH_ACCEPT_RTOL * max(1.0, abs(fval)):
+            if lme4_stop is None:
+                lme4_stop = {"theta": np.asarray(x, dtype=float).copy(), "fval": float(fval), "derivs": derivs}
+            x, fval, derivs, polished = alt.theta, alt.fval, alt.derivs, True
+            feval += alt.feval
     return OptSummary(theta=np.asarray(x, dtype=float), fval=float(fval), feval=int(feval), optimizer=name,
                       conv_code=int(run.conv), message=run.message, warnings=tuple(run.warnings),
-                      derivs=derivs, polished=pol.polished, lme4_stop=pol.lme4_stop if pol.polished else None)
+                      derivs=derivs, polished=polished, lme4_stop=lme4_stop if polished else None)
 
 
 @dataclass(frozen=True)
