@@ -270,3 +270,17 @@ def test_deparse_breaks_long_formulas_after_an_operator() -> None:
 def test_cat_fill_wraps_at_width() -> None:
     assert cat_fill(["a" * 50, "b" * 40]) == ["a" * 50 + " ", "b" * 40]
     assert cat_fill(["abc", "def"]) == ["abc def"]
+
+
+def test_optimizer_code_line_follows_lme4_prt_warn():
+    """lme4's .prt.warn: the line only for a positive code (or messages / warnings); "(OK)" for code 0,
+    "(<message>)" when the optimizer gave one, nothing after the code otherwise."""
+    from mixedcompat.present.lme4_printing import warning_lines
+    assert warning_lines(None, summary=True, info={"conv_code": -4, "optimizer": "nloptwrap"}) == []
+    assert warning_lines(None, summary=True, info={"conv_code": 1, "optimizer": "bobyqa"}) == \
+        ["optimizer (bobyqa) convergence code: 1 ", ""]          # R: capture.output(.prt.warn(...))
+    assert warning_lines(None, summary=True, info={"conv_code": 1, "optimizer": "bobyqa", "message": "maxfun"})[0] == \
+        "optimizer (bobyqa) convergence code: 1 (maxfun)"
+    assert warning_lines(None, summary=False, info={"conv_code": 0, "optimizer": "Nelder_Mead",
+                                                    "warnings": ["w"]}) == \
+        ["optimizer (Nelder_Mead) convergence code: 0 (OK) ; 1 optimizer warnings; 0 lme4 warnings "]

@@ -258,11 +258,12 @@ def warning_lines(m: Any, summary: bool, info: dict | None = None) -> list[str]:
     msgs = list(info.get("messages") or [])
     warns = list(info.get("warnings") or [])
     code = int(info.get("conv_code") or 0)
-    if msgs or warns or code != 0:
-        status = "OK" if code == 0 else str(info.get("message") or "failure")
-        head = f"optimizer ({info.get('optimizer', 'nloptwrap')}) convergence code: {code} ({status})"
+    if msgs or warns or code > 0:          # lme4's .prt.warn: a negative code alone prints nothing
+        message = info.get("message")
+        status = "(OK)" if code == 0 else (f"({message})" if message is not None else "")
+        head = f"optimizer ({info.get('optimizer', 'nloptwrap')}) convergence code: {code} {status}"
         if summary:
-            lines += [head] + "\n".join(msgs + warns).split("\n") + [""]
+            lines += [head] + ("\n".join(msgs + warns).split("\n") if msgs or warns else []) + [""]
         else:
             lines.append(f"{head} ; {len(warns)} optimizer warnings; {len(msgs)} lme4 warnings ")
     return lines
