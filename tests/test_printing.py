@@ -272,15 +272,29 @@ def test_cat_fill_wraps_at_width() -> None:
     assert cat_fill(["abc", "def"]) == ["abc def"]
 
 
-def test_optimizer_code_line_follows_lme4_prt_warn():
-    """lme4's .prt.warn: the line only for a positive code (or messages / warnings); "(OK)" for code 0,
-    "(<message>)" when the optimizer gave one, nothing after the code otherwise."""
+
+_PRT_WARN_CASES = [  # (code, optimizer, message, messages, warnings)
+    (-4, "nloptwrap", None, [], []), (1, "bobyqa", None, [], []), (1, "bobyqa", "maxfun", [], []),
+    (0, "Nelder_Mead", None, ["m1"], ["w1", "w2"]), (0, "nloptwrap", None, [], []), (4, "bobyqa", "x", ["m"], []),
+]
+
+
+@pytest.mark.r
+@pytest.mark.parametrize("case", _PRT_WARN_CASES)
+@pytest.mark.parametrize("summary", [True, False])
+def test_optimizer_code_line_follows_lme4_prt_warn(case, summary):
+    """The optimizer line of print / summary as lme4's .prt.warn writes it for the same optinfo (our
+    ``summary=True`` is a summary's print, which calls lme4's .prt.warn with summary = FALSE)."""
+    import sys
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    import rlive
     from mixedcompat.present.lme4_printing import warning_lines
-    assert warning_lines(None, summary=True, info={"conv_code": -4, "optimizer": "nloptwrap"}) == []
-    assert warning_lines(None, summary=True, info={"conv_code": 1, "optimizer": "bobyqa"}) == \
-        ["optimizer (bobyqa) convergence code: 1 ", ""]          # R: capture.output(.prt.warn(...))
-    assert warning_lines(None, summary=True, info={"conv_code": 1, "optimizer": "bobyqa", "message": "maxfun"})[0] == \
-        "optimizer (bobyqa) convergence code: 1 (maxfun)"
-    assert warning_lines(None, summary=False, info={"conv_code": 0, "optimizer": "Nelder_Mead",
-                                                    "warnings": ["w"]}) == \
-        ["optimizer (Nelder_Mead) convergence code: 0 (OK) ; 1 optimizer warnings; 0 lme4 warnings "]
+    code, optimizer, message, msgs, warns = case
+    r_list = lambda xs: "list(" + ", ".join(json.dumps(x) for x in xs) + ")"   # noqa: E731
+    r_message = "NULL" if message is None else json.dumps(message)
+    expected = rlive.r_eval_lines(
+        f"lme4:::.prt.warn(list(conv = list(opt = {code}, lme4 = list(messages = {r_list(msgs)})), "
+        f"optimizer = {json.dumps(optimizer)}, message = {r_message}, warnings = {r_list(warns)}), "
+        f"summary = {'FALSE' if summary else 'TRUE'})")
+    info = {"conv_code": code, "optimizer": optimizer, "message": message, "messages": msgs, "warnings": warns}
+    assert warning_lines(None, summary=summary, info=info) == expected
