@@ -360,11 +360,11 @@ class GlmerMod(LmerMod):
     def REMLcrit(self) -> float:
         raise DataError("REMLcrit() is for linear mixed models; a glmer fit has no REML criterion")
 
-    def VarCorr(self):
+    def VarCorr(self, comp: Any = None):
         vc_terms = []
         for t, Tk in zip(self.terms, self._factor.templates):
             vc_terms.append(VCTerm(t.group, list(t.names), self._sigma ** 2 * (Tk @ Tk.T)))
-        return VarCorr(vc_terms, self._sigma if self.use_scale else None, use_sc=self.use_scale)
+        return VarCorr(vc_terms, self._sigma if self.use_scale else None, use_sc=self.use_scale, comp=comp)
 
     # ---------------------------------------------------------------- fitted values and residuals
     def fitted(self) -> np.ndarray:
