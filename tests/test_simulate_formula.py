@@ -242,3 +242,35 @@ def test_simulate_generic_still_takes_fits():
     assert mc.simulate(m, nsim=2, seed=1).shape == (30, 2)
     with pytest.raises(TypeError, match="simulate\\(\\) does not apply"):
         mc.simulate(3.0)
+
+
+def test_cbind_response_gives_successes_and_failures():
+    """lme4: a cbind(s, f) response simulates a successes / failures matrix out of its row sums."""
+    d = pd.DataFrame({"g": pd.Categorical(np.repeat(list("abcdef"), 4)), "x": np.tile([0.0, 1.0], 12)})
+    d["s"] = np.arange(24) % 7 + 1.0
+    d["f"] = 12.0 - d["s"]
+    out = mc.simulate("cbind(s, f) ~ x + (1 | g)", newdata=d, newparams={"theta": [0.6], "beta": [-0.3, 0.8]},
+                      family="binomial", nsim=3000, seed=8)
+    assert list(out.columns[:2]) == [("sim_1", "s"), ("sim_1", "f")]
+    succ = out.xs("s", axis=1, level=1).to_numpy()
+    assert np.all(succ + out.xs("f", axis=1, level=1).to_numpy() == 12.0)
+    mean, second = _expit_normal_moments(-0.3 + 0.8 * d["x"].to_numpy(), 0.6)
+    var = 12 * mean * (1 - mean) + 12 * 11 * (second.diagonal() - mean ** 2)
+    assert np.max(np.abs(_z_mean(succ, 12 * mean, var))) < Z_LIMIT
+    assert np.max(np.abs(_z_mean(succ, 12 * mean * 1.1, var))) > Z_LIMIT       # power
+
+
+def test_gamma_takes_sigma():
+    """Families with a scale (lme4's useSc) take sigma: Gamma's mean is exp(eta + theta^2 / 2) (log link)."""
+    d = pd.DataFrame({"g": pd.Categorical(np.repeat(list("abcdefgh"), 3)), "x": np.tile([0.0, 1.0, 2.0], 8)})
+    p = {"theta": [0.4], "beta": [0.2, 0.3], "sigma": 0.5}
+    sims = mc.simulate("~ x + (1 | g)", newdata=d, newparams=p, family=mc.family.Gamma(link="log"), nsim=4000,
+                       seed=9).to_numpy()
+    mu = np.exp(0.2 + 0.3 * d["x"].to_numpy() + 0.4 ** 2 / 2)
+    assert np.max(np.abs(_z_mean(sims, mu, sims.var(axis=1)))) < Z_LIMIT
+    assert np.max(np.abs(_z_mean(sims, mu * 1.1, sims.var(axis=1)))) > Z_LIMIT
+    with pytest.warns(UserWarning, match=MISSING_PARAMS_WARNING) as rec:
+        out = mc.simulate("~ x + (1 | g)", newdata=d, newparams={"theta": [0.4], "beta": [0.2, 0.3]},
+                          family=mc.family.Gamma(link="log"), seed=1)
+    assert out.isna().all().all()                                  # lme4: sigma NA, draws NaN
+    assert rec[0].filename == __file__                             # at the caller's line

@@ -7,10 +7,12 @@ on ``newdata``, as lme4 builds them; then, as lme4's ``.simulateFun`` with ``re.
 ``y* = X beta + offset + sigma (Z b* + e*)`` for a linear mixed model (prior weights do not scale
 ``e*``: lme4 1.1-31 ignores them there); for a GLMM ``mu* = linkinv(X beta + offset + Z b*)`` and a
 draw from the family as lme4's ``simfunList`` (binomial: successes out of ``weights`` trials,
-returned as proportions; Poisson counts...).  numpy's generator: the law is lme4's, the draws are not.
+returned as proportions, or with a ``cbind(s, f)`` response successes and failures out of its row
+sums, as lme4; Poisson counts; Gamma and inverse Gaussian with lme4 1.1-31's shape from sigma...).  numpy's generator: the law is lme4's, the draws are not.
 
 ``newparams`` as lme4's ``setParams``: ``theta`` (lme4's order, ``ThetaLayout.names``), ``beta``
-(the columns of X), ``sigma`` (linear models only).  Named vectors (dicts or Series) must name exactly
+(the columns of X), ``sigma`` (models with a scale: gaussian, Gamma, inverse Gaussian; not binomial
+or Poisson, as lme4's ``useSc``).  Named vectors (dicts or Series) must name exactly
 those entries; unnamed ones are taken in that order.  As lme4, a parameter left out warns "some
 parameters not specified in setParams()" and keeps lme4's value: theta its start (1 on template
 diagonals), beta 0, and sigma NA -- so a gaussian simulation without sigma is all NaN, as in R.
@@ -30,7 +32,7 @@ from mixedcompat.front.reterms import ThetaLayout
 from mixedcompat.front.rlang import Node, sym
 from mixedcompat.generics import register_formula_method
 from mixedcompat.glm.families import family_of
-from mixedcompat.glmer.refit import draw_response, family_name
+from mixedcompat.glmer.refit import draw_response, family_name, response_kind
 from mixedcompat.lme4.modular import LmerFormula, glFormula, lFormula
 from mixedcompat.lme4.prediction import check_nsim, is_none_form
 
@@ -91,11 +93,35 @@ class SimulationModel:
             eta = eta + (self.sigma if gaussian else 1.0) * np.einsum("ij,ij->i", t.X, b[t.codes])
         if gaussian:
             return eta + self.sigma * rng.standard_normal(len(eta))
+        if not np.isfinite(self.sigma):        # a scale family without sigma: NA, as lme4
+            return np.full(len(eta), np.nan)
         mu = self.family.linkinv(eta)
+        w = self.trials
+        y = draw_response(self.family, mu, w, self.sigma, rng)
+        if family_name(self.family) != "binomial":
+            return y
+        if self.kind == "cbind":
+            return np.column_stack([y, w - y])
+        return y / w
+
+    @property
+    def frame(self):
+        """The model frame (for :func:`mixedcompat.glmer.refit.response_kind`)."""
+        return self.lf.frame
+
+    @property
+    def kind(self) -> str:
+        """How the response is written: ``"cbind"`` (successes and failures), ``"factor"`` or ``"vector"``."""
+        return response_kind(self)[0] if self.family is not None else "vector"
+
+    @property
+    def trials(self) -> np.ndarray:
+        """The prior weights (binomial: trials): ``weights=``, else a ``cbind`` response's row sums
+        (lme4's ``rowSums(r)``), else 1."""
         w = self.lf.frame.weights
-        w = np.ones(len(eta)) if w is None else w
-        y = draw_response(self.family, mu, w, np.nan, rng)
-        return y / w if family_name(self.family) == "binomial" else y
+        if w is None and self.kind == "cbind":
+            return np.asarray(self.lf.frame.y, dtype=float).sum(axis=1)
+        return np.ones(len(self.eta0)) if w is None else np.asarray(w, dtype=float)
 
 
 def _param_vector(value: Any, names: list[str], what: str) -> np.ndarray:
@@ -158,7 +184,8 @@ def simulation_model(formula: str | Node, newdata: pd.DataFrame, newparams: dict
         lf = lFormula(parts, data, weights=weights, offset=offset)
     else:
         lf = glFormula(parts, data, family=fam, weights=weights, offset=offset)
-    allowed = ("beta", "theta", "sigma") if fam is None else ("beta", "theta")
+    has_scale = fam is None or bool(fam.has_scale)
+    allowed = ("beta", "theta", "sigma") if has_scale else ("beta", "theta")
     if not isinstance(newparams, dict):
         raise DataError(f"newparams must be a dict with entries from {{{', '.join(repr(a) for a in allowed)}}}")
     bad = [k for k in newparams if k not in allowed]
@@ -175,8 +202,8 @@ def simulation_model(formula: str | Node, newdata: pd.DataFrame, newparams: dict
     x_names = list(lf.frame.x_names)
     beta = np.zeros(len(x_names)) if newparams.get("beta") is None else \
         _param_vector(newparams["beta"], x_names, "beta")
-    sigma = np.nan
-    if fam is None and newparams.get("sigma") is not None:
+    sigma = np.nan if has_scale else 1.0
+    if has_scale and newparams.get("sigma") is not None:
         sig = np.atleast_1d(np.asarray(newparams["sigma"], dtype=float)).ravel()
         if len(sig) != 1:
             raise DataError(f"newparams['sigma'] must be one number, not {len(sig)}")
@@ -219,7 +246,13 @@ def simulate_formula(formula: str | Node, nsim: int = 1, seed: Any = None, newda
     Returns
     -------
     pandas.DataFrame
-        Columns ``sim_1 ... sim_<nsim>``, index = ``newdata``'s rows used.
+        Columns ``sim_1 ... sim_<nsim>``, index = ``newdata``'s rows used; a ``cbind`` binomial
+        response gives two columns per simulation, ``(sim_k, name)``, as glmer's ``simulate``.
+
+    Notes
+    -----
+    lme4's message "theta parameter vector not named: assuming same order as internal vector" (an
+    R message, not a warning) is not repeated: unnamed vectors are taken in lme4's order.
 
     Raises
     ------
@@ -237,7 +270,11 @@ def simulate_formula(formula: str | Node, nsim: int = 1, seed: Any = None, newda
     if newdata is None or newparams is None:
         raise DataError("if 'object' is missing, must specify all of 'formula', 'newdata', and 'newparams'")
     nsim = check_nsim(nsim)
-    model = simulation_model(formula, newdata, newparams, family=family, weights=weights, offset=offset)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = simulation_model(formula, newdata, newparams, family=family, weights=weights, offset=offset)
+    for w in caught:     # given at the line of the user's mc.simulate(...) (this function is called by the generic)
+        warnings.warn(w.message, w.category, stacklevel=3)
     terms = model.lf.terms
     if use_u and re_form is not None:
         raise FormulaError("simulate: give use_u=True or re_form, not both")
@@ -254,9 +291,14 @@ def simulate_formula(formula: str | Node, nsim: int = 1, seed: Any = None, newda
                                f"{', '.join(f'({t.label})' for t in terms)}")
         drawn = [k for k, t in enumerate(terms) if t.label not in kept]
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    sims = np.column_stack([model.draw(rng, drawn) for _ in range(nsim)])
+    draws = [model.draw(rng, drawn) for _ in range(nsim)]
     index = as_data_frame(newdata).index[model.lf.frame.rows]
-    return pd.DataFrame(sims, index=index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
+    names = [f"sim_{i}" for i in range(1, nsim + 1)]
+    if model.kind == "cbind":           # lme4: a successes / failures matrix per simulation
+        labels = response_kind(model)[1]
+        cols = pd.MultiIndex.from_tuples([(s, lab) for s in names for lab in labels])
+        return pd.DataFrame(np.hstack(draws), index=index, columns=cols)
+    return pd.DataFrame(np.column_stack(draws), index=index, columns=names)
 
 
 register_formula_method("simulate", simulate_formula)
