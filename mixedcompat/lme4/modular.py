@@ -42,7 +42,7 @@ from mixedcompat.lme4.optimize import GRADIENT_OPTIMIZER, OptSummary, minimize_t
 from mixedcompat.lme4.pls import Deviance, make_deviance
 from mixedcompat.numerics.threads import blas_threads
 
-__all__ = ["LmerFormula", "LmerDevfun", "LmerOpt", "lFormula", "glFormula", "mkLmerDevfun", "optimizeLmer",
+__all__ = ["LmerFormula", "LmerDevfun", "LmerOpt", "formula_stage", "lFormula", "glFormula", "mkLmerDevfun", "optimizeLmer",
            "re_trms", "OPTIMIZERS", "minimize_lmer", "checked_conv", "optimize_fit", "theta_scale",
            "data_start", "start_values", "arg_name"]
 
@@ -190,6 +190,30 @@ class LmerFormula:
     # --- end of the delegating methods ------------------------------------------------------------
 
 
+def formula_stage(parts: FormulaParts, data: pd.DataFrame, ctrl: dict, glm_response: bool = False, weights: Any = None,
+                  offset: Any = None, subset: Any = None, na_action: str = "omit",
+                  contrasts: dict | None = None) -> tuple[ModelFrame, list[ReTerm], list[str]]:
+    """The stage ``lFormula`` and ``glFormula`` share (and ``glmer`` runs): the model frame with
+    lme4's rank check, the random-effects terms with lme4's checks (``ctrl``: the validated
+    lmerControl / glmerControl), the scale check of X.  Returns ``(frame, terms, fit_warnings)``.
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> frame, terms, notes = formula_stage(parse_formula("Reaction ~ Days + (Days | Subject)"),
+    ...                                     mc.datasets.load("sleepstudy"), lmer_control())
+    >>> frame.x_names, [t.label for t in terms], notes
+    (['(Intercept)', 'Days'], ['Days | Subject'], [])
+    """
+    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
+                                              na_action=na_action, contrasts=contrasts, glm_response=glm_response)
+    with blas_threads(ctrl["blas_threads"]):
+        terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
+    check_reterms(terms, len(frame.y), ctrl)
+    fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
+    return frame, terms, fit_warnings
+
+
 def lFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = True, weights: Any = None,  # noqa: N802
              offset: Any = None, subset: Any = None, na_action: str = "omit", contrasts: dict | None = None,
              control: dict | None = None) -> LmerFormula:
@@ -223,12 +247,8 @@ def lFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool 
         raise DataError(f"REML must be True or False, not {REML!r}")
     ctrl = lmer_control(control)
     parts = parse_formula(formula)
-    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
-                                              na_action=na_action, contrasts=contrasts)
-    with blas_threads(ctrl["blas_threads"]):
-        terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-    check_reterms(terms, len(frame.y), ctrl)
-    fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
+    frame, terms, fit_warnings = formula_stage(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
+                                               na_action=na_action, contrasts=contrasts)
     names = {
         "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
         "weights_name": arg_name(weights, "weights"),
@@ -259,11 +279,8 @@ def glFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, family: An
     fam = family_of(family)
     ctrl = glmer_control(control)
     parts = parse_formula(formula)
-    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
-                                              na_action=na_action, contrasts=contrasts, glm_response=True)
-    terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-    check_reterms(terms, len(frame.y), ctrl)
-    fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
+    frame, terms, fit_warnings = formula_stage(parts, data, ctrl, glm_response=True, weights=weights, offset=offset,
+                                               subset=subset, na_action=na_action, contrasts=contrasts)
     names = {"data_name": "data", "weights_name": arg_name(weights, "weights"),
              "offset_name": arg_name(offset, "offset")}
     call = {"formula": formula, "data": data, "family": family, "weights": weights, "offset": offset,
