@@ -162,6 +162,17 @@ def test_lmer_is_the_four_stages(case):
         ("Formula: ", "   Data: ", "Weights: ", " Offset: "))]
 
 
+@pytest.mark.parametrize("optimizer", ["bobyqa", "Nelder_Mead"])
+def test_lmer_control_optimizer_is_optimizelmers(optimizer):
+    """lmer(control={"optimizer": ...}) runs optimizeLmer with that optimiser (lme4's optwrap path)."""
+    fx = _fixture("sleep_reml")
+    m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"), control={"optimizer": optimizer})
+    opt = mc.optimizeLmer(mc.mkLmerDevfun(_lformula(fx)), optimizer=optimizer)
+    assert m.theta.tolist() == opt.par.tolist() and m.optinfo["optimizer"] == optimizer
+    assert m.optinfo["feval"] == opt.feval
+    check_criterion(m.REMLcrit(), fx["opt"][optimizer]["fval"], optimizer)
+
+
 def test_mkmermod_with_lmer_call_prints_the_call():
     fx = _fixture("sleep_reml")
     lf = _lformula(fx)

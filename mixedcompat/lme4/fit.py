@@ -84,7 +84,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
         far fewer evaluations on large models, lme4's optimum or a lower one, but not lme4's path,
         so printed digits beyond the optimum's precision may differ; see
         :func:`mixedcompat.lme4.optimize.gradient_descent`; the default ``"nloptwrap"`` is lme4's
-        BOBYQA); ``blas_threads`` (1).
+        BOBYQA; ``"bobyqa"`` (minqa's BOBYQA) and ``"Nelder_Mead"`` (lme4's) run lme4's path
+        with them, without our polishing, see :func:`mixedcompat.optimizeLmer`); ``blas_threads`` (1).
 
     Returns
     -------
