@@ -250,10 +250,17 @@ def test_unknown_nloptwrap_setting(sleep):
 
 def test_optimizer_settings_are_passed_on(sleep):
     _lf, f = sleep
-    with pytest.warns(mc.ConvergenceWarning, match="convergence code"):
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
         opt = mc.optimizeLmer(f, optimizer="Nelder_Mead", control={"maxfun": 10})
     assert opt.conv != 0
-    assert mc.optimizeLmer(f, control={"maxeval": 5}).feval <= 20
+    # lme4's Nelder_Mead warning and optwrap's, in R's words (optimizeLmer(f, "Nelder_Mead", control = list(maxfun = 10)))
+    assert [str(w.message) for w in rec] == ["failure to converge in 10 evaluations",
+                                             "convergence code 4 from Nelder_Mead: failure to converge in 10 evaluations"]
+    assert opt.conv == 4
+    with pytest.warns(mc.ConvergenceWarning, match="convergence code 5 from nloptwrap: NLOPT_MAXEVAL_REACHED"):
+        opt = mc.optimizeLmer(f, control={"maxeval": 5})
+    assert opt.conv == 5 and opt.feval == 5                                   # as lme4
 
 
 def test_no_optimizer_keeps_the_start(sleep):
