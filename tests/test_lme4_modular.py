@@ -329,8 +329,12 @@ function(df, formula, REML, use_w, use_off, thetas) {
     lf <- suppressWarnings(suppressMessages(do.call(lme4::lFormula, args)))
     f <- do.call(lme4::mkLmerDevfun, lf)
     th <- matrix(thetas, ncol = length(lf$reTrms$theta), byrow = TRUE)
-    list(values = apply(th, 1, f), lower = lf$reTrms$lower, Lind = lf$reTrms$Lind,
-         X = colnames(lf$X), n = nrow(lf$X))
+    values <- apply(th, 1, f)
+    # a fresh lFormula: lme4's devfun evaluations above moved lf's theta, where optimizeLmer would start
+    lf2 <- suppressWarnings(suppressMessages(do.call(lme4::lFormula, args)))
+    opt <- suppressWarnings(suppressMessages(lme4::optimizeLmer(do.call(lme4::mkLmerDevfun, lf2))))
+    list(values = values, lower = lf$reTrms$lower, Lind = lf$reTrms$Lind,
+         X = colnames(lf$X), n = nrow(lf$X), fval = opt$fval)
   }, error = function(e) list(error = conditionMessage(e)))
 }
 """
@@ -340,7 +344,8 @@ function(df, formula, REML, use_w, use_off, thetas) {
 @pytest.mark.parametrize("seed", range(12))
 def test_live_devfun_on_random_designs(seed):
     """R's mkLmerDevfun and ours at random theta, on the random designs of tests/random_designs.py
-    (every structure, weights, offsets, missing values): the same criterion, lme4's theta layout."""
+    (every structure, weights, offsets, missing values): the same criterion, lme4's theta layout; and
+    optimizeLmer's optimum at most lme4's."""
     pytest.importorskip("rpy2")
     import rlive
     from random_designs import draw_design
@@ -377,3 +382,6 @@ def test_live_devfun_on_random_designs(seed):
                  "lower")
     ours = np.array([f(th) for th in thetas])
     assert_close(ours, r["values"], f"devfun on {design.formula()}", **TOL["objective_at"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_criterion(mc.optimizeLmer(f).fval, r["fval"][0], f"optimizeLmer on {design.formula()}")
