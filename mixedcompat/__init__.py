@@ -27,7 +27,9 @@ from mixedcompat.inference.profile import profile
 from mixedcompat.inference.selection import cross_validate, model_table
 from mixedcompat.interop.statsmodels_convert import from_statsmodels, to_statsmodels
 from mixedcompat.entry import lmer
-from mixedcompat.lme4.fit import LmerMod
+from mixedcompat.lme4.fit import LmerMod, mkMerMod
+from mixedcompat.lme4.modular import glFormula, lFormula, mkLmerDevfun, optimizeLmer
+import mixedcompat.lme4.simulate_formula  # noqa: F401  (registers simulate(formula, ...))
 from mixedcompat.lme4.api import (cooks_distance, extractAIC, hatvalues, isGLMM, isLMM, isNLMM, isREML, model_frame,
                                   model_matrix, refitML, terms)
 from mixedcompat.lme4.allfit import allFit
@@ -54,5 +56,6 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
            "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
-           "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas"]
+           "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas", "lFormula", "glFormula",
+           "mkLmerDevfun", "optimizeLmer", "mkMerMod"]
 

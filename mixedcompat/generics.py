@@ -36,8 +36,25 @@ _EXAMPLES = {
 }
 
 
+_FORMULA_METHODS: dict = {}
+"""Generics that also take a formula first (R's ``simulate.formula``): name -> function, registered by
+the module that implements it (as R's S3 registration), so that this module imports no fit module."""
+
+
+def register_formula_method(name: str, fun: Any) -> None:
+    """Make the generic ``name`` hand a formula (a string or a parsed tree) first argument to ``fun``.
+
+    Example
+    -------
+    >>> register_formula_method("simulate", _FORMULA_METHODS["simulate"])   # what simulate_formula does
+    """
+    _FORMULA_METHODS[name] = fun
+
+
 def _method(name: str):
     def generic(model: Any, *args, **kwargs):
+        if name in _FORMULA_METHODS and (isinstance(model, str) or type(model).__name__ in ("Node", "FormulaParts")):
+            return _FORMULA_METHODS[name](model, *args, **kwargs)
         try:
             method = getattr(model, name)
         except AttributeError:
@@ -70,7 +87,7 @@ deviance = _method("deviance")
 REMLcrit = _method("REMLcrit")
 nobs = _method("nobs")
 ngrps = _method("ngrps")
-VarCorr = _method("VarCorr")
+VarCorr = _method("VarCorr")   # VarCorr(m, comp=...): the fit's method takes R's print argument
 ranef = _method("ranef")
 coef = _method("coef")
 fitted = _method("fitted")

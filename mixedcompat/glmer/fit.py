@@ -2,7 +2,7 @@
 result (lme4's ``glmerMod``).
 
 Pipeline (lme4's ``glFormula -> mkGlmerDevfun -> optimizeGlmer (stage 1) -> updateGlmerDevfun ->
-optimizeGlmer (stage 2) -> mkMerMod``): ``parse_formula`` -> ``model_frame`` -> ``make_reterms`` ->
+optimizeGlmer (stage 2) -> mkMerMod``): :func:`~mixedcompat.lme4.modular.formula_stage` (glFormula's frame and terms) ->
 the family's response and start (:mod:`mixedcompat.glm`) -> :func:`~mixedcompat.glmer.stages.optimize_glmer`
 -> :class:`GlmerMod`.
 """
@@ -18,7 +18,7 @@ import scipy.linalg as sla
 from mixedcompat.errors import DataError
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.formula import FormulaParts, parse_formula
-from mixedcompat.front.reterms import ThetaLayout, make_reterms
+from mixedcompat.front.reterms import ThetaLayout
 from mixedcompat.front.rlang import Node
 from mixedcompat.front.transforms import Fac
 from mixedcompat.glm.families import family_of
@@ -28,9 +28,9 @@ from mixedcompat.glmer.control import glmer_control
 from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, pirls
 from mixedcompat.glmer.stages import GlmerOpt, optimize_glmer
-from mixedcompat.lme4.checks import check_reterms, check_scale_x, checked_model_frame
 from mixedcompat.lme4.convergence import check_conv, emit
 from mixedcompat.lme4.fit import LmerMod, lmer
+from mixedcompat.lme4.modular import formula_stage
 from mixedcompat.lme4.prediction import predict as lme4_predict
 from mixedcompat.lme4.varcorr import VarCorr, VCTerm
 from mixedcompat.model import LogLik
@@ -64,12 +64,9 @@ def _prepare(formula, data, family, weights, offset, subset, na_action, contrast
     the start's linear predictor and the design's warnings."""
     fam = family_of(family)
     parts = parse_formula(formula)
-    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
-                                              na_action=na_action, contrasts=contrasts, glm_response=True)
+    frame, terms, fit_warnings = formula_stage(parts, data, ctrl, glm_response=True, weights=weights, offset=offset,
+                                               subset=subset, na_action=na_action, contrasts=contrasts)   # glFormula's
     n = len(frame.y)
-    terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, n)
-    check_reterms(terms, n, ctrl)
-    fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
     try:
         resp = glm_response(fam, _raw_response(frame), frame.weights, n_rows=n)
     except DataError as exc:
@@ -360,11 +357,11 @@ class GlmerMod(LmerMod):
     def REMLcrit(self) -> float:
         raise DataError("REMLcrit() is for linear mixed models; a glmer fit has no REML criterion")
 
-    def VarCorr(self):
+    def VarCorr(self, comp: Any = None):
         vc_terms = []
         for t, Tk in zip(self.terms, self._factor.templates):
             vc_terms.append(VCTerm(t.group, list(t.names), self._sigma ** 2 * (Tk @ Tk.T)))
-        return VarCorr(vc_terms, self._sigma if self.use_scale else None, use_sc=self.use_scale)
+        return VarCorr(vc_terms, self._sigma if self.use_scale else None, use_sc=self.use_scale, comp=comp)
 
     # ---------------------------------------------------------------- fitted values and residuals
     def fitted(self) -> np.ndarray:

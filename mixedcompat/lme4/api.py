@@ -199,14 +199,28 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
     ['Reaction', 'poly(Days, 2).1', 'poly(Days, 2).2', 'Subject']
     """
     _require_merMod(m, "model.frame")
-    data = m.call.get("data")
-    rows = np.asarray(m.frame.rows)
+    return frame_table(m.parts, m.frame, m.call, fixed_only=fixed_only)
+
+
+def frame_table(parts: Any, frame: Any, call: dict, fixed_only: bool = False) -> pd.DataFrame:
+    """R's model frame (see :func:`model_frame`) from a parsed formula, its :class:`ModelFrame` and the
+    call's ``data`` / ``weights`` / ``offset`` (lme4's ``lFormula(...)$fr`` before there is a fit).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
+    >>> frame_table(m.parts, m.frame, m.call).columns.tolist()
+    ['Reaction', 'Days', 'Subject']
+    """
+    data = call.get("data")
+    rows = np.asarray(frame.rows)
     if not isinstance(data, pd.DataFrame):      # the data are not stored: the kept rows are
-        data, rows = m.frame.data, np.arange(len(m.frame.data))
-    mv = model_variables(m.parts, data)
+        data, rows = frame.data, np.arange(len(frame.data))
+    mv = model_variables(parts, data)
     fixed_vars = {mv.response, *mv.fixed.variables}
     # R's order: first appearance in the formula with its bars made "+" (``(1 | g/h)``: g, then h)
-    order = {name: i for i, name in enumerate(terms(m, fixed_only=False).variables)}
+    order = {name: i for i, name in enumerate(_formula_terms(parts, False, False).variables)}
     items = sorted(mv.values.items(), key=lambda kv: order.get(kv[0].deparse(), len(order)))
     cols: dict[str, Any] = {}
     for node, value in items:
@@ -223,7 +237,7 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
         cols.update(_frame_columns(name, taken, original))
     # lme4's fixed.only frame keeps (weights) and (offset) too
     for role in ("weights", "offset"):
-        arg = m.call.get(role)
+        arg = call.get(role)
         if arg is not None:
             values = data[arg].to_numpy(dtype=float) if isinstance(arg, str) else np.asarray(arg, dtype=float)
             cols[f"({role})"] = values.ravel()[rows]
@@ -370,7 +384,11 @@ def terms(m: Any, fixed_only: bool | None = None, random_only: bool = False) -> 
         fixed_only = not random_only
     if fixed_only and random_only:
         raise DataError("can't specify 'only fixed' and 'only random' terms")
-    parts = m.parts
+    return _formula_terms(m.parts, fixed_only, random_only)
+
+
+def _formula_terms(parts: Any, fixed_only: bool, random_only: bool) -> "Terms":
+    """:func:`terms` of a parsed formula."""
     if fixed_only:
         rhs = parts.fixed if parts.fixed is not None else num(1)
     elif random_only:

@@ -1,13 +1,13 @@
 """``lmer``: fit a linear mixed model as lme4 does; ``LmerMod``, the immutable fit result; and how to
 fit it again: :func:`refit` (a new response) and :func:`update` (a changed formula or arguments).
 
-Pipeline (lme4's ``lFormula -> mkLmerDevfun -> optimizeLmer -> mkMerMod``):
-``parse_formula`` -> ``model_frame`` -> ``make_reterms`` -> ``Deviance`` -> ``minimize_theta`` -> ``LmerMod``.
+``lmer`` is lme4's pipeline, the public stages of :mod:`mixedcompat.lme4.modular`:
+``lFormula -> mkLmerDevfun -> optimizeLmer -> checkConv -> mkMerMod`` (``mkMerMod``, which
+builds the fit object, lives here with it).
 """
 from __future__ import annotations
 
 import dataclasses
-import functools
 import warnings
 from typing import Any
 
@@ -15,18 +15,17 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from mixedcompat.lme4.convergence import check_conv, emit, is_singular_theta
-from mixedcompat.front.data_input import as_data_frame
+from mixedcompat.lme4.convergence import is_singular_theta
 from mixedcompat.front.design import ModelFrame
-from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError, SingularFitWarning
-from mixedcompat.front.formula import FormulaParts, parse_formula
+from mixedcompat.errors import SINGULAR_MESSAGE, DataError, SingularFitWarning
+from mixedcompat.front.formula import FormulaParts
 from mixedcompat.front.rlang import Node
-from mixedcompat.lme4.checks import check_reterms, check_scale_x, checked_model_frame
 from mixedcompat.lme4.control import lmer_control
-from mixedcompat.lme4.gradient import criterion_gradient
-from mixedcompat.lme4.optimize import GRADIENT_OPTIMIZER, OptSummary, minimize_theta
+from mixedcompat.lme4.modular import (LmerDevfun, checked_conv, data_start, lFormula, mkLmerDevfun,
+                                      optimize_fit, optimizeLmer, theta_scale)
+from mixedcompat.lme4.optimize import OptSummary
 from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
-from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
+from mixedcompat.front.reterms import ReTerm, flist
 from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
@@ -37,8 +36,8 @@ from mixedcompat.model import LogLik, MixedModel, require_rows
 from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.present.rformat import quantile7
 
-__all__ = ["lmer", "LmerMod", "require_mermod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of", "theta_scale",
-           "data_start"]
+__all__ = ["lmer", "mkMerMod", "LmerMod", "require_mermod", "LogLik", "refit", "update", "optimize_fit", "optinfo_of",
+           "theta_scale", "data_start"]
 
 DEPRECATED_DEVIANCE = ("deviance() is deprecated for REML fits; use REMLcrit for the REML criterion or "
                        "deviance(.,REML=FALSE) for deviance calculated at the REML fit")
@@ -85,7 +84,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
         far fewer evaluations on large models, lme4's optimum or a lower one, but not lme4's path,
         so printed digits beyond the optimum's precision may differ; see
         :func:`mixedcompat.lme4.optimize.gradient_descent`; the default ``"nloptwrap"`` is lme4's
-        BOBYQA); ``blas_threads`` (1).
+        BOBYQA; ``"bobyqa"`` (minqa's BOBYQA) and ``"Nelder_Mead"`` (lme4's) run lme4's path
+        with them, without our polishing, see :func:`mixedcompat.optimizeLmer`); ``blas_threads`` (1).
 
     Returns
     -------
@@ -98,147 +98,79 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
     >>> round(m.REMLcrit(), 3)
     1743.628
     """
-    data = as_data_frame(data)
-    if not isinstance(REML, (bool, np.bool_)):
-        raise DataError(f"REML must be True or False, not {REML!r}")
-    ctrl = lmer_control(control)
-    parts = parse_formula(formula)
-    frame, fit_warnings = checked_model_frame(parts, data, ctrl, weights=weights, offset=offset, subset=subset,
-                                              na_action=na_action, contrasts=contrasts)
-    threads = ctrl["blas_threads"]
-    with blas_threads(threads):
-        terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-        check_reterms(terms, len(frame.y), ctrl)
-        fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
-        devfun = make_deviance(terms, frame.X, frame.y, frame.weights, frame.offset, REML=bool(REML))
-        opt = optimize_fit(devfun, terms, _start_values(control, terms, devfun.layout, frame.y), control)
-    names = {
-        "data_name": data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) else "data",
-        "weights_name": _arg_name(weights, "weights"),
-        "offset_name": _arg_name(offset, "offset"),
-    }
-    call = {"formula": formula, "data": data, "REML": bool(REML), "weights": weights, "offset": offset,
-            "subset": subset, "na_action": na_action, "contrasts": contrasts, "control": control}
-    with blas_threads(threads):
-        text = formula if isinstance(formula, str) else parts.text
-        return LmerMod(text, parts, frame, terms, devfun, opt, bool(REML), control or {},
-                       fit_warnings=fit_warnings, call=call, **names)
+    lf = lFormula(formula, data, REML=REML, weights=weights, offset=offset, subset=subset,
+                  na_action=na_action, contrasts=contrasts, control=control)
+    with blas_threads(lf.ctrl["blas_threads"]):
+        devfun = mkLmerDevfun(lf)
+        opt = optimizeLmer(devfun)
+        # lme4's lmer() runs checkConv between optimizeLmer and mkMerMod
+        opt = checked_conv(opt, devfun.lower, lf.ctrl)
+        return mkMerMod(devfun, opt, mc=lf.call)
 
 
-def optimize_fit(devfun: Deviance, terms: list[ReTerm], start: np.ndarray, control: dict | None) -> OptSummary:
-    """Minimise the criterion from ``start`` (lme4's ``optimizeLmer``), or with
-    ``control["optimizer"] = None`` (lme4's ``lmerControl(optimizer = NULL)``) just evaluate it there;
-    then lme4's ``checkConv`` at the optimum (:mod:`mixedcompat.lme4.convergence`), whose warnings are
-    given here and whose result is ``OptSummary.lme4conv``."""
-    ctrl = lmer_control(control)
-    lower = devfun.layout.lower
-    if ctrl["optimizer"] is None:
-        start = np.asarray(start, dtype=float)
-        opt = OptSummary(theta=start, fval=float(devfun(start)), feval=1, optimizer="none", conv_code=0,
-                         message="no optimisation: theta fixed at the start values")
-    else:
-        fun_grad = None
-        if ctrl["optimizer"] == GRADIENT_OPTIMIZER:
-            fun_grad = functools.partial(criterion_gradient, devfun)
-        opt = minimize_theta(devfun, start, lower, ctrl, column_partners=devfun.layout.column_partners,
-                             calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms),
-                             fun_many=getattr(devfun, "criteria", None), fun_grad=fun_grad)
-    conv = check_conv(opt.derivs, opt.theta, lower, ctrl)
-    if conv is not None and conv.singular:
-        if ctrl["check_conv_singular"]["action"] == "stop":
-            raise ConvergenceError(SINGULAR_MESSAGE)
-        # the singular message and warning are the fit object's (LmerMod), as before
-        return dataclasses.replace(opt, lme4conv=conv.as_dict(), lme4_stop=_lme4_stop_report(opt, lower, ctrl))
-    emit(conv, ctrl, stacklevel=4)
-    msgs = tuple(opt.messages) + (conv.messages if conv is not None else ())
-    return dataclasses.replace(opt, messages=msgs, lme4conv=None if conv is None else conv.as_dict(),
-                               lme4_stop=_lme4_stop_report(opt, lower, ctrl))
+def mkMerMod(rho: LmerDevfun, opt: Any, reTrms: dict | None = None, fr: pd.DataFrame | None = None,  # noqa: N802
+             mc: dict | None = None) -> "LmerMod":
+    """lme4's ``mkMerMod``: the fit object from a devfun (lme4's ``rho``, its environment) and an
+    optimizer result -- the last stage of :func:`lmer`, which calls it with its own call (``mc``).
 
+    Parameters
+    ----------
+    rho : LmerDevfun
+        From :func:`mixedcompat.mkLmerDevfun` (it carries the model frame and terms).
+    opt : LmerOpt or dict
+        From :func:`mixedcompat.optimizeLmer`, or a dict with ``par`` (theta) and ``fval`` as R's list.
+    reTrms, fr : optional
+        lme4's arguments; when given they must be the devfun's own (``lf.reTrms``, ``lf.fr``).
+    mc : dict, optional
+        The call recorded in the fit: :func:`lmer`'s arguments (the fit then prints ``Formula:`` and
+        ``Data:`` lines and can be ``update``d); None (R's ``mkMerMod(...)`` call): no such lines, as R.
 
-def _lme4_stop_report(opt: OptSummary, lower: np.ndarray, ctrl: dict) -> dict | None:
-    """Where lme4's own path stopped when our polishing restart went lower: its theta, criterion
-    and the messages lme4's checkConv gives there (not warned: they describe a point we left)."""
-    stop = opt.lme4_stop
-    if stop is None:
-        return None
-    conv = check_conv(stop["derivs"], stop["theta"], lower, ctrl)
-    return {"theta": np.asarray(stop["theta"]).copy(), "criterion": stop["fval"],
-            "messages": [] if conv is None else list(conv.messages)}
-
-
-def theta_scale(terms: list[ReTerm]) -> np.ndarray:
-    """The natural size of each theta entry: ``1 / rms(x_i)`` for an entry in row i of a term's
-    template (x_i the term's i-th column), since ``x_i b_i`` is what the data see.  1 for intercepts.
+    Returns
+    -------
+    LmerMod
+        Without ``mc`` the fit has no lme4 ``checkConv`` result (R's ``lme4conv = NULL``).
 
     Example
     -------
     >>> import mixedcompat as mc
-    >>> d = mc.datasets.load("sleepstudy").assign(Dm=lambda d: d["Days"] * 1e-3)
-    >>> m = mc.lmer("Reaction ~ Dm + (Dm | Subject)", d, control={"check_scaleX": "ignore"})
-    >>> np.round(theta_scale(m.terms), 1).tolist()
-    [1.0, 187.3, 187.3]
+    >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
+    >>> f = mc.mkLmerDevfun(lf)
+    >>> m = mc.mkMerMod(f, mc.optimizeLmer(f), lf.reTrms, lf.fr)
+    >>> round(m.REMLcrit(), 3)
+    1743.628
     """
-    out = []
-    for t in terms:
-        rms = np.sqrt(np.mean(t.X ** 2, axis=0)) if len(t.X) else np.ones(t.q)
-        rms = np.where(np.isfinite(rms) & (rms > 0), rms, 1.0)
-        rows, _cols = t.tril_index
-        out.append(1.0 / rms[rows])
-    return np.concatenate(out)
+    if not isinstance(rho, LmerDevfun):
+        raise TypeError(f"mkMerMod() takes the result of mkLmerDevfun() as rho, not {type(rho).__name__}")
+    lf = rho.lf
+    if reTrms is not None and reTrms is not lf.reTrms:
+        mine = lf.reTrms
+        if reTrms.get("cnms") != mine["cnms"] or not np.array_equal(np.asarray(reTrms.get("Gp")), mine["Gp"]):
+            raise DataError("mkMerMod: reTrms is not the random-effects structure devfun was made from "
+                            f"(cnms {mine['cnms']}, Gp {mine['Gp'].tolist()})")
+    if fr is not None and len(fr) != len(lf.frame.y):
+        raise DataError(f"mkMerMod: fr has {len(fr)} rows; devfun's model frame has {len(lf.frame.y)}")
+    opt = _as_opt(opt, rho)
+    text = lf.formula
+    call = dict(mc) if mc is not None else {}
+    return LmerMod(text, lf.parts, lf.frame, lf.terms, rho.deviance, opt, lf.REML, lf.control,
+                   fit_warnings=list(lf.fit_warnings), call=call,
+                   modular=mc is None, **lf.names)
 
 
-def data_start(terms: list[ReTerm], y: np.ndarray) -> np.ndarray | None:
-    """lme4 1.1-31's start for models whose terms are all ``(1 | f)``, each on its own factor.
-
-    ``mkLmerDevfun`` starts theta at ``sqrt(v_k / v_e)``: ``v_k`` the sample variance of the
-    response's group means ``ave(y, f_k)`` (one value per observation), ``v_e = var(y) - sum(v_k)``
-    -- when ``v_e > 0``; otherwise (and for any other model) at lme4's usual 1 / 0.  The response is
-    the model frame's (no offset removed, no weights).  Returns None when the rule does not apply.
-
-    Example
-    -------
-    >>> import mixedcompat as mc
-    >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"), control={"optimizer": None})
-    >>> round(float(m.theta[0]), 7)
-    0.9787605
-    """
-    groups = [t.group for t in terms]
-    if not all(list(t.names) == ["(Intercept)"] for t in terms) or len(set(groups)) != len(terms):
-        return None
-    y = np.asarray(y, dtype=float)
-    if len(y) < 2:
-        return None
-    v = []
-    for t in terms:
-        sums = np.bincount(t.codes, weights=y, minlength=t.n_levels)
-        counts = np.bincount(t.codes, minlength=t.n_levels)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = sums / counts
-        v.append(float(np.var(means[t.codes], ddof=1)))
-    v_e = float(np.var(y, ddof=1)) - sum(v)
-    if not np.isfinite(v_e) or v_e <= 0:
-        return None
-    return np.sqrt(np.asarray(v) / v_e)
-
-
-def _start_values(control: dict | None, terms: list[ReTerm], layout: ThetaLayout,
-                  y: np.ndarray | None = None) -> np.ndarray:
-    """lme4's start values (1 on template diagonals, 0 elsewhere; :func:`data_start` when it
-    applies) or ``control["start"]``."""
-    default = layout.start.copy()
-    if not control or control.get("start") is None:
-        if y is not None:
-            from_data = data_start(terms, y)
-            if from_data is not None:
-                return from_data
-        return default
-    start = np.asarray(control["start"], dtype=float).ravel()
-    if start.shape != default.shape:
-        raise DataError(f"control['start'] has {start.size} values; this model has {default.size} "
-                        f"theta parameters ({', '.join(layout.names)})")
-    if np.any(start < layout.lower) or not np.all(np.isfinite(start)):
-        raise DataError("control['start'] must be finite and >= 0 on the template diagonals")
-    return start
+def _as_opt(opt: Any, rho: LmerDevfun) -> OptSummary:
+    """An optimizer result as an OptSummary: ours, or R's list (a dict with ``par`` and ``fval``)."""
+    if isinstance(opt, OptSummary):
+        return opt
+    if not isinstance(opt, dict) or "par" not in opt:
+        raise DataError("mkMerMod: opt must be optimizeLmer()'s result or a dict with 'par' (theta) and 'fval'")
+    theta = np.asarray(opt["par"], dtype=float).ravel()
+    if theta.shape != (rho.layout.n_theta,):
+        raise DataError(f"mkMerMod: opt['par'] has {theta.size} values; the model has {rho.layout.n_theta} "
+                        f"theta parameters ({', '.join(rho.theta_names)})")
+    fval = float(opt.get("fval", rho(theta)))
+    return OptSummary(theta=theta, fval=fval, feval=int(opt.get("feval", 0) or 0),
+                      optimizer=str(opt.get("optimizer", "none")), conv_code=int(opt.get("conv", 0) or 0),
+                      message=str(opt.get("message", "")))
 
 
 def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | None) -> dict:
@@ -273,12 +205,6 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
     return info
 
 
-def _arg_name(arg: Any, default: str) -> str | None:
-    if arg is None:
-        return None
-    return arg if isinstance(arg, str) else default
-
-
 class LmerMod(MixedModel):
     """A fitted linear mixed model (lme4's ``lmerMod``, a :class:`~mixedcompat.model.MixedModel`);
     frozen once built.
@@ -304,9 +230,12 @@ class LmerMod(MixedModel):
                  devfun: Deviance, opt: OptSummary, REML: bool, control: dict,
                  data_name: str | None = None, weights_name: str | None = None,
                  offset_name: str | None = None, fit_warnings: list[str] | None = None,
-                 call: dict | None = None, warn_singular: bool = True):
+                 call: dict | None = None, warn_singular: bool = True, modular: bool = False):
         self.formula = formula
         self.call = dict(call or {})   # the arguments lmer() was called with (refit / update)
+        # R's call: lmer(...), or mkMerMod(rho, opt, reTrms, fr) for a fit assembled by hand, whose
+        # print and summary have no Formula: / Data: lines
+        self.call_name = "mkMerMod" if modular else "lmer"
         self.parts = parts
         self.frame = frame
         self.terms = terms
@@ -408,13 +337,15 @@ class LmerMod(MixedModel):
         return bool(np.any(self.theta[self.devfun.layout.on_diagonal] < tol))
 
     # ---------------------------------------------------------------- random effects
-    def VarCorr(self):
-        """Estimated variances, standard deviations and correlations of the random effects."""
+    def VarCorr(self, comp: Any = None):
+        """Estimated variances, standard deviations and correlations of the random effects;
+        ``comp`` (``"Variance"`` and/or ``"Std.Dev."``) is R's ``print(VarCorr(m), comp = ...)``
+        argument: the columns ``str()`` shows."""
         vc_terms = []
         for t, Tk in zip(self.terms, self._factor.templates):
             cov = self._sigma ** 2 * (Tk @ Tk.T)
             vc_terms.append(VCTerm(t.group, list(t.names), cov))
-        return VarCorr(vc_terms, self._sigma, use_sc=True)
+        return VarCorr(vc_terms, self._sigma, use_sc=True, comp=comp)
 
     def ranef(self, condVar: bool = True):
         """Conditional modes of the random effects: grouping factor -> DataFrame (levels x terms).

@@ -2,7 +2,8 @@
 
 ``VarCorr(terms, sigma)`` holds one :class:`VCTerm` (grouping factor, column names, q x q
 covariance on the variance scale) per random-effects term and the residual standard deviation.
-``str()`` is R's ``print(VarCorr(m))``, :meth:`VarCorr.format` is the table inside
+``str()`` is R's ``print(VarCorr(m))`` (``VarCorr(m, comp=...)`` / :meth:`VarCorr.with_comp`: R's
+``print(VarCorr(m), comp = ...)``), :meth:`VarCorr.format` is the table inside
 ``summary(m)``, :meth:`VarCorr.to_frame` is ``as.data.frame(VarCorr(m))``.
 """
 from __future__ import annotations
@@ -15,11 +16,47 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from mixedcompat.errors import DataError
 from mixedcompat.present.rformat import format_real, print_matrix, r_round
 
-__all__ = ["VCTerm", "VarCorr", "make_unique", "make_names", "group_names"]
+__all__ = ["VCTerm", "VarCorr", "make_unique", "make_names", "group_names", "match_comp", "PRINT_COMP", "PRINT_DIGITS"]
 
 _COMPONENTS = ("Variance", "Std.Dev.")
+PRINT_COMP = ("Std.Dev.",)
+"""The columns ``print(VarCorr(m))`` shows by default (lme4's ``comp = "Std.Dev."``)."""
+PRINT_DIGITS = 5
+"""lme4's ``print.VarCorr.merMod`` digits: ``max(3, getOption("digits") - 2)``."""
+
+
+def match_comp(comp: str | Sequence[str]) -> tuple[str, ...]:
+    """lme4's ``pmatch(comp, c("Variance", "Std.Dev."))``: each entry an exact name or a unique prefix
+    of one, each name at most once.
+
+    Raises
+    ------
+    DataError
+        lme4's "Illegal 'comp': ..." (an entry that matches nothing or a name already taken), or
+        "Must *either* show variances or standard deviations" (no entry).
+
+    Example
+    -------
+    >>> match_comp(["Var", "Std"])
+    ('Variance', 'Std.Dev.')
+    """
+    given = [comp] if isinstance(comp, str) else list(comp)
+    if not given:
+        raise DataError("Must *either* show variances or standard deviations")
+    out: list[str] = []
+    bad: list[str] = []
+    for c in given:
+        hits = [n for n in _COMPONENTS if n == c] or [n for n in _COMPONENTS if isinstance(c, str) and c and n.startswith(c)]
+        if len(hits) != 1 or hits[0] in out:
+            bad.append(str(c))
+        else:
+            out.append(hits[0])
+    if bad:
+        raise DataError(f"Illegal 'comp': {' '.join(bad)} (use 'Variance' and/or 'Std.Dev.', or a unique prefix)")
+    return tuple(out)
 
 
 def make_unique(names: Sequence[str]) -> list[str]:
@@ -152,14 +189,29 @@ class VarCorr:
      Residual             49.510  
     """
 
-    def __init__(self, terms: Sequence[VCTerm], sigma: float | None, use_sc: bool = True) -> None:
+    def __init__(self, terms: Sequence[VCTerm], sigma: float | None, use_sc: bool = True,
+                 comp: str | Sequence[str] | None = None) -> None:
         self.terms = list(terms)
         self.sigma = None if sigma is None else float(sigma)
         self.use_sc = bool(use_sc) and sigma is not None
         self.groups = group_names([t.group for t in self.terms])
+        self.comp = PRINT_COMP if comp is None else match_comp(comp)
 
     def __str__(self) -> str:
-        return self.format(comp=("Std.Dev.",), digits=5)
+        return self.format(comp=self.comp, digits=PRINT_DIGITS)
+
+    def with_comp(self, comp: str | Sequence[str]) -> "VarCorr":
+        """The same table printing the columns ``comp`` (R's ``print(VarCorr(m), comp = comp)``).
+
+        Example
+        -------
+        >>> vc = VarCorr([VCTerm("g", ["(Intercept)"], np.array([[4.0]]))], 1.0)
+        >>> print(vc.with_comp("Var"))
+         Groups   Name        Variance
+         g        (Intercept) 4       
+         Residual             1       
+        """
+        return VarCorr(self.terms, self.sigma, self.use_sc, comp=comp)
 
     def __repr__(self) -> str:
         return str(self)
@@ -176,7 +228,8 @@ class VarCorr:
             Significant digits of the variance / std.dev. columns; correlations get
             ``max(2, digits - 2)`` decimals.
         corr : bool, optional
-            Show the correlation block; default when "Std.Dev." is shown.
+            Show the correlation block (default: as lme4 1.1-31's ``formatVC``, whenever a term has
+            more than one column, whatever ``comp`` is).
 
         Example
         -------
@@ -184,15 +237,9 @@ class VarCorr:
         >>> vc.format_lines(("Variance", "Std.Dev."), 4)[1]
         ' g        (Intercept) 4        2       '
         """
-        if isinstance(comp, str):
-            comp = (comp,)
-        for c in comp:
-            if c not in _COMPONENTS:
-                raise ValueError(f"Illegal 'comp': {c!r} (use 'Variance' and/or 'Std.Dev.')")
-        if not comp:
-            raise ValueError("Must *either* show variances or standard deviations")
+        comp = match_comp(comp)
         if corr is None:
-            corr = "Std.Dev." in comp
+            corr = True
         sds = [list(t.stddev) for t in self.terms]
         groups = list(self.groups)
         names = [n for t in self.terms for n in t.names]

@@ -169,6 +169,8 @@ def call_lines(m: Any, summary: bool, texts: dict[str, str | None] | None = None
     >>> call_lines(m, summary=True)[0]
     'Formula: Reaction ~ Days + (Days | Subject)'
     """
+    if getattr(m, "call_name", "lmer") == "mkMerMod":   # R's mkMerMod(...) call has no formula or data
+        return []
     lines = cat_fill(["Formula:"] + deparse_lines(m.parts.tree))
     for label, attr in (("   Data:", "data_name"), ("Weights:", "weights_name"),
                         (" Offset:", "offset_name"), ("Control:", "control_name"),
