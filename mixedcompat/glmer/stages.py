@@ -24,8 +24,6 @@ from mixedcompat.glmer.objective import GlmerObjective
 from mixedcompat.glmer.pirls import GlmData, PirlsResult, pirls
 from mixedcompat.lme4.convergence import Derivs, deriv12
 from mixedcompat.lme4.optimize import run_lme4_optimizer
-from mixedcompat.numerics.nelder_mead import nelder_mead
-from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 
 __all__ = ["GlmerOpt", "optimize_glmer", "check_boundary", "BOUNDARY_NOISE"]
 
@@ -72,34 +70,13 @@ def run_optimizer(name: str, fn, x0: np.ndarray, lower: np.ndarray, stage: int, 
     ``"convergence code <k> from <optimizer>: <message>"``.
     """
     ctl = dict(opt_ctrl)
-    warn: list[str] = []
-    if name == "bobyqa":
-        x0 = np.asarray(x0, dtype=float).copy()
-        if np.all(x0 == 0):
-            x0[:] = 0.001
-        if stage == 2:
-            ctl.setdefault("rhobeg", 2e-4)
-            ctl.setdefault("rhoend", 2e-7)
-        res = minqa_bobyqa(fn, x0, lower=lower, **ctl)
-        warn += list(res.warnings)
-        code, msg, par, fval, feval = res.ierr, res.msg, res.par, res.fval, res.feval
-    elif name != "Nelder_Mead":                  # nloptwrap, optimx: as lmer runs them (no stage-2 settings)
-        res = run_lme4_optimizer(name, fn, x0, lower, ctl, warn=False)
-        warn += list(res.warnings)
-        code, msg, par, fval, feval = res.conv, res.message, res.par, res.fval, res.feval
-    else:
-        if stage == 2 and "xst" not in ctl:
-            ctl["xst"] = 0.2 * np.concatenate([np.full(n_theta, 0.1), np.minimum(beta_sd, 10.0)])
-        if "xst" in ctl and "xt" not in ctl:
-            ctl["xt"] = 5e-4 * np.asarray(ctl["xst"], dtype=float)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            res = nelder_mead(fn, x0, lower=lower, **ctl)
-        for w in caught:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        warn += list(res.warnings)
-        code = 4 if res.NM_result == 4 else res.convergence
-        msg, par, fval, feval = res.message, res.par, res.fval, res.feval
+    if stage == 2 and name == "bobyqa":
+        ctl.setdefault("rhobeg", 2e-4)
+        ctl.setdefault("rhoend", 2e-7)
+    if stage == 2 and name == "Nelder_Mead" and "xst" not in ctl:
+        ctl["xst"] = 0.2 * np.concatenate([np.full(n_theta, 0.1), np.minimum(beta_sd, 10.0)])
+    res = run_lme4_optimizer(name, fn, x0, lower, ctl, warn=False)
+    code, msg, par, fval, feval, warn = res.conv, res.message, res.par, res.fval, res.feval, list(res.warnings)
     if code != 0:
         # optwrap warns this but does not keep it: its `curWarnings <<-` assigns outside the function
         text = f"convergence code {code} from {name}" + (f": {msg}" if msg else "")

@@ -32,23 +32,19 @@ from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
 from mixedcompat.front.rlang import Node
 from mixedcompat.glm.families import family_of
 from mixedcompat.glmer.control import glmer_control
-from mixedcompat.glmer.stages import check_boundary, run_optimizer
 from mixedcompat.lme4.checks import check_reterms, check_scale_x, checked_model_frame
 from mixedcompat.lme4.control import KNOWN as LMER_CONTROL_NAMES
 from mixedcompat.lme4.control import canonical_name, lmer_control
-from mixedcompat.lme4.convergence import check_conv, deriv12, emit
+from mixedcompat.lme4.convergence import check_conv, emit
 from mixedcompat.lme4.gradient import criterion_gradient
-from mixedcompat.lme4.optimize import GRADIENT_OPTIMIZER, OptSummary, minimize_theta
+from mixedcompat.lme4.optimize import GRADIENT_OPTIMIZER, OptSummary, check_optimizer, minimize_theta
 from mixedcompat.lme4.pls import Deviance, make_deviance
 from mixedcompat.numerics.threads import blas_threads
 
 __all__ = ["LmerFormula", "LmerDevfun", "LmerOpt", "formula_stage", "lFormula", "glFormula", "mkLmerDevfun", "optimizeLmer",
-           "re_trms", "OPTIMIZERS", "minimize_lmer", "checked_conv", "optimize_fit", "theta_scale",
+           "re_trms", "minimize_lmer", "checked_conv", "optimize_fit", "theta_scale",
            "data_start", "start_values", "arg_name"]
 
-OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", GRADIENT_OPTIMIZER)
-"""The optimisers of an lmer fit: lme4's ``nloptwrap`` (NLopt's BOBYQA, the default), ``bobyqa``
-(minqa's), ``Nelder_Mead`` (lme4's own); ``"gradient"`` is ours (see :mod:`mixedcompat.lme4.optimize`)."""
 
 
 def arg_name(arg: Any, default: str) -> str | None:
@@ -515,41 +511,14 @@ class LmerOpt(OptSummary):
         return cls(**{f.name: getattr(opt, f.name) for f in dataclasses.fields(OptSummary)})
 
 
-def _optwrap(name: str, fun, start: np.ndarray, lower: np.ndarray, ctrl: dict, opt_ctrl: dict) -> OptSummary:
-    """lme4's ``optimizeLmer`` with minqa's ``bobyqa`` or lme4's ``Nelder_Mead``: ``optwrap``
-    (unadjusted controls), ``restart_edge``, ``check.boundary`` and the derivatives."""
-    res = run_optimizer(name, fun, start, lower, 1, opt_ctrl)
-    feval = res.feval
-    if ctrl["restart_edge"]:
-        on_bound = np.where(res.par == lower)[0]
-        if len(on_bound):
-            d0 = fun(res.par)
-            grads = []
-            for i in on_bound:
-                th = res.par.copy()
-                th[i] = lower[i] + 1e-5
-                grads.append((fun(th) - d0) / 1e-5)
-            if any(g < 0 for g in grads):
-                res2 = run_optimizer(name, fun, res.par, lower, 1, opt_ctrl)
-                res2.feval += feval
-                res = res2
-    par, fval = res.par, res.fval
-    if ctrl["boundary_tol"] > 0:
-        par, fval, _changed = check_boundary(fun, par, fval, lower, len(par), ctrl["boundary_tol"])
-    derivs = deriv12(fun, par, fval) if ctrl["calc_derivs"] else None
-    return OptSummary(theta=np.asarray(par, dtype=float), fval=float(fval), feval=int(res.feval), optimizer=name,
-                      conv_code=int(res.code), message=str(res.message), warnings=tuple(res.warnings),
-                      derivs=derivs)
-
-
 def minimize_lmer(deviance: Deviance, terms: list[ReTerm], start: np.ndarray, ctrl: dict,
                   opt_ctrl: dict | None = None) -> OptSummary:
     """Minimise an lmer criterion from ``start`` with ``ctrl["optimizer"]`` (lme4's
     ``optimizeLmer``); ``None`` (lme4's ``lmerControl(optimizer = NULL)``) evaluates it at the start.
 
-    ``"nloptwrap"`` (and ours, ``"gradient"``) run :func:`mixedcompat.lme4.optimize.minimize_theta`
-    (with our polishing, see there); ``"bobyqa"`` and ``"Nelder_Mead"`` run lme4's ``optwrap`` path
-    (minqa's BOBYQA / lme4's Nelder-Mead with ``opt_ctrl``, restart_edge, check.boundary).
+    Every optimiser runs through :func:`mixedcompat.lme4.optimize.minimize_theta` (the one home of
+    lme4's optimisers by name, their ``optCtrl``, ``restart_edge`` and ``check.boundary``);
+    ``opt_ctrl`` (optimizeLmer's ``control``) is added to ``ctrl["optCtrl"]``.
     """
     lower = deviance.layout.lower
     name = ctrl["optimizer"]
@@ -557,14 +526,9 @@ def minimize_lmer(deviance: Deviance, terms: list[ReTerm], start: np.ndarray, ct
         start = np.asarray(start, dtype=float)
         return OptSummary(theta=start, fval=float(deviance(start)), feval=1, optimizer="none", conv_code=0,
                           message="no optimisation: theta fixed at the start values")
-    if name not in OPTIMIZERS:
-        raise DataError(f"couldn't find optimizer function {name!r}; lmer's optimizers are "
-                        f"{', '.join(map(repr, OPTIMIZERS))} (or None: no optimisation)")
-    if name in ("bobyqa", "Nelder_Mead"):
-        return _optwrap(name, deviance, np.asarray(start, dtype=float), lower, ctrl, dict(opt_ctrl or {}))
     if opt_ctrl:
-        raise DataError(f"unknown nloptwrap control setting(s) {', '.join(map(repr, sorted(opt_ctrl)))}; "
-                        f"nloptwrap takes xtol_abs, ftol_abs, xtol_rel, maxeval")
+        ctrl = dict(ctrl, optCtrl={**(ctrl.get("optCtrl") or {}), **opt_ctrl})
+    check_optimizer(name, ctrl.get("optCtrl"))
     fun_grad = functools.partial(criterion_gradient, deviance) if name == GRADIENT_OPTIMIZER else None
     return minimize_theta(deviance, start, lower, ctrl, column_partners=deviance.layout.column_partners,
                           calc_derivs=ctrl["calc_derivs"], scale=theta_scale(terms),
@@ -614,7 +578,7 @@ def optimizeLmer(devfun: LmerDevfun, optimizer: str | None = "default", restart_
     ----------
     devfun : LmerDevfun
         From :func:`mkLmerDevfun`.
-    optimizer : {"nloptwrap", "bobyqa", "Nelder_Mead", "gradient"} or None
+    optimizer : {"nloptwrap", "bobyqa", "Nelder_Mead", "optimx", "gradient"} or None
         Default: the lFormula call's ``control["optimizer"]`` (lme4's default ``"nloptwrap"``);
         ``None`` evaluates ``devfun`` at the start.
     restart_edge, boundary_tol, calc_derivs : optional

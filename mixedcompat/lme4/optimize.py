@@ -444,7 +444,8 @@ def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.
         run = OptimizerRun(res.par, float(res.fval), res.feval, res.ierr, res.msg, tuple(res.warnings))
     elif name == "Nelder_Mead":
         kw = {"maxfun": int(ctl.get("maxfun", 10000)), "ftol_abs": ctl.get("FtolAbs", 1e-5),
-              "ftol_rel": ctl.get("FtolRel", 1e-15), "minf_max": ctl.get("MinfMax", -np.finfo(float).max),
+              "ftol_rel": ctl.get("FtolRel", 1e-15), "xtol_rel": ctl.get("XtolRel", 1e-7),
+              "minf_max": ctl.get("MinfMax", -np.finfo(float).max),
               "warn_only": bool(ctl.get("warnOnly", False))}
         xst = None if ctl.get("xst") is None else np.broadcast_to(np.asarray(ctl["xst"], float), start.shape)
         xt = None if ctl.get("xt") is None else np.broadcast_to(np.asarray(ctl["xt"], float), start.shape)
