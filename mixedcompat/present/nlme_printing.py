@@ -400,6 +400,18 @@ def format_intervals(iv) -> str:
     return "\n".join(lines)
 
 
+def _contrast_lines(L: pd.DataFrame) -> list[str]:
+    """``print(zapsmall(L))`` of anova.lme's ``L``: one row prints as a vector (named by its columns,
+    unnamed when a single column is left), several as a matrix."""
+    vals = zapsmall(L.to_numpy(float))
+    if vals.shape[0] == 1:
+        cells = format_real(vals[0].tolist())
+        if vals.shape[1] == 1:
+            return [f"[1] {cells[0]}"]
+        return print_named_vector(cells, [str(c) for c in L.columns], gap=1)
+    return print_numeric_matrix(vals, [str(i) for i in L.index], [str(c) for c in L.columns])
+
+
 def format_anova(table: pd.DataFrame, model=None) -> str:
     """nlme's ``print(anova(m))`` (F tests) or ``print(anova(m1, m2))`` (likelihood-ratio table).
 
@@ -432,9 +444,15 @@ def format_anova(table: pd.DataFrame, model=None) -> str:
     else:
         kind = getattr(model, "kind", None) or tab.attrs.get("kind")
         cols = ["numDF", "denDF", "F-value", "p-value"]
+        label = tab.attrs.get("label")
+        if label is not None:        # anova(m, Terms = ) / anova(m, L = ): the label, then the L used
+            lines += label.split("\n")
+            if tab.attrs.get("L") is not None:
+                lines += _contrast_lines(tab.attrs["L"])
         if kind == "gls":
             den = np.asarray(tab["denDF"], float)
-            lines.append(f"Denom. DF: {cat_number(den[0])} ")
+            if label is None:
+                lines.append(f"Denom. DF: {cat_number(den[0])} ")
             cols.remove("denDF")
         cells = [format_pval_nlme(tab[c]) if c == "p-value" else _zap_col(tab[c]) for c in cols]
     body = [[cells[j][i] for j in range(len(cols))] for i in range(len(rows))]
