@@ -81,3 +81,88 @@ def test_L_with_wrong_names_or_length():
         mc.anova(m, L=[0, 0])
     with pytest.raises(mc.DataError, match="L must"):
         mc.anova(m, L="age")
+
+
+# ------------------------------------------------------------------ pdBlocked
+BLOCKED = {p.stem: p for p in fixture_paths("nlme_extras") if p.name.startswith("blocked_")}
+BLOCKED_RANDOM = {     # the Python spelling of each fixture's R random = list(g = pdBlocked(list(...)))
+    "blocked_machines": {"Worker": mc.pdBlocked([mc.pdIdent("~ 1"), mc.pdIdent("~ Machine - 1")])},
+    "blocked_machines_ml": {"Worker": mc.pdBlocked([mc.pdIdent("~ 1"), mc.pdIdent("~ Machine - 1")])},
+    "blocked_oats": {"Block": mc.pdBlocked([mc.pdIdent("~ 1"), mc.pdIdent("~ Variety - 1")])},
+    "blocked_oxboys_symm_diag": {"Subject": mc.pdBlocked([mc.pdSymm("~ age"), mc.pdDiag("~ I(age^2) - 1")])},
+    "blocked_overlap": {"Worker": mc.pdBlocked([mc.pdIdent("~ 1"), mc.pdIdent("~ Machine")])},
+}
+
+
+def test_every_blocked_fixture_has_its_python_spelling():
+    assert set(BLOCKED) == set(BLOCKED_RANDOM)
+
+
+def _values(frame: dict) -> np.ndarray:
+    return np.array([frame["values"][c] for c in frame["columns"]], float).T
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKED))
+def test_pdblocked_as_r(name):
+    fx = load_fixture(BLOCKED[name])
+    data = load_fixture_data(fx["data"])
+    if "error" in fx:
+        with pytest.raises(mc.FormulaError, match="duplicated column names"):
+            mc.lme(fx["fixed"], data, random=BLOCKED_RANDOM[name], method=fx["method"])
+        return
+    m = mc.lme(fx["fixed"], data, random=BLOCKED_RANDOM[name], method=fx["method"])
+    assert float(m.logLik()) >= fx["logLik"] - TOL["nlme_logLik"]["rtol"] * abs(fx["logLik"])
+    assert_close(float(m.logLik()), fx["logLik"], "logLik", **TOL["nlme_logLik"])
+    assert_close(m.fixef().to_numpy(), list(fx["fixef"].values()), "fixef", **TOL["nlme_coef"])
+    assert_close(m.sigma(), fx["sigma"], "sigma", **TOL["nlme_params"])
+    vc = m.VarCorr().to_frame()
+    sd = vc.loc[vc["var2"].isna(), "sdcor"].to_numpy()
+    assert_close(sd, fx["varcorr"]["stddev"], "StdDev", **TOL["nlme_params"])
+    assert list(m.ranef()[list(m.ranef())[0]].columns) == fx["ranef"]["columns"]
+    if fx["intervals_error"] is None:
+        iv = m.intervals()
+        re = list(iv["reStruct"].values())[0]
+        assert list(re.index) == fx["intervals_re"]["rownames"]
+        # nlme's apVar is a finite-difference Hessian: its own change between its default step and
+        # .relStep = 1e-4 (the generator fits both), doubled, widens the tolerance (as test_nlme_fixtures)
+        exp = _values(fx["intervals_re"])
+        alt = _values(fx["intervals_re_relstep"]) if fx.get("intervals_re_relstep") else exp
+        spread = np.abs(exp - alt) / np.maximum(np.abs(exp), 1e-12)
+        rtol = np.maximum(TOL["nlme_blocked_intervals"]["rtol"], 2 * spread)
+        assert np.all(np.isclose(re.to_numpy(), exp, rtol=rtol, atol=0)), (re.to_numpy(), exp, rtol)
+        _same_text_any_layout(str(iv), fx["intervals_text"], TOL["nlme_intervals_text"]["rtol"])
+    rel = TOL["nlme_text"]["rtol"]
+    assert_same_printout(str(m.summary()), fx["summary_text"], "summary", rel=rel)
+    assert_same_printout(str(m), fx["print_text"], "print", rel=rel)
+    assert_same_printout(str(m.VarCorr()), fx["varcorr_text"], "VarCorr", rel=rel)
+
+
+def _same_text_any_layout(ours: str, theirs: str, rel: float) -> None:
+    """Intervals' text: the same lines and words, numbers within ``rel`` of each other; the spacing is not
+    compared (a column's printed width follows the digits its numbers need, and var-cov intervals rest
+    on a finite-difference Hessian: see TOL["nlme_intervals_text"])."""
+    import re
+    num = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+    a, b = ours.rstrip().split("\n"), theirs.rstrip().split("\n")
+    assert len(a) == len(b), (ours, theirs)
+    for x, y in zip(a, b):
+        assert num.sub("#", x).split() == num.sub("#", y).split(), (x, y)
+        for u, v in zip(num.findall(x), num.findall(y)):
+            assert abs(float(u) - float(v)) <= rel * max(abs(float(v)), 1e-300), (x, y)
+
+
+def test_pdblocked_bad_input():
+    with pytest.raises(mc.FormulaError, match="list of pdMat"):
+        mc.pdBlocked(mc.pdIdent("~ 1"))
+    with pytest.raises(mc.FormulaError, match="grouping"):
+        mc.pdBlocked([mc.pdIdent("~ 1 | Worker")])
+    with pytest.raises(mc.FormulaError, match="pdClass"):
+        mc.pdBlocked(["~ 1"], pdClass="pdFoo")
+    with pytest.raises(mc.FormulaError, match="no grouping factor"):
+        mc.lme("score ~ Machine", mc.datasets.load("Machines"),
+               random=mc.pdBlocked([mc.pdIdent("~ 1"), mc.pdIdent("~ Machine - 1")]))
+
+
+def test_pdblocked_formula_blocks_are_pdsymm():
+    b = mc.pdBlocked(["~ 1", "~ Machine - 1"])
+    assert [type(x).__name__ for x in b.blocks] == ["pdSymm", "pdSymm"]

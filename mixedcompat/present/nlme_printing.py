@@ -149,10 +149,33 @@ def _re_table(kind: str, cov: pd.DataFrame, sigma: float | None) -> list[str]:
                         ["StdDev", "Corr"] + [""] * (q - 2), right=False)
 
 
+def _blocked_effects(m, k: int, cov: pd.DataFrame, sigma: float | None) -> list[str]:
+    """nlme's ``print.summary.pdMat`` of a pdBlocked level: ``Composite Structure: Blocked``, then per
+    block its columns, formula, structure (blocks of more than one column) and table; the Residual
+    column goes with the last block of the last level."""
+    bound = m.likelihood.levels[k].pd
+    spec = m.setup.random[k]
+    level = _group_label(list(spec.groups))
+    lines = [" Composite Structure: Blocked"]
+    at = 0
+    for i, (b, pdm) in enumerate(zip(bound.blocks, spec.pd.blocks)):
+        sub = cov.iloc[at:at + b.q, at:at + b.q]
+        at += b.q
+        lines += ["", f" Block {i + 1}: {', '.join(str(c) for c in b.columns)}",
+                  f" Formula: ~{_pd_rhs(pdm)} | {level}"]
+        if b.q > 1:
+            lines.append(f" Structure: {_PD_STRUCTURE[b.kind]}")
+        lines += _re_table(b.kind, sub, sigma if i == len(bound.blocks) - 1 else None)
+    return lines
+
+
 def _random_effects(m) -> list[str]:
     lines = ["Random effects:"]
     blocks = _re_blocks(m)
     for k, (_, formula, kind, cov) in enumerate(blocks):
+        if kind == "pdBlocked":
+            lines += _blocked_effects(m, k, cov, m.sigma() if k == len(blocks) - 1 else None) + [""]
+            continue
         lines.append(f" Formula: {formula}")
         if cov.shape[0] > 1:
             lines.append(f" Structure: {_PD_STRUCTURE[kind]}")
@@ -333,7 +356,9 @@ def format_varcorr(m) -> str:
     var_vals, sd_vals, rows, names, headers = [], [], [], [], []
     for (name, _, kind, cov), rl in zip(blocks, m.setup.random):
         cols, v = [str(c) for c in cov.columns], cov.to_numpy(float)
-        headers.append((len(rows), f"{name} =", f"{kind}({_pd_rhs(rl.pd)})"))
+        pdtext = ", ".join(f"{b.kind}({_pd_rhs(b)})" for b in rl.pd.blocks) if kind == "pdBlocked" else \
+            f"{kind}({_pd_rhs(rl.pd)})"      # pdBlocked: no correlations shown (nlme's VarCorr)
+        headers.append((len(rows), f"{name} =", pdtext))
         corr = None
         if _has_corr(kind, len(cols)):
             corr = _lower_tri(_cov2cor(v), abbreviate(cols, 6)[:-1] if kind != "pdCompSymm" else None)
