@@ -166,3 +166,42 @@ def test_pdblocked_bad_input():
 def test_pdblocked_formula_blocks_are_pdsymm():
     b = mc.pdBlocked(["~ 1", "~ Machine - 1"])
     assert [type(x).__name__ for x in b.blocks] == ["pdSymm", "pdSymm"]
+
+
+# ------------------------------------------------------------------ augPred
+AUGPRED = [p for p in fixture_paths("nlme_extras") if p.name.startswith("augpred_")]
+
+
+@pytest.mark.parametrize("path", AUGPRED, ids=[p.stem for p in AUGPRED])
+def test_augpred_as_r(path):
+    fx = load_fixture(path)
+    m = mc.lme(fx["fixed"], load_fixture_data(fx["data"]), random=fx["random"])
+    a = mc.augPred(m, primary=fx["primary"], minimum=fx.get("minimum"), maximum=fx.get("maximum"),
+                   length_out=fx["length_out"], level=fx["level"])
+    assert a.columns.tolist() == fx["columns"]
+    assert a.index.tolist() == fx["rownames"]
+    assert_close(a.iloc[:, 0].to_numpy(), fx["primary_values"], "primary", **TOL["noise"])
+    assert a[".groups"].astype(str).tolist() == fx["groups"]
+    assert a[".groups"].cat.categories.tolist() == fx["group_levels"] and a[".groups"].cat.ordered
+    assert a[".type"].astype(str).tolist() == fx["type"]
+    assert a[".type"].cat.categories.tolist() == fx["type_levels"]
+    orig = (a[".type"] == "original").to_numpy()
+    assert_close(a.iloc[:, 2].to_numpy()[orig], np.asarray(fx["response"])[orig], "response", **TOL["noise"])
+    assert_close(a.iloc[:, 2].to_numpy()[~orig], np.asarray(fx["response"])[~orig], "predicted",
+                 **TOL["nlme_fitted"])
+
+
+def test_augpred_bad_input():
+    m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    with pytest.raises(mc.DataError, match="primary"):
+        mc.augPred(m)
+    with pytest.raises(mc.FormulaError, match="one-sided"):
+        mc.augPred(m, primary="distance ~ age")
+    with pytest.raises(mc.DataError, match="level"):
+        mc.augPred(m, primary="~ age", level=2)
+    with pytest.raises(mc.DataError, match="length_out"):
+        mc.augPred(m, primary="~ age", length_out=0)
+    with pytest.raises(mc.DataError, match="lme fits"):
+        mc.augPred(mc.gls("distance ~ age", mc.datasets.load("Orthodont")), primary="~ age")
+    with pytest.raises(mc.FormulaError):
+        mc.augPred(m, primary="~ agex")
