@@ -38,6 +38,7 @@ from mixedcompat.glmer.negbin import glmer_nb
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.lmlist import lmList
 from mixedcompat.nlme.augpred import augPred
+from mixedcompat.nlme.control import lmeControl
 from mixedcompat.nlme import (gls, lme, pdBlocked, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
 from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corGaus, corLin, corRatio,
                               corSpher, corSymm, varComb, varConstPower, varExp, varFixed, varIdent, varPower)
@@ -56,5 +57,5 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "corAR1", "corCAR1", "corARMA", "corCompSymm", "corSymm", "corExp", "corGaus", "corSpher", "corLin",
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
            "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
-           "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas", "lmList", "pdBlocked", "augPred"]
+           "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas", "lmList", "pdBlocked", "augPred", "lmeControl"]
 

@@ -205,3 +205,70 @@ def test_augpred_bad_input():
         mc.augPred(mc.gls("distance ~ age", mc.datasets.load("Orthodont")), primary="~ age")
     with pytest.raises(mc.FormulaError):
         mc.augPred(m, primary="~ agex")
+
+
+# ------------------------------------------------------------------ lmeControl
+CONTROL = {p.stem: p for p in fixture_paths("nlme_extras") if p.name.startswith("control_") and "defaults" not in p.name}
+CONTROL_PY = {     # the Python spelling of each fixture's R control
+    "control_optim": mc.lmeControl(opt="optim"),
+    "control_optim_lbfgsb": mc.lmeControl(opt="optim", optimMethod="L-BFGS-B"),
+    "control_more_iterations": mc.lmeControl(maxIter=200, msMaxIter=200, niterEM=100, msMaxEval=1000, msTol=1e-10),
+    "control_too_few_iterations": mc.lmeControl(maxIter=1, msMaxIter=1),
+    "control_no_apvar": mc.lmeControl(apVar=False),
+    "control_list_names": {"msMaxIter": 100, ".relStep": 1e-5, "returnObject": True, "msVerbose": False},
+}
+
+
+def test_lmecontrol_defaults_as_nlme():
+    fx = load_fixture(fixture_paths("nlme_extras")[0].parent / "control_defaults.json")
+    ctl = mc.lmeControl()
+    assert list(ctl) == fx["names"]
+    for k, v in fx["values"].items():
+        assert ctl[k] == pytest.approx(v, rel=1e-15) if isinstance(v, float) else ctl[k] == v, k
+
+
+def test_every_control_fixture_has_its_python_spelling():
+    assert set(CONTROL) == set(CONTROL_PY)
+
+
+@pytest.mark.parametrize("name", sorted(CONTROL))
+def test_lme_control_as_r(name):
+    fx = load_fixture(CONTROL[name])
+    data = load_fixture_data(fx["data"])
+    if "error" in fx:      # R stops before the optimum: refused, saying why
+        with pytest.raises(mc.DataError, match="below nlme's default"):
+            mc.lme(fx["fixed"], data, random=fx["random"], control=CONTROL_PY[name])
+        return
+    m = mc.lme(fx["fixed"], data, random=fx["random"], control=CONTROL_PY[name])
+    assert float(m.logLik()) >= fx["logLik"] - TOL["nlme_logLik"]["rtol"] * abs(fx["logLik"])
+    assert_close(float(m.logLik()), fx["logLik"], "logLik", **TOL["nlme_logLik"])
+    assert_close(m.fixef().to_numpy(), fx["fixef"], "fixef", **TOL["nlme_coef"])
+    assert_close(m.sigma(), fx["sigma"], "sigma", **TOL["nlme_params"])
+    if fx["intervals_error"] is not None:
+        with pytest.raises(mc.DataError) as exc:
+            m.intervals()
+        assert str(exc.value) == fx["intervals_error"]
+    else:
+        assert "reStruct" in m.intervals()
+
+
+def test_control_bad_input():
+    d = mc.datasets.load("Orthodont")
+    with pytest.raises(mc.DataError, match="unknown control setting 'maxiter'.*maxIter"):
+        mc.lme("distance ~ age", d, random="~ 1 | Subject", control={"maxiter": 100})
+    with pytest.raises(mc.DataError, match="unknown setting"):
+        mc.lmeControl(foo=1)
+    with pytest.raises(mc.DataError, match="opt"):
+        mc.lmeControl(opt="bobyqa")
+    with pytest.raises(mc.DataError, match="positive numeric"):
+        mc.lmeControl(sigma=-1)
+    for bad, what in [({"sigma": 2.0}, "fixed within-group"), ({"natural": False}, "natural"),
+                      ({"tolerance": 1e-2}, "looser"), ({"optimMethod": "Newton"}, "optimMethod"),
+                      ({".relStep": 2.0}, "relStep")]:
+        with pytest.raises(mc.DataError, match=what):
+            mc.lme("distance ~ age", d, random="~ 1 | Subject", control=bad)
+
+
+def test_control_dotted_names_have_underscore_spellings():
+    assert mc.lmeControl(relStep=1e-4)[".relStep"] == 1e-4
+    assert mc.lmeControl(allow_n_lt_q=True)["allow.n.lt.q"] is True

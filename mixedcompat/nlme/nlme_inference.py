@@ -219,6 +219,9 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         lo_hi = np.sqrt(dfr * s2 / st.chi2.ppf([(1 + level) / 2, (1 - level) / 2], dfr))
         out["sigma"] = pd.Series({"lower": lo_hi[0], "est.": m.sigma(), "upper": lo_hi[1]})
         return out
+    if not m.control.get("apVar", True):       # lmeControl(apVar = FALSE): nlme's words
+        raise DataError("cannot get confidence intervals on var-cov components: Approximate variance-covariance "
+                        "matrix not available\n Consider 'which = \"fixed\"'")
     nonpd = ("cannot get confidence intervals on var-cov components: Non-positive definite approximate "
              "variance-covariance\n Consider 'which = \"fixed\"'")     # nlme's words
     # a standard deviation at 0 (a boundary fit) has log sd = -inf: no Hessian there, as in nlme
