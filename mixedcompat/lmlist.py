@@ -92,6 +92,8 @@ def _lm(X: np.ndarray, y: np.ndarray, names: list[str], keep: list[int]) -> Grou
         rinv = np.linalg.inv(rr)
         cov = rinv @ rinv.T
         fitted = Xk @ beta
+        if r == n:      # R's qr.resid: no residual effects, exact zeros (a perfect fit)
+            fitted = y.copy()
     else:
         beta, cov, fitted = np.zeros(0), np.zeros((0, 0)), np.zeros(n)
     coef = np.full(len(names), np.nan)
@@ -259,8 +261,8 @@ class LmList:
         coefficients of each group's fit (aliased ones too, as R counts them)."""
         rss = sum(f.rss for f in self.fits.values() if f is not None)
         df = sum(len(f.residuals) - len(f.names) for f in self.fits.values() if f is not None)
-        if df == 0:
-            raise DataError("no degrees of freedom for estimating std. dev.")
+        if df == 0:     # R's words (lme4's copy of pooledSD capitalises them)
+            raise DataError(f"{'No' if self.package == 'lme4' else 'no'} degrees of freedom for estimating std. dev.")
         with np.errstate(invalid="ignore"):
             return float(np.sqrt(rss / df)), int(df)
 
@@ -366,7 +368,10 @@ class LmListSummary:
     def __init__(self, fl: LmList, pool: bool):
         self.model = fl
         self.pool = pool
-        names = fl.coef_names()
+        names: list[str] = []     # R: the coefficient rows of the groups' summary(lm), aliased ones absent
+        for f in fl.fits.values():
+            if f is not None:
+                names += [n for n, e in zip(f.names, f.estimated) if e and n not in names]
         G = len(fl.groups)
         vals = np.full((len(names), G, 4), np.nan)
         na = np.ones((len(names), G, 4), bool)
