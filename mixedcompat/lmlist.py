@@ -42,6 +42,7 @@ from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.rlang import Node, binop, is_binop, num, paren, parse
+from mixedcompat.present.rformat import format_number
 from mixedcompat.present.lmlist_printing import (format_confint, format_intervals, format_lmlist,
                                                  format_summary)
 
@@ -202,8 +203,11 @@ class LmList:
         R's warnings of the fit.
     """
 
+    #: R's S3 dispatch of ``confint`` (:func:`mixedcompat.confint`) to :meth:`confint`
+    is_lmlist = True
+
     def __init__(self, package: str, formula: str, data_name: str, groups: list[str], fits: dict,
-                 pool: bool, warning_texts: list[str], group_name: str):
+                 pool: bool, warning_texts: list[str], group_name: str, na_action: str | None = None):
         self.package = package
         self.formula = formula
         self.data_name = data_name
@@ -212,6 +216,7 @@ class LmList:
         self.pool = pool
         self.warnings = warning_texts
         self.group_name = group_name
+        self.na_action = na_action
 
     def __repr__(self) -> str:
         return format_lmlist(self)
@@ -247,18 +252,41 @@ class LmList:
         return pd.DataFrame(out, index=list(self.groups), columns=names)
 
     def fixef(self) -> pd.Series:
-        """Column means of :meth:`coef`, NA removed (``fixef.lmList`` / ``fixef.lmList4``)."""
+        """Column means of :meth:`coef`, NA removed (``fixef.lmList`` / ``fixef.lmList4``).
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> mc.fixef(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))).round(3).tolist()
+        [251.405, 10.467]
+        """
         return self.coef().mean(axis=0, skipna=True)
 
     def ranef(self) -> pd.DataFrame:
-        """:meth:`coef` minus its column means (nlme's ``ranef.lmList``, ``standard = FALSE``)."""
+        """:meth:`coef` minus its column means (nlme's ``ranef.lmList``, ``standard = FALSE``).
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"), package="nlme")
+        >>> abs(float(fl.ranef()["Days"].sum())) < 1e-9
+        True
+        """
         c = self.coef()
         return c - c.mean(axis=0, skipna=True)
 
     # ------------------------------------------------------------------ pooled scale
     def pooled_sd(self) -> tuple[float, int]:
         """nlme's / lme4's ``pooledSD``: (sqrt(sum RSS / sum df), df), df = rows minus *all*
-        coefficients of each group's fit (aliased ones too, as R counts them)."""
+        coefficients of each group's fit (aliased ones too, as R counts them).
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
+        >>> fl.pooled_sd()[1]
+        144
+        """
         rss = sum(f.rss for f in self.fits.values() if f is not None)
         df = sum(len(f.residuals) - len(f.names) for f in self.fits.values() if f is not None)
         if df == 0:     # R's words (lme4's copy of pooledSD capitalises them)
@@ -270,7 +298,14 @@ class LmList:
         return int(sum(len(f.fitted) for f in self.fits.values() if f is not None))
 
     def sigma(self):
-        """lme4: the pooled standard deviation (float); nlme: each group's ``sigma`` (Series)."""
+        """lme4: the pooled standard deviation (float); nlme: each group's ``sigma`` (Series).
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> round(mc.sigma(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))), 4)
+        25.5918
+        """
         if self.package == "lme4":
             return self.pooled_sd()[0]
         failed = [g for g in self.groups if self.fits[g] is None]
@@ -283,12 +318,28 @@ class LmList:
     # ------------------------------------------------------------------ summary, intervals
     def summary(self, pool: bool | None = None) -> "LmListSummary":
         """nlme's ``summary.lmList`` (lme4 uses the same): per coefficient, a table of Estimate,
-        Std. Error, t value, Pr(>|t|) by group; pooled standard errors when ``pool``."""
+        Std. Error, t value, Pr(>|t|) by group; pooled standard errors when ``pool``.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> s = mc.summary(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy")))
+        >>> s.coefficients["Days"].columns.tolist()
+        ['Estimate', 'Std. Error', 't value', 'Pr(>|t|)']
+        """
         return LmListSummary(self, self.pool if pool is None else bool(pool))
 
-    def intervals(self, level: float = 0.95, pool: bool | None = None) -> "LmListIntervals":
+    def intervals(self, level: float = 0.95, pool: bool | None = None, which: str = "all") -> "LmListIntervals":
         """nlme's ``intervals.lmList``: estimate -/+ ``sqrt(qf(level, 1, df))`` standard errors of
-        :meth:`summary` (pooled by default)."""
+        :meth:`summary` (pooled by default); ``which`` (lme's) is not used, as in nlme.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> fl = mc.lmList("distance ~ age | Subject", mc.datasets.load("Orthodont"), package="nlme")
+        >>> fl.intervals()["age"].columns.tolist()
+        ['lower', 'est.', 'upper']
+        """
         _check_level(level)
         s = self.summary(pool)
         if s.df_residual is None:
@@ -308,7 +359,15 @@ class LmList:
 
     def confint(self, level: float = 0.95, pool: bool = False) -> "LmListIntervals":
         """lme4's ``confint.lmList4``: each group's ``confint.lm`` (its own sigma and df; NaN with no
-        residual df) -- or, with ``pool=True``, pooled standard errors with the pooled df."""
+        residual df) -- or, with ``pool=True``, pooled standard errors with the pooled df.
+
+        Example
+        -------
+        >>> import mixedcompat as mc
+        >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
+        >>> mc.confint(fl)["Days"].columns.tolist()
+        ['2.5 %', '97.5 %']
+        """
         _check_level(level)
         names = self.coef_names()
         a = (1 - level) / 2
@@ -350,7 +409,6 @@ class LmList:
 
 def _pct(p: float) -> str:
     """R's ``format_perc``: ``paste(format(100 * p, trim = TRUE, digits = 3), "%")``."""
-    from mixedcompat.present.rformat import format_number
     return f"{format_number(100 * p, digits=3).strip()} %"
 
 
@@ -519,4 +577,5 @@ def lmList(formula: str, data: pd.DataFrame, package: str = "lme4", pool: bool =
         texts.append(_lme4_warning(errors) if package == "lme4" else _warning_text(errors))
         for t in texts:
             warnings.warn(t, UserWarning, stacklevel=2)
-    return LmList(package, " ".join(formula.split()), name, groups, fits, bool(pool), texts, group.deparse())
+    return LmList(package, " ".join(formula.split()), name, groups, fits, bool(pool), texts, group.deparse(),
+                  na_action)

@@ -60,7 +60,8 @@ def format_lmlist(fl) -> str:
     'Call: lmList(formula = Reaction ~ Days | Subject, data = sleepstudy) '
     """
     if fl.package == "lme4":
-        call = f"lmList(formula = {fl.formula}, data = {fl.data_name}{'' if fl.pool else ', pool = FALSE'})"
+        na = "" if fl.na_action is None else f", na.action = na.{fl.na_action.replace('na.', '')}"
+        call = f"lmList(formula = {fl.formula}, data = {fl.data_name}{na}{'' if fl.pool else ', pool = FALSE'})"
         lines = [f"Call: {' '.join(deparse(call))} ", "Coefficients:"]
     else:
         lines = _model_lines(fl, fl.group_name) + ["Coefficients:"]
