@@ -67,7 +67,7 @@ class pdMat:
         q = len(columns)
         if self.kind == "pdCompSymm" and q < 2:
             raise FormulaError(f"pdCompSymm({self.form!r}) needs at least two random-effects columns, has {q}")
-        return BoundPd(self.kind, list(columns))
+        return BoundPd(self.kind, list(columns), self.covariates.deparse())
 
 
 class pdSymm(pdMat):
@@ -138,6 +138,7 @@ class BoundPd:
 
     kind: str
     columns: list
+    formula: str | None = None      # the covariates as deparsed (nlme names pdIdent's sd by it)
 
     @property
     def q(self) -> int:
@@ -216,8 +217,8 @@ class BoundPd:
         c = self.columns
         if self.kind in ("pdDiag",):
             return [f"sd({n})" for n in c]
-        if self.kind == "pdIdent":       # nlme labels the common sd by the last column
-            return [f"sd({c[-1]})"]
+        if self.kind == "pdIdent":       # nlme's coef.pdIdent: "sd(<formula's right side>)"
+            return [f"sd({self.formula if self.formula is not None else c[-1]})"]
         if self.kind == "pdCompSymm":
             return ["std. dev", "corr."]
         names = [f"sd({n})" for n in c]
@@ -330,8 +331,7 @@ class pdBlocked(pdMat):
                                    "cannot have duplicated column names in a \"pdMat\" object); "
                                    "write e.g. pdBlocked([pdIdent('~ 1'), pdIdent('~ f - 1')])")
             seen += list(cols)
-        return BoundBlocked(tuple(b.bind(list(c)) for b, c in zip(self.blocks, columns)),
-                            tuple(b.covariates for b in self.blocks))
+        return BoundBlocked(tuple(b.bind(list(c)) for b, c in zip(self.blocks, columns)))
 
     def bind(self, columns: list[str]) -> "BoundPd":
         raise FormulaError("pdBlocked is bound block by block (bind_blocks)")
@@ -343,7 +343,6 @@ class BoundBlocked:
     block (parameters, factor and natural parameters are the blocks' concatenated)."""
 
     blocks: tuple
-    covariates: tuple        # each block's covariates formula (nlme's names of pdIdent's sd)
     kind: str = "pdBlocked"
 
     @property
@@ -392,14 +391,8 @@ class BoundBlocked:
         return np.concatenate([b.par_from_cov(D[r, r]) for b, r in zip(self.blocks, self._ranges())])
 
     def natural_names(self) -> list[str]:
-        """nlme's names: each block's, a pdIdent block's sd named by its formula (``sd(Machine - 1)``)."""
-        out: list[str] = []
-        for b, cov in zip(self.blocks, self.covariates):
-            if b.kind == "pdIdent":
-                out.append(f"sd({cov.deparse()})")
-            else:
-                out += b.natural_names()
-        return out
+        """nlme's names: each block's (a pdIdent block's sd named by its formula, ``sd(Machine - 1)``)."""
+        return [n for b in self.blocks for n in b.natural_names()]
 
     def natural_from_cov(self, Psi: np.ndarray) -> np.ndarray:
         return np.concatenate([b.natural_from_cov(Psi[r, r]) for b, r in zip(self.blocks, self._ranges())])
