@@ -76,6 +76,11 @@ def test_lmlist_numbers_as_r(path):
             assert list(ci[name].columns) == frame["columns"]
             assert_close(ci[name].to_numpy(), _values(frame), f"interval {name}", **TOL["lmlist"])
             assert (ci.na[name] == _na_mask(frame)).all(), f"NA cells of interval {name}"
+    if fx.get("ci_pooled"):
+        ci = fl.confint(pool=True)
+        for name, frame in fx["ci_pooled"].items():
+            assert_close(ci[name].to_numpy(), _values(frame), f"pooled confint {name}", **TOL["lmlist"])
+            assert (ci.na[name] == _na_mask(frame)).all(), f"NA cells of pooled confint {name}"
 
 
 @pytest.mark.parametrize("path", CASES, ids=[p.stem for p in CASES])
