@@ -1,8 +1,9 @@
 """lmList and anova(m, L =) against a live R session (rpy2) on random designs.
 
 Marked ``r``: conftest skips them with the reason when R or rpy2 is missing.  The designs (hypothesis)
-vary the number and size of groups (down to one row: rank-deficient fits with NA coefficients), a
-factor covariate (a group with a single level of it: a failed fit), both packages and pooling; for
+vary the number and size of groups (down to one row: rank-deficient fits with NA coefficients), factor
+covariates (a group with a single level: a failed fit; groups seeing different levels: coefficient
+columns in order of first appearance), both packages and pooling; for
 anova, a random linear combination ``L`` of an lme fit's coefficients.
 """
 from __future__ import annotations
@@ -64,9 +65,11 @@ def designs(draw):
     x = np.round(rng.normal(size=n), 3)
     f = rng.choice(["a", "b"], size=n)
     y = np.round(1 + 0.5 * x + (f == "b") + rng.normal(size=n), 3)
+    h = rng.choice(["p", "q", "r"], size=n, p=[0.5, 0.3, 0.2])      # groups see some of its levels
     d = pd.DataFrame({"y": y, "x": x, "f": pd.Categorical(f, categories=["a", "b"]),
-                      "g": pd.Categorical(g)})
-    formula = draw(st.sampled_from(["y ~ x | g", "y ~ x + f | g", "y ~ 1 | g", "y ~ x + I(x^2) | g"]))
+                      "h": pd.Categorical(h, categories=["p", "q", "r"]), "g": pd.Categorical(g)})
+    formula = draw(st.sampled_from(["y ~ x | g", "y ~ x + f | g", "y ~ 1 | g", "y ~ x + I(x^2) | g",
+                                    "y ~ h | g", "y ~ x * f | g"]))
     return d, formula, draw(st.sampled_from(["lme4", "nlme"])), draw(st.booleans())
 
 
