@@ -3,7 +3,6 @@ intervals, printed text, failing groups, bad input (fixtures from tests/fixtures
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mixedcompat as mc
