@@ -38,7 +38,10 @@ from mixedcompat.glm import families as family
 from mixedcompat.glmer.fit import GlmerMod, glmer
 from mixedcompat.glmer.negbin import glmer_nb
 from mixedcompat.model import LogLik, MixedModel
-from mixedcompat.nlme import (gls, lme, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
+from mixedcompat.lmlist import lmList
+from mixedcompat.nlme.augpred import augPred
+from mixedcompat.nlme.control import lmeControl
+from mixedcompat.nlme import (gls, lme, pdBlocked, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm)
 from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, corExp, corGaus, corLin, corRatio,
                               corSpher, corSymm, varComb, varConstPower, varExp, varFixed, varIdent, varPower)
 
@@ -57,5 +60,5 @@ __all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glm
            "corRatio", "varIdent", "varPower", "varExp", "varConstPower", "varFixed", "varComb",
            "isREML", "isLMM", "isGLMM", "isNLMM", "refitML", "extractAIC", "model_frame", "model_matrix", "terms",
            "hatvalues", "cooks_distance", "allFit", "influence", "dfbeta", "dfbetas", "lFormula", "glFormula",
-           "mkLmerDevfun", "optimizeLmer", "mkMerMod"]
+           "mkLmerDevfun", "optimizeLmer", "mkMerMod", "lmList", "pdBlocked", "augPred", "lmeControl"]
 

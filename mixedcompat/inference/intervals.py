@@ -171,6 +171,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> mc.confint(m, method="Wald")                  # doctest: +SKIP
     """
+    if getattr(m, "is_lmlist", False):       # R's S3 dispatch: lme4's confint.lmList4 (mixedcompat.lmlist)
+        return m.confint(level=level, **kwargs)
     check_level(level)
     if method not in METHODS:
         low = {k.lower(): k for k in METHODS}

@@ -9,6 +9,6 @@ text lives in :mod:`mixedcompat.present.nlme_printing`.
 from __future__ import annotations
 
 from mixedcompat.nlme.lme import gls, lme
-from mixedcompat.nlme.pdmat import pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
+from mixedcompat.nlme.pdmat import pdBlocked, pdCompSymm, pdDiag, pdIdent, pdLogChol, pdSymm
 
-__all__ = ["lme", "gls", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol"]
+__all__ = ["lme", "gls", "pdSymm", "pdDiag", "pdIdent", "pdCompSymm", "pdLogChol", "pdBlocked"]

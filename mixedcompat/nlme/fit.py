@@ -25,6 +25,7 @@ from mixedcompat.front.terms import update_formula_tree
 from mixedcompat.model import LogLik, MixedModel
 from mixedcompat.nlme.fit_diagnostics import acf_of, plot_acf, plot_residuals_by_group, plot_variogram, variogram_of
 from mixedcompat.nlme.nlme_inference import anova_nlme, intervals, t_table
+from mixedcompat.nlme.control import translate_control
 from mixedcompat.nlme.estimate import DEFAULT_CONTROL, Estimate, approximate_vcov, maximise
 from mixedcompat.nlme.likelihood import NlmeLikelihood, Solution
 from mixedcompat.nlme.model_setup import Setup, build, parse_random
@@ -45,11 +46,8 @@ def _method(method: str) -> str:
 
 
 def _check_control(control: dict | None) -> dict:
-    ctl = dict(control or {})
-    unknown = set(ctl) - set(DEFAULT_CONTROL)
-    if unknown:
-        raise DataError(f"unknown control setting(s) {sorted(unknown)}; known: {sorted(DEFAULT_CONTROL)}")
-    return ctl
+    """mixedcompat's own settings and nlme's lmeControl names (:mod:`mixedcompat.nlme.control`)."""
+    return translate_control(control, DEFAULT_CONTROL)
 
 
 def _start_fitted(lik, ols_fitted: np.ndarray) -> np.ndarray:

@@ -34,8 +34,10 @@ def lme(fixed: str, data: pd.DataFrame, random=None, correlation=None, weights=N
     method : {"REML", "ML"}
     na_action : {"omit", "fail"}
     control : dict, optional
-        ``maxeval``, ``xtol_rel``, ``ftol_rel`` (BOBYQA), ``max_outer``, ``outer_tol`` (alternation for
-        variance functions of the fitted values), ``rel_step`` (apVar's finite differences).
+        nlme's ``lmeControl`` names (``mc.lmeControl(...)`` or a dict: ``{"msMaxIter": 200, "opt": "optim"}``;
+        what each does here: :mod:`mixedcompat.nlme.control`), and mixedcompat's own ``maxeval``,
+        ``xtol_rel``, ``ftol_rel`` (BOBYQA), ``max_outer``, ``outer_tol`` (alternation for variance
+        functions of the fitted values), ``rel_step`` (apVar's finite differences).
 
     Returns
     -------

@@ -21,7 +21,7 @@ from mixedcompat.errors import DataError, FormulaError
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.rlang import Node, binop, deparse_one, paren, parse, sym
 from mixedcompat.nlme.likelihood import LevelDesign, NlmeLikelihood
-from mixedcompat.nlme.pdmat import pdMat, pd_from_text
+from mixedcompat.nlme.pdmat import pdBlocked, pdMat, pd_from_text
 from mixedcompat.nlme.corstruct import CorForm, parse_cor_form
 
 _IDENT = re.compile(r"[A-Za-z_.][A-Za-z0-9_.]*")
@@ -37,6 +37,11 @@ class RandomLevel:
     @property
     def name(self) -> str:
         return self.groups[-1]
+
+
+def level_blocks(pd_: pdMat) -> list[pdMat]:
+    """The pdMat blocks of one level of ``random``: a pdBlocked's blocks, else the pdMat itself."""
+    return list(pd_.blocks) if isinstance(pd_, pdBlocked) else [pd_]
 
 
 def _rhs_and_group(text: str) -> tuple[str, str | None]:
@@ -55,6 +60,9 @@ def parse_random(random) -> list[RandomLevel]:
     ``{"g": "~ x" | pdMat}`` or a list of such dicts (outermost first)."""
     if random is None:
         raise FormulaError("lme needs random effects: random = '~ 1 | g'")
+    if isinstance(random, pdBlocked):
+        raise FormulaError(f"{random!r} has no grouping factor: give it as random={{'g': pdBlocked([...])}} "
+                           "(nlme takes it from a groupedData, which mixedcompat does not use)")
     if isinstance(random, pdMat):
         rhs, grp = _rhs_and_group(random.form)
         if grp is None:
@@ -75,7 +83,7 @@ def parse_random(random) -> list[RandomLevel]:
         for g, spec in random.items():
             path = path + [str(g)]
             pd_ = spec if isinstance(spec, pdMat) else pd_from_text(str(spec))
-            if "|" in pd_.form:
+            if "|" in pd_.form and not isinstance(pd_, pdBlocked):
                 raise FormulaError(f"random[{g!r}] = {spec!r}: the grouping factor is the key, drop '| ...'")
             out.append(RandomLevel(list(path), pd_))
         return out
@@ -141,16 +149,18 @@ def _lme4_formula(fixed: str | Node, random: list[RandomLevel]) -> tuple[Formula
         tree = fixed_tree
         for lv in random:
             groups = [sym(g) for g in lv.groups]
-            bar = binop("|", lv.pd.covariates, functools.reduce(lambda a, b: binop(":", a, b), groups))
-            if tree.kind == "binop" and tree.value == "~":
-                tree = binop("~", tree.args[0], binop("+", tree.args[1], paren(bar)))
-            else:                           # not a two-sided formula: parse_formula names the fault
-                raise FormulaError(f"formula {fixed!r} is not two-sided")
+            for pd_ in level_blocks(lv.pd):     # pdBlocked: one term per block, on the same grouping
+                bar = binop("|", pd_.covariates, functools.reduce(lambda a, b: binop(":", a, b), groups))
+                if tree.kind == "binop" and tree.value == "~":
+                    tree = binop("~", tree.args[0], binop("+", tree.args[1], paren(bar)))
+                else:                           # not a two-sided formula: parse_formula names the fault
+                    raise FormulaError(f"formula {fixed!r} is not two-sided")
         return parse_formula(tree), fixed_tree
     except FormulaError:
         if isinstance(fixed, Node):
             raise
-        re_text = "".join(f" + ({_pd_rhs_text(lv.pd)} | {':'.join(lv.groups)})" for lv in random)
+        re_text = "".join(f" + ({_pd_rhs_text(b)} | {':'.join(lv.groups)})" for lv in random
+                          for b in level_blocks(lv.pd))
         parse_formula(fixed + re_text)      # the message for the formula as written (raises)
         raise
 
@@ -182,16 +192,20 @@ def build(fixed: str | Node, data: pd.DataFrame, random: list[RandomLevel], corr
     base_rows = np.flatnonzero(~bad) if extra and bad.any() else np.arange(len(data))
     rows = base_rows[np.asarray(frame.rows)]
     n = len(frame.y)
-    codes = [_level_codes(frame, k, len(random)) for k in range(len(random))]
+    first_term = np.cumsum([0] + [len(level_blocks(lv.pd)) for lv in random])   # each level's first term
+    codes = [_level_codes(frame, int(first_term[k]), len(random)) for k in range(len(random))]
     order = np.arange(n)
     if codes:   # outermost level first, the original order within groups (nlme's ordering)
         order = np.lexsort(tuple([np.arange(n)] + [c for c, _ in reversed(codes)]))
     levels = []
     for k, lv in enumerate(random):
-        Zk, cols = frame.re_X[k]
+        terms = [frame.re_X[t] for t in range(int(first_term[k]), int(first_term[k + 1]))]
+        Zk = np.column_stack([np.asarray(z, float) for z, _ in terms])
         c, labels = codes[k]
+        bound = lv.pd.bind_blocks([list(cols) for _, cols in terms]) if isinstance(lv.pd, pdBlocked) else \
+            lv.pd.bind(list(terms[0][1]))
         levels.append(LevelDesign(name=lv.name, codes=np.asarray(c)[order], labels=labels,
-                                  Z=np.asarray(Zk, float)[order], pd=lv.pd.bind(list(cols))))
+                                  Z=Zk[order], pd=bound))
     if not levels and correlation is not None and hasattr(correlation, "bind"):
         # gls sorts the rows by the correlation groups too (nlme's order for the structures)
         order = _cor_group_order(correlation, data.iloc[rows].reset_index(drop=True))

@@ -22,6 +22,7 @@ import pandas as pd
 import scipy.stats as st
 
 from mixedcompat.errors import DataError
+from mixedcompat.front.design import qr_rank
 from mixedcompat.present.nlme_printing import format_anova, format_intervals
 from mixedcompat.nlme.estimate import cor_natural, natural_vector
 
@@ -218,6 +219,9 @@ def intervals(m, level: float = 0.95, which: str = "all") -> Intervals:
         lo_hi = np.sqrt(dfr * s2 / st.chi2.ppf([(1 + level) / 2, (1 - level) / 2], dfr))
         out["sigma"] = pd.Series({"lower": lo_hi[0], "est.": m.sigma(), "upper": lo_hi[1]})
         return out
+    if not m.control.get("apVar", True):       # lmeControl(apVar = FALSE): nlme's words
+        raise DataError("cannot get confidence intervals on var-cov components: Approximate variance-covariance "
+                        "matrix not available\n Consider 'which = \"fixed\"'")
     nonpd = ("cannot get confidence intervals on var-cov components: Non-positive definite approximate "
              "variance-covariance\n Consider 'which = \"fixed\"'")     # nlme's words
     # a standard deviation at 0 (a boundary fit) has log sd = -inf: no Hessian there, as in nlme
@@ -271,13 +275,186 @@ def _free_values(var, u: np.ndarray) -> np.ndarray:
     return np.array(list(var.natural(u, all_coef=False).values()), float)
 
 
-def anova_nlme(*models, type=None, **named_models) -> pd.DataFrame:  # noqa: A002
+def anova_nlme(*models, type=None, Terms=None, L=None, **named_models) -> pd.DataFrame:  # noqa: A002
     """``anova`` for lme / gls fits: one model -> F tests (``type="sequential"`` default, or
-    ``"marginal"``); several -> nlme's likelihood-ratio table."""
+    ``"marginal"``; ``Terms=`` / ``L=``: one F test, :func:`anova_terms_or_L`); several -> nlme's
+    likelihood-ratio table (``Terms`` and ``L`` not used, as in nlme)."""
     named = {k: v for k, v in named_models.items() if k != "model_names"}
     all_models = list(models) + list(named.values())
+    if len(all_models) == 1 and (Terms is not None or L is not None):
+        return anova_terms_or_L(all_models[0], Terms=Terms, L=L)
     if len(all_models) == 1:
         t = {None: "sequential", 1: "sequential", 3: "marginal"}.get(type, type)
         return anova_single(all_models[0], type=t)
     names = named_models.get("model_names") or ([f"m{i + 1}" for i in range(len(models))] + list(named))
     return anova_models(*all_models, names=names)
+
+
+# --- anova(m, Terms =) and anova(m, L =): one F test of selected terms or of linear combinations ------------
+def _fixed_vcov_for_tests(m) -> np.ndarray:
+    """The fixed effects' covariance nlme's F tests use: lme (ML) scaled by N / (N - p) (anova.lme's
+    ``adjustSigma``); gls as ``vcov`` (anova.gls's ``adjustSigma`` is FALSE for gls)."""
+    V = m.vcov().to_numpy()
+    if m.kind == "lme" and not m.REML:
+        V = V * m.nobs() / (m.nobs() - V.shape[0])
+    return V
+
+
+def _term_index(m) -> tuple[list[str], dict[str, list[int]]]:
+    """nlme's ``assign`` list: term label -> columns of X (the intercept named "(Intercept)")."""
+    frame = m.setup.frame
+    assign = np.asarray(frame.x_assign)
+    labels = ["(Intercept)"] + list(frame.x_terms)
+    out: dict[str, list[int]] = {}
+    for j, a in enumerate(assign):
+        out.setdefault(labels[a], []).append(j)
+    return list(out), out
+
+
+def _terms_matrix(m, Terms) -> tuple[np.ndarray, str, list[str]]:
+    """``Terms`` (1-based positions or term labels, as R) -> the rows of the identity selecting their
+    columns, the label line and the selected term names."""
+    names, assign = _term_index(m)
+    items = list(Terms) if isinstance(Terms, (list, tuple, np.ndarray, pd.Index, pd.Series)) else [Terms]
+    if not items:
+        raise DataError("Terms must name at least one term")
+    if all(isinstance(t, (int, np.integer, float, np.floating)) and not isinstance(t, bool) for t in items):
+        if not all(float(t) == int(t) for t in items):
+            raise DataError("terms can only be integers or characters")
+        idx = [int(t) for t in items]
+        if min(idx) < 1 or max(idx) > len(names):
+            raise DataError(f"'Terms' must be between 1 and {len(names)}")
+        chosen = [names[i - 1] for i in idx]
+    elif all(isinstance(t, str) for t in items):
+        bad = [t for t in items if t not in assign]
+        if bad:
+            raise DataError(f"term{'s' if len(bad) > 1 else ''} {', '.join(bad)} not matched "
+                            f"(the terms are {', '.join(names)})")
+        chosen = list(items)
+    else:
+        raise DataError("terms can only be integers or characters")
+    cols = [c for t in chosen for c in assign[t]]
+    L = np.eye(len(m.x_names))[cols]
+    return L, f"F-test for: {', '.join(chosen)} ", chosen
+
+
+def _as_L(L, coef_names: list[str], kind: str) -> tuple[np.ndarray, list[str] | None]:
+    """R's handling of ``L``: a vector is one row; columns matched by name when named, else the first
+    columns (the rest 0).  Returns the full matrix (rows x coefficients) and the row names given."""
+    rownames = None
+    colnames = None
+    if isinstance(L, dict):
+        colnames, vals = list(L), np.asarray(list(L.values()), float)[None, :]
+    elif isinstance(L, pd.Series):
+        colnames, vals = [str(i) for i in L.index], L.to_numpy(float)[None, :]
+    elif isinstance(L, pd.DataFrame):
+        vals = L.to_numpy(float)
+        colnames = None if isinstance(L.columns, pd.RangeIndex) else [str(c) for c in L.columns]
+        if not isinstance(L.index, pd.RangeIndex):
+            rownames = [str(i) for i in L.index]
+    else:
+        try:
+            vals = np.asarray(L, float)
+        except (TypeError, ValueError):
+            raise DataError(f"L must be a numeric vector, a dict name -> value or a matrix, not {L!r}") from None
+        if vals.ndim == 1:
+            vals = vals[None, :]
+        elif vals.ndim != 2:
+            raise DataError(f"L must be a vector or a matrix, not an array of {vals.ndim} dimensions")
+    if vals.shape[1] == 1 and vals.shape[0] > 1 and colnames is None:
+        vals = vals.T                      # R: a one-column L is one row
+    nX = len(coef_names)
+    if vals.shape[1] > nX:
+        n = nX if kind == "lme" else vals.shape[1]        # anova.gls reports ncol(L) (nlme's message)
+        raise DataError(f"'L' must have at most {n} column{'s' if n != 1 else ''} "
+                        f"(the coefficients are {', '.join(coef_names)})")
+    full = np.zeros((vals.shape[0], nX))
+    if colnames is None:
+        full[:, :vals.shape[1]] = vals
+    else:
+        bad = [c for c in colnames if c not in coef_names]
+        if bad:
+            raise DataError(f"effect{'s' if len(bad) > 1 else ''} {', '.join(bad)} not matched "
+                            f"(the coefficients are {', '.join(coef_names)})")
+        for j, c in enumerate(colnames):
+            full[:, coef_names.index(c)] = vals[:, j]
+    if not np.all(np.isfinite(full)):
+        raise DataError("L must be finite")
+    return full, rownames
+
+
+def _projected_F(V: np.ndarray, beta: np.ndarray, L: np.ndarray) -> tuple[int, float]:
+    """nlme's F of ``L beta = 0``: numDF = the number of positive singular values of L; F = the squared
+    norm of the first numDF components of Q' c0 (``c0 = W'^{-1} beta``, ``V = W'W``, Q from R's
+    pivoting QR of ``W L'``), over numDF."""
+    n_df = int(np.sum(np.linalg.svd(L, compute_uv=False) > 0))
+    Wt = np.linalg.cholesky(V)                      # V = Wt Wt', W = Wt'
+    c0 = np.linalg.solve(Wt, beta)
+    A = Wt.T @ L.T
+    _, pivot = qr_rank(A)
+    Q, _ = np.linalg.qr(A[:, np.asarray(pivot)], mode="complete")
+    c = (Q.T @ c0)[:n_df]
+    return n_df, float(np.sum(c ** 2) / n_df)
+
+
+def anova_terms_or_L(m, Terms=None, L=None) -> pd.DataFrame:
+    """nlme's ``anova(m, Terms = )`` / ``anova(m, L = )``: one F test of the selected terms (1-based
+    positions or labels, the intercept counted) or of the linear combinations ``L beta = 0`` (rows
+    of ``L``; a dict / Series / named columns match coefficients by name, unnamed values fill the first
+    columns).  As in nlme, ``L`` wins when both are given, all the coefficients involved must share
+    one denominator df (lme), and all-zero rows of ``L`` are dropped.  The table (one row, ``"1"``)
+    prints as nlme's, with its ``F-test for: ...`` / ``F-test for linear combination(s)`` label
+    and the ``L`` used (``.attrs["label"]``, ``.attrs["L"]``).
+
+    Example
+    -------
+    >>> import mixedcompat as mc
+    >>> m = mc.lme("distance ~ age * Sex", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
+    >>> round(float(anova_terms_or_L(m, Terms=["age", "age:Sex"])["F-value"].iloc[0]), 4)
+    64.3765
+    """
+    coef_names = m.x_names
+    beta = m.fixef().to_numpy()
+    by_coef, by_term = fixed_df(m)
+    n, p = m.nobs(), len(coef_names)
+    L_shown = None
+    if L is None:
+        Lm, label, chosen = _terms_matrix(m, Terms)
+        if m.kind == "lme":
+            den = np.unique(by_term[chosen].to_numpy())
+            if len(den) > 1:
+                raise DataError(f"terms must all have the same denominator DF (terms {', '.join(chosen)} have "
+                                f"{', '.join(cat_df(d) for d in by_term[chosen].to_numpy())})")
+    else:
+        full, rownames = _as_L(L, coef_names, m.kind)
+        nonzero_row = np.any(full != 0, axis=1)
+        Lm = full[nonzero_row]
+        if Lm.shape[0] == 0:
+            raise DataError("L has no non-zero row: nothing to test")
+        rn = [str(i + 1) for i in range(Lm.shape[0])] if rownames is None else \
+            [r for r, k in zip(rownames, nonzero_row) if k]
+        nonzero_col = np.any(Lm != 0, axis=0)
+        if m.kind == "lme":
+            den = np.unique(by_coef.to_numpy()[nonzero_col])
+            if len(den) > 1:
+                raise DataError("L may only involve fixed effects with the same denominator DF")
+        label = "F-test for linear combination(s)"
+        L_shown = pd.DataFrame(Lm[:, nonzero_col], index=rn,
+                               columns=[c for c, k in zip(coef_names, nonzero_col) if k])
+    if m.kind == "gls":
+        den = np.array([float(n - p)])
+        label = f"Denom. DF: {n - p} \n {label}"
+    n_df, F = _projected_F(_fixed_vcov_for_tests(m), beta, Lm)
+    d = float(den[0])
+    out = NlmeAnovaTable([(n_df, d, F, float(st.f.sf(F, n_df, d)))],
+                         columns=["numDF", "denDF", "F-value", "p-value"], index=["1"])
+    out.attrs["kind"] = m.kind
+    out.attrs["label"] = label
+    if L_shown is not None:
+        out.attrs["L"] = L_shown
+    return out
+
+
+def cat_df(d: float) -> str:
+    """A denominator df as R's ``cat`` shows it."""
+    return str(int(d)) if float(d).is_integer() else repr(float(d))

@@ -67,7 +67,7 @@ class pdMat:
         q = len(columns)
         if self.kind == "pdCompSymm" and q < 2:
             raise FormulaError(f"pdCompSymm({self.form!r}) needs at least two random-effects columns, has {q}")
-        return BoundPd(self.kind, list(columns))
+        return BoundPd(self.kind, list(columns), self.covariates.deparse())
 
 
 class pdSymm(pdMat):
@@ -138,6 +138,7 @@ class BoundPd:
 
     kind: str
     columns: list
+    formula: str | None = None      # the covariates as deparsed (nlme names pdIdent's sd by it)
 
     @property
     def q(self) -> int:
@@ -216,8 +217,8 @@ class BoundPd:
         c = self.columns
         if self.kind in ("pdDiag",):
             return [f"sd({n})" for n in c]
-        if self.kind == "pdIdent":       # nlme labels the common sd by the last column
-            return [f"sd({c[-1]})"]
+        if self.kind == "pdIdent":       # nlme's coef.pdIdent: "sd(<formula's right side>)"
+            return [f"sd({self.formula if self.formula is not None else c[-1]})"]
         if self.kind == "pdCompSymm":
             return ["std. dev", "corr."]
         names = [f"sd({n})" for n in c]
@@ -268,3 +269,139 @@ class BoundPd:
         if self.kind == "pdCompSymm":
             return np.array([np.exp(nat[0]), _cs_rho(nat[1], q)])
         return np.concatenate([np.exp(nat[:q]), np.tanh(nat[q:] / 2.0)])
+
+
+# --- pdBlocked: a block-diagonal covariance of pdMat blocks ---------------------------------------------------
+class pdBlocked(pdMat):
+    """Block-diagonal covariance (nlme's ``pdBlocked``): the random-effects columns are those of the
+    blocks, in order; effects of different blocks are independent, each block has its own structure.
+
+    Parameters
+    ----------
+    blocks : list of pdMat or str
+        ``[mc.pdIdent("~ 1"), mc.pdIdent("~ Machine - 1")]``; a formula string is a block of
+        ``pdClass`` (nlme's default ``"pdSymm"``).  Blocks may not share a column (nlme:
+        "cannot have duplicated column names"), nor hold a grouping ``| g`` (the grouping is the key
+        of ``random={"g": pdBlocked([...])}``).
+    pdClass : str
+        The class of the blocks given as formulas.
+
+    Example
+    -------
+    >>> b = pdBlocked([pdIdent("~ 1"), pdIdent("~ Machine - 1")])
+    >>> b
+    pdBlocked([pdIdent('~ 1'), pdIdent('~ Machine - 1')])
+    """
+
+    kind = "pdBlocked"
+
+    def __init__(self, blocks, pdClass: str = "pdSymm"):
+        if isinstance(blocks, (pdMat, str)) or not hasattr(blocks, "__iter__"):
+            raise FormulaError("pdBlocked takes a list of pdMat blocks, e.g. "
+                               "pdBlocked([pdIdent('~ 1'), pdIdent('~ Machine - 1')])")
+        if pdClass not in _BY_NAME:
+            raise FormulaError(f"pdBlocked: unknown pdClass {pdClass!r}; use one of {', '.join(PD_CLASSES)}")
+        out = []
+        for b in blocks:
+            if isinstance(b, pdBlocked):
+                raise FormulaError("pdBlocked: a block cannot itself be a pdBlocked")
+            if isinstance(b, str):
+                b = _BY_NAME[pdClass](b)
+            if not isinstance(b, pdMat):
+                raise FormulaError(f"pdBlocked: each block must be a pdMat or a formula string, not {b!r}")
+            if "|" in b.form:
+                raise FormulaError(f"pdBlocked: block {b!r} cannot have a grouping factor; give it as the key of "
+                                   "random={'g': pdBlocked([...])}")
+            out.append(b)
+        if not out:
+            raise FormulaError("pdBlocked needs at least one block")
+        self.blocks = out
+        self.form = "~ " + " + ".join(b.form.lstrip("~").strip() or "1" for b in out)
+
+    def __repr__(self) -> str:
+        return f"pdBlocked([{', '.join(repr(b) for b in self.blocks)}])"
+
+    def bind_blocks(self, columns: list[list[str]]) -> "BoundBlocked":
+        """The structure for the blocks' random-effects column names (one list per block)."""
+        seen: list[str] = []
+        for cols in columns:
+            dup = [c for c in cols if c in seen]
+            if dup:
+                raise FormulaError(f"pdBlocked: column(s) {', '.join(dup)} appear in more than one block (nlme: "
+                                   "cannot have duplicated column names in a \"pdMat\" object); "
+                                   "write e.g. pdBlocked([pdIdent('~ 1'), pdIdent('~ f - 1')])")
+            seen += list(cols)
+        return BoundBlocked(tuple(b.bind(list(c)) for b, c in zip(self.blocks, columns)))
+
+    def bind(self, columns: list[str]) -> "BoundPd":
+        raise FormulaError("pdBlocked is bound block by block (bind_blocks)")
+
+
+@dataclass(frozen=True)
+class BoundBlocked:
+    """A pdBlocked bound to its blocks' columns: the same interface as :class:`BoundPd`, block by
+    block (parameters, factor and natural parameters are the blocks' concatenated)."""
+
+    blocks: tuple
+    kind: str = "pdBlocked"
+
+    @property
+    def columns(self) -> list:
+        return [c for b in self.blocks for c in b.columns]
+
+    @property
+    def q(self) -> int:
+        return sum(b.q for b in self.blocks)
+
+    @property
+    def n_par(self) -> int:
+        return sum(b.n_par for b in self.blocks)
+
+    def _split(self, par: np.ndarray) -> list[np.ndarray]:
+        out, k = [], 0
+        for b in self.blocks:
+            out.append(np.asarray(par[k:k + b.n_par], float))
+            k += b.n_par
+        return out
+
+    def _ranges(self) -> list[slice]:
+        out, k = [], 0
+        for b in self.blocks:
+            out.append(slice(k, k + b.q))
+            k += b.q
+        return out
+
+    def start(self) -> np.ndarray:
+        return np.concatenate([b.start() for b in self.blocks])
+
+    def lower(self) -> np.ndarray:
+        return np.concatenate([b.lower() for b in self.blocks])
+
+    def factor(self, par: np.ndarray) -> np.ndarray:
+        T = np.zeros((self.q, self.q))
+        for b, p, r in zip(self.blocks, self._split(par), self._ranges()):
+            T[r, r] = b.factor(p)
+        return T
+
+    def relative_cov(self, par: np.ndarray) -> np.ndarray:
+        T = self.factor(par)
+        return T @ T.T
+
+    def par_from_cov(self, D: np.ndarray) -> np.ndarray:
+        return np.concatenate([b.par_from_cov(D[r, r]) for b, r in zip(self.blocks, self._ranges())])
+
+    def natural_names(self) -> list[str]:
+        """nlme's names: each block's (a pdIdent block's sd named by its formula, ``sd(Machine - 1)``)."""
+        return [n for b in self.blocks for n in b.natural_names()]
+
+    def natural_from_cov(self, Psi: np.ndarray) -> np.ndarray:
+        return np.concatenate([b.natural_from_cov(Psi[r, r]) for b, r in zip(self.blocks, self._ranges())])
+
+    def cov_from_natural(self, nat: np.ndarray) -> np.ndarray:
+        out = np.zeros((self.q, self.q))
+        for b, p, r in zip(self.blocks, self._split(nat), self._ranges()):
+            out[r, r] = b.cov_from_natural(p)
+        return out
+
+    def natural_to_display(self, nat: np.ndarray) -> np.ndarray:
+        return np.concatenate([b.natural_to_display(p) for b, p in zip(self.blocks, self._split(nat))])

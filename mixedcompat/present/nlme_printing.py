@@ -149,10 +149,33 @@ def _re_table(kind: str, cov: pd.DataFrame, sigma: float | None) -> list[str]:
                         ["StdDev", "Corr"] + [""] * (q - 2), right=False)
 
 
+def _blocked_effects(m, k: int, cov: pd.DataFrame, sigma: float | None) -> list[str]:
+    """nlme's ``print.summary.pdMat`` of a pdBlocked level: ``Composite Structure: Blocked``, then per
+    block its columns, formula, structure (blocks of more than one column) and table; the Residual
+    column goes with the last block of the last level."""
+    bound = m.likelihood.levels[k].pd
+    spec = m.setup.random[k]
+    level = _group_label(list(spec.groups))
+    lines = [" Composite Structure: Blocked"]
+    at = 0
+    for i, (b, pdm) in enumerate(zip(bound.blocks, spec.pd.blocks)):
+        sub = cov.iloc[at:at + b.q, at:at + b.q]
+        at += b.q
+        lines += ["", f" Block {i + 1}: {', '.join(str(c) for c in b.columns)}",
+                  f" Formula: ~{_pd_rhs(pdm)} | {level}"]
+        if b.q > 1:
+            lines.append(f" Structure: {_PD_STRUCTURE[b.kind]}")
+        lines += _re_table(b.kind, sub, sigma if i == len(bound.blocks) - 1 else None)
+    return lines
+
+
 def _random_effects(m) -> list[str]:
     lines = ["Random effects:"]
     blocks = _re_blocks(m)
     for k, (_, formula, kind, cov) in enumerate(blocks):
+        if kind == "pdBlocked":
+            lines += _blocked_effects(m, k, cov, m.sigma() if k == len(blocks) - 1 else None) + [""]
+            continue
         lines.append(f" Formula: {formula}")
         if cov.shape[0] > 1:
             lines.append(f" Structure: {_PD_STRUCTURE[kind]}")
@@ -333,7 +356,9 @@ def format_varcorr(m) -> str:
     var_vals, sd_vals, rows, names, headers = [], [], [], [], []
     for (name, _, kind, cov), rl in zip(blocks, m.setup.random):
         cols, v = [str(c) for c in cov.columns], cov.to_numpy(float)
-        headers.append((len(rows), f"{name} =", f"{kind}({_pd_rhs(rl.pd)})"))
+        pdtext = ", ".join(f"{b.kind}({_pd_rhs(b)})" for b in rl.pd.blocks) if kind == "pdBlocked" else \
+            f"{kind}({_pd_rhs(rl.pd)})"      # pdBlocked: no correlations shown (nlme's VarCorr)
+        headers.append((len(rows), f"{name} =", pdtext))
         corr = None
         if _has_corr(kind, len(cols)):
             corr = _lower_tri(_cov2cor(v), abbreviate(cols, 6)[:-1] if kind != "pdCompSymm" else None)
@@ -400,6 +425,18 @@ def format_intervals(iv) -> str:
     return "\n".join(lines)
 
 
+def _contrast_lines(L: pd.DataFrame) -> list[str]:
+    """``print(zapsmall(L))`` of anova.lme's ``L``: one row prints as a vector (named by its columns,
+    unnamed when a single column is left), several as a matrix."""
+    vals = zapsmall(L.to_numpy(float))
+    if vals.shape[0] == 1:
+        cells = format_real(vals[0].tolist())
+        if vals.shape[1] == 1:
+            return [f"[1] {cells[0]}"]
+        return print_named_vector(cells, [str(c) for c in L.columns], gap=1)
+    return print_numeric_matrix(vals, [str(i) for i in L.index], [str(c) for c in L.columns])
+
+
 def format_anova(table: pd.DataFrame, model=None) -> str:
     """nlme's ``print(anova(m))`` (F tests) or ``print(anova(m1, m2))`` (likelihood-ratio table).
 
@@ -432,9 +469,15 @@ def format_anova(table: pd.DataFrame, model=None) -> str:
     else:
         kind = getattr(model, "kind", None) or tab.attrs.get("kind")
         cols = ["numDF", "denDF", "F-value", "p-value"]
+        label = tab.attrs.get("label")
+        if label is not None:        # anova(m, Terms = ) / anova(m, L = ): the label, then the L used
+            lines += label.split("\n")
+            if tab.attrs.get("L") is not None:
+                lines += _contrast_lines(tab.attrs["L"])
         if kind == "gls":
             den = np.asarray(tab["denDF"], float)
-            lines.append(f"Denom. DF: {cat_number(den[0])} ")
+            if label is None:
+                lines.append(f"Denom. DF: {cat_number(den[0])} ")
             cols.remove("denDF")
         cells = [format_pval_nlme(tab[c]) if c == "p-value" else _zap_col(tab[c]) for c in cols]
     body = [[cells[j][i] for j in range(len(cols))] for i in range(len(rows))]
