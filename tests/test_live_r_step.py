@@ -2,7 +2,8 @@
 
 Each seed draws a design (:func:`random_step_design`): two or three crossed factors and a covariate with
 effects switched on at random, one to three grouping factors whose variances may be zero, random slopes
-sometimes, REML or ML, Satterthwaite or Kenward-Roger.  lmerTest's ``step`` and ours must eliminate the
+sometimes, sometimes a transformed covariate (``I(x^2)``: lmerTest's grid), REML or ML, Satterthwaite or
+Kenward-Roger.  lmerTest's ``step`` and ours must eliminate the
 same terms in the same order and find the same model, unless a p-value R computed sits within
 ``KNIFE_EDGE`` (relative) of its alpha (then the two decisions may differ by rounding: the design is
 skipped); the tables agree to the step tolerances (the random table only when no fit of ours reaches a
@@ -88,6 +89,8 @@ def random_step_design(seed: int) -> dict:
     y += rng.choice([0.0, 1.0]) * (A - A.mean()) + rng.choice([0.0, 0.7]) * (B == 1)
     y += rng.choice([0.0, 0.6]) * x + rng.choice([0.0, 1.2]) * (A == 1) * (B == 1)
     y += rng.choice([0.0, 0.3, 1.0]) * rng.normal(0, 1, n_g)[g]
+    if rng.random() < 0.25:     # a transformed covariate: lmerTest's grid evaluates it at mean(x)
+        terms.append("I(x^2)")
     random = ["(1 | g)"]
     slope = rng.random() < 0.35
     if slope:

@@ -8,6 +8,7 @@ with the contest tolerances (the same contest1D), text to the df tolerance.
 """
 from __future__ import annotations
 
+import re
 import warnings
 
 import numpy as np
@@ -28,7 +29,9 @@ pytestmark = [pytest.mark.filterwarnings("ignore::mixedcompat.errors.VarparHessi
 
 ALL = fixture_paths("lmertest_step")
 STEP = [p for p in ALL if p.stem.startswith("step_")]
-LSM = [p for p in ALL if p.stem.startswith("lsmeans_")]
+LSM_ALL = [p for p in ALL if p.stem.startswith("lsmeans_")]
+LSM = [p for p in LSM_ALL if "error" not in load_fixture(p)]
+LSM_ERROR = [p for p in LSM_ALL if "error" in load_fixture(p)]
 P_COLUMNS = {"Pr(>Chisq)", "Pr(>F)", "Pr(>|t|)"}
 _COEF, _DF = TOL["lmertest_contest_coef"]["rtol"], TOL["lmertest_contest_df"]["rtol"]
 LSM_RTOL = {"Estimate": _COEF, "Std. Error": _COEF, "df": _DF, "t value": _COEF, "lower": _DF, "upper": _DF,
@@ -88,7 +91,7 @@ def _lsm(path):
 
 
 def test_fixtures_present():
-    assert len(STEP) >= 12 and len(LSM) >= 12
+    assert len(STEP) >= 12 and len(LSM) >= 12 and LSM_ERROR
     kinds = {load_fixture(p)["args"]["ddf"] for p in ALL}
     assert kinds == {"Satterthwaite", "Kenward-Roger"}
 
@@ -209,6 +212,30 @@ def test_ls_means_printed_like_r(path):
     assert_same_printout(str(tab), fx["text"], path.stem, rel=_DF)
 
 
+@pytest.mark.parametrize("path", LSM_ERROR, ids=[p.stem for p in LSM_ERROR])
+def test_ls_means_stops_where_lmertest_stops(path):
+    fx = load_fixture(path)
+    m = _fit(fx)
+    with pytest.raises(mc.DataError, match=re.escape(f"(R: {fx['error']})")):
+        mc.ls_means(m, which=fx["args"]["which"], ddf=fx["args"]["ddf"], pairwise=fx["args"]["pairwise"])
+
+
+def test_allow_transformed_holds_transformed_variables_at_their_values():
+    """The correct behaviour behind the argument: factor(k) crosses its levels; log(x + 10) is held at the
+    mean of its values (not at log(mean(x) + 10)) and has no row of its own."""
+    d = load_fixture_data("sim_main")
+    m = mc.lmer("y ~ factor(k) + f + (1 | g)", d)
+    tab = mc.ls_means(m, allow_transformed=True)
+    assert tab.index.tolist() == ["factor(k)1", "factor(k)2", "factor(k)3", "factor(k)4", "fA", "fB", "fC"]
+    m2 = mc.lmer("y ~ x + log(x + 10) + f + (1 | g)", d)
+    L = lsmeans_contrasts(m2, allow_transformed=True)
+    assert list(L) == ["f"]
+    assert np.allclose(L["f"]["log(x + 10)"], np.log(d["x"] + 10).mean())
+    L_r = lsmeans_contrasts(m2)
+    assert list(L_r) == ["log(x + 10)", "f"]
+    assert np.allclose(L_r["f"]["log(x + 10)"], np.log(d["x"].mean() + 10))
+
+
 def test_difflsmeans_is_pairwise_ls_means():
     fx, m, _ = _lsm(next(p for p in LSM if p.stem == "lsmeans_sim_diff_f"))
     a = mc.difflsmeans(m, which="f")
@@ -294,8 +321,10 @@ def test_ls_means_refuses_logical_and_matrix_variables():
     with pytest.raises(mc.DataError, match="'flag' is logical"):
         mc.ls_means(m)
     m2 = mc.lmer("y ~ poly(x, 2) + f + (1 | g)", d)
-    with pytest.raises(mc.DataError, match=r"'poly\(x, 2\)' is a matrix"):
+    with pytest.raises(mc.DataError, match=r"'poly\(x, 2\)' is a transformation.*R: object 'x' not found"):
         mc.ls_means(m2)
+    with pytest.raises(mc.DataError, match=r"'poly\(x, 2\)' is a matrix"):
+        mc.ls_means(m2, allow_transformed=True)
 
 
 def test_glmer_and_lme_fits_refused():

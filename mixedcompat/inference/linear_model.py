@@ -28,7 +28,7 @@ __all__ = ["LinearModel", "lm_from", "drop1_lm_ftable", "DROP1_LM_COLUMNS"]
 DROP1_LM_COLUMNS = ["Df", "Sum of Sq", "RSS", "AIC", "F value", "Pr(>F)"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LinearModel:
     """An ``lm`` fit: its formula (a tree), model frame, coefficients (NaN where aliased, R's NA), the
     residual sum of squares (weighted) and residual df; ``call`` holds the data arguments for refits.
@@ -65,6 +65,9 @@ class LinearModel:
     def fixef(self) -> pd.Series:
         """The coefficients (R's ``coef(lm)``)."""
         return self.coefficients
+
+    def __repr__(self) -> str:
+        return f"LinearModel({self.formula!r}, rank={self.rank}, df_residual={self.df_residual})"
 
     def update(self, formula: str | Node) -> "LinearModel":
         """Refit with an update formula (``". ~ . - x"``) on the same data."""

@@ -16,10 +16,20 @@ As lmerTest 3.1-3 (``ls_means.lmerModLmerTest`` and ``lsmeans_contrasts``):
   coefficients and tested by ``contest1D`` (:func:`mixedcompat.inference.contest.contest`, ``joint=False``,
   with the Wald interval at ``level``).
 
-Difference from lmerTest: lmerTest evaluates a transformed covariate such as ``log(x)`` on its grid
-by looking ``x`` up outside the data (an error or an unrelated value); here the mean of the
-covariate's values (``mean(log(x))``) is used.  Matrix covariates (``poly(x, 2)``) and logical
-variables are refused with a :class:`~mixedcompat.errors.DataError` (lmerTest stops on them too).
+lmerTest's bugs with transformed variables, matched by default:
+
+* its grid holds a column per *variable* (``factor(k)``, ``log(x + 10)``), and ``model.matrix`` then
+  evaluates the expression on the grid: where an argument (``k``) is not itself a plain variable of
+  the model, R stops with ``object 'k' not found`` -- so does :func:`ls_means` (a
+  :class:`~mixedcompat.errors.DataError` naming it); where it is (``x + log(x + 10)``), the
+  transformed variable takes the value at the grid's mean of ``x`` (``log(mean(x) + 10)``);
+* a term counts as numeric only when a part of its label is the name of a numeric variable, so a
+  transformed covariate term (``log(x + 10)``, ``I(x^2)``) gets a "least-squares mean" row: the mean
+  over the grid.
+
+``allow_transformed=True`` gives what lmerTest means to do instead: transformed factors cross their
+levels, transformed covariates are held at the mean of their values and have no row.  Matrix
+covariates (``poly(x, 2)``) and logical variables are refused either way (lmerTest stops on them).
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ import pandas as pd
 
 from mixedcompat.errors import DataError
 from mixedcompat.front.design import assemble, spec_variables
+from mixedcompat.front.rlang import symbols
 from mixedcompat.front.transforms import Fac, Num
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.inference.contest import T_COLUMNS, contest
@@ -88,8 +99,13 @@ def _model_values(m) -> dict[int, Num | Fac]:
     return spec_variables(spec, m.frame.data)
 
 
-def factor_terms(m) -> list[str]:
-    """lmerTest's factor terms of an lmer fit: fixed-effect term labels whose variables are all factors.
+def factor_terms(m, allow_transformed: bool = False) -> list[str]:
+    """lmerTest's factor terms of an lmer fit: the fixed-effect terms with least-squares means.
+
+    lmerTest's rule (``numeric_terms``): a term is numeric when one of its ``:``-separated parts is the
+    name of a numeric variable of the data; so a transformed covariate (``log(x)``, ``I(x^2)``) makes
+    a *factor* term (its row is the mean over the grid): matched by default.  With
+    ``allow_transformed=True`` a term qualifies only when all its variables are factors.
 
     Example
     -------
@@ -99,17 +115,28 @@ def factor_terms(m) -> list[str]:
     """
     spec = m.frame.fixed_spec
     struct = spec.structure
+
+    def numeric(v: int) -> bool:                 # a covariate (R's num_vars: logicals included)
+        return v not in spec.levels or bool(spec.levels[v][2])
+
+    if allow_transformed:
+        return [lab for lab, term in zip(struct.labels, struct.terms) if not any(numeric(v) for v in term)]
     return [lab for lab, term in zip(struct.labels, struct.terms)
-            if all(v in spec.levels and not spec.levels[v][2] for v in term)]
+            if not any(numeric(v) and struct.variables[v].kind == "sym" for v in term)]
 
 
-def _grid(m) -> tuple[dict[int, Num | Fac], int]:
+def _grid(m, allow_transformed: bool = False) -> tuple[dict[int, Num | Fac], int]:
     """lmerTest's ``get_min_data``: every factor level crossed (``expand.grid``: the first factor
-    fastest), every covariate at its mean over the model's rows."""
+    fastest), every covariate at its mean over the model's rows.  A transformed variable is then, as
+    in lmerTest's ``model.matrix`` on the grid, its expression evaluated on the grid's plain variables
+    (unless ``allow_transformed``: its own levels / mean)."""
     spec = m.frame.fixed_spec
     struct = spec.structure
     values = _model_values(m)
     used = sorted({v for t in struct.terms for v in t})
+    transformed = [v for v in used if struct.variables[v].kind != "sym"]
+    if not allow_transformed:
+        _check_found_on_grid(struct, used, transformed)
     factors = [v for v in used if v in spec.levels]
     for v in factors:
         if spec.levels[v][2]:
@@ -132,24 +159,71 @@ def _grid(m) -> tuple[dict[int, Num | Fac], int]:
             raise DataError(f"ls_means: the covariate {struct.names[v]!r} is a matrix; lmerTest holds "
                             "covariates at their mean and cannot do so for it")
         grid[v] = Num(np.full(n, float(np.mean(val.values))))
+    if transformed and not allow_transformed:
+        grid = _evaluated_on_grid(spec, grid, used, transformed, n)
     return grid, n
 
 
+def _check_found_on_grid(struct, used: list[int], transformed: list[int]) -> None:
+    """lmerTest stops when a transformed variable's argument is not a plain variable of the grid."""
+    plain = {struct.names[v] for v in used if struct.variables[v].kind == "sym"}
+    for v in transformed:
+        missing = [name for name in symbols(struct.variables[v]) if name not in plain]
+        if missing:
+            raise DataError(
+                f"ls_means: the variable {struct.names[v]!r} is a transformation: lmerTest evaluates it on its "
+                f"reference grid, where {missing[0]!r} is not found, and stops (R: object '{missing[0]}' not "
+                "found). Make it a column of the data, or pass allow_transformed=True to hold it at its "
+                "levels / mean")
+
+
+def _evaluated_on_grid(spec, grid: dict[int, Num | Fac], used: list[int], transformed: list[int],
+                       n: int) -> dict[int, Num | Fac]:
+    """lmerTest's ``model.matrix(form, data = grid)``: each transformed variable evaluated on the grid,
+    whose columns are the plain variables; one whose argument is not among them stops, as in R."""
+    struct = spec.structure
+    plain = {struct.names[v]: v for v in used if struct.variables[v].kind == "sym"}
+    frame = {}
+    for name, v in plain.items():
+        val = grid[v]
+        frame[name] = (pd.Categorical.from_codes(val.codes, categories=val.levels, ordered=val.ordered)
+                       if isinstance(val, Fac) else val.values)
+    evaluated = spec_variables(spec, pd.DataFrame(frame, index=range(n)))
+    out = dict(grid)
+    for v in transformed:
+        val = evaluated[v]
+        if isinstance(val, Num) and val.values.ndim != 1:
+            raise DataError(f"ls_means: the covariate {struct.names[v]!r} is a matrix; lmerTest holds "
+                            "covariates at their mean and cannot do so for it")
+        out[v] = val
+    return out
+
+
 def _cells(struct, spec, term: tuple[int, ...], grid: dict[int, Num | Fac], n: int) -> tuple[np.ndarray, list[str]]:
-    """``model.matrix(~ 0 + term, grid)`` with indicator coding: one column per cell (first factor fastest)."""
+    """``model.matrix(~ 0 + term, grid)`` with indicator coding: one column per cell (first variable
+    fastest); a (transformed) covariate in the term is its column of grid values."""
     cols = np.ones((n, 1))
     names = [""]
     for v in term:
-        levels = spec.levels[v][0]
-        ind = np.eye(len(levels))[grid[v].codes]
-        cols = (ind[:, :, None] * cols[:, None, :]).reshape(n, len(levels) * cols.shape[1])
-        names = [f"{b}{':' if b else ''}{struct.names[v]}{lv}" for lv in levels for b in names]
+        if v in spec.levels:
+            levels = spec.levels[v][0]
+            ind = np.eye(len(levels))[grid[v].codes]
+            suffixes = [struct.names[v] + lv for lv in levels]
+        else:
+            ind = np.asarray(grid[v].values, dtype=float).reshape(n, 1)
+            suffixes = [struct.names[v]]
+        cols = (ind[:, :, None] * cols[:, None, :]).reshape(n, ind.shape[1] * cols.shape[1])
+        names = [f"{b}{':' if b else ''}{sfx}" for sfx in suffixes for b in names]
     return cols, names
 
 
 def _pairs(L: pd.DataFrame) -> pd.DataFrame:
     """lmerTest's ``crossprod(get_pairs(rownames(L)), L)``: row i minus row j for i < j (``combn`` order)."""
     names = list(L.index)
+    if len(names) < 2:           # lmerTest's get_pairs: stopifnot(length(levs) > 1)
+        raise DataError(f"difflsmeans: the term {names[0]!r} has a single least-squares mean, no pair to "
+                        "compare (R: length(levs) > 1 is not TRUE)" if names else
+                        "difflsmeans: no least-squares mean to compare (R: length(levs) > 1 is not TRUE)")
     rows, labels = [], []
     for i, j in itertools.combinations(range(len(names)), 2):
         rows.append(L.iloc[i].to_numpy() - L.iloc[j].to_numpy())
@@ -169,7 +243,8 @@ def _nullspace(X: np.ndarray) -> np.ndarray:
     return vt.T[:, rank:]
 
 
-def lsmeans_contrasts(m, which: Sequence[str] | str | None = None) -> dict[str, pd.DataFrame]:
+def lsmeans_contrasts(m, which: Sequence[str] | str | None = None,
+                      allow_transformed: bool = False) -> dict[str, pd.DataFrame]:
     """lmerTest's ``lsmeans_contrasts``: term -> the contrast matrix of its least-squares means over
     all columns of the fixed-effects model matrix (before aliased columns are dropped).
 
@@ -181,7 +256,7 @@ def lsmeans_contrasts(m, which: Sequence[str] | str | None = None) -> dict[str, 
     """
     spec = m.frame.fixed_spec
     struct = spec.structure
-    fterms = factor_terms(m)
+    fterms = factor_terms(m, allow_transformed)
     if which is None:
         chosen = fterms
     else:
@@ -197,7 +272,7 @@ def lsmeans_contrasts(m, which: Sequence[str] | str | None = None) -> dict[str, 
                                 f"{fterms}); lmerTest: all(which %in% factor_terms) is not TRUE")
     if not chosen:
         return {}
-    grid, n = _grid(m)
+    grid, n = _grid(m, allow_transformed)
     uX, colnames, _assign = assemble(struct, grid, spec.codings, spec.contrast_mats, n)
     out = {}
     for w in chosen:
@@ -209,7 +284,7 @@ def lsmeans_contrasts(m, which: Sequence[str] | str | None = None) -> dict[str, 
 
 
 def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satterthwaite",
-             pairwise: bool = False, level: float = 0.95) -> LsMeansTable:
+             pairwise: bool = False, level: float = 0.95, allow_transformed: bool = False) -> LsMeansTable:
     """lmerTest's ``ls_means(m, which, level, ddf, pairwise)``: least-squares means of factor terms.
 
     Parameters
@@ -220,6 +295,9 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
     ddf : "Satterthwaite" or "Kenward-Roger"
     pairwise : the differences of every pair of means of a term instead (:func:`difflsmeans`)
     level : confidence level of the intervals ``lower``, ``upper``
+    allow_transformed : lmerTest stops when a fixed-effect variable is a transformation (``factor(k)``,
+        ``log(x)``: its bug, see the module docstring), and so does ``ls_means`` by default; ``True``
+        holds the transformed variable at its levels / mean instead
 
     Returns
     -------
@@ -232,7 +310,8 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
     TypeError
         ``m`` is not an lmer fit (a glmer or nlme fit).
     DataError
-        ``which`` names no factor term of the model; a logical variable or a matrix covariate.
+        ``which`` names no factor term of the model; a transformed variable (unless
+        ``allow_transformed``), a logical variable or a matrix covariate.
 
     Example
     -------
@@ -246,7 +325,7 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
         raise ValueError("ls_means: ddf must be 'Satterthwaite' or 'Kenward-Roger'")
     if isinstance(level, bool) or not isinstance(level, (int, float, np.number)) or not 0 < level < 1:
         raise DataError(f"ls_means: level must be a number between 0 and 1, not {level!r}")
-    Llist = lsmeans_contrasts(m, which)
+    Llist = lsmeans_contrasts(m, which, allow_transformed)
     spec = m.frame.fixed_spec
     keep = list(spec.keep)
     coef_names = [str(n) for n in m.frame.x_names]
@@ -274,7 +353,7 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
 
 
 def difflsmeans(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satterthwaite",
-                level: float = 0.95) -> LsMeansTable:
+                level: float = 0.95, allow_transformed: bool = False) -> LsMeansTable:
     """lmerTest's ``difflsmeans(m, which, level, ddf)``: ``ls_means(..., pairwise=True)``, the pairwise
     differences of the least-squares means of each factor term (rows ``"MachineA - MachineB"``).
 
@@ -285,4 +364,4 @@ def difflsmeans(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Sa
     ['MachineA - MachineB', 'MachineA - MachineC', 'MachineB - MachineC']
     """
     _check_model(m, "difflsmeans")
-    return ls_means(m, which=which, ddf=ddf, pairwise=True, level=level)
+    return ls_means(m, which=which, ddf=ddf, pairwise=True, level=level, allow_transformed=allow_transformed)
