@@ -54,7 +54,7 @@ def _data(fx):
 def _fit(fx, control=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return mc.lmer(fx["formula"], _data(fx), REML=fx["REML"], control=control)
+        return mc.lmer(fx["formula"], _data(fx), REML=fx["REML"], weights=fx.get("weights"), control=control)
 
 
 def _expected(table: dict, column: str) -> np.ndarray:

@@ -118,8 +118,8 @@ def lm_from(m: Any, formula: str | Node) -> LinearModel:
 
 def drop1_lm_ftable(fit: LinearModel) -> AnovaTable:
     """R's ``drop1(lm, test = "F")[-1, ]``: for each term contained in no other (R's ``drop.scope``),
-    ``Df`` (parameters dropped), ``Sum of Sq`` (increase of the RSS), ``RSS``, ``AIC`` (R's
-    ``extractAIC.lm``: ``n log(RSS / n) + 2 edf``), ``F value = (Sum of Sq / Df) / (RSS / df.residual)``
+    ``Df`` (parameters dropped), ``Sum of Sq`` (increase of the (weighted) RSS), ``RSS``, ``AIC``
+    (``n log(RSS / n) + 2 rank``, ``n`` the rows of the model matrix), ``F value = (Sum of Sq / Df) / (RSS / df.residual)``
     of the full model and its p-value.
 
     Example
@@ -130,7 +130,7 @@ def drop1_lm_ftable(fit: LinearModel) -> AnovaTable:
     """
     struct = fit.frame.fixed_spec.structure
     scope = drop_scope(struct)
-    n = fit.nobs()
+    n = len(fit.frame.y)                  # R: nrow(model.matrix), zero weights included
     rows = {}
     dot = sym(".")
     for label in scope:
