@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
-from mixedcompat.front.formula import is_bar
-from mixedcompat.front.rlang import Node, binop, sym
+from mixedcompat.front.formula import is_bar, parse_formula
+from mixedcompat.front.rlang import Node, binop, is_binop, map_nodes, parse, split_top, sym
 from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms, term_node, update_formula_tree
 from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.inference.ftests import drop1_ftable, normalise_ddf
@@ -38,7 +38,8 @@ from mixedcompat.inference.lrt import ROWS_CHANGED_ERROR, printed_formula, ranov
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.present.tables import AnovaTable
 
-__all__ = ["StepResult", "step", "get_model", "ranova_formulae", "RANDOM_HEADING", "FIXED_HEADING"]
+__all__ = ["StepResult", "step", "get_model", "ranova_formulae", "lme4_formula", "RANDOM_HEADING",
+           "FIXED_HEADING"]
 
 RANDOM_HEADING = "Backward reduced random-effect table:\n"
 FIXED_HEADING = "Backward reduced fixed-effect table:"
@@ -190,6 +191,28 @@ def _check_keep(m, keep: Sequence[str]) -> None:
                       UserWarning, stacklevel=3)
 
 
+def lme4_formula(tree: Node) -> Node:
+    """The formula lme4 stores in a fit (R's ``formula(m)``), the base of lmerTest's updates: ``(x || g)``
+    becomes the separate terms ``(1 | g) + (0 + x | g)`` (R's ``update.formula`` then treats them
+    as two terms, as lme4's ``expandDoubleVerts`` leaves them).
+
+    Example
+    -------
+    >>> printed_formula(lme4_formula(parse("y ~ x * f + (x || g)")))
+    'y ~ x * f + (1 | g) + (0 + x | g)'
+    """
+    if not any(n.kind == "binop" and n.value == "||" for n in _walk(tree)):
+        return tree
+
+    def flatten(node: Node) -> Node:
+        if node.kind == "paren" and is_binop(node.args[0], "+") and all(
+                p.kind == "paren" and is_bar(p.args[0]) for p in split_top(node.args[0], "+")):
+            return node.args[0]
+        return node
+
+    return map_nodes(parse(printed_formula(tree)), flatten)
+
+
 def _reduce_fixed(m, ddf: str, alpha: float, keep: Sequence[str]) -> tuple[pd.DataFrame, Any, AnovaTable]:
     _check_keep(m, keep)
     is_lm = isinstance(m, LinearModel)
@@ -209,7 +232,10 @@ def _reduce_fixed(m, ddf: str, alpha: float, keep: Sequence[str]) -> tuple[pd.Da
         term = struct.terms[list(struct.labels).index(remove)]
         dot = sym(".")
         formula = binop("~", dot, binop("-", dot, term_node(struct, term)))
-        fit = fit.update(formula) if is_lm else update(fit, formula)
+        if is_lm:
+            fit = fit.update(formula)
+        else:       # R: update(formula(m), ~ . - term), lme4's formula(m) as the base
+            fit = update(fit, update_formula_tree(parse_formula(lme4_formula(fit.parts.tree)), formula))
         if int(fit.nobs()) != n0:
             raise DataError(ROWS_CHANGED_ERROR)
         aov = drop1_lm_ftable(fit) if is_lm else drop1_ftable(fit, ddf=ddf)
