@@ -204,10 +204,17 @@ def lme4_formula(tree: Node) -> Node:
     if not any(n.kind == "binop" and n.value == "||" for n in _walk(tree)):
         return tree
 
-    def flatten(node: Node) -> Node:
-        if node.kind == "paren" and is_binop(node.args[0], "+") and all(
-                p.kind == "paren" and is_bar(p.args[0]) for p in split_top(node.args[0], "+")):
+    def bars_only(node: Node) -> bool:
+        return is_binop(node, "+") and all(p.kind == "paren" and is_bar(p.args[0]) for p in split_top(node, "+"))
+
+    def flatten(node: Node) -> Node:          # bottom-up: ((b1) + (b2)) -> (b1) + (b2), chained to the left
+        if node.kind == "paren" and bars_only(node.args[0]):
             return node.args[0]
+        if is_binop(node, "+") and bars_only(node.args[1]):
+            acc = node.args[0]
+            for piece in split_top(node.args[1], "+"):
+                acc = binop("+", acc, piece)
+            return acc
         return node
 
     return map_nodes(parse(printed_formula(tree)), flatten)
