@@ -57,7 +57,8 @@ class LsMeansTable(pd.DataFrame):
     upper, Pr(>|t|)``, rows named as lmerTest) whose ``str()`` is lmerTest's ``print.ls_means``.
 
     ``.attrs``: ``"confidence_level"``, ``"ddf"``, ``"response"``, ``"hypotheses"`` (term -> its
-    contrast matrix as a DataFrame over the model's coefficients, as lmerTest's attribute).
+    contrast matrix as a DataFrame over all columns of the fixed-effects model matrix, before aliased
+    columns are dropped and non-estimable rows set to NA: lmerTest's attribute).
 
     Example
     -------
@@ -344,7 +345,7 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
         Lk = Lv[:, keep]
         Lk[~estimable] = np.nan
         Ld = pd.DataFrame(Lk, index=L.index, columns=coef_names)
-        hypotheses[term] = Ld
+        hypotheses[term] = L            # lmerTest's attribute: before the estimability check, all columns
         tables.append(pd.DataFrame(contest(m, Ld, joint=False, ddf=method, confint=True, level=level)))
     out = LsMeansTable(pd.concat(tables) if tables else pd.DataFrame(columns=T_COLUMNS, dtype=float))
     out.attrs = {"response": m.frame.response_name, "confidence_level": float(level), "ddf": method,
