@@ -173,13 +173,11 @@ def test_step_result_access_and_options():
 
 def test_ranova_formulae_are_lmertests():
     """The formula behind each ranova row (R's update.formula of lmerTest's full formula)."""
-    d = load_fixture_data("sim_main")
     m = _fit({"data": "sim_main", "formula": "y ~ x * f + (1 + x + z | g) + (1 | h)", "REML": True})
     forms = [deparse_formula(f) for f in ranova_formulae(m)]
     assert forms == ["y ~ x + f + (1 | h) + (z | g) + x:f", "y ~ x + f + (1 | h) + (x | g) + x:f",
                      "y ~ x + f + (1 + x + z | g) + x:f"]
     assert len(forms) == len(mc.ranova(m)) - 1
-    del d
 
 
 def test_linear_model_matches_least_squares():
