@@ -172,7 +172,8 @@ def test_step_result_access_and_options():
 
 
 def test_ranova_formulae_are_lmertests():
-    """The formula behind each ranova row (R's update.formula of lmerTest's full formula)."""
+    """The formula behind each ranova row (R's update.formula of lmerTest's full formula): the strings are
+    lmerTest 3.1-3's deparse2(attr(ranova(m), "formulae")) for this model."""
     m = _fit({"data": "sim_main", "formula": "y ~ x * f + (1 + x + z | g) + (1 | h)", "REML": True})
     forms = [deparse_formula(f) for f in ranova_formulae(m)]
     assert forms == ["y ~ x + f + (1 | h) + (z | g) + x:f", "y ~ x + f + (1 | h) + (x | g) + x:f",
