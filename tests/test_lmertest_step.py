@@ -345,3 +345,13 @@ def test_kenward_roger_needs_reml():
         mc.ls_means(m, ddf="Kenward-Roger")
     with pytest.raises(ValueError, match="REML"):
         mc.step(m, ddf="Kenward-Roger")
+
+
+def test_dropping_a_term_with_missing_values_stops_as_lmertest():
+    """A dropped term whose variable has NAs gives the refit more rows: lmerTest stops (R 4.2.2 /
+    lmerTest 3.1-3 say "number of rows in use has changed: remove missing values?")."""
+    d = load_fixture_data("sim_main")
+    d.loc[np.arange(3, 230, 23), "z"] = np.nan
+    m = mc.lmer("y ~ x + f + z + (1 | g)", d)
+    with pytest.raises(mc.DataError, match=re.escape("number of rows in use has changed: remove missing values?")):
+        mc.step(m, alpha_fixed=1e-30)
