@@ -21,6 +21,8 @@ from mixedcompat.inference.bootstrap import bootMer, boot_ci
 from mixedcompat.inference.contest import contest, show_tests
 from mixedcompat.inference.intervals import confint
 from mixedcompat.inference.lrt import ranova
+from mixedcompat.inference.lsmeans import difflsmeans, ls_means
+from mixedcompat.inference.step import get_model, step
 from mixedcompat.inference.modcomp import KRmodcomp, SATmodcomp, getKR, getSAT, vcovAdj
 from mixedcompat.inference.pbmodcomp import PBmodcomp, PBrefdist, getLRT
 from mixedcompat.inference.profile import profile
@@ -47,7 +49,7 @@ from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, 
 
 __version__ = "0.1.0"
 
-__all__ = ["contest", "show_tests", "lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+__all__ = ["contest", "show_tests", "step", "get_model", "ls_means", "difflsmeans", "lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
            "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",

@@ -131,6 +131,12 @@ TOL = {
     "lmertest_contest_df": dict(rtol=1e-3),
     "lmertest_contest_atol": dict(atol=1e-9),
     "lmertest_contest_text": dict(rtol=1e-5),
+    # lmerTest's step() (tests/test_lmertest_step.py): every row of its tables comes from a refit (a new
+    # optimum, not R's theta), so logLik, F, Sum Sq as the criterion chain allows and df as ddf_df; p-values
+    # of F > 50 move by F/2 times F's relative error; the final model's fixef as se
+    "lmertest_step_table": dict(rtol=1e-3, atol=1e-8),
+    "lmertest_step_p": dict(rtol=5e-3, atol=1e-12),
+    "lmertest_step_beta": dict(rtol=1e-4, atol=1e-6),
     # lmerTest's type III hypothesis matrices keep zapsmall leftovers of ~1e-7 (cake); ours ~1e-6: both noise
     "lmertest_hypotheses_noise": dict(atol=1e-5),
     "ddf_fixture_df": dict(rtol=1e-3),

@@ -505,7 +505,7 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str], col_n
     ['     (Intr)', 'Days -0.138']
     """
     nrow, ncol = len(row_names), len(col_names)
-    rw = max([len(r) for r in row_names] + [0])
+    rw = max([len(r) for r in row_names] + [0]) if nrow else len("[0,]")   # R: a 0-row matrix as "[0,]"
     widths = [max([len(col_names[j])] + [len(cells[i][j]) for i in range(nrow)]) for j in range(ncol)]
     just = (lambda s, n: s.rjust(n)) if right else (lambda s, n: s.ljust(n))
     lines: list[str] = []
