@@ -37,13 +37,14 @@ def _act(action: str, text: str, category: type = IdentifiabilityWarning) -> Non
     warnings.warn(text, category, stacklevel=4)
 
 
-def _unident(n: int, cmp_val: int, what: str, extra: str = "") -> str:
-    """lme4's ``wmsg`` text (``allow.n = FALSE``)."""
-    return (f"number of observations (={n}) <= {what} (={cmp_val}){extra}; the random-effects parameters "
-            "and the residual variance (or scale parameter) are probably unidentifiable")
+def _unident(n: int, cmp_val: int, what: str, extra: str = "", allow_n: bool = False) -> str:
+    """lme4's ``wmsg`` text (``allow.n = TRUE`` for glmer: no residual variance to confound)."""
+    cmp, rest = ("<", "") if allow_n else ("<=", " and the residual variance (or scale parameter)")
+    return (f"number of observations (={n}) {cmp} {what} (={cmp_val}){extra}; the random-effects parameters"
+            f"{rest} are probably unidentifiable")
 
 
-def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
+def check_reterms(terms: Sequence[ReTerm], n: int, control: dict, allow_n: bool = False) -> list[str]:
     """lme4's ``checkNlevels``, ``checkZdims`` and ``checkZrank``, in lme4's order.
 
     Parameters
@@ -54,6 +55,10 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
         Number of observations.
     control : dict
         A full control from :func:`mixedcompat.lme4.control.lmer_control`.
+    allow_n : bool
+        lme4's ``allow.n``: True for glmer (``glFormula``), whose models may have as many levels or
+        random effects as observations (an observation-level random effect); the checks then fail
+        only above ``n``.
 
     Returns
     -------
@@ -84,10 +89,11 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
         _act(act, f"{text}: {bad}" if act == "stop" else text)
         out.append(text)
     act = control.get("check_nobs_vs_nlev", "stop")
-    if act != "ignore" and any(v >= n for v in nlev.values()):
-        bad = [g for g, v in nlev.items() if v >= n]
-        text = ("number of levels of each grouping factor must be < number of observations "
-                f"(problems: {', '.join(bad)})")
+    too_many = (lambda v: v > n) if allow_n else (lambda v: v >= n)
+    if act != "ignore" and any(too_many(v) for v in nlev.values()):
+        bad = [g for g, v in nlev.items() if too_many(v)]
+        text = (f"number of levels of each grouping factor must be {'<=' if allow_n else '<'} number of "
+                f"observations (problems: {', '.join(bad)})")
         _act(act, text)
         out.append(text)
     act = control.get("check_nlev_gtreq_5", "ignore")
@@ -100,8 +106,8 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
         seen = []
         for t in terms:
             n_re = t.n_levels * t.q
-            if n_re >= n:
-                text = _unident(n, n_re, "number of random effects", f" for term ({t.label})")
+            if n < n_re if allow_n else n <= n_re:
+                text = _unident(n, n_re, "number of random effects", f" for term ({t.label})", allow_n)
                 if text not in seen:
                     _act(act, text)
                     seen.append(text)
@@ -113,8 +119,8 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict) -> list[str]:
             import scipy.sparse as sp
             Z = sp.hstack([t.Z() for t in terms]).toarray()
             rank = int(np.linalg.matrix_rank(Z))
-            if n <= rank:
-                text = _unident(n, rank, "rank(Z)")
+            if n < rank if allow_n else n <= rank:
+                text = _unident(n, rank, "rank(Z)", allow_n=allow_n)
                 _act(act.replace("Small", ""), text)
                 out.append(text)
     return out

@@ -205,7 +205,7 @@ def formula_stage(parts: FormulaParts, data: pd.DataFrame, ctrl: dict, glm_respo
                                               na_action=na_action, contrasts=contrasts, glm_response=glm_response)
     with blas_threads(ctrl["blas_threads"]):
         terms = make_reterms(parts.re_terms, frame.re_X, frame.re_groups, len(frame.y))
-    check_reterms(terms, len(frame.y), ctrl)
+    check_reterms(terms, len(frame.y), ctrl, allow_n=glm_response)      # lme4: allow.n = TRUE for glmer
     fit_warnings += check_scale_x(frame.X, ctrl["check_scaleX"])
     return frame, terms, fit_warnings
 
