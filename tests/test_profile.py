@@ -55,6 +55,7 @@ def test_confint_profile(path):
         pr = mc.profile(m)
     # bounds at 0 (singular fits: the profile stops at the boundary) compare absolutely
     _compare(pr.confint(), _expected(fx["confint_profile"]), rtol=CI_RTOL, atol=CI_FLOOR)
+    _compare(mc.confint(pr), _expected(fx["confint_profile"]), rtol=CI_RTOL, atol=CI_FLOOR)   # confint(profile(m))
     _compare(pr.confint(level=0.9), _expected(fx["confint_profile_90"]), rtol=CI_RTOL, atol=CI_FLOOR)
 
 

@@ -27,7 +27,7 @@ from scipy import stats
 
 from mixedcompat.inference.bootstrap import bootMer
 from mixedcompat.inference.levels import check_level, percent_labels
-from mixedcompat.inference.profile import profile, sdcor_names, theta_to_sdcor
+from mixedcompat.inference.profile import ThetaProfile, profile, sdcor_names, theta_to_sdcor
 
 __all__ = ["confint", "percent_labels", "check_level", "percentile_interval"]
 
@@ -141,8 +141,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
 
     Parameters
     ----------
-    m : LmerMod
-        The fit.
+    m : LmerMod or ThetaProfile
+        The fit, or its profile (``confint(profile(m))``, lme4's ``confint.thpr``).
     parm : str or list, optional
         Parameters (``".sig01"``, ``".sigma"``, ``"Days"``), R's 1-based positions, ``"theta_"`` or
         ``"beta_"``; default all: ``.sig01, ..., .sigma`` then the fixed effects.
@@ -173,6 +173,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
     """
     if getattr(m, "is_lmlist", False):       # R's S3 dispatch: lme4's confint.lmList4 (mixedcompat.lmlist)
         return m.confint(level=level, **kwargs)
+    if isinstance(m, ThetaProfile):          # lme4's confint.thpr: confint(profile(m))
+        return m.confint(parm=parm, level=level, **kwargs)
     check_level(level)
     if method not in METHODS:
         low = {k.lower(): k for k in METHODS}
