@@ -69,7 +69,7 @@ def test_rhs_of_terms(rhs, keep, text):
     ("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)", "log(y) ~ f + (x | g) + (1 | h) + x:f"),
     ("y ~ x + offset(o) + (1|g)", ". ~ . - x", "y ~ (1 | g) + offset(o)"),
     ("y ~ 0 + x + (1|g)", ". ~ . + z", "y ~ x + (1 | g) + z - 1"),
-    ("y ~ x + (x || g)", ". ~ . - x", "y ~ (x || g)"),                # R keeps the '||' term unexpanded
+    ("y ~ x + (x || g)", ". ~ . - x", "y ~ (1 | g) + (0 + x | g)"),   # lme4 keeps the formula with || expanded
     ("y ~ x + (1 | g)", "~ . + z", "y ~ x + (1 | g) + z"),
     ("Reaction ~ Days | Subject", ". ~ . + Days", "Reaction ~ (Days | Subject) + Days"),
     ("y ~ x + (1 | a/b)", ". ~ . - (1 | a/b) + (1 | a)", "y ~ x + (1 | a)"),
@@ -115,7 +115,7 @@ _R_TERMS = """function(s) {
 }"""
 
 _R_UPDATE = """function(old, new) {
-    f <- update.formula(as.formula(old), as.formula(new))
+    f <- update.formula(lme4::expandDoubleVerts(as.formula(old)), as.formula(new))   # the formula lme4 keeps
     paste(trimws(deparse(f, width.cutoff = 500L)), collapse = " ")
 }"""
 
@@ -140,7 +140,8 @@ _UPDATES = st.sampled_from([". ~ . - a", ". ~ . - a:b", ". ~ . + w", ". ~ . - 1"
 
 @pytest.mark.r
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(_rhs(), st.sampled_from(["", " + (1 | g)", " + (x | g)", " + (1 | g) + (0 + a | h)"]), _UPDATES)
+@given(_rhs(), st.sampled_from(["", " + (1 | g)", " + (x | g)", " + (1 | g) + (0 + a | h)", " + (a || g)",
+                                 " + ((1 | g) + (0 + a | h))", " + (a * b || g/h)"]), _UPDATES)
 def test_update_formula_equals_r(rhs, bars, new):
     import rlive
     old = f"y ~ {rhs}{bars}"

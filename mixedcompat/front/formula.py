@@ -21,7 +21,7 @@ from mixedcompat.errors import FormulaError
 from mixedcompat.front.rlang import (Node, binop, deparse_one, num, paren, parse, signed_terms, split_top, strip_parens,
                                      tokenize)
 
-__all__ = ["RETerm", "FormulaParts", "parse_formula", "parse_bar", "is_bar", "BARS"]
+__all__ = ["RETerm", "FormulaParts", "parse_formula", "parse_bar", "double_vert_terms", "is_bar", "BARS"]
 
 #: the random-effects bars: ``|`` (correlated) and ``||`` (uncorrelated)
 BARS = ("|", "||")
@@ -238,6 +238,20 @@ def _expand_double_vert(expr: Node) -> list[Node]:
     out = [num(1)] if intercept else []
     out.extend(binop("+", num(0), t) for t in terms)
     return out
+
+
+def double_vert_terms(term: Node) -> list[Node]:
+    """lme4's ``expandDoubleVerts`` of one ``(expr || g)``: the uncorrelated terms ``(1 | g)``,
+    ``(0 + x | g)``... as formula pieces (the group as written: ``/`` is expanded later).
+
+    Example
+    -------
+    >>> [t.deparse() for t in double_vert_terms(parse("(x || a/b)"))]
+    ['(1 | a/b)', '(0 + x | a/b)']
+    """
+    bar = strip_parens(term)
+    expr, group = bar.args
+    return [paren(binop("|", e, group)) for e in _expand_double_vert(expr)]
 
 
 def parse_bar(term: Node) -> list[RETerm]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mixedcompat.errors import FormulaError
-from mixedcompat.front.formula import FormulaParts, is_bar, parse_bar, parse_formula
+from mixedcompat.front.formula import FormulaParts, double_vert_terms, is_bar, parse_bar, parse_formula
 from mixedcompat.front.rlang import (Node, binop, deparse_one, map_nodes, num, paren, parse, signed_terms, strip_parens,
                                      sym)
 
@@ -230,11 +230,34 @@ def rhs_of_terms(struct: TermStructure, keep: Sequence[int] | None = None) -> No
 # update.formula
 
 
+def _is_re_term(piece: Node) -> bool:
+    return piece.kind == "paren" and is_bar(strip_parens(piece))
+
+
+def _flat_signed_terms(rhs: Node) -> list[tuple[str, Node]]:
+    """``signed_terms`` with parenthesised sums of random-effects terms opened, as R's term algebra opens
+    them: ``x + ((1 | g) + (0 + x | g))`` (lme4's expansion of ``(x || g)``, which the formula lme4
+    keeps has in place of ``(x || g)``) has three terms."""
+    out: list[tuple[str, Node]] = []
+    for sign, piece in signed_terms(rhs):
+        inner = strip_parens(piece) if piece.kind == "paren" else None
+        if inner is not None and inner.kind == "binop" and inner.value == "||":    # as lme4 stores the formula
+            out += [(sign, p) for p in double_vert_terms(piece)]
+            continue
+        if inner is not None and not is_bar(inner) and inner.kind == "binop" and inner.value in ("+", "-"):
+            parts = _flat_signed_terms(inner)
+            if any(_is_re_term(p) for _, p in parts):
+                out += [(s if sign == "+" else ("-" if s == "+" else "+"), p) for s, p in parts]
+                continue
+        out.append((sign, piece))
+    return out
+
+
 def _placeholders(rhs: Node, table: dict[tuple, Node], pieces: dict[str, Node]) -> Node:
     """``rhs`` with every random-effects term replaced by a symbol (one per distinct expanded term), so
     that the term algebra treats each as one term; ``pieces`` maps the symbols to the terms."""
     signed = []
-    for sign, piece in signed_terms(rhs):
+    for sign, piece in _flat_signed_terms(rhs):
         inner = strip_parens(piece)
         if piece.kind == "paren" and is_bar(inner):
             key = tuple(parse_bar(inner))
