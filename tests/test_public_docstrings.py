@@ -19,7 +19,8 @@ heading line underlined by dashes; numpydoc itself is a ``docs`` extra, not a te
   tests/test_docstring_examples.py.
 
 Modules in ``__all__`` (``datasets``, ``family``) need a module docstring that names each callable
-they export (and, for ``datasets``, each data set it holds).
+they export (and, for ``datasets``, each data set it holds); the functions of ``MEMBERS_OF``
+(``mc.family.poisson``...) are checked as the names of ``__all__``.
 """
 from __future__ import annotations
 
@@ -158,6 +159,10 @@ def _module_problems(name: str, module, doc: str) -> list[str]:
 
 
 PUBLIC = sorted(mc.__all__)
+# modules of __all__ whose exported functions are public API in their own right (``mc.family.poisson()``)
+MEMBERS_OF = ("family",)
+MEMBERS = sorted(f"{mod}.{n}" for mod in MEMBERS_OF for n in getattr(mc, mod).__all__
+                 if inspect.isfunction(getattr(getattr(mc, mod), n)))
 
 
 def test_public_names_are_listed():
@@ -170,6 +175,13 @@ def test_public_names_are_listed():
 @pytest.mark.parametrize("name", PUBLIC)
 def test_public_docstring_complete(name: str) -> None:
     problems = docstring_problems(name, getattr(mc, name))
+    assert not problems, f"mixedcompat.{name}: " + "; ".join(problems)
+
+
+@pytest.mark.parametrize("name", MEMBERS)
+def test_module_member_docstring_complete(name: str) -> None:
+    mod, member = name.split(".")
+    problems = docstring_problems(member, getattr(getattr(mc, mod), member))
     assert not problems, f"mixedcompat.{name}: " + "; ".join(problems)
 
 
