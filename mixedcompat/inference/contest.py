@@ -255,9 +255,24 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
 def show_tests(anova_table: pd.DataFrame, fractions: bool = False, names: bool = True) -> Hypotheses:
     """lmerTest's ``show_tests(anova(m, type))``: the hypothesis matrix of each term of the table.
 
-    Returns a :class:`Hypotheses` (term -> DataFrame, rows named as lmerTest names them, columns = the
-    fixed-effect names); ``names=False`` drops the row and column names, as R's ``unname``.
-    ``fractions=True`` (``MASS::fractions``) is not implemented.
+    R equivalent: ``lmerTest::show_tests(anova(m, type = 1), fractions = FALSE, names = TRUE)``.
+
+    Parameters
+    ----------
+    anova_table : AnovaTable
+        A table returned by ``anova(m)`` / ``anova(m, type=...)`` of an lmer fit (it carries its
+        fit and the type).
+    fractions : bool, optional
+        ``MASS::fractions`` display; only ``False`` (default) is implemented.
+    names : bool, optional
+        ``True`` (default) keeps lmerTest's row and column names; ``False`` drops them, as R's
+        ``unname``.
+
+    Returns
+    -------
+    Hypotheses
+        Term -> DataFrame (the contrast matrix of the term's hypothesis, rows named as lmerTest
+        names them, columns the fixed-effect names).
 
     Example
     -------

@@ -296,7 +296,20 @@ def getKR(kr: KRModComp, name: str | None = None) -> Any:
     """A statistic of a :func:`KRmodcomp` result by pbkrtest's name (``getKR``); partial names as R's
     ``match.arg``; no name: all of them (a dict).
 
-    Names: ``ndf, ddf, Fstat, p.value, F.scaling, FstatU, p.valueU, aux``.
+    R equivalent: ``pbkrtest::getKR(KRmodcomp(large, small), "ddf")``.
+
+    Parameters
+    ----------
+    kr : KRModComp
+        The result of :func:`mixedcompat.KRmodcomp`.
+    name : str, optional
+        ``ndf, ddf, Fstat, p.value, F.scaling, FstatU, p.valueU, aux`` (or an unambiguous prefix);
+        ``None`` (default) returns them all.
+
+    Returns
+    -------
+    float or dict
+        The statistic; a dict name -> value without ``name``.
 
     Example
     -------
@@ -356,8 +369,21 @@ def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: boo
 def vcovAdj(m: LmerMod) -> pd.DataFrame:
     """pbkrtest's ``vcovAdj``: the Kenward-Roger adjusted covariance of the fixed effects.
 
-    An ML fit is refitted by REML first, as pbkrtest.  ``.attrs["P"]`` and ``.attrs["W"]`` hold
-    pbkrtest's ``P`` list and ``W`` matrix.
+    R equivalent: ``pbkrtest::vcovAdj(m)``.
+
+    An ML fit is refitted by REML first, as pbkrtest.
+
+    Parameters
+    ----------
+    m : LmerMod
+        A linear mixed model fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The adjusted covariance (rows and columns named by the coefficients: larger than
+        ``vcov(m)``, which ignores the uncertainty of the variance parameters); ``.attrs["P"]``
+        and ``.attrs["W"]`` hold pbkrtest's ``P`` list and ``W`` matrix.
 
     Example
     -------
