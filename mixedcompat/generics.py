@@ -20,6 +20,8 @@ _DOCS = {
     ----------
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``fixef(m)`` is ``m.fixef()``.
+    *args, **kwargs
+        Passed on to the fit's method; ``m.fixef()`` takes none.
 
     Returns
     -------
@@ -55,6 +57,8 @@ _DOCS = {
     ----------
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``sigma(m)`` is ``m.sigma()``.
+    *args, **kwargs
+        Passed on to the fit's method; ``m.sigma()`` takes none.
 
     Returns
     -------
@@ -91,6 +95,8 @@ _DOCS = {
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``AIC(m)`` is ``m.AIC()``. A REML fit gives the REML criterion's AIC, as
         R: compare fixed effects with ML fits (``refitML``).
+    *args, **kwargs
+        Passed on to the fit's method; ``m.AIC()`` takes none.
 
     Returns
     -------
@@ -105,6 +111,8 @@ _DOCS = {
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``BIC(m)`` is ``m.BIC()``. ``n`` is the number of observations; for
         REML lme / gls fits ``N - p``, as nlme counts.
+    *args, **kwargs
+        Passed on to the fit's method; ``m.BIC()`` takes none.
 
     Returns
     -------
@@ -139,6 +147,8 @@ _DOCS = {
         An lmer fit; ``REMLcrit(m)`` is ``m.REMLcrit()``. A glmer fit raises
         :class:`~mixedcompat.DataError` (no REML criterion); lme / gls fits have no such method
         (``-2 * logLik(m)``).
+    *args, **kwargs
+        Passed on to the fit's method; ``m.REMLcrit()`` takes none.
 
     Returns
     -------
@@ -153,6 +163,8 @@ _DOCS = {
     ----------
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``nobs(m)`` is ``m.nobs()`` (``m.nobs`` is the same number).
+    *args, **kwargs
+        Passed on to the fit's method; ``m.nobs()`` takes none.
 
     Returns
     -------
@@ -166,6 +178,8 @@ _DOCS = {
     ----------
     model : LmerMod or GlmerMod
         The fitted model; ``ngrps(m)`` is ``m.ngrps()`` (lme fits: ``len(ranef(m)[level])``).
+    *args, **kwargs
+        Passed on to the fit's method; ``m.ngrps()`` takes none.
 
     Returns
     -------
@@ -181,6 +195,8 @@ _DOCS = {
     model : LmerMod, GlmerMod or an lme fit
         The fitted model; ``VarCorr(m)`` is ``m.VarCorr()``. A gls fit has no random effects and
         raises :class:`~mixedcompat.DataError`.
+    *args, **kwargs
+        Passed on to the fit's method; ``m.VarCorr()`` takes none.
 
     Returns
     -------

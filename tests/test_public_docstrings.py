@@ -11,9 +11,10 @@ heading line underlined by dashes; numpydoc itself is a ``docs`` extra, not a te
   lmer / glmer / lme / gls methods they call). Fit classes built by a fitting function
   (``CONSTRUCTED_BY``) name that function instead;
 * a ``Returns`` section for functions (not for classes, exceptions or warnings);
-* **the R equivalent named**: a line of the description that starts ``R equivalent:`` followed by
-  the R call(s) in double back-quotes (``R equivalent: ``lme4::fixef(m)``, ``nlme::fixef(m)``.``),
-  or ``R equivalent: none`` and why, for Python-only names;
+* **the R equivalent named**: a paragraph of the description that starts ``R equivalent:`` and
+  names the R call(s) in double back-quotes (``R equivalent: ``lme4::fixef(m)``, ``nlme::fixef(m)``.``,
+  ``R equivalent: lme4's warning ``Model failed to converge ...``.``), or ``R equivalent: none``
+  and why, for Python-only names;
 * an **Examples** section (numpy's spelling; ``EXAMPLES_HEADINGS`` also accepts the package's older
   ``Example`` until every module is renamed) with at least one ``>>>`` line: the examples are run by
   tests/test_docstring_examples.py.
@@ -41,7 +42,8 @@ EXAMPLES_HEADINGS = ("Examples", "Example")
 # names that function rather than documenting the constructor's internal arguments.
 CONSTRUCTED_BY = {"LmerMod": "lmer", "GlmerMod": "glmer", "MixedModel": "lmer"}
 
-R_LINE = re.compile(r"^R equivalent:\s+(``[^`]+``|none\b)", re.MULTILINE)
+# "R equivalent:" at the start of a line, then (in its paragraph) an R call in double back-quotes, or "none"
+R_LINE = re.compile(r"^R equivalent:\s+(none\b|(?:(?!\n\s*\n)[\s\S])*?``[^`]+``)", re.MULTILINE)
 _HEADING = re.compile(r"^(?P<name>[A-Z][A-Za-z ]*)\n(?P<rule>-{3,})[ \t]*$", re.MULTILINE)
 
 
