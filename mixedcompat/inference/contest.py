@@ -192,6 +192,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
             eps: float = float(np.sqrt(np.finfo(float).eps))) -> ContestTable:
     """lmerTest's ``contest(m, L, rhs, joint, confint, level, ddf)`` for an lmer fit.
 
+    R equivalent: ``lmerTest::contest(m, L, joint = TRUE, ddf = "Satterthwaite")``.
+
     Parameters
     ----------
     m : an lmer fit (REML for ``ddf="Kenward-Roger"``)
@@ -202,6 +204,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
     ddf : "Satterthwaite" or "Kenward-Roger"
     rhs : the hypothesised value of each row of ``L beta``
     confint, level : the Wald interval (``joint=False``) with the test's df
+    eps : directions of ``L`` with eigenvalue (of ``L V L'``) at most ``eps`` times the largest are
+        dropped from the joint F test, as lmerTest's ``contestMD`` (default ``sqrt(.Machine$double.eps)``)
 
     Returns
     -------

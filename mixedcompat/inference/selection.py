@@ -32,6 +32,8 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
                 **named_models: Any) -> pd.DataFrame:
     """AIC/BIC table over fits to the same data, best (lowest AIC) first.
 
+    R equivalent: ``anova(m1, m2)``'s AIC / BIC columns, or ``AIC(m1, m2)`` / ``BIC(m1, m2)``, sorted.
+
     Parameters
     ----------
     *models : LmerMod
@@ -103,6 +105,8 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
                    parallel: Any = None) -> pd.DataFrame:
     """K-fold (or grouped) cross-validation of an lmer fit: refit on each training set, score the
     held-out rows.
+
+    R equivalent: none in lme4 (R users write the loop over folds, e.g. with ``caret`` or by hand: ``for (k in folds) update(m, data = train)``).
 
     Parameters
     ----------
