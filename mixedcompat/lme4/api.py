@@ -595,15 +595,18 @@ def cooks_distance(m: Any) -> np.ndarray:
 
     R equivalent: ``cooks.distance(m)`` (lme4's ``cooks.distance.merMod``).
 
+    On the result of :func:`mixedcompat.influence` it is lme4's ``cooks.distance.influence.merMod``
+    (the deleted refits' distances, a Series).
+
     Parameters
     ----------
-    m : LmerMod or GlmerMod
-        The fit.
+    m : LmerMod, GlmerMod or InfluenceMerMod
+        The fit, or the result of :func:`mixedcompat.influence`.
 
     Returns
     -------
-    numpy.ndarray
-        One distance per row used in the fit.
+    numpy.ndarray or pandas.Series
+        One distance per row used in the fit (an influence object: per deleted case or group).
 
     Example
     -------
@@ -611,9 +614,6 @@ def cooks_distance(m: Any) -> np.ndarray:
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> int(cooks_distance(m).argmax())
     59
-
-    On the result of :func:`mixedcompat.influence` it is lme4's ``cooks.distance.influence.merMod``
-    (the deleted refits' distances, a Series).
     """
     if not isinstance(m, LmerMod) and callable(getattr(m, "cooks_distance", None)):
         return m.cooks_distance()      # an influence object (lme4's method for class influence.merMod)
