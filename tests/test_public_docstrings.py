@@ -16,8 +16,8 @@ heading line underlined by dashes; numpydoc itself is a ``docs`` extra, not a te
   ``R equivalent: lme4's warning ``Model failed to converge ...``.``), or ``R equivalent: none``
   and why, for Python-only names;
 * an **Examples** section (numpy's spelling; ``EXAMPLES_HEADINGS`` also accepts the package's older
-  ``Example`` until every module is renamed) with at least one ``>>>`` line: the examples are run by
-  tests/test_docstring_examples.py.
+  ``Example`` until every module is renamed) with at least one ``>>>`` line not marked ``+SKIP``:
+  the examples are run by tests/test_docstring_examples.py.
 
 Modules in ``__all__`` (``datasets``, ``family``) need a module docstring that names each callable
 they export (and, for ``datasets``, each data set it holds); the functions of ``MEMBERS_OF``
@@ -125,8 +125,8 @@ def docstring_problems(name: str, obj) -> list[str]:
     heading = next((h for h in EXAMPLES_HEADINGS if h in sections), None)
     if heading is None:
         problems.append(f"no {' / '.join(EXAMPLES_HEADINGS)} section")
-    elif ">>> " not in sections[heading]:
-        problems.append(f"the {heading} section has no '>>>' example")
+    elif not any(ln.lstrip().startswith(">>> ") and "+SKIP" not in ln for ln in sections[heading].splitlines()):
+        problems.append(f"the {heading} section has no '>>>' example that runs (all lines +SKIP)")
     if kind == "function" and "Returns" not in sections:
         problems.append("no Returns section")
     if kind == "class" and name in CONSTRUCTED_BY:
@@ -203,6 +203,23 @@ def test_checker_finds_what_is_missing():
     assert any("Returns" in p for p in problems)
     assert any("Example" in p for p in problems)
     assert docstring_problems("g", lambda: None) == ["no docstring"]
+
+    def h():
+        """Do it.
+
+        R equivalent: ``h()``.
+
+        Returns
+        -------
+        int
+
+        Examples
+        --------
+        >>> h()  # doctest: +SKIP
+        1
+        """
+    assert [p for p in docstring_problems("h", h)] == [
+        "the Examples section has no '>>>' example that runs (all lines +SKIP)"]
 
 
 def test_checker_passes_a_complete_docstring():
