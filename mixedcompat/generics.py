@@ -467,6 +467,43 @@ _DOCS = {
 }
 
 
+# further examples of a generic on other fits: (call, printed result); ``fm`` an lme fit, ``g`` a gls fit
+# and ``gm`` a glmer fit, each defined in the example when one of its calls uses it
+_FITS = {
+    "fm": 'fm = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ age | Subject")',
+    "g": 'g = mc.gls("follicles ~ 1", mc.datasets.load("Ovary"), correlation=mc.corAR1(form="~ 1 | Mare"))',
+    "gm": ('gm = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mc.datasets.load("cbpp"),\n'
+           '...              family="binomial")'),
+}
+_MORE_EXAMPLES = {
+    "fixef": [('fixef(fm).round(4).tolist()', '[16.7611, 0.6602]'),
+              ('fixef(gm).round(3).tolist()', '[-1.398, -0.992, -1.128, -1.58]')],
+    "sigma": [('round(sigma(fm), 4)', '1.31')],
+    "logLik": [('logLik(m, REML=False)', "'log Lik.' -875.9929 (df=6)"),
+               ('logLik(fm)', "'log Lik.' -221.3183 (df=6)")],
+    "AIC": [('round(AIC(fm), 3)', '454.637')],
+    "BIC": [('round(BIC(fm), 3)', '470.617')],
+    "deviance": [('round(deviance(gm), 3)', '73.474')],
+    "nobs": [('nobs(fm)', '108')],
+    "VarCorr": [('VarCorr(fm).to_frame()["sdcor"].round(3).tolist()', '[2.327, 0.226, -0.609, 1.31]')],
+    "ranef": [('ranef(fm, level=1).shape', '(27, 2)')],
+    "coef": [('coef(fm)["Subject"].columns.tolist()', "['(Intercept)', 'age']"),
+             ('coef(g).round(3).tolist()', '[11.952]')],
+    "fitted": [('fitted(fm, level=0)[:2].round(3).tolist()', '[22.043, 23.363]'),
+               ('fitted(gm)[:2].round(4).tolist()', '[0.3082, 0.1418]')],
+    "residuals": [('residuals(g, type="normalized")[:2].round(3).tolist()', '[1.59, -1.059]'),
+                  ('residuals(gm, type="pearson")[:2].round(4).tolist()', '[-1.3396, 1.0748]')],
+    "getME": [('getME(m, "Z").shape', '(180, 36)')],
+    "summary": [('summary(m, ddf="Kenward-Roger").coefficients.columns.tolist()',
+                 "['Estimate', 'Std. Error', 'df', 't value', 'Pr(>|t|)']"),
+                ('summary(gm).coefficients.columns.tolist()', "['Estimate', 'Std. Error', 'z value', 'Pr(>|z|)']")],
+    "predict": [('predict(m, re_form="~0")[:2].round(3).tolist()', '[251.405, 261.872]'),
+                ('predict(fm, level=0)[:2].round(3).tolist()', '[22.043, 23.363]'),
+                ('predict(gm, type="response")[:2].round(4).tolist()', '[0.3082, 0.1418]')],
+    "update": [('update(fm, method="ML").method', "'ML'")],
+}
+
+
 # one real call per generic, on sleepstudy's lmer fit (the docstrings' examples)
 _EXAMPLES = {
     "fixef": ('fixef(m).round(2).tolist()', '[251.41, 10.47]'),
@@ -527,6 +564,11 @@ def _method(name: str):
         doc += ("\nExamples\n--------\n>>> import mixedcompat as mc\n"
                 ">>> m = mc.lmer(\"Reaction ~ Days + (Days | Subject)\", mc.datasets.load(\"sleepstudy\"))\n"
                 f">>> from mixedcompat.generics import {name}\n>>> {call}\n{shown}\n")
+        more = _MORE_EXAMPLES.get(name, [])
+        for fit, setup in _FITS.items():
+            if any(f"({fit})" in c or f"({fit}," in c for c, _ in more):
+                doc += f">>> {setup}\n"
+        doc += "".join(f">>> {c}\n{shown}\n" for c, shown in more)
     generic.__doc__ = doc
     return generic
 
