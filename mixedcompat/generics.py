@@ -344,8 +344,8 @@ _DOCS = {
     model : LmerMod, GlmerMod or an lme / gls fit
         The fitted model; ``summary(m)`` is ``m.summary()``.
     ddf : {None, "Satterthwaite", "Kenward-Roger", "lme4"}, optional
-        lmer fits: ``None`` (default) gives lme4's summary (t values, no p-values); a method name
-        gives lmerTest's (``df`` and ``Pr(>|t|)`` columns; Kenward-Roger as pbkrtest). glmer fits
+        lmer fits: ``None`` (default) or ``"lme4"`` gives lme4's summary (t values, no p-values); a
+        method name gives lmerTest's (``df`` and ``Pr(>|t|)`` columns; Kenward-Roger as pbkrtest). glmer fits
         have z tests and refuse ``ddf``; lme / gls fits do not take it (nlme's own df).
     use_hessian : bool, optional
         glmer fits: lme4's ``use.hessian`` for the standard errors (see :func:`vcov`).
@@ -625,9 +625,10 @@ def anova(*models: Any, type: int | str | None = None, ddf: str = "Satterthwaite
     type : {None, 1, 2, 3, "I", "II", "III", "sequential", "marginal"}, optional
         One lmer fit: the type of the hypotheses (default 3, as lmerTest). One lme / gls fit:
         ``"sequential"`` (default, also 1) or ``"marginal"`` (also 3), as nlme.
-    ddf : {"Satterthwaite", "Kenward-Roger", "lme4"}, optional
+    ddf : {"Satterthwaite", "Kenward-Roger"}, optional
         One lmer fit: the denominator degrees of freedom (default ``"Satterthwaite"``;
-        Kenward-Roger as pbkrtest). Not used by nlme.
+        Kenward-Roger as pbkrtest; lmerTest's ``"lme4"``, F values without df, is not implemented).
+        Not used by nlme.
     refit : bool, optional
         Several lmer fits: refit REML fits by ML first (default ``True``, lme4's, with its message
         "refitting model(s) with ML (instead of REML)"). Not used by nlme.
