@@ -188,15 +188,16 @@ _DOCS = {
     """,
     "VarCorr": """Estimated variances, standard deviations and correlations of the random effects.
 
-    R equivalent: ``lme4::VarCorr(m)``, ``nlme::VarCorr(m)``.
+    R equivalent: ``lme4::VarCorr(m)``, ``print(VarCorr(m), comp = "Variance")``, ``nlme::VarCorr(m)``.
 
     Parameters
     ----------
     model : LmerMod, GlmerMod or an lme fit
         The fitted model; ``VarCorr(m)`` is ``m.VarCorr()``. A gls fit has no random effects and
         raises :class:`~mixedcompat.DataError`.
-    *args, **kwargs
-        Passed on to the fit's method; ``m.VarCorr()`` takes none.
+    comp : str or list of str, optional
+        lmer / glmer fits: ``"Variance"`` and / or ``"Std.Dev."``, the columns ``str()`` shows (R's
+        ``print(VarCorr(m), comp = c("Variance", "Std.Dev."))``); default lme4's ``"Std.Dev."``.
 
     Returns
     -------
@@ -397,15 +398,19 @@ _DOCS = {
         One prediction per row; a DataFrame with ``interval=`` (lmer / glmer) or a list of levels
         (lme).
     """,
-    "simulate": """Responses simulated from a fitted lmer / glmer model.
+    "simulate": """Responses simulated from a fitted lmer / glmer model, or from a formula at given parameters.
 
-    R equivalent: ``simulate(m, nsim = 2, seed = 1, use.u = FALSE)``.
+    R equivalent: ``simulate(m, nsim = 2, seed = 1, use.u = FALSE)``; ``simulate(~ x + (1 | g), newdata = d, newparams = list(theta = 1, beta = c(2, 0.5), sigma = 1))``.
+
+    A formula (a string) as first argument is lme4's ``simulate.formula``: no fit, the model built
+    on ``newdata`` at ``newparams`` (see :func:`mixedcompat.lme4.simulate_formula.simulate_formula`,
+    whose ``newparams``, ``family``, ``weights`` and ``offset`` it takes).
 
     Parameters
     ----------
-    model : LmerMod or GlmerMod
-        The fitted model; ``simulate(m, ...)`` is ``m.simulate(...)``. lme / gls fits raise
-        ``TypeError`` (nlme has no ``simulate`` for them).
+    model : LmerMod, GlmerMod or str
+        The fitted model (``simulate(m, ...)`` is ``m.simulate(...)``), or an lme4 formula; lme /
+        gls fits raise ``TypeError`` (nlme has no ``simulate`` for them).
     nsim : int, optional
         Number of simulated responses (default 1).
     seed : int, numpy.random.Generator or None, optional
@@ -416,14 +421,19 @@ _DOCS = {
     re_form : None, "NA", "~0" or str, optional
         As lme4: the random-effect terms to condition on (``"~0"``: none, as ``use_u=False``).
     newdata : pandas.DataFrame, optional
-        Simulate for these rows instead of the fitted ones.
+        Simulate for these rows instead of the fitted ones (a formula: the design, required).
+    newparams : dict, optional
+        A formula: ``{"theta": ..., "beta": ..., "sigma": ...}``, as lme4's (required).
+    family, weights, offset
+        A formula: the GLMM family (default none: a linear mixed model), prior weights, offset.
     allow_new_levels, gamma_shape
         glmer fits (see :func:`mixedcompat.glmer.refit.simulate`).
 
     Returns
     -------
     pandas.DataFrame
-        One column per simulation (``sim_1``, ``sim_2``...), one row per observation.
+        One column per simulation (``sim_1``, ``sim_2``...), one row per observation; a
+        ``cbind(s, f)`` binomial response gives two columns per simulation.
     """,
     "refit": """The same model fitted to a new response (same design, starting from the fit's theta).
 
@@ -501,6 +511,15 @@ _MORE_EXAMPLES = {
                 ('predict(fm, level=0)[:2].round(3).tolist()', '[22.043, 23.363]'),
                 ('predict(gm, type="response")[:2].round(4).tolist()', '[0.3082, 0.1418]')],
     "update": [('update(fm, method="ML").method', "'ML'")],
+    "simulate": [('import pandas as pd', ''),
+                 ('d = pd.DataFrame({"g": list("aabbcc"), "x": [0.0, 1.0] * 3})', ''),
+                 ('simulate("~ x + (1 | g)", newdata=d, nsim=2, seed=1,\n'
+                  '...          newparams={"theta": [1.0], "beta": [2.0, 0.5], "sigma": 1.0}).shape', '(6, 2)')],
+    "VarCorr": [('print(VarCorr(m, comp=["Variance", "Std.Dev."]))',
+                 " Groups   Name        Variance Std.Dev. Corr\n"
+                 " Subject  (Intercept) 612.100  24.7407\n"
+                 "          Days         35.072   5.9221  0.066\n"
+                 " Residual             654.940  25.5918")],
 }
 
 
@@ -568,7 +587,7 @@ def _method(name: str):
         for fit, setup in _FITS.items():
             if any(f"({fit})" in c or f"({fit}," in c for c, _ in more):
                 doc += f">>> {setup}\n"
-        doc += "".join(f">>> {c}\n{shown}\n" for c, shown in more)
+        doc += "".join(f">>> {c}\n" + (f"{shown}\n" if shown else "") for c, shown in more)
     generic.__doc__ = doc
     return generic
 

@@ -115,6 +115,8 @@ def mkMerMod(rho: LmerDevfun, opt: Any, reTrms: dict | None = None, fr: pd.DataF
     """lme4's ``mkMerMod``: the fit object from a devfun (lme4's ``rho``, its environment) and an
     optimizer result -- the last stage of :func:`lmer`, which calls it with its own call (``mc``).
 
+    R equivalent: ``lme4::mkMerMod(environment(devfun), opt, lf$reTrms, fr = lf$fr)``.
+
     Parameters
     ----------
     rho : LmerDevfun

@@ -388,6 +388,8 @@ class pdBlocked(pdMat):
     """Block-diagonal covariance (nlme's ``pdBlocked``): the random-effects columns are those of the
     blocks, in order; effects of different blocks are independent, each block has its own structure.
 
+    R equivalent: ``nlme::pdBlocked(list(pdIdent(~ 1), pdIdent(~ Machine - 1)))``.
+
     Parameters
     ----------
     blocks : list of pdMat or str
