@@ -495,6 +495,8 @@ def lmList(formula: str, data: pd.DataFrame, package: str = "lme4", pool: bool =
            na_action: str | None = None) -> LmList:
     """Per-group linear fits as lme4's / nlme's ``lmList(y ~ x | g, data)``.
 
+    R equivalent: ``lme4::lmList(Reaction ~ Days | Subject, sleepstudy)``, ``nlme::lmList(...)``.
+
     Parameters
     ----------
     formula : str

@@ -41,6 +41,19 @@ __all__ = ["LogLik", "MixedModel"]
 class LogLik(float):
     """A log-likelihood value that carries its degrees of freedom, like R's ``logLik`` object.
 
+    R equivalent: ``logLik(m)``, an object of class ``logLik`` (attributes ``df`` and ``nobs``).
+
+    Parameters
+    ----------
+    value : float
+        The log-likelihood (``float(ll)``).
+    df : int
+        Its degrees of freedom: the number of estimated parameters.
+    nobs : int
+        The number of observations.
+    REML : bool, optional
+        Whether it is a restricted (REML) log-likelihood (default ``False``).
+
     Example
     -------
     >>> ll = LogLik(-871.8141, df=6, nobs=180)
@@ -83,6 +96,8 @@ def require_rows(m: Any, what: str) -> None:
 
 class MixedModel(StatsmodelsExtras, abc.ABC):
     """A fitted mixed model of any family: the generic surface and the frozen style.
+
+    R equivalent: lme4's ``merMod`` and nlme's ``lme`` / ``gls`` classes: the fits :func:`mixedcompat.lmer`, :func:`mixedcompat.glmer`, :func:`mixedcompat.lme` and :func:`mixedcompat.gls` build.
 
     Subclasses implement the family's estimates (``fixef``, ``vcov``, ``sigma``, ``logLik``,
     ``nobs``, ``fitted``, ``residuals``, ``ranef``, ``coef``, ``VarCorr``), ``predict``, ``update``,

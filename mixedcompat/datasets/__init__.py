@@ -4,6 +4,21 @@ Each data set is a CSV file plus a JSON sidecar with the same stem that records 
 R type and, for factors, the levels in R's order (which is not always alphabetical). The files are
 written by ``export_datasets.R`` in this directory; ``PROVENANCE.md`` cites the original sources.
 
+R equivalent: ``data(sleepstudy, package = "lme4")``, ``nlme::Orthodont``.
+
+Functions: :func:`load` (a data set by name), :func:`list_datasets` (the names), and the readers
+they use, :func:`read_csv_with_levels` and :func:`apply_column_metadata`.
+
+Data sets, from lme4: ``sleepstudy`` (reaction times in a sleep deprivation study), ``Dyestuff``
+and ``Dyestuff2`` (yield by batch), ``Penicillin`` (crossed plate and sample), ``Pastes`` (nested
+batch and cask), ``cake`` (breakage angle of chocolate cakes), ``InstEval`` (lecture evaluations
+at ETH, 73421 rows), ``cbpp`` (contagious bovine pleuropneumonia, binomial), ``grouseticks``
+(counts of ticks), ``VerbAgg`` (verbal aggression item responses, binary); from nlme:
+``Orthodont`` (orthodontic growth curves), ``Machines`` (productivity of machines and workers),
+``Oats`` (split-plot experiment), ``Ovary`` (counts of ovarian follicles over time),
+``BodyWeight`` (rat weights over time by diet), ``ergoStool`` (stool types), ``Rail`` (stress in
+railway rails), ``Oxboys`` (heights of boys in Oxford).
+
 Example
 -------
 >>> from mixedcompat import datasets

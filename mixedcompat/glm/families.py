@@ -1,5 +1,12 @@
 """GLM families (R's ``family`` objects) as lme4 1.1-31's glmer evaluates them.
 
+What glmer's ``family=`` takes (``mc.family`` in the package): the constructors :func:`binomial`,
+:func:`poisson`, :func:`Gamma`, :func:`inverse_gaussian` (R's ``inverse.gaussian``), :func:`gaussian`
+and :func:`negative_binomial` (MASS's ``negative.binomial``, theta known; ``glmer_nb`` estimates it),
+each returning a :class:`Family`; :func:`family_of` turns glmer's ``family=`` argument (a Family, an
+uncalled constructor, or R's name) into a Family. ``FAMILY_NAMES`` and ``FAMILY_LINKS`` list R's
+families and their links; ``QUASI_MESSAGE`` is lme4's refusal of quasi families.
+
 lme4 evaluates the variance, unit deviances and ``aic`` of the binomial, poisson, Gamma, gaussian,
 inverse.gaussian and negative-binomial families in C++ (src/glmFamily.cpp); this module computes
 the same numbers, vectorised. Where lme4's C++ differs from R's family functions:
@@ -320,25 +327,70 @@ def _link_for(family: str, link: str | Link, strict_link: bool) -> Link:
 
 
 def binomial(link: str | Link = "logit", strict_link: bool = False) -> Family:
-    """R's ``binomial(link = "logit")``.
+    """The binomial family (R's ``binomial``) for 0/1, proportion or ``cbind(successes, failures)`` responses.
 
-    Example
+    R equivalent: ``binomial(link = "logit")``.
+
+    Variance ``mu (1 - mu)`` (lme4's C++ bounds it below by machine epsilon); no scale parameter. In
+    ``glmer`` the response is 0/1, a bool or a two-level factor, a proportion with ``weights=``
+    trials, or ``cbind(s, f)``.
+
+    Parameters
+    ----------
+    link : str or Link, optional
+        The link, by R's name (``"logit"``, ``"probit"``, ``"cloglog"``, ``"cauchit"``, ``"log"``); default ``"logit"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        binomial family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
     >>> binomial("probit").link.name
     'probit'
     >>> binomial("foo")
     Traceback (most recent call last):
     ...
     mixedcompat.errors.FormulaError: ‘foo’ link not recognised
+    >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", mc.datasets.load("cbpp"),
+    ...              family=mc.family.binomial())
+    >>> mc.fixef(m).round(3).tolist()
+    [-1.398, -0.992, -1.128, -1.58]
     """
     return Family("binomial", _link_for("binomial", link, strict_link))
 
 
 def poisson(link: str | Link = "log", strict_link: bool = False) -> Family:
-    """R's ``poisson(link = "log")``.
+    """The Poisson family (R's ``poisson``) for counts.
 
-    Example
+    R equivalent: ``poisson(link = "log")``.
+
+    Variance ``mu``; no scale parameter.
+
+    Parameters
+    ----------
+    link : str or Link, optional
+        The link, by R's name (``"log"``, ``"identity"``, ``"sqrt"``); default ``"log"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        poisson family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
     >>> poisson("sqrt").link.name
     'sqrt'
     >>> poisson("logit", strict_link=True)
@@ -350,21 +402,61 @@ def poisson(link: str | Link = "log", strict_link: bool = False) -> Family:
 
 
 def Gamma(link: str | Link = "inverse", strict_link: bool = False) -> Family:  # noqa: N802 (R's name)
-    """R's ``Gamma(link = "inverse")``.
+    """The Gamma family (R's ``Gamma``) for positive continuous responses.
 
-    Example
+    R equivalent: ``Gamma(link = "inverse")``.
+
+    Variance ``mu^2``; a scale parameter (``sigma(m)``, lme4's estimate).
+
+    Parameters
+    ----------
+    link : str or Link, optional
+        The link, by R's name (``"inverse"``, ``"log"``, ``"identity"``); default ``"inverse"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        Gamma family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
     >>> Gamma("log").family
     'Gamma'
+    >>> Gamma().has_scale
+    True
     """
     return Family("Gamma", _link_for("Gamma", link, strict_link))
 
 
 def inverse_gaussian(link: str | Link = "1/mu^2", strict_link: bool = False) -> Family:
-    """R's ``inverse.gaussian(link = "1/mu^2")``.
+    """The inverse Gaussian family (R's ``inverse.gaussian``) for positive continuous responses.
 
-    Example
+    R equivalent: ``inverse.gaussian(link = "1/mu^2")``.
+
+    Variance ``mu^3``; a scale parameter.
+
+    Parameters
+    ----------
+    link : str or Link, optional
+        The link, by R's name (``"1/mu^2"``, ``"inverse"``, ``"log"``, ``"identity"``); default ``"1/mu^2"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        inverse.gaussian family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
     >>> inverse_gaussian().family, inverse_gaussian().link.name
     ('inverse.gaussian', '1/mu^2')
     """
@@ -372,22 +464,69 @@ def inverse_gaussian(link: str | Link = "1/mu^2", strict_link: bool = False) -> 
 
 
 def gaussian(link: str | Link = "identity", strict_link: bool = False) -> Family:
-    """R's ``gaussian(link = "identity")``.
+    """The Gaussian family (R's ``gaussian``), for a glmer with a non-identity link.
 
-    Example
+    R equivalent: ``gaussian(link = "identity")``.
+
+    Variance 1; a scale parameter. With the identity link ``glmer`` hands the model to ``lmer``, as
+    lme4 does (with its warning).
+
+    Parameters
+    ----------
+    link : str or Link, optional
+        The link, by R's name (``"identity"``, ``"log"``, ``"inverse"``); default ``"identity"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        gaussian family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
     >>> gaussian("log").link.name
     'log'
+
     """
     return Family("gaussian", _link_for("gaussian", link, strict_link))
 
 
 def negative_binomial(theta: float, link: str | Link = "log", strict_link: bool = False,
                       nb_aic: Literal["lme4", "MASS"] = "lme4") -> Family:
-    """``MASS::negative.binomial(theta, link = "log")``: variance ``mu + mu^2 / theta``.
+    """The negative binomial family with a known ``theta`` (MASS's ``negative.binomial``).
 
-    Example
+    R equivalent: ``MASS::negative.binomial(theta, link = "log")``.
+
+    Variance ``mu + mu^2 / theta``; no scale parameter. ``glmer_nb`` estimates theta; this family
+    fixes it. Its name is MASS's ``Negative Binomial(theta)`` (theta rounded to 4 digits).
+
+    Parameters
+    ----------
+    theta : float
+        The shape parameter (> 0).
+    nb_aic : {"lme4", "MASS"}, optional
+        ``"lme4"`` (default) reproduces lme4's known bug in the family's ``aic`` (the prior weights
+        multiply only its first term); ``"MASS"`` weights every term, as MASS. They agree with unit
+        weights.
+    link : str or Link, optional
+        The link, by R's name (``"log"``, ``"identity"``, ``"sqrt"``); default ``"log"``. Any of ``make.link``'s links is
+        accepted, as R accepts a quoted link the family does not list.
+    strict_link : bool, optional
+        Refuse a link the family does not list, with R's message ``link "x" not available for
+        negative.binomial family; available links are ...`` (default ``False``).
+
+    Returns
     -------
+    Family
+        The family (``.family`` R's name, ``.link`` the link, its variance, deviance residuals and
+        ``aic`` as lme4's C++ evaluates them), for ``glmer(..., family=...)``.
+
+    Examples
+    --------
     >>> f = negative_binomial(1.234)
     >>> f.family, f.has_scale
     ('Negative Binomial(1.234)', False)
@@ -404,13 +543,27 @@ _CONSTRUCTORS = {"binomial": binomial, "poisson": poisson, "Gamma": Gamma, "inve
 
 
 def family_of(spec: str | Family | Callable[[], Family]) -> Family:
-    """A family from glmer's ``family=`` argument: a :class:`Family`, a constructor of this module
-    uncalled (R's ``family = poisson``: called with its defaults), or R's name of a family (its
-    default link). Quasi families: lme4's error ``"quasi" families cannot be used in glmer``; another
-    name: R's ``object 'foo' of mode 'function' was not found``.
+    """The family glmer's ``family=`` argument names.
 
-    Example
+    R equivalent: ``glmer(..., family = poisson)``, ``family = "poisson"``, ``family = binomial(link = "probit")``.
+
+    Accepts what R accepts: a :class:`Family`, a constructor of this module uncalled (R's
+    ``family = poisson``: called with its defaults), or R's name of a family (its default link).
+    Quasi families give lme4's error ``"quasi" families cannot be used in glmer``; another name R's
+    ``object 'foo' of mode 'function' was not found`` (both :class:`~mixedcompat.FormulaError`).
+
+    Parameters
+    ----------
+    spec : str, Family or callable
+        ``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``, ``"gaussian"``; a
+        :class:`Family`; or a constructor such as ``poisson``.
+
+    Returns
     -------
+    Family
+
+    Examples
+    --------
     >>> family_of("poisson").link.name
     'log'
     >>> family_of(Gamma).link.name

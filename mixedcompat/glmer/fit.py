@@ -129,6 +129,8 @@ def glmer(formula: str | Node | FormulaParts, data: pd.DataFrame, family: Any = 
           devFunOnly: bool = False):
     """Fit a generalized linear mixed model by maximum likelihood, as lme4's ``glmer``.
 
+    R equivalent: ``lme4::glmer(formula, data, family = binomial, nAGQ = 1)``.
+
     Parameters
     ----------
     formula : str, Node or FormulaParts
@@ -210,6 +212,8 @@ def _devfun_only(gdata: GlmData, theta0: np.ndarray, layout: ThetaLayout, nAGQ: 
 
 class GlmerMod(LmerMod):
     """A fitted generalized linear mixed model (lme4's ``glmerMod``); frozen once built.
+
+    R equivalent: lme4's ``glmerMod`` class, the value of ``glmer(...)``; built by :func:`mixedcompat.glmer`.
 
     Shares lmer's random-effects accessors (``VarCorr``, ``ranef``, ``coef``, ``ngrps``, ``getME``'s
     structural components); the estimates, likelihood, residuals and predictions are the GLMM's.

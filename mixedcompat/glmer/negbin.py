@@ -96,6 +96,8 @@ def glmer_nb(formula: Any, data: pd.DataFrame, weights: Any = None, offset: Any 
              tol: float = NB_TOL, verbose: bool = False, initCtrl: dict | None = None) -> GlmerNbMod:
     """Fit a negative-binomial GLMM with theta estimated, as lme4's ``glmer.nb``.
 
+    R equivalent: ``lme4::glmer.nb(formula, data)``.
+
     Parameters
     ----------
     formula, data, weights, offset, nAGQ, subset, na_action, contrasts, control, start

@@ -410,6 +410,8 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
             re_form: Any = None, ncpus: int | None = None) -> BootResult:
     """Model-based (parametric) bootstrap of a statistic, as lme4's ``bootMer``.
 
+    R equivalent: ``lme4::bootMer(m, FUN, nsim = 100, seed = 1, use.u = FALSE, type = "parametric")``.
+
     Each replicate simulates a response from the fitted model, refits the model to it from the fitted
     theta and evaluates ``FUN`` on the refit.
 
@@ -570,6 +572,8 @@ def _one_interval(t: np.ndarray, t0: float, kind: str, conf: float) -> tuple[flo
 
 def boot_ci(b: BootResult, type: str = "perc", level: float = 0.95, index: Any = None) -> pd.DataFrame:  # noqa: A002
     """Bootstrap confidence intervals, as boot's ``boot.ci`` (``conf = level``).
+
+    R equivalent: ``boot::boot.ci(b, conf = 0.95, type = "perc")``.
 
     Parameters
     ----------

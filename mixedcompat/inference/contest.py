@@ -192,6 +192,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
             eps: float = float(np.sqrt(np.finfo(float).eps))) -> ContestTable:
     """lmerTest's ``contest(m, L, rhs, joint, confint, level, ddf)`` for an lmer fit.
 
+    R equivalent: ``lmerTest::contest(m, L, joint = TRUE, ddf = "Satterthwaite")``.
+
     Parameters
     ----------
     m : an lmer fit (REML for ``ddf="Kenward-Roger"``)
@@ -202,6 +204,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
     ddf : "Satterthwaite" or "Kenward-Roger"
     rhs : the hypothesised value of each row of ``L beta``
     confint, level : the Wald interval (``joint=False``) with the test's df
+    eps : directions of ``L`` with eigenvalue (of ``L V L'``) at most ``eps`` times the largest are
+        dropped from the joint F test, as lmerTest's ``contestMD`` (default ``sqrt(.Machine$double.eps)``)
 
     Returns
     -------
@@ -255,9 +259,24 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
 def show_tests(anova_table: pd.DataFrame, fractions: bool = False, names: bool = True) -> Hypotheses:
     """lmerTest's ``show_tests(anova(m, type))``: the hypothesis matrix of each term of the table.
 
-    Returns a :class:`Hypotheses` (term -> DataFrame, rows named as lmerTest names them, columns = the
-    fixed-effect names); ``names=False`` drops the row and column names, as R's ``unname``.
-    ``fractions=True`` (``MASS::fractions``) is not implemented.
+    R equivalent: ``lmerTest::show_tests(anova(m, type = 1), fractions = FALSE, names = TRUE)``.
+
+    Parameters
+    ----------
+    anova_table : AnovaTable
+        A table returned by ``anova(m)`` / ``anova(m, type=...)`` of an lmer fit (it carries its
+        fit and the type).
+    fractions : bool, optional
+        ``MASS::fractions`` display; only ``False`` (default) is implemented.
+    names : bool, optional
+        ``True`` (default) keeps lmerTest's row and column names; ``False`` drops them, as R's
+        ``unname``.
+
+    Returns
+    -------
+    Hypotheses
+        Term -> DataFrame (the contrast matrix of the term's hypothesis, rows named as lmerTest
+        names them, columns the fixed-effect names).
 
     Example
     -------

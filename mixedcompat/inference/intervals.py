@@ -139,6 +139,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
             nsim: int = 500, seed=None, oldNames: bool = True, **kwargs) -> pd.DataFrame:
     """Confidence intervals for the variance parameters and fixed effects, as lme4's ``confint.merMod``.
 
+    R equivalent: ``confint(m, parm, level = 0.95, method = "profile")`` (lme4's ``confint.merMod``; ``method = "Wald"``, ``"boot"``).
+
     Parameters
     ----------
     m : LmerMod or ThetaProfile

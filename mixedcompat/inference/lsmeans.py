@@ -288,6 +288,8 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
              pairwise: bool = False, level: float = 0.95, allow_transformed: bool = False) -> LsMeansTable:
     """lmerTest's ``ls_means(m, which, level, ddf, pairwise)``: least-squares means of factor terms.
 
+    R equivalent: ``lmerTest::ls_means(m, which = "Machine", ddf = "Satterthwaite", pairwise = FALSE)``.
+
     Parameters
     ----------
     m : an lmer fit
@@ -357,6 +359,19 @@ def difflsmeans(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Sa
                 level: float = 0.95, allow_transformed: bool = False) -> LsMeansTable:
     """lmerTest's ``difflsmeans(m, which, level, ddf)``: ``ls_means(..., pairwise=True)``, the pairwise
     differences of the least-squares means of each factor term (rows ``"MachineA - MachineB"``).
+
+    R equivalent: ``lmerTest::difflsmeans(m, which = "Machine", ddf = "Satterthwaite")``.
+
+    Parameters
+    ----------
+    m, which, ddf, level, allow_transformed
+        As :func:`ls_means`.
+
+    Returns
+    -------
+    LsMeansTable
+        One row per pair: ``Estimate, Std. Error, df, t value, lower, upper, Pr(>|t|)``, printed
+        as lmerTest.
 
     Example
     -------

@@ -234,6 +234,8 @@ def KRmodcomp(large: LmerMod, small: Any, betaH: Any = 0) -> KRModComp:
     """F test of nested lmer fits with Kenward and Roger's adjusted covariance and denominator df
     (pbkrtest's ``KRmodcomp``).
 
+    R equivalent: ``pbkrtest::KRmodcomp(largeModel, smallModel)``.
+
     Parameters
     ----------
     large : LmerMod
@@ -296,7 +298,20 @@ def getKR(kr: KRModComp, name: str | None = None) -> Any:
     """A statistic of a :func:`KRmodcomp` result by pbkrtest's name (``getKR``); partial names as R's
     ``match.arg``; no name: all of them (a dict).
 
-    Names: ``ndf, ddf, Fstat, p.value, F.scaling, FstatU, p.valueU, aux``.
+    R equivalent: ``pbkrtest::getKR(KRmodcomp(large, small), "ddf")``.
+
+    Parameters
+    ----------
+    kr : KRModComp
+        The result of :func:`mixedcompat.KRmodcomp`.
+    name : str, optional
+        ``ndf, ddf, Fstat, p.value, F.scaling, FstatU, p.valueU, aux`` (or an unambiguous prefix);
+        ``None`` (default) returns them all.
+
+    Returns
+    -------
+    float or dict
+        The statistic; a dict name -> value without ``name``.
 
     Example
     -------
@@ -326,9 +341,26 @@ def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: boo
     """A column of a :func:`SATmodcomp` table by pbkrtest's name (``getSAT``); partial names as R's
     ``match.arg``; no name: the whole table.
 
+    R equivalent: ``pbkrtest::getSAT(SATmodcomp(large, small), "ddf")``.
+
     Names: ``ndf, ddf, Fstat, p.value``.  As pbkrtest 0.5.2, ``"Fstat"`` gives None: the table's F column
     is named ``statistic``, so R's ``object$test[["Fstat"]]`` is NULL (a bug); ``fstat_from_statistic=True``
     reads the ``statistic`` column instead.
+
+    Parameters
+    ----------
+    sat : SATModComp
+        The result of :func:`SATmodcomp`.
+    name : str, optional
+        ``ndf, ddf, Fstat, p.value`` (or an unambiguous prefix); ``None`` (default): the table.
+    fstat_from_statistic : bool, optional
+        ``False`` (default) reproduces pbkrtest's ``NULL`` for ``"Fstat"``; ``True`` returns the F
+        statistic.
+
+    Returns
+    -------
+    float, None or pandas.DataFrame
+        The value, R's ``NULL`` as None, or the whole table.
 
     Example
     -------
@@ -356,8 +388,21 @@ def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: boo
 def vcovAdj(m: LmerMod) -> pd.DataFrame:
     """pbkrtest's ``vcovAdj``: the Kenward-Roger adjusted covariance of the fixed effects.
 
-    An ML fit is refitted by REML first, as pbkrtest.  ``.attrs["P"]`` and ``.attrs["W"]`` hold
-    pbkrtest's ``P`` list and ``W`` matrix.
+    R equivalent: ``pbkrtest::vcovAdj(m)``.
+
+    An ML fit is refitted by REML first, as pbkrtest.
+
+    Parameters
+    ----------
+    m : LmerMod
+        A linear mixed model fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The adjusted covariance (rows and columns named by the coefficients: larger than
+        ``vcov(m)``, which ignores the uncertainty of the variance parameters); ``.attrs["P"]``
+        and ``.attrs["W"]`` hold pbkrtest's ``P`` list and ``W`` matrix.
 
     Example
     -------
@@ -443,6 +488,8 @@ def _sat_varpar_cov(m: LmerMod, tol: float = 1e-6):
 
 def SATmodcomp(large: LmerMod, small: Any, eps: float = float(np.sqrt(np.finfo(float).eps))) -> SATModComp:
     """F test of nested lmer fits with Satterthwaite's denominator df (pbkrtest's ``SATmodcomp``).
+
+    R equivalent: ``pbkrtest::SATmodcomp(largeModel, smallModel)``.
 
     Parameters
     ----------

@@ -116,6 +116,8 @@ def _checked_pair(large: Any, small: Any, fun: str) -> tuple[LmerMod, LmerMod]:
 def getLRT(largeModel: LmerMod, smallModel: LmerMod) -> pd.Series:
     """pbkrtest's ``getLRT``: the likelihood-ratio statistic of two maximum-likelihood fits.
 
+    R equivalent: ``pbkrtest::getLRT(largeModel, smallModel)``.
+
     REML fits are refitted by ML first.  ``p.value`` is ``1 - pchisq(tobs, df)`` as pbkrtest.
 
     Parameters
@@ -270,6 +272,8 @@ def PBrefdist(largeModel: LmerMod, smallModel: Any, nsim: int = 1000, seed: Any 
               ncpus: int | None = None) -> PBRefDist:
     """The parametric-bootstrap reference distribution of the likelihood-ratio statistic (pbkrtest's
     ``PBrefdist``).
+
+    R equivalent: ``pbkrtest::PBrefdist(largeModel, smallModel, nsim = 1000, seed = 1)``.
 
     Both models are refitted by maximum likelihood when they are REML fits; each sample simulates a
     response from the small model, refits both models to it (from their fitted theta) and records
@@ -553,6 +557,8 @@ def PBmodcomp(largeModel: LmerMod, smallModel: Any, nsim: int = 1000, ref: Any =
               cl: Any = None, details: int = 0, *, parallel: Any = None, progress: bool = True,
               ncpus: int | None = None) -> PBModComp:
     """Parametric bootstrap likelihood-ratio test of nested models, as pbkrtest's ``PBmodcomp``.
+
+    R equivalent: ``pbkrtest::PBmodcomp(largeModel, smallModel, nsim = 1000, seed = 1)``.
 
     The observed statistic is ``2 (logLik(large) - logLik(small))`` of the maximum-likelihood fits
     (REML fits are refitted by ML, as pbkrtest); its reference distribution is ``ref`` when given,

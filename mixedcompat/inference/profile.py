@@ -605,6 +605,8 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
             signames: bool | None = None, parallel: Any = None) -> ThetaProfile:
     """Profile the ML deviance along each parameter, as lme4's ``profile.merMod``.
 
+    R equivalent: ``profile(m, which, alphamax = 0.01, maxpts = 100, delta.cutoff = 1/8)`` (lme4's ``profile.merMod``).
+
     Parameters
     ----------
     m : LmerMod
@@ -618,6 +620,12 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
         Maximum number of points in each direction.
     delta : float, optional
         Target step in zeta (default ``cutoff * delta_cutoff``).
+    delta_cutoff : float
+        lme4's ``delta.cutoff``: the target step as a fraction of the cutoff (default 1/8).
+    maxmult : float
+        Largest step, as a multiple of the previous one (lme4's ``maxmult``, default 10).
+    minstep : float
+        The step used when the profile's zeta does not increase (lme4's ``minstep``, default 1e-6).
     oldNames, signames : bool
         ``.sig01`` ... names (default) or ``sd_(Intercept)|Subject`` ... (``signames`` is lme4's name).
     devtol : float

@@ -90,6 +90,19 @@ def _formula_tree_of(model: Any) -> Node:
 def get_model(x: Any) -> Any:
     """lmerTest's ``get_model(step(m))``: the model that backward elimination arrived at.
 
+    R equivalent: ``lmerTest::get_model(step(m))``.
+
+    Parameters
+    ----------
+    x : StepResult
+        The result of :func:`step`.
+
+    Returns
+    -------
+    LmerMod or LinearModel
+        The final model (a :class:`~mixedcompat.inference.linear_model.LinearModel` when every
+        random term was eliminated).
+
     Example
     -------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
@@ -265,6 +278,8 @@ def step(m: Any, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fi
          reduce_fixed: bool = True, reduce_random: bool = True, keep: Sequence[str] | str | None = None
          ) -> StepResult:
     """lmerTest's ``step(m, ddf, alpha.random, alpha.fixed, reduce.fixed, reduce.random, keep)``.
+
+    R equivalent: ``lmerTest::step(m, ddf = "Satterthwaite", alpha.random = 0.1, alpha.fixed = 0.05)``, then ``get_model(s)``.
 
     Parameters
     ----------

@@ -319,6 +319,8 @@ def _formula_namespace():
 def to_statsmodels(formula: str, data: pd.DataFrame):
     """The equivalent, unfitted ``statsmodels`` ``MixedLM`` of an lme4 formula.
 
+    R equivalent: none (statsmodels is Python's); it translates ``lmer(formula, data)``'s model.
+
     Rows with missing values in the model's variables are dropped first, as lme4's ``na.omit``.
 
     Parameters
@@ -554,6 +556,8 @@ def r_coef_name(name: str) -> str:
 
 def from_statsmodels(model, groups: str | None = None) -> str:
     """The lme4 formula of a statsmodels ``MixedLM`` (fixed part, groups, re_formula, vc_formula).
+
+    R equivalent: none (statsmodels is Python's); the formula it returns is the one to give R's ``lmer``.
 
     Parameters
     ----------

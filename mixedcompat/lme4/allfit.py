@@ -189,6 +189,8 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
            progress: bool = True) -> AllFit | pd.DataFrame:
     """Refit ``m`` with every optimiser available, as lme4's ``allFit``.
 
+    R equivalent: ``lme4::allFit(m)``, ``summary(allFit(m))``.
+
     Runs here: bobyqa (minqa's), Nelder_Mead (lme4's), optimx.L-BFGS-B, nloptwrap.NLOPT_LN_NELDERMEAD,
     nloptwrap.NLOPT_LN_BOBYQA.  lme4's nlminbwrap and nmkbw have no implementation in mixedcompat:
     the default table drops them with a warning (as lme4 drops optimx and nmkbw when their packages

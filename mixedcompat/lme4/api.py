@@ -56,6 +56,17 @@ def isREML(m: Any) -> bool:
     """lme4's ``isREML(m)``: was the fit made by REML?  glmer fits: ``False``.  nlme fits: their
     ``method == "REML"`` (nlme's equivalent).
 
+    R equivalent: ``lme4::isREML(m)``.
+
+    Parameters
+    ----------
+    m : LmerMod, GlmerMod or an lme / gls fit
+        The fit.
+
+    Returns
+    -------
+    bool
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -72,6 +83,17 @@ def isREML(m: Any) -> bool:
 def isGLMM(m: Any) -> bool:
     """lme4's ``isGLMM(m)``: is it a generalized linear mixed model (a glmer fit)?
 
+    R equivalent: ``lme4::isGLMM(m)``.
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit (an lme / gls fit raises ``TypeError``: lme4's function has no method for it).
+
+    Returns
+    -------
+    bool
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -86,6 +108,18 @@ def isNLMM(m: Any) -> bool:
     """lme4's ``isNLMM(m)``: is it a nonlinear mixed model (``nlmer``)?  Always ``False``: there is
     no ``nlmer`` here.
 
+    R equivalent: ``lme4::isNLMM(m)``.
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit (an lme / gls fit raises ``TypeError``: lme4's function has no method for it).
+
+    Returns
+    -------
+    bool
+        Always ``False``.
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -98,6 +132,18 @@ def isNLMM(m: Any) -> bool:
 
 def isLMM(m: Any) -> bool:
     """lme4's ``isLMM(m)``: a linear mixed model (neither GLMM nor NLMM)?
+
+    R equivalent: ``lme4::isLMM(m)``.
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit (an lme / gls fit raises ``TypeError``: lme4's function has no method for it).
+
+    Returns
+    -------
+    bool
+        ``True`` for lmer fits, ``False`` for glmer fits.
 
     Example
     -------
@@ -115,6 +161,18 @@ def refitML(m: Any):
     and glmer fits are returned unchanged.  nlme fits: the refit with ``method = "ML"``.  The same as
     :func:`mixedcompat.inference.lrt.refit_ml`.
 
+    R equivalent: ``lme4::refitML(m)``; nlme's ``update(m, method = "ML")``.
+
+    Parameters
+    ----------
+    m : LmerMod, GlmerMod or an lme / gls fit
+        The fit.
+
+    Returns
+    -------
+    LmerMod, GlmerMod or an lme / gls fit
+        The ML fit (``m`` itself when it is one already).
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -130,6 +188,22 @@ def refitML(m: Any):
 def extractAIC(m: Any, scale: float = 0, k: float = 2) -> np.ndarray:
     """lme4's ``extractAIC(m, scale = 0, k = 2)``: ``[edf, -2 logLik + k edf]`` of the ML fit
     (:func:`refitML`: a REML fit is refitted by ML first).  ``scale`` is ignored, as in lme4.
+
+    R equivalent: ``extractAIC(m, scale = 0, k = 2)``.
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit.
+    scale : float, optional
+        Ignored (lme4 ignores it for mixed models); default 0.
+    k : float, optional
+        The penalty per parameter (default 2: AIC; ``log(n)`` gives BIC).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``[edf, -2 logLik + k edf]`` of the ML fit.
 
     Example
     -------
@@ -178,6 +252,8 @@ def _frame_columns(name: str, value: Num | Fac, original: pd.Series | None) -> d
 def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
     """lme4's ``model.frame(m)``: the variables of the model on the rows the fit kept.
 
+    R equivalent: ``model.frame(m, fixed.only = FALSE)``.
+
     Columns in R's order -- the response, the fixed-effects variables, the random-effects variables,
     the grouping factors' variables, then ``(weights)`` and ``(offset)`` when ``weights=`` / ``offset=``
     were given -- with R's names: a transformed variable is named by its R text (``log(Days + 1)``,
@@ -190,6 +266,19 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
 
     ``fixed_only=True``: the response, the fixed-effects variables and ``(weights)`` / ``(offset)``
     (lme4's ``fixed.only``: the random-effects variables and grouping factors are left out).
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit.
+    fixed_only : bool, optional
+        Only the response, the fixed-effects variables and ``(weights)`` / ``(offset)`` (default
+        ``False``), as above.
+
+    Returns
+    -------
+    pandas.DataFrame
+        R's model frame, one row per row used in the fit.
 
     Example
     -------
@@ -254,12 +343,26 @@ def _take(value: Num | Fac, rows: np.ndarray) -> Num | Fac:
 def model_matrix(m: Any, type: str = "fixed"):  # noqa: A002
     """lme4's ``model.matrix(m, type = "fixed" | "random" | "randomListRaw")``.
 
+    R equivalent: ``model.matrix(m, type = "fixed")``, ``model.matrix(m, type = "random")``.
+
     ``"fixed"``: X as a DataFrame (columns named as R's, after rank-deficient columns were dropped);
     ``"random"``: Z as a scipy CSC matrix (n x q, lme4's ``getME(m, "Z")``; its column names, the
     levels of each term's grouping factor repeated for each of its columns, are in
     :func:`random_colnames`); ``"randomListRaw"``: a dict, one entry per random-effects term named
     as lme4 (``"Days | Subject"``; a ``||`` term gives one entry per column), of that term's raw
     model matrix (n x q DataFrame, before the grouping factor is applied).
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit.
+    type : {"fixed", "random", "randomListRaw"}, optional
+        Which model matrix (default ``"fixed"``), as above.
+
+    Returns
+    -------
+    pandas.DataFrame, scipy.sparse.csc_matrix or dict
+        X (a DataFrame), Z (sparse) or the raw per-term matrices (a dict of DataFrames).
 
     Example
     -------
@@ -360,6 +463,8 @@ def _term_nodes(lhs: Node) -> list[Node]:
 def terms(m: Any, fixed_only: bool | None = None, random_only: bool = False) -> Terms:
     """lme4's ``terms(m, fixed.only = TRUE, random.only = FALSE)``.
 
+    R equivalent: ``terms(m, fixed.only = TRUE, random.only = FALSE)``.
+
     ``fixed_only`` (default: ``True``, or ``False`` when ``random_only=True``, as lme4): the terms of
     the fixed-effects formula (``Reaction ~ Days``); ``random_only=True``: of the random-effects terms
     with their bars made ``+`` (lme4's ``subbars``: ``Reaction ~ (Days + Subject)``); both false: the
@@ -371,6 +476,22 @@ def terms(m: Any, fixed_only: bool | None = None, random_only: bool = False) -> 
     ------
     DataError
         ``fixed_only`` and ``random_only`` both true (lme4: "can't specify 'only fixed' and 'only random' terms").
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit.
+    fixed_only : bool, optional
+        The terms of the fixed-effects formula only (default ``None``: ``True`` unless
+        ``random_only``).
+    random_only : bool, optional
+        The terms of the random-effects part only (default ``False``).
+
+    Returns
+    -------
+    Terms
+        ``str()`` is R's deparse of the formula; ``term_labels`` R's ``attr(, "term.labels")``;
+        ``variables`` the variables in R's order.
 
     Example
     -------
@@ -442,6 +563,18 @@ def hatvalues(m: Any) -> np.ndarray:
     make sense for GLMMs" and uses its last PIRLS iteration's weighted factor with the prior weights
     (so do we, warning in R's words).
 
+    R equivalent: ``hatvalues(m)`` (lme4's ``hatvalues.merMod``).
+
+    Parameters
+    ----------
+    m : LmerMod or GlmerMod
+        The fit.
+
+    Returns
+    -------
+    numpy.ndarray
+        One leverage per row used in the fit; their sum is the trace of the hat matrix.
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -460,15 +593,27 @@ def cooks_distance(m: Any) -> np.ndarray:
     residuals, ``h`` :func:`hatvalues`, ``p`` the rank of X; infinite values become NaN, as lme4.  For
     a glmer fit, ``sigma = 1`` (binomial, Poisson) and lme4's GLMM warning is given.
 
+    R equivalent: ``cooks.distance(m)`` (lme4's ``cooks.distance.merMod``).
+
+    On the result of :func:`mixedcompat.influence` it is lme4's ``cooks.distance.influence.merMod``
+    (the deleted refits' distances, a Series).
+
+    Parameters
+    ----------
+    m : LmerMod, GlmerMod or InfluenceMerMod
+        The fit, or the result of :func:`mixedcompat.influence`.
+
+    Returns
+    -------
+    numpy.ndarray or pandas.Series
+        One distance per row used in the fit (an influence object: per deleted case or group).
+
     Example
     -------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> int(cooks_distance(m).argmax())
     59
-
-    On the result of :func:`mixedcompat.influence` it is lme4's ``cooks.distance.influence.merMod``
-    (the deleted refits' distances, a Series).
     """
     if not isinstance(m, LmerMod) and callable(getattr(m, "cooks_distance", None)):
         return m.cooks_distance()      # an influence object (lme4's method for class influence.merMod)

@@ -148,12 +148,39 @@ def deriv12(fun: Callable[[np.ndarray], float], theta: np.ndarray, fx: float | N
 
 
 def make_cc(action: str, tol: float, relTol: float | None = None) -> dict:
-    """A convergence-check setting, as lme4's ``.makeCC(action, tol, relTol)``.
+    """A convergence-check setting for ``lmer`` / ``glmer``'s ``control``, as lme4's ``.makeCC``.
 
-    Example
+    R equivalent: ``lme4::.makeCC(action = "warning", tol = 2e-3, relTol = NULL)``, as in ``lmerControl(check.conv.grad = .makeCC("warning", tol = 1e-3))``.
+
+    The keys of ``control`` that take it: ``check_conv_grad`` (default ``make_cc("warning",
+    tol=0.002)``; a relative gradient check with ``relTol``), ``check_conv_singular`` (default
+    ``make_cc("message", tol=1e-4)``) and ``check_conv_hess`` (default ``make_cc("warning",
+    tol=1e-6)``). A bare action string (``{"check_conv_singular": "stop"}``) keeps the default tolerance.
+
+    Parameters
+    ----------
+    action : {"ignore", "message", "warning", "stop"}
+        What a failed check does: nothing, a warning (lme4's message and warning are both Python
+        warnings: :class:`~mixedcompat.SingularFitWarning`, :class:`~mixedcompat.GradientWarning`,
+        :class:`~mixedcompat.HessianWarning`), or raise :class:`~mixedcompat.ConvergenceError`.
+    tol : float
+        The check's tolerance (>= 0).
+    relTol : float, optional
+        The relative tolerance of the gradient check (>= 0); omitted by default, as lme4.
+
+    Returns
     -------
+    dict
+        ``{"action": ..., "tol": ...[, "relTol": ...]}``, lme4's list. Bad values raise
+        ``ValueError`` with R's messages (``"'tol' must be number >= 0"``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
     >>> make_cc("warning", tol=1e-3)
     {'action': 'warning', 'tol': 0.001}
+    >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"),
+    ...             control={"check_conv_grad": make_cc("ignore", tol=2e-3)})
     """
     if not isinstance(action, str):
         raise ValueError("action must be a character string")

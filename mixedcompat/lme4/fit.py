@@ -48,6 +48,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
          control: dict | None = None) -> "LmerMod":
     """Fit a linear mixed model by REML or maximum likelihood, as lme4's ``lmer``.
 
+    R equivalent: ``lme4::lmer(formula, data, REML = TRUE)`` (``lmerTest::lmer`` is the same fit: its tests are ``summary(m, ddf=...)`` and ``anova(m)``).
+
     Parameters
     ----------
     formula : str, Node or FormulaParts
@@ -112,6 +114,8 @@ def mkMerMod(rho: LmerDevfun, opt: Any, reTrms: dict | None = None, fr: pd.DataF
              mc: dict | None = None) -> "LmerMod":
     """lme4's ``mkMerMod``: the fit object from a devfun (lme4's ``rho``, its environment) and an
     optimizer result -- the last stage of :func:`lmer`, which calls it with its own call (``mc``).
+
+    R equivalent: ``lme4::mkMerMod(environment(devfun), opt, lf$reTrms, fr = lf$fr)``.
 
     Parameters
     ----------
@@ -208,6 +212,8 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
 class LmerMod(MixedModel):
     """A fitted linear mixed model (lme4's ``lmerMod``, a :class:`~mixedcompat.model.MixedModel`);
     frozen once built.
+
+    R equivalent: lme4's ``lmerMod`` class, the value of ``lmer(...)``; built by :func:`mixedcompat.lmer`.
 
     Every accessor reads from the stored optimum.  R-named methods mirror lme4's generics; the
     statsmodels-style attributes (``params``, ``bse``, ``llf``...) are provided on top.  Public

@@ -141,6 +141,20 @@ class InfluenceMerMod:
 def dfbeta(infl: InfluenceMerMod, which: str = "fixed") -> pd.DataFrame:
     """lme4's ``dfbeta`` of an influence object (:meth:`InfluenceMerMod.dfbeta`).
 
+    R equivalent: ``dfbeta(influence(m, groups = "Subject"), which = "fixed")``.
+
+    Parameters
+    ----------
+    infl : InfluenceMerMod
+        The result of :func:`influence`.
+    which : {"fixed", "var.cov"}, optional
+        The fixed effects (default) or the variance-covariance components.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per deleted case or group: its refit's estimates minus the full fit's.
+
     Example
     -------
     >>> import mixedcompat as mc
@@ -154,6 +168,21 @@ def dfbeta(infl: InfluenceMerMod, which: str = "fixed") -> pd.DataFrame:
 
 def dfbetas(infl: InfluenceMerMod, match_r: bool = True) -> pd.DataFrame:
     """lme4's ``dfbetas`` of an influence object (:meth:`InfluenceMerMod.dfbetas`).
+
+    R equivalent: ``dfbetas(influence(m, groups = "Subject"))``.
+
+    Parameters
+    ----------
+    infl : InfluenceMerMod
+        The result of :func:`influence`.
+    match_r : bool, optional
+        ``True`` (default) reproduces lme4 1.1-31's error on a model with one fixed effect (a known
+        lme4 bug, "non-conformable arrays"); ``False`` gives the values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`dfbeta` of the fixed effects divided by each refit's standard errors.
 
     Example
     -------
@@ -198,6 +227,8 @@ def _vc_components(fit: Any) -> tuple[list[str], np.ndarray]:
 def influence(m: Any, groups: str | list[str] | None = None, data: pd.DataFrame | None = None,
               maxfun: int = 1000, do_coef: bool = True, ncores: int = 1, start: dict | None = None):
     """lme4's ``influence(m, groups)``: refit without each observation, or each level of ``groups``.
+
+    R equivalent: ``influence(m, groups = "Subject")`` (lme4's ``influence.merMod``).
 
     Parameters
     ----------

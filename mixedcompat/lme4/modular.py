@@ -216,6 +216,8 @@ def lFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool 
     """lme4's ``lFormula``: parse the formula, build the model frame, X and the random-effects
     terms, with lme4's checks -- the first stage of :func:`mixedcompat.lmer`.
 
+    R equivalent: ``lme4::lFormula(formula, data, REML = TRUE)``.
+
     Parameters
     ----------
     formula, data, REML, weights, offset, subset, na_action, contrasts, control
@@ -262,6 +264,20 @@ def glFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, family: An
     kept, ``REML`` is False; the response may be a factor, logical or ``cbind(successes, failures)``).
     Its checks are ``glmerControl``'s.  The response is checked against the family by
     :func:`mixedcompat.glmer` (as lme4's ``mkGlmerDevfun``), not here.
+
+    R equivalent: ``lme4::glFormula(formula, data, family = binomial)``.
+
+    Parameters
+    ----------
+    formula, data, weights, offset, subset, na_action, contrasts, control
+        As :func:`lFormula` (``control``: glmerControl's checks).
+    family : str, Family or callable
+        As :func:`mixedcompat.glmer` (default ``"binomial"``).
+
+    Returns
+    -------
+    LmerFormula
+        ``fr``, ``X``, ``reTrms``, ``family``, as lme4's list.
 
     Example
     -------
@@ -432,6 +448,8 @@ def mkLmerDevfun(lf: LmerFormula, start: Any = None, control: dict | None = None
     """lme4's ``mkLmerDevfun``: the profiled criterion of an :func:`lFormula` model as a function of
     theta -- the REML criterion when ``lf.REML``, else the deviance.
 
+    R equivalent: ``lme4::mkLmerDevfun(fr, X, reTrms, REML = TRUE)`` (``do.call(mkLmerDevfun, lFormula(...))``).
+
     Parameters
     ----------
     lf : LmerFormula
@@ -573,6 +591,8 @@ def optimizeLmer(devfun: LmerDevfun, optimizer: str | None = "default", restart_
                  boundary_tol: float | None = None, start: Any = None, control: dict | None = None,
                  calc_derivs: bool | None = None) -> LmerOpt:
     """lme4's ``optimizeLmer``: minimise ``devfun`` over theta (lower bounds ``devfun.lower``).
+
+    R equivalent: ``lme4::optimizeLmer(devfun, optimizer = "nloptwrap")``.
 
     Parameters
     ----------

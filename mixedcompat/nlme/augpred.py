@@ -91,6 +91,8 @@ def augPred(m, primary: str | None = None, minimum: float | None = None, maximum
             length_out: int = 51, level=None) -> pd.DataFrame:
     """nlme's ``augPred(m, primary = ~ x, minimum, maximum, length.out, level)`` of an lme fit.
 
+    R equivalent: ``as.data.frame(nlme::augPred(m, primary = ~ age, length.out = 51))``.
+
     Parameters
     ----------
     m : NlmeFit

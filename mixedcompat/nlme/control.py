@@ -63,6 +63,8 @@ def _r_name(name: str) -> str:
 def lmeControl(**kwargs) -> dict:
     """nlme's ``lmeControl(...)``: the settings as a dict with nlme's names, order and defaults.
 
+    R equivalent: ``nlme::lmeControl(msMaxIter = 200, opt = "optim")``.
+
     Parameters
     ----------
     **kwargs

@@ -230,7 +230,33 @@ def _exp_corr(log_phi: np.ndarray, Q: np.ndarray) -> np.ndarray:
 
 
 class corAR1(CorStruct):
-    """AR(1) correlation ``phi ** |t_i - t_j|`` at integer times (R: ``corAR1(value = 0, form = ~1)``)."""
+    """Autoregressive correlation of order 1: ``phi ** |i - j|`` between the i-th and j-th rows of a group (nlme's ``corAR1``).
+
+    R equivalent: ``nlme::corAR1(value = 0, form = ~ 1 | Mare)``, as in ``gls(follicles ~ 1, Ovary, correlation = corAR1(form = ~ 1 | Mare))``.
+
+    The rows are taken at integer times: the position within the group, or an integer covariate in
+    ``form``. The parameter phi lies in (-1, 1); nlme's unconstrained scale is ``log((1 + phi) / (1
+    - phi))``.
+
+    Parameters
+    ----------
+    value : float, optional
+        Starting (or, with ``fixed=True``, fixed) phi, in (-1, 1); default 0 (R's).
+    form : str, optional
+        One-sided formula ``"~ t | g"``: an integer time covariate (default: the rows' order) and
+        the grouping (correlation only within a group; ``"~ 1"``, the default, is the rows' order in
+        one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corAR1(form="~ 1 | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.79]
+    """
 
     class_name = "corAR1"
 
@@ -251,7 +277,33 @@ class corAR1(CorStruct):
 
 
 class corCAR1(CorStruct):
-    """Continuous-time AR(1): ``phi ** |t_i - t_j|``, 0 < phi < 1 (R: ``corCAR1(value = 0.2, form = ~1)``)."""
+    """Continuous-time autoregressive correlation: ``phi ** |t_i - t_j|`` for real times t (nlme's ``corCAR1``).
+
+    R equivalent: ``nlme::corCAR1(value = 0.2, form = ~ Time | Mare)``.
+
+    The parameter phi lies in (0, 1) (nlme's unconstrained scale ``log(phi / (1 - phi))``); the
+    times need not be integers or equally spaced.
+
+    Parameters
+    ----------
+    value : float, optional
+        Starting (or fixed) phi, in (0, 1); default 0.2 (R's).
+    form : str, optional
+        One-sided formula ``"~ Time | g"``: the time covariate (default: the rows' positions 1, 2,
+        ...) and the grouping (correlation only within a group; ``"~ 1"``, the default, is the rows'
+        order in one group). In ``lme`` the grouping defaults to the innermost random-effects
+        grouping.
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corCAR1(form="~ Time | Mare"))
+    >>> round(float(g.logLik()), 2)
+    -792.16
+    """
 
     class_name = "corCAR1"
 
@@ -268,10 +320,34 @@ class corCAR1(CorStruct):
 
 
 class corARMA(CorStruct):
-    """ARMA(p, q) correlation at integer lags (R: ``corARMA(value, form = ~1, p = 0, q = 0, fixed = FALSE)``).
+    """Autoregressive moving-average correlation ARMA(p, q) at integer lags (nlme's ``corARMA``).
 
-    nlme's unconstrained scale: the partial autocorrelations r of the AR part (and of the MA part
-    with the sign convention ``-pacf(-theta)``), each as ``log((1 + r) / (1 - r))``.
+    R equivalent: ``nlme::corARMA(value, form = ~ 1 | Mare, p = 1, q = 1)``.
+
+    The parameters are the p autoregressive then q moving-average coefficients, constrained to a
+    stationary and invertible process; nlme's unconstrained scale is ``log((1 + r) / (1 - r))`` of
+    their partial autocorrelations r. ``p = q = 0`` (nlme's deprecated ``corIdent``) is refused.
+
+    Parameters
+    ----------
+    value : sequence of float, optional
+        p + q starting (or fixed) coefficients; default all 0 (R's).
+    form : str, optional
+        One-sided formula ``"~ t | g"``: an integer time covariate (default: the rows' order) and
+        the grouping (correlation only within a group; ``"~ 1"``, the default, is the rows' order in
+        one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    p, q : int, optional
+        Orders of the autoregressive and moving-average parts (default 0; p + q >= 1).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corARMA(form="~ 1 | Mare", p=1, q=1))
+    >>> g.cor_params.round(2).tolist()
+    [0.86, -0.19]
     """
 
     class_name = "corARMA"
@@ -324,7 +400,32 @@ class corARMA(CorStruct):
 
 
 class corCompSymm(CorStruct):
-    """Compound symmetry: the same correlation Rho between any two rows of a group."""
+    """Compound symmetry: one correlation Rho between any two rows of a group (nlme's ``corCompSymm``).
+
+    R equivalent: ``nlme::corCompSymm(value = 0, form = ~ 1 | Mare)``.
+
+    Rho lies in (-1 / (n - 1), 1), n the size of the largest group; with a random intercept in
+    ``lme`` it adds a within-group correlation on top of the one the intercept induces.
+
+    Parameters
+    ----------
+    value : float, optional
+        Starting (or fixed) Rho; default 0 (R's).
+    form : str, optional
+        One-sided formula ``"~ 1 | g"``: no covariate is used and the grouping (correlation only
+        within a group; ``"~ 1"``, the default, is one group). In ``lme`` the grouping defaults to
+        the innermost random-effects grouping.
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corCompSymm(form="~ 1 | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.35]
+    """
 
     class_name = "corCompSymm"
 
@@ -350,7 +451,36 @@ class corCompSymm(CorStruct):
 
 
 class corSymm(CorStruct):
-    """General correlation between positions 1..K (nlme's spherical parameterisation)."""
+    """General correlation: a free correlation between each pair of positions 1..K (nlme's ``corSymm``).
+
+    R equivalent: ``nlme::corSymm(form = ~ occ | Subject)``.
+
+    K (K - 1) / 2 parameters, estimated through nlme's spherical parameterisation (always a
+    positive-definite matrix). The covariate must take the values 1, 2, ..., K (the position of each
+    row in the full pattern).
+
+    Parameters
+    ----------
+    value : sequence of float, optional
+        K (K - 1) / 2 starting (or fixed) correlations, in R's order (by columns of the lower
+        triangle: cor(1,2), cor(1,3), ...); default all 0.
+    form : str, optional
+        One-sided formula ``"~ occ | g"``: the position 1..K of each row (default: the rows' order)
+        and the grouping (correlation only within a group; ``"~ 1"``, the default, is the rows'
+        order in one group). In ``lme`` the grouping defaults to the innermost random-effects
+        grouping.
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> d = mc.datasets.load("Orthodont")
+    >>> d["occ"] = d.groupby("Subject", observed=True).cumcount() + 1
+    >>> g = mc.gls("distance ~ age", d, correlation=mc.corSymm(form="~ occ | Subject"))
+    >>> len(g.cor_params)
+    6
+    """
 
     class_name = "corSymm"
     _quantity = "pair"
@@ -494,7 +624,38 @@ class _CorSpatial(CorStruct):
 
 
 class corExp(_CorSpatial):
-    """Exponential: ``exp(-d / range)``."""
+    """Exponential spatial correlation: ``exp(-d / range)`` at distance d (nlme's ``corExp``).
+
+    R equivalent: ``nlme::corExp(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+
+    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
+    positive (nlme's unconstrained scale: its log).
+
+    Parameters
+    ----------
+    value : float or sequence of float, optional
+        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
+        fraction of the distances' range).
+    form : str, optional
+        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
+        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
+        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    nugget : bool, optional
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times exp(-d / range)
+        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
+    metric : {"euclidean", "maximum", "manhattan"}, optional
+        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corExp(form="~ Time | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.2]
+    """
 
     class_name = "corExp"
 
@@ -504,7 +665,38 @@ class corExp(_CorSpatial):
 
 
 class corGaus(_CorSpatial):
-    """Gaussian: ``exp(-(d / range)^2)``."""
+    """Gaussian spatial correlation: ``exp(-(d / range)^2)`` at distance d (nlme's ``corGaus``).
+
+    R equivalent: ``nlme::corGaus(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+
+    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
+    positive (nlme's unconstrained scale: its log).
+
+    Parameters
+    ----------
+    value : float or sequence of float, optional
+        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
+        fraction of the distances' range).
+    form : str, optional
+        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
+        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
+        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    nugget : bool, optional
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times exp(-(d / range)^2)
+        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
+    metric : {"euclidean", "maximum", "manhattan"}, optional
+        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corGaus(form="~ Time | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.06]
+    """
 
     class_name = "corGaus"
 
@@ -514,7 +706,38 @@ class corGaus(_CorSpatial):
 
 
 class corRatio(_CorSpatial):
-    """Rational quadratic: ``1 / (1 + (d / range)^2)``."""
+    """Rational quadratic spatial correlation: ``1 / (1 + (d / range)^2)`` at distance d (nlme's ``corRatio``).
+
+    R equivalent: ``nlme::corRatio(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+
+    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
+    positive (nlme's unconstrained scale: its log).
+
+    Parameters
+    ----------
+    value : float or sequence of float, optional
+        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
+        fraction of the distances' range).
+    form : str, optional
+        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
+        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
+        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    nugget : bool, optional
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times 1 / (1 + (d / range)^2)
+        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
+    metric : {"euclidean", "maximum", "manhattan"}, optional
+        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corRatio(form="~ Time | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.06]
+    """
 
     class_name = "corRatio"
 
@@ -524,7 +747,38 @@ class corRatio(_CorSpatial):
 
 
 class corLin(_CorSpatial):
-    """Linear: ``1 - d / range`` for d < range, else 0."""
+    """Linear spatial correlation: ``1 - d / range`` for d < range, else 0 (nlme's ``corLin``).
+
+    R equivalent: ``nlme::corLin(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+
+    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
+    positive (nlme's unconstrained scale: its log, shifted by the smallest distance).
+
+    Parameters
+    ----------
+    value : float or sequence of float, optional
+        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
+        fraction of the distances' range).
+    form : str, optional
+        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
+        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
+        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    nugget : bool, optional
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times (1 - d / range)
+        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
+    metric : {"euclidean", "maximum", "manhattan"}, optional
+        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corLin(form="~ Time | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.66]
+    """
 
     class_name = "corLin"
     _range_factor = 1.1
@@ -538,7 +792,38 @@ class corLin(_CorSpatial):
 
 
 class corSpher(_CorSpatial):
-    """Spherical: ``1 - 1.5 (d / range) + 0.5 (d / range)^3`` for d < range, else 0."""
+    """Spherical spatial correlation: ``1 - 1.5 (d / range) + 0.5 (d / range)^3`` for d < range, else 0 (nlme's ``corSpher``).
+
+    R equivalent: ``nlme::corSpher(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+
+    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
+    positive (nlme's unconstrained scale: its log, shifted by the smallest distance).
+
+    Parameters
+    ----------
+    value : float or sequence of float, optional
+        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
+        fraction of the distances' range).
+    form : str, optional
+        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
+        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
+        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
+    nugget : bool, optional
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times the spherical function
+        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
+    metric : {"euclidean", "maximum", "manhattan"}, optional
+        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
+    fixed : bool, optional
+        Keep the parameters at ``value`` instead of estimating them (default ``False``).
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> ovary = mc.datasets.load("Ovary")
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corSpher(form="~ Time | Mare"))
+    >>> g.cor_params.round(2).tolist()
+    [0.41]
+    """
 
     class_name = "corSpher"
     _range_factor = 1.1

@@ -71,31 +71,143 @@ class pdMat:
 
 
 class pdSymm(pdMat):
-    """General positive-definite matrix (nlme's ``pdSymm``; fitted through a log-Cholesky parameterisation)."""
+    """General positive-definite covariance of the random effects (nlme's ``pdSymm``).
+
+    R equivalent: ``nlme::pdSymm(~ age)``, as in ``lme(distance ~ age, Orthodont, random = list(Subject = pdSymm(~ age)))``.
+
+    Every variance and correlation is free (q (q + 1) / 2 parameters). It is fitted through a
+    log-Cholesky parameterisation (as ``pdLogChol``: the same model and optimum; nlme's ``pdSymm``
+    uses the matrix logarithm), and printed as nlme prints ``pdSymm``.
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, as R's form: ``"~ age"``, ``"~ 1"``,
+        ``"~ Sex - 1"``. Give the structure as the value of ``random={"Subject": ...}``; a grouping
+        ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> pdSymm("~ age").bind(["(Intercept)", "age"]).n_par
+    3
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random={"Subject": mc.pdSymm("~ age")})
+    >>> round(float(mc.logLik(m)), 3)
+    -221.318
+    """
 
     kind = "pdSymm"
 
 
 class pdLogChol(pdMat):
-    """General positive-definite matrix, log-Cholesky parameterisation (nlme's default for ``random``)."""
+    """General positive-definite covariance, log-Cholesky parameterisation (nlme's default for ``random``).
+
+    R equivalent: ``nlme::pdLogChol(~ age)`` (what ``lme(..., random = ~ age | Subject)`` uses).
+
+    Every variance and correlation is free (q (q + 1) / 2 parameters); the parameters are the
+    Cholesky factor's entries with its diagonal on the log scale. A bare random formula
+    (``random="~ age | Subject"``) gives this structure.
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, as R's form: ``"~ age"``, ``"~ 1"``,
+        ``"~ Sex - 1"``. Give the structure as the value of ``random={"Subject": ...}``; a grouping
+        ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> pdLogChol("~ age").bind(["(Intercept)", "age"]).n_par
+    3
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random={"Subject": mc.pdLogChol("~ age")})
+    >>> round(float(mc.logLik(m)), 3)
+    -221.318
+    """
 
     kind = "pdLogChol"
 
 
 class pdDiag(pdMat):
-    """Diagonal matrix: independent random effects with their own variances (nlme's ``pdDiag``)."""
+    """Diagonal covariance: independent random effects, each with its own variance (nlme's ``pdDiag``).
+
+    R equivalent: ``nlme::pdDiag(~ age)``, as in ``lme(distance ~ age, Orthodont, random = pdDiag(~ age))``.
+
+    q parameters (the log standard deviations); the correlations are fixed at 0 (lme4's
+    ``(1 + age || Subject)``).
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, as R's form: ``"~ age"``, ``"~ 1"``,
+        ``"~ Sex - 1"``. Give the structure as the value of ``random={"Subject": ...}``; a grouping
+        ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> pdDiag("~ age").bind(["(Intercept)", "age"]).n_par
+    2
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random={"Subject": mc.pdDiag("~ age")})
+    >>> round(float(mc.logLik(m)), 3)
+    -221.657
+    """
 
     kind = "pdDiag"
 
 
 class pdIdent(pdMat):
-    """Multiple of the identity: independent random effects with one common variance (nlme's ``pdIdent``)."""
+    """Multiple of the identity: independent random effects with one common variance (nlme's ``pdIdent``).
+
+    R equivalent: ``nlme::pdIdent(~ Machine - 1)``.
+
+    One parameter (the log standard deviation shared by all q effects).
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, as R's form: ``"~ age"``, ``"~ 1"``,
+        ``"~ Sex - 1"``. Give the structure as the value of ``random={"Subject": ...}``; a grouping
+        ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> pdIdent("~ age").bind(["(Intercept)", "age"]).n_par
+    1
+    >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random={"Subject": mc.pdIdent("~ age")})
+    >>> round(float(mc.logLik(m)), 3)
+    -222.508
+    """
 
     kind = "pdIdent"
 
 
 class pdCompSymm(pdMat):
-    """Compound symmetry: one variance and one correlation (nlme's ``pdCompSymm``)."""
+    """Compound symmetry: one common variance and one common correlation (nlme's ``pdCompSymm``).
+
+    R equivalent: ``nlme::pdCompSymm(~ Machine - 1)``, as in ``lme(score ~ Machine, Machines, random = list(Worker = pdCompSymm(~ Machine - 1)))``.
+
+    Two parameters: the log standard deviation and the correlation, which lies in (-1 / (q - 1), 1);
+    at least two random-effects columns are needed (a :class:`~mixedcompat.FormulaError` otherwise).
+
+    Parameters
+    ----------
+    form : str
+        One-sided formula of the random-effects columns, as R's form: ``"~ age"``, ``"~ 1"``,
+        ``"~ Sex - 1"``. Give the structure as the value of ``random={"Subject": ...}``; a grouping
+        ``"~ age | Subject"`` is accepted when the pdMat is given alone as ``random``.
+
+    Examples
+    --------
+    >>> import mixedcompat as mc
+    >>> pdCompSymm("~ Machine - 1").bind(["MachineA", "MachineB", "MachineC"]).n_par
+    2
+    >>> m = mc.lme("score ~ Machine", mc.datasets.load("Machines"),
+    ...            random={"Worker": mc.pdCompSymm("~ Machine - 1")})
+    >>> round(float(mc.logLik(m)), 3)
+    -107.844
+    """
 
     kind = "pdCompSymm"
 
@@ -275,6 +387,8 @@ class BoundPd:
 class pdBlocked(pdMat):
     """Block-diagonal covariance (nlme's ``pdBlocked``): the random-effects columns are those of the
     blocks, in order; effects of different blocks are independent, each block has its own structure.
+
+    R equivalent: ``nlme::pdBlocked(list(pdIdent(~ 1), pdIdent(~ Machine - 1)))``.
 
     Parameters
     ----------

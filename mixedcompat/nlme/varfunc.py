@@ -129,6 +129,11 @@ class VarFunc:
 class varIdent(VarFunc):
     """nlme's ``varIdent(value, form = ~ 1 | g, fixed)``: a standard deviation ratio per stratum.
 
+    R equivalent: ``nlme::varIdent(form = ~ 1 | Sex)``, as in ``gls(distance ~ age, Orthodont, weights = varIdent(form = ~ 1 | Sex))``.
+
+    A stratum with one observation is refused with :class:`DataError` (nlme fits it, but its ratio is
+    not identifiable).
+
     Parameters
     ----------
     value : float or dict, optional
@@ -140,15 +145,16 @@ class varIdent(VarFunc):
     fixed : dict, optional
         ``{label: ratio}`` held fixed.
 
-    A stratum with one observation is refused with :class:`DataError` (nlme fits it, but its ratio is
-    not identifiable).
-
     Example
     -------
     >>> d = pd.DataFrame({"g": ["m", "f", "m", "f"]})
     >>> bv = varIdent(form="~ 1 | g").bind(d)
     >>> bv.names, bv.all_names, bv.start.tolist()
     (['f'], ['m', 'f'], [0.0])
+    >>> import mixedcompat as mc
+    >>> g = mc.gls("distance ~ age", mc.datasets.load("Orthodont"), weights=mc.varIdent(form="~ 1 | Sex"))
+    >>> {k: round(v, 3) for k, v in g.var_params.items()}
+    {'Female': 1.049}
     """
 
     kind = "varIdent"
@@ -256,9 +262,22 @@ class _StrataParam(VarFunc):
 class varPower(_StrataParam):
     """nlme's ``varPower(value, form = ~ fitted(.), fixed)``: sd multiplier ``abs(v) ** power``.
 
+    R equivalent: ``nlme::varPower(form = ~ fitted(.))``, as in ``gls(y ~ x, d, weights = varPower(form = ~ x))``.
+
     ``value`` / ``fixed``: a number, or with strata (``"~ x | g"``) a dict ``{stratum: power}``; a number
     ``value`` is used for every stratum.  The unconstrained parameter is the power itself.  A covariate
     equal to 0 is refused (:class:`DataError`); negative covariates enter through ``abs``.
+
+    Parameters
+    ----------
+    value : float or dict, optional
+        Initial power: a number (for every stratum), or with strata a dict ``{stratum: power}``
+        (matched by name); default 0, nlme's.
+    form : str, optional
+        ``"~ v"`` or ``"~ v | g"``: the variance covariate ``v`` (default ``"~ fitted(.)"``, the
+        fitted values) and optional strata ``g`` with a parameter each.
+    fixed : float or dict, optional
+        Powers held fixed instead of estimated: a number, or a dict ``{stratum: power}``.
 
     Example
     -------
@@ -266,6 +285,10 @@ class varPower(_StrataParam):
     >>> bv = varPower({"b": 0.5}, form="~ x | g").bind(d)
     >>> bv.names, bv.weights(bv.start).tolist()
     (['b', 'a'], [1.0, 1.0, 0.3333333333333333, 0.25])
+    >>> import mixedcompat as mc
+    >>> g = mc.gls("distance ~ age", mc.datasets.load("Orthodont"), weights=mc.varPower(form="~ age"))
+    >>> round(g.var_params["power"], 3)
+    0.319
     """
 
     kind = "varPower"
@@ -287,13 +310,30 @@ class varPower(_StrataParam):
 class varExp(_StrataParam):
     """nlme's ``varExp(value, form = ~ fitted(.), fixed)``: sd multiplier ``exp(expon * v)``.
 
+    R equivalent: ``nlme::varExp(form = ~ fitted(.))``.
+
     The unconstrained parameter is the exponent itself; names ``expon`` or the stratum labels.
+
+    Parameters
+    ----------
+    value : float or dict, optional
+        Initial expon: a number (for every stratum), or with strata a dict ``{stratum: expon}``
+        (matched by name); default 0, nlme's.
+    form : str, optional
+        ``"~ v"`` or ``"~ v | g"``: the variance covariate ``v`` (default ``"~ fitted(.)"``, the
+        fitted values) and optional strata ``g`` with a parameter each.
+    fixed : float or dict, optional
+        Exponents held fixed instead of estimated: a number, or a dict ``{stratum: expon}``.
 
     Example
     -------
     >>> bv = varExp(0.5, form="~ x").bind(pd.DataFrame({"x": [0.0, 2.0]}))
     >>> bv.natural(bv.start), bv.weights(bv.start).round(4).tolist()
     ({'expon': 0.5}, [1.0, 0.3679])
+    >>> import mixedcompat as mc
+    >>> g = mc.gls("distance ~ age", mc.datasets.load("Orthodont"), weights=mc.varExp(form="~ age"))
+    >>> round(g.var_params["expon"], 4)
+    0.0312
     """
 
     kind = "varExp"
@@ -308,9 +348,22 @@ class varExp(_StrataParam):
 class varConstPower(VarFunc):
     """nlme's ``varConstPower(const, power, form = ~ fitted(.), fixed)``: sd multiplier ``const + abs(v) ** power``.
 
+    R equivalent: ``nlme::varConstPower(form = ~ fitted(.))``.
+
     Unconstrained parameters: ``log(const)`` for every stratum, then ``power`` for every stratum (names
     ``const``, ``power``, or ``const.<s>``, ``power.<s>`` with strata in data order).  Defaults: const 0.1,
     power 0.  ``fixed={"const": 1.5}`` or ``{"power": {"a": 0.5}}``.
+
+    Parameters
+    ----------
+    const : float or dict, optional
+        Initial ``const`` (> 0; default 0.1), or with strata a dict ``{stratum: const}``.
+    power : float or dict, optional
+        Initial ``power`` (default 0), or with strata a dict ``{stratum: power}``.
+    form : str, optional
+        ``"~ v"`` or ``"~ v | g"``: the variance covariate (default ``"~ fitted(.)"``) and strata.
+    fixed : dict, optional
+        Parameters held fixed: ``{"const": 1.5}``, ``{"power": {"a": 0.5}}``.
 
     Example
     -------
@@ -369,13 +422,25 @@ class varConstPower(VarFunc):
 class varFixed(VarFunc):
     """nlme's ``varFixed(value = ~ x)``: variance proportional to a positive covariate, no parameters.
 
+    R equivalent: ``nlme::varFixed(~ x)``, as in ``gls(y ~ x, d, weights = varFixed(~ x))``.
+
     Weights are ``1 / sqrt(x)``; a covariate <= 0 is refused.  Strata after ``|`` are ignored with a
     warning by nlme; here they are an error.
+
+    Parameters
+    ----------
+    value : str
+        ``"~ x"``: the covariate the variance is proportional to (> 0 in every row; not
+        ``fitted(.)``, use ``varPower(fixed=0.5)``).
 
     Example
     -------
     >>> varFixed("~ x").bind(pd.DataFrame({"x": [1.0, 4.0]})).weights(np.zeros(0)).tolist()
     [1.0, 0.5]
+    >>> import mixedcompat as mc
+    >>> g = mc.gls("distance ~ age", mc.datasets.load("Orthodont"), weights=mc.varFixed("~ age"))
+    >>> round(mc.sigma(g), 4)
+    0.7707
     """
 
     kind = "varFixed"
@@ -404,7 +469,15 @@ class varFixed(VarFunc):
 class varComb(VarFunc):
     """nlme's ``varComb(...)``: the product of variance functions.
 
+    R equivalent: ``nlme::varComb(varIdent(form = ~ 1 | g), varPower(form = ~ x))``.
+
     Names are prefixed by the component's letter: ``A.<name>``, ``B.<name>`` (``coef(varComb, FALSE)``).
+
+    Parameters
+    ----------
+    *varfuncs : VarFunc
+        The variance functions multiplied (at least one; not a varComb); their parameters are
+        estimated together.
 
     Example
     -------
@@ -412,6 +485,11 @@ class varComb(VarFunc):
     >>> bv = varComb(varIdent(form="~ 1 | g"), varPower(form="~ x")).bind(d)
     >>> bv.names, bv.all_names
     (['A.b', 'B.power'], ['A.a', 'A.b', 'B.power'])
+    >>> import mixedcompat as mc
+    >>> vf = mc.varComb(mc.varIdent(form="~ 1 | Sex"), mc.varPower(form="~ age"))
+    >>> g = mc.gls("distance ~ age", mc.datasets.load("Orthodont"), weights=vf)
+    >>> sorted(g.var_params)
+    ['A.Female', 'B.power']
     """
 
     kind = "varComb"
