@@ -581,7 +581,7 @@ def boot_ci(b: BootResult, type: str = "perc", level: float = 0.95, index: Any =
     type : {"perc", "norm", "basic"}
         ``"perc"``: the ``(1 -/+ level)/2`` order statistics of ``t`` (interpolated on the normal
         quantile scale as boot's ``norm.inter``); ``"norm"``: ``t0 - bias -/+ z sd(t)`` with
-        ``bias = mean(t) - t0``; ``"basic"``: ``2 t0 - `` the upper / lower order statistics.
+        ``bias = mean(t) - t0``; ``"basic"``: ``2 t0`` minus the upper / lower order statistics.
     level : float or sequence of floats
         Confidence level(s), strictly between 0 and 1.
     index : int, str or list, optional

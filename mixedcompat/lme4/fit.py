@@ -483,7 +483,7 @@ class LmerMod(MixedModel):
         return refit(self, newresp)
 
     def update(self, formula: str | Node | None = None, **kwargs) -> "LmerMod":
-        """Refit with a changed formula (R's ``update`` syntax, ``". ~ . - x"``) or arguments (see :func:`update`)."""
+        """Refit with a changed formula or arguments, as R's ``update`` (see :func:`update`)."""
         return update(self, formula, **kwargs)
 
     # --- delegating methods: the one import cycle (see ARCHITECTURE) ------------------------------
