@@ -6,13 +6,11 @@ output of the day.  Warnings are errors (build.py passes ``-W``).
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 import mixedcompat  # noqa: E402
 
