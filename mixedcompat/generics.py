@@ -428,6 +428,9 @@ _DOCS = {
         A formula: the GLMM family (default none: a linear mixed model), prior weights, offset.
     allow_new_levels, gamma_shape
         glmer fits (see :func:`mixedcompat.glmer.refit.simulate`).
+    prior_weights : bool, optional
+        lmer fits with prior weights: lme4 1.1-31 draws every residual with sd ``sigma``, ignoring the
+        weights (kept by default, as R); ``True`` uses ``sigma / sqrt(w)``, the fitted model's law.
 
     Returns
     -------

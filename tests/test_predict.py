@@ -224,7 +224,7 @@ def test_update_bad_argument():
 # a false alarm has probability < 1e-4.
 
 
-def _implied_moments(m, use_u: bool):
+def _implied_moments(m, use_u: bool, prior_weights: bool = True):
     if use_u:
         mean = m.fitted()
         zsz = np.zeros(m.nobs())
@@ -233,19 +233,22 @@ def _implied_moments(m, use_u: bool):
         Z = m.getME("Z").toarray()
         Lam = m.getME("Lambda").toarray()
         zsz = m.sigma() ** 2 * np.sum((Z @ Lam) ** 2, axis=1)
-    w = m.frame.weights if m.frame.weights is not None else np.ones(m.nobs())
+    w = m.frame.weights if (m.frame.weights is not None and prior_weights) else np.ones(m.nobs())
     return mean, zsz + m.sigma() ** 2 / w
 
 
 @pytest.mark.parametrize("name", ["sleepstudy_reml", "sim_weights_offset_ml"])
 @pytest.mark.parametrize("use_u", [False, True])
-def test_simulate_moments(name, use_u):
+@pytest.mark.parametrize("prior_weights", [False, True])
+def test_simulate_moments(name, use_u, prior_weights):
+    """lme4 1.1-31's residuals have sd sigma whatever the prior weights (the default); prior_weights=True
+    gives sigma / sqrt(w)."""
     _fx, m, _nd = model(FIXTURES / "predict" / f"{name}.json", optimised=True)
     nsim = 2000
-    sims = mc.simulate(m, nsim=nsim, seed=42, use_u=use_u)
+    sims = mc.simulate(m, nsim=nsim, seed=42, use_u=use_u, prior_weights=prior_weights)
     assert list(sims.columns[:2]) == ["sim_1", "sim_2"] and sims.shape == (m.nobs(), nsim)
     assert sims.index.equals(m.frame.data.index)
-    mean, var = _implied_moments(m, use_u)
+    mean, var = _implied_moments(m, use_u, prior_weights)
     z_mean = (sims.mean(axis=1).to_numpy() - mean) / np.sqrt(var / nsim)
     z_var = (sims.var(axis=1, ddof=1).to_numpy() - var) / (var * np.sqrt(2 / (nsim - 1)))
     assert np.max(np.abs(z_mean)) < 5, np.max(np.abs(z_mean))
@@ -330,3 +333,28 @@ def test_live_r_predict(seed, formula):
     out2 = ro.r(_R_PREDICT_ALLOW)(rlive.to_r_frame(d), rlive.to_r_frame(nd), formula)
     assert_close(mc.predict(m, nd, allow_new_levels=True), np.array(out2, dtype=float), "live allow.new.levels",
                  **PRED_TOL)
+
+
+@pytest.mark.r
+def test_simulate_ignores_prior_weights_as_lme4():
+    """lme4 1.1-31's simulate of a weighted lmer fit: per-row variances (of many of R's own draws, with
+    use.u = TRUE) match sigma^2, not sigma^2 / w: our default; prior_weights=True is the other law."""
+    import rlive
+    fx, m, _nd = model(FIXTURES / "predict" / "sim_weights_offset_ml.json", optimised=True)
+    ro = rlive.robjects()
+    d = load_fixture_data(fx["input"]["data"])
+    nsim = 2000
+    fn = ro.r("""function(d, formula, REML, nsim) {
+        set.seed(1)
+        m <- lme4::lmer(as.formula(formula), d, REML = REML, weights = w, offset = off)
+        s <- as.matrix(simulate(m, nsim = nsim, use.u = TRUE))
+        list(var = apply(s, 1, var), sigma = sigma(m))}""")
+    inp = fx["input"]
+    r = rlive._py(fn(rlive.to_r_frame(d), inp["formula"], inp["REML"], nsim))
+    r_var = np.asarray(r["var"], dtype=float)
+    _mean, var_r_law = _implied_moments(m, True, prior_weights=False)
+    _mean, var_w_law = _implied_moments(m, True, prior_weights=True)
+    z = (r_var - var_r_law) / (var_r_law * np.sqrt(2 / (nsim - 1)))
+    assert np.max(np.abs(z)) < 5, np.max(np.abs(z))
+    z_w = (r_var - var_w_law) / (var_w_law * np.sqrt(2 / (nsim - 1)))
+    assert np.max(np.abs(z_w)) > 5                       # the weighted law is not R's

@@ -41,8 +41,8 @@ from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.glmer.refit import GlmerRefitter, GlmerSimulator, draw_response
 from mixedcompat.lme4.fit import LmerMod, require_mermod
 from mixedcompat.model import require_rows
-from mixedcompat.lme4.prediction import (check_nsim, form_of, is_none_form, original_order, predict, select_re,
-                                         term_matrix, type_name)
+from mixedcompat.lme4.prediction import (ResponseSimulator, check_nsim, is_none_form, predict, simulation_keep,
+                                         type_name)
 from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.inference.dask_executor import Outcome, client_threads, is_client, map_on_client, replay
 from mixedcompat.inference.replicate_fit import Refitter
@@ -143,45 +143,27 @@ class BootResult:
 
 class _Simulator:
     """Draws responses from a fitted model exactly as ``prediction.simulate(m, 1, rng, ...)`` does
-    (same draws from the same generator), with the per-model set-up done once."""
+    (:class:`~mixedcompat.lme4.prediction.ResponseSimulator`; same draws from the same generator), or
+    lme4's semiparametric bootstrap's (fitted values plus resampled residuals)."""
 
-    def __init__(self, m, use_u: bool = False, re_form: Any = None, type: str = "parametric"):  # noqa: A002
+    def __init__(self, m, use_u: bool = False, re_form: Any = None, type: str = "parametric",  # noqa: A002
+                 prior_weights: bool = False):
         self.type = type
         if type == "semiparametric":
             self.fitted = m.fitted()
             self.resid = m.residuals()
             return
-        if re_form is not None:
-            keep = select_re(m, re_form)
-            for k, cols in keep.items():
-                if len(cols) != m.terms[k].q:
-                    raise FormulaError(f"bootMer: re_form must name whole random-effects terms; "
-                                       f"({m.terms[k].label}) is only partly named")
-        elif use_u:
-            keep = select_re(m, None)
-        else:
-            keep = {}
-        self.eta = predict(m, None, re_form=None if (use_u and re_form is None) else form_of(m, keep))
-        self.sigma = m.sigma()
-        self.n = m.nobs()
-        order = original_order(m)
-        self.drawn = [(term_matrix(m, k, None, order), t.codes, t.n_levels, m._factor.templates[k])
-                      for k, t in enumerate(m.terms) if k not in keep]
-        self.scale = 1.0 / np.sqrt(m.frame.weights) if m.frame.weights is not None else 1.0
+        keep = simulation_keep(m, use_u and re_form is None, re_form, "bootMer")      # re_form overrides use_u
+        self.draw = ResponseSimulator(m, keep, None, prior_weights=prior_weights)
 
     def __call__(self, rng: np.random.Generator) -> np.ndarray:
         if self.type == "semiparametric":
             return self.fitted + rng.choice(self.resid, size=len(self.resid), replace=True)
-        sigma = self.sigma
-        y = self.eta.copy()
-        for X, codes, n_levels, T in self.drawn:
-            b = sigma * rng.standard_normal((n_levels, T.shape[0])) @ T.T
-            bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])
-            y = y + np.einsum("ij,ij->i", X, bz[codes])
-        return y + sigma * rng.standard_normal(self.n) * self.scale
+        return self.draw(rng)
 
 
-def _replicate_tools(m, use_u: bool = False, re_form: Any = None, type: str = "parametric"):  # noqa: A002
+def _replicate_tools(m, use_u: bool = False, re_form: Any = None, type: str = "parametric",  # noqa: A002
+                     prior_weights: bool = False):
     """The refitter and the simulator of a fit: glmer fits simulate from their family and refit on
     lme4's glmer ``refit`` path (:mod:`mixedcompat.glmer.refit`); lmer fits use the fast paths here."""
     if isinstance(m, GlmerMod):
@@ -189,7 +171,7 @@ def _replicate_tools(m, use_u: bool = False, re_form: Any = None, type: str = "p
             raise ValueError("semiparametric bootstrapping is for linear mixed models (lme4 simulates a glmer "
                              "fit's response from its family)")
         return GlmerRefitter(m), GlmerSimulator(m, use_u=use_u, re_form=re_form, warn=False)
-    return Refitter(m), _Simulator(m, use_u=use_u, re_form=re_form, type=type)
+    return Refitter(m), _Simulator(m, use_u=use_u, re_form=re_form, type=type, prior_weights=prior_weights)
 
 
 # ================================================================================================
@@ -407,7 +389,7 @@ def _run(job: _Job, nsim: int, ss: np.random.SeedSequence, parallel: Any, ncpus:
 
 def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = False,
             type: str = "parametric", parallel: Any = None, progress: bool = True,  # noqa: A002
-            re_form: Any = None, ncpus: int | None = None) -> BootResult:
+            re_form: Any = None, ncpus: int | None = None, prior_weights: bool = False) -> BootResult:
     """Model-based (parametric) bootstrap of a statistic, as lme4's ``bootMer``.
 
     R equivalent: ``lme4::bootMer(m, FUN, nsim = 100, seed = 1, use.u = FALSE, type = "parametric")``.
@@ -443,6 +425,10 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         overrides ``use_u`` when given.
     ncpus : int, optional
         Workers for a named ``parallel`` backend (lme4's ``ncpus``).
+    prior_weights : bool
+        lmer fits with prior weights: lme4 1.1-31 simulates their residuals with sd ``sigma`` for every
+        row, ignoring the weights (see :func:`mixedcompat.lme4.prediction.simulate`), and so does the
+        default here; True draws them with sd ``sigma / sqrt(w)``, the fitted model's distribution.
 
     Returns
     -------
@@ -486,7 +472,7 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         names = [f"t{i}*" for i in range(1, k + 1)]
     t0 = pd.Series(values, index=names)
     ss, seed_out = _seed_sequence(seed)
-    refitter, simulate = _replicate_tools(m, use_u=use_u, re_form=re_form, type=type)
+    refitter, simulate = _replicate_tools(m, use_u=use_u, re_form=re_form, type=type, prior_weights=prior_weights)
 
     if _is_fixef(FUN):
         def compute(y: np.ndarray) -> np.ndarray:       # fixef(fit) without building its Series

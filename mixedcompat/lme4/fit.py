@@ -474,9 +474,11 @@ class LmerMod(MixedModel):
         return predict(self, newdata=newdata, re_form=re_form, allow_new_levels=allow_new_levels, **kwargs)
 
     def simulate(self, nsim: int = 1, seed: int | None = None, use_u: bool = False,
-                 re_form: str | None = None, newdata: pd.DataFrame | None = None) -> pd.DataFrame:
-        """Responses simulated from the fitted model, as lme4's ``simulate.merMod``."""
-        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata)
+                 re_form: str | None = None, newdata: pd.DataFrame | None = None,
+                 prior_weights: bool = False) -> pd.DataFrame:
+        """Responses simulated from the fitted model, as lme4's ``simulate.merMod`` (see :func:`simulate`)."""
+        return simulate(self, nsim=nsim, seed=seed, use_u=use_u, re_form=re_form, newdata=newdata,
+                        prior_weights=prior_weights)
 
     def refit(self, newresp: Any) -> "LmerMod":
         """The same model fitted to a new response, as lme4's ``refit`` (see :func:`refit`)."""

@@ -319,15 +319,69 @@ def drawn_terms(m, keep, newdata: pd.DataFrame | None, templates: list[np.ndarra
         drawn.append((X, codes, n_levels, templates[k]))
     return drawn
 
+def simulation_keep(m, use_u: bool, re_form: Any, what: str = "simulate") -> dict[int, list[int]]:
+    """The random-effects terms a simulation keeps at their fitted values (``use_u=True``: all; ``re_form``:
+    those it names, whole terms only); the others are drawn afresh."""
+    if use_u and re_form is not None:
+        raise FormulaError(f"{what}: give use_u=True or re_form, not both (use_u=True means re_form=None "
+                           f"in R: condition on all random effects)")
+    if use_u:
+        return select_re(m, None)
+    if re_form is None:
+        return {}
+    keep = select_re(m, re_form)
+    for k, cols in keep.items():
+        if len(cols) != m.terms[k].q:
+            raise FormulaError(f"{what}: re_form must name whole random-effects terms; ({m.terms[k].label}) "
+                               f"is only partly named")
+    return keep
+
+
+class ResponseSimulator:
+    """Draws one response of an lmer fit per call (``simulate``'s and the bootstrap's draws), with the
+    per-model set-up done once: ``y* = X beta + offset + Z b* + sigma e*``.
+
+    ``prior_weights``: lme4 1.1-31 simulates an lmer fit's residuals with sd ``sigma`` whatever its prior
+    weights (``.simulateFun``: ``etapred + sigma * (sim.reff + rnorm(n))``), so a weighted fit's simulated
+    responses do not follow the fitted model; that is the default here too.  ``prior_weights=True`` draws
+    them with sd ``sigma / sqrt(w)``, the fitted model's own distribution (weights 1 on newdata).
+    """
+
+    def __init__(self, m, keep: dict[int, list[int]], newdata: pd.DataFrame | None = None,
+                 prior_weights: bool = False):
+        if newdata is None:
+            self.n = m.nobs()
+            weights = m.frame.weights
+            self.index = m.frame.data.index
+        else:
+            self.n = len(newdata)
+            weights = None
+            self.index = newdata.index
+        keeps_all = len(keep) == len(m.terms) and all(len(c) == m.terms[k].q for k, c in keep.items())
+        self.eta = predict(m, newdata, re_form=None if keeps_all else form_of(m, keep))
+        self.sigma = m.sigma()
+        self.drawn = drawn_terms(m, keep, newdata, m.factor.templates)
+        self.scale = 1.0 / np.sqrt(weights) if (prior_weights and weights is not None) else 1.0
+
+    def __call__(self, rng: np.random.Generator) -> np.ndarray:
+        sigma = self.sigma
+        y = self.eta.copy()
+        for X, codes, n_levels, T in self.drawn:
+            b = sigma * rng.standard_normal((n_levels, T.shape[0])) @ T.T
+            bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])       # missing level -> NaN
+            y = y + np.einsum("ij,ij->i", X, bz[codes])
+        return y + sigma * rng.standard_normal(self.n) * self.scale
+
+
 def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: Any = None,
-             newdata: pd.DataFrame | None = None) -> pd.DataFrame:
+             newdata: pd.DataFrame | None = None, prior_weights: bool = False) -> pd.DataFrame:
     """Responses simulated from the fitted model, as lme4's ``simulate.merMod``.
 
-    ``y* = X beta + offset + Z b* + sigma e* / sqrt(w)``: with ``use_u=False`` (lme4's default)
+    ``y* = X beta + offset + Z b* + sigma e*``: with ``use_u=False`` (lme4's default)
     ``b* ~ N(0, sigma^2 Lambda Lambda')`` is drawn anew for every simulation; ``use_u=True``
     keeps the fitted random effects (R's ``re.form = NULL``); ``re_form`` (a formula of the model's
     terms) keeps the fitted values of those terms and draws the others.  ``re_form=None`` with
-    ``use_u=False`` is R's default ``re.form = NA``.  Residuals use the prior weights (1 on newdata).
+    ``use_u=False`` is R's default ``re.form = NA``.
 
     Parameters
     ----------
@@ -339,6 +393,10 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     use_u, re_form : see above
     newdata : pandas.DataFrame, optional
         Simulate for these rows; drawn random effects use newdata's own levels.
+    prior_weights : bool
+        lme4 1.1-31 ignores an lmer fit's prior weights here (residual sd ``sigma`` for every row, so a
+        weighted fit's simulations do not follow the fitted model: a known lme4 behaviour, kept by
+        default); True draws each residual with sd ``sigma / sqrt(w)`` (weights 1 on newdata).
 
     Returns
     -------
@@ -354,41 +412,12 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     """
     nsim = check_nsim(nsim)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    if use_u and re_form is not None:
-        raise FormulaError("simulate: give use_u=True or re_form, not both (use_u=True means re_form=None "
-                           "in R: condition on all random effects)")
-    if use_u:
-        keep = select_re(m, None)
-    elif re_form is None:
-        keep = {}
-    else:
-        keep = select_re(m, re_form)
-    for k, cols in keep.items():
-        if len(cols) != m.terms[k].q:
-            raise FormulaError(f"simulate: re_form must name whole random-effects terms; ({m.terms[k].label}) "
-                               f"is only partly named")
-    if newdata is None:
-        n = m.nobs()
-        eta = predict(m, None, re_form=None if use_u else form_of(m, keep))
-        weights = m.frame.weights
-        index = m.frame.data.index
-    else:
-        n = len(newdata)
-        eta = predict(m, newdata, re_form=None if use_u else form_of(m, keep))
-        weights = None
-        index = newdata.index
-    sigma = m.sigma()
-    sims = np.empty((n, nsim))
-    drawn = drawn_terms(m, keep, newdata, m.factor.templates)
-    scale = 1.0 / np.sqrt(weights) if weights is not None else 1.0
+    keep = simulation_keep(m, use_u, re_form)
+    draw = ResponseSimulator(m, keep, newdata, prior_weights=prior_weights)
+    sims = np.empty((draw.n, nsim))
     for s in range(nsim):
-        y = eta.copy()
-        for X, codes, n_levels, T in drawn:
-            b = sigma * rng.standard_normal((n_levels, T.shape[0])) @ T.T
-            bz = np.vstack([b, np.full((1, b.shape[1]), np.nan)])       # missing level -> NaN
-            y = y + np.einsum("ij,ij->i", X, bz[codes])
-        sims[:, s] = y + sigma * rng.standard_normal(n) * scale
-    return pd.DataFrame(sims, index=index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
+        sims[:, s] = draw(rng)
+    return pd.DataFrame(sims, index=draw.index, columns=[f"sim_{i}" for i in range(1, nsim + 1)])
 
 
 def form_of(m, keep: dict[int, list[int]]) -> str | tuple[RETerm, ...]:
