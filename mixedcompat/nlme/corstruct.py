@@ -623,13 +623,18 @@ class _CorSpatial(CorStruct):
         return v
 
 
-class corExp(_CorSpatial):
-    """Exponential spatial correlation: ``exp(-d / range)`` at distance d (nlme's ``corExp``).
+def _spatial_doc(title: str, nugget_shape: str, value: str, shifted: bool = False):
+    """The docstring of a spatial correlation class (the five share their arguments): ``title`` is its first
+    line, ``nugget_shape`` the correlation the nugget multiplies, ``value`` its range fitted on Ovary."""
+    def fill(cls: type) -> type:
+        name = cls.class_name
+        scale = "its log, shifted by the smallest distance" if shifted else "its log"
+        cls.__doc__ = f"""{title}
 
-    R equivalent: ``nlme::corExp(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
+    R equivalent: ``nlme::{name}(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
 
     Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
-    positive (nlme's unconstrained scale: its log).
+    positive (nlme's unconstrained scale: {scale}).
 
     Parameters
     ----------
@@ -641,9 +646,9 @@ class corExp(_CorSpatial):
         rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
         is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
     nugget : bool, optional
-        Add a nugget effect: the correlation is ``(1 - nugget)`` times exp(-d / range)
+        Add a nugget effect: the correlation is ``(1 - nugget)`` times {nugget_shape}
         between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
-    metric : {"euclidean", "maximum", "manhattan"}, optional
+    metric : {{"euclidean", "maximum", "manhattan"}}, optional
         Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
     fixed : bool, optional
         Keep the parameters at ``value`` instead of estimating them (default ``False``).
@@ -652,10 +657,17 @@ class corExp(_CorSpatial):
     --------
     >>> import mixedcompat as mc
     >>> ovary = mc.datasets.load("Ovary")
-    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corExp(form="~ Time | Mare"))
+    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.{name}(form="~ Time | Mare"))
     >>> g.cor_params.round(2).tolist()
-    [0.2]
+    {value}
     """
+        return cls
+    return fill
+
+
+@_spatial_doc("Exponential spatial correlation: ``exp(-d / range)`` at distance d (nlme's ``corExp``).",
+              'exp(-d / range)', '[0.2]')
+class corExp(_CorSpatial):
 
     class_name = "corExp"
 
@@ -664,39 +676,9 @@ class corExp(_CorSpatial):
         np.exp(np.negative(x, out=x), out=x)
 
 
+@_spatial_doc("Gaussian spatial correlation: ``exp(-(d / range)^2)`` at distance d (nlme's ``corGaus``).",
+              'exp(-(d / range)^2)', '[0.06]')
 class corGaus(_CorSpatial):
-    """Gaussian spatial correlation: ``exp(-(d / range)^2)`` at distance d (nlme's ``corGaus``).
-
-    R equivalent: ``nlme::corGaus(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
-
-    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
-    positive (nlme's unconstrained scale: its log).
-
-    Parameters
-    ----------
-    value : float or sequence of float, optional
-        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
-        fraction of the distances' range).
-    form : str, optional
-        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
-        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
-        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
-    nugget : bool, optional
-        Add a nugget effect: the correlation is ``(1 - nugget)`` times exp(-(d / range)^2)
-        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
-    metric : {"euclidean", "maximum", "manhattan"}, optional
-        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
-    fixed : bool, optional
-        Keep the parameters at ``value`` instead of estimating them (default ``False``).
-
-    Examples
-    --------
-    >>> import mixedcompat as mc
-    >>> ovary = mc.datasets.load("Ovary")
-    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corGaus(form="~ Time | Mare"))
-    >>> g.cor_params.round(2).tolist()
-    [0.06]
-    """
 
     class_name = "corGaus"
 
@@ -705,39 +687,9 @@ class corGaus(_CorSpatial):
         np.exp(np.negative(np.square(x, out=x), out=x), out=x)
 
 
+@_spatial_doc("Rational quadratic spatial correlation: ``1 / (1 + (d / range)^2)`` at distance d (nlme's ``corRatio``).",
+              '1 / (1 + (d / range)^2)', '[0.06]')
 class corRatio(_CorSpatial):
-    """Rational quadratic spatial correlation: ``1 / (1 + (d / range)^2)`` at distance d (nlme's ``corRatio``).
-
-    R equivalent: ``nlme::corRatio(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
-
-    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
-    positive (nlme's unconstrained scale: its log).
-
-    Parameters
-    ----------
-    value : float or sequence of float, optional
-        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
-        fraction of the distances' range).
-    form : str, optional
-        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
-        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
-        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
-    nugget : bool, optional
-        Add a nugget effect: the correlation is ``(1 - nugget)`` times 1 / (1 + (d / range)^2)
-        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
-    metric : {"euclidean", "maximum", "manhattan"}, optional
-        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
-    fixed : bool, optional
-        Keep the parameters at ``value`` instead of estimating them (default ``False``).
-
-    Examples
-    --------
-    >>> import mixedcompat as mc
-    >>> ovary = mc.datasets.load("Ovary")
-    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corRatio(form="~ Time | Mare"))
-    >>> g.cor_params.round(2).tolist()
-    [0.06]
-    """
 
     class_name = "corRatio"
 
@@ -746,39 +698,9 @@ class corRatio(_CorSpatial):
         np.reciprocal(np.add(np.square(x, out=x), 1.0, out=x), out=x)
 
 
+@_spatial_doc("Linear spatial correlation: ``1 - d / range`` for d < range, else 0 (nlme's ``corLin``).",
+              '(1 - d / range)', '[0.66]', shifted=True)
 class corLin(_CorSpatial):
-    """Linear spatial correlation: ``1 - d / range`` for d < range, else 0 (nlme's ``corLin``).
-
-    R equivalent: ``nlme::corLin(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
-
-    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
-    positive (nlme's unconstrained scale: its log, shifted by the smallest distance).
-
-    Parameters
-    ----------
-    value : float or sequence of float, optional
-        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
-        fraction of the distances' range).
-    form : str, optional
-        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
-        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
-        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
-    nugget : bool, optional
-        Add a nugget effect: the correlation is ``(1 - nugget)`` times (1 - d / range)
-        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
-    metric : {"euclidean", "maximum", "manhattan"}, optional
-        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
-    fixed : bool, optional
-        Keep the parameters at ``value`` instead of estimating them (default ``False``).
-
-    Examples
-    --------
-    >>> import mixedcompat as mc
-    >>> ovary = mc.datasets.load("Ovary")
-    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corLin(form="~ Time | Mare"))
-    >>> g.cor_params.round(2).tolist()
-    [0.66]
-    """
 
     class_name = "corLin"
     _range_factor = 1.1
@@ -791,39 +713,9 @@ class corLin(_CorSpatial):
         x[far] = 0.0
 
 
+@_spatial_doc("Spherical spatial correlation: ``1 - 1.5 (d / range) + 0.5 (d / range)^3`` for d < range, else 0 (nlme's ``corSpher``).",
+              'the spherical function', '[0.41]', shifted=True)
 class corSpher(_CorSpatial):
-    """Spherical spatial correlation: ``1 - 1.5 (d / range) + 0.5 (d / range)^3`` for d < range, else 0 (nlme's ``corSpher``).
-
-    R equivalent: ``nlme::corSpher(value, form = ~ x + y | g, nugget = FALSE, metric = "euclidean")``.
-
-    Distances are taken between the rows of a group from the covariate(s) of ``form``; the range is
-    positive (nlme's unconstrained scale: its log, shifted by the smallest distance).
-
-    Parameters
-    ----------
-    value : float or sequence of float, optional
-        Starting (or fixed) range, or ``[range, nugget]`` with ``nugget=True``; default nlme's (a
-        fraction of the distances' range).
-    form : str, optional
-        One-sided formula ``"~ x + y | g"``: the coordinates whose distances are used (default: the
-        rows' positions) and the grouping (correlation only within a group; ``"~ 1"``, the default,
-        is one group). In ``lme`` the grouping defaults to the innermost random-effects grouping.
-    nugget : bool, optional
-        Add a nugget effect: the correlation is ``(1 - nugget)`` times the spherical function
-        between distinct rows (default ``False``); ``value`` is then ``[range, nugget]``.
-    metric : {"euclidean", "maximum", "manhattan"}, optional
-        Distance between the rows' coordinates (default ``"euclidean"``; unique prefixes accepted).
-    fixed : bool, optional
-        Keep the parameters at ``value`` instead of estimating them (default ``False``).
-
-    Examples
-    --------
-    >>> import mixedcompat as mc
-    >>> ovary = mc.datasets.load("Ovary")
-    >>> g = mc.gls("follicles ~ 1", ovary, correlation=mc.corSpher(form="~ Time | Mare"))
-    >>> g.cor_params.round(2).tolist()
-    [0.41]
-    """
 
     class_name = "corSpher"
     _range_factor = 1.1
