@@ -47,6 +47,7 @@ class LinearModel:
     rss: float
     df_residual: int
     call: dict
+    log_det_r: float = 0.0          # log |det R| of the weighted model matrix's QR (logLik.lm's REML term)
 
     @property
     def formula(self) -> str:
@@ -65,6 +66,22 @@ class LinearModel:
     def fixef(self) -> pd.Series:
         """The coefficients (R's ``coef(lm)``)."""
         return self.coefficients
+
+    def loglik(self, REML: bool = False) -> float:
+        """R's ``logLik.lm`` (zero-weight cases dropped; ``REML`` as ``logLik(fit, REML = TRUE)``).
+
+        Example
+        -------
+        >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
+        >>> round(lm_from(m, "Reaction ~ Days").loglik(REML=True), 4)
+        -946.8318
+        """
+        w = np.ones(len(self.frame.y)) if self.frame.weights is None else np.asarray(self.frame.weights, float)
+        w = w[w != 0]
+        n = len(w)
+        N = n - self.rank if REML else n
+        val = 0.5 * (float(np.sum(np.log(w))) - N * (math.log(2 * math.pi) + 1 - math.log(N) + math.log(self.rss)))
+        return val - self.log_det_r if REML else val
 
     def __repr__(self) -> str:
         return f"LinearModel({self.formula!r}, rank={self.rank}, df_residual={self.df_residual})"
@@ -88,14 +105,15 @@ def _fit(tree: Node, call: dict) -> LinearModel:
     if X.shape[1]:
         beta, *_ = np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)
         res = y - X @ beta
+        log_det_r = float(np.sum(np.log(np.abs(np.diag(np.linalg.qr(X * sw[:, None], mode="r"))))))
     else:
-        beta, res = np.zeros(0), y
+        beta, res, log_det_r = np.zeros(0), y, 0.0
     spec = frame.fixed_spec
     coef = pd.Series(np.nan, index=list(spec.colnames), dtype=float)
     coef.iloc[list(spec.keep)] = beta
     n = int(np.sum(w != 0))
     return LinearModel(tree=tree, frame=frame, coefficients=coef, rss=float(np.sum(w * res ** 2)),
-                       df_residual=n - X.shape[1], call=call)
+                       df_residual=n - X.shape[1], call=call, log_det_r=log_det_r)
 
 
 def lm_from(m: Any, formula: str | Node) -> LinearModel:

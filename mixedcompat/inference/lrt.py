@@ -20,12 +20,11 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import DataError, FormulaError, SingularFitWarning
-from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import RETerm, parse_formula
 from mixedcompat.front.rlang import Node, binop, num, sym
 from mixedcompat.front.terms import drop_scope, rhs_of_terms, rhs_terms, term_node
+from mixedcompat.inference.linear_model import lm_from
 from mixedcompat.lme4.fit import update
-from mixedcompat.model import require_rows
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.tables import AnovaTable
 
@@ -519,32 +518,6 @@ def lm_loglik(m, formula: str | Node, REML: bool) -> tuple[float, int, int]:
     >>> round(value, 4), df, n
     (-946.8318, 3, 180)
     """
-    require_rows(m, "lm")
-    call = dict(m.call)
-    frame = model_frame(parse_formula(formula), call["data"], weights=call.get("weights"),
-                        offset=call.get("offset"), subset=call.get("subset"),
-                        na_action=call.get("na_action", "omit"), contrasts=call.get("contrasts"))
-    y = np.asarray(frame.y, dtype=float)
-    if frame.offset is not None:
-        y = y - np.asarray(frame.offset, dtype=float)
-    X = np.asarray(frame.X, dtype=float)
-    w = np.ones(len(y)) if frame.weights is None else np.asarray(frame.weights, dtype=float)
-    keep = w != 0                       # logLik.lm drops zero-weight cases
-    y, X, w = y[keep], X[keep], w[keep]
-    sw = np.sqrt(w)
-    p = X.shape[1]
-    if p:
-        q, r = np.linalg.qr(X * sw[:, None])
-        beta = np.linalg.solve(r, q.T @ (y * sw))
-        res = y - X @ beta
-        logdiag = float(np.sum(np.log(np.abs(np.diag(r)))))
-    else:
-        res, logdiag = y, 0.0
-    n = len(y)
-    N = n - p if REML else n
-    val = 0.5 * (float(np.sum(np.log(w))) - N * (math.log(2 * math.pi) + 1 - math.log(N)
-                                               + math.log(float(np.sum(w * res ** 2)))))
-    if REML:
-        val -= logdiag
-    return val, p + 1, int(len(frame.y))
+    fit = lm_from(m, formula)
+    return fit.loglik(REML), fit.rank + 1, int(len(fit.frame.y))
 
