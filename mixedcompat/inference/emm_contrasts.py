@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
-from mixedcompat.inference.emm_summary import find_by_rows
+from mixedcompat.inference.emm_summary import find_by_rows, r_number
 from mixedcompat.inference.emmeans_grid import EmmGrid, marginal_means, ratio_tran
 
 __all__ = ["emmeans", "contrast", "pairs", "EmmList", "contrast_coefficients", "CONTRAST_METHODS"]
@@ -243,7 +243,7 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
     ['B - A', 'C - A']
     """
     if not isinstance(e, EmmGrid):
-        raise TypeError(f"contrast() takes the result of mc.emmeans, not {type(e).__name__}")
+        raise TypeError(f"contrast() takes the result of mc.emmeans, not {e.__class__.__name__}")
     if by == "__default__":
         by_list = list(e.by)
     else:
@@ -256,7 +256,7 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
         raise DataError(f"adjust must be a method name, not {adjust!r}")
     for c in args.columns:
         if c not in by_list and _is_num(args[c]):
-            args[c] = [f"{c}{v}" for v in args[c]]
+            args[c] = [f"{c}{r_number(v) if isinstance(v, float) else v}" for v in args[c]]
     by_rows = find_by_rows(args, tuple(by_list))
     if len({len(r) for r in by_rows}) > 1:
         raise DataError("`by` groups are of irregular size")

@@ -325,6 +325,8 @@ def _normalise_ddf(m: Any, ddf: str | None) -> str:
     if isinstance(m, NlmeFit):
         if key is None:
             return "containment"
+        if key == "asymptotic":       # emmeans: options$df = Inf, shown as mode "fixed"
+            return "fixed"
         if key in _LME_DDF:
             return _LME_DDF[key]
         if key in ("satterthwaite", "appx-satterthwaite", "boot-satterthwaite", "auto", "kenward-roger"):
@@ -381,8 +383,8 @@ def _lme_basis(m: NlmeFit, mode: str) -> tuple[np.ndarray, Callable, str]:
     if m.method == "ML":
         n, p = int(m.nobs()), V.shape[0]
         V = V * n / (n - p)
-    if mode == "asymptotic":
-        return V, (lambda k: float("inf")), "asymptotic"
+    if mode == "fixed":
+        return V, (lambda k: float("inf")), "fixed"
     dfx = np.asarray(fixed_df(m)[0], dtype=float).copy()
     if m.x_names and m.x_names[0] == "(Intercept)":
         dfx[0] = _outer_groups(m) - 1
@@ -490,6 +492,10 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
         out_levels["1"] = ["overall"]
         use = ["1"] + use
     combo_labels = combo_labels[use] if use else combo_labels
+    for g in gvars:      # a numeric variable made a factor in the formula: a numeric grid column, as emmeans
+        if g.name in use and g.is_factor and g.values and isinstance(g.values[0], float):
+            to_value = dict(zip(g.levels, g.values))
+            combo_labels[g.name] = [to_value[v] for v in combo_labels[g.name]]
     if use and _some_term_contains([f for f in use if f != "1"], m):
         warnings.warn(INTERACTION_NOTE, EmmeansMessage, stacklevel=2)
     df = np.array([dffun(k) for k in L])
