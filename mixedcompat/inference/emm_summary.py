@@ -105,6 +105,20 @@ def _p_adjust_many(p: np.ndarray, method: str, n: int) -> np.ndarray:
     raise DataError(f"p.adjust method {method!r} is not implemented")
 
 
+def _f_sf(x: np.ndarray, d1: float, d2: np.ndarray) -> np.ndarray:
+    """R's ``pf(x, d1, d2, lower.tail = FALSE)``, with ``d2 = Inf`` (the chi-squared limit) as R."""
+    x, d2 = np.broadcast_arrays(np.asarray(x, float), np.asarray(d2, float))
+    inf = np.isinf(d2)
+    return np.where(inf, stats.chi2.sf(x * d1, d1), stats.f.sf(x, d1, np.where(inf, 1.0, d2)))
+
+
+def _f_ppf(q: float, d1: float, d2: np.ndarray) -> np.ndarray:
+    """R's ``qf(q, d1, d2)``, with ``d2 = Inf`` as R."""
+    d2 = np.asarray(d2, float)
+    inf = np.isinf(d2)
+    return np.where(inf, stats.chi2.ppf(q, d1) / d1, stats.f.ppf(q, d1, np.where(inf, 1.0, d2)))
+
+
 def _ptukey_upper(q: np.ndarray, nmeans: float, df: np.ndarray) -> np.ndarray:
     return np.array([float(stats.studentized_range.sf(qq, nmeans, d)) if np.isfinite(qq) else 0.0
                      for qq, d in zip(np.atleast_1d(q), np.broadcast_to(df, np.shape(np.atleast_1d(q))))])
@@ -115,8 +129,7 @@ def _pdunnx(x: np.ndarray, k: float, df: np.ndarray) -> np.ndarray:
     twt = (k - 1) / k
     nm = (1 + math.sqrt(1 + 8 * k)) / 2
     tukey = np.array([float(stats.studentized_range.cdf(math.sqrt(2) * xx, nm, d)) for xx, d in zip(x, df)])
-    df = np.asarray(df, dtype=float)
-    sidak = np.where(np.isinf(df), stats.chi2.cdf(x ** 2, 1), stats.f.cdf(x ** 2, 1, np.where(np.isinf(df), 1.0, df))) ** k
+    sidak = (1.0 - _f_sf(x ** 2, 1, df)) ** k
     return twt * tukey + (1 - twt) * sidak
 
 
@@ -170,7 +183,7 @@ def adjust_pvalues(t: np.ndarray, df: np.ndarray, adjust: str, fam_size: Any, n_
             pval[rows] = _ptukey_upper(math.sqrt(2) * abst, float(fs_local), zapsmall(d))
         elif adjust == "scheffe":
             r = sch_rank[jj]
-            pval[rows] = stats.f.sf(t[rows] ** 2 / r, r, d)
+            pval[rows] = _f_sf(t[rows] ** 2 / r, r, d)
         elif adjust == "dunnettx":
             pval[rows] = 1 - _pdunnx(abst, nc, d)
     chk = {"none": 1, "tukey": 2, "scheffe": 3}.get(adjust, 99)
@@ -234,7 +247,7 @@ def critical_values(level: float, df: np.ndarray, adjust: str, fam_size: Any, n_
             cv[rows] = [float(stats.studentized_range.ppf(level, fs_j, dd)) / math.sqrt(2) for dd in d]
         elif adjust == "scheffe":
             r = sch_rank[jj]
-            cv[rows] = np.sqrt(r * stats.f.ppf(level, r, d))
+            cv[rows] = np.sqrt(r * _f_ppf(level, r, d))
     return cv, msg, adjust
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mixedcompat.present.rformat import format_real, print_matrix, r_round, zapsmall
 
-__all__ = ["SummaryEmm", "summary_emm_lines", "opt_digits"]
+__all__ = ["SummaryEmm", "summary_emm_lines", "opt_digits", "fixed_notation"]
 
 _TEST_STATS = ("t.ratio", "z.ratio", "F.ratio", "T.square")
 
@@ -45,6 +45,28 @@ def opt_digits(x: Sequence[float]) -> int:
     return int(max(zz, 3))
 
 
+def fixed_notation(values: Sequence[float], nsmall: int) -> list[str]:
+    """R's ``format(x, nsmall = nsmall, scientific = FALSE)`` of values already rounded to ``nsmall``
+    decimals: fixed notation, ``nsmall`` decimals, a common width (``NA``, ``Inf`` as R writes them).
+
+    Example
+    -------
+    >>> fixed_notation([5e-04, 1.0], 4)
+    ['0.0005', '1.0000']
+    """
+    out = []
+    for v in values:
+        v = float(v)
+        if math.isnan(v):
+            out.append("NA")
+        elif math.isinf(v):
+            out.append("Inf" if v > 0 else "-Inf")
+        else:
+            out.append(f"{(0.0 if v == 0 else v):.{nsmall}f}")
+    w = max((len(s) for s in out), default=0)
+    return [s.rjust(w) for s in out]
+
+
 def _cells(col: np.ndarray, digits: int) -> list[str]:
     vals = [None if (v is None or (isinstance(v, float) and math.isnan(v))) else float(v) for v in col]
     return format_real(vals, digits)
@@ -62,9 +84,9 @@ def summary_emm_lines(table: pd.DataFrame, est_name: str, by: Sequence[str], mes
         x["df"] = r_round(x["df"].to_numpy(dtype=float), 2)
     for c in _TEST_STATS:
         if c in x.columns:
-            text[c] = format_real(r_round(x[c].to_numpy(dtype=float), 3), 7, nsmall=3)
+            text[c] = fixed_notation(r_round(x[c].to_numpy(dtype=float), 3), 3)
     if "p.value" in x.columns:
-        fp = format_real(r_round(x["p.value"].to_numpy(dtype=float), 4), 7, nsmall=4)
+        fp = fixed_notation(r_round(x["p.value"].to_numpy(dtype=float), 4), 4)
         text["p.value"] = ["<.0001" if s == "0.0000" else s for s in fp]
     est = x[est_name].to_numpy(dtype=float)
     digits = 7
