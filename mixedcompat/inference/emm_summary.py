@@ -143,9 +143,10 @@ def adjust_pvalues(t: np.ndarray, df: np.ndarray, adjust: str, fam_size: Any, n_
 
     Example
     -------
-    >>> p, msg, _ = adjust_pvalues(np.array([3.66]), np.array([10.0]), "tukey", 3, 1, 3, [np.arange(1)], [1])
-    >>> round(float(p[0]), 5), msg
-    (0.00438, None)
+    >>> p, msg, _ = adjust_pvalues(np.array([-3.66, -6.393, -2.733]), np.full(3, 10.0), "tukey", 3, 3, 3,
+    ...                            [np.arange(3)], [1])
+    >>> p.round(4).tolist(), msg
+    ([0.0111, 0.0002, 0.0507], 'P value adjustment: tukey method for comparing a family of 3 estimates')
     """
     if n_contr == 1 and _match_adjust(adjust, ("scheffe",)) is None:
         adjust = "none"
