@@ -166,6 +166,8 @@ TOL = {
     "emmeans_lme": dict(rtol=1e-3, atol=1e-6),
     # printed text: numbers printed to 3-4 significant digits from the compared values
     "emmeans_text": dict(rtol=1e-4),
+    # glmer grids: SE-derived numbers follow glmer_se; p values also absolute (tails near 0 amplify the SE's noise)
+    "emmeans_glmer_p": dict(rtol=1e-3, atol=1e-7),
     # scipy's studentized_range against R's ptukey (both numerical integrations; R's Gauss-Legendre rule is the
     # coarser): 1e-9 relative for df >= 45, up to 4.5e-5 at df = 3 and q = 6.5 (tests/test_emmeans.py::test_numerics)
     "emmeans_ptukey": dict(rtol=1e-4, atol=1e-12),

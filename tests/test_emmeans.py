@@ -37,10 +37,11 @@ def _model(name: str):
             if inp["kind"] == "lmer":
                 m = fit_at_r_optimum(inp, data, fx["theta"])
             elif inp["kind"] == "glmer":
-                m = mc.glmer(inp["formula"], data, family=inp["family"], control={"optimizer": None},
+                family = inp["family"] if not inp.get("link") else getattr(mc.family, inp["family"])(link=inp["link"])
+                m = mc.glmer(inp["formula"], data, family=family, control={"optimizer": None},
                              start={"theta": fx["theta"], "fixef": fx["beta"]})
             else:
-                m = mc.lme(inp["formula"], data, random=inp["random"])
+                m = mc.lme(inp["formula"], data, random=inp["random"], method=inp.get("method") or "REML")
         _MODELS[name] = m
     return _MODELS[name]
 
@@ -61,7 +62,7 @@ def _call(step: dict, m, objs: dict):
         kw = {k: step[k] for k in ("adjust", "reverse") if step.get(k) is not None}
         return mc.pairs(e, **kw)
     if f == "confint":
-        return e.confint()
+        return e.confint(adjust=step.get("adjust"))
     raise AssertionError(f"unknown step {f}")
 
 
@@ -80,7 +81,7 @@ def _replay(name: str):
         yield step, table, text, msgs
 
 
-def _compare_table(ours: pd.DataFrame, theirs: dict, what: str, lme: bool) -> None:
+def _compare_table(ours: pd.DataFrame, theirs: dict, what: str, kind: str) -> None:
     assert list(ours.columns) == theirs["columns"], f"{what}: columns {list(ours.columns)} vs R {theirs['columns']}"
     for c in theirs["columns"]:
         r = theirs["data"][c]
@@ -94,23 +95,26 @@ def _compare_table(ours: pd.DataFrame, theirs: dict, what: str, lme: bool) -> No
             assert np.array_equal(np.isinf(ov), np.isinf(rv)) and np.array_equal(np.isnan(ov), np.isnan(rv)), \
                 f"{what}: {c} {ov} vs R {rv}"
             continue
-        tol = TOL["emmeans_lme"] if lme else TOL["emmeans_df"] if c == "df" else \
+        tol = TOL["emmeans_lme"] if kind == "lme" else TOL["emmeans_df"] if c == "df" else \
             TOL["emmeans_p"] if c == "p.value" else TOL["emmeans_estimate"] if c not in ("lower.CL", "upper.CL") \
             else TOL["emmeans_df"]
+        if kind == "glmer":    # lme4's vcov from its finite-difference Hessian: SE-derived numbers as glmer_se
+            tol = TOL["emmeans_glmer_p" if c == "p.value" else "glmer_se"]
         assert_close(ov, rv, f"{what}: {c}", **tol)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_emmeans_fixture(name):
     """Numbers, printed text and messages of every step, as emmeans gives them."""
-    lme = json_fixture("emmeans", name)["input"]["kind"] == "lme"
+    kind = json_fixture("emmeans", name)["input"]["kind"]
+    rel = TOL[{"lme": "emmeans_lme", "glmer": "glmer_text"}.get(kind, "emmeans_text")]["rtol"]
     for step, table, text, msgs in _replay(name):
         what = f"{name}/{step['id']}"
         if "error" in step:
             continue
         if step.get("table") is not None:
-            _compare_table(table, step["table"], what, lme)
-        assert_same_printout(text, step["text"], what, rel=TOL["emmeans_lme" if lme else "emmeans_text"]["rtol"])
+            _compare_table(table, step["table"], what, kind)
+        assert_same_printout(text, step["text"], what, rel=rel)
         assert msgs == step["messages"], f"{what}: messages {msgs} vs R {step['messages']}"
 
 

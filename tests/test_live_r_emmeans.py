@@ -93,7 +93,7 @@ def _columns(ours: pd.DataFrame, theirs: dict, what: str, glmer: bool) -> None:
         tol = TOL["emmeans_p"] if c == "p.value" else TOL["ddf_df"] if c in ("df", "lower.CL", "upper.CL") \
             else TOL["emmeans_estimate"]
         if glmer:    # lme4's vcov from its finite-difference Hessian: every SE-derived number follows glmer_se
-            tol = TOL["glmer_se"]
+            tol = TOL["emmeans_glmer_p" if c == "p.value" else "glmer_se"]
         assert_close(ov, rv, f"{what}: {c}", **tol)
 
 

@@ -361,7 +361,11 @@ def _lmer_basis(m: LmerMod, mode: str) -> tuple[np.ndarray, Callable, str]:
         mode = "asymptotic"
     V = np.asarray(m.vcov(), dtype=float)
     if mode == "kenward-roger":
+        # pbkrtest's vcovAdj refits an ML fit by REML; emmeans' Lb_ddf(k, unadjV, adjV) still takes the
+        # fit's own (ML) vcov as the unadjusted one, with the REML refit's P and W
         adj = kr_adjusted(m if m.REML else update(m, REML=True))
+        if not m.REML:
+            adj = replace(adj, vcov=V)
         V = np.asarray(adj.vcov_adj, dtype=float)
 
         def dffun(k: np.ndarray) -> float:
