@@ -354,10 +354,10 @@ def _lmer_basis(m: LmerMod, mode: str) -> tuple[np.ndarray, Callable, str]:
     """emmeans' ``emm_basis.merMod`` for an LMM: (V, dffun, df message)."""
     n = int(m.nobs())
     if mode == "kenward-roger" and n > DF_LIMIT:
-        warnings.warn(_limit_message("pbkrtest", n), EmmeansMessage, stacklevel=4)
+        warnings.warn(_limit_message("pbkrtest", n), EmmeansMessage, stacklevel=5)
         mode = "satterthwaite"
     if mode == "satterthwaite" and n > DF_LIMIT:
-        warnings.warn(_limit_message("lmerTest", n), EmmeansMessage, stacklevel=4)
+        warnings.warn(_limit_message("lmerTest", n), EmmeansMessage, stacklevel=5)
         mode = "asymptotic"
     V = np.asarray(m.vcov(), dtype=float)
     if mode == "kenward-roger":
@@ -500,8 +500,8 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
         if g.name in use and g.is_factor and g.values and isinstance(g.values[0], float):
             to_value = dict(zip(g.levels, g.values))
             combo_labels[g.name] = [to_value[v] for v in combo_labels[g.name]]
-    if use and _some_term_contains([f for f in use if f != "1"], m):
-        warnings.warn(INTERACTION_NOTE, EmmeansMessage, stacklevel=2)
+    if _some_term_contains(list(dict.fromkeys(facs + by_list)), m):    # R's facs, "1" included
+        warnings.warn(INTERACTION_NOTE, EmmeansMessage, stacklevel=3)
     df = np.array([dffun(k) for k in L])
     e = EmmGrid(levels=out_levels, grid=combo_labels.reset_index(drop=True), linfct=L, bhat=bhat, V=V, df=df,
                 df_fun=dffun, df_method=df_method, est_name="emmean", infer=(True, False), adjust="none",
