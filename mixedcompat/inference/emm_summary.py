@@ -12,9 +12,10 @@ exact as emmeans defines it), ``"sidak"``, ``"scheffe"``, ``"none"`` and R's ``p
 ``"holm"``, ``"hochberg"``, ``"bonferroni"``, ``"BH"``, ``"BY"``, ``"fdr"``.  ``"mvt"`` (mvtnorm's
 randomised integration) and ``"hommel"`` are refused.  As emmeans: one contrast per family means no
 adjustment; ``"tukey"`` on anything but one family of pairwise comparisons becomes ``"sidak"`` with
-emmeans' note.  Interval adjustments (``.adj.critval``): none, sidak, bonferroni, tukey (``qtukey``),
-scheffe; dunnettx and mvt intervals (emmeans finds them by ``uniroot``) are refused; another name gives
-Bonferroni, as emmeans.
+emmeans' note.  Interval adjustments (``.adj.critval``): none, sidak, bonferroni, tukey (R's ``qtukey``
+search, :mod:`mixedcompat.numerics.tukey`), scheffe, dunnettx (emmeans' ``.qdunnx``: R's ``uniroot``
+with ``tol = 5e-4``, :mod:`mixedcompat.numerics.zeroin`, so the quantile is R's, not the exact one);
+mvt intervals are refused; another name gives Bonferroni, as emmeans.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.errors import DataError
+from mixedcompat.numerics.tukey import ptukey, qtukey
+from mixedcompat.numerics.zeroin import UnirootError, uniroot
 from mixedcompat.present.emmeans_printing import SummaryEmm
 from mixedcompat.present.rformat import zapsmall
 
@@ -120,17 +123,42 @@ def _f_ppf(q: float, d1: float, d2: np.ndarray) -> np.ndarray:
 
 
 def _ptukey_upper(q: np.ndarray, nmeans: float, df: np.ndarray) -> np.ndarray:
-    return np.array([float(stats.studentized_range.sf(qq, nmeans, d)) if np.isfinite(qq) else 0.0
-                     for qq, d in zip(np.atleast_1d(q), np.broadcast_to(df, np.shape(np.atleast_1d(q))))])
+    q = np.atleast_1d(q)
+    return np.array([ptukey(float(qq), nmeans, float(d), lower_tail=False) for qq, d in zip(q, np.broadcast_to(df, q.shape))])
 
 
 def _pdunnx(x: np.ndarray, k: float, df: np.ndarray) -> np.ndarray:
     """emmeans' ``.pdunnx``: its approximation of Dunnett's distribution function."""
     twt = (k - 1) / k
     nm = (1 + math.sqrt(1 + 8 * k)) / 2
-    tukey = np.array([float(stats.studentized_range.cdf(math.sqrt(2) * xx, nm, d)) for xx, d in zip(x, df)])
+    x = np.atleast_1d(np.asarray(x, dtype=float))
+    df = np.broadcast_to(np.asarray(df, dtype=float), x.shape)
+    tukey = np.array([ptukey(math.sqrt(2) * float(xx), nm, float(d)) for xx, d in zip(x, df)])
     sidak = (1.0 - _f_sf(x ** 2, 1, df)) ** k
     return twt * tukey + (1 - twt) * sidak
+
+
+def _qdunnx(p: float, k: float, df: np.ndarray) -> np.ndarray:
+    """emmeans' ``.qdunnx``: the quantile of :func:`_pdunnx`, by R's ``uniroot`` (``tol = 5e-4``) between
+    the Tukey and Sidak quantiles; where the search fails, the Tukey quantile with emmeans' warning."""
+    df = np.asarray(df, dtype=float)
+    if k < 1.005:
+        return stats.t.ppf(1 - 0.5 * (1 - p), df)
+    nm = (1 + math.sqrt(1 + 8 * k)) / 2
+    out = np.empty(len(df))
+    for i, d in enumerate(df):
+        xtuk = qtukey(p, nm, float(d)) / math.sqrt(2)
+        xsid = math.sqrt(float(_f_ppf(p ** (1 / k), 1, np.array([d]))[0]))
+        if abs(xtuk - xsid) < 5e-4:
+            out[i] = xtuk
+            continue
+        try:
+            out[i] = uniroot(lambda x: float(_pdunnx(np.array([x]), k, np.array([d]))[0]) - p, xtuk, xsid, tol=5e-4)
+        except UnirootError:
+            warnings.warn("Root-finding failed; using qtukey approximation for Dunnett quantile", UserWarning,
+                          stacklevel=5)
+            out[i] = xtuk
+    return out
 
 
 def _scheffe_rank(L: np.ndarray) -> int:
@@ -210,10 +238,10 @@ def critical_values(level: float, df: np.ndarray, adjust: str, fam_size: Any, n_
         adjust = "none"
     meths = ("sidak", "tukey", "scheffe", "dunnettx", "mvt", "bonferroni", "none")
     adjust = _match_adjust(adjust, meths) or "bonferroni"
-    if adjust in ("dunnettx", "mvt"):
-        raise NotImplementedError(f"confidence intervals with adjust='{adjust}' are not implemented (emmeans "
-                                  "finds their quantile by uniroot); use 'tukey', 'sidak', 'bonferroni', "
-                                  "'scheffe' or 'none'")
+    if adjust == "mvt":
+        raise NotImplementedError("confidence intervals with adjust='mvt' (mvtnorm's randomised multivariate-t "
+                                  "quantile) are not implemented; use 'tukey', 'dunnettx', 'sidak', "
+                                  "'bonferroni', 'scheffe' or 'none'")
     if not ragged and len(np.unique(df)) == 1:
         by_rows = [np.arange(len(df))]
     if et != 3 and adjust == "tukey":
@@ -245,7 +273,9 @@ def critical_values(level: float, df: np.ndarray, adjust: str, fam_size: Any, n_
         elif adjust == "bonferroni":
             cv[rows] = -stats.t.ppf((1 - level) / nc_j / 2, d)
         elif adjust == "tukey":
-            cv[rows] = [float(stats.studentized_range.ppf(level, fs_j, dd)) / math.sqrt(2) for dd in d]
+            cv[rows] = [qtukey(level, float(fs_j), float(dd)) / math.sqrt(2) for dd in d]
+        elif adjust == "dunnettx":
+            cv[rows] = _qdunnx(level, nc_j, d)
         elif adjust == "scheffe":
             r = sch_rank[jj]
             cv[rows] = np.sqrt(r * _f_ppf(level, r, d))
