@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import FIXTURES, TOL, assert_close, assert_same_printout, fit_at_r_optimum, json_fixture, load_fixture_data  # noqa: E402
 
 import mixedcompat as mc  # noqa: E402
-from mixedcompat.inference.emm_summary import EmmeansMessage, p_adjust  # noqa: E402
+from mixedcompat.inference.emm_summary import EmmeansMessage, label_of, p_adjust  # noqa: E402
 from mixedcompat.inference.emm_contrasts import poly_coefficients  # noqa: E402
 
 CASES = sorted(p.stem for p in (FIXTURES / "emmeans").glob("*.json"))
@@ -50,7 +50,7 @@ def _call(step: dict, m, objs: dict):
     f = step["fun"]
     if f == "emmeans":
         specs = step.get("formula") or step["specs"]
-        kw = {k: step[k] for k in ("by", "ddf", "type", "at", "level") if step.get(k) is not None}
+        kw = {k: step[k] for k in ("by", "ddf", "type", "at", "level", "weights") if step.get(k) is not None}
         return mc.emmeans(m, specs, **kw)
     e = objs[step["of"]]
     if f == "contrast":
@@ -91,7 +91,7 @@ def _compare_table(ours: pd.DataFrame, theirs: dict, what: str, kind: str) -> No
         r = theirs["data"][c]
         o = ours[c]
         if r and all(isinstance(v, str) for v in r) and not all(v in ("Inf", "-Inf", "NA", "NaN") for v in r):
-            assert [str(v) for v in o] == r, f"{what}: {c} {list(o)} vs R {r}"
+            assert [label_of(v) for v in o] == r, f"{what}: {c} {list(o)} vs R {r}"
             continue
         rv = np.array([np.nan if v in (None, "NA") else float(v) for v in r], dtype=float)
         ov = o.to_numpy(dtype=float)

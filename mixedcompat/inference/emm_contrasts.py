@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
-from mixedcompat.inference.emm_summary import find_by_rows, r_number
+from mixedcompat.inference.emm_summary import find_by_rows, label_of
 from mixedcompat.inference.emmeans_grid import EmmGrid, marginal_means, ratio_tran
 
 __all__ = ["emmeans", "contrast", "pairs", "EmmList", "contrast_coefficients", "CONTRAST_METHODS"]
@@ -207,7 +207,7 @@ def _is_num(values: pd.Series) -> bool:
     """emmeans' ``.is.num``: every label reads as a number."""
     for v in values:
         try:
-            float(str(v))
+            float(label_of(v))
         except ValueError:
             return False
     return True
@@ -256,12 +256,13 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
         raise DataError(f"adjust must be a method name, not {adjust!r}")
     for c in args.columns:
         if c not in by_list and _is_num(args[c]):
-            args[c] = [f"{c}{r_number(v) if isinstance(v, float) else v}" for v in args[c]]
+            args[c] = [f"{c}{label_of(v)}" for v in args[c]]
     by_rows = find_by_rows(args, tuple(by_list))
     if len({len(r) for r in by_rows}) > 1:
         raise DataError("`by` groups are of irregular size")
     keep = [c for c in args.columns if c not in by_list]
-    all_levs = args[keep].astype(str).agg(" ".join, axis=1).tolist() if keep else [""] * len(args)
+    all_levs = args[keep].apply(lambda col: col.map(label_of)).agg(" ".join, axis=1).tolist() if keep \
+        else [""] * len(args)
     paren = any(_PARENS.search(s) for s in all_levs)
     levs_all = [f"({s})" if paren and _PARENS.search(s) else s for s in all_levs]
     first = by_rows[0]
@@ -323,7 +324,8 @@ def pairs(e: Any, reverse: bool = False, by: Any = "__default__", adjust: str | 
 
 
 def emmeans(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: str = "link",  # noqa: A002
-            level: float = 0.95, at: dict | None = None, adjust: str | None = None) -> EmmGrid | EmmList:
+            level: float = 0.95, at: dict | None = None, weights: str = "equal",
+            adjust: str | None = None) -> EmmGrid | EmmList:
     """emmeans' ``emmeans(m, specs, by, lmer.df = ddf, type, level, at)`` on an lmer, glmer or lme fit.
 
     Parameters
@@ -339,6 +341,10 @@ def emmeans(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: st
         back-transformed from the link scale)
     level : confidence level
     at : covariate values (or a subset of factor levels) for the reference grid, ``{"temp": 200}``
+    weights : how the factors not in ``specs`` are averaged over: ``"equal"`` (emmeans' default),
+        ``"proportional"`` (their marginal frequencies in the data), ``"outer"`` (the product of each one's
+        marginal frequencies), ``"cells"`` (the cell frequencies: the raw means' weights), ``"flat"``
+        (equal over the cells that hold data)
     adjust : the adjustment of the contrasts of a ``"pairwise ~ A"`` formula (default: the method's)
 
     Returns
@@ -357,7 +363,7 @@ def emmeans(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: st
     Degrees-of-freedom method: kenward-roger 
     Confidence level used: 0.95 
     """
-    e, contr = marginal_means(m, specs, by=by, ddf=ddf, type=type, level=level, at=at)
+    e, contr = marginal_means(m, specs, by=by, ddf=ddf, type=type, level=level, at=at, weights=weights)
     if contr is None:
         return e
     return EmmList(emmeans=e, contrasts=contrast(e, contr, adjust=adjust))

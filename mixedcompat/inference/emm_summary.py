@@ -33,7 +33,7 @@ from mixedcompat.numerics.zeroin import UnirootError, uniroot
 from mixedcompat.present.emmeans_printing import SummaryEmm
 from mixedcompat.present.rformat import zapsmall
 
-__all__ = ["summary_emm", "find_by_rows", "adjust_pvalues", "critical_values", "p_adjust", "ADJUST_METHODS", "EmmeansMessage"]
+__all__ = ["summary_emm", "find_by_rows", "label_of", "adjust_pvalues", "critical_values", "p_adjust", "ADJUST_METHODS", "EmmeansMessage"]
 
 P_ADJUST_METHODS = ("holm", "hochberg", "hommel", "bonferroni", "BH", "BY", "fdr", "none")
 ADJUST_METHODS = ("sidak", "tukey", "scheffe", "dunnettx", "mvt") + P_ADJUST_METHODS
@@ -46,6 +46,21 @@ class EmmeansMessage(UserWarning):
 def r_number(x: float) -> str:
     """``as.character`` / ``paste`` of a number (15 significant digits)."""
     return f"{x:.15g}"
+
+
+def label_of(v: Any) -> str:
+    """``paste()`` of a grid value: R's text of a logical or a number, else the label itself.
+
+    Example
+    -------
+    >>> label_of(True), label_of(0.2), label_of("A")
+    ('TRUE', '0.2', 'A')
+    """
+    if isinstance(v, (bool, np.bool_)):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (float, np.floating)):
+        return r_number(float(v))
+    return str(v)
 
 
 def _match_adjust(adjust: str, methods: tuple[str, ...]) -> str | None:
@@ -287,7 +302,7 @@ def find_by_rows(grid: pd.DataFrame, by: tuple) -> list[np.ndarray]:
     first appearance."""
     if not by:
         return [np.arange(len(grid))]
-    keys = grid[list(by)].map(lambda v: r_number(v) if isinstance(v, float) else str(v)).agg("\x00".join, axis=1).to_numpy()
+    keys = grid[list(by)].map(label_of).agg("\x00".join, axis=1).to_numpy()
     out: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         out.setdefault(k, []).append(i)

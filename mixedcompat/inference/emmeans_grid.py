@@ -38,7 +38,7 @@ from mixedcompat.errors import DataError
 from mixedcompat.front.design import build_fixed
 from mixedcompat.front.rlang import parse
 from mixedcompat.glmer.fit import GlmerMod
-from mixedcompat.inference.emm_summary import EmmeansMessage, summary_emm
+from mixedcompat.inference.emm_summary import EmmeansMessage, label_of, summary_emm
 from mixedcompat.inference.kenward_roger import kr_adjusted, lb_ddf
 from mixedcompat.inference.satterthwaite import contest_1d, satterthwaite_state
 from mixedcompat.lme4.fit import LmerMod, update
@@ -406,11 +406,61 @@ def _outer_groups(m: NlmeFit) -> int:
 
 
 # ------------------------------------------------------------------------------------------------
+# weights over the averaged factors
+
+WEIGHTS = ("equal", "proportional", "outer", "cells", "flat")
+
+
+def _cell_counts(m: Any, gvars: list[_GridVar], labels: pd.DataFrame) -> np.ndarray:
+    """emmeans' ``.wgt.``: the number of rows of the model's data in each reference-grid row (its factor
+    levels; covariates play no part)."""
+    facs = [g for g in gvars if g.is_factor]
+    data = _data_rows(m)
+    if not facs:
+        return np.full(len(labels), float(len(data)))
+    keys = data[[g.name for g in facs]].apply(lambda col: col.map(label_of)).agg("\x00".join, axis=1)
+    counts = keys.value_counts()
+    grid_keys = labels[[g.name for g in facs]].astype(str).agg("\x00".join, axis=1)
+    return np.array([float(counts.get(k, 0)) for k in grid_keys])
+
+
+def _row_weights(m: Any, gvars: list[_GridVar], labels: pd.DataFrame, avgd: list[str], weights: Any) -> np.ndarray:
+    """Each reference-grid row's weight in the average over the factors ``avgd`` (emmeans' ``weights``)."""
+    if not isinstance(weights, str):
+        raise NotImplementedError("emmeans: numeric weights are not implemented; use 'equal', 'proportional', "
+                                  "'outer', 'cells' or 'flat'")
+    hits = [w for w in WEIGHTS if w.startswith(weights)] if weights else []
+    if not hits:
+        raise DataError(f"Invalid 'weights' option: '{weights}' (use one of {', '.join(WEIGHTS)})")
+    weights = hits[0]
+    if weights == "equal" or not avgd:
+        return np.ones(len(labels))
+    if (getattr(m, "call", None) or {}).get("weights") is not None:
+        raise NotImplementedError(f"emmeans(weights='{weights}') on a fit with prior weights is not implemented "
+                                  "(emmeans sums the prior weights per cell); use weights='equal'")
+    wgt = _cell_counts(m, gvars, labels)
+    if weights == "cells":
+        return wgt
+    if weights == "flat":
+        return (wgt > 0).astype(float)
+    akeys = labels[avgd].astype(str).agg("\x00".join, axis=1)
+    marg = pd.Series(wgt).groupby(akeys.to_numpy()).sum()
+    if weights == "proportional":
+        return np.array([float(marg[k]) for k in akeys])
+    n = float(np.sum(wgt))
+    out = np.full(len(labels), n)
+    for f in avgd:          # outer: the product of each averaged factor's marginal proportions
+        mf = pd.Series(wgt).groupby(labels[f].astype(str).to_numpy()).sum() / n
+        out = out * np.array([float(mf[v]) for v in labels[f].astype(str)])
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
 # emmeans()
 
 
 def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: str = "link",  # noqa: A002
-                   level: float = 0.95, at: dict | None = None) -> tuple[EmmGrid, str | None]:
+                   level: float = 0.95, at: dict | None = None, weights: str = "equal") -> tuple[EmmGrid, str | None]:
     """emmeans' ``emmeans(m, specs, by, lmer.df = ddf, type, level, at)`` on an lmer, glmer or lme fit:
     the grid of marginal means and the contrast method named on the left of a formula ``specs`` (or None).
     The public front is :func:`mixedcompat.inference.emm_contrasts.emmeans`.
@@ -479,17 +529,21 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
         V, dffun, df_method = _lmer_basis(m, _normalise_ddf(m, ddf))
         tran = None
 
-    # average over the factors not named (equal weights)
+    # average over the factors not named (emmeans' weights; "equal" by default)
     use = [f for f in dict.fromkeys(facs + by_list) if f != "1"]
     sizes = {g.name: len(g.levels) for g in gvars}
     avgd = [g.name for g in gvars if sizes[g.name] > 1 and g.name not in use]
     keys = labels[use].astype(str).agg("\x00".join, axis=1) if use else pd.Series([""] * len(labels))
     out_levels = {f: list(next(g for g in gvars if g.name == f).levels) for f in use}
     combos_new, combo_labels = _grid_frame([_GridVar(f, out_levels[f], True, out_levels[f]) for f in use])
+    row_w = _row_weights(m, gvars, labels, avgd, weights)
     L = []
     for _, row in combo_labels.iterrows():
         key = "\x00".join(str(row[f]) for f in use) if use else ""
-        L.append(X[(keys == key).to_numpy()].mean(axis=0))
+        sel = (keys == key).to_numpy()
+        w = row_w[sel]
+        total = float(np.sum(w))
+        L.append((w @ X[sel]) / total if total > 1e-8 else np.full(X.shape[1], np.nan))
     L = np.array(L) if L else np.zeros((0, X.shape[1]))
     if "1" in facs:
         combo_labels = combo_labels.assign(**{"1": "overall"})
@@ -497,7 +551,8 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
         use = ["1"] + use
     combo_labels = combo_labels[use] if use else combo_labels
     for g in gvars:      # a numeric variable made a factor in the formula: a numeric grid column, as emmeans
-        if g.name in use and g.is_factor and g.values and isinstance(g.values[0], float):
+        # (and a logical one a logical column)
+        if g.name in use and g.is_factor and g.values and isinstance(g.values[0], (float, bool)):
             to_value = dict(zip(g.levels, g.values))
             combo_labels[g.name] = [to_value[v] for v in combo_labels[g.name]]
     if _some_term_contains(list(dict.fromkeys(facs + by_list)), m):    # R's facs, "1" included

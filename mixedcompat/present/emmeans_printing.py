@@ -75,7 +75,8 @@ def _cells(col: np.ndarray, digits: int) -> list[str]:
 def summary_emm_lines(table: pd.DataFrame, est_name: str, by: Sequence[str], mesg: Sequence[str]) -> list[str]:
     """The lines of emmeans' ``print.summary_emm`` of ``table`` (labels, then numeric columns)."""
     x = table.copy()
-    numeric = [c for c in x.columns if pd.api.types.is_numeric_dtype(x[c])]
+    logical = [c for c in x.columns if pd.api.types.is_bool_dtype(x[c])]
+    numeric = [c for c in x.columns if pd.api.types.is_numeric_dtype(x[c]) and c not in logical]
     for c in numeric:
         x[c] = zapsmall(x[c].to_numpy(dtype=float))
     just = {c: ("R" if c in numeric else "L") for c in x.columns}
@@ -100,6 +101,10 @@ def summary_emm_lines(table: pd.DataFrame, est_name: str, by: Sequence[str], mes
             continue
         if c in numeric:
             text[c] = _cells(x[c].to_numpy(dtype=float), digits)
+        elif c in logical:      # R's format of a logical vector: right-justified to a common width
+            vals = ["TRUE" if v else "FALSE" for v in x[c]]
+            w = max(len(v) for v in vals)
+            text[c] = [v.rjust(w) for v in vals]
         else:
             text[c] = [str(v) for v in x[c]]
     cols = list(x.columns)
