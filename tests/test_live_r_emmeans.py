@@ -3,8 +3,8 @@ binomial at R's theta and beta; nlme lme with emmeans' containment df, at each o
 means and a contrast table, numbers and printed text.
 
 Each seed draws a design: two factors (2-4 levels, every cell observed, unbalanced), sometimes a
-covariate, one or two grouping factors; specs (one factor, ``"~ A | B"``, both factors), the df method
-(Kenward-Roger, Satterthwaite, asymptotic), a contrast method and an adjustment.  Skipped where R, rpy2
+covariate; specs (one factor, ``"~ A | B"``, both factors), the df method (Kenward-Roger, Satterthwaite,
+asymptotic; lme: containment), the weights, a contrast method and an adjustment; the contrasts' confint.  Skipped where R, rpy2
 or emmeans is missing.
 """
 from __future__ import annotations
@@ -23,22 +23,23 @@ from helpers import TOL, assert_close, assert_same_printout  # noqa: E402
 pytestmark = pytest.mark.r
 
 _R = r"""
-function(d, kind, formula, specs, ddf, method, adjust, type) {
+function(d, kind, formula, specs, ddf, method, adjust, type, weights) {
     suppressPackageStartupMessages({library(lme4); library(nlme); library(emmeans)})
     options(width = 80, digits = 7)
     m <- suppressMessages(suppressWarnings(
         if (kind == "lmer") lmer(as.formula(formula), data = d)
         else if (kind == "lme") lme(as.formula(sub(" \\+ \\(1 \\| g\\)", "", formula)), data = d, random = ~ 1 | g)
         else glmer(as.formula(formula), data = d, family = binomial)))
-    e <- suppressMessages(if (kind == "lmer") emmeans(m, as.formula(specs), lmer.df = ddf, type = type)
-                          else if (kind == "lme") emmeans(m, as.formula(specs), mode = ddf)
-                          else emmeans(m, as.formula(specs), type = type))
+    e <- suppressMessages(if (kind == "lmer") emmeans(m, as.formula(specs), lmer.df = ddf, type = type, weights = weights)
+                          else if (kind == "lme") emmeans(m, as.formula(specs), mode = ddf, weights = weights)
+                          else emmeans(m, as.formula(specs), type = type, weights = weights))
     cc <- if (adjust == "") contrast(e, method) else contrast(e, method, adjust = adjust)
-    tab <- function(x) { s <- as.data.frame(suppressMessages(summary(x)))
+    tab <- function(x) { s <- as.data.frame(if (inherits(x, "summary_emm")) x else suppressMessages(summary(x)))
         lapply(s, function(v) if (is.numeric(v)) as.numeric(v) else as.character(v)) }
     txt <- function(x) paste(suppressMessages(capture.output(print(x))), collapse = "\n")
     list(theta = if (kind == "lme") 0 else unname(getME(m, "theta")), beta = unname(fixef(m)),
-         emm = tab(e), emm_text = txt(e), con = tab(cc), con_text = txt(cc))
+         emm = tab(e), emm_text = txt(e), con = tab(cc), con_text = txt(cc),
+         ci = tab(suppressMessages(confint(cc))), ci_text = txt(suppressMessages(confint(cc))))
 }
 """
 
@@ -89,7 +90,8 @@ def _design(seed: int) -> dict:
     return dict(data=df, kind=kind, formula=f"y ~ {fixed} + (1 | g)", specs=specs, ddf=ddf,
                 method=["pairwise", "trt.vs.ctrl", "poly", "revpairwise", "eff"][int(rng.integers(5))],
                 adjust=["", "", "", "holm", "sidak", "bonferroni", "none", "scheffe"][int(rng.integers(8))],
-                type="response" if kind == "glmer" and rng.random() < 0.5 else "link")
+                type="response" if kind == "glmer" and rng.random() < 0.5 else "link",
+                weights=["equal", "equal", "proportional", "cells", "outer", "flat"][int(rng.integers(6))])
 
 
 def _columns(ours: pd.DataFrame, theirs: dict, what: str, kind: str) -> None:
@@ -121,7 +123,7 @@ def test_emmeans_random_design(seed):
     d = _design(seed)
     ro = rlive.robjects()
     r = rlive._py(ro.r(_R)(rlive.to_r_frame(d["data"]), d["kind"], d["formula"], d["specs"], d["ddf"], d["method"],
-                           d["adjust"], d["type"]))
+                           d["adjust"], d["type"], d["weights"]))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if d["kind"] == "lmer":
@@ -131,13 +133,18 @@ def test_emmeans_random_design(seed):
         else:
             m = mc.glmer(d["formula"], d["data"], family="binomial", control={"optimizer": None},
                          start={"theta": [float(v) for v in r["theta"]], "fixef": [float(v) for v in r["beta"]]})
-        e = mc.emmeans(m, d["specs"], ddf=d["ddf"], type=d["type"])
+        e = mc.emmeans(m, d["specs"], ddf=d["ddf"], type=d["type"], weights=d["weights"])
         c = mc.contrast(e, d["method"], adjust=d["adjust"] or None)
         emm_text, con_text = str(e), str(c)
         emm, con = e.to_frame(), c.to_frame()
-    what = f"seed {seed} {d['kind']} {d['formula']} {d['specs']} {d['ddf']} {d['method']} {d['adjust']!r}"
+        ci = mc.confint(c)
+        ci_text = str(ci)
+    what = (f"seed {seed} {d['kind']} {d['formula']} {d['specs']} {d['ddf']} {d['weights']} {d['method']} "
+            f"{d['adjust']!r}")
     _columns(emm, r["emm"], what + " emmeans", d["kind"])
     _columns(con, r["con"], what + " contrast", d["kind"])
     rel = TOL[{"glmer": "glmer_text", "lme": "emmeans_lme"}.get(d["kind"], "emmeans_text")]["rtol"]
     assert_same_printout(emm_text, r["emm_text"][0], what + " emmeans text", rel=rel, ties=1)
     assert_same_printout(con_text, r["con_text"][0], what + " contrast text", rel=rel, ties=1)
+    _columns(ci.to_frame(), r["ci"], what + " confint", d["kind"])
+    assert_same_printout(ci_text, r["ci_text"][0], what + " confint text", rel=rel, ties=1)
