@@ -244,3 +244,19 @@ def test_large_data_messages():
             e = mc.emmeans(m, "f")
     assert e.df_method == "asymptotic" and np.all(np.isinf(e.df))
     assert not math.isnan(float(e.to_frame()["asymp.LCL"].iloc[0]))
+
+
+@pytest.mark.parametrize("name,specs,ddf", [("machines", "pairwise ~ Machine", None),
+                                            ("machines", "Machine", "satterthwaite"),
+                                            ("cbpp", "period", None), ("orthodont_lme", "Sex", None)])
+def test_grids_pickle(name, specs, ddf):
+    """Grids and contrasts pickle (joblib, process pools) and print the same after the round trip."""
+    import pickle
+    m = _model(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kw = {"ddf": ddf} if ddf else {}
+        e = mc.emmeans(m, specs, **kw)
+        objs = [e] if isinstance(e, dict) else [e, mc.pairs(e)]
+        for obj in objs:
+            assert str(pickle.loads(pickle.dumps(obj))) == str(obj)

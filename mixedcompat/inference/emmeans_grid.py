@@ -61,15 +61,28 @@ _LME_DDF = {"containment": "containment", "asymptotic": "asymptotic"}
 
 @dataclass(frozen=True)
 class Tran:
-    """A link as emmeans labels it: ``name`` ("logit", "log", "log odds ratio"...), the inverse and its
-    derivative, ``inv_lbl`` (the response column's name: "prob", "rate", "response", "odds.ratio",
-    "ratio") and ``tran`` (emmeans' code: the link's R name or ``"log.o.r."``)."""
+    """A link as emmeans labels it: ``tran`` (emmeans' code: the link's R name or ``"log.o.r."``), ``name``
+    ("logit", "log", "log odds ratio"...), ``inv_lbl`` (the response column's name: "prob", "rate",
+    "response", "odds.ratio", "ratio"); the inverse link and its derivative from ``family`` (a GLMM's
+    family) or, for ratios, ``base ** x``.  Picklable (no closures)."""
 
     tran: str
     name: str
-    linkinv: Callable[[np.ndarray], np.ndarray]
-    mu_eta: Callable[[np.ndarray], np.ndarray]
     inv_lbl: str
+    family: Any = None
+    base: float | None = None
+
+    def linkinv(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if self.family is not None:
+            return np.asarray(self.family.linkinv(x), dtype=float)
+        return np.power(self.base, x)
+
+    def mu_eta(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if self.family is not None:
+            return np.asarray(self.family.mu_eta(x), dtype=float)
+        return np.power(self.base, x) * np.log(self.base)
 
 
 def _family_tran(m: Any) -> Tran | None:
@@ -79,20 +92,67 @@ def _family_tran(m: Any) -> Tran | None:
     if link == "identity":
         return None
     lbl = "prob" if "binomial" in fam.family else "rate" if "poisson" in fam.family else "response"
-    return Tran(link, link, lambda x: np.asarray(fam.linkinv(np.asarray(x, float)), float),
-                lambda x: np.asarray(fam.mu_eta(np.asarray(x, float)), float), lbl)
+    return Tran(link, link, lbl, family=fam)
 
 
 def ratio_tran(t: Tran) -> Tran | None:
     """The transformation of a contrast of ``t``-scale estimates (``contrast.emmGrid``): log-type
-    links give ratios (odds ratios for logit) on the exponential scale; others none."""
+    links give ratios (odds ratios for logit) on the exponential scale; others none.
+
+    Example
+    -------
+    >>> ratio_tran(Tran("logit", "logit", "prob", base=np.e)).inv_lbl
+    'odds.ratio'
+    """
     if t.tran in ("logit", "log.o.r."):
-        return Tran("log.o.r.", "log odds ratio", np.exp, np.exp, "odds.ratio")
+        return Tran("log.o.r.", "log odds ratio", "odds.ratio", base=float(np.e))
     if t.tran in ("log", "log2", "log10"):
-        base = {"log": np.e, "log2": 2.0, "log10": 10.0}[t.tran]
-        return Tran(t.tran, t.tran, lambda x: np.power(base, x), lambda x: np.power(base, x) * np.log(base),
-                    "ratio")
+        base = {"log": float(np.e), "log2": 2.0, "log10": 10.0}[t.tran]
+        return Tran(t.tran, t.tran, "ratio", base=base)
     return None
+
+
+# ------------------------------------------------------------------------------------------------
+# degrees of freedom of one linear function (emmeans' dffun); classes, so that a grid pickles
+
+
+@dataclass(frozen=True)
+class AsymptoticDf:
+    """Infinite df (asymptotic z tests)."""
+
+    def __call__(self, k: np.ndarray) -> float:
+        return float("inf")
+
+
+@dataclass(frozen=True)
+class KenwardRogerDf:
+    """pbkrtest's ``Lb_ddf(k, unadjV, adjV)`` from the adjusted covariance's P and W."""
+
+    adj: Any
+
+    def __call__(self, k: np.ndarray) -> float:
+        return float(lb_ddf(self.adj, np.asarray(k, float)[None, :]))
+
+
+@dataclass(frozen=True)
+class SatterthwaiteDf:
+    """lmerTest's ``calcSatterth(m, k)$denom`` (contest1D's df)."""
+
+    state: Any
+
+    def __call__(self, k: np.ndarray) -> float:
+        return float(contest_1d(self.state, np.asarray(k, float))["df"])
+
+
+@dataclass(frozen=True)
+class ContainmentDf:
+    """emmeans' containment df for lme: the least of nlme's df of the coefficients ``k`` uses (|k_j| > 1e-4)."""
+
+    dfx: tuple
+
+    def __call__(self, k: np.ndarray) -> float:
+        idx = np.flatnonzero(np.abs(np.asarray(k, float)) > 1e-4)
+        return float(np.min(np.asarray(self.dfx)[idx])) if len(idx) else float("nan")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -367,17 +427,11 @@ def _lmer_basis(m: LmerMod, mode: str) -> tuple[np.ndarray, Callable, str]:
         if not m.REML:
             adj = replace(adj, vcov=V)
         V = np.asarray(adj.vcov_adj, dtype=float)
-
-        def dffun(k: np.ndarray) -> float:
-            return float(lb_ddf(adj, np.asarray(k, float)[None, :]))
+        dffun: Callable = KenwardRogerDf(adj)
     elif mode == "satterthwaite":
-        st = satterthwaite_state(m)
-
-        def dffun(k: np.ndarray) -> float:
-            return float(contest_1d(st, np.asarray(k, float))["df"])
+        dffun = SatterthwaiteDf(satterthwaite_state(m))
     else:
-        def dffun(k: np.ndarray) -> float:
-            return float("inf")
+        dffun = AsymptoticDf()
     return V, dffun, mode
 
 
@@ -388,15 +442,11 @@ def _lme_basis(m: NlmeFit, mode: str) -> tuple[np.ndarray, Callable, str]:
         n, p = int(m.nobs()), V.shape[0]
         V = V * n / (n - p)
     if mode == "fixed":
-        return V, (lambda k: float("inf")), "fixed"
+        return V, AsymptoticDf(), "fixed"
     dfx = np.asarray(fixed_df(m)[0], dtype=float).copy()
     if m.x_names and m.x_names[0] == "(Intercept)":
         dfx[0] = _outer_groups(m) - 1
-
-    def dffun(k: np.ndarray) -> float:
-        idx = np.flatnonzero(np.abs(np.asarray(k, float)) > 1e-4)
-        return float(np.min(dfx[idx])) if len(idx) else float("nan")
-    return V, dffun, "containment"
+    return V, ContainmentDf(tuple(float(v) for v in dfx)), "containment"
 
 
 def _outer_groups(m: NlmeFit) -> int:
@@ -520,7 +570,7 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
     # basis: V and df
     if isinstance(m, GlmerMod):
         _normalise_ddf(m, ddf)     # a known name (emmeans ignores lmer.df for a GLMM)
-        V, dffun, df_method = np.asarray(m.vcov(), dtype=float), (lambda k: float("inf")), None
+        V, dffun, df_method = np.asarray(m.vcov(), dtype=float), AsymptoticDf(), None
         tran = _family_tran(m)
     elif isinstance(m, NlmeFit):
         V, dffun, df_method = _lme_basis(m, _normalise_ddf(m, ddf))
