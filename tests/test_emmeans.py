@@ -206,6 +206,8 @@ def test_unknown_method_adjust_ddf(machines):
         mc.emmeans(machines, "Machine", type="resp")
     with pytest.raises(mc.DataError, match="3 coefficients for 3 means|Nonconforming"):
         mc.contrast(e, {"x": [1, -1]})
+    with pytest.raises(NotImplementedError, match="interaction"):
+        mc.contrast(e, "pairwise", interaction=True)
     with pytest.raises(mc.DataError, match="'ref' levels are out of range"):
         mc.contrast(e, "trt.vs.ctrl", ref=4)
     with pytest.raises(NotImplementedError, match="adjust='mvt'"):

@@ -213,6 +213,9 @@ def _is_num(values: pd.Series) -> bool:
     return True
 
 
+_METHOD_ARGS = {"ref", "reverse", "max_degree"}
+
+
 class _Levels(list):
     """Level labels with the raw (unparenthesised) labels alongside, as emmeans' ``attr(levs, "raw")``."""
     raw: list
@@ -244,6 +247,11 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
     """
     if not isinstance(e, EmmGrid):
         raise TypeError(f"contrast() takes the result of mc.emmeans, not {e.__class__.__name__}")
+    unknown = sorted(set(kwargs) - _METHOD_ARGS)
+    if unknown:
+        raise NotImplementedError(f"contrast: argument(s) {', '.join(unknown)} not implemented (emmeans' "
+                                  "interaction=, simple=, combine=, exclude=, include=...); the method arguments "
+                                  f"taken are {', '.join(sorted(_METHOD_ARGS))}")
     if by == "__default__":
         by_list = list(e.by)
     else:
