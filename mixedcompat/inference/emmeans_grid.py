@@ -18,6 +18,10 @@ Degrees of freedom of a linear function ``k' beta`` (emmeans' ``dffun``):
   asymptotic (its ``pbkrtest.limit`` / ``lmerTest.limit``) with its message: so do we.  A
   Kenward-Roger grid of an ML fit uses the REML refit's adjusted covariance, as pbkrtest's ``vcovAdj``.
 * glmer: asymptotic (Inf), whatever ``ddf`` says (emmeans ignores ``lmer.df`` for a GLMM).
+
+A GLMM's link, and for lmer / lme a response written ``log(y)``, ``log2``, ``log10``, ``log1p`` or
+``sqrt(y)``, is emmeans' transformation: results on that scale with its note, ``type="response"``
+back-transforms (delta-method SEs, limits back-transformed), contrasts of log-type scales are ratios.
 * nlme ``lme``: emmeans' default ``mode = "containment"``: ``min`` over the coefficients with
   ``|k_j| > 1e-4`` of nlme's denominator df (``fixDF$X``), the intercept's replaced by the number of
   groups of the outermost grouping factor minus 1; ``"asymptotic"``: Inf.  emmeans'
@@ -93,6 +97,38 @@ def _family_tran(m: Any) -> Tran | None:
         return None
     lbl = "prob" if "binomial" in fam.family else "rate" if "poisson" in fam.family else "response"
     return Tran(link, link, lbl, family=fam)
+
+
+@dataclass(frozen=True)
+class ResponseLink:
+    """The inverse of a response transformation (``log(y)``, ``sqrt(y)``...) and its derivative, picklable."""
+
+    fun: str
+
+    def linkinv(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return {"log": np.exp, "log2": lambda v: np.power(2.0, v), "log10": lambda v: np.power(10.0, v),
+                "log1p": np.expm1, "sqrt": np.square}[self.fun](x)
+
+    def mu_eta(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if self.fun == "sqrt":
+            return 2.0 * x
+        base = {"log": np.e, "log2": 2.0, "log10": 10.0, "log1p": np.e}[self.fun]
+        return np.power(base, x) * np.log(base)
+
+
+RESPONSE_TRANS = ("log", "log2", "log10", "log1p", "sqrt")
+
+
+def _response_tran(formula: str) -> Tran | None:
+    """emmeans' transformation of a response written ``log(y)``, ``log2(y)``, ``log10(y)``, ``log1p(y)`` or
+    ``sqrt(y)`` in the formula (results on that scale; ``type="response"`` back-transforms)."""
+    tree = parse(formula)
+    lhs = tree.args[0] if tree.kind == "binop" and tree.value == "~" and len(tree.args) == 2 else None
+    if lhs is None or lhs.kind != "call" or lhs.value not in RESPONSE_TRANS or len(lhs.args) != 1 or any(lhs.names):
+        return None
+    return Tran(lhs.value, lhs.value, "response", family=ResponseLink(lhs.value))
 
 
 def ratio_tran(t: Tran) -> Tran | None:
@@ -574,10 +610,10 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
         tran = _family_tran(m)
     elif isinstance(m, NlmeFit):
         V, dffun, df_method = _lme_basis(m, _normalise_ddf(m, ddf))
-        tran = None
+        tran = _response_tran(str(m.call["fixed"]))
     else:
         V, dffun, df_method = _lmer_basis(m, _normalise_ddf(m, ddf))
-        tran = None
+        tran = _response_tran(str(m.formula))
 
     # average over the factors not named (emmeans' weights; "equal" by default)
     use = [f for f in dict.fromkeys(facs + by_list) if f != "1"]
