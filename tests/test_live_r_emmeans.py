@@ -28,10 +28,12 @@ function(d, kind, formula, specs, ddf, method, adjust, type, weights) {
     options(width = 80, digits = 7)
     m <- suppressMessages(suppressWarnings(
         if (kind == "lmer") lmer(as.formula(formula), data = d)
-        else if (kind == "lme") lme(as.formula(sub(" \\+ \\(1 \\| g\\)", "", formula)), data = d, random = ~ 1 | g)
+        else if (kind == "lme")    # the formula itself in the call (emmeans reads the response's transformation there)
+            do.call(lme, list(fixed = as.formula(sub(" \\+ \\(1 \\| g\\)", "", formula)), data = quote(d),
+                              random = ~ 1 | g))
         else glmer(as.formula(formula), data = d, family = binomial)))
     e <- suppressMessages(if (kind == "lmer") emmeans(m, as.formula(specs), lmer.df = ddf, type = type, weights = weights)
-                          else if (kind == "lme") emmeans(m, as.formula(specs), mode = ddf, weights = weights)
+                          else if (kind == "lme") emmeans(m, as.formula(specs), mode = ddf, weights = weights, type = type)
                           else emmeans(m, as.formula(specs), type = type, weights = weights))
     cc <- if (adjust == "") contrast(e, method) else contrast(e, method, adjust = adjust)
     tab <- function(x) { s <- as.data.frame(if (inherits(x, "summary_emm")) x else suppressMessages(summary(x)))
@@ -71,7 +73,7 @@ def _design(seed: int) -> dict:
         y = 10 + 3 * eta + rng.normal(0, 1, n)
     else:
         y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(float)
-    df = pd.DataFrame({"y": y, "x": x, "A": pd.Categorical([f"a{i}" for i in A]),
+    df = pd.DataFrame({"y": y, "yp": np.exp(y / 10), "x": x, "A": pd.Categorical([f"a{i}" for i in A]),
                        "B": pd.Categorical([f"lev{i + 1}" for i in B]), "g": pd.Categorical([f"g{i:02d}" for i in g])})
     if kind == "glmer":       # no separation: both outcomes in every cell (lme4's Hessian SEs are noise there)
         for cell in range(la * lb):
@@ -79,6 +81,7 @@ def _design(seed: int) -> dict:
             if np.all(y[rows] == y[rows[0]]):
                 y[rows[: max(1, len(rows) // 3)]] = 1.0 - y[rows[0]]
         df["y"] = y
+        df["yp"] = np.exp(y / 10)
     drop = rng.random(n) < 0.15                              # unbalanced, first row of each group kept
     drop[np.r_[0, np.flatnonzero(np.diff(g)) + 1]] = False
     df = df[~drop].reset_index(drop=True)
@@ -87,10 +90,11 @@ def _design(seed: int) -> dict:
     ddf = ["kenward-roger", "satterthwaite", "asymptotic"][int(rng.integers(3))]
     if kind == "lme":
         ddf = "containment" if ddf != "asymptotic" else ddf
-    return dict(data=df, kind=kind, formula=f"y ~ {fixed} + (1 | g)", specs=specs, ddf=ddf,
+    response = "log(yp)" if kind != "glmer" and rng.random() < 0.3 else "y"
+    return dict(data=df, kind=kind, formula=f"{response} ~ {fixed} + (1 | g)", specs=specs, ddf=ddf,
                 method=["pairwise", "trt.vs.ctrl", "poly", "revpairwise", "eff"][int(rng.integers(5))],
                 adjust=["", "", "", "holm", "sidak", "bonferroni", "none", "scheffe"][int(rng.integers(8))],
-                type="response" if kind == "glmer" and rng.random() < 0.5 else "link",
+                type="response" if (kind == "glmer" or response != "y") and rng.random() < 0.5 else "link",
                 weights=["equal", "equal", "proportional", "cells", "outer", "flat"][int(rng.integers(6))])
 
 
