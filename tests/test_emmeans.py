@@ -262,3 +262,13 @@ def test_grids_pickle(name, specs, ddf):
         objs = [e] if isinstance(e, dict) else [e, mc.pairs(e)]
         for obj in objs:
             assert str(pickle.loads(pickle.dumps(obj))) == str(obj)
+
+
+def test_partitioned_fit_is_refused():
+    """A fit on a Dask DataFrame holds no rows: the reference grid's covariate means and counts need them."""
+    dd = pytest.importorskip("dask.dataframe")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mc.lmer("score ~ Machine + (1 | Worker)", dd.from_pandas(mc.datasets.load("Machines"), npartitions=2))
+    with pytest.raises(mc.DataError, match="emmeans"):
+        mc.emmeans(m, "Machine", ddf="Satterthwaite")

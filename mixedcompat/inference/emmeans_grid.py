@@ -46,6 +46,7 @@ from mixedcompat.inference.emm_summary import EmmeansMessage, label_of, summary_
 from mixedcompat.inference.kenward_roger import kr_adjusted, lb_ddf
 from mixedcompat.inference.satterthwaite import contest_1d, satterthwaite_state
 from mixedcompat.lme4.fit import LmerMod, update
+from mixedcompat.model import require_rows
 from mixedcompat.nlme.fit import NlmeFit
 from mixedcompat.nlme.nlme_inference import fixed_df
 
@@ -326,6 +327,7 @@ class _GridVar:
 
 
 def _data_rows(m: Any) -> pd.DataFrame:
+    require_rows(m, "emmeans (covariate means and cell counts of the reference grid)")
     frame = m.frame
     data = frame.data
     rows = frame.rows
