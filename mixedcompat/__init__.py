@@ -19,6 +19,7 @@ from mixedcompat.generics import (ACF, AIC, BIC, REMLcrit, VarCorr, Variogram, a
                                   predict, ranef, refit, resid, residuals, sigma, simulate, summary, update, vcov)
 from mixedcompat.inference.bootstrap import bootMer, boot_ci
 from mixedcompat.inference.contest import contest, show_tests
+from mixedcompat.inference.emm_contrasts import contrast, emmeans, pairs
 from mixedcompat.inference.intervals import confint
 from mixedcompat.inference.lrt import ranova
 from mixedcompat.inference.lsmeans import difflsmeans, ls_means
@@ -49,7 +50,7 @@ from mixedcompat.nlme.structures import (corAR1, corARMA, corCAR1, corCompSymm, 
 
 __version__ = "0.1.0"
 
-__all__ = ["contest", "show_tests", "step", "get_model", "ls_means", "difflsmeans", "lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
+__all__ = ["contest", "show_tests", "step", "get_model", "ls_means", "difflsmeans", "emmeans", "contrast", "pairs", "lmer", "LmerMod", "glmer", "GlmerMod", "glmer_nb", "family", "LogLik", "MixedModel", "datasets", "FormulaError", "DataError", "ConvergenceWarning",
            "GradientWarning", "HessianWarning", "ConvergenceError", "ScaleWarning", "IdentifiabilityWarning",
            "make_cc", "VarparHessianWarning", "KenwardRogerFallbackWarning", "MissingCellsWarning",
            "SingularFitWarning", "RankDeficiencyWarning", "fixef", "vcov", "sigma", "logLik", "AIC",

@@ -156,6 +156,26 @@ TOL = {
     "pbkr_live": dict(rtol=1e-5, atol=1e-10),
     # ... SATmodcomp there: numDeriv's Richardson-amplified rounding, as ddf_df
     "pbkr_live_sat": dict(rtol=1e-3, atol=1e-8),
+    # ---- emmeans (tests/test_emmeans.py, tests/test_live_r_emmeans.py) at R's parameters: estimates and SEs as
+    # fixef / se (KR's adjusted SEs a closed form of theta); df: Kenward-Roger a closed form (rtol 1e-6),
+    # Satterthwaite from numDeriv (as ddf_df); p values and limits follow (atol for p near 0); lme fits are
+    # nlme's own optimum (nlme_coef / nlme_se)
+    "emmeans_estimate": dict(rtol=1e-5, atol=1e-9),
+    "emmeans_df": dict(rtol=1e-3, atol=1e-6),
+    "emmeans_p": dict(rtol=1e-3, atol=1e-7),
+    "emmeans_lme": dict(rtol=1e-3, atol=1e-6),
+    # printed text: numbers printed to 3-4 significant digits from the compared values
+    "emmeans_text": dict(rtol=1e-4),
+    # glmer grids: SE-derived numbers follow glmer_se; p values also absolute (tails near 0 amplify the SE's noise)
+    "emmeans_glmer_p": dict(rtol=1e-3, atol=1e-7),
+    # scipy's studentized_range against R's ptukey (both numerical integrations; R's Gauss-Legendre rule is the
+    # coarser): 1e-9 relative for df >= 45, up to 4.5e-5 at df = 3 and q = 6.5 (tests/test_emmeans.py::test_numerics)
+    "emmeans_ptukey": dict(rtol=1e-4, atol=1e-12),
+    # R's qtukey search and emmeans' uniroot Dunnett quantile, replayed step by step on scipy's ptukey: the same
+    # iterates up to ptukey's differences: 1e-5 relative for df >= 7.3; at df = 3, where R's ptukey is off by up
+    # to 5e-5, the 99% quantiles move by up to 1.4e-3 (R 16.7134 vs 16.6908 for 10 means)
+    "emmeans_qtukey": dict(rtol=1e-5),
+    "emmeans_qtukey_small_df": dict(rtol=2e-3),
     # ---- statsmodels interop (tests/test_interop.py): statsmodels' loglike at our estimates against our
     # logLik (the same model, two implementations of one formula), and how far statsmodels' own optimum
     # may exceed ours (it may not find a better one)

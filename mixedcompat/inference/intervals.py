@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 
 from mixedcompat.inference.bootstrap import bootMer
+from mixedcompat.inference.emmeans_grid import EmmGrid
 from mixedcompat.inference.levels import check_level, percent_labels
 from mixedcompat.inference.profile import ThetaProfile, profile, sdcor_names, theta_to_sdcor
 
@@ -177,6 +178,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
         return m.confint(level=level, **kwargs)
     if isinstance(m, ThetaProfile):          # lme4's confint.thpr: confint(profile(m))
         return m.confint(parm=parm, level=level, **kwargs)
+    if isinstance(m, EmmGrid):      # emmeans' confint.emmGrid (level: the grid's own unless given otherwise)
+        return m.confint(level=None if level == 0.95 else level, adjust=kwargs.get("adjust"))
     check_level(level)
     if method not in METHODS:
         low = {k.lower(): k for k in METHODS}
