@@ -225,14 +225,29 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
              type: str | None = None, name: str = "contrast", **kwargs: Any) -> EmmGrid:  # noqa: A002
     """emmeans' ``contrast(e, method, by, adjust, type)``: linear combinations of the rows of ``e``.
 
+    R equivalent: ``emmeans::contrast(emmeans(m, ~ Machine), "trt.vs.ctrl", adjust = "dunnettx")``.
+
     Parameters
     ----------
-    e : an :class:`EmmGrid` from :func:`emmeans` (or from ``contrast``)
-    method : ``"pairwise"``, ``"revpairwise"``, ``"trt.vs.ctrl"`` (``ref=``, ``reverse=``), ``"trt.vs.ctrlk"``,
-        ``"dunnett"``, ``"poly"``, ``"consec"``, ``"eff"``, ``"del.eff"``, or a dict ``{label: coefficients}``
-    by : the grid's ``by`` factors (default), ``None`` for none, or other factor name(s)
-    adjust : the p-value adjustment (default: the method's, as emmeans)
-    type : ``"link"`` / ``"response"`` (default: the grid's)
+    e : EmmGrid
+        From :func:`emmeans` (or from ``contrast``).
+    method : str or dict
+        ``"pairwise"``, ``"revpairwise"``, ``"trt.vs.ctrl"`` (``ref=``, ``reverse=``), ``"trt.vs.ctrlk"``,
+        ``"dunnett"``, ``"poly"``, ``"consec"``, ``"eff"`` (default, as emmeans), ``"del.eff"``, or a dict
+        ``{label: coefficients}``.
+    by : str, list of str or None
+        The grid's ``by`` factors (default), ``None`` for none, or other factor name(s).
+    adjust : str, optional
+        The p-value adjustment (default: the method's, as emmeans: ``"tukey"`` for pairwise,
+        ``"dunnettx"`` for trt.vs.ctrl, ``"fdr"`` for eff, ``"none"`` for poly).
+    type : {"link", "response"}, optional
+        Default: the grid's.
+    name : str
+        The name of the contrast column (emmeans' ``name``, default ``"contrast"``).
+    **kwargs
+        The method's own arguments, as emmeans' ``...``: ``ref``, ``reverse``, ``exclude`` of the
+        method, ``max.degree`` of poly...; emmeans' ``interaction=``, ``simple=``, ``combine=`` are
+        refused (not implemented).
 
     Returns
     -------
@@ -322,6 +337,26 @@ def pairs(e: Any, reverse: bool = False, by: Any = "__default__", adjust: str | 
           type: str | None = None) -> EmmGrid:  # noqa: A002
     """emmeans' ``pairs(e)``: ``contrast(e, "pairwise")`` (``reverse=True``: ``"revpairwise"``).
 
+    R equivalent: ``pairs(emmeans(m, ~ Machine), reverse = FALSE, adjust = "tukey")``.
+
+    Parameters
+    ----------
+    e : EmmGrid
+        From :func:`emmeans`.
+    reverse : bool
+        Pairs in reverse order (``B - A`` instead of ``A - B``).
+    by : str, list of str or None
+        As :func:`contrast`.
+    adjust : str, optional
+        The p-value adjustment (default ``"tukey"``).
+    type : {"link", "response"}, optional
+        Default: the grid's.
+
+    Returns
+    -------
+    EmmGrid
+        The pairwise differences, printed as emmeans' table.
+
     Example
     -------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
@@ -336,24 +371,35 @@ def emmeans(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: st
             adjust: str | None = None) -> EmmGrid | EmmList:
     """emmeans' ``emmeans(m, specs, by, lmer.df = ddf, type, level, at)`` on an lmer, glmer or lme fit.
 
+    R equivalent: ``emmeans::emmeans(m, ~ Machine, lmer.df = "kenward-roger", type = "response")``.
+
     Parameters
     ----------
-    m : an lmer, glmer or nlme ``lme`` fit (full rank fixed effects, no offset)
-    specs : a factor name (``"Machine"``), a list of names (``["nitro", "Variety"]``) or a formula string:
+    m : LmerMod, GlmerMod or lme fit
+        Full rank fixed effects, no offset.
+    specs : str or list of str
+        A factor name (``"Machine"``), a list of names (``["nitro", "Variety"]``) or a formula string:
         ``"~ nitro | Variety"`` (``by`` after the bar), ``"pairwise ~ Machine"`` (also the contrasts: an
-        :class:`EmmList` ``{"emmeans": ..., "contrasts": ...}`` as R's ``emm_list``)
-    by : factor name(s) to condition on (printed in groups; contrasts within each)
-    ddf : lmer: ``"Kenward-Roger"`` (default, as emmeans), ``"Satterthwaite"``, ``"asymptotic"``; lme:
-        ``"containment"`` (emmeans' default mode for lme) or ``"asymptotic"``; glmer: asymptotic always
-    type : ``"link"`` or ``"response"`` (glmer: back-transformed means, delta-method SEs, limits
-        back-transformed from the link scale)
-    level : confidence level
-    at : covariate values (or a subset of factor levels) for the reference grid, ``{"temp": 200}``
-    weights : how the factors not in ``specs`` are averaged over: ``"equal"`` (emmeans' default),
-        ``"proportional"`` (their marginal frequencies in the data), ``"outer"`` (the product of each one's
-        marginal frequencies), ``"cells"`` (the cell frequencies: the raw means' weights), ``"flat"``
-        (equal over the cells that hold data)
-    adjust : the adjustment of the contrasts of a ``"pairwise ~ A"`` formula (default: the method's)
+        :class:`EmmList` ``{"emmeans": ..., "contrasts": ...}`` as R's ``emm_list``).
+    by : str or list of str, optional
+        Factor name(s) to condition on (printed in groups; contrasts within each).
+    ddf : str, optional
+        lmer: ``"Kenward-Roger"`` (default, as emmeans), ``"Satterthwaite"``, ``"asymptotic"``; lme:
+        ``"containment"`` (emmeans' default mode for lme) or ``"asymptotic"``; glmer: asymptotic always.
+    type : {"link", "response"}
+        ``"response"``: back-transformed means, delta-method SEs, limits back-transformed from the link
+        scale (glmer families; lmer / lme responses written ``log(y)``, ``sqrt(y)``...).
+    level : float
+        Confidence level.
+    at : dict, optional
+        Covariate values (or a subset of factor levels) for the reference grid, ``{"temp": 200}``.
+    weights : str
+        How the factors not in ``specs`` are averaged over: ``"equal"`` (emmeans' default),
+        ``"proportional"`` (their marginal frequencies in the data), ``"outer"`` (the product of each
+        one's marginal frequencies), ``"cells"`` (the cell frequencies: the raw means' weights), ``"flat"``
+        (equal over the cells that hold data).
+    adjust : str, optional
+        The adjustment of the contrasts of a ``"pairwise ~ A"`` formula (default: the method's).
 
     Returns
     -------
