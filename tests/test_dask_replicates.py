@@ -223,12 +223,18 @@ def test_executor_results_warnings_and_errors_in_task_order(client):
         assert replay(outcomes[:4]) == [1, 2, 4, 8]
 
 
-def test_executor_runs_on_a_client_that_is_not_the_default(dask_client, monkeypatch):
-    """A Client made with set_as_default=False (conftest's session client) when no default client exists."""
+def test_executor_runs_on_a_client_that_is_not_the_default(monkeypatch):
+    """A Client made with set_as_default=False when no default client exists."""
     def no_default():
         raise ValueError("No clients found")
-    monkeypatch.setattr(distributed.client, "default_client", no_default)
-    outcomes = map_on_client(dask_client, _shared_pow, 3, [(e,) for e in range(3)])
+    cluster = distributed.LocalCluster(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None)
+    own = distributed.Client(cluster, set_as_default=False)
+    try:
+        monkeypatch.setattr(distributed.client, "default_client", no_default)
+        outcomes = map_on_client(own, _shared_pow, 3, [(e,) for e in range(3)])
+    finally:
+        own.close()
+        cluster.close()
     assert [o.value for o in outcomes] == [1, 3, 9]
 
 
