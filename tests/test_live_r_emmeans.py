@@ -27,11 +27,13 @@ function(d, kind, formula, specs, ddf, method, adjust, type, weights) {
     suppressPackageStartupMessages({library(lme4); library(nlme); library(emmeans)})
     options(width = 80, digits = 7)
     m <- suppressMessages(suppressWarnings(
-        if (kind == "lmer") lmer(as.formula(formula), data = d)
-        else if (kind == "lme")    # the formula itself in the call (emmeans reads the response's transformation there)
+        # the formula itself in the call, as a user writes it (emmeans reads the response's transformation
+        # there), and lme4's lmer whatever else earlier tests attached (lmerTest's lmer keeps another call)
+        if (kind == "lmer") do.call(lme4::lmer, list(formula = as.formula(formula), data = quote(d)))
+        else if (kind == "lme")
             do.call(lme, list(fixed = as.formula(sub(" \\+ \\(1 \\| g\\)", "", formula)), data = quote(d),
                               random = ~ 1 | g))
-        else glmer(as.formula(formula), data = d, family = binomial)))
+        else do.call(lme4::glmer, list(formula = as.formula(formula), data = quote(d), family = quote(binomial)))))
     e <- suppressMessages(if (kind == "lmer") emmeans(m, as.formula(specs), lmer.df = ddf, type = type, weights = weights)
                           else if (kind == "lme") emmeans(m, as.formula(specs), mode = ddf, weights = weights, type = type)
                           else emmeans(m, as.formula(specs), type = type, weights = weights))
