@@ -66,8 +66,9 @@ TOL = {
     "criterion_above": dict(rtol=1e-8),     # how far our criterion may sit above R's (relative)
     "theta_same_path": dict(atol=1e-6),     # theta closer than this: our BOBYQA followed lme4's path
     # minqa's BOBYQA evaluation count when theta agrees to theta_same_path: the paths may still part at
-    # rounding level near the end (lmer sleepstudy ML: from evaluation 46, then 63 evaluations vs R's 64)
-    "bobyqa_feval": dict(atol=1),
+    # rounding level near the end (lmer sleepstudy ML: from evaluation 46, then 63 evaluations vs R's 64
+    # with numpy 2.4; 62 with numpy 1.23, whose BLAS rounds the criterion's sums differently)
+    "bobyqa_feval": dict(atol=2),
     # random designs: our criterion below lme4's by more than this means lme4 stopped early
     "criterion_better": dict(rtol=1e-6),
     # rounding noise: a value below this times its scale is zero up to rounding (is_noise)
@@ -812,7 +813,8 @@ def assert_same_printout(ours: str, theirs: str, what: str, *, rel: float = 0.0,
       lines) holding such a pair, numbers are compared at the coarser of the two printed precisions
       and spacing is ignored;
     - ``rel``: numbers within ``rel`` times their column's scale are equal (for printouts whose
-      numbers come from a model, not from R's own values);
+      numbers come from a model, not from R's own values); such a number printed to another number of
+      digits (a trailing zero R drops) may change its column's layout;
     - ``ties``: this many numbers in the whole text may differ by one unit in their last printed digit
       (a value on a rounding tie, where the 16th digit decides).
     """
@@ -837,6 +839,12 @@ def assert_same_printout(ours: str, theirs: str, what: str, *, rel: float = 0.0,
             for (u, eu), (v, ev) in zip(nx, ny):
                 pairs.append((lo + i, u, v, max(sa.get(eu, 0.0), sb.get(ev, 0.0))))
         noisy = any(u != v and is_noise(float(u), s) and is_noise(float(v), s) for _, u, v, s in pairs)
+        # a number within ``rel`` printed to another number of digits (R drops trailing zeros: 6.302709 vs
+        # 6.30271): R lays the column out again, as with noise
+        noisy = noisy or (rel > 0 and any(
+            u != v and _unit(u) != _unit(v)
+            and abs(float(u) - float(v)) <= rel * s + 0.5 * max(_unit(u), _unit(v)) * (1 + 1e-9)
+            for _, u, v, s in pairs))
         for i in relaid:
             assert noisy, f"{what}: line {i + 1} differs in layout\n ours: {a[i]!r}\n    R: {b[i]!r}"
         for i, u, v, s in pairs:

@@ -18,7 +18,8 @@ import pytest
 import mixedcompat as mc
 from mixedcompat.lme4.allfit import METH_TAB
 from mixedcompat.lme4.optimize import AVAILABLE_OPTIMIZERS, NLOPT_ALGORITHMS
-from helpers import FIXTURES, TOL, assert_close, check_criterion, fixture_paths, load_fixture, theta_parted
+from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, check_criterion, fixture_paths, load_fixture,
+                     theta_parted)
 
 ALLFIT = [p for p in fixture_paths("allfit") if p.stem.startswith("allfit_")]
 OPTIMIZER = [p for p in fixture_paths("allfit") if p.stem.startswith("optimizer_")]
@@ -204,7 +205,9 @@ def test_allfit_summary_prints_as_r(path):
         if parted and key in ("$llik", "$feval"):
             assert len(o) == len(t)
             continue
-        assert o == t, key
+        # the optimum's numbers as printed: the last digit may turn with the platform's rounding (a number
+        # on the same path is within allfit_sdcor of R's)
+        assert_same_printout("\n".join(o), "\n".join(t), key, rel=TOL["allfit_sdcor"]["rtol"])
     lines = str(a).splitlines()
     r_lines = fx["text_print"].splitlines()
     assert lines[:-1] == r_lines[:-1]

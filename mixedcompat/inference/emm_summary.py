@@ -302,7 +302,7 @@ def find_by_rows(grid: pd.DataFrame, by: tuple) -> list[np.ndarray]:
     first appearance."""
     if not by:
         return [np.arange(len(grid))]
-    keys = grid[list(by)].map(label_of).agg("\x00".join, axis=1).to_numpy()
+    keys = grid[list(by)].apply(lambda col: col.map(label_of)).agg("\x1f".join, axis=1).to_numpy()
     out: dict[str, list[int]] = {}
     for i, k in enumerate(keys):
         out.setdefault(k, []).append(i)

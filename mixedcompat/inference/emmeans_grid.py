@@ -506,9 +506,9 @@ def _cell_counts(m: Any, gvars: list[_GridVar], labels: pd.DataFrame) -> np.ndar
     data = _data_rows(m)
     if not facs:
         return np.full(len(labels), float(len(data)))
-    keys = data[[g.name for g in facs]].apply(lambda col: col.map(label_of)).agg("\x00".join, axis=1)
+    keys = data[[g.name for g in facs]].apply(lambda col: col.map(label_of)).agg("\x1f".join, axis=1)
     counts = keys.value_counts()
-    grid_keys = labels[[g.name for g in facs]].astype(str).agg("\x00".join, axis=1)
+    grid_keys = labels[[g.name for g in facs]].astype(str).agg("\x1f".join, axis=1)
     return np.array([float(counts.get(k, 0)) for k in grid_keys])
 
 
@@ -531,7 +531,7 @@ def _row_weights(m: Any, gvars: list[_GridVar], labels: pd.DataFrame, avgd: list
         return wgt
     if weights == "flat":
         return (wgt > 0).astype(float)
-    akeys = labels[avgd].astype(str).agg("\x00".join, axis=1)
+    akeys = labels[avgd].astype(str).agg("\x1f".join, axis=1)
     marg = pd.Series(wgt).groupby(akeys.to_numpy()).sum()
     if weights == "proportional":
         return np.array([float(marg[k]) for k in akeys])
@@ -621,13 +621,13 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
     use = [f for f in dict.fromkeys(facs + by_list) if f != "1"]
     sizes = {g.name: len(g.levels) for g in gvars}
     avgd = [g.name for g in gvars if sizes[g.name] > 1 and g.name not in use]
-    keys = labels[use].astype(str).agg("\x00".join, axis=1) if use else pd.Series([""] * len(labels))
+    keys = labels[use].astype(str).agg("\x1f".join, axis=1) if use else pd.Series([""] * len(labels))
     out_levels = {f: list(next(g for g in gvars if g.name == f).levels) for f in use}
     combos_new, combo_labels = _grid_frame([_GridVar(f, out_levels[f], True, out_levels[f]) for f in use])
     row_w = _row_weights(m, gvars, labels, avgd, weights)
     L = []
     for _, row in combo_labels.iterrows():
-        key = "\x00".join(str(row[f]) for f in use) if use else ""
+        key = "\x1f".join(str(row[f]) for f in use) if use else ""
         sel = (keys == key).to_numpy()
         w = row_w[sel]
         total = float(np.sum(w))
