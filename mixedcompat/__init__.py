@@ -1,7 +1,7 @@
 """mixedcompat: linear mixed models in Python that give the same numbers as R's lme4.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
 >>> print(mc.summary(m))  # doctest: +SKIP

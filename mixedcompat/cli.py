@@ -6,8 +6,8 @@ argument: to stdout, replacing the summary); ``--predict newdata.csv`` writes pr
 (to stdout, replacing the summary, or to ``--out FILE``).  Exit code 2 with a message on stderr for
 a bad formula, bad data, an unknown data set or a newdata file that lacks a column the model needs.
 
-Example
--------
+Examples
+--------
 ``python -m mixedcompat fit "Reaction ~ Days + (Days | Subject)" --data sleepstudy --json fit.json``
 """
 from __future__ import annotations
@@ -77,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
 def json_value(x: Any) -> Any:
     """Plain JSON: floats for numbers, ``None`` (``null``) for NaN and infinities, lists for arrays.
 
-    Example
-    -------
+    Examples
+    --------
     >>> json_value({"a": np.float64(1.5), "b": [np.nan, np.int64(2)], "c": np.array([[1, 2]])})
     {'a': 1.5, 'b': [None, 2], 'c': [[1, 2]]}
     """
@@ -135,8 +135,8 @@ def _varcorr_rows(model) -> list[dict]:
 def fit_results(model, formula: str, data_name: str, messages: list[str]) -> dict:
     """Everything ``fit --json`` writes: lme4's results under R's names.
 
-    Example
-    -------
+    Examples
+    --------
     >>> f = "Reaction ~ Days + (Days | Subject)"
     >>> fit_results(mc.lmer(f, mc.datasets.load("sleepstudy")), f, "sleepstudy", [])["fixef"]["names"]
     ['(Intercept)', 'Days']
@@ -208,8 +208,8 @@ def _names_in(node: Node, columns) -> list[str]:
 def required_columns(model, re_form: str | None) -> list[str]:
     """Data columns ``predict(newdata, re_form)`` reads: the fixed part's and those of the kept terms.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> required_columns(m, "~0")
     ['Days']
@@ -295,8 +295,8 @@ def _fit_command(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit code.
 
-    Example
-    -------
+    Examples
+    --------
     >>> main(["datasets"])  # doctest: +SKIP
     """
     args = build_parser().parse_args(argv)

@@ -561,8 +561,8 @@ the module that implements it (as R's S3 registration), so that this module impo
 def register_formula_method(name: str, fun: Any) -> None:
     """Make the generic ``name`` hand a formula (a string or a parsed tree) first argument to ``fun``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> register_formula_method("simulate", _FORMULA_METHODS["simulate"])   # what simulate_formula does
     """
     _FORMULA_METHODS[name] = fun

@@ -21,8 +21,8 @@ R's warning.  What differs between the packages, as in R:
 Known R quirk kept: the pooled residual df counts every coefficient of a group's ``lm``, aliased
 (``NA``) ones included (nlme's ``pooledSD``), so a group with fewer rows than coefficients lowers it.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
 >>> fl.coef().shape, round(fl.pooled_sd()[0], 4)
@@ -235,8 +235,8 @@ class LmList:
     def coef(self) -> pd.DataFrame:
         """Coefficients: one row per group (R's order), NaN where R has NA (aliased or failed fit).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> fl = mc.lmList("distance ~ age | Subject", mc.datasets.load("Orthodont"), package="nlme")
         >>> fl.coef().columns.tolist()
@@ -254,8 +254,8 @@ class LmList:
     def fixef(self) -> pd.Series:
         """Column means of :meth:`coef`, NA removed (``fixef.lmList`` / ``fixef.lmList4``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> mc.fixef(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))).round(3).tolist()
         [251.405, 10.467]
@@ -265,8 +265,8 @@ class LmList:
     def ranef(self) -> pd.DataFrame:
         """:meth:`coef` minus its column means (nlme's ``ranef.lmList``, ``standard = FALSE``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"), package="nlme")
         >>> abs(float(fl.ranef()["Days"].sum())) < 1e-9
@@ -280,8 +280,8 @@ class LmList:
         """nlme's / lme4's ``pooledSD``: (sqrt(sum RSS / sum df), df), df = rows minus *all*
         coefficients of each group's fit (aliased ones too, as R counts them).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
         >>> fl.pooled_sd()[1]
@@ -300,8 +300,8 @@ class LmList:
     def sigma(self):
         """lme4: the pooled standard deviation (float); nlme: each group's ``sigma`` (Series).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> round(mc.sigma(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))), 4)
         25.5918
@@ -320,8 +320,8 @@ class LmList:
         """nlme's ``summary.lmList`` (lme4 uses the same): per coefficient, a table of Estimate,
         Std. Error, t value, Pr(>|t|) by group; pooled standard errors when ``pool``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> s = mc.summary(mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy")))
         >>> s.coefficients["Days"].columns.tolist()
@@ -333,8 +333,8 @@ class LmList:
         """nlme's ``intervals.lmList``: estimate -/+ ``sqrt(qf(level, 1, df))`` standard errors of
         :meth:`summary` (pooled by default); ``which`` (lme's) is not used, as in nlme.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> fl = mc.lmList("distance ~ age | Subject", mc.datasets.load("Orthodont"), package="nlme")
         >>> fl.intervals()["age"].columns.tolist()
@@ -361,8 +361,8 @@ class LmList:
         """lme4's ``confint.lmList4``: each group's ``confint.lm`` (its own sigma and df; NaN with no
         residual df) -- or, with ``pool=True``, pooled standard errors with the pooled df.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
         >>> mc.confint(fl)["Days"].columns.tolist()
@@ -529,8 +529,8 @@ def lmList(formula: str, data: pd.DataFrame, package: str = "lme4", pool: bool =
     UserWarning
         R's warning when the fit of some groups fails (their coefficients are NA).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
     >>> fl.coef().loc["308"].round(3).tolist()

@@ -17,8 +17,8 @@ the package, see ARCHITECTURE).
 This module is a leaf: modules that only need to recognise a fit (``isinstance``) import it here,
 never the fit modules.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
 >>> isinstance(m, MixedModel), round(m.AIC(), 3)
@@ -54,8 +54,8 @@ class LogLik(float):
     REML : bool, optional
         Whether it is a restricted (REML) log-likelihood (default ``False``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> ll = LogLik(-871.8141, df=6, nobs=180)
     >>> float(ll), ll.df
     (-871.8141, 6)
@@ -80,8 +80,8 @@ def require_rows(m: Any, what: str) -> None:
     """Functions that read the rows of the data (``bootMer``, ``simulate``, Kenward-Roger ...) refuse
     a fit that does not hold them (a fit on a Dask DataFrame) with a :class:`DataError` saying so.
 
-    Example
-    -------
+    Examples
+    --------
     >>> class Fit:
     ...     holds_rows = False
     >>> require_rows(Fit(), "bootMer")
@@ -107,8 +107,8 @@ class MixedModel(StatsmodelsExtras, abc.ABC):
     an attribute raises ``AttributeError`` (a lazily computed value uses
     ``functools.cached_property``, which does not go through ``__setattr__``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> isinstance(m, MixedModel), m.nobs

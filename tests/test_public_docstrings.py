@@ -15,8 +15,8 @@ heading line underlined by dashes; numpydoc itself is a ``docs`` extra, not a te
   names the R call(s) in double back-quotes (``R equivalent: ``lme4::fixef(m)``, ``nlme::fixef(m)``.``,
   ``R equivalent: lme4's warning ``Model failed to converge ...``.``), or ``R equivalent: none``
   and why, for Python-only names;
-* an **Examples** section (numpy's spelling; ``EXAMPLES_HEADINGS`` also accepts the package's older
-  ``Example`` until every module is renamed) with at least one ``>>>`` line not marked ``+SKIP``:
+* an **Examples** section (numpy's spelling, ``EXAMPLES_HEADINGS``) with at least one ``>>>`` line not
+  marked ``+SKIP``:
   the examples are run by tests/test_docstring_examples.py.
 
 Modules in ``__all__`` (``datasets``, ``family``) need a module docstring that names each callable
@@ -34,9 +34,8 @@ import pytest
 
 import mixedcompat as mc
 
-# The spellings of the examples' heading accepted: numpydoc's "Examples"; the older "Example" until
-# the package's modules are renamed (then this becomes ("Examples",)).
-EXAMPLES_HEADINGS = ("Examples", "Example")
+# The spelling of the examples' heading: numpydoc's "Examples".
+EXAMPLES_HEADINGS = ("Examples",)
 
 # Fit classes users obtain from a fitting function, not from their constructor: their docstring
 # names that function rather than documenting the constructor's internal arguments.

@@ -19,8 +19,8 @@ at ETH, 73421 rows), ``cbpp`` (contagious bovine pleuropneumonia, binomial), ``g
 ``BodyWeight`` (rat weights over time by diet), ``ergoStool`` (stool types), ``Rail`` (stress in
 railway rails), ``Oxboys`` (heights of boys in Oxford).
 
-Example
--------
+Examples
+--------
 >>> from mixedcompat import datasets
 >>> df = datasets.load("sleepstudy")
 >>> df.shape
@@ -55,8 +55,8 @@ def list_datasets() -> list[str]:
     list of str
         Names accepted by :func:`load`, e.g. ``"sleepstudy"``, ``"Orthodont"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.datasets import list_datasets
     >>> "Dyestuff" in list_datasets()
     True
@@ -86,8 +86,8 @@ def load(name: str) -> pd.DataFrame:
     KeyError
         If no data set of that name is bundled; the message lists those that are.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.datasets import load
     >>> cake = load("cake")
     >>> cake["temperature"].cat.ordered
@@ -131,8 +131,8 @@ def read_csv_with_levels(path: str | Path) -> pd.DataFrame:
     ValueError
         If the metadata does not match the CSV (missing columns, row count, unknown levels).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.datasets import DATA_DIR, read_csv_with_levels
     >>> df = read_csv_with_levels(DATA_DIR / "Dyestuff.csv")
     >>> list(df["Batch"].cat.categories)
@@ -175,8 +175,8 @@ def apply_column_metadata(
     pandas.DataFrame
         New frame with the same columns in the same order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> raw = pd.DataFrame({"g": ["b", "a", None]})
     >>> meta = {"columns": {"g": {"type": "factor", "levels": ["b", "a"]}}}

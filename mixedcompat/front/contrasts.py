@@ -15,8 +15,8 @@ from mixedcompat.errors import DataError, FormulaError
 def contr_treatment(levels: list[str]) -> tuple[np.ndarray, list[str]]:
     """Dummy coding against the first level.
 
-    Example
-    -------
+    Examples
+    --------
     >>> contr_treatment(["a", "b", "c"])[1]
     ['b', 'c']
     """
@@ -66,8 +66,8 @@ def poly_names(k: int) -> list[str]:
 def contr_poly(levels: list[str]) -> tuple[np.ndarray, list[str]]:
     """Orthogonal polynomial contrasts for ordered factors.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m, names = contr_poly(["lo", "mid", "hi"])
     >>> names, (np.round(m[:, 0], 6) + 0.0).tolist()
     (['.L', '.Q'], [-0.707107, 0.0, 0.707107])
@@ -91,8 +91,8 @@ CONTRASTS = {
 def contrast_matrix(spec: Any, levels: list[str], ordered: bool, name: str) -> tuple[np.ndarray, list[str]]:
     """The contrast matrix for a factor: ``spec`` is None (R's defaults), a contr.* name or a matrix.
 
-    Example
-    -------
+    Examples
+    --------
     >>> contrast_matrix("contr.sum", ["a", "b", "c"], False, "f")[0].tolist()
     [[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]
     """

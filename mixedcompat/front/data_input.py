@@ -64,8 +64,8 @@ def as_data_frame(data: Any, what: str = "data") -> pd.DataFrame:
         An unsupported type (named, with the conversion to use), columns of different lengths, a
         column that is not one-dimensional.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = as_data_frame({"y": [1.0, 2.0, 3.0], "g": ["b", "a", None], "ok": [True, False, True]})
     >>> d["g"].isna().tolist(), d["ok"].dtype.kind
     ([False, False, True], 'b')
@@ -299,8 +299,8 @@ def _polars_int_types(s: Any) -> tuple:
 def is_dask_frame(data: Any) -> bool:
     """Whether ``data`` is a Dask DataFrame (without importing Dask).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> is_dask_frame(pd.DataFrame())
     False

@@ -42,8 +42,8 @@ RANK_TOL = 1e-7
 class MatrixSpec:
     """Everything needed to rebuild a model matrix on new data (R's predvars + xlevels + contrasts).
 
-    Example
-    -------
+    Examples
+    --------
     >>> mf = model_frame(parse_formula("y ~ poly(x, 2)"),
     ...                  pd.DataFrame({"y": [1., 2, 3, 4], "x": [1., 2, 4, 8]}))  # doctest: +SKIP
     >>> build_fixed(mf.fixed_spec, pd.DataFrame({"x": [3.0]})).shape  # doctest: +SKIP
@@ -109,8 +109,8 @@ def assemble(struct: TermStructure, values: dict[int, Num | Fac], codings, contr
     -------
     X, column names, R's ``assign``
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.terms import rhs_terms
     >>> s = rhs_terms("x")
     >>> assemble(s, {0: Num(np.array([1.0, 2.0]))}, [[(0, 1)]], {}, 2)[1]
@@ -177,8 +177,8 @@ def model_matrix(rhs: str | Node, data: pd.DataFrame, contrasts: dict | None = N
     Rows with a missing value in a variable are left out (R's default ``na.omit``) unless
     ``na_omit=False``.  Returns the matrix, its column names and R's ``assign``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"x": [1.0, 2.0, 3.0], "f": ["a", "b", "a"]})
     >>> model_matrix("x * f", d)[1]
     ['(Intercept)', 'x', 'fb', 'x:fb']
@@ -273,8 +273,8 @@ def spec_variables(spec: MatrixSpec, newdata: pd.DataFrame) -> dict[int, Num | F
 def build_fixed(spec: MatrixSpec, newdata: pd.DataFrame) -> np.ndarray:
     """The fixed-effects model matrix on new data, as lme4's ``predict(newdata=)`` builds it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [1.0, 2, 3, 4], "g": list("aabb")})
@@ -341,8 +341,8 @@ def _dqrdc2(X: np.ndarray, tol: float) -> tuple[int, np.ndarray]:
 def qr_rank(X: np.ndarray, tol: float = RANK_TOL) -> tuple[int, np.ndarray]:
     """Rank and column pivot of ``X`` exactly as R's ``qr(X, tol)`` (LINPACK dqrdc2) decides them.
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.column_stack([np.ones(4), np.arange(4.0), 2 * np.arange(4.0)])
     >>> rank, pivot = qr_rank(X)
     >>> rank, pivot.tolist()
@@ -405,8 +405,8 @@ class ModelFrame:
 def group_leaves(node: Node, out: list[Node]) -> None:
     """Append to ``out`` the variables of a grouping factor ``a:b:(c)`` (the operands of ``:``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> leaves = []
     >>> group_leaves(parse("b:(a)"), leaves)
     >>> [leaf.deparse() for leaf in leaves]
@@ -445,8 +445,8 @@ def group_factor(node: Node, values: dict[Node, Any], rows: np.ndarray | None, n
     """The grouping factor ``node`` (``g``, ``a:b``...) from its leaves' values (keyed by their trees),
     on ``rows`` (all when ``None``); ``a:b`` has the observed combinations as levels, ``a`` slowest.
 
-    Example
-    -------
+    Examples
+    --------
     >>> vals = {parse("a"): Fac(np.array([0, 1, 0]), ["p", "q"]), parse("b"): Fac(np.array([0, 0, 1]), ["u", "v"])}
     >>> group_factor(parse("a:b"), vals, None, "a:b").levels
     ['p:u', 'p:v', 'q:u']
@@ -512,8 +512,8 @@ def check_finite(value: Num | Fac, name: str, role: str, row_labels: Any) -> Non
     DataError
         ``"NA/NaN/Inf in 'y': the response 'log(y)' is -Inf in 1 row (row label 3)"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_finite(Num(np.array([1.0, np.inf])), "x", "the response", [10, 11])
     Traceback (most recent call last):
     ...
@@ -591,8 +591,8 @@ def model_frame(parts: FormulaParts, data: pd.DataFrame, weights=None, offset=No
     DataError
         Non-numeric response, bad weights, no rows left, missing values with ``na_action="fail"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 2, 3], "g": list("abab")})
     >>> mf = model_frame(parse_formula("y ~ x + (1 | g)"), d)
@@ -660,8 +660,8 @@ def model_variables(parts: FormulaParts, data: pd.DataFrame, params: dict | None
     FormulaError
         No response, an unknown variable or function, a grouping factor that is not a column.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 2, 3], "g": list("abab")})
     >>> [v.deparse() for v in model_variables(parse_formula("log(y) ~ x + (1 | g)"), d).values]
@@ -737,8 +737,8 @@ def complete_rows(columns: list[tuple[str, Num | Fac]], keep: np.ndarray, fail_o
         The subset keeps no row, a missing value under ``na.fail`` (naming the variables and counts),
         or no complete row.
 
-    Example
-    -------
+    Examples
+    --------
     >>> used = complete_rows([("x", Num(np.array([1.0, np.nan, 3.0])))], np.ones(3, bool), False)
     >>> used.rows.tolist()
     [0, 2]
@@ -906,8 +906,8 @@ def kept_variables(parts: FormulaParts, data: pd.DataFrame, weights: str | None 
     (role -> (name, values)).  ``params``: the whole data's ``poly()`` / ``scale()`` coefficients
     (:func:`model_variables`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> part = pd.DataFrame({"y": [1.0, None], "g": ["u", "v"]})
     >>> variables, used, _ = kept_variables(parse_formula("y ~ 1 + (1 | g)"), part)
@@ -948,8 +948,8 @@ def model_frame_on_levels(parts: FormulaParts, data: pd.DataFrame, levels: dict[
     DataError
         A level not in ``levels`` (or a factor missing from it), missing values under ``na.fail``, Inf.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> part = pd.DataFrame({"y": [1.0, 2.0], "f": ["b", "b"], "g": ["u", "v"]})
     >>> mf = model_frame_on_levels(parse_formula("y ~ f + (1 | g)"), part, {"f": ["a", "b"], "g": ["u", "v", "w"]})

@@ -31,8 +31,8 @@ BARS = ("|", "||")
 class RETerm:
     """One random-effects term ``(expr | group)`` after ``||`` and ``/`` expansion, as trees.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = RETerm(parse("1 + Days"), parse("Subject"))
     >>> t.label, t.expr_text, t.group_text
     ('1 + Days | Subject', '1 + Days', 'Subject')
@@ -68,8 +68,8 @@ class FormulaParts:
     random-effects terms as R trees; ``text`` is the formula as given (whitespace normalised) and
     ``tree`` the whole formula as parsed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> p = parse_formula("Reaction ~ Days + (Days | Subject)")
     >>> p.response_text, p.fixed_text, [t.label for t in p.re_terms]
     ('Reaction', 'Days', ['Days | Subject'])
@@ -99,8 +99,8 @@ class FormulaParts:
 def is_bar(node: Node) -> bool:
     """Whether ``node`` is a random-effects bar ``expr | g`` or ``expr || g`` (not in parentheses).
 
-    Example
-    -------
+    Examples
+    --------
     >>> is_bar(parse("x || g")), is_bar(parse("(x | g)"))
     (True, False)
     """
@@ -244,8 +244,8 @@ def double_vert_terms(term: Node) -> list[Node]:
     """lme4's ``expandDoubleVerts`` of one ``(expr || g)``: the uncorrelated terms ``(1 | g)``,
     ``(0 + x | g)``... as formula pieces (the group as written: ``/`` is expanded later).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.deparse() for t in double_vert_terms(parse("(x || a/b)"))]
     ['(1 | a/b)', '(0 + x | a/b)']
     """
@@ -264,8 +264,8 @@ def parse_bar(term: Node) -> list[RETerm]:
         A bar in the left-hand side, more than one bar, a grouping factor combining variables with
         anything but ``:`` or ``/``, a ``-`` term inside ``||``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.label for t in parse_bar(parse("x || a/b"))]
     ['1 | b:a', '1 | a', '0 + x | b:a', '0 + x | a']
     """
@@ -318,8 +318,8 @@ def parse_formula(formula: str | Node | FormulaParts, one_sided: bool = False) -
     As in R, a bar outside parentheses takes the whole right-hand side: ``"y ~ x + 1 | g"`` is the
     single term ``(x + 1 | g)`` with fixed part ``1`` (lme4 fits it so, without a warning).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.label for t in parse_formula("y ~ x + (x || g) + (1 | a/b)").re_terms]
     ['1 | g', '0 + x | g', '1 | b:a', '1 | a']
     >>> p = parse_formula("log(y) ~ x | z")

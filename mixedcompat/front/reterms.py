@@ -22,8 +22,8 @@ from mixedcompat.front.rlang import Node
 class ReTerm:
     """One random-effects term on the rows of a model frame.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = ReTerm("Subject", "Days | Subject", np.array([0, 0, 1]), ["308", "309"],
     ...            np.ones((3, 1)), ["(Intercept)"])
     >>> t.q, t.n_levels, t.n_theta
@@ -99,8 +99,8 @@ class ThetaLayout:
     terms : tuple of ReTerm
         The terms it was built from.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = ReTerm("Subject", "Days | Subject", np.array([0, 1]), ["308", "309"],
     ...            np.ones((2, 2)), ["(Intercept)", "Days"])
     >>> lay = ThetaLayout.of([t])
@@ -199,8 +199,8 @@ def _tril_index(q: int) -> tuple[np.ndarray, np.ndarray]:
 def lme4_term_order(n_levels: list[int]) -> list[int]:
     """lme4's reordering of terms: ``rev(order(nl))`` when some term has more levels than its predecessor.
 
-    Example
-    -------
+    Examples
+    --------
     >>> lme4_term_order([10, 20, 10])
     [1, 2, 0]
     >>> lme4_term_order([18, 18])

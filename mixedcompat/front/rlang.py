@@ -40,8 +40,8 @@ Walking: :func:`walk` (pre-order), :func:`symbols`, :func:`split_top` (``a + b +
 :func:`signed_terms` (``a + b - c`` -> ``[("+", a), ("+", b), ("-", c)]``), :func:`strip_parens`,
 :func:`find_calls`, :func:`is_binop`, :func:`is_call`, :func:`map_nodes` (bottom-up rewrite).
 
-Example
--------
+Examples
+--------
 >>> t = parse("y~x*f+(1|a/b)+log(z+1)+I(x^2)")
 >>> t.deparse()
 'y ~ x * f + (1 | a/b) + log(z + 1) + I(x^2)'
@@ -72,8 +72,8 @@ def r_number(v: float) -> str:
     """A double as R's ``as.character`` / ``deparse`` writes it (15 significant digits, fixed unless
     scientific is narrower).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [r_number(v) for v in (308.0, 1e5, 0.1 + 0.2, 123456.0, 1e-4)]
     ['308', '1e+05', '0.3', '123456', '1e-04']
     """
@@ -111,8 +111,8 @@ _LITERALS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_rea
 def r_symbol(name: str) -> str:
     """A symbol as R deparses it: backticks around a name that is not syntactic or is reserved.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_symbol("x.1"), r_symbol("my var"), r_symbol("if")
     ('x.1', '`my var`', '`if`')
     """
@@ -128,8 +128,8 @@ _STR_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", '"': '\\"',
 def r_string(s: str) -> str:
     """A string constant as R deparses it: double quotes, R's escapes.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_string("it's \\"x\\"")
     '"it\\'s \\\\"x\\\\""'
     """
@@ -151,8 +151,8 @@ def r_string(s: str) -> str:
 class Node:
     """One node of an R expression (see the module docstring for the kinds). Immutable and hashable.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse("I(x^2)").deparse()
     'I(x^2)'
     >>> parse("log(x, base = 2)") == parse("log(x,base=2)")
@@ -183,8 +183,8 @@ class Node:
     def deparse(self) -> str:
         """R's ``deparse`` of the expression on one line.
 
-        Example
-        -------
+        Examples
+        --------
         >>> parse("a%in%b").deparse()
         'a %in% b'
         """
@@ -193,8 +193,8 @@ class Node:
     def deparse_lines(self, width_cutoff: int = 60) -> list[str]:
         """The lines of R's ``deparse(x, width.cutoff = width_cutoff)``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> parse("y ~ x").deparse_lines()
         ['y ~ x']
         """
@@ -203,8 +203,8 @@ class Node:
     def symbols(self) -> list[str]:
         """Names of the symbols in the expression, in order of first appearance (R's ``all.vars``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> parse("log(y) ~ x + x:g + pi").symbols()
         ['y', 'x', 'g']
         """
@@ -228,8 +228,8 @@ def sym(name: str) -> Node:
 def num(value: float, integer: bool = False) -> Node:
     """A number node (``integer=True`` for R's ``1L``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> num(1e5).deparse(), num(3, integer=True).deparse()
     ('1e+05', '3L')
     """
@@ -244,8 +244,8 @@ def string(value: str) -> Node:
 def call(fn: str | Node, *args: Node, **named: Node) -> Node:
     """A call node; keyword arguments become named arguments.
 
-    Example
-    -------
+    Examples
+    --------
     >>> call("log", sym("x"), base=num(2)).deparse()
     'log(x, base = 2)'
     """
@@ -291,8 +291,8 @@ _TOKEN_RE = re.compile(r"""
 def tokenize(text: str) -> list[Token]:
     """R's tokens of ``text`` (whitespace and comments dropped; ``**`` read as ``^``, as R does).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [t.text for t in tokenize("a %in% b[[1]]")]
     ['a', '%in%', 'b', '[[', '1', ']', ']']
     """
@@ -495,8 +495,8 @@ def parse(text: str) -> Node:
 
     Raises :class:`~mixedcompat.errors.FormulaError` naming the text when it is not one R expression.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse("-2^2:3").deparse()
     '-2^2:3'
     >>> parse("a - b - c").args[0].deparse()
@@ -681,8 +681,8 @@ def deparse(node: Node, width_cutoff: int = 60, *, spell_symbol: Callable[[str],
     spaces per level (2 past level 4).  ``spell_symbol``, when given, writes each symbol (variable)
     instead of R's backtick rule, e.g. to write the names of another formula language.
 
-    Example
-    -------
+    Examples
+    --------
     >>> deparse(parse("y ~ aaaaaaaaaa + bbbbbbbbbb + cccccccccc + dddddddddd"), width_cutoff=20)
     ['y ~ aaaaaaaaaa + bbbbbbbbbb + ', '    cccccccccc + dddddddddd']
     """
@@ -695,8 +695,8 @@ def deparse(node: Node, width_cutoff: int = 60, *, spell_symbol: Callable[[str],
 def deparse_one(node: Node, *, spell_symbol: Callable[[str], str] | None = None) -> str:
     """R's deparse of ``node`` on one line (no width cutoff); ``spell_symbol`` as in :func:`deparse`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> deparse_one(parse("f(x,y=`a b`)"))
     'f(x, y = `a b`)'
     >>> deparse_one(parse("`a b` ~ x"), spell_symbol=lambda s: f"Q({s!r})")
@@ -711,8 +711,8 @@ def deparse_one(node: Node, *, spell_symbol: Callable[[str], str] | None = None)
 def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, pre-order (a computed call's function expression included).
 
-    Example
-    -------
+    Examples
+    --------
     >>> [n.kind for n in walk(parse("f(-x)"))]
     ['call', 'unop', 'sym']
     """
@@ -727,8 +727,8 @@ def symbols(node: Node) -> list[str]:
     """R's ``all.vars``: the variable names in order of first appearance (function names and
     :data:`CONSTANTS` left out; the right side of ``$``/``@``/``::`` is not a variable).
 
-    Example
-    -------
+    Examples
+    --------
     >>> symbols(parse("log(y) ~ x * f + pi"))
     ['y', 'x', 'f']
     """
@@ -755,8 +755,8 @@ def symbols(node: Node) -> list[str]:
 def is_binop(node: Node, *ops: str) -> bool:
     """Whether ``node`` is a binary operator among ``ops`` (any binary operator when none are given).
 
-    Example
-    -------
+    Examples
+    --------
     >>> is_binop(parse("a | b"), "|", "||")
     True
     """
@@ -766,8 +766,8 @@ def is_binop(node: Node, *ops: str) -> bool:
 def is_call(node: Node, *names: str) -> bool:
     """Whether ``node`` calls one of the functions ``names`` (any call when none are given).
 
-    Example
-    -------
+    Examples
+    --------
     >>> is_call(parse("offset(log(n))"), "offset")
     True
     """
@@ -777,8 +777,8 @@ def is_call(node: Node, *names: str) -> bool:
 def strip_parens(node: Node) -> Node:
     """``node`` without its enclosing parentheses (all levels).
 
-    Example
-    -------
+    Examples
+    --------
     >>> strip_parens(parse("((a + b))")).deparse()
     'a + b'
     """
@@ -791,8 +791,8 @@ def split_top(node: Node, op: str) -> list[Node]:
     """The operands of a chain of the binary operator ``op`` at the top of ``node`` (parentheses
     stop the split), in order: ``a + b + c`` -> ``[a, b, c]``; ``a^b^c`` on ``^`` -> ``[a, b, c]``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [n.deparse() for n in split_top(parse("a + (b + c) + d"), "+")]
     ['a', '(b + c)', 'd']
     >>> [n.deparse() for n in split_top(parse("a * b"), "+")]
@@ -807,8 +807,8 @@ def signed_terms(node: Node) -> list[tuple[str, Node]]:
     """The terms of a ``+``/``-`` chain with their signs; a leading unary sign counts as the first
     term's: ``a + b - c`` -> ``[("+", a), ("+", b), ("-", c)]``, ``-1 + x`` -> ``[("-", 1), ("+", x)]``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [(s, n.deparse()) for s, n in signed_terms(parse("0 + x - (1 | g)"))]
     [('+', '0'), ('+', 'x'), ('-', '(1 | g)')]
     """
@@ -829,8 +829,8 @@ def signed_terms(node: Node) -> list[tuple[str, Node]]:
 def find_calls(node: Node, *names: str) -> list[Node]:
     """The calls (to ``names``, or any) anywhere in ``node``, pre-order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [c.deparse() for c in find_calls(parse("y ~ log(x) + poly(z, 2)"), "poly")]
     ['poly(z, 2)']
     """
@@ -840,8 +840,8 @@ def find_calls(node: Node, *names: str) -> list[Node]:
 def map_nodes(node: Node, fn: Callable[[Node], Node]) -> Node:
     """Rewrite a tree bottom-up: ``fn`` is applied to each node after its children were rewritten.
 
-    Example
-    -------
+    Examples
+    --------
     >>> map_nodes(parse("a + b"), lambda n: sym("z") if n == sym("b") else n).deparse()
     'a + z'
     """

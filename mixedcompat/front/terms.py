@@ -29,8 +29,8 @@ class TermStructure:
     ``variables`` are the formula variables in R's order (first appearance); each term is a sorted
     tuple of variable indices; terms are ordered by degree as R does.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rhs_terms("(a + b + c)^2").labels
     ['a', 'b', 'c', 'a:b', 'a:c', 'b:c']
     """
@@ -140,8 +140,8 @@ def rhs_terms(rhs: str | Node) -> TermStructure:
     rhs : str or Node
         A right-hand side (text or an R tree) such as ``"x * f - 1"`` or ``"(a + b + c)^2"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = rhs_terms("b:a + a + offset(z) - 1")
     >>> s.labels, s.intercept, [s.names[i] for i in s.offsets]
     (['a', 'b:a'], False, ['offset(z)'])
@@ -163,8 +163,8 @@ def factor_codes(struct: TermStructure, is_factor: list[bool]) -> list[list[tupl
     term counts as present); without an intercept the first factor of the first term holding a
     factor gets indicators.
 
-    Example
-    -------
+    Examples
+    --------
     >>> factor_codes(rhs_terms("a + a:b"), [True, True])
     [[(0, 1)], [(0, 2), (1, 1)]]
     """
@@ -193,8 +193,8 @@ def factor_codes(struct: TermStructure, is_factor: list[bool]) -> list[list[tupl
 def drop_scope(struct: TermStructure) -> list[str]:
     """R's ``drop.scope``: the labels of the terms not contained in (marginal to) another term.
 
-    Example
-    -------
+    Examples
+    --------
     >>> drop_scope(rhs_terms("x * f + z"))
     ['z', 'x:f']
     """
@@ -211,8 +211,8 @@ def rhs_of_terms(struct: TermStructure, keep: Sequence[int] | None = None) -> No
     """The right-hand side R writes for terms of ``struct`` (those at positions ``keep``, all when None):
     ``a + b + a:b``, with ``- 1`` when ``struct`` has no intercept; ``1`` / ``0`` when no term is kept.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = rhs_terms("0 + x * f")
     >>> rhs_of_terms(s, [0, 2]).deparse()
     'x + x:f - 1'
@@ -294,8 +294,8 @@ def update_formula(old: str | FormulaParts, new: str, require_random: bool = Tru
         ``new`` is not a formula, the result has no random-effects term, or a random-effects term
         would be crossed with another term.
 
-    Example
-    -------
+    Examples
+    --------
     >>> update_formula("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)")
     'log(y) ~ f + (x | g) + (1 | h) + x:f'
     """
@@ -306,8 +306,8 @@ def update_formula_tree(old: str | FormulaParts, new: str | Node, require_random
     """:func:`update_formula` as a formula tree, built from the term algebra without writing text:
     ``new`` may be a tree too (``. ~ . - x`` built by a caller), so nothing is re-parsed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import deparse_one
     >>> deparse_one(update_formula_tree("y ~ x * f + (x | g)", "log(.) ~ . - x + (1 | h)"))
     'log(y) ~ f + (x | g) + (1 | h) + x:f'
@@ -386,8 +386,8 @@ def _update(old: str | FormulaParts, new: str | Node, require_random: bool) -> t
 def term_node(struct: TermStructure, term: tuple[int, ...]) -> Node:
     """One term of ``struct`` (a tuple of variable indices) as R writes it: its variables joined by ``:``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = rhs_terms("x * f")
     >>> term_node(s, s.terms[2]).deparse()
     'x:f'

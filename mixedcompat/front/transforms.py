@@ -89,8 +89,8 @@ def labels_for(values: np.ndarray, integer: bool = False) -> list[str]:
 def factor_from_values(values: Any) -> Fac:
     """R's ``factor(x)``: levels sorted (numbers numerically, strings by code point).
 
-    Example
-    -------
+    Examples
+    --------
     >>> factor_from_values(np.array(["b", "a", "b"])).levels
     ['a', 'b']
     """
@@ -231,8 +231,8 @@ def numeric_values(v: Any, what: str) -> np.ndarray:
     """The numbers of an evaluated value (a :class:`Num`'s values, a constant as an array) for the
     function ``what``; a factor is refused as R refuses it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> numeric_values(Fac(np.array([0]), ["a"]), "scale")
     Traceback (most recent call last):
     ...
@@ -324,8 +324,8 @@ def _factor_call(node: Node, ctx: EvalContext, ordered: bool | None) -> Fac:
 def poly_fit(x: np.ndarray, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R's ``poly(x, degree)``: orthonormal polynomial columns and the ``alpha``/``norm2`` coefficients.
 
-    Example
-    -------
+    Examples
+    --------
     >>> Z, alpha, norm2 = poly_fit(np.arange(5.0), 2)
     >>> (np.round(Z[:, 0] * np.sqrt(10), 6) + 0.0).tolist()
     [-2.0, -1.0, 0.0, 1.0, 2.0]
@@ -347,8 +347,8 @@ def poly_point_checks(has_nan: bool, degree: int, n_unique: Any) -> None:
     """R's ``poly()`` checks of its points, in R's order: no missing value, ``degree >= 1``, fewer
     than ``degree + 1`` unique points (``n_unique``: the count, or a function giving it).
 
-    Example
-    -------
+    Examples
+    --------
     >>> poly_point_checks(False, 2, 2)
     Traceback (most recent call last):
     ...
@@ -367,8 +367,8 @@ def poly_monic(x: np.ndarray, degree: int, alpha: np.ndarray, norm2: np.ndarray)
     unnormalised) by the three-term recurrence ``P_{k+1} = (x - alpha_k) P_k - (norm2_{k+1} /
     norm2_k) P_{k-1}``; it reads ``alpha[:degree]`` and ``norm2[:degree + 1]`` only.
 
-    Example
-    -------
+    Examples
+    --------
     >>> P = poly_monic(np.array([0.0, 1.0, 2.0]), 2, np.array([1.0, 1.0]), np.array([1.0, 3.0, 2.0]))
     >>> (3 * P).round(12).tolist()
     [[3.0, -3.0, 1.0], [3.0, 0.0, -2.0], [3.0, 3.0, 1.0]]
@@ -395,8 +395,8 @@ def poly_arguments(node: Node, ctx: EvalContext) -> tuple[Node, int, bool]:
     FormulaError
         Several variables (``poly(x, z, 2)``), a degree or ``raw`` that is not a constant.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x, degree, raw = poly_arguments(parse_r("poly(x, degree = 3, raw = TRUE)"), EvalContext(pd.DataFrame()))
     >>> x.deparse(), degree, raw
     ('x', 3, True)
@@ -415,8 +415,8 @@ def scale_arguments(node: Node, ctx: EvalContext) -> tuple[Node, Any, Any]:
     """A ``scale()`` call's variable and its ``center`` / ``scale`` arguments (``True``, ``False``
     or numbers; ``True`` when absent).
 
-    Example
-    -------
+    Examples
+    --------
     >>> x, center, scale = scale_arguments(parse_r("scale(x, scale = c(2, 3))"), EvalContext(pd.DataFrame()))
     >>> x.deparse(), center, scale
     ('x', True, [2.0, 3.0])
@@ -461,8 +461,8 @@ def infinite_error(node: Node, count: int, labels: list) -> DataError:
     """The error of :func:`poly` / :func:`scale` (R's ``qr()``) on a variable with ``count`` infinite
     values, the first of them (at most 5) in the rows labelled ``labels``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(infinite_error(parse_r("scale(x)"), 1, [7]))
     NA/NaN/Inf in foreign function call (arg 1): scale(x) of a variable with 1 infinite value (row label 7); drop or recode those rows
     """
@@ -602,8 +602,8 @@ _PATSY_CONTRASTS = {"Sum": "contr.sum", "Helmert": "contr.helmert", "Poly": "con
 def patsy_hint(node: Node) -> str | None:
     """The message for a patsy (Python formula) spelling, naming the R spelling that works; else None.
 
-    Example
-    -------
+    Examples
+    --------
     >>> patsy_hint(parse_r("np.log(x)"))
     "np.log(x) is numpy's spelling: R formulas write log(x)"
     """
@@ -679,8 +679,8 @@ def _compare(op: str, a: Any, b: Any, what: str) -> Num:
 def evaluate(node: Node, ctx: EvalContext) -> Any:
     """Evaluate an R expression on ``ctx.data``; returns :class:`Num`, :class:`Fac` or a constant.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ctx = EvalContext(pd.DataFrame({"x": [1.0, 4.0]}))
     >>> evaluate(parse_r("I(sqrt(x) + 1)"), ctx).values.tolist()
     [2.0, 3.0]

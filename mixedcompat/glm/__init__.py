@@ -2,8 +2,8 @@
 the response and its initialisation (response.py), Gauss-Hermite rules (gauss_hermite.py), the
 negative binomial's theta (negbin.py), and the R density functions they rest on (rmath.py).
 
-Example
--------
+Examples
+--------
 >>> from mixedcompat.glm import binomial
 >>> binomial("probit").link.name
 'probit'

@@ -83,8 +83,8 @@ def _a(x) -> np.ndarray:
 def nb_family_name(theta: float) -> str:
     """``MASS::negative.binomial``'s family name: ``"Negative Binomial(" format(round(theta, 4)) ")"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> nb_family_name(1.23456789), nb_family_name(1e5), nb_family_name(1234.56789)
     ('Negative Binomial(1.2346)', 'Negative Binomial(1e+05)', 'Negative Binomial(1234.568)')
     """
@@ -108,8 +108,8 @@ class Family:
         The negative binomial's ``aic`` with prior weights: lme4's (only the first term weighted, the
         default) or MASS's (every term weighted).
 
-    Example
-    -------
+    Examples
+    --------
     >>> f = binomial()
     >>> f.family, f.link.name, f.has_scale
     ('binomial', 'logit', False)
@@ -126,8 +126,8 @@ class Family:
     def kind(self) -> str:
         """The family's key: its R name, ``"negative.binomial"`` for ``Negative Binomial(..)``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> negative_binomial(2.0).kind
         'negative.binomial'
         """
@@ -137,8 +137,8 @@ class Family:
     def has_scale(self) -> bool:
         """Whether sigma is estimated (lme4's ``useSc``: not for poisson, binomial, negative binomial).
 
-        Example
-        -------
+        Examples
+        --------
         >>> Gamma().has_scale, poisson().has_scale
         (True, False)
         """
@@ -148,8 +148,8 @@ class Family:
     def linkfun(self, mu) -> np.ndarray:
         """eta = g(mu) (R's linkfun). Example: ``poisson().linkfun([1.0]).tolist()`` is ``[0.0]``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> poisson().linkfun([1.0]).tolist()
         [0.0]
         """
@@ -158,8 +158,8 @@ class Family:
     def linkinv(self, eta) -> np.ndarray:
         """mu = g^-1(eta) with lme4's clamps.
 
-        Example
-        -------
+        Examples
+        --------
         >>> poisson().linkinv([0.0]).tolist()
         [1.0]
         """
@@ -168,8 +168,8 @@ class Family:
     def mu_eta(self, eta) -> np.ndarray:
         """d mu / d eta with lme4's floors.
 
-        Example
-        -------
+        Examples
+        --------
         >>> binomial().mu_eta([0.0]).tolist()
         [0.25]
         """
@@ -178,8 +178,8 @@ class Family:
     def valideta(self, eta) -> bool:
         """R's ``valideta`` of the link.
 
-        Example
-        -------
+        Examples
+        --------
         >>> Gamma().valideta([0.0])
         False
         """
@@ -189,8 +189,8 @@ class Family:
     def variance(self, mu) -> np.ndarray:
         """The variance function V(mu), as lme4's C++ (binomial floored at eps).
 
-        Example
-        -------
+        Examples
+        --------
         >>> negative_binomial(2.0).variance([2.0]).tolist()
         [4.0]
         """
@@ -211,8 +211,8 @@ class Family:
     def dev_resids(self, y, mu, wt) -> np.ndarray:
         """Unit deviances times prior weights (R's ``dev.resids``, lme4's ``devResid``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> poisson().dev_resids([0.0, 2.0], [1.0, 2.0], [1.0, 1.0]).tolist()
         [2.0, 0.0]
         """
@@ -247,8 +247,8 @@ class Family:
         dev : float
             The sum of the deviance residuals (used by Gamma, gaussian, inverse.gaussian).
 
-        Example
-        -------
+        Examples
+        --------
         >>> round(poisson().aic([1.0, 2.0], [1.0, 1.0], [1.0, 2.0], [1.0, 1.0], 0.0), 10)
         4.6137056389
         """
@@ -283,8 +283,8 @@ class Family:
     def validmu(self, mu) -> bool:
         """R's ``validmu``: binomial 0 < mu < 1, poisson / Gamma / negative binomial mu > 0 (finite).
 
-        Example
-        -------
+        Examples
+        --------
         >>> binomial().validmu([0.5, 1.0])
         False
         """
@@ -302,8 +302,8 @@ class Family:
         """R's ``family$initialize`` (see :mod:`mixedcompat.glm.response`): the modelled response,
         prior weights, ``mustart`` and trials ``n``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> init = poisson().initialize(np.array([0.0, 3.0]))
         >>> init.mustart.tolist()
         [0.1, 3.1]

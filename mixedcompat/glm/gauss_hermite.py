@@ -43,8 +43,8 @@ class GHRule:
     def as_matrix(self) -> np.ndarray:
         """The k x 3 matrix with columns z, w, ldnorm (lme4's ``GHrule(k)``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> GHrule(2).as_matrix()[:, :2].tolist()
         [[-1.0, 0.5], [1.0, 0.5]]
         """
@@ -59,8 +59,8 @@ def GHrule(k: int) -> GHRule:  # noqa: N802 (lme4's name)
     k : int
         The number of nodes, 0 <= k <= 100 (0: an empty rule).
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = GHrule(3)
     >>> np.round(r.z, 6).tolist(), np.round(r.w, 6).tolist()
     ([-1.732051, 0.0, 1.732051], [0.166667, 0.666667, 0.166667])

@@ -107,8 +107,8 @@ def cpp_max(a: float, x: np.ndarray) -> np.ndarray:
     """C++'s ``std::max(a, x)``: ``x`` if ``a < x`` else ``a``, so a NaN ``x`` gives ``a`` (lme4's clamps
     turn NaN into the bound; numpy's ``maximum`` would propagate it).
 
-    Example
-    -------
+    Examples
+    --------
     >>> cpp_max(1.0, np.array([0.0, 2.0, np.nan])).tolist()
     [1.0, 2.0, 1.0]
     """
@@ -118,8 +118,8 @@ def cpp_max(a: float, x: np.ndarray) -> np.ndarray:
 def cpp_min(a: float, x: np.ndarray) -> np.ndarray:
     """C++'s ``std::min(a, x)``: ``x`` if ``x < a`` else ``a`` (a NaN ``x`` gives ``a``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> cpp_min(1.0, np.array([0.0, 2.0, np.nan])).tolist()
     [0.0, 1.0, 1.0]
     """
@@ -287,8 +287,8 @@ class Link:
         Whose inverse link and ``mu.eta`` these are (see the module docstring). For ``sqrt`` and
         ``1/mu^2`` both are R's.
 
-    Example
-    -------
+    Examples
+    --------
     >>> lk = make_link("logit")
     >>> lk.linkinv([-40.0, 0.0, 40.0]).tolist()
     [2.220446049250313e-16, 0.5, 0.9999999999999998]
@@ -308,8 +308,8 @@ class Link:
     def in_cpp(self) -> bool:
         """Whether lme4 1.1-31 evaluates this link's inverse and derivative in C++.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("sqrt").in_cpp, make_link("probit").in_cpp
         (False, True)
         """
@@ -319,8 +319,8 @@ class Link:
     def r(self) -> "Link":
         """The same link evaluated as R's ``make.link`` does.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("probit").r.engine
         'R'
         """
@@ -330,8 +330,8 @@ class Link:
     def lme4(self) -> "Link":
         """The same link evaluated as lme4's glmer does.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("probit", engine="R").lme4.engine
         'lme4'
         """
@@ -341,8 +341,8 @@ class Link:
         """eta = g(mu), R's ``linkfun``: logit raises R's error ``Value .. out of range (0, 1)``; the
         other links give NaN outside their domain with R's warning ``NaNs produced``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("log").linkfun([1.0, 4.0]).tolist() == [0.0, float(np.log(4.0))]
         True
         """
@@ -355,8 +355,8 @@ class Link:
     def linkinv(self, eta) -> np.ndarray:
         """mu = g^-1(eta), with this engine's clamps.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("log").linkinv([-40.0, 0.0]).tolist()
         [2.220446049250313e-16, 1.0]
         """
@@ -368,8 +368,8 @@ class Link:
     def mu_eta(self, eta) -> np.ndarray:
         """d mu / d eta at eta, with this engine's floors.
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("logit").mu_eta([0.0]).tolist()
         [0.25]
         """
@@ -382,8 +382,8 @@ class Link:
         """R's ``valideta``: TRUE, or all finite and nonzero (inverse), or all finite and positive
         (sqrt, 1/mu^2).
 
-        Example
-        -------
+        Examples
+        --------
         >>> make_link("inverse").valideta([1.0, 0.0])
         False
         """
@@ -395,8 +395,8 @@ def make_link(name: str | Link, engine: Engine = "lme4") -> Link:
 
     Raises ``FormulaError("‘foo’ link not recognised")`` (R's words) for an unknown name.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_link("1/mu^2").linkinv([4.0]).tolist()
     [0.5]
     >>> make_link("foo")

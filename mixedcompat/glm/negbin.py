@@ -89,8 +89,8 @@ def theta_ml(y, mu, n: float | None = None, weights=None, limit: int = 10, eps: 
     trace : bool
         Print R's trace lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = np.array([0, 1, 1, 2, 3, 5, 8, 0, 2, 4], dtype=float)
     >>> r = theta_ml(y, np.full(10, y.mean()))
     >>> round(r.theta, 6), r.warning
@@ -147,8 +147,8 @@ def est_theta(y, mu, weights=None, limit: int = 20, eps: float = 1e-4, trace: bo
     means with the prior weights, ``limit = 20``, ``eps = 1e-4`` (glmer.nb's ``initCtrl`` with its
     default ``tol = 5e-5``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> y = np.array([0, 1, 1, 2, 3, 5, 8, 0, 2, 4], dtype=float)
     >>> round(est_theta(y, np.full(10, y.mean())).theta, 6)
     1.949252

@@ -90,8 +90,8 @@ def response_values(y, binomial: bool) -> np.ndarray:
     A factor / pandas Categorical (binomial only) becomes ``y != first level``; a bool / logical
     response becomes 0/1.
 
-    Example
-    -------
+    Examples
+    --------
     >>> response_values(pd.Categorical(["a", "b", "c"]), binomial=True).tolist()
     [0.0, 1.0, 1.0]
     >>> response_values(["1", "2"], binomial=False)
@@ -182,8 +182,8 @@ def initialize_response(family: str, link: str, y, weights=None) -> Initialized:
     weights : array_like, optional
         Prior weights (default 1).
 
-    Example
-    -------
+    Examples
+    --------
     >>> init = initialize_response("binomial", "logit", np.array([[3.0, 1.0], [0.0, 2.0]]))
     >>> init.y.tolist(), init.weights.tolist(), init.n.tolist()
     ([0.75, 0.0], [4.0, 2.0], [4.0, 2.0])
@@ -246,8 +246,8 @@ def glm_response(family: "Family", y, weights=None, n_rows: int | None = None) -
         ``y`` (binomial: proportions), ``weights`` (binomial ``cbind``: times the trials),
         ``mustart``, ``n`` (trials, for ``aic``) and ``eta``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.glm.families import binomial
     >>> r = glm_response(binomial(), pd.Series([True, False, True]))
     >>> r.y.tolist(), r.mustart.tolist()

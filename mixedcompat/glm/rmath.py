@@ -43,8 +43,8 @@ def _arr(x) -> np.ndarray:
 def plogis(x) -> np.ndarray:
     """R's ``plogis(x)``: ``1 / (1 + exp(-x))``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> plogis([0.0, 40.0]).tolist()
     [0.5, 1.0]
     """
@@ -56,8 +56,8 @@ def plogis(x) -> np.ndarray:
 def dlogis(x) -> np.ndarray:
     """R's ``dlogis(x)``: ``e / (1 + e)^2`` with ``e = exp(-|x|)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> float(dlogis(0.0))
     0.25
     """
@@ -69,8 +69,8 @@ def dlogis(x) -> np.ndarray:
 def qlogis(p) -> np.ndarray:
     """R's ``qlogis(p)``: ``log(p / (1 - p))``; ``-Inf`` / ``Inf`` at 0 / 1, NaN outside [0, 1].
 
-    Example
-    -------
+    Examples
+    --------
     >>> qlogis([0.5, 0.0, 1.0]).tolist()
     [0.0, -inf, inf]
     """
@@ -87,8 +87,8 @@ def pnorm(x) -> np.ndarray:
     taken as :func:`dnorm` takes it (``erfc`` of a rounded ``x / sqrt(2)`` loses ~1e-13 relative
     at x = -36), for ``x >= 0`` as one minus the lower tail at ``-x``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> pnorm([0.0, -np.inf, np.inf]).tolist()
     [0.5, 0.0, 1.0]
     """
@@ -106,8 +106,8 @@ def dnorm(x) -> np.ndarray:
     """R's ``dnorm(x)``: for ``|x| >= 5`` R splits ``x`` into a 16-bit-rounded part and a remainder
     so that ``exp(-x^2 / 2)`` keeps its relative accuracy; done the same way here.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dnorm(0.0)), 12)
     0.398942280401
     """
@@ -129,8 +129,8 @@ def dnorm(x) -> np.ndarray:
 def qnorm(p) -> np.ndarray:
     """R's ``qnorm(p)``; ``-Inf`` / ``Inf`` at 0 / 1, NaN outside [0, 1].
 
-    Example
-    -------
+    Examples
+    --------
     >>> float(qnorm(0.5))
     0.0
     """
@@ -142,8 +142,8 @@ def qnorm(p) -> np.ndarray:
 def pcauchy(x) -> np.ndarray:
     """R's ``pcauchy(x)``: ``0.5 + atan(x) / pi`` for ``|x| <= 1``, through ``atan(1 / x)`` beyond.
 
-    Example
-    -------
+    Examples
+    --------
     >>> pcauchy([0.0, 1.0, -np.inf]).tolist()
     [0.5, 0.75, 0.0]
     """
@@ -158,8 +158,8 @@ def pcauchy(x) -> np.ndarray:
 def dcauchy(x) -> np.ndarray:
     """R's ``dcauchy(x)``: ``1 / (pi (1 + x^2))``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dcauchy(0.0)), 12)
     0.318309886184
     """
@@ -180,8 +180,8 @@ def _tanpi(x: np.ndarray) -> np.ndarray:
 def qcauchy(p) -> np.ndarray:
     """R's ``qcauchy(p)``: ``-1 / tanpi(p)`` on the lower half, by symmetry above.
 
-    Example
-    -------
+    Examples
+    --------
     >>> qcauchy([0.5, 0.75, 0.0, 1.0]).tolist()
     [0.0, 1.0, -inf, inf]
     """
@@ -212,8 +212,8 @@ def lgamma(x) -> np.ndarray:
     ``lgamma(theta) - lgamma(theta + y)``), without the correction above 4934720, ``x (log x - 1)``
     above 1e17; ``gammaln`` (scipy) at or below 10.
 
-    Example
-    -------
+    Examples
+    --------
     >>> float(lgamma(5.0)) == math.log(24.0)
     True
     """
@@ -275,8 +275,8 @@ def stirlerr(n) -> np.ndarray:
     computes it (R 4.2): exact table for half-integers up to 15, ``lgamma`` for other small n, the
     asymptotic series with 5 / 4 / 3 / 2 terms above 15 / 35 / 80 / 500.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(stirlerr(1.0)), 15)
     0.081061466795327
     """
@@ -307,8 +307,8 @@ def bd0(x, np_) -> np.ndarray:
     """Loader's deviance term ``x log(x / np) + np - x``, by its Taylor series when ``x`` is near
     ``np`` (as R's nmath ``bd0``, R 4.2; NaN where an argument is not finite or ``np`` is 0).
 
-    Example
-    -------
+    Examples
+    --------
     >>> float(bd0(3.0, 3.0))
     0.0
     """
@@ -376,8 +376,8 @@ def _dpois_raw_log(x, lam) -> np.ndarray:
 def nonint(x: np.ndarray) -> np.ndarray:
     """R's ``R_nonint``: ``x`` is not an integer (beyond 1e-7 relative).
 
-    Example
-    -------
+    Examples
+    --------
     >>> nonint(np.array([1.0, 1.5])).tolist()
     [False, True]
     """
@@ -388,8 +388,8 @@ def nonint_warnings(x: np.ndarray) -> None:
     """R's nmath warning ``non-integer x = %f`` for each distinct non-integer value (what ``dpois``
     and ``dbinom`` say when given a non-integer count).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as w:
     ...     warnings.simplefilter("always")
@@ -407,8 +407,8 @@ def nonint_warnings(x: np.ndarray) -> None:
 def dpois_log(x, lam, warn: bool = True) -> np.ndarray:
     """R's ``dpois(x, lambda, log = TRUE)``: ``-Inf`` (with R's warning) for a non-integer ``x``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dpois_log(2.0, 3.0)), 12)
     -1.495922603224
     """
@@ -426,8 +426,8 @@ def dbinom_raw_log(x, n, p) -> np.ndarray:
     """log of R's ``dbinom_raw(x, n, p, 1 - p)`` for integer-valued ``x`` and ``n`` (no checks: what
     ``dbinom`` computes after its argument checks and rounding).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dbinom_raw_log(3.0, 10.0, 0.3)), 12)
     -1.321151277767
     """
@@ -470,8 +470,8 @@ def dbinom_log(x, n, p, warn: bool = True) -> np.ndarray:
     """R's ``dbinom(x, n, p, log = TRUE)`` (Loader's form, R 4.2's ``dbinom_raw`` with ``q = 1 - p``):
     NaN for a bad ``n`` or ``p``, ``-Inf`` (with R's warning) for a non-integer ``x``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dbinom_log(3.0, 10.0, 0.3)), 12)
     -1.321151277767
     """
@@ -488,8 +488,8 @@ def dbinom_log(x, n, p, warn: bool = True) -> np.ndarray:
 def dgamma_log(x, shape, scale) -> np.ndarray:
     """R's ``dgamma(x, shape, scale = scale, log = TRUE)`` (through ``dpois_raw`` as R's nmath).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(dgamma_log(1.0, 2.0, 1.0)), 12)
     -1.0
     """

@@ -33,8 +33,8 @@ _SHARED = {"calc_derivs", "start", "blas_threads"}
 def glmer_control(control: dict | None = None) -> dict:
     """The full, validated control of a glmer fit (lme4's ``glmerControl`` defaults).
 
-    Example
-    -------
+    Examples
+    --------
     >>> c = glmer_control({"tolPwrss": 1e-9, "check.conv.grad": "ignore"})
     >>> c["tolPwrss"], c["check_conv_grad"]["action"], c["optimizer"]
     (1e-09, 'ignore', ('bobyqa', 'Nelder_Mead'))

@@ -161,8 +161,8 @@ def glmer(formula: str | Node | FormulaParts, data: pd.DataFrame, family: Any = 
     -------
     GlmerMod (or a :class:`~mixedcompat.glmer.objective.GlmerObjective` with ``devFunOnly``)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")
@@ -221,8 +221,8 @@ class GlmerMod(LmerMod):
     ``nAGQ``, ``theta``, ``beta``, ``u``, ``b``, ``opt`` (:class:`~mixedcompat.glmer.stages.GlmerOpt`),
     ``objective``, ``optinfo``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")

@@ -44,8 +44,8 @@ class GlmerNbMod(GlmerMod):
     refits of the search (``nb_evaluations``, lme4's ``attr(m, "nevals")``); its ``logLik`` counts theta
     as a parameter, as every glmer fit with a negative binomial family (lme4's ``npar``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> d = mc.datasets.load("grouseticks")                                     # doctest: +SKIP
     >>> m = mc.glmer_nb("TICKS ~ YEAR + (1 | BROOD)", d)                        # doctest: +SKIP
@@ -74,8 +74,8 @@ def refit_theta(m: GlmerMod, theta: float) -> GlmerMod:
     """lme4's ``refitNB``: ``refit(setNBdisp(m, theta))`` -- the same model and response with
     ``negative.binomial(theta)``, on ``refit``'s path from ``m``'s parameters.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m2 = refit_theta(m, 2.5)        # doctest: +SKIP
     """
     fam = negative_binomial(theta=float(theta), link=m.family.link.name)
@@ -116,8 +116,8 @@ def glmer_nb(formula: Any, data: pd.DataFrame, weights: Any = None, offset: Any 
     -------
     GlmerNbMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer_nb("TICKS ~ YEAR + (1 | BROOD)", mc.datasets.load("grouseticks"))   # doctest: +SKIP
     >>> round(m.getME("glmer.nb.theta"), 3)                                               # doctest: +SKIP

@@ -95,8 +95,8 @@ class GlmerObjective:
         the same numbers to rounding); ``evaluate``'s state then holds the numpy system built at the
         kernel's last working weights.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")

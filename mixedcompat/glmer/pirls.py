@@ -134,8 +134,8 @@ class PirlsResult:
 def random_predictor(terms: list[ReTerm], templates: list[np.ndarray], u: list[np.ndarray]) -> np.ndarray:
     """``Z Lambda u`` (one entry per row) for spherical random effects ``u`` (one array per term).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> zb = random_predictor(m.terms, m.factor.templates, m.u)

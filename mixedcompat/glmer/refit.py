@@ -61,8 +61,8 @@ def family_name(family: Any) -> str:
     """R's family name as lme4's ``normalizeFamilyName``: ``"Negative Binomial(2.5)"`` ->
     ``"negative.binomial"``; others unchanged.
 
-    Example
-    -------
+    Examples
+    --------
     >>> family_name(type("F", (), {"family": "Negative Binomial(1.5)"})())
     'negative.binomial'
     """
@@ -89,8 +89,8 @@ def draw_response(family: Any, mu: np.ndarray, weights: np.ndarray, sigma: float
     """One draw per mean from the family, as lme4's ``simfunList`` (binomial: the number of successes
     out of ``weights`` trials; the caller turns it into the response's form).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> fam = type("F", (), {"family": "poisson"})()
     >>> draw_response(fam, np.array([1.0, 2.0]), np.ones(2), 1.0, np.random.default_rng(1)).shape
@@ -163,8 +163,8 @@ class GlmerSimulator:
     ``draw(rng)`` returns the response in the form ``refit`` takes: a vector (proportions, counts,
     0/1 codes of a factor) or, for a ``cbind`` response, an ``n x 2`` matrix.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP
@@ -258,8 +258,8 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
         categorical columns with its levels; proportions for a binomial response given as a proportion
         with weights.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP
@@ -330,8 +330,8 @@ class GlmerRefitter:
     ``criterion(y)`` only its objective (-2 log L), what ``PBmodcomp`` needs.  ``family`` replaces the
     fit's family (lme4's ``refit(setNBdisp(m, theta))`` in ``glmer.nb``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP
@@ -416,8 +416,8 @@ def refit(m, newresp: Any) -> GlmerMod:
     -------
     GlmerMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP
@@ -438,8 +438,8 @@ def update(m, formula: Any = None, **kwargs) -> GlmerMod:
         glmer arguments that replace the fit's: ``data``, ``family``, ``weights``, ``offset``, ``nAGQ``,
         ``subset``, ``na_action``, ``contrasts``, ``control``, ``start``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP

@@ -37,8 +37,8 @@ class GlmerSummary:
     method_title, family, link, AICtab, logLik, sigma, use_scale, ngrps, residuals, varcor, vcov
         As the components of lme4's ``summary.merMod`` object.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")

@@ -36,8 +36,8 @@ __all__ = ["contrasts_type1", "contrasts_type2", "contrasts_type3", "contrasts_d
 def term_columns(m) -> dict[str, np.ndarray]:
     """lmerTest's ``term2colX``: term label -> indices of its columns in the model's ``X`` (maybe none).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> term_columns(m)
     {'Days': array([1])}
@@ -57,8 +57,8 @@ def _doolittle_rows(X: np.ndarray) -> np.ndarray:
 def contrasts_type1(m) -> dict[str, np.ndarray]:
     """lmerTest's type I contrasts: term -> rows of the Doolittle factor of ``X'X`` for its columns.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> contrasts_type1(m)["Days"]
     array([[0., 1.]])
@@ -102,8 +102,8 @@ def _is_numeric_class(node, value) -> bool:
 def containment(m) -> dict[str, list[str]]:
     """lmerTest's ``containment``: term -> the terms that contain it.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
     >>> containment(m)
     {'recipe': ['recipe:temperature'], 'temperature': ['recipe:temperature'], 'recipe:temperature': []}
@@ -163,8 +163,8 @@ def contrasts_type3(m, row_names: dict | None = None) -> dict[str, np.ndarray]:
         A column of the treatment-coded design has no counterpart in the over-parameterised one
         (R stops with "subscript out of bounds" there too).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
     >>> contrasts_type3(m)["recipe"].shape
     (2, 18)
@@ -220,8 +220,8 @@ def contrasts_type3(m, row_names: dict | None = None) -> dict[str, np.ndarray]:
 def contrasts_type2(m) -> dict[str, np.ndarray]:
     """lmerTest's type II contrasts (``get_contrasts_type2_unfolded``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("distance ~ age * Sex + (1 | Subject)", mc.datasets.load("Orthodont"))
     >>> contrasts_type2(m)["Sex"]
     array([[0., 0., 1., 0.]])
@@ -276,8 +276,8 @@ def contrasts_drop1(m, scope: list[str]) -> dict[str, np.ndarray]:
     contrast) or, when lme4 dropped aliased columns, the difference between the model and the model
     without the term (``get_Ldiffmat2``; a row of NAs when dropping the term changes nothing).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> contrasts_drop1(m, ["Days"])["Days"]
     array([[0., 1.]])

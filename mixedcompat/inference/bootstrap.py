@@ -77,8 +77,8 @@ class BootResult:
         Error messages of failed replicates; warnings raised by the refits (``"Category: text"``),
         as lme4's ``boot.fail.msgs`` / ``boot.all.msgs``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> b = mc.bootMer(m, mc.fixef, nsim=20, seed=1, progress=False)
     >>> b.t.shape
@@ -445,8 +445,8 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
     as lme4 (``"some bootstrap runs failed (k/nsim)"``).  Warnings of the refits (singular fits,
     convergence) are not re-issued; they are counted in ``.messages``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> b = mc.bootMer(m, mc.fixef, nsim=20, seed=1, progress=False)
@@ -579,8 +579,8 @@ def boot_ci(b: BootResult, type: str = "perc", level: float = 0.95, index: Any =
     pandas.DataFrame
         Rows = statistics; columns ``"2.5 %"``, ``"97.5 %"`` (for each level, lower then upper).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> ci = mc.boot_ci(mc.bootMer(m, mc.fixef, nsim=20, seed=1, progress=False), type="perc")
     >>> ci.columns.tolist(), ci.index.tolist()
@@ -651,8 +651,8 @@ def lrt_replicates(large_ml, small_ml, nsim: int, seed: Any = None, parallel: An
     (numpy.ndarray, collections.Counter, seed)
         The statistics, the failed replicates' messages, and what reproduces the run.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
     >>> m0 = mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False)
@@ -676,8 +676,8 @@ def check_parallel(parallel: Any, ncpus: int | None = None) -> tuple[str, int]:
     """``(backend, number of workers)`` of a ``parallel`` / ``ncpus`` pair as :func:`bootMer` reads
     them; raises ``ValueError`` on a value it does not know.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_parallel(None), check_parallel(3)
     (('serial', 1), ('processes', 3))
     """
@@ -725,8 +725,8 @@ def predict_interval(m, newdata: pd.DataFrame | None = None, interval: str = "co
     pandas.DataFrame
         Columns ``fit`` (``predict(m, newdata)``), ``lwr``, ``upr``; index = newdata's index.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> nd = mc.datasets.load("sleepstudy").iloc[:2]
     >>> predict_interval(m, nd, interval="prediction", nsim=20, seed=1).columns.tolist()

@@ -39,8 +39,8 @@ T_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|
 class ContestTable(pd.DataFrame):
     """A DataFrame that prints as R's ``print.data.frame`` (lmerTest's ``contest`` results are data frames).
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(ContestTable({"Estimate": [10.46729]}, index=["1"]))
       Estimate
     1 10.46729
@@ -65,8 +65,8 @@ class Hypotheses(dict):
     """lmerTest's ``show_tests``: term -> its hypothesis matrix (a DataFrame, columns = fixef names);
     ``str()`` is R's print of that named list of matrices.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(Hypotheses(Days=pd.DataFrame([[0.0, 1.0]], index=["Days"], columns=["(Intercept)", "Days"])))
     $Days
          (Intercept) Days
@@ -214,8 +214,8 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
         ``Estimate, Std. Error, df, t value, [lower, upper,] Pr(>|t|)``, rows named by ``L``'s row names or
         ``"1", "2", ...``.  Prints as R's data frame.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(float(contest(m, [0, 1], joint=False)["t value"].iloc[0]), 4)
     6.7715
@@ -278,8 +278,8 @@ def show_tests(anova_table: pd.DataFrame, fractions: bool = False, names: bool =
         Term -> DataFrame (the contrast matrix of the term's hypothesis, rows named as lmerTest
         names them, columns the fixed-effect names).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> show_tests(mc.anova(m, type=1))["Days"].to_numpy().tolist()
     [[0.0, 1.0]]

@@ -18,8 +18,8 @@ One home for "run these tasks on a ``distributed.Client``", used by ``bootMer`` 
 ``distributed`` is an optional dependency (the ``dask`` extra): it is imported only when a client is
 used, and a client is recognised by its methods (duck typing), so mixedcompat imports without dask.
 
-Example
--------
+Examples
+--------
 >>> from distributed import Client, LocalCluster                  # doctest: +SKIP
 >>> client = Client(LocalCluster(n_workers=2, threads_per_worker=1))  # doctest: +SKIP
 >>> b = mc.bootMer(m, mc.fixef, nsim=200, seed=1, parallel=client)  # doctest: +SKIP
@@ -44,8 +44,8 @@ _PROCESS_LOCK = threading.Lock()
 def is_client(obj: Any) -> bool:
     """``obj`` looks like a ``distributed.Client`` (has ``submit``, ``scatter``, ``gather``, ``cancel``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> is_client(None), is_client(4), is_client("threads")
     (False, False, False)
     """
@@ -57,8 +57,8 @@ def is_client(obj: Any) -> bool:
 def client_threads(client: Any) -> int:
     """Total worker threads of the cluster behind ``client`` (1 when it cannot be told).
 
-    Example
-    -------
+    Examples
+    --------
     >>> client_threads(object())
     1
     """
@@ -115,8 +115,8 @@ def map_on_client(client: Any, fn: Callable, shared: Any, tasks: Sequence[tuple]
     list of Outcome
         In the order of ``tasks``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> outs = map_on_client(client, pow_shared, 2, [(3,), (4,)])     # doctest: +SKIP
     >>> [o.value for o in outs]                                        # doctest: +SKIP
     [8, 16]
@@ -144,8 +144,8 @@ def replay(outcomes: Sequence[Outcome], stacklevel: int = 3) -> list[Any]:
     """Re-issue each task's warnings and raise its exception, in task order (as the serial loop);
     returns the values.
 
-    Example
-    -------
+    Examples
+    --------
     >>> replay([Outcome(value=1), Outcome(value=2)])
     [1, 2]
     """

@@ -115,8 +115,8 @@ def poly_coefficients(k: int, max_degree: int | None = None) -> list[np.ndarray]
     """emmeans' ``poly.emmc``: R's orthogonal polynomials on ``1..k`` (``poly``), each column scaled to
     small integers.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [c.tolist() for c in poly_coefficients(4)]
     [[-3.0, -1.0, 1.0, 3.0], [1.0, -1.0, -1.0, 1.0], [-1.0, 3.0, -3.0, 1.0]]
     """
@@ -254,8 +254,8 @@ def contrast(e: Any, method: Any = "eff", by: Any = "__default__", adjust: str |
     EmmGrid
         ``str()`` prints emmeans' table ``contrast, estimate, SE, df, t.ratio, p.value``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
     >>> mc.contrast(mc.emmeans(m, "Machine"), "trt.vs.ctrl").to_frame()["contrast"].tolist()
     ['B - A', 'C - A']
@@ -357,8 +357,8 @@ def pairs(e: Any, reverse: bool = False, by: Any = "__default__", adjust: str | 
     EmmGrid
         The pairwise differences, printed as emmeans' table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
     >>> mc.pairs(mc.emmeans(m, "Machine")).to_frame()["contrast"].tolist()
     ['A - B', 'A - C', 'B - C']
@@ -405,8 +405,8 @@ def emmeans(m: Any, specs: Any, by: Any = None, ddf: str | None = None, type: st
     -------
     EmmGrid or EmmList
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
     >>> print(mc.emmeans(m, "Machine"))
      Machine emmean   SE   df lower.CL upper.CL

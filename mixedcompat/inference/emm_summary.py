@@ -51,8 +51,8 @@ def r_number(x: float) -> str:
 def label_of(v: Any) -> str:
     """``paste()`` of a grid value: R's text of a logical or a number, else the label itself.
 
-    Example
-    -------
+    Examples
+    --------
     >>> label_of(True), label_of(0.2), label_of("A")
     ('TRUE', '0.2', 'A')
     """
@@ -80,8 +80,8 @@ def _chg_adjust(old: str, new: str, reason: str) -> str:
 def p_adjust(p: np.ndarray, method: str, n: int | None = None) -> np.ndarray:
     """R's ``p.adjust(p, method, n)`` (``hommel`` not implemented).
 
-    Example
-    -------
+    Examples
+    --------
     >>> p_adjust(np.array([0.01, 0.04, 0.03]), "holm").round(4).tolist()
     [0.03, 0.06, 0.06]
     """
@@ -184,8 +184,8 @@ def adjust_pvalues(t: np.ndarray, df: np.ndarray, adjust: str, fam_size: Any, n_
                    by_rows: list[np.ndarray], sch_rank: list[int]) -> tuple[np.ndarray, str | None, str]:
     """emmeans' ``.adj.p.value`` for two-sided tests: (p values, footer message or None, method used).
 
-    Example
-    -------
+    Examples
+    --------
     >>> p, msg, _ = adjust_pvalues(np.array([-3.66, -6.393, -2.733]), np.full(3, 10.0), "tukey", 3, 3, 3,
     ...                            [np.arange(3)], [1])
     >>> p.round(4).tolist(), msg

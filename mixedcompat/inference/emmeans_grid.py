@@ -136,8 +136,8 @@ def ratio_tran(t: Tran) -> Tran | None:
     """The transformation of a contrast of ``t``-scale estimates (``contrast.emmGrid``): log-type
     links give ratios (odds ratios for logit) on the exponential scale; others none.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ratio_tran(Tran("logit", "logit", "prob", base=np.e)).inv_lbl
     'odds.ratio'
     """
@@ -204,8 +204,8 @@ class EmmGrid:
     further linear function (contrasts).  ``str()`` prints as R's ``print(emmeans(...))``;
     :meth:`to_frame` is R's ``as.data.frame(summary(...))``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
     >>> e = mc.emmeans(m, "Machine")
     >>> e.to_frame()["emmean"].round(3).tolist()
@@ -280,8 +280,8 @@ def parse_specs(specs: Any, by: Any = None) -> tuple[list[str], list[str], str |
 
     Returns (factors, by factors, contrast method from the formula's left side or None).
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_specs("pairwise ~ nitro | Variety")
     (['nitro'], ['Variety'], 'pairwise')
     """
@@ -567,8 +567,8 @@ def marginal_means(m: Any, specs: Any, by: Any = None, ddf: str | None = None, t
     level : confidence level of the intervals
     at : covariate values (or a subset of factor levels) for the reference grid, ``{"temp": 200}``
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker) + (1 | Worker:Machine)", mc.datasets.load("Machines"))
     >>> e, contr = marginal_means(m, "pairwise ~ Machine")
     >>> len(e.grid), contr

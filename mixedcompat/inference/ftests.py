@@ -38,8 +38,8 @@ KR_T_FALLBACK = "Unable to compute Kenward-Roger t-test: using Satterthwaite ins
 def normalise_ddf(ddf: str) -> str:
     """lmerTest's name of a denominator-df method from the spellings we accept.
 
-    Example
-    -------
+    Examples
+    --------
     >>> normalise_ddf("kenward_roger"), normalise_ddf("satt")
     ('Kenward-Roger', 'Satterthwaite')
     """
@@ -82,8 +82,8 @@ def anova_table(m, type: int | str = 3, ddf: str = "Satterthwaite") -> AnovaTabl
     type : 1, 2, 3 or "I", "II", "III"
     ddf : "Satterthwaite" or "Kenward-Roger"
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(float(anova_table(m, type=3, ddf="Satterthwaite").loc["Days", "DenDF"]), 3)
     17.0
@@ -146,8 +146,8 @@ def coef_table(m, ddf: str = "Satterthwaite") -> pd.DataFrame:
     ``vcovAdj``) and the df from ``Lb_ddf``, as lmerTest; where pbkrtest stops, lmerTest's warning
     and Satterthwaite's row.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(float(coef_table(m, "Satterthwaite").loc["Days", "df"]), 3)
     17.0
@@ -187,8 +187,8 @@ def drop1_ftable(m, ddf: str = "Satterthwaite") -> AnovaTable:
     The hypotheses are lmerTest's (:func:`.anova_contrasts.contrasts_drop1`); a term whose removal
     does not change the model (aliased columns) gets a row of NAs, as in R.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("distance ~ age * Sex + (1 | Subject)", mc.datasets.load("Orthodont"))
     >>> drop1_ftable(m).index.tolist()
     ['age:Sex']
@@ -224,8 +224,8 @@ def sequential_ss_table(m) -> AnovaTable:
     npar`` and ``F value`` = ``Mean Sq / sigma^2``; the intercept's row is left out.  No p-values,
     as lme4.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...              mc.datasets.load("cbpp"), family="binomial")      # doctest: +SKIP

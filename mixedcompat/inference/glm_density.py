@@ -36,8 +36,8 @@ def _nb_theta(family: Any) -> float:
 def log_density(family: Any, y: np.ndarray, mu: np.ndarray, weights: np.ndarray, sigma: float) -> np.ndarray:
     """Row-wise log density of ``y`` at mean ``mu`` (see the module docstring for each family).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> fam = type("F", (), {"family": "poisson"})()
     >>> float(np.round(log_density(fam, np.array([2.0]), np.array([2.0]), np.ones(1), 1.0)[0], 6))
@@ -77,8 +77,8 @@ def predictive_log_density(family: Any, y: np.ndarray, eta: np.ndarray, var_eta:
     count, whose likelihood in ``e`` is much narrower than ``N(0, var_eta)``, is integrated as
     accurately as a small one; exact plug-in where ``var_eta`` is 0.  The mean uses the plain rule.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> fam = type("F", (), {"family": "poisson", "linkinv": staticmethod(np.exp)})()
     >>> lpd, mean = predictive_log_density(fam, np.array([1.0]), np.array([0.0]), np.array([0.0]), np.ones(1), 1.0)

@@ -7,8 +7,8 @@
 * ``method="boot"``: percentile intervals (boot's ``norm.inter``, as ``boot.ci(type = "perc")``) of the
   parametric bootstrap of the same parameters (:func:`mixedcompat.inference.bootstrap.bootMer`).
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
 >>> mc.confint(m, method="Wald").round(3)        # doctest: +SKIP
@@ -72,8 +72,8 @@ def percentile_interval(t: np.ndarray, level: float) -> np.ndarray:
     """boot's percentile interval (``norm.inter``): order statistics ``(R + 1) alpha``, interpolated on
     the normal quantile scale when not an integer (Davison & Hinkley 1997, eq. 5.8).
 
-    Example
-    -------
+    Examples
+    --------
     >>> percentile_interval(np.arange(1.0, 100.0), 0.9)
     array([ 5., 95.])
     """
@@ -168,8 +168,8 @@ def confint(m, parm: Sequence[str] | str | None = None, level: float = 0.95, met
     pandas.DataFrame
         Columns as R's (``"2.5 %"``, ``"97.5 %"`` for ``level=0.95``), one row per parameter.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> mc.confint(m, method="Wald")                  # doctest: +SKIP

@@ -78,8 +78,8 @@ def kr_adjusted(m) -> KRAdjusted:
         Where pbkrtest stops (``chol`` of a matrix that is not positive definite, ``solve`` of a
         computationally singular ``IE2``); lmerTest then falls back to Satterthwaite's df.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> kr_adjusted(m).vcov_adj.shape
     (2, 2)
@@ -174,8 +174,8 @@ def kr_adjust(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> dict:
     ``aux`` (``A1, A2, V0, V1, V2, rho, F.scaling``).  ``q`` defaults to ``rankMatrix(L)``; with
     ``q = nrow(L)`` these are ``Lb_ddf``'s.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(kr_adjust(kr_adjusted(m), np.array([[0.0, 1.0]]))["ddf"], 6)
     17.0
@@ -217,8 +217,8 @@ def _kr_quantities(adj: KRAdjusted, L: np.ndarray, q: int | None = None) -> tupl
 def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
     """pbkrtest's ``Lb_ddf``: Kenward-Roger denominator df for ``L beta`` (``q = nrow(L)``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(lb_ddf(kr_adjusted(m), np.array([[0.0, 1.0]])), 6)
     17.0
@@ -230,8 +230,8 @@ def lb_ddf(adj: KRAdjusted, L: np.ndarray) -> float:
 def force_full_rank(L: np.ndarray) -> np.ndarray:
     """pbkrtest's ``force_full_rank``: an orthonormal basis of the row space when ``L`` is rank deficient.
 
-    Example
-    -------
+    Examples
+    --------
     >>> force_full_rank(np.array([[0.0, 1.0], [0.0, 2.0]])).tolist()
     [[0.0, -1.0]]
     """
@@ -252,8 +252,8 @@ def kr_ftest(m, L: np.ndarray, beta_h: np.ndarray | float = 0.0) -> dict:
         Where pbkrtest stops: the adjusted covariance cannot be computed, or ``L`` is not in the row
         space of ``X`` ("Models have equal mean stucture or are not nested").
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(kr_ftest(m, np.eye(2)[1:])["F value"], 4)
     45.853

@@ -11,8 +11,8 @@ __all__ = ["check_level", "percent_labels"]
 def check_level(level: float) -> None:
     """A confidence level must lie strictly between 0 and 1.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_level(0.95)
     >>> check_level(95)
     Traceback (most recent call last):
@@ -30,8 +30,8 @@ def check_level(level: float) -> None:
 def percent_labels(level: float) -> list[str]:
     """R's column labels ``stats:::format.perc(c(a, 1 - a), 3)``: ``"2.5 %"``, ``"97.5 %"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> percent_labels(0.95), percent_labels(0.9), percent_labels(0.999)
     (['2.5 %', '97.5 %'], ['5 %', '95 %'], ['0.05 %', '99.95 %'])
     """

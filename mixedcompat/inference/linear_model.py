@@ -33,8 +33,8 @@ class LinearModel:
     """An ``lm`` fit: its formula (a tree), model frame, coefficients (NaN where aliased, R's NA), the
     residual sum of squares (weighted) and residual df; ``call`` holds the data arguments for refits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
     >>> fit = lm_from(m, "Reaction ~ Days")
     >>> round(float(fit.coefficients["Days"]), 4)
@@ -70,8 +70,8 @@ class LinearModel:
     def loglik(self, REML: bool = False) -> float:
         """R's ``logLik.lm`` (zero-weight cases dropped; ``REML`` as ``logLik(fit, REML = TRUE)``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
         >>> round(lm_from(m, "Reaction ~ Days").loglik(REML=True), 4)
         -946.8318
@@ -120,8 +120,8 @@ def lm_from(m: Any, formula: str | Node) -> LinearModel:
     """lmerTest's ``get_lm_call``: ``lm(formula)`` with the data, subset, weights, offset, na_action and
     contrasts of the mixed fit ``m``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
     >>> lm_from(m, "Reaction ~ Days").df_residual
     178
@@ -140,8 +140,8 @@ def drop1_lm_ftable(fit: LinearModel) -> AnovaTable:
     (``n log(RSS / n) + 2 rank``, ``n`` the rows of the model matrix), ``F value = (Sum of Sq / Df) / (RSS / df.residual)``
     of the full model and its p-value.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
     >>> drop1_lm_ftable(lm_from(m, "Reaction ~ Days")).index.tolist()
     ['Days']

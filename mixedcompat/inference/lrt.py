@@ -96,8 +96,8 @@ def anova_lrt(*models: Any, refit: bool = True, model_names: Sequence[str] | Non
         fits whose fixed effects differ (not in lme4, which silently compares incomparable REML
         criteria).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> d = mc.datasets.load("sleepstudy")
     >>> m0 = mc.lmer("Reaction ~ Days + (1 | Subject)", d)
@@ -244,8 +244,8 @@ def refit_ml(m):
     """The ML fit of a REML fit (lme4's ``refitML``): same data and terms, optimiser started at the
     REML theta; ML fits are returned unchanged.  The boundary note is not repeated, as lme4.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> refit_ml(m).REML
     False
@@ -308,8 +308,8 @@ def drop1(m, scope: Any = None, scale: float = 0, test: str = "none", k: float =
     ValueError
         ``"scope is not a subset of term labels"``; an unknown ``test``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> drop1(m, test="Chisq").loc["Days", "LRT"].round(3)     # doctest: +SKIP
@@ -432,8 +432,8 @@ def ranova(m, reduce_terms: bool = True) -> AnovaTable:
     ValueError
         ``"Model should have at least one random-effects term"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(ranova(m).index)
@@ -511,8 +511,8 @@ def lm_loglik(m, formula: str | Node, REML: bool) -> tuple[float, int, int]:
     """R's ``logLik(lm(formula, data, weights, offset, subset))`` (``REML`` as ``logLik.lm``) with the
     data and arguments of the mixed fit ``m``: value, df (rank + 1) and number of rows used.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> value, df, n = lm_loglik(m, "Reaction ~ Days", REML=True)
     >>> round(value, 4), df, n

@@ -60,8 +60,8 @@ class LsMeansTable(pd.DataFrame):
     contrast matrix as a DataFrame over all columns of the fixed-effects model matrix, before aliased
     columns are dropped and non-estimable rows set to NA: lmerTest's attribute).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker)", mc.datasets.load("Machines"))
     >>> print(mc.ls_means(m))                          # doctest: +SKIP
     Least Squares Means table:
@@ -108,8 +108,8 @@ def factor_terms(m, allow_transformed: bool = False) -> list[str]:
     a *factor* term (its row is the mean over the grid): matched by default.  With
     ``allow_transformed=True`` a term qualifies only when all its variables are factors.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("y ~ x + f * f1 + (1 | g)", d)          # doctest: +SKIP
     >>> factor_terms(m)                                      # doctest: +SKIP
     ['f', 'f1', 'f:f1']
@@ -249,8 +249,8 @@ def lsmeans_contrasts(m, which: Sequence[str] | str | None = None,
     """lmerTest's ``lsmeans_contrasts``: term -> the contrast matrix of its least-squares means over
     all columns of the fixed-effects model matrix (before aliased columns are dropped).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker)", mc.datasets.load("Machines"))
     >>> lsmeans_contrasts(m)["Machine"].index.tolist()
     ['MachineA', 'MachineB', 'MachineC']
@@ -316,8 +316,8 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
         ``which`` names no factor term of the model; a transformed variable (unless
         ``allow_transformed``), a logical variable or a matrix covariate.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker)", mc.datasets.load("Machines"))
     >>> round(float(mc.ls_means(m).loc["MachineA", "Estimate"]), 4)
     52.3556
@@ -373,8 +373,8 @@ def difflsmeans(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Sa
         One row per pair: ``Estimate, Std. Error, df, t value, lower, upper, Pr(>|t|)``, printed
         as lmerTest.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("score ~ Machine + (1 | Worker)", mc.datasets.load("Machines"))
     >>> mc.difflsmeans(m).index.tolist()
     ['MachineA - MachineB', 'MachineA - MachineC', 'MachineB - MachineC']

@@ -113,8 +113,8 @@ def model2restriction_matrix(large: LmerMod, small: Any) -> np.ndarray:
     A matrix ``small`` is brought to full row rank (``force_full_rank``); a fit gives the
     orthonormal rows spanning the part of the large model's column space orthogonal to the small one.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
     >>> m0 = mc.lmer("Reaction ~ 1 + (Days | Subject)", d)
@@ -262,8 +262,8 @@ def KRmodcomp(large: LmerMod, small: Any, betaH: Any = 0) -> KRModComp:
     TypeError
         A fit that is not an lmer fit (glmer, lme, gls: pbkrtest has no method for them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
     >>> kr = mc.KRmodcomp(m1, mc.lmer("Reaction ~ 1 + (Days | Subject)", d))
@@ -313,8 +313,8 @@ def getKR(kr: KRModComp, name: str | None = None) -> Any:
     float or dict
         The statistic; a dict name -> value without ``name``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> kr = mc.KRmodcomp(mc.lmer("Reaction ~ Days + (Days | Subject)", d), [0, 1])
     >>> round(mc.getKR(kr, "ddf"), 3)
@@ -362,8 +362,8 @@ def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: boo
     float, None or pandas.DataFrame
         The value, R's ``NULL`` as None, or the whole table.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> sat = mc.SATmodcomp(mc.lmer("Reaction ~ Days + (Days | Subject)", d), [0, 1])
     >>> round(mc.getSAT(sat, "dd"), 3), mc.getSAT(sat, "Fstat") is None
@@ -404,8 +404,8 @@ def vcovAdj(m: LmerMod) -> pd.DataFrame:
         ``vcov(m)``, which ignores the uncertainty of the variance parameters); ``.attrs["P"]``
         and ``.attrs["W"]`` hold pbkrtest's ``P`` list and ``W`` matrix.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> mc.vcovAdj(m).columns.tolist()
     ['(Intercept)', 'Days']
@@ -509,8 +509,8 @@ def SATmodcomp(large: LmerMod, small: Any, eps: float = float(np.sqrt(np.finfo(f
     DataError, TypeError
         As :func:`KRmodcomp` (pbkrtest's message ends in "..." here).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> sat = mc.SATmodcomp(mc.lmer("Reaction ~ Days + (Days | Subject)", d), [0, 1])
     >>> round(float(sat.test["ddf"].iloc[0]), 3)

@@ -130,8 +130,8 @@ def getLRT(largeModel: LmerMod, smallModel: LmerMod) -> pd.Series:
         ``tobs`` (``2 (logLik(large) - logLik(small))``), ``df`` (difference in the number of
         parameters) and ``p.value``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
     >>> m0 = mc.lmer("Reaction ~ 1 + (Days | Subject)", d)
@@ -189,8 +189,8 @@ class PBRefDist:
     nfail : int
         Replicates whose refit failed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
     >>> r = mc.PBrefdist(m1, mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False), nsim=10, seed=1)
@@ -315,8 +315,8 @@ def PBrefdist(largeModel: LmerMod, smallModel: Any, nsim: int = 1000, seed: Any 
     ValueError
         An unknown ``parallel`` or ``cl``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
     >>> r = mc.PBrefdist(m1, ". ~ . - Days", nsim=20, seed=1)
@@ -389,8 +389,8 @@ class PBModComp:
     seed : int, numpy.random.SeedSequence or None
         What reproduces ``ref``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m1 = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
     >>> pb = mc.PBmodcomp(m1, ". ~ . - Days", ref=[0.5, 1.2, 30.0])
@@ -589,8 +589,8 @@ def PBmodcomp(largeModel: LmerMod, smallModel: Any, nsim: int = 1000, ref: Any =
     DataError, TypeError, ValueError
         As :func:`PBrefdist`; ``ref`` that is not a 1-d sequence of numbers (TypeError) or is empty.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = mc.datasets.load("sleepstudy")
     >>> m_large = mc.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False)
     >>> m_small = mc.lmer("Reaction ~ 1 + (Days | Subject)", d, REML=False)

@@ -21,8 +21,8 @@ is profiled away from the boundary only, and its interval ends at the boundary (
 or -1/1 there); profiles that are not monotonic (common for correlations of singular fits) give a
 ``ProfileWarning`` and ``confint`` falls back to linear interpolation or NaN, with lme4's messages.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
 >>> pr = mc.profile(m)
@@ -70,8 +70,8 @@ def sdcor_names(m, oldNames: bool = True) -> list[str]:
     """lme4's names of the variance parameters: ``.sig01, ..., .sigma`` or (``oldNames=False``)
     ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ..., ``sigma``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> sdcor_names(m)
@@ -87,8 +87,8 @@ def sdcor_names(m, oldNames: bool = True) -> list[str]:
 def theta_to_sdcor(theta: np.ndarray, sigma: float, layout: ThetaLayout) -> np.ndarray:
     """Relative covariance factors -> standard deviations and correlations (theta's layout), then sigma.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> np.round(theta_to_sdcor(m.theta, m.sigma(), m.devfun.layout), 3).tolist()
@@ -129,8 +129,8 @@ def _semidef_cholesky(C: np.ndarray) -> np.ndarray | None:
 def sdcor_to_theta(par: np.ndarray, layout: ThetaLayout) -> np.ndarray | None:
     """Inverse of :func:`theta_to_sdcor` (last entry sigma); None where the correlations are not valid.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> lay = m.devfun.layout
@@ -641,8 +641,8 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
     -------
     ThetaProfile
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> pr = mc.profile(m, which=".sig01")
@@ -798,8 +798,8 @@ def _glmer_points(fit: _GlmerFit, steps: _Stepping, w: int) -> np.ndarray:
 def profile_zeta(m, name: str, values: Sequence[float], oldNames: bool = True) -> np.ndarray:
     """zeta of parameter ``name`` at given values (no stepping): for checks against R's profile points.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> np.round(profile_zeta(m, ".sig01", [20.0, 60.0]), 3).tolist()
@@ -828,8 +828,8 @@ def plot_profile(pr: ThetaProfile, absVal: bool = False, levels: Sequence[float]
     ``absVal=True`` draws ``|zeta|`` (lme4's ``absVal`` argument).  Returns a matplotlib Figure built
     without pyplot (works headless).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> fig = plot_profile(mc.profile(m))      # doctest: +SKIP

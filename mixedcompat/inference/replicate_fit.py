@@ -46,8 +46,8 @@ class Refitter:
     fresh ``make_deviance`` per replicate when the deviance class is not one the fast criteria know
     how to update (checked once at construction).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> r = Refitter(m)
@@ -154,8 +154,8 @@ class ReplicateFit(LmerMod):
 
     Warns ``SingularFitWarning`` at construction when singular, as ``LmerMod``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> x = Refitter(m).fit(m.frame.y)            # what bootMer's FUN receives

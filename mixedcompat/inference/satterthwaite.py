@@ -51,8 +51,8 @@ def deviance_varpar(m, varpar: np.ndarray, REML: bool | None = None) -> float:
     ``ldL2 + pwrss / sigma^2 + n log(2 pi sigma^2)``, plus ``ldRX2 - p log(2 pi sigma^2)`` for REML
     (lmerTest's definition; the constant ``-log|W|`` of prior weights is left out).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> bool(np.isclose(deviance_varpar(m, np.r_[m.theta, m.sigma()]), m.REMLcrit()))   # REML, no weights
     True
@@ -92,8 +92,8 @@ def satterthwaite_state(m, tol: float = 1e-8) -> SatterthwaiteState:
     warnings, as :class:`VarparHessianWarning`), ``A = 2 H^+`` over the positive eigenvalues, and
     ``numDeriv::jacobian`` of ``sigma^2 (R_X' R_X)^-1`` in theta (exact in sigma).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> satterthwaite_state(m).vcov_varpar.shape   # theta and sigma
     (4, 4)
@@ -138,8 +138,8 @@ def contest_1d(st: SatterthwaiteState, L: np.ndarray) -> dict:
     Returns Estimate, Std. Error, df, t value, Pr(>|t|); ``df = 2 (L'VL)^2 / (g' A g)`` is ``Inf``
     when the denominator is 0, as in R.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(contest_1d(satterthwaite_state(m), np.array([0.0, 1.0]))["df"], 3)
     17.0
@@ -162,8 +162,8 @@ def fstat_ddf(nu: np.ndarray, tol: float = 1e-8) -> float:
     One direction: ``nu``; all equal (within ``tol``): their mean; any ``nu <= 2``: 2; otherwise
     ``2E / (E - q)`` with ``E = sum nu / (nu - 2)`` (``Inf`` when ``E == q``, as R).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(fstat_ddf(np.array([10.0, 20.0])), 6)
     13.076923
     """
@@ -185,8 +185,8 @@ def contrast_directions(VL: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndar
     decreasing order and their eigenvectors as R's ``eigen`` (LAPACK dsyevr), and how many exceed
     ``eps`` times the largest (the directions tested).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d, P, q = contrast_directions(np.diag([1.0, 4.0, 1e-20]), 1e-8)
     >>> d[:2].tolist(), q
     ([4.0, 1.0], 2)

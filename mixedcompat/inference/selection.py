@@ -61,8 +61,8 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
         Fits to a different number of rows (lme4's ``"models were not all fitted to the same size of
         dataset"``), to different data, subsets or rows.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> d = mc.datasets.load("sleepstudy")
     >>> m0 = mc.lmer("Reaction ~ Days + (1 | Subject)", d, REML=False)
@@ -163,8 +163,8 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         ``groups`` not a column of the data; a fold whose refit or prediction fails (the message
         names the fold), e.g. a factor level of a fixed effect missing from a training set.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> cv = cross_validate(m, groups="Subject", folds=3, seed=1)

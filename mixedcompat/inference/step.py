@@ -50,8 +50,8 @@ class StepResult:
     ``Eliminated``), ``.model`` (the final fit, also :func:`get_model`: an lmer fit, or a
     :class:`~mixedcompat.inference.linear_model.LinearModel`) and ``.drop1`` (the last ``drop1`` table).  ``str()`` is lmerTest's ``print(step(m))``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> s = mc.step(m)
     >>> str(s).splitlines()[-1]
@@ -103,8 +103,8 @@ def get_model(x: Any) -> Any:
         The final model (a :class:`~mixedcompat.inference.linear_model.LinearModel` when every
         random term was eliminated).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> get_model(mc.step(m)).formula
     'Reaction ~ Days + (Days | Subject)'
@@ -130,8 +130,8 @@ def ranova_formulae(m) -> list[Node]:
     ``get_newforms``: ``update(full_form, ~ . - (term))`` for a term removed whole, and
     ``update(full_form, ~ . - (term) + (reduced | g))`` for each variable dropped from a term.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> [printed_formula(f) for f in ranova_formulae(m)]
     ['Reaction ~ Days + (1 | Subject)']
@@ -209,8 +209,8 @@ def lme4_formula(tree: Node) -> Node:
     becomes the separate terms ``(1 | g) + (0 + x | g)`` (R's ``update.formula`` then treats them
     as two terms, as lme4's ``expandDoubleVerts`` leaves them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> printed_formula(lme4_formula(parse("y ~ x * f + (x || g)")))
     'y ~ x * f + (1 | g) + (0 + x | g)'
     """
@@ -308,8 +308,8 @@ def step(m: Any, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fi
     DataError
         ``"number of rows in use has changed: remove missing values?"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("angle ~ recipe * temperature + (1 | recipe:replicate)", mc.datasets.load("cake"))
     >>> s = mc.step(m)
     >>> s.fixed.index.tolist()

@@ -3,8 +3,8 @@
 The R generics (``nobs(m)``) and statsmodels' attributes (``m.nobs``) share names; this module makes
 both spellings work without changing the numbers the R-named methods return.
 
-Example
--------
+Examples
+--------
 >>> n = CallableInt(180)
 >>> n(), n + 1, isinstance(n, int)
 (180, 181, True)
@@ -23,8 +23,8 @@ __all__ = ["CallableInt", "PValuesUnavailable", "StatsmodelsExtras", "wald_conf_
 class CallableInt(int):
     """An ``int`` that returns itself when called: ``m.nobs`` (statsmodels) and ``m.nobs()`` (R's generic).
 
-    Example
-    -------
+    Examples
+    --------
     >>> n = CallableInt(180)
     >>> n() == n == 180, n * 2, repr(n)
     (True, 360, '180')
@@ -59,8 +59,8 @@ PVALUES_MESSAGE = (
 def pvalues_unavailable(model: Any = None) -> pd.Series:
     """Raise :class:`PValuesUnavailable` with the explanation (the body of ``m.pvalues`` for now).
 
-    Example
-    -------
+    Examples
+    --------
     >>> try:
     ...     pvalues_unavailable()
     ... except AttributeError as exc:
@@ -73,8 +73,8 @@ def pvalues_unavailable(model: Any = None) -> pd.Series:
 def wald_conf_int(params: pd.Series, bse: pd.Series, alpha: float = 0.05) -> pd.DataFrame:
     """Wald intervals ``params -/+ z_(1 - alpha/2) * bse`` as statsmodels' ``conf_int``: columns ``0`` and ``1``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ci = wald_conf_int(pd.Series([1.0], index=["x"]), pd.Series([0.5], index=["x"]))
     >>> list(ci.columns), round(float(ci.loc["x", 0]), 4)
     ([0, 1], 0.02)
@@ -92,8 +92,8 @@ class StatsmodelsExtras:
     ``tvalues``, ``llf``, ``aic``, ``bic``, ``fittedvalues``, ``cov_params()``), ``conf_int`` (Wald,
     from ``params`` and ``bse``, which the fit class defines) and ``pvalues``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> class Fit(StatsmodelsExtras):
     ...     params = pd.Series([2.0], index=["b"])
     ...     bse = pd.Series([1.0], index=["b"])

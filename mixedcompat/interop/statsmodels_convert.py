@@ -23,8 +23,8 @@ component is one variance shared by independent effects, so a correlated term wi
 formula engine (patsy) unchanged: plain variables, factors, interactions and ``I()`` mean the same
 there; R-only functions (``poly``, ``scale``, ``ns``) and ordered factors (``contr.poly``) do not.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> md = to_statsmodels("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
 >>> from_statsmodels(md)
@@ -75,8 +75,8 @@ class StatsmodelsSpec:
 def _quote(name: str) -> str:
     """A column name as patsy reads it (``Q('a b')`` for non-identifiers and Python keywords).
 
-    Example
-    -------
+    Examples
+    --------
     >>> _quote("Days"), _quote("yield"), _quote("Petal.Width")
     ('Days', "Q('yield')", "Q('Petal.Width')")
     """
@@ -86,8 +86,8 @@ def _quote(name: str) -> str:
 def _patsy_text(text: str | rlang.Node, data: pd.DataFrame, used: set | None = None) -> str:
     """An R formula (part) with column names patsy cannot read quoted: ``yield ~ x`` -> ``Q('yield') ~ x``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> _patsy_text("yield ~ nitro + `a b`", pd.DataFrame(columns=["yield", "nitro", "a b"]))
     "Q('yield') ~ nitro + Q('a b')"
     """
@@ -214,8 +214,8 @@ def statsmodels_spec(formula: str, data: pd.DataFrame) -> StatsmodelsSpec:
     FormulaError
         No random-effects term, or a term statsmodels cannot express (named in the message).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> s = statsmodels_spec("strength ~ 1 + (1 | batch/cask)", mc.datasets.load("Pastes"))
     >>> s.groups, s.re_formula, s.vc_formula
@@ -338,8 +338,8 @@ def to_statsmodels(formula: str, data: pd.DataFrame):
     FormulaError
         A term statsmodels cannot express (see the module docstring), named in the message.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> md = to_statsmodels("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(md.fit(reml=True).llf, 3)  # doctest: +SKIP
@@ -432,8 +432,8 @@ _C_SIMPLE = re.compile(r"\bC\(\s*([A-Za-z_.][\w.]*)\s*\)")
 def _r_formula_text(text: str) -> str:
     """patsy's spelling of names in R's: ``Q('yield')`` -> ``yield``, ``C(f)`` -> ``f``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> _r_formula_text("Q('yield') ~ C(f) + x:C(g) + Q('a b')")
     'yield ~ f + x:g + `a b`'
     """
@@ -538,8 +538,8 @@ def r_coef_name(name: str) -> str:
     Interactions keep patsy's order of factors, which can differ from R's (``f[T.b]:x`` -> ``fb:x``
     where R writes ``x:fb``); compare the ``:``-separated pieces as sets when that matters.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [r_coef_name(n) for n in ["Intercept", "Sex[T.Female]", "C(f)[T.b]:x", "Q('a b')"]]
     ['(Intercept)', 'SexFemale', 'fb:x', 'a b']
     """
@@ -571,8 +571,8 @@ def from_statsmodels(model, groups: str | None = None) -> str:
     -------
     str
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> md = to_statsmodels("strength ~ 1 + (1 | batch/cask)", mc.datasets.load("Pastes"))
     >>> from_statsmodels(md)

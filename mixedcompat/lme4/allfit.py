@@ -115,8 +115,8 @@ class AllFit(dict):
     (``opt_ctrl``, ``times``: R's ``system.time`` columns).  ``str()`` prints as lme4's
     ``print.allFit``; :meth:`summary` is lme4's ``summary.allFit``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> a = mc.allFit(m, progress=False)
@@ -159,8 +159,8 @@ class AllFitSummary:
     ``times`` (DataFrame, R's ``system.time`` columns: our timings), ``feval`` (Series).
     ``str()`` prints it as R prints the list.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> s = mc.allFit(m, progress=False).summary()
@@ -222,8 +222,8 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
     -------
     AllFit or DataFrame
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(mc.allFit(m, show_meth_tab=True)["optimizer"])
@@ -319,8 +319,8 @@ def _lme4_messages(fit: Any) -> list[str] | None:
 def summarize_allfit(a: AllFit) -> AllFitSummary:
     """lme4's ``summary.allFit`` of an :class:`AllFit`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> s = summarize_allfit(mc.allFit(m, progress=False))
@@ -376,8 +376,8 @@ def _matrix_lines(df: pd.DataFrame) -> list[str]:
 def format_allfit_summary(s: AllFitSummary) -> str:
     """R's print of ``summary(allFit)`` (an unclassed list print, with its class attribute).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> format_allfit_summary(mc.allFit(m, progress=False).summary()).splitlines()[0]
@@ -405,8 +405,8 @@ def format_allfit(a: AllFit, width: int = 80) -> str:
     """lme4's ``print.allFit``: the model, its data, the optimisers and the spread of the
     negative log-likelihoods.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> format_allfit(mc.allFit(m, progress=False)).splitlines()[:2]

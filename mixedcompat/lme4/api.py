@@ -67,8 +67,8 @@ def isREML(m: Any) -> bool:
     -------
     bool
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> isREML(m)
@@ -94,8 +94,8 @@ def isGLMM(m: Any) -> bool:
     -------
     bool
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> isGLMM(mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy")))
     False
@@ -120,8 +120,8 @@ def isNLMM(m: Any) -> bool:
     bool
         Always ``False``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> isNLMM(mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy")))
     False
@@ -145,8 +145,8 @@ def isLMM(m: Any) -> bool:
     bool
         ``True`` for lmer fits, ``False`` for glmer fits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> isLMM(mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy")))
     True
@@ -173,8 +173,8 @@ def refitML(m: Any):
     LmerMod, GlmerMod or an lme / gls fit
         The ML fit (``m`` itself when it is one already).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> isREML(refitML(m))
@@ -205,8 +205,8 @@ def extractAIC(m: Any, scale: float = 0, k: float = 2) -> np.ndarray:
     numpy.ndarray
         ``[edf, -2 logLik + k edf]`` of the ML fit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> extractAIC(m).round(3).tolist()
@@ -280,8 +280,8 @@ def model_frame(m: Any, fixed_only: bool = False) -> pd.DataFrame:
     pandas.DataFrame
         R's model frame, one row per row used in the fit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ poly(Days, 2) + (1 | Subject)", mc.datasets.load("sleepstudy"))
     >>> model_frame(m).columns.tolist()
@@ -295,8 +295,8 @@ def frame_table(parts: Any, frame: Any, call: dict, fixed_only: bool = False) ->
     """R's model frame (see :func:`model_frame`) from a parsed formula, its :class:`ModelFrame` and the
     call's ``data`` / ``weights`` / ``offset`` (lme4's ``lFormula(...)$fr`` before there is a fit).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (1 | Subject)", mc.datasets.load("sleepstudy"))
     >>> frame_table(m.parts, m.frame, m.call).columns.tolist()
@@ -364,8 +364,8 @@ def model_matrix(m: Any, type: str = "fixed"):  # noqa: A002
     pandas.DataFrame, scipy.sparse.csc_matrix or dict
         X (a DataFrame), Z (sparse) or the raw per-term matrices (a dict of DataFrames).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> model_matrix(m).columns.tolist(), model_matrix(m, "random").shape
@@ -386,8 +386,8 @@ def random_colnames(m: Any) -> list[str]:
     """The column names of Z (``colnames(getME(m, "Z"))``): each term's grouping-factor levels, each
     repeated once per column of the term.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> random_colnames(m)[:3]
@@ -403,8 +403,8 @@ class Terms:
     """A light R ``terms`` object: ``str()`` is R's deparse of its formula; ``term_labels`` is
     ``attr(terms, "term.labels")``, ``intercept`` / ``response`` R's attributes of those names.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> str(terms(m)), terms(m).term_labels
@@ -493,8 +493,8 @@ def terms(m: Any, fixed_only: bool | None = None, random_only: bool = False) -> 
         ``str()`` is R's deparse of the formula; ``term_labels`` R's ``attr(, "term.labels")``;
         ``variables`` the variables in R's order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> str(terms(m, fixed_only=False))
@@ -575,8 +575,8 @@ def hatvalues(m: Any) -> np.ndarray:
     numpy.ndarray
         One leverage per row used in the fit; their sum is the trace of the hat matrix.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(float(hatvalues(m).sum()), 3)  # trace: the effective number of parameters
@@ -608,8 +608,8 @@ def cooks_distance(m: Any) -> np.ndarray:
     numpy.ndarray or pandas.Series
         One distance per row used in the fit (an influence object: per deleted case or group).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> int(cooks_distance(m).argmax())

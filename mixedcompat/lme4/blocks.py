@@ -40,8 +40,8 @@ class EngineBlock:
     theta_slices : tuple of slice
         Each member's entries of theta.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days || Subject)", mc.datasets.load("sleepstudy"))
     >>> [(b.members, b.q, b.n_levels) for b in amalgamate(m.terms)]
@@ -121,8 +121,8 @@ def amalgamate(terms: list[ReTerm]) -> list[EngineBlock]:
     """The terms grouped by grouping factor (same name and codes), ordered by decreasing size
     (levels x columns; ties keep lme4's order).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"))
     >>> [b.members for b in amalgamate(m.terms)]
@@ -151,8 +151,8 @@ def diag_blocks(t: "ReTerm | EngineBlock", sqrtw: np.ndarray | None) -> np.ndarr
     """The diagonal blocks of ``Z_t' W Z_t``: one ``q x q`` block per level of term (or block) ``t``
     (``(levels, q, q)``); ``sqrtw`` the square roots of the prior weights (None: unweighted).
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = ReTerm("g", "1 | g", np.array([0, 0, 1]), ["a", "b"], np.ones((3, 1)), ["(Intercept)"])
     >>> diag_blocks(t, None)[:, 0, 0].tolist()
     [2.0, 1.0]
@@ -174,8 +174,8 @@ def cross_blocks(t: "ReTerm | EngineBlock", sqrtw: np.ndarray | None, XY: np.nda
     ``XY`` (already weighted), one row per column of ``XY``, level by level (``k x (levels q)``); sums
     per level by ``bincount``, without forming ``Z``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = ReTerm("g", "1 | g", np.array([0, 0, 1]), ["a", "b"], np.ones((3, 1)), ["(Intercept)"])
     >>> cross_blocks(t, None, np.array([[1.0], [2.0], [5.0]])).tolist()
     [[3.0, 5.0]]

@@ -70,8 +70,8 @@ def check_reterms(terms: Sequence[ReTerm], n: int, control: dict, allow_n: bool 
     DataError
         A failed check whose action is ``"stop"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = ReTerm("g", "1 | g", np.array([0, 0, 0]), ["a"], np.ones((3, 1)), ["(Intercept)"])
     >>> check_reterms([t], 3, {"check_nlev_gtr_1": "warning", "check_nobs_vs_nlev": "ignore",
     ...                        "check_nlev_gtreq_5": "ignore", "check_nobs_vs_nRE": "ignore",
@@ -140,8 +140,8 @@ def check_scale_x(X: np.ndarray, action: str = "warning", tol: float = SCALE_TOL
         ``["Some predictor variables are on very different scales: consider rescaling"]`` or ``[]``:
         lme4 keeps it as the ``msgScaleX`` attribute of X, printed under "fit warnings:".
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.column_stack([np.ones(4), [1.0, 2.0, 3.0, 4.0], [1e5, 3e5, 2e5, 4e5]])
     >>> check_scale_x(X, "ignore")
     []
@@ -159,8 +159,8 @@ def check_scale_sd(sd: np.ndarray, action: str = "warning", tol: float = SCALE_T
     """lme4's ``checkScaleX`` decided from the standard deviations of the fixed-effects columns that
     are not all 0/1 (:func:`check_scale_x` from the matrix; a partitioned fit from its column sums).
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_scale_sd(np.array([1.0, 2e4]), "ignore")
     []
     """
@@ -186,8 +186,8 @@ def check_rank_x(dropped: Sequence[str], p_full: int, action: str) -> None:
     """``check.rankX = "stop.deficient"``: refuse a rank-deficient fixed-effects matrix (the
     dropping actions are the model frame's).
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_rank_x([], 3, "stop.deficient")
     """
     if action == "stop.deficient" and dropped:
@@ -200,8 +200,8 @@ def checked_model_frame(parts: FormulaParts, data, ctrl: dict, **kwargs) -> tupl
     """The model frame with lme4's ``check.rankX`` applied: rank-deficiency messages are passed on (or
     kept silent with ``"silent.drop.cols"``) and returned as the fit's "fit warnings" lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 5], "x": [0.0, 1, 2, 3], "g": list("abab")})
@@ -219,8 +219,8 @@ def with_rank_messages(build: Callable[[], Any], ctrl: dict) -> tuple[Any, list[
     (kept silent with ``check_rankX = "silent.drop.cols"``) and returned as the fit's "fit warnings"
     lines; other warnings are passed on.
 
-    Example
-    -------
+    Examples
+    --------
     >>> def build():
     ...     warnings.warn("dropping 1 column", RankDeficiencyWarning)
     ...     return 7

@@ -32,8 +32,8 @@ class RanefDict(dict):
 
     With conditional variances each DataFrame carries ``.attrs["postVar"]`` (levels x q x q).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> re = m.ranef(condVar=True)
@@ -53,8 +53,8 @@ class RanefDict(dict):
 def as_ranef_dict(mapping: Mapping[str, pd.DataFrame]) -> RanefDict:
     """Wrap a mapping group -> DataFrame (as returned by ``m.ranef()``) as a :class:`RanefDict`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> re = as_ranef_dict({"g": pd.DataFrame({"(Intercept)": [0.5, -0.5]}, index=["a", "b"])})
     >>> print(re)
@@ -74,8 +74,8 @@ def conditional_variances(m) -> list[np.ndarray]:
 
     Terms in the fit's (lme4's) order; ``sigma^2 T_k [(L L')^{-1}]_{jj} T_k'`` for each level j.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> [v.shape for v in conditional_variances(m)]
@@ -96,8 +96,8 @@ def ranef_with_condvar(m) -> RanefDict:
     ``.attrs["postVar_terms"]`` holds that list (arrays levels x q_k x q_k) and ``postVar`` is their
     block-diagonal combination (zero between terms, as lme4 computes no such covariances).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> pv = ranef_with_condvar(m)["Subject"].attrs["postVar"]
@@ -170,8 +170,8 @@ def format_ranef(re: Mapping[str, pd.DataFrame]) -> str:
     Each grouping factor as ``$name`` and its data frame, a blank line after each, then
     ``with conditional variances for “g1” “g2” `` naming the factors that carry a ``postVar``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> print(format_ranef({"b:a": pd.DataFrame({"(Intercept)": [1.25]}, index=["1:A1"])}))
     $`b:a`

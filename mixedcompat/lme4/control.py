@@ -59,8 +59,8 @@ KNOWN = set(DEFAULT_CONTROL) | set(CHECK_DEFAULTS) | set(CONV_DEFAULTS) | set(FI
 def canonical_name(name: str) -> str:
     """Our spelling of an lmerControl name (``"check.conv.grad"`` -> ``"check_conv_grad"``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> canonical_name("boundary.tol")
     'boundary_tol'
     """
@@ -75,8 +75,8 @@ def lmer_control(control: dict | None = None) -> dict:
     DataError
         An unknown setting or an invalid value (naming the setting and the valid values).
 
-    Example
-    -------
+    Examples
+    --------
     >>> c = lmer_control({"check.conv.grad": "ignore", "calc.derivs": False})
     >>> c["check_conv_grad"]["action"], c["calc_derivs"]
     ('ignore', False)

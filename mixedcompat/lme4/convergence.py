@@ -81,8 +81,8 @@ def deriv_points(theta: np.ndarray, delta: float = DERIV_DELTA) -> np.ndarray:
     Order: for each j, ``x + d e_j`` and ``x - d e_j``; then, for each pair i < j, the four points
     ``x +- d e_i +- d e_j`` (``++, +-, -+, --``).  2 p^2 points in all.
 
-    Example
-    -------
+    Examples
+    --------
     >>> deriv_points(np.array([1.0, 2.0]), 0.5).shape
     (8, 2)
     """
@@ -118,8 +118,8 @@ def deriv12(fun: Callable[[np.ndarray], float], theta: np.ndarray, fx: float | N
         Evaluates the criterion at every row of a matrix of thetas at once (a batched fast path);
         by default ``fun`` row by row.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = deriv12(lambda t: float(t[0] ** 2 + 3 * t[0] * t[1]), np.array([1.0, 2.0]))
     >>> np.round(d.gradient, 6).tolist(), np.round(d.Hessian, 4).tolist()
     ([8.0, 3.0], [[2.0, 3.0], [3.0, 0.0]])
@@ -229,8 +229,8 @@ def conv_setting(name: str, value) -> dict:
 def scaled_gradient(derivs: Derivs) -> np.ndarray | None:
     """lme4's ``solve(chol(Hessian), gradient)`` (None where the Cholesky factorisation fails).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = Derivs(gradient=np.array([2.0, 0.0]), Hessian=np.array([[4.0, 0.0], [0.0, 1.0]]))
     >>> scaled_gradient(d).tolist()
     [1.0, 0.0]
@@ -249,8 +249,8 @@ def scaled_gradient(derivs: Derivs) -> np.ndarray | None:
 def check_hessian(H: np.ndarray, tol: float, hesstype: str = "") -> tuple[list[int], list[str]]:
     """lme4's ``checkHess``: codes and messages from the eigenvalues of a Hessian.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_hessian(np.diag([1.0, -1.0]), 1e-6)
     ([-3], ['Model failed to converge: degenerate  Hessian with 1 negative eigenvalues'])
     """
@@ -304,8 +304,8 @@ def check_conv(derivs: Derivs | None, theta: np.ndarray, lower: np.ndarray,
     ConvResult or None
         None where lme4 returns NULL (no derivatives and a regular fit).
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = check_conv(Derivs(np.array([0.01]), np.array([[1.0]])), np.array([0.5]), np.array([0.0]))
     >>> r.messages
     ('Model failed to converge with max|grad| = 0.01 (tol = 0.002, component 1)',)
@@ -394,8 +394,8 @@ def newton_decrease(derivs: Derivs) -> float:
     """The decrease of the criterion a Newton step predicts (``g' H^-1 g / 2``); inf when H is
     not positive definite.  Small (< 1e-9 relative) at every optimum lme4 reaches on our fixtures.
 
-    Example
-    -------
+    Examples
+    --------
     >>> newton_decrease(Derivs(np.array([2.0]), np.array([[4.0]])))
     0.5
     """

@@ -49,8 +49,8 @@ def profiled_criterion(ldL2, ldRX2, pwrss, n: int, p: int, REML: bool, sum_log_w
     sum_log_weights : float
         ``sum(log(weights))`` (0 without weights).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(float(profiled_criterion(2.0, 1.0, 50.0, 20, 2, True, 0.0)), 6)
     72.47151
     >>> profiled_criterion(2.0, 1.0, 0.0, 20, 2, False, 0.0)
@@ -89,8 +89,8 @@ def deviance_at_sigma(ldL2: float, pwrss: float, n: int, sigma2: float, sum_log_
     lmerTest's ``devfun_vp`` (whose Hessian gives the Satterthwaite df), equal to the REML criterion at
     ``sigma2 = pwrss / (n - p)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = deviance_at_sigma(2.0, 50.0, 20, 2.5, 0.0)
     >>> bool(abs(a - profiled_criterion(2.0, 0.0, 50.0, 20, 2, False, 0.0)) < 1e-12)
     True
@@ -113,8 +113,8 @@ class ProfiledCriterion(Protocol):
     ``crit.solution(theta)`` is ``(criterion, beta, pwrss)`` at ``theta`` (beta of the model's own
     response, not the reduced one), or None where the factorisation fails.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"))
     >>> isinstance(m.devfun, ProfiledCriterion)

@@ -446,8 +446,8 @@ class ResponseCriteria:
     y0, theta0 : ndarray
         The model's response and fitted theta (where the fast criteria are checked).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> rc = ResponseCriteria(m.devfun, m.frame.X, None, None, m.frame.y, m.theta)
@@ -554,8 +554,8 @@ class LeanCriterion:
     ``DenseDeviance`` (few random effects) two LAPACK Cholesky factorisations per evaluation, no
     factor object built; otherwise the criterion object's own ``factor``.  A pure function of theta.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"), REML=False)
     >>> lean = LeanCriterion(m.devfun)

@@ -93,8 +93,8 @@ def lmer(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool = Tr
     -------
     LmerMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> round(m.REMLcrit(), 3)
@@ -134,8 +134,8 @@ def mkMerMod(rho: LmerDevfun, opt: Any, reTrms: dict | None = None, fr: pd.DataF
     LmerMod
         Without ``mc`` the fit has no lme4 ``checkConv`` result (R's ``lme4conv = NULL``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> f = mc.mkLmerDevfun(lf)
@@ -188,8 +188,8 @@ def optinfo_of(opt: OptSummary, messages: list[str], fit_warnings: list[str] | N
     ``criterion``) and what lme4's checkConv says there (``messages``: the warnings lme4 gives for
     this fit, which ours, at a lower criterion, does not repeat).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m.optinfo["conv"]["lme4"]["messages"]   # lme4's @optinfo$conv$lme4$messages
     []
@@ -220,8 +220,8 @@ class LmerMod(MixedModel):
     read-only components: ``formula``, ``call``, ``parts``, ``frame``, ``terms``, ``devfun``,
     ``REML``, ``control``, ``theta``, ``criterion``, ``beta``, ``u``, ``b``, ``optinfo``, ``opt``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m.nobs, round(m.sigma(), 3)
@@ -587,8 +587,8 @@ def refit(m, newresp: Any):
     -------
     LmerMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> m2 = mc.refit(m, mc.fitted(m) + 1.0)       # doctest: +SKIP
@@ -634,8 +634,8 @@ def require_mermod(m, what: str) -> None:
     """lme4's functions (``bootMer``, ``profile``, cross-validation ...) take an lmer or glmer fit: anything
     else (an nlme fit, a DataFrame) gets a TypeError naming what it is.
 
-    Example
-    -------
+    Examples
+    --------
     >>> require_mermod(3.0, "bootMer")
     Traceback (most recent call last):
     ...
@@ -662,8 +662,8 @@ def update(m, formula: str | Node | None = None, **kwargs):
     -------
     LmerMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> mc.update(m, ". ~ . - Days").formula

@@ -62,8 +62,8 @@ def criterion_gradient(devfun: Deviance, theta: np.ndarray) -> tuple[float, np.n
     value, gradient
         ``devfun(theta)`` and its gradient; ``(inf, nan...)`` where the factorisation fails.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> value, grad = criterion_gradient(m.devfun, m.theta)

@@ -66,8 +66,8 @@ class InfluenceMerMod:
 
     ``infl["fixed.effects[-Subject]"]`` and :meth:`names` give R's component names.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> infl = mc.influence(m, groups="Subject")
@@ -155,8 +155,8 @@ def dfbeta(infl: InfluenceMerMod, which: str = "fixed") -> pd.DataFrame:
     pandas.DataFrame
         One row per deleted case or group: its refit's estimates minus the full fit's.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> mc.dfbeta(mc.influence(m, groups="Subject")).shape
@@ -184,8 +184,8 @@ def dfbetas(infl: InfluenceMerMod, match_r: bool = True) -> pd.DataFrame:
     pandas.DataFrame
         :func:`dfbeta` of the fixed effects divided by each refit's standard errors.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(mc.dfbetas(mc.influence(m, groups="Subject")).columns)
@@ -257,8 +257,8 @@ def influence(m: Any, groups: str | list[str] | None = None, data: pd.DataFrame 
         ``groups`` names no column of the data (R: "undefined columns selected"), or the fit has no
         stored data.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> infl = influence(m, groups="Subject")

@@ -50,8 +50,8 @@ __all__ = ["LmerFormula", "LmerDevfun", "LmerOpt", "formula_stage", "lFormula", 
 def arg_name(arg: Any, default: str) -> str | None:
     """How lme4 prints a ``weights=`` / ``offset=`` argument: a column name as given, else ``default``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> arg_name("w", "weights"), arg_name([1.0, 2.0], "weights"), arg_name(None, "weights")
     ('w', 'weights', None)
     """
@@ -74,8 +74,8 @@ def re_trms(terms: list[ReTerm], theta: np.ndarray | None = None) -> dict:
     factor gets ``.1``..., R's ``make.unique`` of lme4's list names, which may repeat), ``Ztlist``
     (``"Days | Subject"`` -> its rows of Zt) and ``nl`` (levels per term, keyed as ``cnms``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> r = re_trms(lf.terms)
@@ -127,8 +127,8 @@ class LmerFormula:
     (the validated control), ``call`` (the arguments, for the fit's ``update``), ``family``
     (``glFormula``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(lf.X.columns), lf["REML"]
@@ -193,8 +193,8 @@ def formula_stage(parts: FormulaParts, data: pd.DataFrame, ctrl: dict, glm_respo
     lme4's rank check, the random-effects terms with lme4's checks (``ctrl``: the validated
     lmerControl / glmerControl), the scale check of X.  Returns ``(frame, terms, fit_warnings)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> frame, terms, notes = formula_stage(parse_formula("Reaction ~ Days + (Days | Subject)"),
     ...                                     mc.datasets.load("sleepstudy"), lmer_control())
@@ -233,8 +233,8 @@ def lFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, REML: bool 
     FormulaError, DataError
         As :func:`mixedcompat.lmer` (unknown variables, no random-effects term, lme4's checks).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> lf.reTrms["cnms"], lf.reTrms["theta"].tolist()
@@ -279,8 +279,8 @@ def glFormula(formula: str | Node | FormulaParts, data: pd.DataFrame, family: An
     LmerFormula
         ``fr``, ``X``, ``reTrms``, ``family``, as lme4's list.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> gf = mc.glFormula("cbind(incidence, size - incidence) ~ period + (1 | herd)",
     ...                   mc.datasets.load("cbpp"), family="binomial")
@@ -308,8 +308,8 @@ def theta_scale(terms: list[ReTerm]) -> np.ndarray:
     """The natural size of each theta entry: ``1 / rms(x_i)`` for an entry in row i of a term's
     template (x_i the term's i-th column), since ``x_i b_i`` is what the data see.  1 for intercepts.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> d = mc.datasets.load("sleepstudy").assign(Dm=lambda d: d["Days"] * 1e-3)
     >>> m = mc.lmer("Reaction ~ Dm + (Dm | Subject)", d, control={"check_scaleX": "ignore"})
@@ -333,8 +333,8 @@ def data_start(terms: list[ReTerm], y: np.ndarray) -> np.ndarray | None:
     -- when ``v_e > 0``; otherwise (and for any other model) at lme4's usual 1 / 0.  The response is
     the model frame's (no offset removed, no weights).  Returns None when the rule does not apply.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Yield ~ 1 + (1 | Batch)", mc.datasets.load("Dyestuff"), control={"optimizer": None})
     >>> round(float(m.theta[0]), 7)
@@ -364,8 +364,8 @@ def start_values(start: Any, terms: list[ReTerm], layout: ThetaLayout, y: np.nda
     """lme4's start values (1 on template diagonals, 0 elsewhere; :func:`data_start` when it
     applies), or ``start`` checked against the layout.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> start_values(None, lf.terms, ThetaLayout.of(lf.terms)).tolist()
@@ -400,8 +400,8 @@ class LmerDevfun:
     ``devfun(theta)`` is lme4's ``devfun(theta)``: a pure function (no state changes), ``inf`` where
     the factorisation fails.  ``deviance`` is the criterion object of :mod:`mixedcompat.lme4.pls`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> f = mc.mkLmerDevfun(mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy")))
     >>> round(f([1.0, 0.0, 1.0]), 3)
@@ -464,8 +464,8 @@ def mkLmerDevfun(lf: LmerFormula, start: Any = None, control: dict | None = None
     -------
     LmerDevfun
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> lf = mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"), REML=False)
     >>> round(mc.mkLmerDevfun(lf)([0.9667, 0.0152, 0.2309]), 3)    # the deviance at the REML estimate
@@ -495,8 +495,8 @@ class LmerOpt(OptSummary):
     items, ``opt["par"]``), with the rest of :class:`~mixedcompat.lme4.optimize.OptSummary`
     (``derivs``, ``optimizer``, ``warnings``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> o = LmerOpt(theta=np.array([1.0]), fval=2.0, feval=3, optimizer="nloptwrap", conv_code=0, message="")
     >>> o["par"].tolist(), o.conv
     ([1.0], 0)
@@ -624,8 +624,8 @@ def optimizeLmer(devfun: LmerDevfun, optimizer: str | None = "default", restart_
     DataError
         An unknown optimiser (lme4: "couldn't find optimizer function"), an unknown setting, a bad start.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> f = mc.mkLmerDevfun(mc.lFormula("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy")))
     >>> opt = mc.optimizeLmer(f)

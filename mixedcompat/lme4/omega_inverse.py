@@ -34,8 +34,8 @@ def inverse_diagonal_blocks(devfun: Deviance, f: PLSFactor) -> list[np.ndarray]:
     """The diagonal blocks of ``Omega^-1`` at a factor: one array (levels, q_k, q_k) per term, in the
     fit's (lme4's) term order.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> [v.shape for v in inverse_diagonal_blocks(m.devfun, m.factor)]
@@ -71,8 +71,8 @@ def potri_lower(U: np.ndarray) -> np.ndarray:
     """``(U'U)^-1`` from an upper Cholesky factor ``U`` in Fortran order, which is overwritten (LAPACK
     potri): a C-ordered array whose lower triangle (diagonal included) holds the inverse.
 
-    Example
-    -------
+    Examples
+    --------
     >>> potri_lower(np.array([[2.0]], order="F")).tolist()
     [[0.25]]
     """

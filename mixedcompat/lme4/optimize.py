@@ -126,8 +126,8 @@ _NLOPT_MESSAGES = {
 class OptSummary:
     """What the optimiser did (lme4's ``@optinfo``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = minimize_theta(lambda th: float((th[0] - 2.0) ** 2), np.array([1.0]), np.array([0.0]))
     >>> round(float(s.theta[0]), 4), s.conv_code
     (2.0, 0)
@@ -350,8 +350,8 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
         implement (:data:`UNAVAILABLE_OPTIMIZERS`), an unknown ``optCtrl`` setting, an NLopt
         algorithm not in :data:`NLOPT_ALGORITHMS` or an optimx method not in :data:`OPTIMX_METHODS`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_optimizer("Nelder_Mead", {"maxfun": 500})
     >>> try:
     ...     check_optimizer("nlminb")
@@ -391,8 +391,8 @@ def is_default_path(ctrl: dict) -> bool:
     """Does ``ctrl`` ask for lme4's default optimiser (nloptwrap with NLopt's BOBYQA) or ours
     (``"gradient"``)?  Those take :func:`minimize_theta`'s own path.
 
-    Example
-    -------
+    Examples
+    --------
     >>> is_default_path({"optimizer": "nloptwrap", "optCtrl": {"algorithm": "NLOPT_LN_NELDERMEAD"}})
     False
     """
@@ -425,8 +425,8 @@ def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.
     gives optwrap's warning ``"convergence code <k> from <name>: <message>"`` (unless ``warn`` is
     False: the caller gives it).
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = run_lme4_optimizer("Nelder_Mead", lambda t: float((t[0] - 1) ** 2), np.array([0.5]), np.array([0.0]))
     >>> r.conv, r.message, round(float(r.par[0]), 3)
     (0, 'parameter values converged to within tolerance', 1.0)
@@ -485,8 +485,8 @@ def optim_lbfgsb(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: n
     with optimx's ``fevals + gevals`` (each iteration evaluates both) and optim's codes: 0
     converged, 1 ``maxit`` reached, 52 an error in the line search.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x, f, n_eval, code = optim_lbfgsb(lambda v: float((v[0] - 2.0) ** 2 + (v[1] + 1.0) ** 2),
     ...                                   np.array([0.0, 0.0]), np.array([0.0, -np.inf]))
     >>> np.round(x, 4).tolist(), code
@@ -656,8 +656,8 @@ def gradient_descent(fun: Callable[[np.ndarray], float], fun_grad: Callable[[np.
     counts as one evaluation; ``code`` is NLopt's SUCCESS after a converged descent, else the
     polish's code).
 
-    Example
-    -------
+    Examples
+    --------
     >>> f = lambda th: float((th[0] - 2.0) ** 2 + 10 * (th[1] - th[0]) ** 2)
     >>> g = lambda th: (f(th), np.array([2 * (th[0] - 2.0) - 20 * (th[1] - th[0]), 20 * (th[1] - th[0])]))
     >>> x, fval, n_eval, code = gradient_descent(f, g, np.array([1.0, 0.0]), np.array([0.0, -np.inf]),

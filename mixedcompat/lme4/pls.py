@@ -85,8 +85,8 @@ def _times_fixed(stack: np.ndarray, M: np.ndarray) -> np.ndarray:
 def _congruence(A: np.ndarray, T: np.ndarray) -> np.ndarray:
     """``T' A[l] T`` for a stack of symmetric blocks ``A`` (``(A[l] T)' T``, two stacked products).
 
-    Example
-    -------
+    Examples
+    --------
     >>> A = np.array([[[2.0, 1.0], [1.0, 3.0]]])
     >>> T = np.array([[1.0, 0.0], [0.5, 2.0]])
     >>> bool(np.allclose(_congruence(A, T)[0], T.T @ A[0] @ T))
@@ -118,8 +118,8 @@ class Deviance:
     REML : bool
         REML criterion when True, deviance otherwise.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> dev = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=True)
@@ -177,8 +177,8 @@ class Deviance:
         The object holds no row: evaluating, factoring and solving work; what needs the rows
         (:meth:`with_response`, :meth:`response_cross_products`, :meth:`reweighted`) does not.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
         >>> d = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=True)
@@ -204,8 +204,8 @@ class Deviance:
         coefficient ``value`` (the profile of a fixed effect), from this criterion's blocks: the
         response rows ``r = sqrt(W) (y - offset - X s)`` become ``r + (s_j - value) sqrt(W) x_j``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"), REML=False)
         >>> d = Deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=False)
@@ -235,8 +235,8 @@ class Deviance:
         :meth:`reweighted` call fills in the values for new weights and a new response.  ``like``:
         another pattern of the same random effects (another ``X``) whose structure is shared.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"), REML=False)
         >>> dev = Deviance.pattern(m.terms, m.frame.X).reweighted(np.ones(len(m.frame.y)), m.frame.y)
@@ -279,8 +279,8 @@ class Deviance:
         """The criterion of the same model (X, Z, weights, offset) for another response ``y``: only
         the response's cross-products are recomputed (bootstrap replicates, parametric tests).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
         >>> shifted = m.devfun.with_response(m.frame.y + 100.0)     # absorbed by the intercept
@@ -302,8 +302,8 @@ class Deviance:
         term by term would leave a bias of a few units in the last place of the criterion (lme4's
         own is correctly rounded).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
         >>> zr, xr, rr = m.devfun.response_cross_products(m.devfun.response.reduce(m.frame.y)[0])
@@ -409,8 +409,8 @@ class Deviance:
         """``(criterion, beta, pwrss)`` at ``theta`` (None where the factor does not exist): the
         :class:`~mixedcompat.lme4.criterion.ProfiledCriterion` interface.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
         >>> crit, beta, pwrss = m.devfun.solution(m.theta)
@@ -478,8 +478,8 @@ class DenseDeviance(Deviance):
     For small models (few random effects in all) one LAPACK call costs less than the blocked
     algorithm's many small steps.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> type(m.devfun).__name__                  # 36 random effects: one dense factor
@@ -557,8 +557,8 @@ class DenseDeviance(Deviance):
         path of lme4's ``deriv12`` stencil, :mod:`mixedcompat.lme4.convergence`); equal to ``self(theta)``
         row by row (tests/test_convergence.py checks it).
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
         >>> m.devfun.criteria(np.array([m.theta, 1.1 * m.theta])).round(3).tolist()[0]
@@ -613,8 +613,8 @@ def make_deviance(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, weights: np
                   offset: np.ndarray | None, REML: bool) -> Deviance:
     """The criterion object for a model: one dense factor when the random effects are few.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> dev = make_deviance(m.terms, m.frame.X, m.frame.y, None, None, REML=False)

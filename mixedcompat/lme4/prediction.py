@@ -250,8 +250,8 @@ def predict(m, newdata: pd.DataFrame | None = None, re_form: Any = None, allow_n
     With ``newdata``, as lme4 1.1: the formula's ``offset()`` terms are evaluated on newdata, an
     ``offset=`` argument of ``lmer`` is not added.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> nd = pd.DataFrame({"Days": [0.0, 5.0], "Subject": ["308", "309"]})
@@ -403,8 +403,8 @@ def simulate(m, nsim: int = 1, seed: Any = None, use_u: bool = False, re_form: A
     pandas.DataFrame
         Columns ``sim_1 ... sim_<nsim>``, index = the rows used in the fit (or newdata's index).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> mc.simulate(m, nsim=2, seed=1).columns.tolist()

@@ -39,8 +39,8 @@ class ResponseReduction:
     reduce : bool
         False: no reduction at all (``r`` is the weighted response, ``c = 0``), as lme4's PIRLS.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> X = np.column_stack([np.ones(4), np.arange(4.0)])
     >>> red = ResponseReduction(X, None, None)
@@ -100,8 +100,8 @@ class ResponseReduction:
         """``(r, c)``: ``sqrt(w) (y - offset - X c)`` and ``c`` (beta of ``y`` is beta of ``r``
         plus ``c``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> red = ResponseReduction(np.column_stack([np.ones(3), np.arange(3.0)]), None, None)
         >>> r, c = red.reduce(np.array([6.0, 7.0, 11.0]))
         >>> np.round(c, 6).tolist(), np.round(r, 6).tolist()

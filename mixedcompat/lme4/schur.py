@@ -55,8 +55,8 @@ def _sorted_unique(a: np.ndarray) -> np.ndarray:
     """The sorted distinct values of an integer array (numpy 2's ``np.unique`` without
     ``return_inverse`` hashes, ten times slower on the key arrays here).
 
-    Example
-    -------
+    Examples
+    --------
     >>> _sorted_unique(np.array([3, 1, 3, 2])).tolist()
     [1, 2, 3]
     """
@@ -71,8 +71,8 @@ class BlockRows:
     first block) stored as one dense row vector of length q_1 per (row, level) pair, so that
     multiplying by a block-diagonal matrix (one q_1 x q_1 block per level) is a batched product.
 
-    Example
-    -------
+    Examples
+    --------
     >>> A = sp.csr_matrix(np.array([[1.0, 0.0, 2.0, 3.0]]))       # one row, 2 levels of q_1 = 2
     >>> R = BlockRows(A, 2)
     >>> R.times_blocks(np.stack([np.eye(2), 2 * np.eye(2)])).toarray().tolist()
@@ -124,8 +124,8 @@ class GramPattern:
     ``W_level``) are collected once, keyed by ``row * m + col`` (``keys``, sorted, unique), so an
     evaluation costs one pass over them.
 
-    Example
-    -------
+    Examples
+    --------
     >>> A = sp.csr_matrix(np.array([[1.0, 2.0], [0.0, 3.0]]))      # 2 rows, 2 levels of q_1 = 1
     >>> g = GramPattern.build(BlockRows(A, 1))
     >>> g.keys.tolist(), g.evaluate(np.ones((2, 1, 1))).tolist()   # (0,0), (1,0), (1,1)
@@ -267,8 +267,8 @@ class LaterBlocks:
         ``(Zr' Z1, Zr' Zr)`` computed elsewhere (sums over partitions of the data,
         :mod:`mixedcompat.partitioned`); ``Zr`` and ``Z1`` are then not read (None).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> from mixedcompat.lme4.blocks import amalgamate
     >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"))
@@ -354,8 +354,8 @@ class LaterBlocks:
         ``A_rr`` and the fill-in's coefficients recomputed on the stored pattern, in a few passes
         over the data.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import mixedcompat as mc
         >>> from mixedcompat.lme4.blocks import amalgamate
         >>> m = mc.lmer("diameter ~ 1 + (1|plate) + (1|sample)", mc.datasets.load("Penicillin"))

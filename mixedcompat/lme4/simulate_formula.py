@@ -46,8 +46,8 @@ class SimulationModel:
     """The deterministic parts of a formula simulation: the :class:`LmerFormula` on ``newdata``,
     ``theta``, ``beta``, ``sigma`` (lme4's order), ``eta0 = X beta + offset`` and ``Lambdat``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> d = pd.DataFrame({"g": list("aabb"), "x": [0.0, 1.0, 0.0, 1.0]})
     >>> sm = simulation_model("~ x + (1 | g)", d, {"theta": [1.0], "beta": [2.0, 0.5], "sigma": 1.0})
@@ -259,8 +259,8 @@ def simulate_formula(formula: str | Node, nsim: int = 1, seed: Any = None, newda
     DataError
         No ``newdata`` or ``newparams``; bad parameters (see :func:`simulation_model`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc, pandas as pd
     >>> d = pd.DataFrame({"g": list("aabbcc"), "x": [0.0, 1.0] * 3})
     >>> mc.simulate("~ x + (1 | g)", newdata=d, newparams={"theta": [1.0], "beta": [2.0, 0.5], "sigma": 1.0},

@@ -22,8 +22,8 @@ class LmerSummary:
     t value`` (lme4) or ``Estimate, Std. Error, df, t value, Pr(>|t|)`` (lmerTest; with
     Kenward-Roger the standard errors are from the adjusted covariance, as lmerTest).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> mc.summary(m, ddf="Satterthwaite").coefficients.columns.tolist()

@@ -38,8 +38,8 @@ def match_comp(comp: str | Sequence[str]) -> tuple[str, ...]:
         lme4's "Illegal 'comp': ..." (an entry that matches nothing or a name already taken), or
         "Must *either* show variances or standard deviations" (no entry).
 
-    Example
-    -------
+    Examples
+    --------
     >>> match_comp(["Var", "Std"])
     ('Variance', 'Std.Dev.')
     """
@@ -62,8 +62,8 @@ def match_comp(comp: str | Sequence[str]) -> tuple[str, ...]:
 def make_unique(names: Sequence[str]) -> list[str]:
     """R's ``make.unique``: later duplicates get ``.1``, ``.2``, ... appended.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_unique(["Subject", "Subject", "Item"])
     ['Subject', 'Subject.1', 'Item']
     """
@@ -91,8 +91,8 @@ def make_unique(names: Sequence[str]) -> list[str]:
 def make_names(names: Sequence[str], unique: bool = True) -> list[str]:
     """R's ``make.names``: characters that cannot appear in an R name become ``.``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> make_names(["g1:g2", "g1:g2", "g1"])
     ['g1.g2', 'g1.g2.1', 'g1']
     """
@@ -109,8 +109,8 @@ def group_names(groups: Sequence[str]) -> list[str]:
     """The group labels lme4 gives VarCorr terms: as they are, or ``make.names(unique = TRUE)``
     of all of them when some repeat.
 
-    Example
-    -------
+    Examples
+    --------
     >>> group_names(["Subject", "Subject"])
     ['Subject', 'Subject.1']
     >>> group_names(["b:a", "a"])
@@ -133,8 +133,8 @@ class VCTerm:
     cov : ndarray
         q x q covariance matrix on the variance scale (sigma^2 Lambda Lambda').
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = VCTerm("Subject", ["(Intercept)", "Days"], np.array([[612.1, 9.6], [9.6, 35.07]]))
     >>> [round(float(s), 3) for s in t.stddev]
     [24.741, 5.922]
@@ -180,8 +180,8 @@ class VarCorr:
     use_sc : bool
         Whether the model has a scale parameter (always True for ``lmer``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> vc = VarCorr([VCTerm("Batch", ["(Intercept)"], np.array([[1764.05]]))], 49.51)
     >>> print(vc)
      Groups   Name        Std.Dev.
@@ -203,8 +203,8 @@ class VarCorr:
     def with_comp(self, comp: str | Sequence[str]) -> "VarCorr":
         """The same table printing the columns ``comp`` (R's ``print(VarCorr(m), comp = comp)``).
 
-        Example
-        -------
+        Examples
+        --------
         >>> vc = VarCorr([VCTerm("g", ["(Intercept)"], np.array([[4.0]]))], 1.0)
         >>> print(vc.with_comp("Var"))
          Groups   Name        Variance
@@ -231,8 +231,8 @@ class VarCorr:
             Show the correlation block (default: as lme4 1.1-31's ``formatVC``, whenever a term has
             more than one column, whatever ``comp`` is).
 
-        Example
-        -------
+        Examples
+        --------
         >>> vc = VarCorr([VCTerm("g", ["(Intercept)"], np.array([[4.0]]))], 1.0)
         >>> vc.format_lines(("Variance", "Std.Dev."), 4)[1]
         ' g        (Intercept) 4        2       '
@@ -276,8 +276,8 @@ class VarCorr:
                corr: bool | None = None) -> str:
         """The table as one string (lines joined by newlines); see :meth:`format_lines`.
 
-        Example
-        -------
+        Examples
+        --------
         >>> vc = VarCorr([VCTerm("g", ["(Intercept)"], np.array([[4.0]]))], 1.0)
         >>> vc.format().splitlines()[0]
         ' Groups   Name        Variance Std.Dev.'
@@ -290,8 +290,8 @@ class VarCorr:
         Per term the variances, then the covariances (pairs i < j, row-wise), then the
         Residual row; missing names are ``None``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> vc = VarCorr([VCTerm("g", ["(Intercept)"], np.array([[4.0]]))], 1.0)
         >>> vc.to_frame().values.tolist()
         [['g', '(Intercept)', None, 4.0, 2.0], ['Residual', None, None, 1.0, 1.0]]

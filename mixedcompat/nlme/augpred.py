@@ -12,8 +12,8 @@ group, else the mean of a number / the most frequent level of a factor).
 
 As there is no groupedData, ``primary`` must be given (nlme's augPred refuses to guess it without one).
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ age | Subject")
 >>> a = augPred(m, primary="~ age", length_out=3)
@@ -35,8 +35,8 @@ __all__ = ["augPred", "r_seq", "group_summary"]
 def r_seq(lo: float, hi: float, n: int) -> np.ndarray:
     """R's ``seq(lo, hi, length.out = n)``: ``lo + k * by`` with the last value exactly ``hi``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_seq(8, 14, 3).tolist()
     [8.0, 11.0, 14.0]
     """
@@ -64,8 +64,8 @@ def group_summary(data: pd.DataFrame, groups: np.ndarray, order: list[str]) -> p
     within every group keeps its value, else numbers are averaged (NA removed) and factors take
     their most frequent level.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"x": [1.0, 3.0, 5.0], "g": ["a", "a", "b"]})
     >>> group_summary(d, np.array(["a", "a", "b"]), ["a", "b"])["x"].tolist()
     [2.0, 5.0]
@@ -111,8 +111,8 @@ def augPred(m, primary: str | None = None, minimum: float | None = None, maximum
     pandas.DataFrame
         R's ``as.data.frame(augPred(...))`` (module docstring).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ age | Subject")
     >>> a = augPred(m, primary="~ age", length_out=2, level=[0, 1])

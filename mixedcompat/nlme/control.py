@@ -25,8 +25,8 @@ Names may be spelled as in R (``".relStep"``, ``"allow.n.lt.q"``) or with ``_`` 
 may be mixed in.  An unknown name raises a :class:`DataError` that lists the valid ones (nlme
 ignores unknown names silently).
 
-Example
--------
+Examples
+--------
 >>> ctl = lmeControl(msMaxIter=200, opt="optim")
 >>> ctl["msMaxIter"], ctl["opt"], ctl[".relStep"] == 2.220446049250313e-16 ** (1 / 3)
 (200, 'optim', True)
@@ -81,8 +81,8 @@ def lmeControl(**kwargs) -> dict:
         An unknown name; ``opt`` not ``"nlminb"`` / ``"optim"``; a negative or non-finite ``sigma``
         (nlme's check).
 
-    Example
-    -------
+    Examples
+    --------
     >>> list(lmeControl())[:3]
     ['maxIter', 'msMaxIter', 'tolerance']
     """
@@ -108,8 +108,8 @@ def translate_control(control: dict | None, own: dict) -> dict:
     :func:`mixedcompat.nlme.estimate.maximise` and the fit use (``own``'s names), after checking nlme's
     settings as the module docstring says.
 
-    Example
-    -------
+    Examples
+    --------
     >>> translate_control({"msMaxIter": 100, "apVar": False}, {"rel_step": 1e-3, "apVar": True})
     {'apVar': False}
     """

@@ -145,8 +145,8 @@ class BoundCorStruct:
     positions : (n,) times / order within group, or (n, d) spatial coordinates.
     form, metric : the formula text and (spatial) distance metric.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, pandas as pd
     >>> from mixedcompat.nlme.corstruct import corCAR1
     >>> cs = corCAR1(0.5, form="~ t").bind(pd.DataFrame({"t": [0.0, 1.0, 3.0]}))

@@ -16,8 +16,8 @@ Behaviours taken from nlme 3.1-162 by experiment:
   0.9 * (smallest distance) (1.1 * for corSpher / corLin, whose unconstrained range is
   ``log(range - minD)``); the default nugget is 0.1.
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> cs = corAR1(0.5, form="~ 1 | g").bind(pd.DataFrame({"g": ["a", "a", "b"]}))
 >>> cs.names, cs.natural(cs.start)
@@ -50,8 +50,8 @@ _NAME = re.compile(r"^[A-Za-z.][A-Za-z0-9._]*$|^`[^`]+`$")
 class CorForm:
     """A parsed ``form``: covariate column names (empty for ``~ 1``) and grouping columns (``a/b`` -> both).
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_cor_form("~ x + y | a/b")
     CorForm(covariates=('x', 'y'), groups=('a', 'b'), text='~ x + y | a/b')
     """
@@ -73,8 +73,8 @@ def _names(part: str, what: str, sep: str, form: str) -> tuple[str, ...]:
 def parse_cor_form(form: str) -> CorForm:
     """Parse ``"~ 1"``, ``"~ t"``, ``"~ x + y | g"``, ``"~ 1 | a/b"`` into a :class:`CorForm`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_cor_form("~t|g").covariates
     ('t',)
     """
@@ -198,8 +198,8 @@ class CorStruct:
         default_groups : int code per row used when ``form`` has no ``| group`` (lme passes its innermost
             grouping); otherwise all rows form one group.
 
-        Example
-        -------
+        Examples
+        --------
         >>> import pandas as pd
         >>> corCompSymm(form="~ 1 | g").bind(pd.DataFrame({"g": [1, 1, 2, 2, 2]})).start
         array([-0.69314718])

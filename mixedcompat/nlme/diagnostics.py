@@ -129,8 +129,8 @@ def acf_by_group(resid: np.ndarray, groups: np.ndarray | None = None,
         behind each lag (R's ``attr(, "n.used")``, lag 0: the number of residuals). A lag without
         pairs has ``ACF`` NaN, as in R.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> a = acf_by_group(np.array([1.0, -1.0, 2.0, 0.5, -0.5, 1.0]), ["a", "a", "a", "b", "b", "b"], 1)
     >>> a["lag"].tolist(), a.attrs["n.used"].tolist()
@@ -182,8 +182,8 @@ def acf_critical_bounds(n_used: np.ndarray | Sequence[int], alpha: float = 0.05)
     alpha : float
         Significance level, ``0 < alpha < 1``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> acf_critical_bounds([100, 25]).round(4).tolist()
     [0.196, 0.392]
     """
@@ -294,8 +294,8 @@ def variogram(resid: np.ndarray, groups: np.ndarray | None = None, covariate: np
         Columns ``variog``, ``dist``, ``n.pairs`` (without ``n.pairs`` when ``collapse = "none"``);
         ``.attrs["collapse"]`` tells whether pairs were collapsed, as R's attribute.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> v = variogram(np.array([0.0, 1.0, 3.0, 0.5, 0.0, 1.5]), ["a"] * 3 + ["b"] * 3)
     >>> v["dist"].tolist(), v["n.pairs"].tolist()
@@ -401,8 +401,8 @@ def variogram_model(kind: str, range: float, nugget: float = 0.0, dist: np.ndarr
     sig2 : float
         Process variance scaling the curve (R's ``sig2``, default 1).
 
-    Example
-    -------
+    Examples
+    --------
     >>> variogram_model("corExp", 2.0, 0.0, [0.0, 2.0]).round(4).tolist()
     [0.0, 0.6321]
     """
@@ -435,8 +435,8 @@ def model_variogram_frame(kind: str, range: float, nugget: float, dist: np.ndarr
     ``length_out`` distances from ``min(dist)`` to ``max(dist)`` (R: the distances of the correlation
     structure's own covariate within its groups, whatever ``form``/``maxDist`` the Variogram used).
 
-    Example
-    -------
+    Examples
+    --------
     >>> model_variogram_frame("corGaus", 1.0, 0.1, [0.0, 3.0], length_out=3)["dist"].tolist()
     [0.0, 1.5, 3.0]
     """
@@ -456,8 +456,8 @@ def residuals_by_group(resid: np.ndarray, groups: Any) -> dict[str, np.ndarray]:
     Levels in R's order: the categories of a pandas Categorical (unused ones left out), otherwise the
     sorted distinct values (numbers numerically). Keys are the level labels as strings.
 
-    Example
-    -------
+    Examples
+    --------
     >>> out = residuals_by_group([1.0, -1.0, 2.0], [10, 2, 10])
     >>> list(out), out["10"].tolist()
     (['2', '10'], [1.0, 2.0])
@@ -512,8 +512,8 @@ def plot_acf(df: pd.DataFrame, alpha: float = 0.05, ax: Any = None,
         With the bars as ``ax.collections[0]`` (one segment per lag), the zero line, and the upper and
         lower limits as the last two lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> a = acf_by_group(np.sin(np.arange(40.0)), None, 5)
     >>> len(plot_acf(a).collections[0].get_segments())
@@ -558,8 +558,8 @@ def plot_variogram(df: pd.DataFrame, model_curve: pd.DataFrame | None = None, ax
         Points as ``ax.lines[0]``, then the model curve, then the ``sigma`` line. The y axis starts at
         0 as R's ``ylim = c(0, max(variog))``. (R's loess smoother when no model is shown is not drawn.)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> v = variogram(np.cos(np.arange(30.0)), None, np.arange(30.0), nint=5)
     >>> len(plot_variogram(v).lines[0].get_xdata())
@@ -593,8 +593,8 @@ def plot_residuals_by_group(resid: np.ndarray, groups: Any, ax: Any = None):
         One box per level (levels from bottom to top in R's order, labelled on the y axis) and a
         vertical line at 0.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ax = plot_residuals_by_group([1.0, -1.0, 2.0, 0.5], ["a", "b", "a", "b"])
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['a', 'b']

@@ -67,8 +67,8 @@ def fit_nlme(kind: str, fixed: str | Node, data: pd.DataFrame, random, correlati
     """Fit an ``lme`` (``kind="lme"``) or ``gls`` model: set up, maximise the (restricted)
     likelihood, and build the :class:`NlmeFit` (the arguments are :func:`mixedcompat.lme`'s).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = fit_nlme("gls", "distance ~ age", mc.datasets.load("Orthodont"), None, None, None,
     ...              "REML", "omit", None)
@@ -105,8 +105,8 @@ class NlmeFit(MixedModel):
     ``control``, ``setup`` (the sorted rows, structures and model frame), ``frame``, ``likelihood``
     (the criterion), ``opt`` (the optimiser's result) and ``solution`` (beta, b, sigma at the optimum).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> m.kind, m.nobs, round(m.sigma(), 4)

@@ -1,8 +1,8 @@
 """``lme`` and ``gls``: nlme's linear mixed-effects and generalised least squares fits (the front doors;
 the fitting and the fit object are :mod:`mixedcompat.nlme.fit`'s).
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ age | Subject")
 >>> round(float(m.logLik()), 4)
@@ -45,8 +45,8 @@ def lme(fixed: str, data: pd.DataFrame, random=None, correlation=None, weights=N
     -------
     NlmeFit
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> round(m.sigma(), 4)

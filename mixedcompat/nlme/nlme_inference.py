@@ -406,8 +406,8 @@ def anova_terms_or_L(m, Terms=None, L=None) -> pd.DataFrame:
     prints as nlme's, with its ``F-test for: ...`` / ``F-test for linear combination(s)`` label
     and the ``L`` used (``.attrs["label"]``, ``.attrs["L"]``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age * Sex", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> round(float(anova_terms_or_L(m, Terms=["age", "age:Sex"])["F-value"].iloc[0]), 4)

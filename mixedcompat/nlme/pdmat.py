@@ -6,8 +6,8 @@ structure); bound to a number of columns ``q`` it maps an unconstrained paramete
 absolute covariance to nlme's "natural" parameters (log standard deviations and
 ``log((1 + r) / (1 - r))`` of correlations), the scale on which nlme's ``intervals()`` works.
 
-Example
--------
+Examples
+--------
 >>> pd = pdDiag("~ age")
 >>> b = pd.bind(["(Intercept)", "age"])
 >>> b.n_par
@@ -51,8 +51,8 @@ class pdMat:
         """The random-effects columns' formula as a tree, parsed once: ``~ age | Subject`` -> ``age``
         (``1`` when empty).
 
-        Example
-        -------
+        Examples
+        --------
         >>> pdDiag("~ age | Subject").covariates.deparse()
         'age'
         """
@@ -400,8 +400,8 @@ class pdBlocked(pdMat):
     pdClass : str
         The class of the blocks given as formulas.
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = pdBlocked([pdIdent("~ 1"), pdIdent("~ Machine - 1")])
     >>> b
     pdBlocked([pdIdent('~ 1'), pdIdent('~ Machine - 1')])

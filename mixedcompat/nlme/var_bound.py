@@ -27,8 +27,8 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
 
     ``"~ 1 | g"`` -> ``(None, ["g"])``; ``"~ fitted(.) | a * b"`` -> ``("fitted(.)", ["a", "b"])``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse_var_form("~ x | g * h", "varPower")
     ('x', ['g', 'h'])
     """
@@ -38,8 +38,8 @@ def parse_var_form(form: str, cls: str) -> tuple[str | None, list[str]]:
 def var_form_texts(cov: rlang.Node | str | None, strata: list[rlang.Node]) -> tuple[str | None, list[str]]:
     """:func:`var_form_nodes`' trees as R deparses them (``FITTED`` and None kept).
 
-    Example
-    -------
+    Examples
+    --------
     >>> var_form_texts(*var_form_nodes("~ fitted(.) | a * b", "varPower"))
     ('fitted(.)', ['a', 'b'])
     """
@@ -50,8 +50,8 @@ def var_form_nodes(form: str, cls: str) -> tuple[rlang.Node | str | None, list[r
     """The ``form`` parsed once: the covariate's tree (``FITTED`` for ``fitted(.)``, None for ``1``) and
     the strata's trees.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cov, strata = var_form_nodes("~ log(x) | g", "varPower")
     >>> cov.deparse(), [n.deparse() for n in strata]
     ('log(x)', ['g'])
@@ -96,8 +96,8 @@ def var_form_nodes(form: str, cls: str) -> tuple[rlang.Node | str | None, list[r
 def r_form_text(cov: str | None, strata: list[str]) -> str:
     """The form as R deparses it: ``~1 | Sex``, ``~age``, ``~fitted(.) | g * h``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_form_text(None, ["g", "h"]), r_form_text("age", [])
     ('~1 | g * h', '~age')
     """
@@ -109,8 +109,8 @@ def numeric_covariate(expr: str | rlang.Node, data: pd.DataFrame, cls: str) -> n
     """The variance covariate ``expr`` evaluated on ``data``: one finite number per row, else a
     DataError / FormulaError naming ``cls`` and the covariate.
 
-    Example
-    -------
+    Examples
+    --------
     >>> numeric_covariate("log(x)", pd.DataFrame({"x": [1.0, np.e]}), "varPower").round(12).tolist()
     [0.0, 1.0]
     """
@@ -137,8 +137,8 @@ def numeric_covariate(expr: str | rlang.Node, data: pd.DataFrame, cls: str) -> n
 def stratum_labels(strata: list[str] | list[rlang.Node], data: pd.DataFrame, cls: str) -> tuple[np.ndarray, list[str]]:
     """Per-row stratum codes and the labels (crossed strata joined by ``*``) in order of first appearance.
 
-    Example
-    -------
+    Examples
+    --------
     >>> codes, labels = stratum_labels(["g"], pd.DataFrame({"g": ["b", "a", "b"]}), "varIdent")
     >>> codes.tolist(), labels
     ([0, 1, 0], ['b', 'a'])
@@ -182,8 +182,8 @@ def stratum_labels(strata: list[str] | list[rlang.Node], data: pd.DataFrame, cls
 def as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> float | dict[str, float] | None:
     """None, a float, or a dict label -> float (a length-one sequence is a scalar).
 
-    Example
-    -------
+    Examples
+    --------
     >>> as_scalar_or_dict([0.5], "value", "varPower", False), as_scalar_or_dict({"a": 2}, "value", "varIdent", True)
     (0.5, {'a': 2.0})
     """
@@ -207,8 +207,8 @@ def as_scalar_or_dict(value: Value, what: str, cls: str, allow_dict: bool) -> fl
 def check_stratum_names(d: Mapping[str, float], labels: list[str], what: str, cls: str) -> None:
     """A DataError when a key of ``d`` is not one of the strata ``labels``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_stratum_names({"a": 1.0}, ["a", "b"], "value", "varIdent")
     """
     unknown = [k for k in d if k not in labels]
@@ -219,8 +219,8 @@ def check_stratum_names(d: Mapping[str, float], labels: list[str], what: str, cl
 def check_positive(values: Mapping[str, float] | float | None, what: str, cls: str) -> None:
     """A DataError when a value (or a stratum's value) is not a finite positive number.
 
-    Example
-    -------
+    Examples
+    --------
     >>> check_positive({"a": 1.0, "b": 2.0}, "value", "varIdent")
     """
     items = values.items() if isinstance(values, Mapping) else [("", values)] if values is not None else []

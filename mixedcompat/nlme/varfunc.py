@@ -49,8 +49,8 @@ Deliberate differences from nlme
 * varPower uses ``abs(v)`` everywhere, as nlme's fitting code does (nlme's ``Initialize`` alone returns NaN
   weights for negative covariates with non-integer powers until the coefficients are set).
 
-Example
--------
+Examples
+--------
 >>> import pandas as pd
 >>> d = pd.DataFrame({"x": [1.0, 2.0, 4.0], "g": ["b", "a", "b"]})
 >>> bv = varPower(0.5, form="~ x").bind(d)
@@ -145,8 +145,8 @@ class varIdent(VarFunc):
     fixed : dict, optional
         ``{label: ratio}`` held fixed.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"g": ["m", "f", "m", "f"]})
     >>> bv = varIdent(form="~ 1 | g").bind(d)
     >>> bv.names, bv.all_names, bv.start.tolist()
@@ -279,8 +279,8 @@ class varPower(_StrataParam):
     fixed : float or dict, optional
         Powers held fixed instead of estimated: a number, or a dict ``{stratum: power}``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"x": [1.0, 4.0, 9.0, 16.0], "g": ["a", "a", "b", "b"]})
     >>> bv = varPower({"b": 0.5}, form="~ x | g").bind(d)
     >>> bv.names, bv.weights(bv.start).tolist()
@@ -325,8 +325,8 @@ class varExp(_StrataParam):
     fixed : float or dict, optional
         Exponents held fixed instead of estimated: a number, or a dict ``{stratum: expon}``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> bv = varExp(0.5, form="~ x").bind(pd.DataFrame({"x": [0.0, 2.0]}))
     >>> bv.natural(bv.start), bv.weights(bv.start).round(4).tolist()
     ({'expon': 0.5}, [1.0, 0.3679])
@@ -365,8 +365,8 @@ class varConstPower(VarFunc):
     fixed : dict, optional
         Parameters held fixed: ``{"const": 1.5}``, ``{"power": {"a": 0.5}}``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> bv = varConstPower(form="~ x").bind(pd.DataFrame({"x": [1.0, 2.0]}))
     >>> bv.names, bv.natural_array(bv.start).round(12).tolist()
     (['const', 'power'], [0.1, 0.0])
@@ -433,8 +433,8 @@ class varFixed(VarFunc):
         ``"~ x"``: the covariate the variance is proportional to (> 0 in every row; not
         ``fitted(.)``, use ``varPower(fixed=0.5)``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> varFixed("~ x").bind(pd.DataFrame({"x": [1.0, 4.0]})).weights(np.zeros(0)).tolist()
     [1.0, 0.5]
     >>> import mixedcompat as mc
@@ -479,8 +479,8 @@ class varComb(VarFunc):
         The variance functions multiplied (at least one; not a varComb); their parameters are
         estimated together.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = pd.DataFrame({"x": [1.0, 4.0, 9.0, 16.0], "g": ["a", "b", "a", "b"]})
     >>> bv = varComb(varIdent(form="~ 1 | g"), varPower(form="~ x")).bind(d)
     >>> bv.names, bv.all_names

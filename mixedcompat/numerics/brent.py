@@ -45,8 +45,8 @@ def optimize(f: Callable[[float], float], lower: float, upper: float,
     OptimizeResult
         ``minimum``, ``objective = f(minimum)`` (one more call, as R) and the number of calls.
 
-    Example
-    -------
+    Examples
+    --------
     >>> res = optimize(lambda x: (x - 1.0) ** 2, -3.0, 5.0, tol=1e-8)
     >>> round(res.minimum, 6), res.evaluations
     (1.0, 7)

@@ -84,8 +84,8 @@ _ALPHA, _BETA, _GAMMA, _DELTA = 1.0, 0.5, 2.0, 0.5
 class NelderMeadError(ValueError):
     """Arguments lme4's ``Nelder_Mead`` refuses, with R's condition in the message.
 
-    Example
-    -------
+    Examples
+    --------
     >>> nelder_mead(lambda x: float(x[0] ** 2), [2.0], [0.0], [1.0], [0.1], [1e-6])
     Traceback (most recent call last):
     ...
@@ -179,8 +179,8 @@ class NelderMead:
     xtol_rel : float
         lme4's relative x tolerance (fixed at 1e-7 in lme4; see the module notes).
 
-    Example
-    -------
+    Examples
+    --------
     >>> nm = NelderMead([1.0], [-np.inf], [np.inf], [0.5], [1e-8])
     >>> status = 0
     >>> while status == 0:
@@ -418,8 +418,8 @@ def nelder_mead(fn: Callable[[np.ndarray], float], x0, lower=None, upper=None, x
         What R's ``NelderMead$new`` refuses (a start outside the box, ``lower >= upper``, a zero
         step, ...) and ``"cannot generate feasible simplex"``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rosen = lambda x: float(100 * (x[1] - x[0] ** 2) ** 2 + (1 - x[0]) ** 2)
     >>> res = nelder_mead(rosen, [-1.2, 1.0], xst=[0.1, 0.1], xt=[1e-6, 1e-6])
     >>> res.NM_result, res.message, res.feval, np.round(res.par, 4).tolist()

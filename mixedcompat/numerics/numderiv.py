@@ -21,8 +21,8 @@ ZERO_TOL = float(np.sqrt(np.finfo(float).eps / 7e-7))
 def initial_steps(x: np.ndarray, d: float, eps: float = 1e-4, zero_tol: float = ZERO_TOL) -> np.ndarray:
     """numDeriv's first steps: ``|d x| + eps * (|x| < zero_tol)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> initial_steps(np.array([0.0, 2.0]), d=0.1).tolist()
     [0.0001, 0.2]
     """
@@ -33,8 +33,8 @@ def initial_steps(x: np.ndarray, d: float, eps: float = 1e-4, zero_tol: float = 
 def richardson(a: list, r: int = 4) -> object:
     """Richardson extrapolation of ``r`` estimates at steps ``h, h/2, h/4, ...`` (numDeriv's loop).
 
-    Example
-    -------
+    Examples
+    --------
     >>> float(richardson([1.0, 1.0, 1.0, 1.0]))
     1.0
     """
@@ -50,8 +50,8 @@ def jacobian(fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, d: float = 
     """``numDeriv::jacobian(fun, x)`` (Richardson): derivative of ``fun`` (array-valued) w.r.t. each
     ``x_i``, as a list of arrays shaped like ``fun(x)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> [float(np.round(g, 8)) for g in jacobian(lambda z: z[0] ** 2 * z[1], np.array([1.0, 2.0]))]
     [4.0, 1.0]
     """
@@ -73,8 +73,8 @@ def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, d: float = 0.1, e
     """``numDeriv::hessian(fun, x)`` (``genD``): second differences with Richardson extrapolation;
     mixed ones subtract the extrapolated diagonal terms.
 
-    Example
-    -------
+    Examples
+    --------
     >>> (np.round(hessian(lambda z: z[0] ** 2 * z[1], np.array([1.0, 2.0])), 6) + 0.0).tolist()
     [[4.0, 2.0], [2.0, 0.0]]
     """

@@ -53,8 +53,8 @@ def bobyqa(fun: Callable[[np.ndarray], float], start: np.ndarray, lower: np.ndar
         The best point and its criterion, the number of evaluations and NLopt's result code
         (:data:`BOBYQA_FAILURE` when NLopt raised: then the best point evaluated is returned).
 
-    Example
-    -------
+    Examples
+    --------
     >>> ctl = {"xtol_abs": 1e-8, "ftol_abs": 1e-8, "xtol_rel": 1e-4, "maxeval": 1000}
     >>> x, f, n_eval, code = bobyqa(lambda v: float((v[0] - 2.0) ** 2 + v[1] ** 2),
     ...                             np.array([1.0, 1.0]), np.array([0.0, 0.5]), ctl)
@@ -126,8 +126,8 @@ def lbfgsb(fun: Callable[[np.ndarray], float], x0: np.ndarray, lower: np.ndarray
     x, evaluations
         The point (None when the descent failed with an error) and the number of evaluations.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x, n_eval = lbfgsb(lambda v: float((v[0] - 1.0) ** 2), np.array([3.0]), np.array([-np.inf]),
     ...                    np.array([np.inf]), {"maxiter": 100})
     >>> round(float(x[0]), 4)

@@ -60,8 +60,8 @@ class BobyqaError(ValueError):
     """What minqa's ``bobyqa`` refuses, in its words (``"Starting values violate bounds"``, the
     ``stopifnot`` conditions, ``"non-finite x values not allowed in calfun"``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> minqa_bobyqa(lambda x: float(x @ x), [2.0, 0.0], lower=[0.0, 0.0], upper=[1.0, 1.0])
     Traceback (most recent call last):
     ...
@@ -150,8 +150,8 @@ def minqa_bobyqa(fn: Callable[[np.ndarray], float], par, lower=-np.inf, upper=np
         Where minqa stops: a start outside the box, ``lower >= upper``, a non-finite start,
         ``rhoend`` not in ``(0, rhobeg]``, a non-scalar objective value, a non-finite point.
 
-    Example
-    -------
+    Examples
+    --------
     >>> res = minqa_bobyqa(lambda x: float((x[0] - 0.5) ** 2 + 3.0 * (x[1] - 0.2) ** 2), [1.0, 1.0],
     ...              lower=[0.0, 0.3], record=True)
     >>> res.ierr, res.msg, np.round(res.par, 6).tolist(), len(res.path) == res.feval + 2

@@ -27,8 +27,8 @@ class RLinAlgError(np.linalg.LinAlgError):
 def ginv(A: np.ndarray, tol: float = float(np.sqrt(EPS))) -> np.ndarray:
     """``MASS::ginv``: Moore-Penrose inverse keeping singular values above ``tol`` times the largest.
 
-    Example
-    -------
+    Examples
+    --------
     >>> ginv(np.diag([1.0, 1e-10])).round(6).tolist()
     [[1.0, 0.0], [0.0, 0.0]]
     """
@@ -50,8 +50,8 @@ def r_solve(A: np.ndarray, B: np.ndarray | None = None) -> np.ndarray:
     RLinAlgError
         "Lapack routine dgesv: system is exactly singular" or "system is computationally singular".
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0])).tolist()
     [0.5, 0.25]
     """
@@ -89,8 +89,8 @@ def r_chol_inverse(A: np.ndarray) -> np.ndarray:
 def rank_matrix(A: np.ndarray) -> int:
     """``Matrix::rankMatrix`` (method ``tolNorm2``): singular values ``>= max(dim) * eps * d[1]``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> rank_matrix(np.array([[1.0, 2.0], [2.0, 4.0]]))
     1
     """
@@ -106,8 +106,8 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
     ``U`` below ``eps`` in absolute value are set to 0, and a column of ``L`` is 0 where its pivot
     ``|U[i, i]| < eps`` (absolute thresholds, as lmerTest: they depend on the units of ``x``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> L, U = doolittle(np.array([[4.0, 2.0], [2.0, 3.0]]))
     >>> L.tolist(), U.tolist()
     ([[1.0, 0.0], [0.5, 1.0]], [[4.0, 2.0], [0.0, 2.0]])
@@ -129,8 +129,8 @@ def doolittle(x: np.ndarray, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]
 def zapsmall(x: np.ndarray, digits: int = 7) -> np.ndarray:
     """R's ``zapsmall``: round to ``digits`` significant digits of the largest absolute entry.
 
-    Example
-    -------
+    Examples
+    --------
     >>> zapsmall(np.array([1.0, 1e-12])).tolist()
     [1.0, 0.0]
     """
@@ -148,8 +148,8 @@ def lm_resid(X: np.ndarray, Y: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     """``resid(lm.fit(X, Y))``: residuals of least squares on the columns of ``X`` that R's pivoting
     QR (tolerance ``tol``) keeps.
 
-    Example
-    -------
+    Examples
+    --------
     >>> (lm_resid(np.ones((3, 1)), np.array([[1.0], [2.0], [3.0]])).ravel().round(12) + 0.0).tolist()
     [-1.0, 0.0, 1.0]
     """

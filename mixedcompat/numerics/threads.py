@@ -23,8 +23,8 @@ def _controller():
 def blas_threads(n: int | None) -> Iterator[None]:
     """Limit BLAS threads to ``n`` inside the block (no limit when ``n`` is None).
 
-    Example
-    -------
+    Examples
+    --------
     >>> with blas_threads(1):
     ...     pass
     """

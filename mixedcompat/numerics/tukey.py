@@ -19,8 +19,8 @@ __all__ = ["ptukey", "qtukey"]
 def ptukey(q: float, nmeans: float, df: float, lower_tail: bool = True) -> float:
     """R's ``ptukey(q, nmeans, df, lower.tail)`` (``nmeans`` may be non-integer, ``df`` infinite).
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(ptukey(3.5, 3, 10, lower_tail=False), 6)
     0.077103
     """
@@ -51,8 +51,8 @@ def _start(p: float, c: float, v: float) -> float:
 def qtukey(p: float, nmeans: float, df: float) -> float:
     """R's ``qtukey(p, nmeans, df)`` (lower tail): the secant search R uses, on :func:`ptukey`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(qtukey(0.95, 3, 10), 4)
     3.8768
     """

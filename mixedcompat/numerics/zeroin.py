@@ -29,8 +29,8 @@ def uniroot(f: Callable[[float], float], lower: float, upper: float, tol: float 
     UnirootError
         ``lower == upper``, a missing value at an end point, or end-point values of the same sign.
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(uniroot(lambda x: x * x - 2.0, 0.0, 2.0, tol=1e-10), 10)
     1.4142135624
     """

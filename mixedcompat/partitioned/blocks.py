@@ -92,8 +92,8 @@ def least_squares_shift(Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.
     """``(c, ys - Xs c)`` with ``c`` the (minimum-norm) least-squares coefficients of ``ys`` on
     ``Xs``, refined once; ``c = 0`` without rows or columns.
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.column_stack([np.ones(4), np.arange(4.0)])
     >>> c, r = least_squares_shift(X, 1e6 + 2.0 * np.arange(4.0) + np.array([0.1, -0.1, -0.1, 0.1]))
     >>> np.round(c, 6).tolist(), np.round(r, 6).tolist()
@@ -110,8 +110,8 @@ def least_squares_shift(Xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.
 def partition_sums(pdf: pd.DataFrame, inputs: ModelInputs, levels: GlobalLevels) -> BlockSums:
     """The block sums of one partition (a pandas DataFrame), on the whole data's levels.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> part = pd.DataFrame({"y": [1.0, 2.0, 4.0], "g": ["u", "u", "w"]})
     >>> s = partition_sums(part, ModelInputs(parse_formula("y ~ 1 + (1 | g)")), GlobalLevels(5, {"g": ["u", "v", "w"]}))
@@ -161,8 +161,8 @@ def on_shift(s: BlockSums, c: np.ndarray) -> BlockSums:
     ``d = shift - c``, ``r' = r + sqrt(W) X d``, so each ``Z' r'`` gains ``Z' sqrt(W) X d``,
     ``X' r'`` gains ``X'WX d`` and ``r'r'`` gains ``2 d' X' r + d' X'WX d``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = BlockSums(2, 0.0, np.zeros(1), np.ones((1, 1, 1)), np.array([[2.0], [3.0]]), None, None,
     ...               np.zeros((2, 0)), np.array([[2.0, 3.0], [3.0, 5.0]]), np.eye(1) * 2, (2, 1.5, 0.5),
     ...               [], [], [], (2, np.ones(1), np.zeros(1)), np.array([True]))
@@ -199,8 +199,8 @@ def combine_sums(*sums: BlockSums) -> BlockSums:
     """The sums of several partitions (or of partial reductions), on the least-squares ``c`` of
     their union.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> from mixedcompat.front.formula import parse_formula
     >>> from mixedcompat.partitioned.levels import GlobalLevels, ModelInputs

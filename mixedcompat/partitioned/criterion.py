@@ -46,8 +46,8 @@ def gram_rank(G: np.ndarray, tol: float = RANK_TOL) -> tuple[list[int], list[int
     ``G = X'X``: column ``j`` is dropped when the norm of its residual on the columns kept before it
     is below ``tol`` times its own norm (dropped columns in the order dqrdc2 moves them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.column_stack([np.ones(4), np.arange(4.0), 2 * np.arange(4.0) + 1])
     >>> gram_rank(X.T @ X)
     ([0, 1], [2])
@@ -126,8 +126,8 @@ class PartitionedCriterion:
         The model frame with no rows, on the whole data's levels, with the kept fixed-effects
         columns (names, contrasts, specs for new data).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd, mixedcompat as mc
     >>> d = mc.datasets.load("sleepstudy")
     >>> crit = PartitionedCriterion("Reaction ~ Days + (Days | Subject)", dd.from_pandas(d, npartitions=3))

@@ -50,8 +50,8 @@ def walk_nodes(node: Node):
     """``node`` and every node inside it, depth first (a call before its arguments, left to right:
     the order in which evaluation meets them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import parse
     >>> [n.deparse() for n in walk_nodes(parse("log(x + 1)"))]
     ['log(x + 1)', 'x + 1', 'x', '1']
@@ -78,8 +78,8 @@ def check_transforms(parts: FormulaParts, meta: pd.DataFrame | None = None) -> N
     FormulaError
         Naming the call and what to do instead.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> check_transforms(parse_formula("y ~ scale(x) + poly(z, 2) + (1 | g)"))
     >>> check_transforms(parse_formula("y ~ poly(scale(x), 2) + (1 | g)"))
@@ -108,8 +108,8 @@ def check_transforms(parts: FormulaParts, meta: pd.DataFrame | None = None) -> N
 def symbols(node: Node) -> list[str]:
     """The data columns an expression reads (its symbols), in order of appearance.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import parse
     >>> symbols(parse("factor(a):b"))
     ['a', 'b']
@@ -126,8 +126,8 @@ def factor_nodes(parts: FormulaParts, data: pd.DataFrame, params: dict | None = 
     the grouping factors, by R spelling (logicals excluded: their levels are fixed); ``params``: the
     whole data's ``poly()`` / ``scale()`` coefficients (required when the formula has them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0], "f": ["a"], "b": [True], "g": ["u"], "h": [2]})
     >>> sorted(factor_nodes(parse_formula("y ~ f + b + (1 | g:h)"), d))
@@ -154,8 +154,8 @@ def partition_levels(pdf: pd.DataFrame, inputs: ModelInputs, nodes: dict[str, No
     """The first pass on one partition (a pandas DataFrame): its kept rows and, for each factor of
     ``nodes`` (:func:`factor_nodes`), the distinct rows of its columns among them.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> parts = parse_formula("y ~ 1 + (1 | g)")
     >>> d = pd.DataFrame({"y": [1.0, None, 3.0, 4.0], "g": ["v", "w", "u", "v"]})
@@ -172,8 +172,8 @@ def partition_levels(pdf: pd.DataFrame, inputs: ModelInputs, nodes: dict[str, No
 def combine_levels(*sets: LevelSets) -> LevelSets:
     """The union of partitions' level sets.
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = LevelSets(2, {"g": pd.DataFrame({"g": ["v", "u"]})})
     >>> b = LevelSets(1, {"g": pd.DataFrame({"g": ["v"]})})
     >>> c = combine_levels(a, b)
@@ -200,8 +200,8 @@ def finish_levels(sets: LevelSets, parts: FormulaParts, nodes: dict[str, Node], 
     data's ``poly()`` / ``scale()`` coefficients); ``meta`` (the frame's empty prototype) restores
     the column types (categories) the concatenation may have lost.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> parts = parse_formula("y ~ 1 + (1 | k)")
     >>> meta = pd.DataFrame({"y": [1.0], "k": [1]}).iloc[:0]

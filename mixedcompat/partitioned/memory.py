@@ -30,8 +30,8 @@ cross-products, ``C``, its factor)."""
 def available_memory() -> int:
     """Bytes of memory available to new allocations (Linux ``MemAvailable``; else the physical memory).
 
-    Example
-    -------
+    Examples
+    --------
     >>> available_memory() > 0
     True
     """
@@ -51,8 +51,8 @@ def dense_rest_size(A_r1: sp.spmatrix, Arr: sp.spmatrix, q1: int) -> tuple[int, 
     pattern over ``GramPattern.MAX_ENTRIES`` pairs, or more than ``SPARSE_MAX_ROW_NNZ`` entries per
     row -- counted here without merging coinciding entries, an upper bound).
 
-    Example
-    -------
+    Examples
+    --------
     >>> A_r1 = sp.csr_matrix(np.ones((300, 40)))            # 300 levels crossed with 40
     >>> dense_rest_size(A_r1, sp.identity(300, format="csr"), 1)
     (300, True)
@@ -76,8 +76,8 @@ def cholesky_seconds(q: int, probe: int = 400) -> float:
     """The time of a dense Cholesky of order ``q`` on this machine, extrapolated (``q^3``) from the
     fastest of three of order ``probe``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cholesky_seconds(10) < 1.0
     True
     """
@@ -103,8 +103,8 @@ def check_dense_memory(A_r1: sp.spmatrix | None, Arr: sp.spmatrix | None, q1: in
         Naming the terms, the block's order and bytes, the memory available and the expected time
         of one evaluation of the criterion.
 
-    Example
-    -------
+    Examples
+    --------
     >>> A_r1 = sp.csr_matrix(np.ones((300, 40)))
     >>> check_dense_memory(A_r1, sp.identity(300, format="csr"), 1, ["(1 | h)"], memory=10**6)
     Traceback (most recent call last):

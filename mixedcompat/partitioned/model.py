@@ -61,8 +61,8 @@ def partition_rows(pdf: pd.DataFrame, rm: RowModel) -> pd.DataFrame:
     ``fitted`` (``X beta + Z b + offset``, as the in-memory fit) and ``sqrtw``, the square root of
     the prior weight.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> d = mc.datasets.load("sleepstudy")
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", d)
@@ -120,8 +120,8 @@ def lmer_partitioned(formula: str | Node | FormulaParts, data: Any, REML: bool =
     -------
     PartitionedLmerMod
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd, mixedcompat as mc
     >>> d = dd.from_pandas(mc.datasets.load("Dyestuff"), npartitions=2)
     >>> round(lmer_partitioned("Yield ~ 1 + (1 | Batch)", d).sigma(), 3)
@@ -159,8 +159,8 @@ class PartitionedLmerMod(LmerMod):
     Extra attributes: ``data`` (the Dask DataFrame), ``partitioned`` (its
     :class:`~mixedcompat.partitioned.criterion.PartitionedCriterion`).  ``frame`` has no rows.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd, mixedcompat as mc
     >>> d = dd.from_pandas(mc.datasets.load("sleepstudy"), npartitions=3)
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", d)

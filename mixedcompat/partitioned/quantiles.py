@@ -141,8 +141,8 @@ def bracket_counts(part: Any, brackets: Sequence[Bracket], sample_size: int = 10
     sample_size : int
         Values sent per partition and bracket at most (at least 2).
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = bracket_counts(np.array([5.0, 1, 3, np.nan, 3, 9]), [(1.0, 5.0)])[0]
     >>> (b.below, b.at_lo, b.inside, b.at_hi, b.complete[0].tolist())
     (0, 1, 2, 1, [3.0, 3.0])
@@ -164,8 +164,8 @@ def combine_bracket_counts(*parts: tuple[BracketCounts, ...]) -> tuple[BracketCo
     """The :class:`BracketCounts` of several groups of partitions combined, bracket by bracket
     (counts added, complete values and samples gathered).
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = combine_bracket_counts(bracket_counts([1.0, 2, 3], [(1.0, 3.0)]),
     ...                            bracket_counts([0.0, 2.5], [(1.0, 3.0)]))[0]
     >>> (b.below, b.at_lo, b.inside, b.at_hi, sorted(np.concatenate(b.complete).tolist()))
@@ -194,8 +194,8 @@ def bracket_from_samples(samples: Sequence[tuple[np.ndarray, np.ndarray, int]], 
     Both are found by binary search over the sorted sample values, each step costing one vectorised
     search per partition.
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = np.arange(100.0)
     >>> r = np.array([0, 33, 66, 99])
     >>> bracket_from_samples([(x[r], r, 100)], 50)
@@ -303,8 +303,8 @@ def order_statistics(data: Any, which: Callable[[int], Iterable[int]], sample_si
     OrderStatistics
         ``n``, the values, and per pass the values that came to the driver and the bracket sizes.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd, pandas as pd
     >>> s = dd.from_pandas(pd.Series(np.arange(1000.0)[::-1]), npartitions=4)
     >>> st = order_statistics(s, lambda n: [0, n // 2, n - 1], sample_size=16)
@@ -376,8 +376,8 @@ def quantiles7(series: Any, probs: Sequence[float] = (0, .25, .5, .75, 1), split
     ndarray
         One quantile per prob.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd, pandas as pd
     >>> x = pd.Series([3.0, 1, np.nan, 2, 2, 5])
     >>> quantiles7(dd.from_pandas(x, npartitions=3)).tolist()

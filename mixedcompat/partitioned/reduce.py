@@ -13,8 +13,8 @@ def tree_reduce(items: list, combine: Callable[..., Any], split_every: int = 8):
     """``combine`` applied as a tree over delayed ``items`` (at most ``split_every`` per node, in
     their order): one delayed result.
 
-    Example
-    -------
+    Examples
+    --------
     >>> tree_reduce([delayed(v) for v in range(10)], lambda *xs: sum(xs), split_every=3).compute()
     45
     """

@@ -110,8 +110,8 @@ def transform_calls(parts: FormulaParts, meta: pd.DataFrame) -> list[TransformCa
     DataError
         A factor as the variable.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.formula import parse_formula
     >>> meta = pd.DataFrame({"y": [1.0], "x": [2.0], "g": ["a"]}).iloc[:0]
     >>> [(c.key, c.kind, c.degree, c.columns) for c in
@@ -169,8 +169,8 @@ class FirstPass:
 def first_pass(pdf: pd.DataFrame, calls: list[TransformCall]) -> list[FirstPass]:
     """Pass 0 on one partition (a pandas DataFrame), for every call.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import parse
     >>> call = TransformCall(parse("scale(x)"), parse("x"), "scale", columns=("x",))
     >>> s = first_pass(pd.DataFrame({"x": [1.0, np.nan, 3.0]}), [call])[0]
@@ -210,8 +210,8 @@ def combine_first(*passes: list[FirstPass], calls: list[TransformCall] | None = 
     """Pass 0 of several partitions (in their order), call by call (``calls``: the calls, whose
     degrees bound the distinct values kept; all kept without them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import parse
     >>> call = TransformCall(parse("scale(x)"), parse("x"), "scale", columns=("x",))
     >>> parts = [first_pass(pd.DataFrame({"x": v}), [call]) for v in ([1.0, 2.0], [], [3.0, 6.0])]
@@ -231,8 +231,8 @@ def poly_pass(pdf: pd.DataFrame, polys: list[TransformCall], k: int, coefs: dict
     (rows of a ``(calls, 2)`` array), ``P_k`` from ``coefs[key]`` (``xbar``, ``alpha_0..k-1``,
     ``norm2`` up to ``k - 1``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from mixedcompat.front.rlang import parse
     >>> call = TransformCall(parse("poly(x, 2)"), parse("x"), "poly", degree=2, columns=("x",))
     >>> coefs = {"poly(x, 2)": {"xbar": 1.0, "alpha": [1.0], "norm2": [1.0, 3.0]}}
@@ -295,8 +295,8 @@ def transform_params(data: Any, parts: FormulaParts, split_every: int = 8) -> di
         As in memory: an infinite value in a call's variable (the count and the first row labels),
         a missing value in ``poly()``'s, fewer unique points than the degree.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import dask.dataframe as dd
     >>> from mixedcompat.front.formula import parse_formula
     >>> d = pd.DataFrame({"y": [1.0, None, 2.0, 4.0], "x": [1.0, 2.0, 4.0, 8.0], "g": list("abab")})

@@ -29,8 +29,8 @@ def _column_cells(col: np.ndarray, digits: int = 7) -> list[str]:
 def print_data_frame_lines(df: pd.DataFrame, digits: int = 7) -> list[str]:
     """Lines of R's ``print(<data.frame>)`` for a data frame of numbers.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_data_frame_lines(pd.DataFrame({"df": [16.99998, 17.0]}, index=["1", "2"]))
     ['        df', '1 16.99998', '2 17.00000']
     """
@@ -47,8 +47,8 @@ def print_data_frame_lines(df: pd.DataFrame, digits: int = 7) -> list[str]:
 def r_list_tag(name: str) -> str:
     """The ``$name`` line R prints above a list element (backquoted when not syntactic).
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_list_tag("recipe:temperature")
     '$`recipe:temperature`'
     """
@@ -61,8 +61,8 @@ def print_list_of_matrices(items: Mapping[str, tuple[np.ndarray, Sequence[str] |
     """Lines of R's ``print`` of a named list of numeric matrices (``print.default`` of each, columns
     formatted one by one; missing dimnames as ``[1,]`` / ``[,1]``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_list_of_matrices({"Days": (np.array([[0.0, 1.0]]), ["Days"], ["(Intercept)", "Days"])})
     ['$Days', '     (Intercept) Days', 'Days           0    1', '']
     """

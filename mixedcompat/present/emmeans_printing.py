@@ -27,8 +27,8 @@ _TEST_STATS = ("t.ratio", "z.ratio", "F.ratio", "T.square")
 def opt_digits(x: Sequence[float]) -> int:
     """emmeans' ``.opt.dig``: digits to show for a row ``(est - 2 SE, est, est + 2 SE)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> opt_digits([47.38, 52.36, 57.33])
     3
     """
@@ -49,8 +49,8 @@ def fixed_notation(values: Sequence[float], nsmall: int) -> list[str]:
     """R's ``format(x, nsmall = nsmall, scientific = FALSE)`` of values already rounded to ``nsmall``
     decimals: fixed notation, ``nsmall`` decimals, a common width (``NA``, ``Inf`` as R writes them).
 
-    Example
-    -------
+    Examples
+    --------
     >>> fixed_notation([5e-04, 1.0], 4)
     ['0.0005', '1.0000']
     """
@@ -141,8 +141,8 @@ class SummaryEmm(pd.DataFrame):
     """emmeans' ``summary_emm``: a DataFrame with R's columns whose ``str()`` is R's print (footer
     messages included).  ``.attrs`` holds ``estName``, ``by.vars`` and ``mesg``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = SummaryEmm(pd.DataFrame({"A": ["a"], "emmean": [1.25], "SE": [0.5], "df": [3.0]}), est_name="emmean",
     ...                by=[], mesg=["Confidence level used: 0.95"])
     >>> print(s)

@@ -51,8 +51,8 @@ def method_title(nAGQ: int) -> str:
     objective with the fixed effects inside PIRLS) is printed as "Adaptive Gauss-Hermite Quadrature,
     nAGQ = 0", as lme4 does.
 
-    Example
-    -------
+    Examples
+    --------
     >>> method_title(1)
     'Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)'
     >>> method_title(0)
@@ -71,8 +71,8 @@ def _link_name(family: Any) -> str | None:
 def family_lines(family: Any) -> list[str]:
     """lme4's ``.prt.family``: ``cat(" Family:", family, paste(" (", link, ")"), fill = TRUE)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from types import SimpleNamespace
     >>> family_lines(SimpleNamespace(family="binomial", link="logit"))
     [' Family: binomial  ( logit )']
@@ -111,8 +111,8 @@ def control_text(control: Any) -> str | None:
     written as R would deparse ``glmerControl(...)`` with those settings (``check_conv_grad`` is
     ``check.conv.grad``); None when no control was given.
 
-    Example
-    -------
+    Examples
+    --------
     >>> control_text({"tolPwrss": 1e-8, "optimizer": "bobyqa"})
     'glmerControl(tolPwrss = 1e-08, optimizer = "bobyqa")'
     """
@@ -148,8 +148,8 @@ def glmer_optinfo(m: Any) -> dict:
     stage's optimizer and convergence code, its message and warnings, lme4's convergence messages
     and the design's "fit warnings:" lines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> glmer_optinfo(type("Fit", (), {"optinfo": {"optimizer": ["bobyqa", "Nelder_Mead"],
     ...     "conv": {"opt": 0, "lme4": {"messages": []}}}})())["optimizer"]
     'Nelder_Mead'
@@ -174,8 +174,8 @@ def glmer_coef_table(m: Any, use_hessian: bool | None = None) -> pd.DataFrame:
     The standard errors are from ``m.vcov(use_hessian=...)`` (lme4 1.1-31: the finite-difference
     Hessian's unless ``use_hessian=False``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> class Fit:
     ...     use_scale = False
     ...     def fixef(self): return pd.Series([2.0], index=["(Intercept)"])
@@ -218,8 +218,8 @@ def format_glmer_summary(m: Any, digits: int = 4, correlation: bool | None = Non
     coefficients : DataFrame, optional
         The coefficient table, when already computed (:func:`glmer_coef_table`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(format_glmer_summary(m))  # doctest: +SKIP
     Generalized linear mixed model fit by maximum likelihood (Laplace
       Approximation) [glmerMod]
@@ -247,8 +247,8 @@ def format_glmer_summary(m: Any, digits: int = 4, correlation: bool | None = Non
 def format_glmer_print(m: Any, digits: int = 4) -> str:
     """R's ``print(m)`` for a ``glmerMod``, lines joined by newlines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(format_glmer_print(m))  # doctest: +SKIP
     Generalized linear mixed model fit by maximum likelihood (Laplace
       Approximation) [glmerMod]

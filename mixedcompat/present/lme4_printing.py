@@ -88,8 +88,8 @@ def deparse_lines(formula: str | Node, cutoff: int = 60) -> list[str]:
 
     Returns the lines R produces with ``width.cutoff = 60``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> deparse_lines("Reaction~Days+(Days||Subject)")
     ['Reaction ~ Days + ((1 | Subject) + (0 + Days | Subject))']
     """
@@ -99,8 +99,8 @@ def deparse_lines(formula: str | Node, cutoff: int = 60) -> list[str]:
 def deparse_formula(formula: str | Node) -> str:
     """A formula (text or tree) spaced as R deparses it (one line, ``||`` expanded as lme4 does).
 
-    Example
-    -------
+    Examples
+    --------
     >>> deparse_formula("y~x*f+(1|a/b)+log(z+1)+I(x^2)")
     'y ~ x * f + (1 | a/b) + log(z + 1) + I(x^2)'
     """
@@ -111,8 +111,8 @@ def cat_fill(items: Sequence[str], width: int = PRINT_WIDTH, sep: str = " ") -> 
     """Lines of R's ``cat(..., fill = TRUE)``: the separator is written before each item, and
     an item that would pass ``width`` starts a new line.
 
-    Example
-    -------
+    Examples
+    --------
     >>> cat_fill(["Number of obs: 180, groups: ", "Subject, 18"])
     ['Number of obs: 180, groups:  Subject, 18']
     """
@@ -137,8 +137,8 @@ def title_lines(method_title: str, cls: str, width: int = PRINT_WIDTH) -> list[s
     wrapped (``strwrap`` to ``width - 2``, continuation lines indented by 2) and `` [<class>]`` (no
     quotes) written after it as ``cat(..., sep = "", fill = TRUE)`` does.
 
-    Example
-    -------
+    Examples
+    --------
     >>> title_lines("Linear mixed model fit by REML", "lmerMod")
     ["Linear mixed model fit by REML ['lmerMod']"]
     >>> title_lines("Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)",
@@ -162,8 +162,8 @@ def call_lines(m: Any, summary: bool, texts: dict[str, str | None] | None = None
     ``subset_name``) replaces the fit's attributes of those names (glmer's printer derives them
     from the fit's call).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> call_lines(m, summary=True)[0]
@@ -189,8 +189,8 @@ def aic_table_lines(m: Any, digits: int, deviance: float | None = None) -> list[
     The ``deviance`` column is lme4's ``devCrit``: ``m.deviance()`` unless given (a glmer fit passes
     its -2 log-likelihood; its ``deviance()`` is the sum of squared deviance residuals).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> aic_table_lines(m, 1)
@@ -209,8 +209,8 @@ def aic_table_lines(m: Any, digits: int, deviance: float | None = None) -> list[
 def residual_lines(m: Any, digits: int) -> list[str]:
     """The ``Scaled residuals:`` quantiles.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> residual_lines(m, 4)[0]
@@ -227,8 +227,8 @@ def residual_lines(m: Any, digits: int) -> list[str]:
 def groups_lines(m: Any) -> list[str]:
     """The ``Number of obs: n, groups: ...`` line(s).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> groups_lines(m)
@@ -244,8 +244,8 @@ def warning_lines(m: Any, summary: bool, info: dict | None = None) -> list[str]:
     ``info`` (keys as ``m.optinfo`` of an lmer fit: ``optimizer``, ``conv_code``, ``messages``,
     ``warnings``, ``message``, ``fit_warnings``) replaces ``m.optinfo``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> warning_lines(m, summary=True)
@@ -274,8 +274,8 @@ def warning_lines(m: Any, summary: bool, info: dict | None = None) -> list[str]:
 def fixef_cor_lines(m: Any, names: list[str], object_name: str, cor_max: int) -> list[str]:
     """``Correlation of Fixed Effects:`` from ``m.vcov()``, or lme4's note when ``p > cor_max``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> fixef_cor_lines(m, ["(Intercept)", "Days"], "x", COR_MAX)[-1]
@@ -309,8 +309,8 @@ def format_fixef_table(m: Any, ddf: str | None = None) -> pd.DataFrame:
     ddf : None
         Only ``None`` (lme4's table) is handled here; lmerTest's tables need degrees of freedom.
 
-    Example
-    -------
+    Examples
+    --------
     >>> class Fit:
     ...     def fixef(self): return pd.Series([2.0], index=["(Intercept)"])
     ...     def vcov(self): return pd.DataFrame([[0.25]])
@@ -341,8 +341,8 @@ def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
         Show the correlation of fixed effects; default when 1 < p <= 12. For p > 12 the
         default prints lme4's note instead, naming ``object_name``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(format_summary(m))  # doctest: +SKIP
     Linear mixed model fit by REML ['lmerMod']
     Formula: Reaction ~ Days + (Days | Subject)
@@ -367,8 +367,8 @@ def format_summary(m: Any, digits: int = 4, correlation: bool | None = None,
 def format_print(m: Any, digits: int = 4) -> str:
     """R's ``print(m)`` for an ``lmerMod``, lines joined by newlines.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(format_print(m))  # doctest: +SKIP
     Linear mixed model fit by REML ['lmerMod']
     ...

@@ -28,8 +28,8 @@ def print_coefmat_pvalues(table: pd.DataFrame, digits: int = 4) -> list[str]:
     t value, Pr(>|t|)): estimate, standard error and df share one format (lme4 1.1-31 asks for no
     ``zap.ind``), then stars and the legend.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame([[251.405, 6.825, 17.0, 36.838, 1e-17]],
     ...                  columns=["Estimate", "Std. Error", "df", "t value", "Pr(>|t|)"], index=["(Intercept)"])
     >>> print_coefmat_pvalues(t)[1]
@@ -62,8 +62,8 @@ def format_summary_ddf(m: Any, ddf: str = "Satterthwaite", digits: int = 4,
     ``ddf`` its method's name (``"Satterthwaite"`` / ``"Kenward-Roger"``); without it the table and
     the name come from ``m.summary(ddf=ddf)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print(format_summary_ddf(m))  # doctest: +SKIP
     Linear mixed model fit by REML. t-tests use Satterthwaite's method [
     lmerModLmerTest]

@@ -4,8 +4,8 @@ them: ``print``, ``summary``, lme4's ``confint`` and nlme's ``intervals`` (R's 3
 The objects are read, nothing is computed but R's formatting; cells R holds as ``NA`` (not ``NaN``)
 come marked in the objects' ``na`` masks.
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"), package="nlme")
 >>> format_lmlist(fl).splitlines()[1]
@@ -52,8 +52,8 @@ def _pool_lines(fl) -> list[str]:
 def format_lmlist(fl) -> str:
     """``print(lmList(...))``: lme4's ``show`` (its call) or nlme's ``print.lmList`` (model, data).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
     >>> format_lmlist(fl).splitlines()[0]
@@ -75,8 +75,8 @@ def format_summary(s) -> str:
     """``print(summary(lmList(...)))``: nlme's ``print.summary.lmList`` (lme4's summary has no
     grouping formula: it prints ``| NULL``, as lme4 1.1-31 does).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"), package="nlme")
     >>> format_summary(fl.summary()).splitlines()[5]
@@ -105,8 +105,8 @@ def _array(tables, na) -> list[str]:
 def format_confint(ci) -> str:
     """lme4's ``print(confint(lmList4))``: the class line, then the groups x bounds x coefficients array.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"))
     >>> format_confint(fl.confint()).splitlines()[0]
@@ -118,8 +118,8 @@ def format_confint(ci) -> str:
 def format_intervals(iv) -> str:
     """nlme's ``print(intervals(lmList))``: the groups x (lower, est., upper) x coefficients array.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> fl = mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy"), package="nlme")
     >>> format_intervals(fl.intervals()).splitlines()[0]

@@ -23,8 +23,8 @@ def format_ls_means(table: pd.DataFrame, level: float, ddf: str, digits: int = 5
     """Lines of lmerTest's ``print(ls_means(m))`` for a table with columns ``Estimate, Std. Error, df,
     t value, lower, upper, Pr(>|t|)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = pd.DataFrame([[52.35556, 2.229312, 5.80, 23.48, 46.86, 57.85, 5.3e-07]], index=["MachineA"],
     ...                  columns=["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"])
     >>> format_ls_means(t, 0.95, "Satterthwaite")[-1]

@@ -7,8 +7,8 @@ Every function returns R's text as one string, line by line as R 4.2 with nlme 3
 correlations ``format(round(r, 3))`` in a lower triangle, and formulas are deparsed as R does
 (``sin(2*pi*Time)`` -> ``sin(2 * pi * Time)``).
 
-Example
--------
+Examples
+--------
 >>> import mixedcompat as mc
 >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
 >>> print(format_summary(m).splitlines()[0])
@@ -42,8 +42,8 @@ def deparse(text: str) -> list[str]:
     """R's ``deparse()`` of a formula or call given as text: R's spacing, lines broken past 60 characters
     (:func:`mixedcompat.front.rlang.deparse`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> deparse("follicles ~ sin(2*pi*Time) + cos(2*pi*Time)")
     ['follicles ~ sin(2 * pi * Time) + cos(2 * pi * Time)']
     >>> deparse("~ 1 | Worker/Machine")
@@ -283,8 +283,8 @@ def _loglik_line(m) -> str:
 def format_summary(m) -> str:
     """nlme's ``print(summary(m))`` for an lme or gls fit.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.gls("distance ~ age", mc.datasets.load("Orthodont"))
     >>> format_summary(m).splitlines()[-1]
@@ -316,8 +316,8 @@ def format_summary(m) -> str:
 def format_print(m) -> str:
     """nlme's ``print(m)`` for an lme or gls fit (estimates without standard errors).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.gls("distance ~ age", mc.datasets.load("Orthodont"))
     >>> format_print(m).splitlines()[3]
@@ -343,8 +343,8 @@ def format_print(m) -> str:
 def format_varcorr(m) -> str:
     """nlme's ``print(VarCorr(m))`` for an lme fit (one block per level when nested).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
     >>> format_varcorr(m).splitlines()[0]
@@ -397,8 +397,8 @@ def format_intervals(iv) -> str:
     ``iv.model`` when set (default 0.95; lme unless ``iv.model`` is a gls or there is no
     ``reStruct`` and no model).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> from mixedcompat.nlme.nlme_inference import intervals
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")
@@ -443,8 +443,8 @@ def format_anova(table: pd.DataFrame, model=None) -> str:
     ``model`` (or ``table.attrs["kind"] == "gls"``) marks a gls F table: nlme prints its common
     denominator df on a ``Denom. DF:`` line and drops the denDF column.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> from mixedcompat.nlme.nlme_inference import anova_single
     >>> m = mc.lme("distance ~ age", mc.datasets.load("Orthodont"), random="~ 1 | Subject")

@@ -67,8 +67,8 @@ def caterpillar(m, group: str | None = None):
     group : str, optional
         One grouping factor (default: all, one row of panels each).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> from mixedcompat.present.plots import caterpillar
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
@@ -115,8 +115,8 @@ def caterpillar(m, group: str | None = None):
 def fitted_vs_residuals(m):
     """Pearson residuals against fitted values with a zero line (lme4's ``plot(m)``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> len(fitted_vs_residuals(m).axes[0].collections)
@@ -135,8 +135,8 @@ def fitted_vs_residuals(m):
 def qq_residuals(m):
     """Normal quantile plot of the residuals with ``qqline``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> len(qq_residuals(m).axes[0].lines)
@@ -151,8 +151,8 @@ def qq_residuals(m):
 def qq_ranef(m):
     """Normal quantile plots of the conditional modes, one panel per grouping factor and column.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> [ax.get_title() for ax in qq_ranef(m).axes]
@@ -188,8 +188,8 @@ def group_panels(m, x: str | None = None, ncols: int | None = None):
     ValueError
         When the fixed part is not ``(Intercept)`` plus one covariate.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> len(group_panels(m).axes)

@@ -115,8 +115,8 @@ def format_real(x: Sequence[float] | np.ndarray, digits: int = 7, nsmall: int = 
     decimals; fixed notation unless scientific is narrower; all strings have equal width.
     ``None`` is R's ``NA``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_real([612.1002, 35.0717, 654.94], digits=4)
     ['612.10', ' 35.07', '654.94']
     >>> format_real([3.949, 9.424e-4, 20.67], digits=4)
@@ -130,8 +130,8 @@ def format_real(x: Sequence[float] | np.ndarray, digits: int = 7, nsmall: int = 
 def format_number(x: float, digits: int = 7, nsmall: int = 0) -> str:
     """R's ``format()`` of one number.
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_number(1743.62821, digits=7)
     '1743.628'
     """
@@ -141,8 +141,8 @@ def format_number(x: float, digits: int = 7, nsmall: int = 0) -> str:
 def cat_number(x: float) -> str:
     """How ``cat(x)`` prints a number (7 significant digits, no padding).
 
-    Example
-    -------
+    Examples
+    --------
     >>> cat_number(247.0)
     '247'
     """
@@ -153,8 +153,8 @@ def formatC(x: float | Sequence[float], width: int = 0, digits: int | None = Non
             format: str = "g", flag: str = "") -> str | list[str]:  # noqa: A002 (R's name)
     """R's ``formatC``: C ``sprintf`` of each element with ``%<flag><width>.<digits><format>``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> formatC(3.14159, digits=3, format="f")
     '3.142'
     >>> formatC([1, 10], width=4, format="d", flag="0")
@@ -175,8 +175,8 @@ def formatC(x: float | Sequence[float], width: int = 0, digits: int | None = Non
 def signif(x: float, digits: int = 6) -> float:
     """R's ``signif``: round to ``digits`` significant digits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> signif(123456, 2)
     120000.0
     """
@@ -237,8 +237,8 @@ def r_round(x: float | np.ndarray, digits: float = 0) -> float | np.ndarray:
     tie-heavy inputs (tests/test_rformat.py::test_r_round_is_r); only ``digits > 308`` (numbers below
     1e-290), where R works in long double, can differ from R, by an ulp.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r_round(2.675, 2), r_round(0.5), r_round(1.234567, 2.5), r_round(6.825, 2)
     (2.67, 0.0, 1.235, 6.82)
     """
@@ -250,8 +250,8 @@ def r_round(x: float | np.ndarray, digits: float = 0) -> float | np.ndarray:
 def zapsmall(x: Sequence[float] | np.ndarray, digits: int = 7) -> np.ndarray:
     """R 4.2's ``zapsmall``: ``round(x, max(0, digits - log10(max|x|)))``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> zapsmall([1.0, 1e-20], 7).tolist()
     [1.0, 0.0]
     """
@@ -283,8 +283,8 @@ def quantile7_ranks(n: int, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> li
     list of (int, int, float)
         ``quantile7_interpolate(x[lo], x[hi], frac)`` of the sorted values ``x`` is the quantile.
 
-    Example
-    -------
+    Examples
+    --------
     >>> quantile7_ranks(4, (0, .25, 1))
     [(0, 0, 0.0), (0, 1, 0.75), (3, 3, 0.0)]
     """
@@ -304,8 +304,8 @@ def quantile7_interpolate(x_lo: float, x_hi: float, frac: float) -> float:
     are equal (R's ``x[hi] != qs`` test: equal infinities give that infinity, not NaN), else
     ``(1 - frac) x_lo + frac x_hi`` (so ``-Inf`` and 1 give ``-Inf``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> quantile7_interpolate(1.0, 2.0, 0.75), quantile7_interpolate(-math.inf, 1.0, 0.25)
     (1.75, -inf)
     """
@@ -317,8 +317,8 @@ def quantile7_interpolate(x_lo: float, x_hi: float, frac: float) -> float:
 def quantile7(x: Sequence[float] | np.ndarray, probs: Sequence[float] = (0, .25, .5, .75, 1)) -> np.ndarray:
     """R's default ``quantile`` (type 7), NA removed; NA (NaN) for each prob when no value is left.
 
-    Example
-    -------
+    Examples
+    --------
     >>> quantile7([1, 2, 3, 4]).tolist()
     [1.0, 1.75, 2.5, 3.25, 4.0]
     >>> quantile7([np.nan]).tolist()
@@ -375,8 +375,8 @@ def abbreviate(names: Sequence[str], minlength: int = 4) -> list[str]:
     Lower-case vowels are dropped from the right (never a word's first letter), then
     lower-case letters, then anything; ``minlength`` grows for abbreviations that clash.
 
-    Example
-    -------
+    Examples
+    --------
     >>> abbreviate(["(Intercept)", "Days", "recipeB:temp"], 6)
     ['(Intr)', 'Days', 'rcpB:t']
     """
@@ -414,8 +414,8 @@ def strwrap(text: str, width: int, indent: int = 0, exdent: int = 0) -> list[str
     sentence (``.``, ``?``, ``!``, so a double space there survives), and a line takes as many words
     as keep it shorter than ``width`` (at least one).
 
-    Example
-    -------
+    Examples
+    --------
     >>> strwrap("Generalized linear mixed model fit by maximum likelihood (Laplace Approximation)", 78, exdent=2)
     ['Generalized linear mixed model fit by maximum likelihood (Laplace', '  Approximation)']
     """
@@ -453,8 +453,8 @@ def print_vector(values: Sequence[str], width: int = PRINT_WIDTH) -> list[str]:
     Each line starts with the index of its first element (``[1]``, right-justified to the widest
     label), then as many right-justified elements, each after one space, as fit in ``width``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_vector(["0.5", "12.0"])
     ['[1]  0.5 12.0']
     """
@@ -476,8 +476,8 @@ def print_named_vector(values: Sequence[str], names: Sequence[str], gap: int = 1
     Names and values are right-justified to a common width, each followed by ``gap`` spaces,
     ``floor(width / (w + gap))`` per line.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_named_vector(["251.41", "10.47"], ["(Intercept)", "Days"], gap=2)
     ['(Intercept)         Days  ', '     251.41        10.47  ']
     """
@@ -499,8 +499,8 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str], col_n
     (numbers, ``printCoefmat``) and left-justified otherwise (character matrices). Columns
     that do not fit in ``width`` continue in a further block below.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_matrix([["-0.138"]], ["Days"], ["(Intr)"], right=False)
     ['     (Intr)', 'Days -0.138']
     """
@@ -531,8 +531,8 @@ def print_numeric_matrix(x: np.ndarray, row_names: Sequence[str], col_names: Seq
                          digits: int = 7) -> list[str]:
     """Lines of ``print.default`` of a numeric matrix: each column formatted on its own.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_numeric_matrix(np.array([[1.5, 10.0], [2.25, 3.0]]), ["a", "b"], ["x", "y"])
     ['     x  y', 'a 1.50 10', 'b 2.25  3']
     """
@@ -566,8 +566,8 @@ def format_pval(pv: float | Sequence[float] | np.ndarray, digits: int = 5, eps: 
     ``max(1, getOption("digits") - 2)``; ``printCoefmat`` passes ``dig.tst`` and
     ``.Machine$double.eps``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_pval([1e-20, 3.26382e-06], digits=3)
     ['< 2e-16', '3.26e-06']
     >>> format_pval([0.5, 0.0005], digits=1), format_pval([0.5123, 0.0005, float("nan")], digits=3)
@@ -613,8 +613,8 @@ def signif_stars(pv: float | Sequence[float] | np.ndarray) -> list[str]:
     Intervals are closed on the right (``0.001`` is ``"***"``, ``0.1`` is ``"."``).  As R, a
     value more than 1e-5 outside [0, 1] is an error.
 
-    Example
-    -------
+    Examples
+    --------
     >>> signif_stars([0.001, 0.0011, 0.05, 0.5, float("nan")])
     ['***', '**', '*', ' ', '']
     """
@@ -638,8 +638,8 @@ _symnum_stars = signif_stars   # printCoefmat's argument of the same name shadow
 def signif_legend_lines() -> list[str]:
     """The lines ``printCoefmat`` prints under a table with significance stars (``width = 80``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> signif_legend_lines()[0]
     '---'
     """
@@ -654,8 +654,8 @@ def format_pval_nlme(p: Sequence[float] | np.ndarray, less_than: bool = True, na
     (``print.summary.lme``'s tTable) NA is R's ``"NA"`` inside the one ``format``.  The cut is
     the rounding, not 1e-4: nlme prints a p-value of 7e-5 as ``1e-04`` (or ``0.0001``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_pval_nlme([3e-5, 7e-5, float("nan")]), format_pval_nlme([0.5, 3e-5], less_than=False)
     (['<.0001', '1e-04', ''], ['0.5', '0.0'])
     """
@@ -694,8 +694,8 @@ def format_coefmat(x: np.ndarray, digits: int, cs_ind: Sequence[int] | None = (0
     :func:`format_pval` with ``dig.tst`` and ``eps_pvalue``, and the stars column is appended when
     ``signif_stars`` and a p-value is below 0.1.
 
-    Example
-    -------
+    Examples
+    --------
     >>> format_coefmat(np.array([[251.405, 6.825, 36.838], [10.467, 1.546, 6.771]]), 4)[0]
     [['251.405', '  6.825', '36.838'], [' 10.467', '  1.546', ' 6.771']]
     """
@@ -775,8 +775,8 @@ def print_coefmat(x: np.ndarray, row_names: Sequence[str], col_names: Sequence[s
     ``cs_ind`` the columns before it.  With p-values below 0.1 the stars column and (when
     ``signif_legend``, default ``signif_stars``) the legend follow.
 
-    Example
-    -------
+    Examples
+    --------
     >>> print_coefmat(np.array([[1527.5, 19.38, 78.8]]), ["(Intercept)"],
     ...               ["Estimate", "Std. Error", "t value"])[1]
     '(Intercept)  1527.50      19.38    78.8'
@@ -809,8 +809,8 @@ def print_anova(table: "pd.DataFrame", heading: Sequence[str] = (), digits: int 
     the test statistics (columns ``"F"``, ``"Cp"``, ``"Chisq"`` or ``"<x> value"``) as ``tst.ind``,
     every other column but ``*Df`` and the p-values zapped, NA cells blank.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"npar": [4.0, 6.0], "Chisq": [np.nan, 42.1]}, index=["m0", "m1"])
     >>> print_anova(t)

@@ -18,8 +18,8 @@ class AnovaTable(pd.DataFrame):
     ``"Models:"``, ...; ``"\\n"`` inside an entry starts a new line, as R's ``cat``) or one string.
     Used by lme4's ``anova`` / ``drop1``, lmerTest's ``anova`` / ``drop1`` / ``ranova``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> t = AnovaTable({"npar": [4.0, 6.0]}, index=["m0", "m1"])
     >>> t.attrs["heading"] = ["Models:"]
     >>> print(t)
