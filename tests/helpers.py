@@ -17,7 +17,7 @@ import pandas as pd
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
-# One table of tolerances for every comparison in the tests (see ../README.md "Agreement with R").
+# One table of tolerances for every comparison in the tests (see ../docs/r_users.md "Agreement with R").
 # Each entry is the keyword arguments of a comparison (``assert_close(..., **TOL["fixef"])``); an
 # entry with only ``rtol`` is read as ``TOL[name]["rtol"]`` where a test needs the bare number.
 # Add entries here; do not define tolerances in test files.
@@ -587,7 +587,7 @@ TOL = {
     "half_unit": dict(rtol=1e-9, atol=1e-15),
 }
 # The one rule for comparing a fit with R's when the two optimisers may stop at different points
-# (see ../README.md "Agreement with R"):
+# (see ../docs/r_users.md "Agreement with R"):
 # 1. the criterion: ours is at most R's + CRITERION_ABOVE_RTOL relative (lower passes: we found a
 #    better optimum, and the gap is printed) -- check_criterion;
 # 2. theta: on most models our BOBYQA path is lme4's and theta agrees to PATH_DIVERGED_THETA.  On flat

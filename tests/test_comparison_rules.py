@@ -1,4 +1,4 @@
-"""The comparison rules of tests/helpers.py (README "Agreement with R"), checked on their own: each
+"""The comparison rules of tests/helpers.py (docs/r_users.md "Agreement with R"), checked on their own: each
 must pass what is determined to agree and fail what is not."""
 from __future__ import annotations
 

@@ -266,6 +266,6 @@ def test_progress_bar_advances_as_chunks_complete(client, slope_fit, monkeypatch
             self.closed = True
 
     bar = Bar()
-    monkeypatch.setattr(bootstrap_module, "_progress_bar", lambda total, enabled, desc: bar)
+    monkeypatch.setattr(bootstrap_module, "progress_bar", lambda total, enabled, desc: bar)
     mc.bootMer(slope_fit, mc.fixef, nsim=20, seed=1, parallel=client)
     assert len(bar.steps) == 16 and sum(bar.steps) == 20 and bar.closed

@@ -26,7 +26,6 @@ import collections
 import multiprocessing
 import os
 import pickle
-import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, Callable
@@ -44,6 +43,7 @@ from mixedcompat.model import require_rows
 from mixedcompat.lme4.prediction import (ResponseSimulator, check_nsim, is_none_form, predict, simulation_keep,
                                          type_name)
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.progress import NoBar, progress_bar
 from mixedcompat.inference.dask_executor import Outcome, client_threads, is_client, map_on_client, replay
 from mixedcompat.inference.replicate_fit import Refitter
 
@@ -285,16 +285,6 @@ def _dask_chunk(job: _Job, seeds: list, first: int) -> tuple[int, np.ndarray, li
     return job.run(seeds, first, None)
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    if not enabled or not getattr(sys.stderr, "isatty", lambda: False)():
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc=desc, file=sys.stderr)
-
-
 def _seed_sequence(seed: Any) -> tuple[np.random.SeedSequence, Any]:
     if isinstance(seed, np.random.SeedSequence):
         return seed, seed
@@ -314,24 +304,24 @@ def _run(job: _Job, nsim: int, ss: np.random.SeedSequence, parallel: Any, ncpus:
     t = np.full((nsim, job.k), np.nan)
     fails: collections.Counter = collections.Counter()
     msgs: collections.Counter = collections.Counter()
-    bar = _progress_bar(nsim, progress, desc)
+    bar = progress_bar(nsim, progress, desc)
+    shown = not isinstance(bar, NoBar)
     try:
         if backend == "serial":
-            step = max(1, min(50, nsim // 100 or 1)) if bar is not None else nsim
+            step = max(1, min(50, nsim // 100 or 1)) if shown else nsim
             for first in range(0, nsim, step):
                 _f, rows, fl, wl = job.run(children[first:first + step], first, threads_n)
                 t[first:first + len(rows)] = rows
                 fails.update(fl)
                 msgs.update(wl)
-                if bar is not None:
-                    bar.update(len(rows))
+                bar.update(len(rows))
         else:
             n_chunks = min(nsim, n_workers * 8)
             bounds = np.linspace(0, nsim, n_chunks + 1).astype(int)
             chunks = [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
             if backend == "dask":
                 def advance(out: Outcome) -> None:
-                    if bar is not None and out.value is not None:
+                    if out.value is not None:
                         bar.update(len(out.value[1]))
 
                 outcomes = map_on_client(parallel, _dask_chunk, job, [(children[a:b], a) for a, b in chunks],
@@ -349,8 +339,7 @@ def _run(job: _Job, nsim: int, ss: np.random.SeedSequence, parallel: Any, ncpus:
                             first, rows, fl, _wl = fut.result()
                             t[first:first + len(rows)] = rows
                             fails.update(fl)
-                            if bar is not None:
-                                bar.update(len(rows))
+                            bar.update(len(rows))
                 msgs.update(f"{w.category.__name__}: {w.message}" for w in rec)
             else:
                 token = id(job)
@@ -373,13 +362,11 @@ def _run(job: _Job, nsim: int, ss: np.random.SeedSequence, parallel: Any, ncpus:
                             t[first:first + len(rows)] = rows
                             fails.update(fl)
                             msgs.update(wl)
-                            if bar is not None:
-                                bar.update(len(rows))
+                            bar.update(len(rows))
                 finally:
                     _JOBS.pop(token, None)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return t, fails, msgs
 
 
@@ -419,7 +406,8 @@ def bootMer(m, FUN: Callable, nsim: int = 1, seed: Any = None, use_u: bool = Fal
         ``t``, ``nfail`` and the messages do not depend on it: each replicate draws from its own
         stream of ``seed``, whichever worker runs it.
     progress : bool
-        A tqdm progress bar when stderr is a terminal (tqdm is a dependency; none otherwise).
+        A progress bar (tqdm) in a terminal or a Jupyter notebook (:mod:`mixedcompat.progress`); none when
+        stderr is a file or a pipe.
     re_form : str, optional
         As lme4's ``re.form``: random-effects terms to condition on (``"NA"``/``"~0"``: none);
         overrides ``use_u`` when given.

@@ -125,7 +125,6 @@ def _boot_statistic(m, oldNames: bool):
 
 
 def _boot(m, names: list[str], level: float, nsim: int, seed, oldNames: bool, **kwargs) -> pd.DataFrame:
-    kwargs.setdefault("progress", False)
     bb = bootMer(m, _boot_statistic(m, oldNames), nsim=nsim, seed=seed, **kwargs)
     t = np.asarray(bb.t, dtype=float)
     if t.size == 0 or np.all(np.isnan(t)):

@@ -54,6 +54,7 @@ from mixedcompat.lme4.pls import Deviance, make_deviance
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.progress import progress_bar
 
 __all__ = ["profile", "ThetaProfile", "plot_profile", "ProfileWarning", "sdcor_names", "profile_zeta"]
 
@@ -602,7 +603,7 @@ def _resolve_which(which, names: list[str], nvp: int) -> list[int]:
 def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01, maxpts: int = 100,
             delta: float | None = None, delta_cutoff: float = 1 / 8, maxmult: float = 10,
             devtol: float = 1e-6, minstep: float = 1e-6, oldNames: bool = True,
-            signames: bool | None = None, parallel: Any = None) -> ThetaProfile:
+            signames: bool | None = None, parallel: Any = None, progress: bool = True) -> ThetaProfile:
     """Profile the ML deviance along each parameter, as lme4's ``profile.merMod``.
 
     R equivalent: ``profile(m, which, alphamax = 0.01, maxpts = 100, delta.cutoff = 1/8)`` (lme4's ``profile.merMod``).
@@ -636,6 +637,9 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
         ``client`` (lme4's ``parallel`` profiles parameters in parallel too); the points are those of
         the serial run, and warnings and errors come in parameter order.  ``confint(m,
         method="profile", parallel=client)`` passes it on.
+    progress : bool
+        A progress bar over the profiled parameters (tqdm) in a terminal or a Jupyter notebook
+        (:mod:`mixedcompat.progress`); none when stderr is a file or a pipe.
 
     Returns
     -------
@@ -657,11 +661,12 @@ def profile(m, which: Sequence[str] | str | None = None, alphamax: float = 0.01,
         raise ValueError(f"maxpts must be at least 3, not {maxpts!r}")
     with blas_threads((m.control or {}).get("blas_threads", 1)):
         return _profile(m, which, alphamax, int(maxpts), delta, delta_cutoff, maxmult, devtol, minstep, oldNames,
-                        parallel)
+                        parallel, progress)
 
 
 def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_cutoff: float,
-             maxmult: float, devtol: float, minstep: float, oldNames: bool, parallel: Any = None) -> ThetaProfile:
+             maxmult: float, devtol: float, minstep: float, oldNames: bool, parallel: Any = None,
+             progress: bool = False) -> ThetaProfile:
     """lme4's ``profile.merMod``: the ML refit of an lmer fit (:class:`_MLFit`) or a glmer fit as fitted
     (:class:`_GlmerFit`), each parameter's points (one task per parameter), then the tables and splines."""
     glmer = getattr(m, "gdata", None) is not None
@@ -673,7 +678,11 @@ def _profile(m, which, alphamax: float, maxpts: int, delta: float | None, delta_
     if delta is None:
         delta = cutoff * delta_cutoff
     steps = _Stepping(cutoff, delta, maxpts, maxmult, devtol, minstep)
-    mats = _map_params(_glmer_points if glmer else _lmer_points, fit, steps, idx, parallel, m)
+    bar = progress_bar(len(idx), progress, "profile")
+    try:
+        mats = _map_params(_glmer_points if glmer else _lmer_points, fit, steps, idx, parallel, m, bar)
+    finally:
+        bar.close()
     tables, splines = _tables(names, idx, mats, stacklevel=4)
     lower = pd.Series(fit.lower, index=names)
     upper = pd.Series(fit.upper, index=names)
@@ -743,16 +752,21 @@ class _Stepping:
     minstep: float
 
 
-def _map_params(points, fit, steps: _Stepping, idx: list[int], parallel: Any, m) -> list[np.ndarray]:
+def _map_params(points, fit, steps: _Stepping, idx: list[int], parallel: Any, m, bar: Any) -> list[np.ndarray]:
     """``points(fit, steps, w)`` for each profiled parameter ``w``: here, or one task per parameter on a
     Dask cluster (``parallel=client``; the points are the same, warnings and errors come in parameter
     order as in the serial loop)."""
     if parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel) \
             or (isinstance(parallel, str) and parallel == "no"):
-        return [points(fit, steps, w) for w in idx]
+        mats = []
+        for w in idx:
+            mats.append(points(fit, steps, w))
+            bar.update(1)
+        return mats
     if is_client(parallel):
         return replay(map_on_client(parallel, points, fit, [(steps, w) for w in idx],
-                                    (m.control or {}).get("blas_threads", 1)), stacklevel=4)
+                                    (m.control or {}).get("blas_threads", 1), lambda _out: bar.update(1)),
+                      stacklevel=4)
     raise ValueError(f"profile: parallel must be None or a dask.distributed Client, not {parallel!r} "
                      f"(of type {type(parallel).__name__})")
 

@@ -20,6 +20,7 @@ from mixedcompat.inference.glm_density import predictive_log_density
 from mixedcompat.inference.lrt import SIZE_ERROR, check_same_data, comparable_fits, model_labels, printed_formula
 from mixedcompat.lme4.fit import require_mermod, update
 from mixedcompat.model import require_rows
+from mixedcompat.progress import progress_bar
 from mixedcompat.lme4.prediction import group_on, level_codes, original_order, term_matrix
 
 __all__ = ["model_table", "cross_validate"]
@@ -102,7 +103,7 @@ def model_table(*models: Any, refit: bool = True, model_names: Sequence[str] | N
 # cross_validate
 
 def cross_validate(m, folds: int | None = None, groups: str | None = None, seed: Any = None,
-                   parallel: Any = None) -> pd.DataFrame:
+                   parallel: Any = None, progress: bool = True) -> pd.DataFrame:
     """K-fold (or grouped) cross-validation of an lmer fit: refit on each training set, score the
     held-out rows.
 
@@ -145,6 +146,9 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         ``parallel=client``: the folds are refitted and scored on the Dask cluster behind ``client``
         (the fit and its data are scattered once); the table, predictions and fits are those of the
         serial run (the folds are drawn here, before any work is shipped).
+    progress : bool
+        A progress bar over the folds (tqdm) in a terminal or a Jupyter notebook
+        (:mod:`mixedcompat.progress`); none when stderr is a file or a pipe.
 
     Returns
     -------
@@ -220,14 +224,23 @@ def cross_validate(m, folds: int | None = None, groups: str | None = None, seed:
         y_all = np.asarray(m.frame.y, dtype=float)
         w_all = np.ones(n) if m.frame.weights is None else np.asarray(m.frame.weights, dtype=float)
     setup = _Folds(m, data, rows, fold, k, y_all, w_all, glmm)
-    if parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel) \
-            or (isinstance(parallel, str) and parallel == "no"):
-        results = [_fold_result(setup, f) for f in range(k)]
-    elif is_client(parallel):
-        results = replay(map_on_client(parallel, _fold_result, setup, [(f,) for f in range(k)]))
-    else:
+    serial = parallel is None or (isinstance(parallel, (bool, np.bool_)) and not parallel) \
+        or (isinstance(parallel, str) and parallel == "no")
+    if not (serial or is_client(parallel)):
         raise ValueError(f"cross_validate: parallel must be None or a dask.distributed Client, not {parallel!r} "
                          f"(of type {type(parallel).__name__})")
+    bar = progress_bar(k, progress, "cross_validate")
+    try:
+        if serial:
+            results = []
+            for f in range(k):
+                results.append(_fold_result(setup, f))
+                bar.update(1)
+        else:
+            results = replay(map_on_client(parallel, _fold_result, setup, [(f,) for f in range(k)], None,
+                                           lambda _out: bar.update(1)))
+    finally:
+        bar.close()
     out_rows, test_labels, fits = [], [], []
     mu_all = np.full(n, np.nan)
     var_all = np.full(n, np.nan)

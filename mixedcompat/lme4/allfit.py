@@ -35,6 +35,7 @@ import pandas as pd
 from mixedcompat.errors import DataError
 from mixedcompat.generics import getME
 from mixedcompat.lme4.optimize import OPT_CTRL_NAMES, UNAVAILABLE_OPTIMIZERS
+from mixedcompat.progress import progress_bar
 from mixedcompat.present.data_frame_printing import print_data_frame_lines, r_list_tag
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import (cat_number, format_real, print_matrix, print_named_vector, signif,
@@ -216,7 +217,7 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
     catch_errs : bool
         Keep a refit's error as its result (True, lme4's default) or raise it.
     progress : bool
-        A progress bar on stderr when it is a terminal.
+        A progress bar (tqdm) in a terminal or a Jupyter notebook (:mod:`mixedcompat.progress`).
 
     Returns
     -------
@@ -262,7 +263,7 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
             print(f"{names[i]} : {'[failed]' if isinstance(fit, BaseException) else '[OK]'}")
         return _Result(fit, cc, np.round(t, 3))
 
-    bar = _progress(len(rows), progress)
+    bar = progress_bar(len(rows), progress, "allFit", leave=False)
     results: dict[str, _Result] = {}
     if parallel != "no" and ncpus > 1:
         with ThreadPoolExecutor(max_workers=int(ncpus)) as pool:
@@ -275,24 +276,6 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
             bar.update(1)
     bar.close()
     return AllFit(results, m, dropped)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool):
-    if not (enabled and sys.stderr.isatty()):
-        return _NoBar()
-    try:
-        from tqdm import tqdm
-    except ImportError:       # pragma: no cover - tqdm is a dependency
-        return _NoBar()
-    return tqdm(total=total, desc="allFit", file=sys.stderr, leave=False)
 
 
 # ------------------------------------------------------------------------------------------ summary
