@@ -42,6 +42,7 @@ from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import model_frame
 from mixedcompat.front.formula import FormulaParts, parse_formula
 from mixedcompat.front.rlang import Node, binop, is_binop, num, paren, parse
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.rformat import format_number
 from mixedcompat.present.lmlist_printing import (format_confint, format_intervals, format_lmlist,
                                                  format_summary)
@@ -187,7 +188,7 @@ def _lme4_warning(errors: list[tuple[str, str]]) -> str:
     return msg
 
 
-class LmList:
+class LmList(HtmlRepr):
     """Per-group ``lm`` fits (see :func:`lmList`): lme4's ``lmList4`` or nlme's ``lmList``.
 
     Attributes
@@ -417,7 +418,7 @@ def _check_level(level: float) -> None:
         raise DataError(f"level must be a number in (0, 1), not {level!r}")
 
 
-class LmListSummary:
+class LmListSummary(HtmlRepr):
     """nlme's ``summary.lmList``: ``coefficients`` is a dict coefficient name -> DataFrame (rows: groups;
     columns ``Estimate``, ``Std. Error``, ``t value``, ``Pr(>|t|)``) -- R's 3-d array
     ``coef(summary(x))[, , name]``; ``RSE`` and ``df_residual`` the pooled scale (when pooled).
@@ -476,7 +477,7 @@ class LmListSummary:
     __repr__ = __str__
 
 
-class LmListIntervals(dict):
+class LmListIntervals(HtmlRepr, dict):
     """nlme's ``intervals.lmList`` / lme4's ``confint.lmList4``: dict coefficient name -> DataFrame
     (rows: groups); ``str()`` prints R's 3-d array.  ``na[name]`` marks R's ``NA`` cells."""
 

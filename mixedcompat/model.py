@@ -34,11 +34,12 @@ import pandas as pd
 
 from mixedcompat.errors import DataError
 from mixedcompat.interop.statsmodels_api import StatsmodelsExtras
+from mixedcompat.present.html import HtmlRepr
 
 __all__ = ["LogLik", "MixedModel"]
 
 
-class LogLik(float):
+class LogLik(HtmlRepr, float):
     """A log-likelihood value that carries its degrees of freedom, like R's ``logLik`` object.
 
     R equivalent: ``logLik(m)``, an object of class ``logLik`` (attributes ``df`` and ``nobs``).
@@ -94,7 +95,7 @@ def require_rows(m: Any, what: str) -> None:
                         f"not hold: fit the model in memory (data.compute()) for {what}")
 
 
-class MixedModel(StatsmodelsExtras, abc.ABC):
+class MixedModel(HtmlRepr, StatsmodelsExtras, abc.ABC):
     """A fitted mixed model of any family: the generic surface and the frozen style.
 
     R equivalent: lme4's ``merMod`` and nlme's ``lme`` / ``gls`` classes: the fits :func:`mixedcompat.lmer`, :func:`mixedcompat.glmer`, :func:`mixedcompat.lme` and :func:`mixedcompat.gls` build.

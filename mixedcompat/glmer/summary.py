@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.present.glmer_printing import format_glmer_summary, glmer_coef_table, method_title
+from mixedcompat.present.html import HtmlRepr
 
 __all__ = ["GlmerSummary"]
 
 
-class GlmerSummary:
+class GlmerSummary(HtmlRepr):
     """lme4's ``summary(m)`` of a glmer fit; ``str()`` prints as R's ``print(summary(m))``.
 
     Parameters

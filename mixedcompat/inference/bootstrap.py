@@ -46,6 +46,7 @@ from mixedcompat.numerics.threads import blas_threads
 from mixedcompat.progress import NoBar, progress_bar
 from mixedcompat.inference.dask_executor import Outcome, client_threads, is_client, map_on_client, replay
 from mixedcompat.inference.replicate_fit import Refitter
+from mixedcompat.present.html import HtmlRepr, note_frame_lines
 
 __all__ = ["BootResult", "bootMer", "boot_ci", "lrt_replicates", "check_parallel", "predict_interval"]
 
@@ -54,7 +55,7 @@ __all__ = ["BootResult", "bootMer", "boot_ci", "lrt_replicates", "check_parallel
 # the result object
 
 
-class BootResult:
+class BootResult(HtmlRepr):
     """A bootstrap result, as R's ``boot`` object returned by ``bootMer``.
 
     Attributes
@@ -127,8 +128,10 @@ class BootResult:
     def __str__(self) -> str:
         head = "PARAMETRIC BOOTSTRAP" if self.sim == "parametric" else "SEMIPARAMETRIC BOOTSTRAP"
         args = ", ".join(f"{k} = {v}" for k, v in self.call.items())
-        lines = [head, "", "", "Call:", f"bootMer({args})", "", "", "Bootstrap Statistics :",
-                 self.summary().to_string()]
+        stats = self.summary()
+        table = stats.to_string()
+        note_frame_lines(stats, table.split("\n"))     # the table of the notebook's HTML
+        lines = [head, "", "", "Call:", f"bootMer({args})", "", "", "Bootstrap Statistics :", table]
         if self.nfail:
             lines.append(f"{self.nfail} of {self.R} bootstrap replicates failed")
         return "\n".join(lines)

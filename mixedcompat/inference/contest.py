@@ -28,6 +28,7 @@ from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.lme4.fit import LmerMod
 from mixedcompat.numerics.rlinalg import RLinAlgError, ginv
 from mixedcompat.present.data_frame_printing import print_data_frame_lines, print_list_of_matrices
+from mixedcompat.present.html import HtmlRepr
 
 __all__ = ["contest", "show_tests", "ContestTable", "Hypotheses", "RANK_DEFICIENT"]
 
@@ -36,7 +37,7 @@ KR_REML = "Kenward-Roger's method is only available for REML model fits"
 T_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"]
 
 
-class ContestTable(pd.DataFrame):
+class ContestTable(HtmlRepr, pd.DataFrame):
     """A DataFrame that prints as R's ``print.data.frame`` (lmerTest's ``contest`` results are data frames).
 
     Examples
@@ -61,7 +62,7 @@ class ContestTable(pd.DataFrame):
         return pd.DataFrame(self)
 
 
-class Hypotheses(dict):
+class Hypotheses(HtmlRepr, dict):
     """lmerTest's ``show_tests``: term -> its hypothesis matrix (a DataFrame, columns = fixef names);
     ``str()`` is R's print of that named list of matrices.
 

@@ -24,13 +24,14 @@ import pandas as pd
 from mixedcompat.errors import DataError
 from mixedcompat.inference.emm_summary import find_by_rows, label_of
 from mixedcompat.inference.emmeans_grid import EmmGrid, marginal_means, ratio_tran
+from mixedcompat.present.html import HtmlRepr
 
 __all__ = ["emmeans", "contrast", "pairs", "EmmList", "contrast_coefficients", "CONTRAST_METHODS"]
 
 _PARENS = re.compile(r"-|\+|/|\*")
 
 
-class EmmList(dict):
+class EmmList(HtmlRepr, dict):
     """emmeans' ``emm_list`` (``emmeans(m, pairwise ~ A)``): ``{"emmeans": ..., "contrasts": ...}``;
     ``str()`` is R's print of the list."""
 

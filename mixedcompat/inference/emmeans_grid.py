@@ -49,6 +49,7 @@ from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.model import require_rows
 from mixedcompat.nlme.fit import NlmeFit
 from mixedcompat.nlme.nlme_inference import fixed_df
+from mixedcompat.present.html import HtmlRepr
 
 __all__ = ["EmmGrid", "Tran", "marginal_means", "parse_specs", "ratio_tran", "DF_LIMIT", "INTERACTION_NOTE"]
 
@@ -197,7 +198,7 @@ class ContainmentDf:
 
 
 @dataclass(frozen=True)
-class EmmGrid:
+class EmmGrid(HtmlRepr):
     """An emmeans ``emmGrid``: rows of linear functions ``linfct`` of ``bhat`` with their labels.
 
     ``grid`` holds the label columns (strings); ``df`` one df per row; ``df_fun`` gives the df of any

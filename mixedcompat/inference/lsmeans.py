@@ -47,12 +47,13 @@ from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.inference.contest import T_COLUMNS, contest
 from mixedcompat.inference.ftests import normalise_ddf
 from mixedcompat.lme4.fit import LmerMod
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lsmeans_printing import format_ls_means
 
 __all__ = ["LsMeansTable", "ls_means", "difflsmeans", "lsmeans_contrasts", "factor_terms"]
 
 
-class LsMeansTable(pd.DataFrame):
+class LsMeansTable(HtmlRepr, pd.DataFrame):
     """lmerTest's ``ls_means`` table: a DataFrame (columns ``Estimate, Std. Error, df, t value, lower,
     upper, Pr(>|t|)``, rows named as lmerTest) whose ``str()`` is lmerTest's ``print.ls_means``.
 

@@ -32,6 +32,7 @@ from mixedcompat.glmer.fit import GlmerMod
 from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import type_name
 from mixedcompat.numerics.rlinalg import rank_matrix, zapsmall
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import print_coefmat, print_matrix, print_numeric_matrix, format_real
 
@@ -157,7 +158,7 @@ def _matrix_lines(L: np.ndarray) -> list[str]:
 # Kenward-Roger
 
 
-class KRModComp:
+class KRModComp(HtmlRepr):
     """pbkrtest's ``KRmodcomp`` result.
 
     Attributes
@@ -424,7 +425,7 @@ def vcovAdj(m: LmerMod) -> pd.DataFrame:
 # Satterthwaite
 
 
-class SATModComp:
+class SATModComp(HtmlRepr):
     """pbkrtest's ``SATmodcomp`` result.
 
     Attributes

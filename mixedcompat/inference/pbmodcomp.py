@@ -37,6 +37,7 @@ from mixedcompat.lme4.fit import LmerMod, update
 from mixedcompat.lme4.prediction import check_nsim, type_name
 from mixedcompat.model import require_rows
 from mixedcompat.numerics.rlinalg import rank_matrix
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import (format_real, print_coefmat, print_named_vector, print_vector,
                                          r_round)
@@ -163,7 +164,7 @@ def _nested_stat(large_ml: LmerMod, small_ml: LmerMod, fun: str) -> pd.Series:
 # the reference distribution
 
 
-class PBRefDist:
+class PBRefDist(HtmlRepr):
     """pbkrtest's ``refdist``: the simulated likelihood-ratio statistics with R's attributes.
 
     Behaves as a 1-d float array (``len``, indexing, ``numpy.asarray``); ``str()`` is R's ``print`` of it
@@ -368,7 +369,7 @@ def _table_lines(test: pd.DataFrame) -> list[str]:
                          tst_ind=(0,), has_pvalue=True, na_print="")
 
 
-class PBModComp:
+class PBModComp(HtmlRepr):
     """pbkrtest's ``PBmodcomp`` result.
 
     Attributes
@@ -431,7 +432,7 @@ class PBModComp:
         return _summarize(self)
 
 
-class PBModCompSummary:
+class PBModCompSummary(HtmlRepr):
     """pbkrtest's ``summary_PBmodcomp``.
 
     Attributes

@@ -54,6 +54,7 @@ from mixedcompat.lme4.pls import Deviance, make_deviance
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.progress import progress_bar
 
 __all__ = ["profile", "ThetaProfile", "plot_profile", "ProfileWarning", "sdcor_names", "profile_zeta"]
@@ -484,7 +485,7 @@ def _splines(x: np.ndarray, z: np.ndarray) -> _ParamSpline:
 
 
 @dataclass
-class ThetaProfile:
+class ThetaProfile(HtmlRepr):
     """lme4's ``thpr``: the profile points of each parameter, their splines, and ``confint``.
 
     ``pr[name]`` -> the rows of that parameter's profile (columns ``.zeta`` and every parameter,

@@ -36,6 +36,7 @@ from mixedcompat.inference.ftests import drop1_ftable, normalise_ddf
 from mixedcompat.inference.linear_model import LinearModel, drop1_lm_ftable, lm_from
 from mixedcompat.inference.lrt import ROWS_CHANGED_ERROR, printed_formula, ranova
 from mixedcompat.lme4.fit import LmerMod, update
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.tables import AnovaTable
 
 __all__ = ["StepResult", "step", "get_model", "ranova_formulae", "lme4_formula", "RANDOM_HEADING",
@@ -45,7 +46,7 @@ RANDOM_HEADING = "Backward reduced random-effect table:\n"
 FIXED_HEADING = "Backward reduced fixed-effect table:"
 
 
-class StepResult:
+class StepResult(HtmlRepr):
     """lmerTest's ``step_list``: ``.random`` and ``.fixed`` (:class:`AnovaTable` with the column
     ``Eliminated``), ``.model`` (the final fit, also :func:`get_model`: an lmer fit, or a
     :class:`~mixedcompat.inference.linear_model.LinearModel`) and ``.drop1`` (the last ``drop1`` table).  ``str()`` is lmerTest's ``print(step(m))``.

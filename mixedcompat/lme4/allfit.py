@@ -37,6 +37,7 @@ from mixedcompat.generics import getME
 from mixedcompat.lme4.optimize import OPT_CTRL_NAMES, UNAVAILABLE_OPTIMIZERS
 from mixedcompat.progress import progress_bar
 from mixedcompat.present.data_frame_printing import print_data_frame_lines, r_list_tag
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import (cat_number, format_real, print_matrix, print_named_vector, signif,
                                          strwrap)
@@ -110,7 +111,7 @@ class _Result:
     time: np.ndarray
 
 
-class AllFit(dict):
+class AllFit(HtmlRepr, dict):
     """lme4's ``allFit`` object: a dict fit name -> refit (or the exception that refit raised), in
     the table's order, with the original fit (``fit``), each refit's ``optCtrl`` and timing
     (``opt_ctrl``, ``times``: R's ``system.time`` columns).  ``str()`` prints as lme4's
@@ -148,7 +149,7 @@ class AllFit(dict):
 
 
 @dataclass(frozen=True)
-class AllFitSummary:
+class AllFitSummary(HtmlRepr):
     """lme4's ``summary.allFit``: ``which_OK`` (bool Series, every refit), and over the refits that
     did not fail: ``msgs`` (dict name -> lme4's convergence messages, None when there are none),
     ``fixef`` (DataFrame, one row per optimizer), ``llik`` (Series), ``sdcor`` (DataFrame:

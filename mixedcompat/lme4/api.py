@@ -28,6 +28,7 @@ from mixedcompat.front.terms import rhs_terms
 from mixedcompat.front.transforms import Fac, Num
 from mixedcompat.inference.lrt import refit_ml
 from mixedcompat.lme4.fit import LmerMod
+from mixedcompat.present.html import HtmlRepr
 
 MODEL_MATRIX_TYPES = ("fixed", "random", "randomListRaw")
 GLMM_HAT_WARNING = "the hat matrix may not make sense for GLMMs"
@@ -399,7 +400,7 @@ def random_colnames(m: Any) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ terms
 @dataclass(frozen=True)
-class Terms:
+class Terms(HtmlRepr):
     """A light R ``terms`` object: ``str()`` is R's deparse of its formula; ``term_labels`` is
     ``attr(terms, "term.labels")``, ``intercept`` / ``response`` R's attributes of those names.
 

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 from mixedcompat.lme4.omega_inverse import inverse_diagonal_blocks
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.rformat import format_real, print_matrix
 
 __all__ = ["RanefDict", "ranef_with_condvar", "as_ranef_dict", "conditional_variances", "format_ranef"]
@@ -27,7 +28,7 @@ __all__ = ["RanefDict", "ranef_with_condvar", "as_ranef_dict", "conditional_vari
 R_MAX_PRINT = 99999          # getOption("max.print")
 
 
-class RanefDict(dict):
+class RanefDict(HtmlRepr, dict):
     """``ranef(m)``: grouping factor -> DataFrame (levels x columns); ``str()`` prints as R's ``print(ranef(m))``.
 
     With conditional variances each DataFrame carries ``.attrs["postVar"]`` (levels x q x q).

@@ -11,11 +11,12 @@ import functools
 import pandas as pd
 
 from mixedcompat.inference.ftests import coef_table, normalise_ddf
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lme4_printing import format_fixef_table, format_summary
 from mixedcompat.present.lmertest_printing import format_summary_ddf
 
 
-class LmerSummary:
+class LmerSummary(HtmlRepr):
     """lme4's ``summary.merMod`` (``ddf=None``) or lmerTest's (``ddf="Satterthwaite"`` / ``"Kenward-Roger"``).
 
     ``str()`` prints as R; ``.coefficients`` is the fixed-effects table: ``Estimate, Std. Error,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mixedcompat.errors import DataError
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.rformat import format_real, print_matrix, r_round
 
 __all__ = ["VCTerm", "VarCorr", "make_unique", "make_names", "group_names", "match_comp", "PRINT_COMP", "PRINT_DIGITS"]
@@ -167,7 +168,7 @@ class VCTerm:
         return corr
 
 
-class VarCorr:
+class VarCorr(HtmlRepr):
     """Estimated random-effects covariances and residual standard deviation (lme4's ``VarCorr``).
 
     Parameters

@@ -30,6 +30,7 @@ from mixedcompat.nlme.estimate import DEFAULT_CONTROL, Estimate, approximate_vco
 from mixedcompat.nlme.likelihood import NlmeLikelihood, Solution
 from mixedcompat.nlme.model_setup import Setup, build, parse_random
 from mixedcompat.numerics.threads import blas_threads
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.nlme_printing import format_print, format_summary, format_varcorr
 
 __all__ = ["NlmeFit", "NlmeSummary", "NlmeVarCorr", "fit_nlme"]
@@ -557,7 +558,7 @@ def _nlme_factor(cor, cu: np.ndarray, v: np.ndarray) -> np.ndarray:
     return out
 
 
-class NlmeSummary:
+class NlmeSummary(HtmlRepr):
     """``summary(m)`` of an lme / gls fit: ``str()`` is nlme's printed summary; ``tTable`` the coefficients."""
 
     def __init__(self, m: NlmeFit):
@@ -570,7 +571,7 @@ class NlmeSummary:
     __repr__ = __str__
 
 
-class NlmeVarCorr:
+class NlmeVarCorr(HtmlRepr):
     """nlme's ``VarCorr(m)``: standard deviations and correlations per level, plus the residual."""
 
     def __init__(self, m: NlmeFit):

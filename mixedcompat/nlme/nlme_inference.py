@@ -23,6 +23,7 @@ import scipy.stats as st
 
 from mixedcompat.errors import DataError
 from mixedcompat.front.design import qr_rank
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.nlme_printing import format_anova, format_intervals
 from mixedcompat.nlme.estimate import cor_natural, natural_vector
 
@@ -98,7 +99,7 @@ def t_table(m) -> pd.DataFrame:
 
 
 # --- F tables ----------------------------------------------------------------------------------------------------
-class NlmeAnovaTable(pd.DataFrame):
+class NlmeAnovaTable(HtmlRepr, pd.DataFrame):
     """A DataFrame that prints as nlme's ``print(anova(...))`` (``.attrs["kind"]`` = "lme" / "gls")."""
 
     @property
@@ -183,7 +184,7 @@ def anova_models(*models, names: list[str] | None = None) -> pd.DataFrame:
 
 
 # --- intervals -----------------------------------------------------------------------------------------------------
-class Intervals(dict):
+class Intervals(HtmlRepr, dict):
     """nlme's ``intervals()`` result: dict of DataFrames with columns lower, est., upper."""
 
     def __str__(self) -> str:

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.rformat import format_real, print_matrix, r_round, zapsmall
 
 __all__ = ["SummaryEmm", "summary_emm_lines", "opt_digits", "fixed_notation"]
@@ -137,7 +138,7 @@ def summary_emm_lines(table: pd.DataFrame, est_name: str, by: Sequence[str], mes
     return lines
 
 
-class SummaryEmm(pd.DataFrame):
+class SummaryEmm(HtmlRepr, pd.DataFrame):
     """emmeans' ``summary_emm``: a DataFrame with R's columns whose ``str()`` is R's print (footer
     messages included).  ``.attrs`` holds ``estName``, ``by.vars`` and ``mesg``.
 

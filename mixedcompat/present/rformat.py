@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mixedcompat.present.html import note_layout
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -488,6 +490,7 @@ def print_named_vector(values: Sequence[str], names: Sequence[str], gap: int = 1
         chunk = range(start, min(start + per_line, len(values)))
         lines.append("".join(names[i].rjust(w) + " " * gap for i in chunk))
         lines.append("".join(values[i].rjust(w) + " " * gap for i in chunk))
+    note_layout(lines, [values], [""], names, right=True)
     return lines
 
 
@@ -524,6 +527,7 @@ def print_matrix(cells: Sequence[Sequence[str]], row_names: Sequence[str], col_n
         if ncol == 0:
             break
         j0 = j1
+    note_layout(lines, cells, row_names, col_names, right)
     return lines
 
 

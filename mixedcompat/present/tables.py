@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.rformat import print_anova
 
 __all__ = ["AnovaTable"]
 
 
-class AnovaTable(pd.DataFrame):
+class AnovaTable(HtmlRepr, pd.DataFrame):
     """A DataFrame that prints like R's ``print.anova`` (heading, table, significance stars).
 
     ``.attrs["heading"]`` holds the heading: a list of lines (``"Data: sleepstudy"``,
