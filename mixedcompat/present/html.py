@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TableLayout", "note_layout", "note_frame_lines", "recorded_layouts", "html_of_text", "repr_html", "HtmlRepr"]
+__all__ = ["TableLayout", "note_layout", "note_frame_lines", "recorded_layouts", "html_of_text", "repr_html",
+           "HtmlRepr"]
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def _table_html(table: TableLayout) -> str:
         cells = "".join(f'<td style="{_CELL}text-align:{a}">{html.escape(c.strip())}</td>'
                         for c, a in zip(row, align))
         if with_rows:
-            cells = f'<th style="{_CELL}text-align:left">{html.escape(name.rstrip())}</th>' + cells
+            cells = f'<th style="{_CELL}text-align:left">{html.escape(name.strip())}</th>' + cells
         body.append(f"<tr>{cells}</tr>")
     thead = f"<thead><tr>{head}</tr></thead>" if any(c.strip() for c in table.col_names) else ""
     return f'<table style="{_TABLE}">{thead}<tbody>{"".join(body)}</tbody></table>'
