@@ -275,3 +275,13 @@ def test_partitioned_fit_is_refused():
         m = mc.lmer("score ~ Machine + (1 | Worker)", dd.from_pandas(mc.datasets.load("Machines"), npartitions=2))
     with pytest.raises(mc.DataError, match="emmeans"):
         mc.emmeans(m, "Machine", ddf="Satterthwaite")
+
+
+def test_single_infer_applies_to_intervals_and_tests():
+    """emmeans: ``summary(e, infer = TRUE)`` is ``infer = c(TRUE, TRUE)``; a non-bool is a clear error."""
+    m = mc.lmer("yield ~ Variety + (1 | Block)", mc.datasets.load("Oats"))
+    e = mc.emmeans(m, "Variety")
+    assert str(mc.summary(e, infer=True)) == str(mc.summary(e, infer=(True, True)))
+    assert str(mc.summary(e, infer=False)) == str(mc.summary(e, infer=(False, False)))
+    with pytest.raises(mc.DataError, match="infer must be a bool"):
+        mc.summary(e, infer="yes")

@@ -315,7 +315,13 @@ def summary_emm(e: Any, infer: tuple | None = None, level: float | None = None, 
 
     Returns a :class:`SummaryEmm` (a DataFrame with R's columns; ``str()`` is R's print).
     """
-    infer = tuple(e.infer if infer is None else infer)
+    if infer is None:
+        infer = e.infer
+    if isinstance(infer, (bool, np.bool_)):    # emmeans: a single TRUE / FALSE applies to both
+        infer = (bool(infer),)
+    infer = tuple(infer)
+    if len(infer) not in (1, 2) or not all(isinstance(v, (bool, np.bool_)) for v in infer):
+        raise DataError(f"infer must be a bool or a pair of bools (intervals, tests), not {infer!r}")
     if len(infer) == 1:
         infer = (infer[0], infer[0])
     level = e.level if level is None else float(level)
