@@ -361,7 +361,7 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
     ...     check_optimizer("nlminb")
     ... except DataError as exc:
     ...     print(str(exc).split(" (")[0])
-    couldn't find optimizer function nlminb: the optimizers available are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx'
+    couldn't find optimizer function nlminb: the optimizers available are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx', ...'nmkbw'
     """
     avail = ", ".join(repr(o) for o in AVAILABLE_OPTIMIZERS)
     missing = ", ".join(repr(o) for o in UNAVAILABLE_OPTIMIZERS)
