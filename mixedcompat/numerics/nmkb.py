@@ -74,60 +74,46 @@ class NmkbResult:
 
 
 # ------------------------------------------------------------------------------ R's arithmetic
-def _ld_sum(values: Sequence[float]) -> np.longdouble:
-    s = _LD(0.0)
-    for v in values:
-        s += _LD(v)
-    return s
+def _ld_sum(values: Sequence[float] | np.ndarray) -> np.longdouble:
+    """A long double sum in order (``cumsum`` accumulates strictly left to right; numpy's ``sum``
+    would pair the terms)."""
+    arr = np.asarray(values, dtype=_LD).ravel()
+    if arr.size == 0:
+        return _LD(0.0)
+    return np.cumsum(arr)[-1]
 
 
-def _r_sum(values: Sequence[float]) -> float:
+def _r_sum(values: Sequence[float] | np.ndarray) -> float:
     """R's ``sum`` of doubles: a long double accumulation in order."""
     return float(_ld_sum(values))
 
 
-def _r_mean(values: Sequence[float]) -> float:
+def _r_mean(values: Sequence[float] | np.ndarray) -> float:
     """R's ``mean`` of doubles: the long double sum over n, then corrected by the mean residual."""
-    n = len(values)
-    s = _ld_sum(values)
+    x = np.asarray(values, dtype=float).ravel()
+    n = x.size
+    s = _ld_sum(x)
     if math.isfinite(float(s)):
         s = s / _LD(n)
     else:
-        t = _LD(0.0)
-        for v in values:
-            t += _LD(v / n)
-        s = t
+        s = _ld_sum(x / n)
     if math.isfinite(float(s)):
-        t = _LD(0.0)
-        for v in values:
-            t += _LD(v) - s
-        s = s + t / _LD(n)
+        s = s + _ld_sum(x.astype(_LD) - s) / _LD(n)
     return float(s)
 
 
 def _simplex_gradient(v: np.ndarray, delf: np.ndarray) -> np.ndarray:
     """R's ``c(crossprod(t(v), delf))``: the reference BLAS's sequential double sums, or long double
     sums when a value is not finite (R's ``simple_crossprod``)."""
-    n = v.shape[0]
-    out = np.empty(n)
-    finite = bool(np.all(np.isfinite(v)) and np.all(np.isfinite(delf)))
-    for i in range(n):
-        if finite:
-            s = 0.0
-            for j in range(len(delf)):
-                s = s + float(v[i, j]) * float(delf[j])
-            out[i] = s
-        else:
-            with np.errstate(invalid="ignore", over="ignore"):
-                out[i] = float(_ld_sum([float(v[i, j]) * float(delf[j]) for j in range(len(delf))]))
-    return out
+    prod = v * delf[np.newaxis, :]
+    if np.all(np.isfinite(v)) and np.all(np.isfinite(delf)):
+        return np.cumsum(prod, axis=1)[:, -1]
+    return np.cumsum(prod.astype(_LD), axis=1)[:, -1].astype(float)
 
 
 def _col_norms(v: np.ndarray) -> np.ndarray:
     """R's ``sqrt(colSums(v^2))``."""
-    with np.errstate(invalid="ignore", over="ignore"):
-        sq = v * v
-        return np.array([math.sqrt(float(_ld_sum(sq[:, j]))) for j in range(v.shape[1])])
+    return np.sqrt(np.cumsum((v * v).astype(_LD), axis=0)[-1, :].astype(float))
 
 
 def _abs_sum(m: np.ndarray) -> float:
@@ -137,17 +123,12 @@ def _abs_sum(m: np.ndarray) -> float:
 
 def _row_means(m: np.ndarray) -> np.ndarray:
     """R's ``rowMeans``: long double row sums over the columns, divided in long double."""
-    p = m.shape[1]
-    out = np.empty(m.shape[0])
-    for i in range(m.shape[0]):
-        out[i] = float(_ld_sum(m[i, :]) / _LD(p))
-    return out
+    return (np.cumsum(m.astype(_LD), axis=1)[:, -1] / _LD(m.shape[1])).astype(float)
 
 
 def _r_order(f: np.ndarray) -> np.ndarray:
     """R's ``order``: stable, NaN last."""
-    return np.array(sorted(range(len(f)), key=lambda k: (math.isnan(f[k]), 0.0 if math.isnan(f[k]) else f[k])),
-                    dtype=int)
+    return np.argsort(f, kind="stable")
 
 
 def _cmp(a: float, b: float, op: str) -> bool | None:
@@ -356,7 +337,7 @@ def _nmkb_loop(fnmb: Callable[[np.ndarray], float], ginv: Callable[[np.ndarray],
     f = np.zeros(n + 1)
     f[0] = fnmb(x0)
     V[:, 0] = x0
-    scale = max(1.0, math.sqrt(_r_sum([x * x for x in x0])))
+    scale = max(1.0, math.sqrt(_r_sum(x0 * x0)))
     if regsimp:
         a1 = scale / (n * math.sqrt(2)) * (math.sqrt(n + 1) + n - 1)
         a2 = scale / (n * math.sqrt(2)) * (math.sqrt(n + 1) - 1)
@@ -381,7 +362,7 @@ def _nmkb_loop(fnmb: Callable[[np.ndarray], float], ginv: Callable[[np.ndarray],
     delf = f[1:] - f[0]
     diam = _col_norms(v)
     sgrad = _simplex_gradient(v, delf)
-    alpha = _div(1e-04 * float(np.max(diam)), math.sqrt(_r_sum([s * s for s in sgrad])))
+    alpha = _div(1e-04 * float(np.max(diam)), math.sqrt(_r_sum(sgrad * sgrad)))
     simplex_size = _abs_sum(V[:, 1:] - V[:, [0]]) / max(1.0, _abs_sum(V[:, 0]))
     itc = 0
     conv, message = 0, "Succesful convergence"
@@ -430,9 +411,9 @@ def _nmkb_loop(fnmb: Callable[[np.ndarray], float], ginv: Callable[[np.ndarray],
             if fc < f[n]:
                 xnew, fnew, happy = xc, fc, 1
         if happy == 1:
-            fbt = _r_mean(list(f[:n]) + [fnew])
+            fbt = _r_mean(np.append(f[:n], fnew))
             delfb = fbt - fbc
-            armtst = alpha * _r_sum([s * s for s in sgrad])
+            armtst = alpha * _r_sum(sgrad * sgrad)
             test = _cmp(delfb, -armtst / n, ">")
             if test is None:
                 raise _na("in the sufficient-decrease test")
