@@ -277,3 +277,21 @@ def test_allfit_keeps_maxfun_for_nmkbw_as_lme4():
     a = mc.allFit(m, meth_tab=[("bobyqa", ""), ("nmkbw", "")], progress=False)
     assert isinstance(a["nmkbw"], mc.DataError) and "'maxfun'" in str(a["nmkbw"])
     assert not isinstance(a["bobyqa"], BaseException)
+
+
+PWRSS_ERRORS = ("PIRLS loop resulted in NaN value",
+                "(maxstephalfit) PIRLS step-halvings failed to reduce deviance in pwrssUpdate",
+                "pwrssUpdate did not converge in (maxit) iterations", "Downdated VtV is not positive definite")
+
+
+def test_glmer_nmkbw_failure_is_an_error_as_in_r():
+    """R's glmer with nmkbw on grouseticks: nmkb's stage 2 wanders where lme4's PIRLS fails, and R
+    stops (ERRORS["grouseticks_glmer"]).  So do we, with one of lme4's pwrssUpdate errors (the
+    numpy PIRLS of a worktree without the compiled kernel can meet another of them first)."""
+    assert ERRORS["grouseticks_glmer"] in PWRSS_ERRORS
+    with pytest.raises(mc.DataError) as exc:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mc.glmer("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | LOCATION)", mc.datasets.load("grouseticks"),
+                     family="poisson", control={"optimizer": "nmkbw"})
+    assert any(msg in str(exc.value) for msg in PWRSS_ERRORS), str(exc.value)
