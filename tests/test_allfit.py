@@ -17,7 +17,7 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.lme4.allfit import METH_TAB
-from mixedcompat.lme4.optimize import AVAILABLE_OPTIMIZERS, NLOPT_ALGORITHMS
+from mixedcompat.lme4.optimize import AVAILABLE_OPTIMIZERS, NLOPT_ALGORITHMS, UNAVAILABLE_OPTIMIZERS
 from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, check_criterion, fixture_paths, load_fixture,
                      theta_parted)
 
@@ -113,11 +113,15 @@ def test_singular_fit_prints_optimizer_line_as_lme4(path):
 
 
 # ------------------------------------------------------------------------ allFit
-def _allfit(fx):
+def _allfit(fx, meth_tab=None):
     m = _fit(fx["input"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return m, mc.allFit(m, progress=False)
+        return m, mc.allFit(m, meth_tab=meth_tab, progress=False)
+
+
+R_PRINTED_TAB = [r for r in METH_TAB if r[0] not in ("nlminbwrap", "nmkbw")]
+"""gen_allfit.R's ``ours``: the table of the fixtures' printed allFit (text_summary, text_print)."""
 
 
 @pytest.mark.parametrize("path", ALLFIT, ids=[p.stem for p in ALLFIT])
@@ -127,11 +131,17 @@ def test_allfit_each_optimizer_as_r(path):
     r_fits = {f["name"]: f for f in fx["fits"]}
     ran = [n for n in r_fits if n in a]
     assert ran == list(a), "allFit runs lme4's optimizers in lme4's order, less the unavailable ones"
-    assert set(r_fits) - set(a) == {"nlminbwrap", "nmkbw"}
+    assert "nmkbw" in a and set(r_fits) - set(a) == set(UNAVAILABLE_OPTIMIZERS)
     for name in ran:
         f, ours = r_fits[name], a[name]
         assert f["ok"] and not isinstance(ours, BaseException), (name, ours)
         check_criterion(_criterion(ours), f["criterion"], f"{path.stem} {name}")
+        if name == "nmkbw" and ours.optinfo.get("polished"):
+            # our polishing restart went below nmkb's stop (tol 1e-6 on the values): R's path is
+            # compared where nmkb stopped
+            assert not theta_parted(ours.optinfo["lme4_stop"]["theta"], f["theta"]) or \
+                ours.optinfo["lme4_stop"]["criterion"] <= f["criterion"] * (1 + TOL["criterion_above"]["rtol"])
+            continue
         if not theta_parted(ours.theta, f["theta"]):
             assert_close(ours.fixef().to_numpy(), f["beta"], f"{name} fixef", **TOL["allfit_fixef"])
             assert _conv(ours) == f["conv"] and ours.optinfo["message"] == f["message"], name
@@ -179,7 +189,7 @@ def test_allfit_summary_prints_as_r(path):
     """R's print of summary(allFit) (lme4's list print), block by block; timings are not compared,
     nor the rows of an optimizer whose path parted from R's (their numbers differ in late digits)."""
     fx = load_fixture(path)
-    m, a = _allfit(fx)
+    m, a = _allfit(fx, R_PRINTED_TAB)
     ours, theirs = _blocks(str(a.summary())), _blocks(fx["text_summary"])
     assert list(ours) == list(theirs)
     r_fits = {f["name"]: f for f in fx["fits"]}
@@ -218,13 +228,13 @@ def test_allfit_summary_prints_as_r(path):
 
 def test_allfit_drops_unavailable_optimizers_with_warning():
     m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
-    with pytest.warns(UserWarning, match=r"'nlminbwrap' dropped .*PORT.*'nmkbw' dropped"):
+    with pytest.warns(UserWarning, match=r"'nlminbwrap' dropped .*PORT"):
         a = mc.allFit(m, progress=False)
-    assert list(a) == ["bobyqa", "Nelder_Mead", "optimx.L-BFGS-B", "nloptwrap.NLOPT_LN_NELDERMEAD",
+    assert list(a) == ["bobyqa", "Nelder_Mead", "nmkbw", "optimx.L-BFGS-B", "nloptwrap.NLOPT_LN_NELDERMEAD",
                        "nloptwrap.NLOPT_LN_BOBYQA"]
     tab = mc.allFit(m, show_meth_tab=True)
     assert [tuple(r) for r in tab.itertuples(index=False)] == [r for r in METH_TAB if r[0] not in
-                                                               ("nlminbwrap", "nmkbw")]
+                                                               ("nlminbwrap",)]
 
 
 def test_allfit_explicit_unavailable_optimizer_is_a_failed_fit():
@@ -271,7 +281,7 @@ def test_unknown_optimizer_names_the_valid_ones():
         assert repr(name) in msg
 
 
-@pytest.mark.parametrize("name", ["nlminbwrap", "nmkbw"])
+@pytest.mark.parametrize("name", ["nlminbwrap"])
 def test_unavailable_lme4_optimizer_is_refused_not_replaced(name):
     with pytest.raises(mc.DataError, match=f"optimizer '{name}' is not available: .*; available: 'nloptwrap'"):
         mc.lmer("Reaction ~ Days + (Days | Subject)", _sleep(), control={"optimizer": name})

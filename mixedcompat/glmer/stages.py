@@ -35,7 +35,7 @@ BOUNDARY_NOISE = 1e-13
 class StageResult:
     par: np.ndarray
     fval: float
-    feval: int
+    feval: int | None
     code: int
     message: str
     optimizer: str
@@ -81,7 +81,8 @@ def run_optimizer(name: str, fn, x0: np.ndarray, lower: np.ndarray, stage: int, 
         # optwrap warns this but does not keep it: its `curWarnings <<-` assigns outside the function
         text = f"convergence code {code} from {name}" + (f": {msg}" if msg else "")
         warnings.warn(text, ConvergenceWarning, stacklevel=4)
-    return StageResult(np.asarray(par, dtype=float), float(fval), int(feval), int(code), msg, name, warn)
+    feval = None if feval is None else int(feval)      # None: R's NA (nmkbw's Brent path)
+    return StageResult(np.asarray(par, dtype=float), float(fval), feval, int(code), msg, name, warn)
 
 
 def check_boundary(fn, par: np.ndarray, fval: float, lower: np.ndarray, n_theta: int,

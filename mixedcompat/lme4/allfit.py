@@ -7,12 +7,14 @@ and with NLopt's BOBYQA), each with the model's own control, that optimiser and 
 ``summary(allFit)`` collects, one row per optimiser that did not fail, the fixed effects, the
 log-likelihoods, the standard deviations and correlations, theta, the timings and the evaluations.
 
-Which optimisers run here: **bobyqa** (minqa's), **Nelder_Mead** (lme4's), **optimx.L-BFGS-B**
+Which optimisers run here: **bobyqa** (minqa's), **Nelder_Mead** (lme4's), **nmkbw** (dfoptim's
+``nmkb`` through lme4's wrapper, :func:`mixedcompat.numerics.nmkb.nmkbw`, with ``maxfeval = maxfun``;
+its one-theta path, optim's Brent, counts no evaluations: ``feval`` NA), **optimx.L-BFGS-B**
 (:func:`mixedcompat.lme4.optimize.optim_lbfgsb`), **nloptwrap.NLOPT_LN_NELDERMEAD** and
-**nloptwrap.NLOPT_LN_BOBYQA**.  R's ``nlminbwrap`` (``nlminb``, the PORT library) and ``nmkbw``
-(dfoptim's ``nmkb``) have no implementation in mixedcompat: the default table drops them with a
-warning naming them, as lme4's ``allFit`` drops optimx and nmkbw (with a message) when their
-packages are missing.  A ``meth_tab`` that asks for them explicitly gets them as failed fits
+**nloptwrap.NLOPT_LN_BOBYQA**.  R's ``nlminbwrap`` (``nlminb``, the PORT library)
+has no implementation in mixedcompat: the default table drops it with a
+warning naming it, as lme4's ``allFit`` drops optimx and nmkbw (with a message) when their
+packages are missing.  A ``meth_tab`` that asks for it explicitly gets it as a failed fit
 (lme4's ``catch.errs``), with the reason as the error.
 
 lme4 1.1-31's own ``allFit`` fails (``logical subscript too long``) when neither optimx nor dfoptim
@@ -92,6 +94,8 @@ def _refit_control(m: Any, optimizer: str, method: str, maxfun: float) -> tuple[
     elif optimizer == "nloptwrap":
         cc["algorithm"] = method
     ok = OPT_CTRL_NAMES.get(optimizer)
+    if optimizer == "nmkbw":
+        ok = ok + ("maxfun",)        # lme4's opt.ctrls keeps a maxfun for nmkbw, which nmkb then refuses
     if ok is not None:
         cc = {k: v for k, v in cc.items() if k in ok}
     ctrl["optimizer"] = optimizer
@@ -167,7 +171,7 @@ class AllFitSummary(HtmlRepr):
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> s = mc.allFit(m, progress=False).summary()
     >>> s.fixef.shape, list(s.sdcor.columns)[-1]
-    ((5, 2), 'sigma')
+    ((6, 2), 'sigma')
     """
 
     which_OK: pd.Series
@@ -193,10 +197,10 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
 
     R equivalent: ``lme4::allFit(m)``, ``summary(allFit(m))``.
 
-    Runs here: bobyqa (minqa's), Nelder_Mead (lme4's), optimx.L-BFGS-B, nloptwrap.NLOPT_LN_NELDERMEAD,
-    nloptwrap.NLOPT_LN_BOBYQA.  lme4's nlminbwrap and nmkbw have no implementation in mixedcompat:
-    the default table drops them with a warning (as lme4 drops optimx and nmkbw when their packages
-    are missing); named in ``meth_tab`` they are failed refits.
+    Runs here: bobyqa (minqa's), Nelder_Mead (lme4's), nmkbw (dfoptim's nmkb), optimx.L-BFGS-B,
+    nloptwrap.NLOPT_LN_NELDERMEAD, nloptwrap.NLOPT_LN_BOBYQA.  lme4's nlminbwrap has no implementation
+    in mixedcompat: the default table drops it with a warning (as lme4 drops optimx and nmkbw when
+    their packages are missing); named in ``meth_tab`` it is a failed refit.
 
     Parameters
     ----------
@@ -229,7 +233,7 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(mc.allFit(m, show_meth_tab=True)["optimizer"])
-    ['bobyqa', 'Nelder_Mead', 'optimx', 'nloptwrap', 'nloptwrap']
+    ['bobyqa', 'Nelder_Mead', 'nmkbw', 'optimx', 'nloptwrap', 'nloptwrap']
     """
     if getattr(m, "update", None) is None or not hasattr(m, "optinfo"):
         raise TypeError(f"allFit() takes an lmer or glmer fit, not {type(m).__name__}")
@@ -329,7 +333,8 @@ def summarize_allfit(a: AllFit) -> AllFitSummary:
     theta = pd.DataFrame([np.asarray(f.theta, dtype=float) for f in ok.values()], index=names,
                          columns=theta_names)
     times = pd.DataFrame([a.times[k] for k in names], index=names, columns=list(TIME_COLUMNS))
-    feval = pd.Series([float(f.optinfo.get("feval", np.nan)) for f in ok.values()], index=names)
+    feval = pd.Series([np.nan if f.optinfo.get("feval") is None else float(f.optinfo["feval"])   # None: R's NA
+                       for f in ok.values()], index=names)
     msgs = {k: _lme4_messages(f) for k, f in ok.items()}
     return AllFitSummary(which, msgs, fixef, llik, sdcor, theta, times, feval)
 

@@ -59,10 +59,13 @@ stopped by its evaluation budget); and when such a run stops at a singular point
 from lme4's start is tried too and kept when its criterion is lower (``optinfo["polished"]``): a
 singular stop can be another valley than the optimum's, and our optimx L-BFGS-B, whose steps near
 an active bound are not R's, stopped 1e-3 relative above R's there on a random design.
-``"nlminbwrap"`` (R's ``nlminb``, the PORT library) and ``"nmkbw"`` (dfoptim's ``nmkb``) have no
-implementation here: asking for them is a
+``"nmkbw"`` is lme4's wrapper of dfoptim's ``nmkb`` (:func:`mixedcompat.numerics.nmkb.nmkbw`, R's path
+evaluation by evaluation; for one theta R's ``optim(method = "Brent")`` on ``[0, 100 theta0]``, which
+counts no evaluations: ``feval`` None, R's ``NA``).
+``"nlminbwrap"`` (R's ``nlminb``, the PORT library) has no
+implementation here: asking for it is a
 :class:`~mixedcompat.errors.DataError` naming what is available, never another optimiser in
-their place.
+its place.
 """
 from __future__ import annotations
 
@@ -76,6 +79,7 @@ from scipy.optimize import minimize
 
 from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, newton_decrease, scaled_gradient
 from mixedcompat.numerics.nelder_mead import nelder_mead
+from mixedcompat.numerics.nmkb import NMKB_CONTROL, match_nmkb_control, nmkbw
 from mixedcompat.numerics.optimizers import bobyqa
 from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 from mixedcompat.errors import ConvergenceWarning, DataError
@@ -135,7 +139,7 @@ class OptSummary:
 
     theta: np.ndarray
     fval: float
-    feval: int                       # lme4's count: its last optimiser run (all of ours when we moved the point)
+    feval: int | None                # lme4's count: its last optimiser run (all of ours when we moved the point)
     optimizer: str
     conv_code: int
     message: str
@@ -302,7 +306,6 @@ LME4_OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "optimx", "nlminbwrap",
 """lme4 1.1-31's optimiser names (``lmerControl(optimizer=)``, ``allFit``'s ``meth.tab``)."""
 UNAVAILABLE_OPTIMIZERS = {
     "nlminbwrap": "R's nlminb (the PORT library) has no implementation in mixedcompat",
-    "nmkbw": "dfoptim's nmkb has no implementation in mixedcompat",
 }
 """lme4's optimisers we cannot run, and why."""
 AVAILABLE_OPTIMIZERS = tuple(o for o in LME4_OPTIMIZERS if o not in UNAVAILABLE_OPTIMIZERS)
@@ -325,6 +328,7 @@ OPT_CTRL_NAMES = {
     "Nelder_Mead": ("iprint", "maxfun", "FtolAbs", "FtolRel", "XtolRel", "MinfMax", "xst", "xt", "verbose",
                     "warnOnly"),
     "optimx": ("method", "maxit", "ndeps", "factr", "pgtol", "lmm", "trace"),
+    "nmkbw": NMKB_CONTROL,
 }
 """The ``optCtrl`` settings each optimiser takes here (nloptwrap's ``maxfun`` is ignored, as nloptr
 ignores it in R; ``print_level``, ``iprint``, ``verbose``, ``trace`` only print in R)."""
@@ -357,7 +361,7 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
     ...     check_optimizer("nlminb")
     ... except DataError as exc:
     ...     print(str(exc).split(" (")[0])
-    couldn't find optimizer function nlminb: the optimizers available are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx'
+    couldn't find optimizer function nlminb: the optimizers available are 'nloptwrap', 'bobyqa', 'Nelder_Mead', 'optimx', ...'nmkbw'
     """
     avail = ", ".join(repr(o) for o in AVAILABLE_OPTIMIZERS)
     missing = ", ".join(repr(o) for o in UNAVAILABLE_OPTIMIZERS)
@@ -371,7 +375,9 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
                         f"available: {avail}")
     opt_ctrl = dict(opt_ctrl or {})
     unknown = sorted(set(opt_ctrl) - set(OPT_CTRL_NAMES[name]))
-    if unknown:
+    if name == "nmkbw":
+        match_nmkb_control(opt_ctrl)           # nmkb's match.arg: unique prefixes too; unknown names named
+    elif unknown:
         raise DataError(f"unknown optCtrl setting(s) {', '.join(map(repr, unknown))} for optimizer {name!r}; "
                         f"known: {', '.join(OPT_CTRL_NAMES[name])}")
     if name == "nloptwrap":
@@ -408,7 +414,7 @@ class OptimizerRun:
 
     par: np.ndarray
     fval: float
-    feval: int
+    feval: int | None                  # None: R's NA (nmkbw's Brent path counts nothing)
     conv: int
     message: str
     warnings: tuple[str, ...] = ()
@@ -460,6 +466,10 @@ def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.
         conv = int(code) if code < 0 or code == nlopt.MAXEVAL_REACHED else 0
         msg = _NLOPT_MESSAGES.get(code) or _NLOPT_FAILURES.get(code, str(code))
         run = OptimizerRun(np.asarray(x, dtype=float), float(fval), int(feval), conv, msg)
+    elif name == "nmkbw":
+        res = nmkbw(fun, start, lower, np.full(len(start), np.inf), ctl)
+        run = OptimizerRun(np.asarray(res.par, dtype=float), float(res.value), res.feval, res.convergence,
+                           res.message)
     else:                                              # optimx, method L-BFGS-B
         x, fval, feval, conv = optim_lbfgsb(fun, start, lower, maxit=int(ctl.get("maxit", 100)),
                                             ndeps=ctl.get("ndeps", 1e-3), factr=float(ctl.get("factr", 1e7)),
@@ -558,7 +568,7 @@ def _minimize_lme4_optimizer(fun: Callable[[np.ndarray], float], start: np.ndarr
     polished, lme4_stop = pol.polished, pol.lme4_stop
     if pol.polished:
         x, fval, derivs = pol.x, pol.fval, pol.derivs
-        feval += pol.feval
+        feval = (feval or 0) + pol.feval
     if ctrl["polish"] and run.conv == 0 and is_singular_theta(x, lower):
         # a singular stop may be another valley than the optimum's (optimx's L-BFGS-B, whose steps
         # near an active bound are not R's, stopped 1e-3 relative above R's on a random design): the
@@ -570,8 +580,9 @@ def _minimize_lme4_optimizer(fun: Callable[[np.ndarray], float], start: np.ndarr
             if lme4_stop is None:
                 lme4_stop = {"theta": np.asarray(x, dtype=float).copy(), "fval": float(fval), "derivs": derivs}
             x, fval, derivs, polished = alt.theta, alt.fval, alt.derivs, True
-            feval += alt.feval
-    return OptSummary(theta=np.asarray(x, dtype=float), fval=float(fval), feval=int(feval), optimizer=name,
+            feval = (feval or 0) + alt.feval
+    return OptSummary(theta=np.asarray(x, dtype=float), fval=float(fval),
+                      feval=None if feval is None else int(feval), optimizer=name,
                       conv_code=int(run.conv), message=run.message, warnings=tuple(run.warnings),
                       derivs=derivs, polished=polished, lme4_stop=lme4_stop if polished else None)
 
