@@ -76,6 +76,12 @@ TOL = {
     # ---- glmer's optimisers (issue 12): the points lme4's Nelder-Mead / minqa's BOBYQA evaluated, ours
     # against R's, evaluation by evaluation (same operations in the same order: rounding at most)
     "optimizer_path": dict(rtol=1e-15, atol=0.0),
+    # ---- R's nlminb (PORT; tests/test_nlminb.py): every evaluated point against R's, for objectives
+    # computed by the same operations here and in R (R's JSON keeps 15 significant digits)
+    "nlminb_path": dict(rtol=1e-13, atol=0.0),
+    # nlminb's par when the objective's arithmetic differs in the last bits (numpy's matrix products,
+    # our lmer deviance): the same counts and codes, the end point parted by finite differences
+    "nlminb_par": dict(rtol=1e-6, atol=1e-9),
     # ---- lmer on partitioned (Dask) data (issue 13): the same criterion from block sums reduced over
     # partitions (summation order only differs), and beta / sigma at the same theta
     "partitioned_criterion": dict(rtol=1e-10),

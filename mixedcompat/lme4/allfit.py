@@ -7,14 +7,17 @@ and with NLopt's BOBYQA), each with the model's own control, that optimiser and 
 ``summary(allFit)`` collects, one row per optimiser that did not fail, the fixed effects, the
 log-likelihoods, the standard deviations and correlations, theta, the timings and the evaluations.
 
-Which optimisers run here: **bobyqa** (minqa's), **Nelder_Mead** (lme4's), **nmkbw** (dfoptim's
+Which optimisers run here: all of lme4's: **bobyqa** (minqa's), **Nelder_Mead** (lme4's),
+**nlminbwrap** (R's ``nlminb``, :mod:`mixedcompat.numerics.port_nlminb`; ``feval`` NA as in lme4),
+**nmkbw** (dfoptim's
 ``nmkb`` through lme4's wrapper, :func:`mixedcompat.numerics.nmkb.nmkbw`, with ``maxfeval = maxfun``;
 its one-theta path, optim's Brent, counts no evaluations: ``feval`` NA), **optimx.L-BFGS-B**
 (:func:`mixedcompat.lme4.optimize.optim_lbfgsb`), **nloptwrap.NLOPT_LN_NELDERMEAD** and
-**nloptwrap.NLOPT_LN_BOBYQA**.  R's ``nlminbwrap`` (``nlminb``, the PORT library)
-has no implementation in mixedcompat: the default table drops it with a
+**nloptwrap.NLOPT_LN_BOBYQA**.  An optimiser listed in
+:data:`~mixedcompat.lme4.optimize.UNAVAILABLE_OPTIMIZERS` (none today) would be dropped from the
+default table with a
 warning naming it, as lme4's ``allFit`` drops optimx and nmkbw (with a message) when their
-packages are missing.  A ``meth_tab`` that asks for it explicitly gets it as a failed fit
+packages are missing; a ``meth_tab`` that asks for it explicitly would get it as a failed fit
 (lme4's ``catch.errs``), with the reason as the error.
 
 lme4 1.1-31's own ``allFit`` fails (``logical subscript too long``) when neither optimx nor dfoptim
@@ -197,10 +200,10 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
 
     R equivalent: ``lme4::allFit(m)``, ``summary(allFit(m))``.
 
-    Runs here: bobyqa (minqa's), Nelder_Mead (lme4's), nmkbw (dfoptim's nmkb), optimx.L-BFGS-B,
-    nloptwrap.NLOPT_LN_NELDERMEAD, nloptwrap.NLOPT_LN_BOBYQA.  lme4's nlminbwrap has no implementation
-    in mixedcompat: the default table drops it with a warning (as lme4 drops optimx and nmkbw when
-    their packages are missing); named in ``meth_tab`` it is a failed refit.
+    Runs here: bobyqa (minqa's), Nelder_Mead (lme4's), nlminbwrap (R's nlminb), nmkbw (dfoptim's
+    nmkb), optimx.L-BFGS-B, nloptwrap.NLOPT_LN_NELDERMEAD, nloptwrap.NLOPT_LN_BOBYQA: all of lme4's
+    table.  An optimiser in ``UNAVAILABLE_OPTIMIZERS`` (none today) would be dropped from the default
+    table with a warning; named in ``meth_tab`` it would be a failed refit.
 
     Parameters
     ----------
@@ -233,7 +236,7 @@ def allFit(m: Any, meth_tab: Any = None, data: Any = None, verbose: bool = False
     >>> import mixedcompat as mc
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> list(mc.allFit(m, show_meth_tab=True)["optimizer"])
-    ['bobyqa', 'Nelder_Mead', 'nmkbw', 'optimx', 'nloptwrap', 'nloptwrap']
+    ['bobyqa', 'Nelder_Mead', 'nlminbwrap', 'nmkbw', 'optimx', 'nloptwrap', 'nloptwrap']
     """
     if getattr(m, "update", None) is None or not hasattr(m, "optinfo"):
         raise TypeError(f"allFit() takes an lmer or glmer fit, not {type(m).__name__}")

@@ -62,10 +62,12 @@ an active bound are not R's, stopped 1e-3 relative above R's there on a random d
 ``"nmkbw"`` is lme4's wrapper of dfoptim's ``nmkb`` (:func:`mixedcompat.numerics.nmkb.nmkbw`, R's path
 evaluation by evaluation; for one theta R's ``optim(method = "Brent")`` on ``[0, 100 theta0]``, which
 counts no evaluations: ``feval`` None, R's ``NA``).
-``"nlminbwrap"`` (R's ``nlminb``, the PORT library) has no
-implementation here: asking for it is a
-:class:`~mixedcompat.errors.DataError` naming what is available, never another optimiser in
-its place.
+``"nlminbwrap"`` runs R's ``nlminb`` (the PORT library's bounded quasi-Newton method,
+:func:`~mixedcompat.numerics.port_nlminb.nlminb`, on R's path), ``maxfun`` becoming ``eval.max``
+as in ``lme4::nlminbwrap``, which returns no evaluation count (``feval`` None, R's ``NA``).
+Every optimiser of lme4 1.1-31 runs here (:data:`UNAVAILABLE_OPTIMIZERS` is empty); one listed there
+would be a :class:`~mixedcompat.errors.DataError` naming what is available, never another optimiser
+in its place.
 """
 from __future__ import annotations
 
@@ -81,6 +83,7 @@ from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, new
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.nmkb import NMKB_CONTROL, match_nmkb_control, nmkbw
 from mixedcompat.numerics.optimizers import bobyqa
+from mixedcompat.numerics.port_nlminb import NLMINB_CONTROL_NAMES, nlminb
 from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 from mixedcompat.errors import ConvergenceWarning, DataError
 
@@ -304,9 +307,7 @@ def minimize_theta(fun: Callable[[np.ndarray], float], start: np.ndarray, lower:
 # ------------------------------------------------------------------------ lme4's optimisers by name
 LME4_OPTIMIZERS = ("nloptwrap", "bobyqa", "Nelder_Mead", "optimx", "nlminbwrap", "nmkbw")
 """lme4 1.1-31's optimiser names (``lmerControl(optimizer=)``, ``allFit``'s ``meth.tab``)."""
-UNAVAILABLE_OPTIMIZERS = {
-    "nlminbwrap": "R's nlminb (the PORT library) has no implementation in mixedcompat",
-}
+UNAVAILABLE_OPTIMIZERS: dict[str, str] = {}
 """lme4's optimisers we cannot run, and why."""
 AVAILABLE_OPTIMIZERS = tuple(o for o in LME4_OPTIMIZERS if o not in UNAVAILABLE_OPTIMIZERS)
 NLOPT_ALGORITHMS = {
@@ -329,6 +330,7 @@ OPT_CTRL_NAMES = {
                     "warnOnly"),
     "optimx": ("method", "maxit", "ndeps", "factr", "pgtol", "lmm", "trace"),
     "nmkbw": NMKB_CONTROL,
+    "nlminbwrap": NLMINB_CONTROL_NAMES + ("maxfun",),
 }
 """The ``optCtrl`` settings each optimiser takes here (nloptwrap's ``maxfun`` is ignored, as nloptr
 ignores it in R; ``print_level``, ``iprint``, ``verbose``, ``trace`` only print in R)."""
@@ -368,8 +370,8 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
     if name == GRADIENT_OPTIMIZER:
         return
     if not isinstance(name, str) or name not in LME4_OPTIMIZERS:
-        raise DataError(f"couldn't find optimizer function {name}: the optimizers available are {avail} "
-                        f"(lme4's {missing} are not available here)")
+        raise DataError(f"couldn't find optimizer function {name}: the optimizers available are {avail}"
+                        + (f" (lme4's {missing} are not available here)" if missing else ""))
     if name in UNAVAILABLE_OPTIMIZERS:
         raise DataError(f"optimizer {name!r} is not available: {UNAVAILABLE_OPTIMIZERS[name]}; "
                         f"available: {avail}")
@@ -414,7 +416,7 @@ class OptimizerRun:
 
     par: np.ndarray
     fval: float
-    feval: int | None                  # None: R's NA (nmkbw's Brent path counts nothing)
+    feval: int | None                  # None: R's NA (nmkbw's Brent path counts nothing; nlminbwrap)
     conv: int
     message: str
     warnings: tuple[str, ...] = ()
@@ -470,6 +472,14 @@ def run_lme4_optimizer(name: str, fun: Callable[[np.ndarray], float], start: np.
         res = nmkbw(fun, start, lower, np.full(len(start), np.inf), ctl)
         run = OptimizerRun(np.asarray(res.par, dtype=float), float(res.value), res.feval, res.convergence,
                            res.message)
+    elif name == "nlminbwrap":                         # lme4::nlminbwrap: maxfun is eval.max, no feval
+        if "maxfun" in ctl:
+            ctl["eval.max"] = ctl.pop("maxfun")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = nlminb(start, fun, lower=lower, upper=np.inf, control=ctl)
+        run = OptimizerRun(res.par, float(res.objective), None, int(res.convergence), res.message,
+                           tuple(str(w.message) for w in caught))
     else:                                              # optimx, method L-BFGS-B
         x, fval, feval, conv = optim_lbfgsb(fun, start, lower, maxit=int(ctl.get("maxit", 100)),
                                             ndeps=ctl.get("ndeps", 1e-3), factr=float(ctl.get("factr", 1e7)),
