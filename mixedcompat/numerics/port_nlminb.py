@@ -108,7 +108,7 @@ class NlminbResult:
     Examples
     --------
     >>> r = nlminb([1.0], lambda p: (p[0] - 3.0) ** 2)
-    >>> r.convergence, round(r.par[0], 6)
+    >>> r.convergence, round(float(r.par[0]), 6)
     (0, 3.0)
     """
     par: np.ndarray
@@ -1185,7 +1185,7 @@ def nlminb(start: Sequence[float] | np.ndarray, objective: Callable[[np.ndarray]
     >>> r = nlminb([-1.2, 1.0], rosen, lower=[-2, -2], upper=[2, 2])
     >>> r.message, r.iterations, r.evaluations
     ('X-convergence (3)', 37, {'function': 47, 'gradient': 77})
-    >>> [round(v, 6) for v in r.par]
+    >>> [round(float(v), 6) for v in r.par]
     [1.0, 1.0]
     """
     if gradient is not None or hessian is not None:
