@@ -60,6 +60,10 @@ CASES = [
      lambda m, m0: mc.emmeans(m, "period", type="response"), ["emmeans"]),
     ("allfit", "sleep", 'suppressMessages(lme4::allFit(m, verbose = FALSE))',
      lambda m, m0: mc.allFit(m, progress=False), ["allFit"]),
+    ("lmer_nlminbwrap", "sleep", 'lme4::lmer(Reaction ~ Days + (Days | Subject), lme4::sleepstudy, '
+                                 'control = lme4::lmerControl(optimizer = "nlminbwrap"))',
+     lambda m, m0: mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"),
+                           control={"optimizer": "nlminbwrap"}), ["lmer"]),
     ("lmList", "sleep", 'lme4::lmList(Reaction ~ Days | Subject, lme4::sleepstudy)',
      lambda m, m0: mc.lmList("Reaction ~ Days | Subject", mc.datasets.load("sleepstudy")), ["lmList"]),
     ("influence", "sleep", 'lme4:::influence.merMod(m, groups = "Subject")',
