@@ -137,3 +137,11 @@ def test_nlminbwrap_maxfun_is_eval_max():
                              {"maxfun": 10}, warn=False)
     assert run.conv == 1
     assert run.message == "function evaluation limit reached without convergence (9)"
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_nlminb_prints_as_r(name, capsys):
+    """control trace: PORT's iteration lines as R prints them (nothing printed otherwise)."""
+    fx = FIXTURES[name]
+    _run(fx)
+    assert capsys.readouterr().out.rstrip("\n") == fx["text"]
