@@ -14,15 +14,18 @@ R's ``stats::nlminb(start, objective, lower=, upper=)`` runs PORT's reverse-comm
 * estimates the gradient by finite differences with Stewart's step sizes (forward or central, chosen
   from the previous gradient and the diagonal of ``H``), flipped to stay inside the box.
 
-The implementation follows the algorithm's arithmetic step for step, so that on smooth problems it
-visits R's points: same ``par``, ``objective``, ``iterations`` and evaluation counts.  It keeps PORT's
-quirks that change the path: when a variable becomes fixed at the start of an iteration, the scratch
-vector used to re-triangularise ``L`` shares storage with the previous gradient, so the secant pair of
-that iteration uses the overwritten values (R does the same); the rows of ``L`` for variables at a
-bound are left as they were.
+The implementation follows the algorithm's arithmetic step for step, so that it visits R's points:
+the same ``par``, ``objective``, ``iterations`` and evaluation counts, evaluation by evaluation, when
+the objective is computed by the same operations (tests/test_nlminb.py, tests/test_live_r_nlminb.py).
+It keeps the quirks of R's PORT build that change the path: when a variable becomes fixed at the
+start of an iteration, the scratch vector used to re-triangularise ``L`` shares storage with the
+previous gradient, so that iteration's secant pair uses the overwritten values; the rows of ``L`` for
+variables at a bound are left as they were; and the bounded routine's radius-doubling gradient test
+sees ``H s = 0`` (:data:`R_HS_IS_ZERO`).
 
-R's unbounded call (no ``lower`` / ``upper``) runs PORT's unbounded twin ``drmnf``; this module runs
-the bounded algorithm with infinite bounds for it (the fixtures compare both cases with R).
+Without ``lower`` / ``upper`` R runs PORT's unbounded twin ``drmnf`` (the Newton step computed once
+per iteration, the trust radius set rather than only grown, the last good step rather than the last
+good point kept); so does this module.
 """
 from __future__ import annotations
 
@@ -1091,7 +1094,6 @@ class _Port:
                     self.toobig = 0
                     lab = self._new_gradient_then_update()
         except _Stop as stop:
-            self.niter_final = self.niter
             if self.trace:
                 self._trace_line()
             return stop.code
