@@ -16,12 +16,28 @@ from mixedcompat.numerics.port_nlminb import NLMINB_CONTROL_NAMES, nlminb, port_
 
 A3 = np.array([[4, 1, 0.5], [1, 3, 0.2], [0.5, 0.2, 2]])
 B3 = np.array([1, -2, 3])
+A4 = np.array([[7.5, 0.2, -8.1, 1.3], [0.2, 5.2, -0.8, 1.9], [-8.1, -0.8, 11.6, -2.5], [1.3, 1.9, -2.5, 2.2]])
+B4 = np.array([-0.7, 2.9, -0.6, 0.1])
 A5 = np.eye(5) + 0.3
 B5 = np.array([1, -1, 2, -2, 0.5])
 
 
 def rosen(p):
     return 100 * (p[1] - p[0] ** 2) ** 2 + (1 - p[0]) ** 2
+
+
+def quad4loop(x):
+    """gen_nlminb.R's quad4loop: sums accumulated left to right, as R's loop does."""
+    ax = [0.0] * 4
+    for i in range(4):
+        s = 0.0
+        for j in range(4):
+            s += A4[i, j] * x[j]
+        ax[i] = s
+    s = 0.0
+    for i in range(4):
+        s = s + 0.5 * x[i] * ax[i] - B4[i] * x[i]
+    return s
 
 
 def _devfun(formula, data, reml):
@@ -32,6 +48,7 @@ def _devfun(formula, data, reml):
 PROBLEMS = {
     "rosen": rosen,
     "rosen_nan": lambda p: math.nan if p[0] > 0.5 else rosen(p),
+    "quad4loop": quad4loop,
     "quad3": lambda x: 0.5 * float(x @ (A3 @ x)) - float(B3 @ x) + 10,
     "quad5": lambda x: 0.5 * float(x @ (A5 @ x)) - float(B5 @ x),
     "wood": lambda x: (100 * (x[0] ** 2 - x[1]) ** 2 + (x[0] - 1) ** 2 + (x[2] - 1) ** 2
@@ -84,7 +101,7 @@ def test_nlminb_matches_r(name):
     np.testing.assert_allclose(res.par, fx["par"], **TOL["nlminb_par"])
 
 
-@pytest.mark.parametrize("name", sorted(n for n in FIXTURES if FIXTURES[n]["problem"] in ("rosen", "wood")))
+@pytest.mark.parametrize("name", sorted(n for n in FIXTURES if FIXTURES[n]["problem"] in ("rosen", "wood", "quad4loop")))
 def test_nlminb_same_points_as_r(name):
     """On objectives computed by the same arithmetic in R and here, every evaluated point is R's
     (R's final, uncounted evaluation at the returned par included)."""
