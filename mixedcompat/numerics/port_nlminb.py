@@ -73,7 +73,9 @@ _MESSAGES = {3: "X-convergence (3)", 4: "relative convergence (4)",
 
 
 def port_message(code: int) -> str:
-    """R's message for a PORT return code (``stats:::port_msg``).
+    """R's message for a PORT return code.
+
+    R equivalent: ``stats:::port_msg(code)``.
 
     Parameters
     ----------
@@ -84,8 +86,6 @@ def port_message(code: int) -> str:
     -------
     str
         R's text, e.g. ``"relative convergence (4)"``.
-
-    R equivalent: ``stats:::port_msg(code)``.
 
     Examples
     --------
@@ -1150,6 +1150,8 @@ def nlminb(start: Sequence[float] | np.ndarray, objective: Callable[[np.ndarray]
     The PORT library's bounded quasi-Newton (BFGS secant) trust-region method with a double-dogleg
     step and finite-difference gradients (Stewart's step sizes); see the module docstring.
 
+    R equivalent: ``stats::nlminb(start, objective, scale=, control=, lower=, upper=)``.
+
     Parameters
     ----------
     start : sequence of float
@@ -1178,8 +1180,6 @@ def nlminb(start: Sequence[float] | np.ndarray, objective: Callable[[np.ndarray]
         ``par``, ``objective``, ``convergence``, ``iterations``, ``evaluations``, ``message``.
         As in R, ``objective`` is called once more at the returned ``par`` after PORT stops (R's
         driver loop evaluates before testing PORT's code); that call is not counted.
-
-    R equivalent: ``stats::nlminb(start, objective, scale=, control=, lower=, upper=)``.
 
     Examples
     --------
