@@ -147,6 +147,14 @@ def test_nlminbwrap_optimizer_in_lmer_unknown_optctrl():
                 control={"optimizer": "nlminbwrap", "optCtrl": {"foo": 1}})
 
 
+def test_nlminbwrap_optctrl_partial_names_as_nlminb():
+    """lme4 hands optCtrl to nlminb, which pmatches the names: "iter" is iter.max."""
+    d = mc.datasets.load("sleepstudy")
+    m = mc.lmer("Reaction ~ Days + (Days | Subject)", d, control={"optimizer": "nlminbwrap", "optCtrl": {"iter": 3}})
+    assert m.optinfo["conv_code"] == 1
+    assert m.optinfo["message"] == "iteration limit reached without convergence (10)"
+
+
 def test_nlminbwrap_maxfun_is_eval_max():
     from mixedcompat.lme4.optimize import run_lme4_optimizer
     fn = _devfun(*DEVFUNS["lmer_sleepstudy"])

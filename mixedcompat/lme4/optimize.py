@@ -83,7 +83,7 @@ from mixedcompat.lme4.convergence import Derivs, deriv12, is_singular_theta, new
 from mixedcompat.numerics.nelder_mead import nelder_mead
 from mixedcompat.numerics.nmkb import NMKB_CONTROL, match_nmkb_control, nmkbw
 from mixedcompat.numerics.optimizers import bobyqa
-from mixedcompat.numerics.port_nlminb import NLMINB_CONTROL_NAMES, nlminb
+from mixedcompat.numerics.port_nlminb import NLMINB_CONTROL_NAMES, match_control_name, nlminb
 from mixedcompat.numerics.powell_bobyqa import minqa_bobyqa
 from mixedcompat.errors import ConvergenceWarning, DataError
 
@@ -376,7 +376,8 @@ def check_optimizer(name: object, opt_ctrl: dict | None = None) -> None:
         raise DataError(f"optimizer {name!r} is not available: {UNAVAILABLE_OPTIMIZERS[name]}; "
                         f"available: {avail}")
     opt_ctrl = dict(opt_ctrl or {})
-    unknown = sorted(set(opt_ctrl) - set(OPT_CTRL_NAMES[name]))
+    unknown = sorted(k for k in set(opt_ctrl) - set(OPT_CTRL_NAMES[name])
+                     if name != "nlminbwrap" or match_control_name(k) is None)   # nlminb pmatches
     if name == "nmkbw":
         match_nmkb_control(opt_ctrl)           # nmkb's match.arg: unique prefixes too; unknown names named
     elif unknown:

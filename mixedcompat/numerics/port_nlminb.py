@@ -38,7 +38,7 @@ import numpy as np
 
 from mixedcompat.errors import DataError
 
-__all__ = ["nlminb", "NlminbResult", "NLMINB_CONTROL_NAMES", "port_message"]
+__all__ = ["nlminb", "NlminbResult", "NLMINB_CONTROL_NAMES", "match_control_name", "port_message"]
 
 _MACHEP = 2.220446049250313e-16          # PORT's unit roundoff (d1mach(4))
 _H0 = math.sqrt(_MACHEP)
@@ -70,6 +70,33 @@ _MESSAGES = {3: "X-convergence (3)", 4: "relative convergence (4)",
              16: "LV too small (16)", 63: "fn cannot be computed at initial par (63)",
              65: "gr cannot be computed at initial par (65)",
              300: "initial par violates constraints"}
+
+
+def match_control_name(name: object) -> str | None:
+    """The ``nlminb`` control a name selects, with R's ``pmatch`` (exact, else a unique prefix).
+
+    Parameters
+    ----------
+    name : str
+        A name as given in ``control``.
+
+    Returns
+    -------
+    str or None
+        The control's full name, or None when the name matches none or several.
+
+    R equivalent: ``pmatch(name, names(stats:::port_cpos))``.
+
+    Examples
+    --------
+    >>> match_control_name("eval"), match_control_name("x.tol"), match_control_name("s")
+    ('eval.max', 'x.tol', None)
+    """
+    name = str(name)
+    if name in NLMINB_CONTROL_NAMES:
+        return name
+    hits = [c for c in NLMINB_CONTROL_NAMES if c.startswith(name)] if name else []
+    return hits[0] if len(hits) == 1 else None
 
 
 def port_message(code: int) -> str:
@@ -1113,14 +1140,11 @@ def _control(control: Mapping | None, n: int) -> tuple[dict, int | None, str | N
             raise DataError("'control' argument must be a named list")
         unknown = []
         for name, value in control.items():
-            matches = [c for c in NLMINB_CONTROL_NAMES if c == name]
-            if not matches:
-                matches = [c for c in NLMINB_CONTROL_NAMES if c.startswith(str(name))]
-            if len(matches) != 1:
+            full = match_control_name(name)
+            if full is None:
                 unknown.append(str(name))
                 continue
-            key = "iter.max" if matches[0] == "maxiter" else matches[0]
-            given[key] = value
+            given["iter.max" if full == "maxiter" else full] = value
         if unknown:
             quoted = ", ".join(f"\u2018{u}\u2019" for u in unknown)
             # R's ngettext counts all the control elements, not the unrecognised ones
