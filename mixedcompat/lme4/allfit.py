@@ -174,7 +174,7 @@ class AllFitSummary(HtmlRepr):
     >>> m = mc.lmer("Reaction ~ Days + (Days | Subject)", mc.datasets.load("sleepstudy"))
     >>> s = mc.allFit(m, progress=False).summary()
     >>> s.fixef.shape, list(s.sdcor.columns)[-1]
-    ((6, 2), 'sigma')
+    ((7, 2), 'sigma')
     """
 
     which_OK: pd.Series

@@ -9,9 +9,9 @@ checks are lme4 1.1-31's with its defaults:
 setting                    lme4's default        values
 =========================  ====================  ===================================================
 optimizer                  "nloptwrap"           "nloptwrap", "bobyqa", "Nelder_Mead", "optimx",
-                                                 "nlminbwrap" (R's nlminb); None (no
-                                                 optimisation); "gradient" (ours).
-                                                 lme4's "nmkbw": refused (DataError)
+                                                 "nlminbwrap" (R's nlminb), "nmkbw" (dfoptim's
+                                                 nmkb): all of lme4's; None (no optimisation);
+                                                 "gradient" (ours)
 optCtrl                    {}                    the optimizer's settings by lme4's names
                                                  (:data:`mixedcompat.lme4.optimize.OPT_CTRL_NAMES`)
 calc_derivs                True                  derivatives at the optimum and ``checkConv``
