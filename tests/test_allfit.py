@@ -120,10 +120,6 @@ def _allfit(fx, meth_tab=None):
         return m, mc.allFit(m, meth_tab=meth_tab, progress=False)
 
 
-R_PRINTED_TAB = [r for r in METH_TAB if r[0] not in ("nlminbwrap", "nmkbw")]
-"""gen_allfit.R's ``ours``: the table of the fixtures' printed allFit (text_summary, text_print)."""
-
-
 @pytest.mark.parametrize("path", ALLFIT, ids=[p.stem for p in ALLFIT])
 def test_allfit_each_optimizer_as_r(path):
     fx = load_fixture(path)
@@ -189,7 +185,7 @@ def test_allfit_summary_prints_as_r(path):
     """R's print of summary(allFit) (lme4's list print), block by block; timings are not compared,
     nor the rows of an optimizer whose path parted from R's (their numbers differ in late digits)."""
     fx = load_fixture(path)
-    m, a = _allfit(fx, R_PRINTED_TAB)
+    m, a = _allfit(fx)
     ours, theirs = _blocks(str(a.summary())), _blocks(fx["text_summary"])
     assert list(ours) == list(theirs)
     r_fits = {f["name"]: f for f in fx["fits"]}
@@ -203,10 +199,13 @@ def test_allfit_summary_prints_as_r(path):
             o_b, t_b = ours[key][:ours[key].index("")], theirs[key][:theirs[key].index("")]
             assert ours[key][len(o_b):] == theirs[key][len(t_b):]
             assert o_b[0::2] == t_b[0::2]
-            o_n = [float(v) for line in o_b[1::2] for v in line.split()]
-            t_n = [float(v) for line in t_b[1::2] for v in line.split()]
+            o_n = [np.nan if v == "NA" else float(v) for line in o_b[1::2] for v in line.split()]
+            t_n = [np.nan if v == "NA" else float(v) for line in t_b[1::2] for v in line.split()]
             assert len(o_n) == len(t_n)
             for n, vo, vt in zip(a, o_n, t_n):
+                assert np.isnan(vo) == np.isnan(vt), (n, vo, vt)      # nlminbwrap: lme4 keeps no count
+                if np.isnan(vt):
+                    continue
                 if not (theta_parted(a[n].theta, r_fits[n]["theta"]) or a[n].optinfo.get("polished")):
                     assert abs(vo - vt) <= 1, (n, vo, vt)
             continue
