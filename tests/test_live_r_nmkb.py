@@ -1,30 +1,24 @@
 """dfoptim's nmkb and lme4's nmkbw against live R.
 
-1. nmkb on random bounded quadratics and Rosenbrock functions (tests/optimizer_objectives.py computes
+nmkb on random bounded quadratics and Rosenbrock functions (tests/optimizer_objectives.py computes
    R's very doubles): R's path, result, counts, code and message exactly.
-2. lmer with ``control={"optimizer": "nmkbw"}`` on random designs (tests/random_designs.py) against
-   ``lmerControl(optimizer = "nmkbw")``: our criterion at most R's + TOL["criterion_above"]; where R
-   stops with an error, so do we; with ``polish=False`` (lme4's stopping rule only) the point where
-   R stopped, up to the paths parting on the criterion's last bits.
+lmer with ``control={"optimizer": "nmkbw"}`` on random designs is in tests/test_live_r_allfit.py.
 """
 from __future__ import annotations
 
 import json
-import warnings
 
 import numpy as np
 import pytest
 
 import mixedcompat as mc
 from mixedcompat.numerics.nmkb import nmkb
-from helpers import TOL, assert_close, check_criterion
+from helpers import TOL, assert_close
 from optimizer_objectives import num, objective
-from random_designs import draw_design
 
 pytestmark = pytest.mark.r
 
 N_PROBLEMS = 12
-N_DESIGNS = 8
 
 _R_NMKB = r"""
 function(spec_json, par, lower, upper, maxfeval, regsimp) {
@@ -39,23 +33,6 @@ function(spec_json, par, lower, upper, maxfeval, regsimp) {
          restarts = r$restarts, convergence = r$convergence, message = r$message)
 }
 """
-
-_R_FIT = r"""
-function(d, formula, REML, use_w, use_off, polish) {
-    ctl <- lme4::lmerControl(optimizer = "nmkbw")
-    fit <- tryCatch(suppressMessages(suppressWarnings({
-        f <- as.formula(formula)
-        if (use_w && use_off) lme4::lmer(f, data = d, REML = REML, weights = w, offset = off, control = ctl)
-        else if (use_w) lme4::lmer(f, data = d, REML = REML, weights = w, control = ctl)
-        else if (use_off) lme4::lmer(f, data = d, REML = REML, offset = off, control = ctl)
-        else lme4::lmer(f, data = d, REML = REML, control = ctl)
-    })), error = function(e) e)
-    if (inherits(fit, "error")) return(list(error = conditionMessage(fit)))
-    list(criterion = if (REML) lme4::REMLcrit(fit) else deviance(fit), theta = unname(lme4::getME(fit, "theta")),
-         conv = fit@optinfo$conv$opt, feval = if (is.null(fit@optinfo$feval)) NA else fit@optinfo$feval)
-}
-"""
-
 
 def _problem(seed: int):
     """A random bounded problem: a quadratic (2-6 dimensions, coupled neighbours) or Rosenbrock, with
@@ -101,40 +78,3 @@ def test_nmkb_random_problem_takes_r_path(seed):
     assert_close(ours.value, num(r["value"])[0], f"seed {seed} value", **TOL["optimizer_path"])
     assert (ours.feval, ours.restarts, ours.convergence, ours.message) == \
         (int(r["feval"][0]), int(r["restarts"][0]), int(r["convergence"][0]), r["message"][0])
-
-
-def _r_fit(df, design):
-    import rlive
-    ro = rlive.robjects()
-    out = ro.r(_R_FIT)(rlive.to_r_frame(df), design.formula(), design.REML, design.weights != "none",
-                       design.offset == "argument", False)
-    res = dict(zip(out.names, [list(v) for v in out]))
-    return {k: (v[0] if len(v) == 1 else v) for k, v in res.items()}
-
-
-def _fit(design, df, **extra):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mc.lmer(design.formula(), df, REML=design.REML, weights=design.weights_arg(),
-                       offset=design.offset_arg(), control={"optimizer": "nmkbw", **extra})
-
-
-@pytest.mark.parametrize("seed", range(N_DESIGNS))
-def test_lmer_nmkbw_criterion_not_above_lme4(seed):
-    design = draw_design(3000 + seed, max_rows=400)
-    df = design.data()
-    r = _r_fit(df, design)
-    if "error" in r:
-        with pytest.raises((mc.DataError, mc.FormulaError)):
-            _fit(design, df)
-        return
-    m = _fit(design, df)
-    ours = m.REMLcrit() if m.REML else m.deviance()
-    check_criterion(ours, float(r["criterion"]), f"{design.formula()} [nmkbw]")
-    assert m.optinfo["optimizer"] == "nmkbw"
-    assert int(m.optinfo["conv"]["opt"]) == int(r["conv"])
-    # lme4's own stop (polish=False): R's point, or the paths parted on the criterion's last bits and
-    # ours stopped within nmkb's tolerance (tol = 1e-6 on the simplex values) of R's criterion
-    m0 = _fit(design, df, polish=False)
-    crit0 = m0.REMLcrit() if m0.REML else m0.deviance()
-    assert crit0 <= float(r["criterion"]) + 1e-5 * max(1.0, abs(float(r["criterion"])))
