@@ -680,6 +680,23 @@ def _lmer_input(inp: dict, data, control: dict | None = None):
                    offset=inp.get("offset"), control=control)
 
 
+def fit_bundled(inp: dict, control: dict | None = None):
+    """The lmer or glmer fit a fixture's ``input`` describes (``fun``, ``formula``, bundled ``data`` by
+    name, ``REML`` or ``family``), with ``control``; warnings are the caller's."""
+    import mixedcompat as mc
+    d = mc.datasets.load(inp["data"])
+    if inp["fun"] == "glmer":
+        return mc.glmer(inp["formula"], d, family=inp["family"], control=control)
+    return mc.lmer(inp["formula"], d, REML=inp["REML"], control=control)
+
+
+def fit_criterion(m) -> float:
+    """The criterion lme4 minimised: glmer's deviance-scale objective, lmer's REML criterion or ML deviance."""
+    if hasattr(m, "nAGQ"):
+        return float(m.criterion)
+    return float(m.REMLcrit()) if m.REML else float(m.deviance())
+
+
 def fit_fixture(path: pathlib.Path):
     """Fit the model a fixture describes (cached per session): (fixture, model, messages, categories)."""
     key = str(path)

@@ -12,36 +12,22 @@ import re
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import mixedcompat as mc
 from mixedcompat.lme4.allfit import METH_TAB
 from mixedcompat.lme4.optimize import AVAILABLE_OPTIMIZERS, NLOPT_ALGORITHMS, UNAVAILABLE_OPTIMIZERS
-from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, check_criterion, fixture_paths, load_fixture,
-                     theta_parted)
+from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, check_criterion, fit_bundled, fit_criterion,
+                     fixture_paths, load_fixture, theta_parted)
 
 ALLFIT = [p for p in fixture_paths("allfit") if p.stem.startswith("allfit_")]
 OPTIMIZER = [p for p in fixture_paths("allfit") if p.stem.startswith("optimizer_")]
 
 
-def _data(inp: dict) -> pd.DataFrame:
-    return mc.datasets.load(inp["data"])
-
-
 def _fit(inp: dict, control: dict | None = None):
-    d = _data(inp)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if inp["fun"] == "glmer":
-            return mc.glmer(inp["formula"], d, family=inp["family"], control=control)
-        return mc.lmer(inp["formula"], d, REML=inp["REML"], control=control)
-
-
-def _criterion(m) -> float:
-    if hasattr(m, "nAGQ"):
-        return float(m.criterion)
-    return float(m.REMLcrit()) if m.REML else float(m.deviance())
+        return fit_bundled(inp, control)
 
 
 def _optimizer_name(m) -> str:
@@ -62,7 +48,7 @@ def test_optimizer_by_name_reaches_r(path):
     ctl = {"optimizer": inp["control"]["optimizer"], "optCtrl": dict(inp["control"]["optCtrl"] or {})}
     m = _fit(inp, ctl)
     assert _optimizer_name(m) == inp["control"]["optimizer"]
-    check_criterion(_criterion(m), fx["criterion"], path.stem)
+    check_criterion(fit_criterion(m), fx["criterion"], path.stem)
     assert _conv(m) == fx["conv"]
     if not theta_parted(m.theta, fx["theta"]):
         # R's path: the same evaluations (one either way: where the criterion changes in its last
@@ -131,7 +117,7 @@ def test_allfit_each_optimizer_as_r(path):
     for name in ran:
         f, ours = r_fits[name], a[name]
         assert f["ok"] and not isinstance(ours, BaseException), (name, ours)
-        check_criterion(_criterion(ours), f["criterion"], f"{path.stem} {name}")
+        check_criterion(fit_criterion(ours), f["criterion"], f"{path.stem} {name}")
         if name == "nmkbw" and ours.optinfo.get("polished"):
             # our polishing restart went below nmkb's stop (tol 1e-6 on the values): R's path is
             # compared where nmkb stopped

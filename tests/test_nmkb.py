@@ -16,7 +16,8 @@ import pytest
 
 import mixedcompat as mc
 from mixedcompat.numerics.nmkb import NMKB_CONTROL, match_nmkb_control, nmkb, nmkbw
-from helpers import FIXTURES, TOL, assert_close, check_criterion, fixture_paths, load_fixture, theta_parted
+from helpers import (FIXTURES, TOL, assert_close, check_criterion, fit_bundled, fit_criterion, fixture_paths,
+                     load_fixture, theta_parted)
 from optimizer_objectives import num, objective
 
 NMKB = load_fixture(FIXTURES / "nmkb" / "nmkb.json")["cases"]
@@ -158,19 +159,6 @@ def test_nmkbw_on_lme4_devfun(case):
 
 
 # ------------------------------------------------------------------------------ fits
-def _fit(inp: dict, control: dict):
-    d = mc.datasets.load(inp["data"])
-    if inp["fun"] == "glmer":
-        return mc.glmer(inp["formula"], d, family=inp["family"], control=control)
-    return mc.lmer(inp["formula"], d, REML=inp["REML"], control=control)
-
-
-def _criterion(m) -> float:
-    if hasattr(m, "nAGQ"):
-        return float(m.criterion)
-    return float(m.REMLcrit()) if m.REML else float(m.deviance())
-
-
 def _optimizer_lines(text: str) -> list[str]:
     lines = text.splitlines()
     i = next((k for k, s in enumerate(lines) if s.startswith("optimizer (")), len(lines))
@@ -184,10 +172,10 @@ def test_fit_with_nmkbw_as_r(path):
     control = {"optimizer": "nmkbw", "optCtrl": dict(inp["control"].get("optCtrl") or {})}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = _fit(inp, control)
+        m = fit_bundled(inp, control)
     opt = m.optinfo["optimizer"]
     assert (opt[-1] if isinstance(opt, list) else opt) == "nmkbw"
-    check_criterion(_criterion(m), fx["criterion"], path.stem)
+    check_criterion(fit_criterion(m), fx["criterion"], path.stem)
     assert int(m.optinfo["conv"]["opt"]) == fx["conv"]
     ours_warned = [str(w.message) for w in caught]
     for r_warning in fx["r_warnings"]:
@@ -234,9 +222,9 @@ def test_unpolished_lmer_fit_is_r_fit(path):
     inp = fx["input"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = _fit(inp, {"optimizer": "nmkbw", "optCtrl": dict(inp["control"].get("optCtrl") or {}), "polish": False})
+        m = fit_bundled(inp, {"optimizer": "nmkbw", "optCtrl": dict(inp["control"].get("optCtrl") or {}), "polish": False})
     assert_close(m.theta, fx["theta"], "theta", **TOL["theta_same_path"])
-    assert_close(_criterion(m), fx["criterion"], "criterion", **TOL["objective_at"])
+    assert_close(fit_criterion(m), fx["criterion"], "criterion", **TOL["objective_at"])
     assert (m.optinfo["feval"], m.optinfo["message"]) == (fx["feval"], fx["message"])
 
 
