@@ -230,19 +230,25 @@ def adjust_pvalues(t: np.ndarray, df: np.ndarray, adjust: str, fam_size: Any, n_
             pval[rows] = _f_sf(t[rows] ** 2 / r, r, d)
         elif adjust == "dunnettx":
             pval[rows] = 1 - _pdunnx(abst, nc, d)
+    msg = _adjust_message("P value adjustment", "tests", adjust, ragged, by_rows, fam_size, n_contr, sch_rank)
+    return pval, msg, adjust
+
+
+def _adjust_message(what: str, units: str, adjust: str, ragged: bool, by_rows: list[np.ndarray], fam_size: Any,
+                    n_contr: int, sch_rank: list[int]) -> str | None:
+    """emmeans' footnote on a multiplicity adjustment (``"P value adjustment: tukey method for comparing
+    a family of 3 estimates"``), or None where emmeans prints none (no adjustment, or a family under 3)."""
     chk = {"none": 1, "tukey": 2, "scheffe": 3}.get(adjust, 99)
     if ragged:
-        nc = max(len(r) for r in by_rows)
-        fs = (1 + math.sqrt(1 + 8 * nc)) / 2
+        fs = (1 + math.sqrt(1 + 8 * max(len(r) for r in by_rows))) / 2
         sch_dim = "(varies)"
     else:
-        nc, fs, sch_dim = n_contr, fam_size, (sch_rank[0] if sch_rank else None)
-    msg = None
-    if chk > 1 and not (not isinstance(fs, str) and fs < 3 and chk < 10):
-        xtra = {"tukey": f"for comparing a family of {fam_size} estimates",
-                "scheffe": f"with rank {sch_dim}"}.get(adjust, f"for {n_contr} tests")
-        msg = f"P value adjustment: {adjust} method {xtra}"
-    return pval, msg, adjust
+        fs, sch_dim = fam_size, (sch_rank[0] if sch_rank else None)
+    if chk == 1 or (fs < 3 and chk < 10):
+        return None
+    xtra = {"tukey": f"for comparing a family of {fam_size} estimates",
+            "scheffe": f"with rank {sch_dim}"}.get(adjust, f"for {n_contr} {units}")
+    return f"{what}: {adjust} method {xtra}"
 
 
 def critical_values(level: float, df: np.ndarray, adjust: str, fam_size: Any, n_contr: int, et: int,
@@ -262,18 +268,8 @@ def critical_values(level: float, df: np.ndarray, adjust: str, fam_size: Any, n_
     if et != 3 and adjust == "tukey":
         adjust = _chg_adjust("tukey", "sidak", "only appropriate for one set of pairwise comparisons")
     df = np.where(np.isnan(df), np.inf, df)
-    chk = {"none": 1, "tukey": 2, "scheffe": 3}.get(adjust, 99)
-    if ragged:
-        nc = max(len(r) for r in by_rows)
-        fs = (1 + math.sqrt(1 + 8 * nc)) / 2
-        sch_dim = "(varies)"
-    else:
-        nc, fs, sch_dim = n_contr, fam_size, (sch_rank[0] if sch_rank else None)
-    msg = None
-    if chk > 1 and not (fs < 3 and chk < 10):
-        xtra = {"tukey": f"for comparing a family of {fam_size} estimates",
-                "scheffe": f"with rank {sch_dim}"}.get(adjust, f"for {n_contr} estimates")
-        msg = f"Conf-level adjustment: {adjust} method {xtra}"
+    msg = _adjust_message("Conf-level adjustment", "estimates", adjust, ragged, by_rows, fam_size, n_contr,
+                          sch_rank)
     cv = np.zeros(len(df))
     for jj, rows in enumerate(by_rows):
         d = df[rows]
