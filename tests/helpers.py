@@ -680,6 +680,13 @@ def _lmer_input(inp: dict, data, control: dict | None = None):
                    offset=inp.get("offset"), control=control)
 
 
+def quietly(fun: Callable, *args, **kwargs):
+    """``fun(*args, **kwargs)`` with its warnings silenced (for setup whose warnings a test does not check)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fun(*args, **kwargs)
+
+
 def fit_bundled(inp: dict, control: dict | None = None):
     """The lmer or glmer fit a fixture's ``input`` describes (``fun``, ``formula``, bundled ``data`` by
     name, ``REML`` or ``family``), with ``control``; warnings are the caller's."""

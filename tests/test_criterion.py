@@ -4,7 +4,6 @@ front.reterms.ThetaLayout, numerics.optimizers)."""
 from __future__ import annotations
 
 import pickle
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -17,13 +16,7 @@ from mixedcompat.lme4.fast_kernels import LeanCriterion, ResponseCriteria
 from mixedcompat.lme4.pls import DenseDeviance, Deviance, make_deviance
 from mixedcompat.numerics.optimizers import bobyqa
 
-from helpers import TOL
-
-
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
+from helpers import TOL, quietly
 
 
 def _sim(n_groups: int, per: int, seed: int = 0) -> pd.DataFrame:
@@ -45,9 +38,9 @@ def models():
         "sleep": mc.lmer("Reaction ~ Days + (Days | Subject)", sleep),
         "sleep_ml": mc.lmer("Reaction ~ Days + (Days | Subject)", sleep, REML=False),
         "penicillin": mc.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", mc.datasets.load("Penicillin")),
-        "one_term_q3": _quiet(mc.lmer, "y ~ x + (x + z | g)", _sim(30, 8), weights="w"),
-        "blocked": _quiet(mc.lmer, "y ~ x + (1 | g)", big),                  # q = 450 > DENSE_MAX_Q
-        "blocked_two": _quiet(mc.lmer, "y ~ x + (1 | g) + (0 + x | g)", big, REML=False),
+        "one_term_q3": quietly(mc.lmer, "y ~ x + (x + z | g)", _sim(30, 8), weights="w"),
+        "blocked": quietly(mc.lmer, "y ~ x + (1 | g)", big),                  # q = 450 > DENSE_MAX_Q
+        "blocked_two": quietly(mc.lmer, "y ~ x + (1 | g) + (0 + x | g)", big, REML=False),
     }
 
 

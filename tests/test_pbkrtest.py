@@ -10,17 +10,11 @@ import pytest
 import mixedcompat as mc
 from mixedcompat.inference.modcomp import model2restriction_matrix
 from helpers import (TOL, assert_close, assert_same_printout, at_theta, check_criterion, fixture_paths,
-                     load_fixture, load_fixture_data, model_at_r_theta)
+                     load_fixture, load_fixture_data, model_at_r_theta, quietly)
 
 CASES = [p for p in fixture_paths("pbkrtest") if p.stem != "errors"]
 ERRORS = {e["case"]: e["message"] for e in load_fixture(fixture_paths("pbkrtest")[0].parent / "errors.json")["errors"]}
 _CACHE: dict = {}
-
-
-def _quiet(fun, *args, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fun(*args, **kw)
 
 
 def _case(path):
@@ -29,15 +23,15 @@ def _case(path):
     if key not in _CACHE:
         fx = load_fixture(path)
         data = load_fixture_data(fx["data"])
-        large = _quiet(mc.lmer, fx["large"]["formula"], data, REML=fx["large"]["REML"])
-        reml = large if large.REML else _quiet(large.update, REML=True)
+        large = quietly(mc.lmer, fx["large"]["formula"], data, REML=fx["large"]["REML"])
+        reml = large if large.REML else quietly(large.update, REML=True)
         check_criterion(reml.REMLcrit(), fx["REMLcrit"], "REML criterion of the large model")
         at_r = model_at_r_theta(reml, fx["theta_reml"], lambda ctl: mc.lmer(fx["large"]["formula"], data,
                                                                            REML=True, control=ctl))
         if fx["L"] is not None:
             second = np.array(fx["L"], dtype=float)
         else:
-            second = _quiet(mc.lmer, fx["small"]["formula"], data, REML=fx["small"]["REML"])
+            second = quietly(mc.lmer, fx["small"]["formula"], data, REML=fx["small"]["REML"])
         _CACHE[key] = (fx, large, reml, at_r, second)
     return _CACHE[key]
 
@@ -79,7 +73,7 @@ def test_restriction_matrix(path):
     """pbkrtest's L: make_restriction_matrix from two fits, force_full_rank of a given L -- R's own entries."""
     fx, large, reml, at_r, second = _case(path)
     big, small = (reml, second) if fx["name"] != "sleep_swapped" else (second, reml)
-    L = model2restriction_matrix(_quiet(big.update, REML=True) if not big.REML else big, small)
+    L = model2restriction_matrix(quietly(big.update, REML=True) if not big.REML else big, small)
     assert_close(_sign_aligned(L, fx["kr"]["L"]), np.array(fx["kr"]["L"], dtype=float), "L", **TOL["pbkr_L"])
 
 
@@ -197,7 +191,7 @@ def test_different_observations():
 
 def test_other_fits_refused():
     cbpp = mc.datasets.load("cbpp")
-    g = _quiet(mc.glmer, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
+    g = quietly(mc.glmer, "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial")
     for fun in (mc.KRmodcomp, mc.SATmodcomp):
         with pytest.raises(TypeError, match="must be an lmer fit.*no applicable method"):
             fun(g, [0, 1, 0, 0])

@@ -8,7 +8,6 @@ consistency) and for reproducibility: the same seed gives the same samples whate
 """
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,17 +17,11 @@ import mixedcompat as mc
 from mixedcompat.inference.pbmodcomp import PBModCompSummary, PBRefDist
 from mixedcompat.present.rformat import r_round
 from helpers import (FIXTURES, TOL, assert_close, assert_same_printout, fixture_paths, load_fixture,
-                     load_fixture_data)
+                     load_fixture_data, quietly)
 
 CASES = [p for p in fixture_paths("pbrefdist") if p.stem not in ("errors", "getsat")]
 ERRORS = {e["case"]: e["message"] for e in load_fixture(FIXTURES / "pbrefdist" / "errors.json")["errors"]}
 _FITS: dict = {}
-
-
-def _quiet(fun, *args, **kw):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fun(*args, **kw)
 
 
 def _case(path):
@@ -39,9 +32,9 @@ def _case(path):
         root = (FIXTURES.parent.parent / fx["data"]["dir"]).parent      # the data dir is <root>/data
         data = load_fixture_data(fx["data"]["stem"], root=root)
         if fx["family"] is None:
-            fit = lambda f: _quiet(mc.lmer, f, data, REML=fx["large"]["REML"])  # noqa: E731
+            fit = lambda f: quietly(mc.lmer, f, data, REML=fx["large"]["REML"])  # noqa: E731
         else:
-            fit = lambda f: _quiet(mc.glmer, f, data, family=fx["family"])  # noqa: E731
+            fit = lambda f: quietly(mc.glmer, f, data, family=fx["family"])  # noqa: E731
         large = fit(fx["large"]["formula"])
         small = fx["small"]["update"] if "update" in fx["small"] else fit(fx["small"]["formula"])
         _FITS[key] = (fx, large, small)
@@ -103,7 +96,7 @@ def test_observed_statistic(path):
 def test_pbmodcomp_from_r_samples(path):
     fx, large, small = _case(path)
     for ref, key in ((_r_refdist(fx), "text"), (list(_r_samples(fx)), "text_plain")):
-        pb = _quiet(mc.PBmodcomp, large, small, ref=ref)
+        pb = quietly(mc.PBmodcomp, large, small, ref=ref)
         _compare_table(pb.test, fx["pb"]["test"], fx, "PBmodcomp")
         assert pb.samples == {k: int(v) for k, v in fx["pb"]["samples"].items()}
         assert pb.n_extreme == fx["pb"]["n.extreme"]
@@ -115,7 +108,7 @@ def test_summary_from_r_samples(path):
     fx, large, small = _case(path)
     exp = fx["summary"]
     for ref, key in ((_r_refdist(fx), "text"), (_r_samples(fx), "text_plain")):
-        s = mc.summary(_quiet(mc.PBmodcomp, large, small, ref=ref))
+        s = mc.summary(quietly(mc.PBmodcomp, large, small, ref=ref))
         assert isinstance(s, PBModCompSummary)
         _compare_table(s.test, exp["test"], fx, "summary(PBmodcomp)")
         for name in ("mean", "var"):
@@ -148,7 +141,7 @@ def test_our_refdist_attributes(path):
     """Our draws: R's statistic (deterministic), pbkrtest's attributes computed from our samples, and a
     PBmodcomp from them that agrees with the one drawing its own samples with the same seed."""
     fx, large, small = _case(path)
-    r = _quiet(mc.PBrefdist, large, small, nsim=6, seed=11, progress=False)
+    r = quietly(mc.PBrefdist, large, small, nsim=6, seed=11, progress=False)
     assert_close(r.stat["tobs"], fx["ref"]["stat"]["tobs"], "tobs", **TOL["pb_lrt_stat"])
     vals = np.asarray(r)
     assert r.samples["nsim"] == 6 and r.samples["npos"] == np.sum(vals > 0)
@@ -157,8 +150,8 @@ def test_our_refdist_attributes(path):
     assert r.cl == 1 and r.ctime >= 0 and r.seed == 11
     lines = str(r).splitlines()
     assert lines[-2:] == ['attr(,"class")', '[1] "refdist"'] and 'attr(,"stat")' in lines
-    pb = _quiet(mc.PBmodcomp, large, small, ref=r)
-    again = _quiet(mc.PBmodcomp, large, small, nsim=6, seed=11, progress=False)
+    pb = quietly(mc.PBmodcomp, large, small, ref=r)
+    again = quietly(mc.PBmodcomp, large, small, nsim=6, seed=11, progress=False)
     assert np.array_equal(pb.ref, again.ref) and pb.test.equals(again.test)
     assert str(pb).startswith(f"Bootstrap test; time: {r_round(r.ctime, 2):.2f} sec; samples: 6;")
 
@@ -167,7 +160,7 @@ def test_our_refdist_of_a_glmer_pair():
     """glmer fits: simulated from the small model's family, both refitted on lme4's glmer path."""
     path = next(p for p in CASES if load_fixture(p)["family"] is not None)
     fx, large, small = _case(path)
-    r = _quiet(mc.PBrefdist, large, small, nsim=2, seed=1, progress=False)
+    r = quietly(mc.PBrefdist, large, small, nsim=2, seed=1, progress=False)
     assert_close(r.stat["tobs"], fx["ref"]["stat"]["tobs"], "tobs", **TOL["glmer_lrt_chisq"])
     assert len(r) == 2 and np.all(np.isfinite(np.asarray(r))) and r.samples["nsim"] == 2
 
@@ -179,8 +172,8 @@ def test_our_refdist_of_a_glmer_pair():
 @pytest.fixture(scope="module")
 def sleep_pair():
     d = load_fixture_data("sleepstudy")
-    return (_quiet(mc.lmer, "Reaction ~ Days + (1 | Subject)", d, REML=False),
-            _quiet(mc.lmer, "Reaction ~ 1 + (1 | Subject)", d, REML=False))
+    return (quietly(mc.lmer, "Reaction ~ Days + (1 | Subject)", d, REML=False),
+            quietly(mc.lmer, "Reaction ~ 1 + (1 | Subject)", d, REML=False))
 
 
 def test_same_seed_same_samples_whatever_the_workers(sleep_pair):
@@ -227,7 +220,7 @@ def test_details_prints_pbkrtest_line(sleep_pair, capsys):
 def test_not_nested_is_an_error(sleep_pair):
     d = load_fixture_data("sleepstudy")
     large, small = sleep_pair
-    quad = _quiet(mc.lmer, "Reaction ~ I(Days^2) + (1 | Subject)", d, REML=False)
+    quad = quietly(mc.lmer, "Reaction ~ I(Days^2) + (1 | Subject)", d, REML=False)
     with pytest.raises(mc.DataError, match=r"not nested.*I\(Days\^2\)"):
         mc.PBrefdist(quad, large, nsim=2)
     with pytest.raises(mc.DataError, match="not nested"):
@@ -241,11 +234,11 @@ def test_not_nested_is_an_error(sleep_pair):
 def test_different_observations_is_an_error(sleep_pair):
     d = load_fixture_data("sleepstudy")
     large, _small = sleep_pair
-    fewer = _quiet(mc.lmer, "Reaction ~ 1 + (1 | Subject)", d.iloc[1:], REML=False)
+    fewer = quietly(mc.lmer, "Reaction ~ 1 + (1 | Subject)", d.iloc[1:], REML=False)
     with pytest.raises(mc.DataError, match="same observations.*180 observations, the small one 179"):
         mc.PBrefdist(large, fewer, nsim=2)
     other = d.assign(Reaction=d["Reaction"] + 1.0)
-    shifted = _quiet(mc.lmer, "Reaction ~ 1 + (1 | Subject)", other, REML=False)
+    shifted = quietly(mc.lmer, "Reaction ~ 1 + (1 | Subject)", other, REML=False)
     with pytest.raises(mc.DataError, match="same response"):
         mc.PBmodcomp(large, shifted, ref=[1.0])
 
@@ -306,7 +299,7 @@ def test_cl_and_parallel_together_and_bad_parallel(sleep_pair):
 def test_models_that_are_not_lmer_or_glmer(sleep_pair):
     large, small = sleep_pair
     d = load_fixture_data("sleepstudy")
-    m_lme = _quiet(mc.lme, "Reaction ~ Days", d, random="~ 1 | Subject", method="ML")
+    m_lme = quietly(mc.lme, "Reaction ~ Days", d, random="~ 1 | Subject", method="ML")
     with pytest.raises(TypeError, match="large model must be an lmer or glmer fit"):
         mc.PBrefdist(m_lme, small, nsim=2)
     with pytest.raises(TypeError, match="small model must be an lmer or glmer fit"):
@@ -349,7 +342,7 @@ def test_failed_replicates_are_nan_and_not_counted(sleep_pair):
 @pytest.fixture(scope="module")
 def sat():
     d = load_fixture_data("sleepstudy")
-    return mc.SATmodcomp(_quiet(mc.lmer, "Reaction ~ Days + (Days | Subject)", d), [0, 1])
+    return mc.SATmodcomp(quietly(mc.lmer, "Reaction ~ Days + (Days | Subject)", d), [0, 1])
 
 
 def test_getsat(sat):
@@ -371,7 +364,7 @@ def test_getsat(sat):
 
 
 def sat_model():
-    return _quiet(mc.lmer, "Reaction ~ Days + (Days | Subject)", load_fixture_data("sleepstudy"))
+    return quietly(mc.lmer, "Reaction ~ Days + (Days | Subject)", load_fixture_data("sleepstudy"))
 
 
 @pytest.fixture(scope="module")
@@ -443,8 +436,8 @@ def test_live_r_tables_from_r_samples(seed):
     ro = rlive.robjects()
     r = rlive._py(ro.r(_R_PB)(rlive.to_r_frame(data), large_f, small_f, 25, seed))
     # our fits at R's ML optima: the comparison is about pbkrtest's arithmetic, not the optimiser
-    large = _quiet(mc.lmer, large_f, data, REML=False, control={"optimizer": None, "start": r["theta1"]})
-    small = _quiet(mc.lmer, small_f, data, REML=False, control={"optimizer": None, "start": r["theta0"]})
+    large = quietly(mc.lmer, large_f, data, REML=False, control={"optimizer": None, "start": r["theta1"]})
+    small = quietly(mc.lmer, small_f, data, REML=False, control={"optimizer": None, "start": r["theta0"]})
     samples = [float(v) for v in r["ref"]]
     pb = mc.PBmodcomp(large, small, ref=samples)
     fx = {"family": None}
