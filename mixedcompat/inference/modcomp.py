@@ -35,6 +35,7 @@ from mixedcompat.numerics.rlinalg import rank_matrix, zapsmall
 from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lme4_printing import deparse_formula
 from mixedcompat.present.rformat import print_coefmat, print_matrix, print_numeric_matrix, format_real
+from mixedcompat.rmatch import pmatch
 
 __all__ = ["KRModComp", "SATModComp", "KRmodcomp", "SATmodcomp", "getKR", "getSAT", "vcovAdj",
            "model2restriction_matrix"]
@@ -327,12 +328,12 @@ def getKR(kr: KRModComp, name: str | None = None) -> Any:
         return dict(kr.stats)
     if not isinstance(name, str):
         raise TypeError("getKR: name must be one string")
-    hit = [n for n in KR_STATS if n == name] or [n for n in KR_STATS if n.startswith(name)]
-    if len(hit) != 1 or name == "":
+    hit = pmatch(name, KR_STATS)
+    if hit is None:
         choices = ", ".join(f"\u201c{n}\u201d" for n in KR_STATS)
         raise ValueError(f"'arg' should be one of {choices}")
-    value = kr.stats[hit[0]]
-    return pd.Series(value) if hit[0] == "aux" else value
+    value = kr.stats[hit]
+    return pd.Series(value) if hit == "aux" else value
 
 
 SAT_STATS = ("ndf", "ddf", "Fstat", "p.value")
@@ -376,11 +377,11 @@ def getSAT(sat: "SATModComp", name: str | None = None, fstat_from_statistic: boo
         return sat.test.copy()
     if not isinstance(name, str):
         raise TypeError("getSAT: length(name <- as.character(name)) == 1 is not TRUE (give one name)")
-    hit = [n for n in SAT_STATS if n == name] or [n for n in SAT_STATS if n.startswith(name)]
-    if len(hit) != 1 or name == "":
+    hit = pmatch(name, SAT_STATS)
+    if hit is None:
         choices = ", ".join(f"\u201c{n}\u201d" for n in SAT_STATS)
         raise ValueError(f"'arg' should be one of {choices}")
-    column = "statistic" if hit[0] == "Fstat" and fstat_from_statistic else hit[0]
+    column = "statistic" if hit == "Fstat" and fstat_from_statistic else hit
     if column not in sat.test.columns:
         return None
     return sat.test[column].iloc[0].item()         # R: a vector of length 1 (the table has one row)

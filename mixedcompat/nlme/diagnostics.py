@@ -39,6 +39,7 @@ from scipy.stats import norm
 
 from mixedcompat.errors import DataError
 from mixedcompat.present.rformat import quantile7
+from mixedcompat.rmatch import pmatch
 
 __all__ = ["acf_by_group", "acf_critical_bounds", "variogram", "variogram_model", "model_variogram_frame",
            "residuals_by_group", "plot_acf", "plot_variogram", "plot_residuals_by_group", "SPATIAL_KINDS"]
@@ -91,10 +92,10 @@ def _match_choice(value: str, choices: Sequence[str], what: str) -> str:
     """R's ``match.arg``: an exact name or a unique prefix of one."""
     if not isinstance(value, str):
         raise DataError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    hits = [c for c in choices if c == value] or [c for c in choices if c.startswith(value) and value]
-    if len(hits) != 1:
+    hit = pmatch(value, choices)
+    if hit is None:
         raise DataError(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return hits[0]
+    return hit
 
 
 def _r_seq(start: float, stop: float, length_out: int) -> np.ndarray:

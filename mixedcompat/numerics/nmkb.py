@@ -41,6 +41,7 @@ import numpy as np
 from mixedcompat.errors import DataError
 from mixedcompat.numerics.brent import optimize
 from mixedcompat.present.rformat import cat_number
+from mixedcompat.rmatch import pmatch
 
 __all__ = ["nmkb", "nmkbw", "NmkbResult", "NMKB_CONTROL", "match_nmkb_control"]
 
@@ -197,15 +198,11 @@ def match_nmkb_control(control: dict | None) -> dict:
     out: dict = {}
     bad = []
     for key, val in (control or {}).items():
-        name = str(key).replace("_", ".")
-        if name in NMKB_CONTROL:
-            out[name] = val
-            continue
-        hits = [c for c in NMKB_CONTROL if c.startswith(name)] if name else []
-        if len(hits) == 1:
-            out[hits[0]] = val
-        else:
+        full = pmatch(str(key).replace("_", "."), NMKB_CONTROL)
+        if full is None:
             bad.append(str(key))
+        else:
+            out[full] = val
     if bad:
         raise DataError(f"unknown name(s) in nmkb's control: {', '.join(map(repr, bad))}; "
                         f"'arg' should be one of {', '.join(map(repr, NMKB_CONTROL))}")

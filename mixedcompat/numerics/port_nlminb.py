@@ -37,6 +37,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from mixedcompat.errors import DataError
+from mixedcompat.rmatch import pmatch
 
 __all__ = ["nlminb", "NlminbResult", "NLMINB_CONTROL_NAMES", "match_control_name", "port_message"]
 
@@ -92,11 +93,7 @@ def match_control_name(name: object) -> str | None:
     >>> match_control_name("eval"), match_control_name("x.tol"), match_control_name("s")
     ('eval.max', 'x.tol', None)
     """
-    name = str(name)
-    if name in NLMINB_CONTROL_NAMES:
-        return name
-    hits = [c for c in NLMINB_CONTROL_NAMES if c.startswith(name)] if name else []
-    return hits[0] if len(hits) == 1 else None
+    return pmatch(str(name), NLMINB_CONTROL_NAMES)
 
 
 def port_message(code: int) -> str:
