@@ -30,7 +30,7 @@ from mixedcompat.numerics.rlinalg import RLinAlgError, ginv
 from mixedcompat.present.data_frame_printing import print_data_frame_lines, print_list_of_matrices
 from mixedcompat.present.html import HtmlRepr
 
-__all__ = ["contest", "show_tests", "ContestTable", "Hypotheses", "RANK_DEFICIENT"]
+__all__ = ["contest", "show_tests", "ContestTable", "Hypotheses", "RANK_DEFICIENT", "require_lmertest_model"]
 
 RANK_DEFICIENT = "Contrast is rank deficient and test may be affected"
 KR_REML = "Kenward-Roger's method is only available for REML model fits"
@@ -87,7 +87,8 @@ class Hypotheses(HtmlRepr, dict):
         return self.__str__()
 
 
-def _check_model(m: Any, what: str) -> None:
+def require_lmertest_model(m: Any, what: str) -> None:
+    """Refuse anything but an lmer fit for lmerTest's ``what()`` (a TypeError naming what was given)."""
     if isinstance(m, GlmerMod) or not isinstance(m, LmerMod):
         kind = "a glmer fit" if isinstance(m, GlmerMod) else f"an object of type {type(m).__name__}"
         if getattr(m, "r_package", None) == "nlme":
@@ -221,7 +222,7 @@ def contest(m: Any, L: Any, joint: bool = True, ddf: str = "Satterthwaite", rhs:
     >>> round(float(contest(m, [0, 1], joint=False)["t value"].iloc[0]), 4)
     6.7715
     """
-    _check_model(m, "contest")
+    require_lmertest_model(m, "contest")
     method = normalise_ddf(ddf)
     if method == "lme4":
         raise ValueError("contest(ddf='lme4') is not implemented: use 'Satterthwaite' or 'Kenward-Roger'")

@@ -43,10 +43,8 @@ from mixedcompat.errors import DataError
 from mixedcompat.front.design import assemble, spec_variables
 from mixedcompat.front.rlang import symbols
 from mixedcompat.front.transforms import Fac, Num
-from mixedcompat.glmer.fit import GlmerMod
-from mixedcompat.inference.contest import T_COLUMNS, contest
+from mixedcompat.inference.contest import T_COLUMNS, contest, require_lmertest_model
 from mixedcompat.inference.ftests import normalise_ddf
-from mixedcompat.lme4.fit import LmerMod
 from mixedcompat.present.html import HtmlRepr
 from mixedcompat.present.lsmeans_printing import format_ls_means
 
@@ -86,14 +84,6 @@ class LsMeansTable(HtmlRepr, pd.DataFrame):
     def to_frame(self) -> pd.DataFrame:
         """The numbers as a plain DataFrame."""
         return pd.DataFrame(self)
-
-
-def _check_model(m: Any, what: str) -> None:
-    if isinstance(m, GlmerMod) or not isinstance(m, LmerMod):
-        kind = "a glmer fit" if isinstance(m, GlmerMod) else f"an object of type {type(m).__name__}"
-        if getattr(m, "r_package", None) == "nlme":
-            kind = f"an nlme {type(m).__name__} fit"
-        raise TypeError(f"{what}() applies to lmer fits (lmerTest's lmerModLmerTest), not to {kind}")
 
 
 def _model_values(m) -> dict[int, Num | Fac]:
@@ -323,7 +313,7 @@ def ls_means(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Satte
     >>> round(float(mc.ls_means(m).loc["MachineA", "Estimate"]), 4)
     52.3556
     """
-    _check_model(m, "ls_means")
+    require_lmertest_model(m, "ls_means")
     method = normalise_ddf(ddf)
     if method == "lme4":
         raise ValueError("ls_means: ddf must be 'Satterthwaite' or 'Kenward-Roger'")
@@ -380,5 +370,5 @@ def difflsmeans(m: Any, which: Sequence[str] | str | None = None, ddf: str = "Sa
     >>> mc.difflsmeans(m).index.tolist()
     ['MachineA - MachineB', 'MachineA - MachineC', 'MachineB - MachineC']
     """
-    _check_model(m, "difflsmeans")
+    require_lmertest_model(m, "difflsmeans")
     return ls_means(m, which=which, ddf=ddf, pairwise=True, level=level, allow_transformed=allow_transformed)
