@@ -247,3 +247,16 @@ def flist(terms: list[ReTerm]) -> dict[str, ReTerm]:
     for t in terms:
         out.setdefault(t.group, t)
     return out
+
+
+def cnms(terms: list[ReTerm]) -> dict[str, list[str]]:
+    """lme4's ``cnms``: each term's column names under its grouping factor's name, repeated factors
+    made unique as R's list names are (``Subject``, ``Subject.1``, ...)."""
+    out: dict[str, list[str]] = {}
+    for t in terms:
+        key, k = t.group, 0
+        while key in out:
+            k += 1
+            key = f"{t.group}.{k}"
+        out[key] = list(t.names)
+    return out

@@ -25,7 +25,7 @@ from mixedcompat.lme4.modular import (LmerDevfun, checked_conv, data_start, lFor
                                       optimize_fit, optimizeLmer, theta_scale)
 from mixedcompat.lme4.optimize import OptSummary
 from mixedcompat.lme4.pls import Deviance, PLSFactor, make_deviance
-from mixedcompat.front.reterms import ReTerm, flist
+from mixedcompat.front.reterms import ReTerm, cnms, flist
 from mixedcompat.generics import anova
 from mixedcompat.interop.statsmodels_api import CallableInt
 from mixedcompat.lme4.condvar import as_ranef_dict, ranef_with_condvar
@@ -439,15 +439,7 @@ class LmerMod(MixedModel):
         if name == "flist":
             return {g: pd.Categorical.from_codes(t.codes, categories=t.levels) for g, t in flist(terms).items()}
         if name == "cnms":
-            out: dict[str, list[str]] = {}
-            for t in terms:
-                key = t.group
-                k = 0
-                while key in out:
-                    k += 1
-                    key = f"{t.group}.{k}"
-                out[key] = list(t.names)
-            return out
+            return cnms(terms)
         if name == "devcomp":
             f = self._factor
             n, p = self.nobs(), self.frame.X.shape[1]

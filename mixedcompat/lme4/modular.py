@@ -28,7 +28,7 @@ from mixedcompat.errors import SINGULAR_MESSAGE, ConvergenceError, DataError
 from mixedcompat.front.data_input import as_data_frame
 from mixedcompat.front.design import ModelFrame
 from mixedcompat.front.formula import FormulaParts, parse_formula
-from mixedcompat.front.reterms import ReTerm, ThetaLayout, flist, make_reterms
+from mixedcompat.front.reterms import ReTerm, ThetaLayout, cnms, flist, make_reterms
 from mixedcompat.front.rlang import Node
 from mixedcompat.glm.families import family_of
 from mixedcompat.glmer.control import glmer_control
@@ -91,16 +91,8 @@ def re_trms(terms: list[ReTerm], theta: np.ndarray | None = None) -> dict:
     lambdat = sp.csc_matrix((theta[idx[order]], (cols[order], rows[order])), shape=(q, q))
     lambdat.sort_indices()
     zt_blocks = [t.Z().T.tocsc() for t in terms]
-    cnms: dict[str, list[str]] = {}
-    ztlist: dict[str, sp.csc_matrix] = {}
-    for t, z in zip(terms, zt_blocks):
-        key = t.group
-        k = 0
-        while key in cnms:
-            k += 1
-            key = f"{t.group}.{k}"
-        cnms[key] = list(t.names)
-        ztlist[t.label] = z
+    ztlist: dict[str, sp.csc_matrix] = {t.label: z for t, z in zip(terms, zt_blocks)}
+    names = cnms(terms)
     gp = np.concatenate([[0], np.cumsum([t.n_levels * t.q for t in terms])]).astype(int)
     return {
         "Zt": sp.vstack(zt_blocks).tocsc() if zt_blocks else sp.csc_matrix((0, 0)),
@@ -110,9 +102,9 @@ def re_trms(terms: list[ReTerm], theta: np.ndarray | None = None) -> dict:
         "lower": layout.lower.copy(),
         "Lambdat": lambdat,
         "flist": {g: pd.Categorical.from_codes(t.codes, categories=t.levels) for g, t in flist(terms).items()},
-        "cnms": cnms,
+        "cnms": names,
         "Ztlist": ztlist,
-        "nl": {key: t.n_levels for key, t in zip(cnms, terms)},
+        "nl": {key: t.n_levels for key, t in zip(names, terms)},
     }
 
 
